@@ -1,0 +1,104 @@
+package io.egressctl.core.compile;
+
+import io.egressctl.core.event.RuleChange;
+import io.egressctl.core.event.WorkloadChange;
+import io.egressctl.core.state.Decision;
+import io.egressctl.core.state.NetworkState;
+
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * The incremental compiler: holds the state of the networks it owns and, for each event, decides
+ * it, recompiles only that network and returns the fragments whose content changed, plus
+ * tombstones for hosts that no longer run the network.
+ *
+ * <pre>
+ *  RuleChange ─┐                                   ┌─▶ FragmentUpdate (changed hash)
+ *              ├─▶ NetworkState ─▶ FragmentCompiler ┤
+ *  Workload ───┘   (decide, log order)  (per host)  └─▶ FragmentUpdate (tombstone)
+ *                                         ▲
+ *                              emitted hashes per (network, host)
+ * </pre>
+ *
+ * Not thread-safe: one thread owns an engine (or the networks of one partition).
+ */
+public final class CompilerEngine {
+
+    private final FragmentCompiler compiler = new FragmentCompiler();
+    private final Map<String, NetworkState> networks = new HashMap<>();
+    /** Last emitted fragment hash per network, per host: what the hosts were told. */
+    private final Map<String, Map<String, String>> emitted = new HashMap<>();
+
+    /** Decides a rule event at {@code position} (offset + 1) and compiles its network. */
+    public CompileResult onRuleChange(RuleChange change, long position) {
+        NetworkState state = networks.computeIfAbsent(change.networkId(), NetworkState::new);
+        Decision d = state.applyRule(change, position);
+        return result(state, change.eventId(), d);
+    }
+
+    /** Decides a placement event at {@code position} (offset + 1) and compiles its network. */
+    public CompileResult onWorkloadChange(WorkloadChange change, long position) {
+        NetworkState state = networks.computeIfAbsent(change.networkId(), NetworkState::new);
+        Decision d = state.applyWorkload(change, position);
+        return result(state, change.eventId(), d);
+    }
+
+    private CompileResult result(NetworkState state, String eventId, Decision d) {
+        List<FragmentUpdate> updates = d.isAccepted() ? diff(state, List.of(eventId)) : List.of();
+        return new CompileResult(state.networkId(), eventId, d, state.version(), updates);
+    }
+
+    private List<FragmentUpdate> diff(NetworkState state, List<String> changeIds) {
+        Map<String, Fragment> fresh = compiler.compile(state);
+        Map<String, String> sent = emitted.computeIfAbsent(state.networkId(), n -> new TreeMap<>());
+        List<FragmentUpdate> out = new ArrayList<>();
+        for (Map.Entry<String, Fragment> e : fresh.entrySet()) {
+            String hash = e.getValue().hash();
+            if (!hash.equals(sent.get(e.getKey()))) {
+                out.add(new FragmentUpdate(e.getKey(), state.networkId(), state.version(), e.getValue(), hash, changeIds));
+                sent.put(e.getKey(), hash);
+            }
+        }
+        for (String host : List.copyOf(sent.keySet())) {
+            if (!fresh.containsKey(host)) {
+                out.add(new FragmentUpdate(host, state.networkId(), state.version(), null, "", changeIds));
+                sent.remove(host);
+            }
+        }
+        return out;
+    }
+
+    /** Installs a network restored from a checkpoint; the hosts are assumed to hold its fragments. */
+    public void restore(NetworkState state) {
+        networks.put(state.networkId(), state);
+        Map<String, String> sent = new TreeMap<>();
+        compiler.compile(state).forEach((host, f) -> sent.put(host, f.hash()));
+        emitted.put(state.networkId(), sent);
+    }
+
+    /** Forgets a network (its partition was revoked). */
+    public void forget(String networkId) {
+        networks.remove(networkId);
+        emitted.remove(networkId);
+    }
+
+    /** The state of a network, or null when unknown. */
+    public NetworkState state(String networkId) {
+        return networks.get(networkId);
+    }
+
+    public Collection<NetworkState> states() {
+        return networks.values();
+    }
+
+    /** Current fragments of a network by host (a full compile, for checks and rebuilds). */
+    public Map<String, Fragment> fragments(String networkId) {
+        NetworkState s = networks.get(networkId);
+        return s == null ? Map.of() : compiler.compile(s);
+    }
+}

@@ -1,0 +1,73 @@
+package io.egressctl.core.hash;
+
+import io.egressctl.core.compile.CompiledRule;
+import io.egressctl.core.compile.Fragment;
+import io.egressctl.core.compile.VmAddress;
+
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+import java.util.Map;
+import java.util.SortedMap;
+
+/**
+ * Content versions: sha256 over canonical bytes, never {@code hashCode()}. Collections are written
+ * in a fixed order (VMs by id, rules in evaluation order, networks by id) so equal states hash
+ * equal on every machine and every replay.
+ */
+public final class CanonicalHash {
+
+    private CanonicalHash() {
+    }
+
+    /** Canonical text of a fragment: one line per field, VM and rule. */
+    public static String canonical(Fragment f) {
+        StringBuilder sb = new StringBuilder(128 + 96 * (f.vms().size() + f.rules().size()));
+        sb.append("network=").append(f.networkId()).append('\n');
+        sb.append("policy=").append(f.defaultPolicy()).append('\n');
+        f.vms().stream().sorted(java.util.Comparator.comparing(VmAddress::vmId)).forEach(vm ->
+                sb.append("vm=").append(vm.vmId()).append(',').append(nullToEmpty(vm.ipv4())).append(',')
+                        .append(nullToEmpty(vm.ipv6())).append('\n'));
+        for (CompiledRule r : f.rules()) {
+            sb.append("rule=").append(r.ruleId()).append('|').append(r.action()).append('|').append(r.priority())
+                    .append('|').append(r.protocol()).append("|vms=").append(String.join(",", r.vmIds()))
+                    .append("|dst=").append(r.destinationCidrs()).append("|except=").append(r.destinationExceptCidrs())
+                    .append("|ports=").append(r.ports() == null ? "" : r.ports().start() + "-" + r.ports().end())
+                    .append("|icmp=").append(r.icmp() == null ? "" : r.icmp().type() + "/" + r.icmp().code())
+                    .append('\n');
+        }
+        return sb.toString();
+    }
+
+    /** sha256 hex of a fragment's canonical text. */
+    public static String of(Fragment f) {
+        return sha256(canonical(f));
+    }
+
+    /**
+     * The host hash: sha256 over {@code networkId=fragmentHash} lines in network order. The compiler's
+     * expected hash and the agent's applied hash are both computed with this (invariant 6).
+     */
+    public static String host(SortedMap<String, String> fragmentHashByNetwork) {
+        StringBuilder sb = new StringBuilder();
+        for (Map.Entry<String, String> e : fragmentHashByNetwork.entrySet()) {
+            sb.append(e.getKey()).append('=').append(e.getValue()).append('\n');
+        }
+        return sha256(sb.toString());
+    }
+
+    /** sha256 hex of UTF-8 text. */
+    public static String sha256(String text) {
+        try {
+            MessageDigest md = MessageDigest.getInstance("SHA-256");
+            return HexFormat.of().formatHex(md.digest(text.getBytes(StandardCharsets.UTF_8)));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is missing from this JVM", e);
+        }
+    }
+
+    private static String nullToEmpty(String s) {
+        return s == null ? "" : s;
+    }
+}

@@ -1,0 +1,217 @@
+package io.egressctl.core.model;
+
+import java.math.BigInteger;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.util.Arrays;
+
+/**
+ * An IPv4 or IPv6 network prefix. Parsing is strict: a prefix with host bits set is rejected with
+ * the normalized form in the message, so a tenant never gets a rule that silently means something
+ * else. A bare address is a host prefix (/32 or /128). Immutable and thread-safe.
+ */
+public final class Cidr implements Comparable<Cidr> {
+
+    private final byte[] address;
+    private final int prefixLength;
+
+    private Cidr(byte[] address, int prefixLength) {
+        this.address = address;
+        this.prefixLength = prefixLength;
+    }
+
+    /**
+     * Parses {@code a.b.c.d/n}, an IPv6 prefix, or a bare address.
+     *
+     * @throws IllegalArgumentException with a message fit for an API error when the text is malformed
+     *                                  or has host bits set
+     */
+    public static Cidr parse(String text) {
+        if (text == null || text.isBlank()) {
+            throw new IllegalArgumentException("empty CIDR");
+        }
+        String t = text.trim();
+        int slash = t.indexOf('/');
+        String addrText = slash < 0 ? t : t.substring(0, slash);
+        byte[] addr = parseAddress(addrText, text);
+        int max = addr.length * 8;
+        int prefix = max;
+        if (slash >= 0) {
+            String p = t.substring(slash + 1);
+            if (p.isEmpty() || p.length() > 3 || !p.chars().allMatch(Character::isDigit)) {
+                throw new IllegalArgumentException("malformed CIDR '" + text + "': bad prefix length");
+            }
+            prefix = Integer.parseInt(p);
+            if (prefix > max) {
+                throw new IllegalArgumentException("malformed CIDR '" + text + "': prefix length " + prefix + " exceeds " + max);
+            }
+        }
+        byte[] masked = mask(addr, prefix);
+        if (!Arrays.equals(masked, addr)) {
+            Cidr normalized = new Cidr(masked, prefix);
+            throw new IllegalArgumentException("CIDR '" + text + "' has host bits set; did you mean " + normalized + "?");
+        }
+        return new Cidr(addr, prefix);
+    }
+
+    /** Parses like {@link #parse} but clears host bits instead of rejecting them. */
+    public static Cidr parseLenient(String text) {
+        try {
+            return parse(text);
+        } catch (IllegalArgumentException e) {
+            String t = text == null ? "" : text.trim();
+            int slash = t.indexOf('/');
+            if (slash < 0 || !e.getMessage().contains("host bits")) {
+                throw e;
+            }
+            byte[] addr = parseAddress(t.substring(0, slash), text);
+            return new Cidr(mask(addr, Integer.parseInt(t.substring(slash + 1))), Integer.parseInt(t.substring(slash + 1)));
+        }
+    }
+
+    private static byte[] parseAddress(String addrText, String original) {
+        if (addrText.isEmpty()) {
+            throw new IllegalArgumentException("malformed CIDR '" + original + "': no address");
+        }
+        if (addrText.indexOf(':') < 0) {
+            String[] parts = addrText.split("\\.", -1);
+            if (parts.length != 4) {
+                throw new IllegalArgumentException("malformed CIDR '" + original + "': not an IPv4 or IPv6 address");
+            }
+            byte[] b = new byte[4];
+            for (int i = 0; i < 4; i++) {
+                String part = parts[i];
+                if (part.isEmpty() || part.length() > 3 || !part.chars().allMatch(Character::isDigit)) {
+                    throw new IllegalArgumentException("malformed CIDR '" + original + "': bad octet '" + part + "'");
+                }
+                int v = Integer.parseInt(part);
+                if (v > 255) {
+                    throw new IllegalArgumentException("malformed CIDR '" + original + "': octet " + v + " exceeds 255");
+                }
+                b[i] = (byte) v;
+            }
+            return b;
+        }
+        // Only hex digits, colons and dots reach InetAddress, so it parses a literal and never resolves a name.
+        if (addrText.length() > 45 || !addrText.chars().allMatch(c -> Character.digit(c, 16) >= 0 || c == ':' || c == '.')) {
+            throw new IllegalArgumentException("malformed CIDR '" + original + "': not an IPv6 address");
+        }
+        try {
+            byte[] b = InetAddress.getByName(addrText).getAddress();
+            if (b.length != 16) {
+                throw new IllegalArgumentException("malformed CIDR '" + original + "': not an IPv6 address");
+            }
+            return b;
+        } catch (UnknownHostException e) {
+            throw new IllegalArgumentException("malformed CIDR '" + original + "': not an IPv6 address");
+        }
+    }
+
+    private static byte[] mask(byte[] addr, int prefix) {
+        byte[] out = addr.clone();
+        for (int i = 0; i < out.length; i++) {
+            int bits = Math.max(0, Math.min(8, prefix - i * 8));
+            out[i] = (byte) (out[i] & (0xFF << (8 - bits)));
+        }
+        return out;
+    }
+
+    /** True for an IPv4 prefix. */
+    public boolean isIpv4() {
+        return address.length == 4;
+    }
+
+    public int prefixLength() {
+        return prefixLength;
+    }
+
+    /** True when this prefix covers a single address. */
+    public boolean isHost() {
+        return prefixLength == address.length * 8;
+    }
+
+    /** True when every address of {@code other} lies inside this prefix (same family only). */
+    public boolean contains(Cidr other) {
+        if (other.address.length != address.length || other.prefixLength < prefixLength) {
+            return false;
+        }
+        return Arrays.equals(mask(other.address, prefixLength), address);
+    }
+
+    /** True when {@code ip} (a bare address) lies inside this prefix. */
+    public boolean containsAddress(String ip) {
+        return contains(parse(ip));
+    }
+
+    /** The address part, in canonical text form. */
+    public String addressText() {
+        if (isIpv4()) {
+            return (address[0] & 0xFF) + "." + (address[1] & 0xFF) + "." + (address[2] & 0xFF) + "." + (address[3] & 0xFF);
+        }
+        return formatIpv6(address);
+    }
+
+    private static String formatIpv6(byte[] a) {
+        int[] groups = new int[8];
+        for (int i = 0; i < 8; i++) {
+            groups[i] = ((a[2 * i] & 0xFF) << 8) | (a[2 * i + 1] & 0xFF);
+        }
+        // RFC 5952: compress the longest run (length >= 2) of zero groups, first one on ties.
+        int bestStart = -1;
+        int bestLen = 0;
+        for (int i = 0; i < 8; ) {
+            if (groups[i] == 0) {
+                int j = i;
+                while (j < 8 && groups[j] == 0) {
+                    j++;
+                }
+                if (j - i > bestLen && j - i >= 2) {
+                    bestStart = i;
+                    bestLen = j - i;
+                }
+                i = j;
+            } else {
+                i++;
+            }
+        }
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < 8; i++) {
+            if (i == bestStart) {
+                sb.append("::");
+                i += bestLen - 1;
+                continue;
+            }
+            if (sb.length() > 0 && sb.charAt(sb.length() - 1) != ':') {
+                sb.append(':');
+            }
+            sb.append(Integer.toHexString(groups[i]));
+        }
+        return sb.toString();
+    }
+
+    /** Canonical text: {@code address/prefix}. */
+    @Override
+    public String toString() {
+        return addressText() + "/" + prefixLength;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof Cidr c && c.prefixLength == prefixLength && Arrays.equals(c.address, address);
+    }
+
+    @Override
+    public int hashCode() {
+        return Arrays.hashCode(address) * 31 + prefixLength;
+    }
+
+    /** IPv4 before IPv6, then by address, then by prefix length. */
+    @Override
+    public int compareTo(Cidr o) {
+        if (address.length != o.address.length) {
+            return Integer.compare(address.length, o.address.length);
+        }
+        int c = new BigInteger(1, address).compareTo(new BigInteger(1, o.address));
+        return c != 0 ? c : Integer.compare(prefixLength, o.prefixLength);
+    }
+}

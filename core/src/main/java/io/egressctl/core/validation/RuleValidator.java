@@ -1,0 +1,315 @@
+package io.egressctl.core.validation;
+
+import io.egressctl.core.model.Action;
+import io.egressctl.core.model.Cidr;
+import io.egressctl.core.model.DefaultPolicy;
+import io.egressctl.core.model.EgressRule;
+import io.egressctl.core.model.IcmpMatch;
+import io.egressctl.core.model.Network;
+import io.egressctl.core.model.NetworkKind;
+import io.egressctl.core.model.PortRange;
+import io.egressctl.core.model.Protocol;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.TreeSet;
+
+/**
+ * Turns drafts into validated model values, or says everything that is wrong with them. The API
+ * and the compiler use this one class, so an event published straight to Kafka is held to the same
+ * rules as an API call. Stateless and thread-safe.
+ */
+public final class RuleValidator {
+
+    /** Most entries a CIDR or VM-id list may hold. */
+    public static final int MAX_LIST_ENTRIES = 256;
+    /** Most characters of a description. */
+    public static final int MAX_DESCRIPTION = 255;
+    /** Largest rule quota a network may ask for. */
+    public static final int MAX_RULE_QUOTA = 100_000;
+
+    /**
+     * Validates a rule draft against its network.
+     *
+     * @throws ValidationException listing every violation
+     */
+    public EgressRule validateRule(String ruleId, RuleDraft d, Network network) {
+        List<Violation> v = new ArrayList<>();
+        if (!Identifiers.isValid(ruleId)) {
+            v.add(new Violation("ruleId", "is not a valid id"));
+        }
+        Protocol protocol = null;
+        if (d.protocol() == null || d.protocol().isBlank()) {
+            v.add(new Violation("protocol", "is required: tcp, udp, icmp, icmpv6 or all"));
+        } else {
+            try {
+                protocol = Protocol.parse(d.protocol());
+            } catch (IllegalArgumentException e) {
+                v.add(new Violation("protocol", e.getMessage()));
+            }
+        }
+        Action action = null;
+        if (d.action() != null) {
+            if (!network.advanced()) {
+                v.add(new Violation("action", "explicit actions need an advanced network; this network uses CloudStack semantics (rules "
+                        + (network.defaultPolicy() == DefaultPolicy.ALLOW ? "block" : "allow") + " what they match)"));
+            } else {
+                try {
+                    action = Action.valueOf(d.action().trim().toUpperCase(Locale.ROOT));
+                } catch (IllegalArgumentException e) {
+                    v.add(new Violation("action", "unknown action '" + Identifiers.abbreviate(d.action()) + "': use allow or deny"));
+                }
+            }
+        }
+        int priority = EgressRule.DEFAULT_PRIORITY;
+        if (d.priority() != null) {
+            if (!network.advanced()) {
+                v.add(new Violation("priority", "priorities need an advanced network"));
+            } else if (d.priority() < 1 || d.priority() > 65535) {
+                v.add(new Violation("priority", d.priority() + " is outside 1..65535"));
+            } else {
+                priority = d.priority();
+            }
+        }
+
+        PortRange ports = null;
+        if (d.startPort() != null || d.endPort() != null) {
+            if (protocol != null && !protocol.hasPorts()) {
+                v.add(new Violation("startPort", "ports are only valid for tcp and udp, not " + protocol.apiName()));
+            } else if (d.startPort() == null) {
+                v.add(new Violation("startPort", "is required when endPort is given"));
+            } else {
+                int end = d.endPort() == null ? d.startPort() : d.endPort();
+                if (d.startPort() < 1 || d.startPort() > 65535) {
+                    v.add(new Violation("startPort", d.startPort() + " is outside 1..65535"));
+                } else if (end < 1 || end > 65535) {
+                    v.add(new Violation("endPort", end + " is outside 1..65535"));
+                } else if (d.startPort() > end) {
+                    v.add(new Violation("endPort", "start port " + d.startPort() + " is greater than end port " + end));
+                } else {
+                    ports = new PortRange(d.startPort(), end);
+                }
+            }
+        }
+
+        IcmpMatch icmp = null;
+        if (d.icmpType() != null || d.icmpCode() != null) {
+            if (protocol != null && !protocol.isIcmp()) {
+                v.add(new Violation(d.icmpType() != null ? "icmpType" : "icmpCode", "icmp type and code need protocol icmp or icmpv6, not " + protocol.apiName()));
+            } else {
+                int type = d.icmpType() == null ? -1 : d.icmpType();
+                int code = d.icmpCode() == null ? -1 : d.icmpCode();
+                if (type < -1 || type > 255) {
+                    v.add(new Violation("icmpType", type + " is outside -1..255 (-1 means any)"));
+                } else if (code < -1 || code > 255) {
+                    v.add(new Violation("icmpCode", code + " is outside -1..255 (-1 means any)"));
+                } else if (type == -1 && code != -1) {
+                    v.add(new Violation("icmpCode", "an icmp code needs an icmp type"));
+                } else if (type != -1) {
+                    icmp = new IcmpMatch(type, code);
+                }
+            }
+        }
+
+        List<Cidr> sources = cidrs("sourceCidrs", d.sourceCidrs(), v);
+        List<String> vmIds = ids("sourceVmIds", d.sourceVmIds(), v);
+        List<Cidr> destinations = cidrs("destinationCidrs", d.destinationCidrs(), v);
+        List<Cidr> exceptions = cidrs("destinationExceptCidrs", d.destinationExceptCidrs(), v);
+
+        if (!sources.isEmpty() && !vmIds.isEmpty()) {
+            v.add(new Violation("sourceVmIds", "give sourceCidrs or sourceVmIds, not both"));
+        }
+        for (Cidr c : sources) {
+            Cidr guest = c.isIpv4() ? network.guestCidr() : network.guestCidr6();
+            if (guest == null) {
+                v.add(new Violation("sourceCidrs", c + " is IPv6 but network " + network.networkId() + " has no IPv6 prefix"));
+            } else if (!guest.contains(c)) {
+                v.add(new Violation("sourceCidrs", c + " is outside the guest CIDR " + guest));
+            }
+        }
+        boolean hasV6 = network.guestCidr6() != null;
+        for (Cidr c : destinations) {
+            if (!c.isIpv4() && !hasV6) {
+                v.add(new Violation("destinationCidrs", c + " is IPv6 but network " + network.networkId() + " has no IPv6 prefix"));
+            }
+        }
+        if (protocol == Protocol.ICMPV6) {
+            if (!hasV6) {
+                v.add(new Violation("protocol", "icmpv6 needs a network with an IPv6 prefix"));
+            }
+            destinations.stream().filter(Cidr::isIpv4).findFirst()
+                    .ifPresent(c -> v.add(new Violation("destinationCidrs", "icmpv6 cannot reach IPv4 destination " + c)));
+        }
+        if (protocol == Protocol.ICMP) {
+            destinations.stream().filter(c -> !c.isIpv4()).findFirst()
+                    .ifPresent(c -> v.add(new Violation("destinationCidrs", "icmp (IPv4) cannot reach IPv6 destination " + c + "; use icmpv6")));
+        }
+        for (Cidr e : exceptions) {
+            if (!destinations.isEmpty() && destinations.stream().noneMatch(dst -> dst.contains(e))) {
+                v.add(new Violation("destinationExceptCidrs", e + " lies in none of the destination CIDRs"));
+            }
+        }
+
+        String description = d.description();
+        if (description != null) {
+            if (description.length() > MAX_DESCRIPTION) {
+                v.add(new Violation("description", "is longer than " + MAX_DESCRIPTION + " characters"));
+            } else if (description.chars().anyMatch(ch -> Character.isISOControl(ch))) {
+                v.add(new Violation("description", "contains control characters"));
+            }
+        }
+
+        if (!v.isEmpty()) {
+            throw new ValidationException(v);
+        }
+        return new EgressRule(ruleId, protocol, action, priority, sources, vmIds, destinations, exceptions, ports, icmp, description);
+    }
+
+    /**
+     * Checks an already-built rule (for example one decoded from an event) against its network with
+     * the same rules as {@link #validateRule}.
+     *
+     * @throws ValidationException listing every violation
+     */
+    public EgressRule revalidate(EgressRule r, Network network) {
+        return validateRule(r.ruleId(), toDraft(r), network);
+    }
+
+    /** The draft that validates to {@code r}. */
+    public static RuleDraft toDraft(EgressRule r) {
+        return new RuleDraft(r.protocol().apiName(), r.action() == null ? null : r.action().name(),
+                r.priority() == EgressRule.DEFAULT_PRIORITY ? null : r.priority(),
+                texts(r.sourceCidrs()), r.sourceVmIds().isEmpty() ? null : r.sourceVmIds(),
+                texts(r.destinationCidrs()), texts(r.destinationExceptCidrs()),
+                r.ports() == null ? null : r.ports().start(), r.ports() == null ? null : r.ports().end(),
+                r.icmp() == null ? null : r.icmp().type(), r.icmp() == null ? null : r.icmp().code(),
+                r.description());
+    }
+
+    private static List<String> texts(List<Cidr> cidrs) {
+        return cidrs.isEmpty() ? null : cidrs.stream().map(Cidr::toString).toList();
+    }
+
+    /**
+     * Validates a network draft for a tenant; omitted fields take their defaults (BASIC, ALLOW,
+     * CloudStack mode, {@link Network#DEFAULT_RULE_QUOTA}).
+     *
+     * @throws ValidationException listing every violation
+     */
+    public Network validateNetwork(NetworkDraft d, String tenantId) {
+        List<Violation> v = new ArrayList<>();
+        if (d.networkId() == null || !Identifiers.isValid(d.networkId())) {
+            v.add(new Violation("networkId", d.networkId() == null ? "is required" : "is not a valid id (letters, digits, . _ : -; at most 64)"));
+        }
+        if (!Identifiers.isValid(tenantId)) {
+            v.add(new Violation("tenantId", "is not a valid id"));
+        }
+        NetworkKind kind = NetworkKind.BASIC;
+        if (d.kind() != null) {
+            try {
+                kind = NetworkKind.valueOf(d.kind().trim().toUpperCase(Locale.ROOT).replace('-', '_'));
+            } catch (IllegalArgumentException e) {
+                v.add(new Violation("kind", "unknown kind '" + Identifiers.abbreviate(d.kind()) + "': use basic or vpc_tier"));
+            }
+        }
+        Cidr guest = null;
+        if (d.guestCidr() == null) {
+            v.add(new Violation("guestCidr", "is required"));
+        } else {
+            try {
+                guest = Cidr.parse(d.guestCidr());
+                if (!guest.isIpv4()) {
+                    v.add(new Violation("guestCidr", "must be IPv4; give the IPv6 prefix as guestCidr6"));
+                }
+            } catch (IllegalArgumentException e) {
+                v.add(new Violation("guestCidr", e.getMessage()));
+            }
+        }
+        Cidr guest6 = null;
+        if (d.guestCidr6() != null) {
+            try {
+                guest6 = Cidr.parse(d.guestCidr6());
+                if (guest6.isIpv4()) {
+                    v.add(new Violation("guestCidr6", "must be an IPv6 prefix"));
+                }
+            } catch (IllegalArgumentException e) {
+                v.add(new Violation("guestCidr6", e.getMessage()));
+            }
+        }
+        DefaultPolicy policy = DefaultPolicy.ALLOW;
+        if (d.defaultPolicy() != null) {
+            policy = parsePolicy(d.defaultPolicy(), v);
+        }
+        int quota = Network.DEFAULT_RULE_QUOTA;
+        if (d.ruleQuota() != null) {
+            if (d.ruleQuota() < 1 || d.ruleQuota() > MAX_RULE_QUOTA) {
+                v.add(new Violation("ruleQuota", d.ruleQuota() + " is outside 1.." + MAX_RULE_QUOTA));
+            } else {
+                quota = d.ruleQuota();
+            }
+        }
+        if (!v.isEmpty()) {
+            throw new ValidationException(v);
+        }
+        return new Network(d.networkId(), tenantId, kind, guest, guest6, policy, Boolean.TRUE.equals(d.advanced()), quota);
+    }
+
+    /** Parses {@code allow} or {@code deny}, case-insensitively. */
+    public static DefaultPolicy parsePolicy(String text, List<Violation> v) {
+        try {
+            return DefaultPolicy.valueOf(text.trim().toUpperCase(Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            v.add(new Violation("defaultPolicy", "unknown policy '" + Identifiers.abbreviate(text) + "': use allow or deny"));
+            return DefaultPolicy.ALLOW;
+        }
+    }
+
+    private static List<Cidr> cidrs(String field, List<String> texts, List<Violation> v) {
+        if (texts == null) {
+            return List.of();
+        }
+        if (!checkList(field, texts, v)) {
+            return List.of();
+        }
+        TreeSet<Cidr> out = new TreeSet<>();
+        for (String t : texts) {
+            try {
+                out.add(Cidr.parse(t));
+            } catch (IllegalArgumentException e) {
+                v.add(new Violation(field, e.getMessage()));
+            }
+        }
+        return List.copyOf(out);
+    }
+
+    private static List<String> ids(String field, List<String> texts, List<Violation> v) {
+        if (texts == null) {
+            return List.of();
+        }
+        if (!checkList(field, texts, v)) {
+            return List.of();
+        }
+        TreeSet<String> out = new TreeSet<>();
+        for (String t : texts) {
+            if (!Identifiers.isValid(t)) {
+                v.add(new Violation(field, "'" + (t == null ? "null" : Identifiers.abbreviate(t)) + "' is not a valid VM id"));
+            } else {
+                out.add(t);
+            }
+        }
+        return List.copyOf(out);
+    }
+
+    private static boolean checkList(String field, List<String> texts, List<Violation> v) {
+        if (texts.isEmpty()) {
+            v.add(new Violation(field, "is empty; omit it for the default"));
+            return false;
+        }
+        if (texts.size() > MAX_LIST_ENTRIES) {
+            v.add(new Violation(field, "has " + texts.size() + " entries; at most " + MAX_LIST_ENTRIES + " are allowed"));
+            return false;
+        }
+        return true;
+    }
+}
