@@ -1,0 +1,107 @@
+package io.egressctl.compiler.config;
+
+import io.egressctl.schemas.registry.HttpSchemaRegistryClient;
+import io.egressctl.schemas.registry.SchemaRegistryClient;
+import io.egressctl.schemas.serde.AvroSerializer;
+import io.egressctl.schemas.serde.Topics;
+import org.apache.avro.specific.SpecificRecord;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.Producer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.common.config.TopicConfig;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.springframework.beans.factory.annotation.Value;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+import org.springframework.kafka.config.TopicBuilder;
+import redis.clients.jedis.UnifiedJedis;
+
+import java.net.URI;
+import java.util.HashMap;
+import java.util.Map;
+
+/** Kafka topics, producers, the schema registry client and Redis for the compiler. */
+@Configuration(proxyBeanMethods = false)
+class InfraConfig {
+
+    @Bean
+    SchemaRegistryClient schemaRegistryClient(EgressProperties props) {
+        return new HttpSchemaRegistryClient(props.schemaRegistryUrl());
+    }
+
+    @Bean(destroyMethod = "close")
+    UnifiedJedis redis(EgressProperties props) {
+        return new UnifiedJedis(URI.create(props.redisUrl()));
+    }
+
+    /** Idempotent, acks=all producer for HostUpdates: per-host order survives retries. */
+    @Bean(destroyMethod = "close")
+    Producer<String, SpecificRecord> avroProducer(@Value("${spring.kafka.bootstrap-servers}") String bootstrap,
+                                                  SchemaRegistryClient registry) {
+        return new KafkaProducer<>(producerProps(bootstrap, "egress-compiler"), new StringSerializer(), new AvroSerializer<>(registry));
+    }
+
+    /** Raw producer for dead-letter records: the original bytes, reason in headers. */
+    @Bean(destroyMethod = "close")
+    Producer<String, byte[]> dltProducer(@Value("${spring.kafka.bootstrap-servers}") String bootstrap) {
+        return new KafkaProducer<>(producerProps(bootstrap, "egress-compiler-dlt"), new StringSerializer(), new ByteArraySerializer());
+    }
+
+    static Map<String, Object> producerProps(String bootstrap, String clientId) {
+        Map<String, Object> p = new HashMap<>();
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ProducerConfig.CLIENT_ID_CONFIG, clientId);
+        p.put(ProducerConfig.ACKS_CONFIG, "all");
+        p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
+        p.put(ProducerConfig.LINGER_MS_CONFIG, 0);
+        return p;
+    }
+
+    @Bean
+    NewTopic ruleEvents(EgressProperties props) {
+        return forever(Topics.RULE_EVENTS, props);
+    }
+
+    @Bean
+    NewTopic workloadEvents(EgressProperties props) {
+        return forever(Topics.WORKLOAD_EVENTS, props);
+    }
+
+    @Bean
+    NewTopic hostUpdates(EgressProperties props) {
+        return TopicBuilder.name(Topics.HOST_UPDATES).partitions(props.partitions()).replicas(1)
+                .config(TopicConfig.RETENTION_MS_CONFIG, String.valueOf(7L * 24 * 3600 * 1000)).build();
+    }
+
+    @Bean
+    NewTopic enforcementReports(EgressProperties props) {
+        return TopicBuilder.name(Topics.ENFORCEMENT_REPORTS).partitions(props.partitions()).replicas(1)
+                .config(TopicConfig.RETENTION_MS_CONFIG, String.valueOf(30L * 24 * 3600 * 1000)).build();
+    }
+
+    @Bean
+    NewTopic ruleEventsDlt(EgressProperties props) {
+        return forever(Topics.dlt(Topics.RULE_EVENTS), props);
+    }
+
+    @Bean
+    NewTopic workloadEventsDlt(EgressProperties props) {
+        return forever(Topics.dlt(Topics.WORKLOAD_EVENTS), props);
+    }
+
+    @Bean
+    NewTopic enforcementReportsDlt(EgressProperties props) {
+        return forever(Topics.dlt(Topics.ENFORCEMENT_REPORTS), props);
+    }
+
+    /** The audit log is the source of truth: delete policy, no time or size limit (invariant 1). */
+    private static NewTopic forever(String name, EgressProperties props) {
+        return TopicBuilder.name(name).partitions(props.partitions()).replicas(1)
+                .config(TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_DELETE)
+                .config(TopicConfig.RETENTION_MS_CONFIG, "-1")
+                .config(TopicConfig.RETENTION_BYTES_CONFIG, "-1")
+                .build();
+    }
+}

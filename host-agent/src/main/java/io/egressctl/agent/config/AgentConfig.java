@@ -1,0 +1,104 @@
+package io.egressctl.agent.config;
+
+import io.egressctl.agent.enforce.DryRunEnforcer;
+import io.egressctl.agent.enforce.Enforcer;
+import io.egressctl.agent.sync.HostSync;
+import io.egressctl.agent.sync.Snapshots;
+import io.egressctl.core.validation.Identifiers;
+import io.egressctl.events.HostUpdate;
+import io.egressctl.schemas.registry.HttpSchemaRegistryClient;
+import io.egressctl.schemas.registry.SchemaRegistryClient;
+import io.egressctl.schemas.serde.AvroDeserializer;
+import io.egressctl.schemas.serde.AvroSerializer;
+import io.micrometer.core.instrument.MeterRegistry;
+import org.apache.avro.specific.SpecificRecord;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.Producer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.springframework.boot.health.contributor.Health;
+import org.springframework.boot.health.contributor.HealthIndicator;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+import redis.clients.jedis.UnifiedJedis;
+
+import java.net.URI;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.Map;
+
+/** Wires the agent: its enforcer, its Kafka clients, the snapshot source and the sync loop. */
+@Configuration(proxyBeanMethods = false)
+class AgentConfig {
+
+    private static final Logger log = LoggerFactory.getLogger(AgentConfig.class);
+
+    @Bean
+    Enforcer enforcer(AgentProperties props) {
+        Enforcer e = switch (props.enforcer()) {
+            case "dry-run" -> new DryRunEnforcer(Path.of(props.dryRunFile()));
+            case "nftables" -> io.egressctl.agent.enforce.Enforcers.nftables(props);
+            default -> throw new IllegalArgumentException("egress.agent.enforcer must be dry-run or nftables, not '" + props.enforcer() + "'");
+        };
+        log.info("host {} enforces with the {} enforcer{}", props.hostId(), e.name(),
+                e instanceof DryRunEnforcer d ? " into " + d.file().toAbsolutePath() : "");
+        return e;
+    }
+
+    @Bean(destroyMethod = "close")
+    UnifiedJedis redis(SharedProperties shared) {
+        return new UnifiedJedis(URI.create(shared.redisUrl()));
+    }
+
+    @Bean
+    SchemaRegistryClient schemaRegistryClient(SharedProperties shared) {
+        return new HttpSchemaRegistryClient(shared.schemaRegistryUrl());
+    }
+
+    @Bean(destroyMethod = "close")
+    Producer<String, SpecificRecord> reportProducer(SharedProperties shared, AgentProperties props, SchemaRegistryClient registry) {
+        Map<String, Object> p = Map.of(
+                ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, shared.kafkaBootstrapServers(),
+                ProducerConfig.CLIENT_ID_CONFIG, "egress-agent-" + props.hostId(),
+                ProducerConfig.ACKS_CONFIG, "all",
+                ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true,
+                ProducerConfig.LINGER_MS_CONFIG, 0);
+        return new KafkaProducer<>(p, new StringSerializer(), new AvroSerializer<>(registry));
+    }
+
+    @Bean
+    HostSync hostSync(AgentProperties props, SharedProperties shared, Producer<String, SpecificRecord> reportProducer,
+                      UnifiedJedis redis, SchemaRegistryClient registry, Enforcer enforcer, MeterRegistry meters) {
+        Identifiers.require("egress.agent.host-id", props.hostId());
+        Map<String, Object> c = Map.of(
+                ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, shared.kafkaBootstrapServers(),
+                ConsumerConfig.CLIENT_ID_CONFIG, "egress-agent-" + props.hostId(),
+                ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false,
+                ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, 100,
+                ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(c, new StringDeserializer(), new ByteArrayDeserializer());
+        Duration reconcile = props.reconcileInterval() == null ? Duration.ofSeconds(5) : props.reconcileInterval();
+        return new HostSync(props.hostId(), consumer, reportProducer, Snapshots.redis(redis),
+                new AvroDeserializer<>(registry, HostUpdate.class), enforcer, reconcile, Clock.systemUTC(), meters);
+    }
+
+    @Bean
+    SyncRunner syncRunner(HostSync sync) {
+        return new SyncRunner(sync);
+    }
+
+    /** Ready only once the first snapshot is enforced. */
+    @Bean
+    HealthIndicator enforcementHealth(HostSync sync) {
+        return () -> sync.isBootstrapped()
+                ? Health.up().withDetail("appliedHash", sync.appliedHash()).build()
+                : Health.down().withDetail("reason", "first snapshot not applied yet").build();
+    }
+}

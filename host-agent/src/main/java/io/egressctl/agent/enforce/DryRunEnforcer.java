@@ -1,0 +1,52 @@
+package io.egressctl.agent.enforce;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+
+/**
+ * Enforces into a file: writes the rendered nftables script where an operator (or a test) can read
+ * it, atomically (write a sibling, then rename), so a reader never sees half a ruleset. For machines
+ * without nft or root.
+ */
+public final class DryRunEnforcer implements Enforcer {
+
+    private final Path file;
+
+    public DryRunEnforcer(Path file) {
+        this.file = file;
+    }
+
+    @Override
+    public String name() {
+        return "dry-run";
+    }
+
+    @Override
+    public void apply(String script) throws EnforcementException {
+        try {
+            Path parent = file.toAbsolutePath().getParent();
+            Files.createDirectories(parent);
+            Path tmp = Files.createTempFile(parent, file.getFileName().toString(), ".tmp");
+            Files.writeString(tmp, script, StandardCharsets.UTF_8);
+            Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw new EnforcementException("cannot write " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public boolean inSync(String script) throws EnforcementException {
+        try {
+            return Files.exists(file) && Files.readString(file, StandardCharsets.UTF_8).equals(script);
+        } catch (IOException e) {
+            throw new EnforcementException("cannot read " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    public Path file() {
+        return file;
+    }
+}

@@ -1,0 +1,78 @@
+package io.egressctl.schemas.view;
+
+import io.egressctl.core.model.EgressRule;
+import io.egressctl.core.model.Network;
+import io.egressctl.core.state.NetworkState;
+import io.egressctl.schemas.mapping.EventMapper;
+import io.egressctl.events.NetworkSpec;
+import io.egressctl.events.RuleSpec;
+
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * The read model of one network that the compiler publishes to Redis after every decision and the
+ * rule-service reads: definition, rules (as their Avro JSON-friendly specs), VMs and versions.
+ *
+ * @param configVersion version a writer sends back as If-Match
+ * @param version       version of the compiled fragments
+ * @param rules         rules by id
+ * @param vms           VM id to placement
+ */
+public record NetworkView(String networkId, String tenantId, String kind, String guestCidr, String guestCidr6,
+                          String defaultPolicy, boolean advanced, int ruleQuota, long configVersion, long version,
+                          Map<String, RuleView> rules, Map<String, VmView> vms) {
+
+    /** A VM's placement. */
+    public record VmView(String hostId, String ipv4, String ipv6) {
+    }
+
+    public static NetworkView of(NetworkState s) {
+        Network n = s.network();
+        Map<String, RuleView> rules = new TreeMap<>();
+        for (EgressRule r : s.rules().values()) {
+            rules.put(r.ruleId(), RuleView.of(r, n.defaultPolicy()));
+        }
+        Map<String, VmView> vms = new TreeMap<>();
+        s.vms().forEach((id, p) -> vms.put(id, new VmView(p.hostId(), p.ipv4(), p.ipv6())));
+        NetworkSpec spec = EventMapper.toAvro(n);
+        return new NetworkView(n.networkId(), n.tenantId(), spec.getKind().name().toLowerCase(), spec.getGuestCidr(),
+                spec.getGuestCidr6(), n.defaultPolicy().name().toLowerCase(), n.advanced(), n.ruleQuota(),
+                s.configVersion(), s.version(), rules, vms);
+    }
+
+    /** The network definition back as a core value. */
+    public Network network() {
+        return EventMapper.fromAvro(NetworkSpec.newBuilder()
+                .setNetworkId(networkId).setTenantId(tenantId)
+                .setKind(io.egressctl.events.NetworkKind.valueOf(kind.toUpperCase()))
+                .setGuestCidr(guestCidr).setGuestCidr6(guestCidr6)
+                .setDefaultPolicy(io.egressctl.events.DefaultPolicy.valueOf(defaultPolicy.toUpperCase()))
+                .setAdvanced(advanced).setRuleQuota(ruleQuota).build());
+    }
+
+    /** A rule back as a core value (for duplicate checks and before-images), or null. */
+    public EgressRule rule(String ruleId) {
+        RuleView r = rules.get(ruleId);
+        if (r == null) {
+            return null;
+        }
+        boolean explicit = advanced;
+        return EventMapper.fromAvro(RuleSpec.newBuilder()
+                .setRuleId(r.ruleId())
+                .setProtocol(io.egressctl.events.Protocol.valueOf(r.protocol().toUpperCase()))
+                .setAction(explicit ? io.egressctl.events.RuleAction.valueOf(r.action().toUpperCase()) : null)
+                .setPriority(r.priority() == null ? EgressRule.DEFAULT_PRIORITY : r.priority())
+                .setSourceCidrs(r.sourceCidrs()).setSourceVmIds(r.sourceVmIds())
+                .setDestinationCidrs(r.destinationCidrs()).setDestinationExceptCidrs(r.destinationExceptCidrs())
+                .setStartPort(r.startPort()).setEndPort(r.endPort())
+                .setIcmpType(r.icmpType()).setIcmpCode(r.icmpCode())
+                .setDescription(r.description()).build());
+    }
+
+    /** All rules back as core values. */
+    public List<EgressRule> ruleList() {
+        return rules.keySet().stream().map(this::rule).toList();
+    }
+}

@@ -1,0 +1,53 @@
+package io.egressctl.schemas.view;
+
+/**
+ * The Redis key contract. Redis is a cache rebuilt from the log (invariant 1). Keys of one host
+ * share the hash tag {@code {hostId}} and keys of one network the tag {@code {networkId}}, so a
+ * Redis Cluster keeps each group in one slot and the Lua compare-and-set scripts stay single-slot.
+ *
+ * <pre>
+ * egress:host:{H}:fragments   HASH networkId -> HostUpdate (Avro single-object encoding), tombstones kept
+ * egress:host:{H}:versions    HASH networkId -> version of the fragment above (compare-and-set guard)
+ * egress:host:{H}:applied     HASH hash, status, error, at, enforcer, v:networkId -> version (from agent reports)
+ * egress:hosts                SET  every host id that ever had a fragment
+ * egress:network:{N}          HASH version -> NetworkView.version, json -> NetworkView JSON (compare-and-set on version)
+ * egress:tenant:T:networks    SET  network ids of tenant T
+ * egress:change:C             HASH status of change C (networkId, status, code, reason, version, targets JSON)
+ * </pre>
+ */
+public final class RedisKeys {
+
+    private RedisKeys() {
+    }
+
+    public static String hostFragments(String hostId) {
+        return "egress:host:{" + hostId + "}:fragments";
+    }
+
+    public static String hostVersions(String hostId) {
+        return "egress:host:{" + hostId + "}:versions";
+    }
+
+    public static String hostApplied(String hostId) {
+        return "egress:host:{" + hostId + "}:applied";
+    }
+
+    public static String hosts() {
+        return "egress:hosts";
+    }
+
+    public static String network(String networkId) {
+        return "egress:network:{" + networkId + "}";
+    }
+
+    public static String tenantNetworks(String tenantId) {
+        return "egress:tenant:" + tenantId + ":networks";
+    }
+
+    public static String change(String changeId) {
+        return "egress:change:" + changeId;
+    }
+
+    /** Every key the product writes starts with this, so a rebuild can drop exactly them. */
+    public static final String PREFIX = "egress:";
+}
