@@ -1,0 +1,166 @@
+package io.egressctl.rules.api;
+
+import io.egressctl.core.event.RuleChange;
+import io.egressctl.core.model.EgressRule;
+import io.egressctl.core.model.Network;
+import io.egressctl.core.validation.RuleValidator;
+import io.egressctl.rules.auth.Caller;
+import io.egressctl.rules.publish.EventPublisher;
+import io.egressctl.rules.views.NetworkViews;
+import io.egressctl.schemas.view.NetworkView;
+import io.egressctl.schemas.view.RuleView;
+import jakarta.servlet.http.HttpServletRequest;
+import org.springframework.http.HttpStatus;
+import org.springframework.http.ResponseEntity;
+import org.springframework.web.bind.annotation.DeleteMapping;
+import org.springframework.web.bind.annotation.GetMapping;
+import org.springframework.web.bind.annotation.PathVariable;
+import org.springframework.web.bind.annotation.PostMapping;
+import org.springframework.web.bind.annotation.PutMapping;
+import org.springframework.web.bind.annotation.RequestAttribute;
+import org.springframework.web.bind.annotation.RequestBody;
+import org.springframework.web.bind.annotation.RequestHeader;
+import org.springframework.web.bind.annotation.RequestMapping;
+import org.springframework.web.bind.annotation.RequestParam;
+import org.springframework.web.bind.annotation.RestController;
+
+import java.util.List;
+import java.util.Map;
+
+/** Egress rules of a network: create, list, read, update, delete. */
+@RestController
+@RequestMapping("/api/v1/networks/{networkId}/egress-rules")
+class EgressRuleController {
+
+    private final NetworkController networks;
+    private final EventPublisher publisher;
+    private final ChangeWriter writer;
+    private final RuleValidator validator = new RuleValidator();
+
+    EgressRuleController(NetworkController networks, NetworkViews views, EventPublisher publisher, ChangeWriter writer) {
+        this.networks = networks;
+        this.publisher = publisher;
+        this.writer = writer;
+    }
+
+    @PostMapping
+    ResponseEntity<Map<String, Object>> create(@RequestAttribute("egress.caller") Caller caller, @PathVariable String networkId,
+                                               @RequestBody Requests.RuleRequest body,
+                                               @RequestHeader(name = "If-Match", required = false) String ifMatch,
+                                               @RequestHeader(name = "Idempotency-Key", required = false) String idempotencyKey,
+                                               @RequestParam(required = false) String wait,
+                                               @RequestParam(required = false) String timeout,
+                                               HttpServletRequest request) {
+        NetworkView view = networks.visible(caller, networkId);
+        Long expected = ChangeWriter.ifMatch(ifMatch);
+        ChangeWriter.checkVersion(expected, view.configVersion());
+        Network network = view.network();
+        Map<String, Object> ids = writer.once(caller, idempotencyKey, changeId -> {
+            String ruleId = ChangeWriter.newId();
+            EgressRule rule = validator.validateRule(ruleId, body.draft(), network);
+            checkConflicts(view, rule);
+            publisher.publish(new RuleChange(changeId, RuleChange.Operation.RULE_CREATED, networkId, expected, idempotencyKey,
+                    null, null, rule, writer.audit(caller, request)));
+            return Map.of("changeId", changeId, "ruleId", ruleId);
+        });
+        return writer.answer(ids, networkId, wait, timeout, HttpStatus.CREATED);
+    }
+
+    @GetMapping
+    List<RuleView> list(@RequestAttribute("egress.caller") Caller caller, @PathVariable String networkId,
+                        @RequestParam(required = false) String protocol,
+                        @RequestParam(required = false) String vmId) {
+        NetworkView view = networks.visible(caller, networkId);
+        return view.rules().values().stream()
+                .filter(r -> protocol == null || r.protocol().equalsIgnoreCase(protocol))
+                .filter(r -> vmId == null || coversVm(view, r, vmId))
+                .toList();
+    }
+
+    @GetMapping("/{ruleId}")
+    ResponseEntity<RuleView> get(@RequestAttribute("egress.caller") Caller caller, @PathVariable String networkId,
+                                 @PathVariable String ruleId) {
+        NetworkView view = networks.visible(caller, networkId);
+        RuleView r = view.rules().get(ruleId);
+        if (r == null) {
+            throw ApiException.notFound("rule " + ruleId);
+        }
+        return ResponseEntity.ok().eTag("\"" + view.configVersion() + "\"").body(r);
+    }
+
+    @PutMapping("/{ruleId}")
+    ResponseEntity<Map<String, Object>> update(@RequestAttribute("egress.caller") Caller caller, @PathVariable String networkId,
+                                               @PathVariable String ruleId, @RequestBody Requests.RuleRequest body,
+                                               @RequestHeader(name = "If-Match", required = false) String ifMatch,
+                                               @RequestParam(required = false) String wait,
+                                               @RequestParam(required = false) String timeout,
+                                               HttpServletRequest request) {
+        NetworkView view = networks.visible(caller, networkId);
+        EgressRule before = view.rule(ruleId);
+        if (before == null) {
+            throw ApiException.notFound("rule " + ruleId);
+        }
+        Long expected = ChangeWriter.ifMatch(ifMatch);
+        ChangeWriter.checkVersion(expected, view.configVersion());
+        EgressRule after = validator.validateRule(ruleId, body.draft(), view.network());
+        checkConflicts(view, after);
+        Map<String, Object> ids = writer.once(caller, null, changeId -> {
+            publisher.publish(new RuleChange(changeId, RuleChange.Operation.RULE_UPDATED, networkId, expected, null,
+                    null, before, after, writer.audit(caller, request)));
+            return Map.of("changeId", changeId, "ruleId", ruleId);
+        });
+        return writer.answer(ids, networkId, wait, timeout, HttpStatus.OK);
+    }
+
+    @DeleteMapping("/{ruleId}")
+    ResponseEntity<Map<String, Object>> delete(@RequestAttribute("egress.caller") Caller caller, @PathVariable String networkId,
+                                               @PathVariable String ruleId,
+                                               @RequestHeader(name = "If-Match", required = false) String ifMatch,
+                                               @RequestParam(required = false) String wait,
+                                               @RequestParam(required = false) String timeout,
+                                               HttpServletRequest request) {
+        NetworkView view = networks.visible(caller, networkId);
+        EgressRule before = view.rule(ruleId);
+        if (before == null) {
+            throw ApiException.notFound("rule " + ruleId);
+        }
+        Long expected = ChangeWriter.ifMatch(ifMatch);
+        ChangeWriter.checkVersion(expected, view.configVersion());
+        Map<String, Object> ids = writer.once(caller, null, changeId -> {
+            publisher.publish(new RuleChange(changeId, RuleChange.Operation.RULE_DELETED, networkId, expected, null,
+                    null, before, null, writer.audit(caller, request)));
+            return Map.of("changeId", changeId, "ruleId", ruleId);
+        });
+        return writer.answer(ids, networkId, wait, timeout, HttpStatus.OK);
+    }
+
+    /** Fast feedback on what the log would reject anyway: duplicates and the quota. */
+    private static void checkConflicts(NetworkView view, EgressRule rule) {
+        String key = rule.matchKey();
+        for (EgressRule existing : view.ruleList()) {
+            if (!existing.ruleId().equals(rule.ruleId()) && existing.matchKey().equals(key)) {
+                throw new ApiException(HttpStatus.CONFLICT, "DUPLICATE_RULE", "an identical rule exists: " + existing.ruleId(),
+                        Map.of("existingRuleId", existing.ruleId()));
+            }
+        }
+        if (!view.rules().containsKey(rule.ruleId()) && view.rules().size() >= view.ruleQuota()) {
+            throw new ApiException(HttpStatus.CONFLICT, "QUOTA_EXCEEDED", "network " + view.networkId() + " already has its quota of "
+                    + view.ruleQuota() + " rules");
+        }
+    }
+
+    private static boolean coversVm(NetworkView view, RuleView r, String vmId) {
+        if (r.sourceVmIds().isEmpty() && r.sourceCidrs().isEmpty()) {
+            return true;
+        }
+        if (r.sourceVmIds().contains(vmId)) {
+            return true;
+        }
+        NetworkView.VmView vm = view.vms().get(vmId);
+        if (vm == null) {
+            return false;
+        }
+        return r.sourceCidrs().stream().map(io.egressctl.core.model.Cidr::parse)
+                .anyMatch(c -> (c.isIpv4() ? vm.ipv4() : vm.ipv6()) != null && c.containsAddress(c.isIpv4() ? vm.ipv4() : vm.ipv6()));
+    }
+}

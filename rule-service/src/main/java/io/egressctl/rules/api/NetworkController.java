@@ -1,0 +1,130 @@
+package io.egressctl.rules.api;
+
+import io.egressctl.core.event.RuleChange;
+import io.egressctl.core.model.Network;
+import io.egressctl.core.validation.RuleValidator;
+import io.egressctl.core.validation.ValidationException;
+import io.egressctl.core.validation.Violation;
+import io.egressctl.rules.auth.Caller;
+import io.egressctl.rules.publish.EventPublisher;
+import io.egressctl.rules.views.NetworkViews;
+import io.egressctl.schemas.view.NetworkView;
+import jakarta.servlet.http.HttpServletRequest;
+import org.springframework.http.HttpStatus;
+import org.springframework.http.ResponseEntity;
+import org.springframework.web.bind.annotation.DeleteMapping;
+import org.springframework.web.bind.annotation.GetMapping;
+import org.springframework.web.bind.annotation.PatchMapping;
+import org.springframework.web.bind.annotation.PathVariable;
+import org.springframework.web.bind.annotation.PostMapping;
+import org.springframework.web.bind.annotation.RequestAttribute;
+import org.springframework.web.bind.annotation.RequestBody;
+import org.springframework.web.bind.annotation.RequestHeader;
+import org.springframework.web.bind.annotation.RequestMapping;
+import org.springframework.web.bind.annotation.RequestParam;
+import org.springframework.web.bind.annotation.RestController;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/** Guest networks: create, read, change the default egress policy, delete. */
+@RestController
+@RequestMapping("/api/v1/networks")
+class NetworkController {
+
+    private final NetworkViews views;
+    private final EventPublisher publisher;
+    private final ChangeWriter writer;
+    private final RuleValidator validator = new RuleValidator();
+
+    NetworkController(NetworkViews views, EventPublisher publisher, ChangeWriter writer) {
+        this.views = views;
+        this.publisher = publisher;
+        this.writer = writer;
+    }
+
+    @PostMapping
+    ResponseEntity<Map<String, Object>> create(@RequestAttribute("egress.caller") Caller caller,
+                                               @RequestBody Requests.NetworkRequest body,
+                                               @RequestParam(required = false) String wait,
+                                               @RequestParam(required = false) String timeout,
+                                               @RequestHeader(name = "Idempotency-Key", required = false) String idempotencyKey,
+                                               HttpServletRequest request) {
+        Network network = validator.validateNetwork(body.draft(), caller.tenantId());
+        if (views.find(network.networkId()).isPresent()) {
+            throw new ApiException(HttpStatus.CONFLICT, "NETWORK_EXISTS", "network " + network.networkId() + " already exists");
+        }
+        Map<String, Object> ids = writer.once(caller, idempotencyKey, changeId -> {
+            publisher.publish(new RuleChange(changeId, RuleChange.Operation.NETWORK_CREATED, network.networkId(), null,
+                    idempotencyKey, network, null, null, writer.audit(caller, request)));
+            return Map.of("changeId", changeId, "networkId", network.networkId());
+        });
+        return writer.answer(ids, network.networkId(), wait, timeout, HttpStatus.CREATED);
+    }
+
+    @GetMapping
+    List<NetworkView> list(@RequestAttribute("egress.caller") Caller caller) {
+        List<NetworkView> out = new ArrayList<>();
+        for (String id : views.networkIds(caller.tenantId())) {
+            views.find(id).ifPresent(out::add);
+        }
+        return out;
+    }
+
+    @GetMapping("/{networkId}")
+    ResponseEntity<NetworkView> get(@RequestAttribute("egress.caller") Caller caller, @PathVariable String networkId) {
+        NetworkView v = visible(caller, networkId);
+        return ResponseEntity.ok().eTag("\"" + v.configVersion() + "\"").body(v);
+    }
+
+    @PatchMapping("/{networkId}")
+    ResponseEntity<Map<String, Object>> patch(@RequestAttribute("egress.caller") Caller caller, @PathVariable String networkId,
+                                              @RequestBody Requests.NetworkPatch body,
+                                              @RequestHeader(name = "If-Match", required = false) String ifMatch,
+                                              @RequestParam(required = false) String wait,
+                                              @RequestParam(required = false) String timeout,
+                                              HttpServletRequest request) {
+        NetworkView v = visible(caller, networkId);
+        Long expected = ChangeWriter.ifMatch(ifMatch);
+        ChangeWriter.checkVersion(expected, v.configVersion());
+        if (body.defaultPolicy() == null) {
+            throw new ValidationException("defaultPolicy", "is required: allow or deny");
+        }
+        List<Violation> violations = new ArrayList<>();
+        var policy = RuleValidator.parsePolicy(body.defaultPolicy(), violations);
+        if (!violations.isEmpty()) {
+            throw new ValidationException(violations);
+        }
+        Network updated = v.network().withDefaultPolicy(policy);
+        Map<String, Object> ids = writer.once(caller, null, changeId -> {
+            publisher.publish(new RuleChange(changeId, RuleChange.Operation.NETWORK_UPDATED, networkId, expected, null,
+                    updated, null, null, writer.audit(caller, request)));
+            return Map.of("changeId", changeId, "networkId", networkId);
+        });
+        return writer.answer(ids, networkId, wait, timeout, HttpStatus.OK);
+    }
+
+    @DeleteMapping("/{networkId}")
+    ResponseEntity<Map<String, Object>> delete(@RequestAttribute("egress.caller") Caller caller, @PathVariable String networkId,
+                                               @RequestHeader(name = "If-Match", required = false) String ifMatch,
+                                               @RequestParam(required = false) String wait,
+                                               @RequestParam(required = false) String timeout,
+                                               HttpServletRequest request) {
+        NetworkView v = visible(caller, networkId);
+        Long expected = ChangeWriter.ifMatch(ifMatch);
+        ChangeWriter.checkVersion(expected, v.configVersion());
+        Map<String, Object> ids = writer.once(caller, null, changeId -> {
+            publisher.publish(new RuleChange(changeId, RuleChange.Operation.NETWORK_DELETED, networkId, expected, null,
+                    null, null, null, writer.audit(caller, request)));
+            return Map.of("changeId", changeId, "networkId", networkId);
+        });
+        return writer.answer(ids, networkId, wait, timeout, HttpStatus.OK);
+    }
+
+    /** The network if the caller may see it; another tenant's network answers 404, as a missing one. */
+    NetworkView visible(Caller caller, String networkId) {
+        return views.find(networkId).filter(v -> caller.canSee(v.tenantId()))
+                .orElseThrow(() -> ApiException.notFound("network " + networkId));
+    }
+}

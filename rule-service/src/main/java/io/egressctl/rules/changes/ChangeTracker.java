@@ -1,0 +1,88 @@
+package io.egressctl.rules.changes;
+
+import io.egressctl.rules.api.ApiException;
+import io.egressctl.schemas.view.RedisKeys;
+import org.springframework.http.HttpStatus;
+import org.springframework.stereotype.Component;
+import redis.clients.jedis.UnifiedJedis;
+import tools.jackson.core.type.TypeReference;
+import tools.jackson.databind.json.JsonMapper;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * Answers change status from the compiler's change record and the hosts' applied versions
+ * (invariant 7: a host counts only once it has ACKed a version that includes the change), and lets a
+ * writer wait for a level.
+ */
+@Component
+public class ChangeTracker {
+
+    /** Longest wait a caller may ask for. */
+    public static final Duration MAX_WAIT = Duration.ofSeconds(60);
+
+    private final UnifiedJedis redis;
+    private final JsonMapper json = JsonMapper.builder().build();
+
+    ChangeTracker(UnifiedJedis redis) {
+        this.redis = redis;
+    }
+
+    /** The status of a change; empty when no compiler has recorded it (yet). */
+    public Optional<ChangeStatus> find(String changeId) {
+        Map<String, String> f = redis.hgetAll(RedisKeys.change(changeId));
+        if (f.isEmpty()) {
+            return Optional.empty();
+        }
+        String networkId = f.get("networkId");
+        Map<String, Long> targets = json.readValue(f.getOrDefault("targets", "{}"), new TypeReference<Map<String, Long>>() { });
+        List<String> pending = new ArrayList<>();
+        for (Map.Entry<String, Long> t : targets.entrySet()) {
+            String applied = redis.hget(RedisKeys.hostApplied(t.getKey()), "v:" + networkId);
+            if (applied == null || Long.parseLong(applied) < t.getValue()) {
+                pending.add(t.getKey());
+            }
+        }
+        String status = f.get("status");
+        if (status.equals("COMPILED") && pending.isEmpty()) {
+            status = "APPLIED";
+        }
+        Long version = f.containsKey("version") ? Long.valueOf(f.get("version")) : null;
+        return Optional.of(new ChangeStatus(changeId, networkId, f.get("operation"), status, f.get("code"), f.get("reason"),
+                version, f.get("ruleId"), targets.size(), targets.size() - pending.size(), pending, f.get("compiledAt")));
+    }
+
+    /**
+     * Waits until the change reaches {@code level} ({@code compiled} or {@code applied}) or the
+     * timeout passes; returns the last status seen (PUBLISHED when the compiler has not recorded it).
+     */
+    public ChangeStatus await(String changeId, String networkId, String level, Duration timeout) {
+        if (!level.equals("compiled") && !level.equals("applied")) {
+            throw new ApiException(HttpStatus.BAD_REQUEST, "BAD_PARAMETER", "wait must be compiled or applied");
+        }
+        Duration t = timeout.compareTo(MAX_WAIT) > 0 ? MAX_WAIT : timeout;
+        long deadline = System.nanoTime() + t.toNanos();
+        ChangeStatus last = published(changeId, networkId);
+        while (true) {
+            last = find(changeId).orElse(last);
+            if (last.reached(level) || System.nanoTime() >= deadline) {
+                return last;
+            }
+            try {
+                Thread.sleep(1);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return last;
+            }
+        }
+    }
+
+    /** The status of a change that is in the log but not compiled yet. */
+    public static ChangeStatus published(String changeId, String networkId) {
+        return new ChangeStatus(changeId, networkId, null, "PUBLISHED", null, null, null, null, 0, 0, List.of(), null);
+    }
+}

@@ -1,0 +1,38 @@
+package io.egressctl.rules.views;
+
+import io.egressctl.schemas.view.NetworkView;
+import io.egressctl.schemas.view.RedisKeys;
+import org.springframework.stereotype.Component;
+import redis.clients.jedis.UnifiedJedis;
+import tools.jackson.databind.json.JsonMapper;
+
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+
+/** Reads the networks' read model that the compiler keeps in Redis. Thread-safe. */
+@Component
+public class NetworkViews {
+
+    private final UnifiedJedis redis;
+    private final JsonMapper json = JsonMapper.builder().build();
+
+    NetworkViews(UnifiedJedis redis) {
+        this.redis = redis;
+    }
+
+    /** The network's current view, empty when it does not exist (or was deleted). */
+    public Optional<NetworkView> find(String networkId) {
+        String text = redis.hget(RedisKeys.network(networkId), "json");
+        if (text == null || text.isEmpty()) {
+            return Optional.empty();
+        }
+        return Optional.of(json.readValue(text, NetworkView.class));
+    }
+
+    /** Ids of a tenant's networks. */
+    public List<String> networkIds(String tenantId) {
+        Set<String> ids = redis.smembers(RedisKeys.tenantNetworks(tenantId));
+        return ids.stream().sorted().toList();
+    }
+}
