@@ -1,0 +1,29 @@
+package io.egressctl.cli;
+
+import java.util.Map;
+
+/**
+ * Where the running control plane is, from environment variables.
+ *
+ * @param apiUrl      rule-service base URL
+ * @param apiKey      the demo tenant's API key
+ * @param operatorKey the operator's API key (placements)
+ * @param agentFiles  folder of the dry-run agents' rendered rulesets ({@code <host>.nft})
+ * @param hosts       the simulated host ids
+ */
+public record Env(String apiUrl, String apiKey, String operatorKey, String kafkaBootstrap, String schemaRegistryUrl,
+                  String redisUrl, String agentFiles, java.util.List<String> hosts) {
+
+    public static Env fromSystem() {
+        return from(System.getenv());
+    }
+
+    public static Env from(Map<String, String> env) {
+        String hosts = env.getOrDefault("EGRESS_DEMO_HOSTS", "host-1 host-2 host-3").replace("\"", "");
+        return new Env(env.getOrDefault("EGRESS_API_URL", "http://127.0.0.1:18080"), env.get("EGRESS_API_KEY"),
+                env.get("EGRESS_OPERATOR_KEY"), env.getOrDefault("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092"),
+                env.getOrDefault("SCHEMA_REGISTRY_URL", "http://127.0.0.1:18081/apis/ccompat/v7"),
+                env.getOrDefault("REDIS_URL", "redis://127.0.0.1:16379"), env.get("EGRESS_AGENT_FILES"),
+                java.util.List.of(hosts.trim().split("\\s+")));
+    }
+}

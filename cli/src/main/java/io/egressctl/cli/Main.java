@@ -1,0 +1,39 @@
+package io.egressctl.cli;
+
+import io.egressctl.cli.walkthrough.Walkthrough;
+
+import java.util.Arrays;
+
+/**
+ * The Java side of {@code ./egressctl}: walkthrough, benchmarks, audit and rebuild. Endpoints come
+ * from the environment that {@code ./egressctl env} prints (EGRESS_API_URL, EGRESS_API_KEY,
+ * KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL, REDIS_URL).
+ */
+public final class Main {
+
+    private Main() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        if (args.length == 0) {
+            usage();
+            System.exit(2);
+        }
+        String[] rest = Arrays.copyOfRange(args, 1, args.length);
+        int code = switch (args[0]) {
+            case "walkthrough" -> new Walkthrough(Env.fromSystem(), System.out).run();
+            case "bench" -> Commands.bench(Env.fromSystem(), rest);
+            case "audit" -> Commands.audit(Env.fromSystem(), rest);
+            case "rebuild" -> Commands.rebuild(Env.fromSystem(), rest);
+            default -> {
+                usage();
+                yield 2;
+            }
+        };
+        System.exit(code);
+    }
+
+    private static void usage() {
+        System.err.println("usage: egressctl-cli walkthrough | bench <api|compiler|agent|audit> | audit <command> | rebuild");
+    }
+}

@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# Service commands of ./egressctl, sourced by it: up, test, walkthrough, bench, audit, rebuild.
+# Starts the three services and the simulated host agents as background processes on 127.0.0.1,
+# with pid files in $EGRESS_HOME/pids so `./egressctl down` stops them with the stack.
+
+SVC_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SVC_HOME="$(realpath -m "${EGRESS_HOME:-$SVC_ROOT/target/egressctl}")"
+SVC_VERSION=0.1.0-SNAPSHOT
+SVC_HOSTS=(${EGRESS_DEMO_HOSTS:-host-1 host-2 host-3})
+
+svc_log() { printf '[egressctl] %s\n' "$*" >&2; }
+svc_die() { printf '[egressctl] ERROR: %s\n' "$*" >&2; exit 1; }
+
+svc_jar() { echo "$SVC_ROOT/$1/target/$1-$SVC_VERSION.jar"; }
+cli_jar() { echo "$SVC_ROOT/cli/target/cli-$SVC_VERSION-exec.jar"; }
+
+# Builds when a jar is missing or any source is newer than it.
+svc_build() {
+  local stale=0 m jar
+  for m in rule-service compiler-service host-agent; do
+    jar="$(svc_jar "$m")"
+    [[ -f "$jar" ]] || { stale=1; break; }
+  done
+  [[ -f "$(cli_jar)" ]] || stale=1
+  if [[ $stale -eq 0 ]]; then
+    local newest
+    newest="$(find "$SVC_ROOT"/{core,schemas,rule-service,compiler-service,host-agent,cli}/src/main "$SVC_ROOT"/*/pom.xml "$SVC_ROOT/pom.xml" -newer "$(cli_jar)" -type f 2>/dev/null | head -n 1)"
+    [[ -z "$newest" ]] || stale=1
+  fi
+  if [[ $stale -eq 1 ]]; then
+    svc_log "building (mvn -DskipTests install) ..."
+    (cd "$SVC_ROOT" && mvn -q -B -DskipTests install -pl core,schemas,rule-service,compiler-service,host-agent,cli) \
+      || svc_die "build failed"
+  fi
+}
+
+svc_credentials() {
+  local f="$SVC_HOME/credentials.env"
+  if [[ ! -f "$f" ]]; then
+    mkdir -p "$SVC_HOME"
+    umask 077
+    {
+      echo "EGRESS_API_KEY=tk-$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+      echo "EGRESS_OPERATOR_KEY=ok-$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    } >"$f"
+  fi
+  # shellcheck source=/dev/null
+  source "$f"
+  export EGRESS_API_KEY EGRESS_OPERATOR_KEY
+  export EGRESS_API_KEYS="$EGRESS_API_KEY=demo:tenant:demo-user,$EGRESS_OPERATOR_KEY=ops:operator:compute"
+}
+
+# Adds KEY=VALUE to ports.env (replacing an older line of that key).
+svc_env_put() {
+  local f="$SVC_HOME/ports.env"
+  touch "$f"
+  sed -i "/^$1=/d;/^export $1=/d" "$f"
+  echo "$1=$2" >>"$f"
+}
+
+svc_pid_alive() {
+  local pid
+  [[ -f "$SVC_HOME/pids/$1.pid" ]] || return 1
+  pid="$(tr -dc '0-9' <"$SVC_HOME/pids/$1.pid" 2>/dev/null || true)"
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && grep -qa -- "$SVC_HOME" "/proc/$pid/cmdline" 2>/dev/null
+}
+
+# svc_start NAME JAR PORT [ENV=VALUE ...]: start a Spring Boot jar unless it already runs.
+svc_start() {
+  local name="$1" jar="$2" port="$3"
+  shift 3
+  if svc_pid_alive "$name"; then
+    svc_log "$name already running"
+    return 0
+  fi
+  mkdir -p "$SVC_HOME/pids" "$SVC_HOME/logs"
+  [[ -f "$SVC_HOME/logs/$name.log" ]] && mv -f "$SVC_HOME/logs/$name.log" "$SVC_HOME/logs/$name.log.1"
+  env "$@" setsid nohup java -Xms64m -Xmx384m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+    "-Degress.home=$SVC_HOME" -jar "$jar" >"$SVC_HOME/logs/$name.log" 2>&1 </dev/null &
+  echo $! >"$SVC_HOME/pids/$name.pid"
+}
+
+# svc_wait_health NAME PORT: until /actuator/health answers UP.
+svc_wait_health() {
+  local name="$1" port="$2" deadline=$((SECONDS + ${EGRESS_SERVICE_TIMEOUT:-120}))
+  until curl -fsS "http://127.0.0.1:$port/actuator/health" 2>/dev/null | grep -q '"status":"UP"'; do
+    if ! svc_pid_alive "$name"; then
+      tail -n 30 "$SVC_HOME/logs/$name.log" >&2 || true
+      svc_die "$name exited; log: $SVC_HOME/logs/$name.log"
+    fi
+    if (( SECONDS > deadline )); then
+      tail -n 30 "$SVC_HOME/logs/$name.log" >&2 || true
+      svc_die "$name not healthy on port $port; log: $SVC_HOME/logs/$name.log"
+    fi
+    sleep 0.3
+  done
+}
+
+svc_stack_env() {
+  bash "$SVC_ROOT/scripts/stack.sh" up
+  eval "$(bash "$SVC_ROOT/scripts/stack.sh" env)"
+}
+
+# Starts rule-service, compiler-service and one agent per simulated host.
+svc_start_all() {
+  svc_build
+  svc_stack_env
+  svc_credentials
+  local api_port="${EGRESS_API_PORT:-18080}" compiler_port="${EGRESS_COMPILER_PORT:-18090}" agent_base="${EGRESS_AGENT_BASE_PORT:-18100}"
+  local common=("KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS" "SCHEMA_REGISTRY_URL=$SCHEMA_REGISTRY_URL" "REDIS_URL=$REDIS_URL")
+  local t0=$SECONDS
+  svc_start compiler-service "$(svc_jar compiler-service)" "$compiler_port" "${common[@]}" "EGRESS_COMPILER_PORT=$compiler_port"
+  svc_start rule-service "$(svc_jar rule-service)" "$api_port" "${common[@]}" "EGRESS_API_PORT=$api_port" "EGRESS_API_KEYS=$EGRESS_API_KEYS"
+  local i=1 h
+  mkdir -p "$SVC_HOME/agents"
+  for h in "${SVC_HOSTS[@]}"; do
+    svc_start "agent-$h" "$(svc_jar host-agent)" $((agent_base + i)) "${common[@]}" "EGRESS_AGENT_PORT=$((agent_base + i))" \
+      "EGRESS_HOST_ID=$h" "EGRESS_ENFORCER=dry-run" "EGRESS_DRY_RUN_FILE=$SVC_HOME/agents/$h.nft"
+    i=$((i + 1))
+  done
+  svc_wait_health compiler-service "$compiler_port"
+  svc_wait_health rule-service "$api_port"
+  i=1
+  for h in "${SVC_HOSTS[@]}"; do
+    svc_wait_health "agent-$h" $((agent_base + i))
+    i=$((i + 1))
+  done
+  svc_log "services healthy in $((SECONDS - t0)) s"
+  export EGRESS_API_URL="http://127.0.0.1:$api_port"
+  svc_env_put EGRESS_API_URL "$EGRESS_API_URL"
+  svc_env_put EGRESS_API_KEY "$EGRESS_API_KEY"
+  svc_env_put EGRESS_OPERATOR_KEY "$EGRESS_OPERATOR_KEY"
+  svc_env_put EGRESS_AGENT_FILES "$SVC_HOME/agents"
+  svc_env_put EGRESS_DEMO_HOSTS "\"${SVC_HOSTS[*]}\""
+}
+
+svc_cli() {
+  java -jar "$(cli_jar)" "$@"
+}
+
+cmd_up() {
+  svc_start_all
+  export EGRESS_AGENT_FILES="$SVC_HOME/agents" EGRESS_DEMO_HOSTS="${SVC_HOSTS[*]}"
+  if [[ "${1:-}" != "--no-walkthrough" ]]; then
+    svc_cli walkthrough
+  fi
+  cat <<MSG
+
+The control plane runs on 127.0.0.1 (state and logs: $SVC_HOME).
+  eval "\$(./egressctl env)"      point tools at it (API, Kafka, registry, Redis, demo keys)
+  ./egressctl status              what runs
+  ./egressctl down                stop everything
+MSG
+}
+
+cmd_walkthrough() {
+  eval "$(bash "$SVC_ROOT/scripts/stack.sh" env)"
+  svc_cli walkthrough "$@"
+}
+
+cmd_bench() {
+  svc_build
+  eval "$(bash "$SVC_ROOT/scripts/stack.sh" env)"
+  svc_cli bench "$@"
+}
+
+cmd_audit() {
+  svc_build
+  [[ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]] && eval "$(bash "$SVC_ROOT/scripts/stack.sh" env)"
+  svc_cli audit "$@"
+}
+
+cmd_rebuild() {
+  svc_build
+  eval "$(bash "$SVC_ROOT/scripts/stack.sh" env)"
+  svc_cli rebuild "$@"
+}
+
+# The test command of README: unit tests, then integration and end-to-end tests against a real
+# stack of their own (separate state dir and ports, stopped afterwards whatever happens).
+cmd_test() {
+  export EGRESS_HOME="$SVC_ROOT/target/egressctl-test"
+  export EGRESS_KAFKA_PORT="${EGRESS_TEST_KAFKA_PORT:-29092}" EGRESS_KAFKA_CONTROLLER_PORT="${EGRESS_TEST_KAFKA_CONTROLLER_PORT:-29093}"
+  export EGRESS_REGISTRY_PORT="${EGRESS_TEST_REGISTRY_PORT:-28081}" EGRESS_REGISTRY_MGMT_PORT="${EGRESS_TEST_REGISTRY_MGMT_PORT:-28082}"
+  export EGRESS_REDIS_PORT="${EGRESS_TEST_REDIS_PORT:-26379}"
+  bash "$SVC_ROOT/scripts/stack.sh" up
+  trap 'EGRESS_HOME="$SVC_ROOT/target/egressctl-test" bash "$SVC_ROOT/scripts/stack.sh" down >/dev/null 2>&1 || true' EXIT
+  eval "$(bash "$SVC_ROOT/scripts/stack.sh" env)"
+  (cd "$SVC_ROOT" && mvn -B verify "$@")
+}
