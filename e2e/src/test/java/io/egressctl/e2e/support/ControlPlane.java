@@ -1,0 +1,269 @@
+package io.egressctl.e2e.support;
+
+import io.egressctl.cli.api.ApiClient;
+
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ThreadLocalRandom;
+
+/**
+ * The real control plane for end-to-end tests: the three services as separate JVM processes (the
+ * jars the build just made) on the stack that {@code ./egressctl test} started (Kafka, schema
+ * registry, Redis, given by KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL and REDIS_URL). One
+ * instance per test JVM, started on first use and stopped at exit. Host agents are started per test
+ * class with host ids unique to this run, so classes never see each other's hosts.
+ */
+public final class ControlPlane {
+
+    private static ControlPlane shared;
+
+    private final Path root;
+    private final Path workDir;
+    private final String runId;
+    private final Map<String, String> stackEnv = new HashMap<>();
+    private final Map<String, Process> processes = new HashMap<>();
+    private final Map<String, Integer> agentPorts = new HashMap<>();
+    private final Map<String, Map<String, String>> agentEnv = new HashMap<>();
+    private final String tenantKey = "tk-" + random();
+    private final String otherTenantKey = "tk-" + random();
+    private final String operatorKey = "ok-" + random();
+    private final String apiUrl;
+    private final ApiClient api;
+
+    /** The control plane of this test JVM, started on first call. */
+    public static synchronized ControlPlane shared() {
+        if (shared == null) {
+            shared = new ControlPlane();
+            Runtime.getRuntime().addShutdownHook(new Thread(shared::stopAll));
+        }
+        return shared;
+    }
+
+    private ControlPlane() {
+        for (String k : List.of("KAFKA_BOOTSTRAP_SERVERS", "SCHEMA_REGISTRY_URL", "REDIS_URL")) {
+            String v = System.getenv(k);
+            if (v == null || v.isBlank()) {
+                throw new IllegalStateException(k + " is not set: run the end-to-end tests with ./egressctl test, which starts the stack");
+            }
+            stackEnv.put(k, v);
+        }
+        root = Path.of("").toAbsolutePath().getParent();
+        runId = random().substring(0, 6);
+        workDir = root.resolve("e2e/target/e2e-" + runId);
+        try {
+            Files.createDirectories(workDir.resolve("logs"));
+            Files.createDirectories(workDir.resolve("agents"));
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+        int apiPort = freePort();
+        int compilerPort = freePort();
+        Map<String, String> compilerEnv = new HashMap<>(stackEnv);
+        compilerEnv.put("EGRESS_COMPILER_PORT", String.valueOf(compilerPort));
+        start("compiler-service", jar("compiler-service"), compilerEnv);
+        Map<String, String> apiEnv = new HashMap<>(stackEnv);
+        apiEnv.put("EGRESS_API_PORT", String.valueOf(apiPort));
+        apiEnv.put("EGRESS_API_KEYS", tenantKey + "=acme:tenant:alice," + otherTenantKey + "=globex:tenant:mallory,"
+                + operatorKey + "=ops:operator:compute");
+        start("rule-service", jar("rule-service"), apiEnv);
+        waitHealthy("compiler-service", compilerPort);
+        waitHealthy("rule-service", apiPort);
+        apiUrl = "http://127.0.0.1:" + apiPort;
+        api = new ApiClient(apiUrl);
+    }
+
+    public ApiClient api() {
+        return api;
+    }
+
+    public String apiUrl() {
+        return apiUrl;
+    }
+
+    /** API key of tenant {@code acme}. */
+    public String tenantKey() {
+        return tenantKey;
+    }
+
+    /** API key of another tenant, {@code globex}. */
+    public String otherTenantKey() {
+        return otherTenantKey;
+    }
+
+    public String operatorKey() {
+        return operatorKey;
+    }
+
+    public String env(String name) {
+        return stackEnv.get(name);
+    }
+
+    /** An id unique to this run, for networks, VMs and hosts. */
+    public String unique(String prefix) {
+        return prefix + "-" + runId + "-" + random().substring(0, 4);
+    }
+
+    /** Starts a dry-run agent for {@code hostId} and waits until its first snapshot is applied. */
+    public synchronized void startAgent(String hostId) {
+        startAgent(hostId, Map.of());
+    }
+
+    /** Starts an agent with extra environment (e.g. the nftables enforcer in a namespace). */
+    public synchronized void startAgent(String hostId, Map<String, String> extraEnv) {
+        int port = agentPorts.computeIfAbsent(hostId, h -> freePort());
+        Map<String, String> env = new HashMap<>(stackEnv);
+        env.put("EGRESS_AGENT_PORT", String.valueOf(port));
+        env.put("EGRESS_HOST_ID", hostId);
+        env.put("EGRESS_ENFORCER", "dry-run");
+        env.put("EGRESS_DRY_RUN_FILE", rulesetFile(hostId).toString());
+        env.put("EGRESS_RECONCILE_INTERVAL", "1s");
+        env.putAll(extraEnv);
+        agentEnv.put(hostId, env);
+        start("agent-" + hostId, jar("host-agent"), env);
+        waitHealthy("agent-" + hostId, port);
+    }
+
+    /** Stops an agent: gracefully, or with SIGKILL as a crash would. */
+    public synchronized void stopAgent(String hostId, boolean kill) {
+        Process p = processes.remove("agent-" + hostId);
+        if (p == null) {
+            return;
+        }
+        if (kill) {
+            p.destroyForcibly();
+        } else {
+            p.destroy();
+        }
+        try {
+            p.waitFor();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Where the dry-run agent of a host writes its rendered ruleset. */
+    public Path rulesetFile(String hostId) {
+        return workDir.resolve("agents").resolve(hostId + ".nft");
+    }
+
+    /** The host's rendered ruleset, or "" when none was written yet. */
+    public String ruleset(String hostId) {
+        try {
+            Path p = rulesetFile(hostId);
+            return Files.exists(p) ? Files.readString(p) : "";
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private Path jar(String module) {
+        Path jar = root.resolve(module).resolve("target").resolve(module + "-0.1.0-SNAPSHOT.jar");
+        if (!Files.exists(jar)) {
+            throw new IllegalStateException(jar + " is missing: build with mvn package first");
+        }
+        return jar;
+    }
+
+    private void start(String name, Path jar, Map<String, String> env) {
+        List<String> cmd = new ArrayList<>(List.of(javaBin(), "-Xms64m", "-Xmx320m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+                "-Degress.e2e=" + runId, "-jar", jar.toString()));
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.appendTo(workDir.resolve("logs").resolve(name + ".log").toFile()));
+        pb.environment().putAll(env);
+        try {
+            processes.put(name, pb.start());
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot start " + name, e);
+        }
+    }
+
+    private void waitHealthy(String name, int port) {
+        HttpClient http = HttpClient.newHttpClient();
+        long deadline = System.nanoTime() + Duration.ofSeconds(180).toNanos();
+        while (System.nanoTime() < deadline) {
+            Process p = processes.get(name);
+            if (p == null || !p.isAlive()) {
+                throw new IllegalStateException(name + " exited; see " + workDir.resolve("logs").resolve(name + ".log"));
+            }
+            try {
+                HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/actuator/health"))
+                        .timeout(Duration.ofSeconds(2)).build(), HttpResponse.BodyHandlers.ofString());
+                if (r.statusCode() == 200 && r.body().contains("\"UP\"")) {
+                    return;
+                }
+            } catch (IOException e) {
+                // not listening yet
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException(e);
+            }
+            sleep(250);
+        }
+        throw new IllegalStateException(name + " not healthy on port " + port + " in time; see " + workDir.resolve("logs"));
+    }
+
+    private synchronized void stopAll() {
+        processes.values().forEach(Process::destroy);
+        for (Process p : processes.values()) {
+            try {
+                if (!p.waitFor(10, java.util.concurrent.TimeUnit.SECONDS)) {
+                    p.destroyForcibly();
+                }
+            } catch (InterruptedException e) {
+                p.destroyForcibly();
+            }
+        }
+        processes.clear();
+    }
+
+    private static String javaBin() {
+        return Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    }
+
+    private static int freePort() {
+        try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            return s.getLocalPort();
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static String random() {
+        byte[] b = new byte[12];
+        ThreadLocalRandom.current().nextBytes(b);
+        return HexFormat.of().formatHex(b);
+    }
+
+    public static void sleep(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** Polls {@code check} every 50 ms until true or {@code timeout}. */
+    public static boolean eventually(Duration timeout, java.util.function.BooleanSupplier check) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < deadline) {
+            if (check.getAsBoolean()) {
+                return true;
+            }
+            sleep(50);
+        }
+        return check.getAsBoolean();
+    }
+}
