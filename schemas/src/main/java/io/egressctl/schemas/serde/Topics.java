@@ -1,0 +1,91 @@
+package io.egressctl.schemas.serde;
+
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * The project's Kafka topics (see the Contracts table of the design brief), their schema-registry subjects
+ * (TopicNameStrategy) and the partition a key lands on.
+ */
+public final class Topics {
+
+    /** Accepted changes of networks and rules; key networkId; value RuleEvent; never expires. */
+    public static final String RULE_EVENTS = "egress.rule-events";
+    /** VM placements from upstream compute; key networkId; value WorkloadEvent. */
+    public static final String WORKLOAD_EVENTS = "egress.workload-events";
+    /** Desired (host, network) fragments or their tombstones; key hostId; value HostUpdate. */
+    public static final String HOST_UPDATES = "egress.host-updates";
+    /** ACK/NACK of host agents; key hostId; value EnforcementReport. */
+    public static final String ENFORCEMENT_REPORTS = "egress.enforcement-reports";
+    /** Suffix of a topic's dead-letter topic: original bytes plus reason headers. */
+    public static final String DLT = ".DLT";
+
+    /** The four topics of the contract, in flow order. */
+    public static final List<String> ALL = List.of(RULE_EVENTS, WORKLOAD_EVENTS, HOST_UPDATES, ENFORCEMENT_REPORTS);
+
+    private Topics() {
+    }
+
+    /** The dead-letter topic of {@code topic}, e.g. {@code egress.rule-events.DLT}. */
+    public static String dlt(String topic) {
+        return Objects.requireNonNull(topic, "topic") + DLT;
+    }
+
+    /** TopicNameStrategy subject: {@code <topic>-value}, or {@code <topic>-key} for keys. */
+    public static String subject(String topic, boolean isKey) {
+        return Objects.requireNonNull(topic, "topic") + (isKey ? "-key" : "-value");
+    }
+
+    /**
+     * The partition Kafka's default partitioner picks for a non-null String key serialized as UTF-8 (as
+     * StringSerializer does): {@code toPositive(murmur2(utf8(key))) % numPartitions}. Host agents use it to
+     * find the one partition of {@code egress.host-updates} that holds their hostId.
+     */
+    public static int partitionFor(String key, int numPartitions) {
+        Objects.requireNonNull(key, "key");
+        if (numPartitions <= 0) {
+            throw new IllegalArgumentException("numPartitions must be positive, was " + numPartitions);
+        }
+        return (murmur2(key.getBytes(StandardCharsets.UTF_8)) & 0x7fffffff) % numPartitions;
+    }
+
+    /** The 32-bit murmur2 hash Kafka's partitioner uses (seed 0x9747b28c). */
+    static int murmur2(byte[] data) {
+        int length = data.length;
+        final int seed = 0x9747b28c;
+        final int m = 0x5bd1e995;
+        final int r = 24;
+        int h = seed ^ length;
+        int length4 = length / 4;
+        for (int i = 0; i < length4; i++) {
+            final int i4 = i * 4;
+            int k = (data[i4] & 0xff) + ((data[i4 + 1] & 0xff) << 8) + ((data[i4 + 2] & 0xff) << 16)
+                    + ((data[i4 + 3] & 0xff) << 24);
+            k *= m;
+            k ^= k >>> r;
+            k *= m;
+            h *= m;
+            h ^= k;
+        }
+        int tail = length4 * 4;
+        switch (length % 4) {
+            case 3:
+                h ^= (data[tail + 2] & 0xff) << 16;
+                // fall through
+            case 2:
+                h ^= (data[tail + 1] & 0xff) << 8;
+                // fall through
+            case 1:
+                h ^= data[tail] & 0xff;
+                h *= m;
+                break;
+            default:
+                break;
+        }
+        h ^= h >>> 13;
+        h *= m;
+        h ^= h >>> 15;
+        return h;
+    }
+}
