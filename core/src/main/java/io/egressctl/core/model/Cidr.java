@@ -1,8 +1,6 @@
 package io.egressctl.core.model;
 
 import java.math.BigInteger;
-import java.net.InetAddress;
-import java.net.UnknownHostException;
 import java.util.Arrays;
 
 /**
@@ -38,7 +36,7 @@ public final class Cidr implements Comparable<Cidr> {
         int prefix = max;
         if (slash >= 0) {
             String p = t.substring(slash + 1);
-            if (p.isEmpty() || p.length() > 3 || !p.chars().allMatch(Character::isDigit)) {
+            if (p.isEmpty() || p.length() > 3 || !p.chars().allMatch(c -> c >= '0' && c <= '9')) {
                 throw new IllegalArgumentException("malformed CIDR '" + text + "': bad prefix length");
             }
             prefix = Integer.parseInt(p);
@@ -74,37 +72,107 @@ public final class Cidr implements Comparable<Cidr> {
             throw new IllegalArgumentException("malformed CIDR '" + original + "': no address");
         }
         if (addrText.indexOf(':') < 0) {
-            String[] parts = addrText.split("\\.", -1);
-            if (parts.length != 4) {
-                throw new IllegalArgumentException("malformed CIDR '" + original + "': not an IPv4 or IPv6 address");
-            }
-            byte[] b = new byte[4];
-            for (int i = 0; i < 4; i++) {
-                String part = parts[i];
-                if (part.isEmpty() || part.length() > 3 || !part.chars().allMatch(Character::isDigit)) {
-                    throw new IllegalArgumentException("malformed CIDR '" + original + "': bad octet '" + part + "'");
-                }
-                int v = Integer.parseInt(part);
-                if (v > 255) {
-                    throw new IllegalArgumentException("malformed CIDR '" + original + "': octet " + v + " exceeds 255");
-                }
-                b[i] = (byte) v;
-            }
-            return b;
+            return parseIpv4(addrText, original);
         }
-        // Only hex digits, colons and dots reach InetAddress, so it parses a literal and never resolves a name.
-        if (addrText.length() > 45 || !addrText.chars().allMatch(c -> Character.digit(c, 16) >= 0 || c == ':' || c == '.')) {
+        // Parsed by hand, never by InetAddress: a text InetAddress does not take for a literal
+        // (".::1" for one) would be resolved as a host name, and a rule must never cause a DNS lookup.
+        if (addrText.length() > 45) {
             throw new IllegalArgumentException("malformed CIDR '" + original + "': not an IPv6 address");
         }
-        try {
-            byte[] b = InetAddress.getByName(addrText).getAddress();
-            if (b.length != 16) {
-                throw new IllegalArgumentException("malformed CIDR '" + original + "': not an IPv6 address");
-            }
-            return b;
-        } catch (UnknownHostException e) {
-            throw new IllegalArgumentException("malformed CIDR '" + original + "': not an IPv6 address");
+        return parseIpv6(addrText, original);
+    }
+
+    private static byte[] parseIpv4(String addrText, String original) {
+        String[] parts = addrText.split("\\.", -1);
+        if (parts.length != 4) {
+            throw new IllegalArgumentException("malformed CIDR '" + original + "': not an IPv4 or IPv6 address");
         }
+        byte[] b = new byte[4];
+        for (int i = 0; i < 4; i++) {
+            String part = parts[i];
+            if (part.isEmpty() || part.length() > 3 || !part.chars().allMatch(c -> c >= '0' && c <= '9')) {
+                throw new IllegalArgumentException("malformed CIDR '" + original + "': bad octet '" + part + "'");
+            }
+            if (part.length() > 1 && part.charAt(0) == '0') {
+                // inet_aton reads a leading zero as octal, most parsers as decimal: refuse the ambiguity.
+                throw new IllegalArgumentException("malformed CIDR '" + original + "': octet '" + part
+                        + "' has a leading zero (octal or decimal?)");
+            }
+            int v = Integer.parseInt(part);
+            if (v > 255) {
+                throw new IllegalArgumentException("malformed CIDR '" + original + "': octet " + v + " exceeds 255");
+            }
+            b[i] = (byte) v;
+        }
+        return b;
+    }
+
+    /** RFC 4291 section 2.2 text forms: eight groups, one "::", an IPv4 tail; no zone ids. */
+    private static byte[] parseIpv6(String text, String original) {
+        IllegalArgumentException malformed =
+                new IllegalArgumentException("malformed CIDR '" + original + "': not an IPv6 address");
+        int gap = text.indexOf("::");
+        if (gap >= 0 && text.indexOf("::", gap + 1) >= 0) {
+            throw malformed;
+        }
+        String head = gap < 0 ? text : text.substring(0, gap);
+        String tail = gap < 0 ? "" : text.substring(gap + 2);
+        int[] headGroups = ipv6Groups(head, gap < 0, malformed);
+        int[] tailGroups = ipv6Groups(tail, true, malformed);
+        int count = headGroups.length + tailGroups.length;
+        if (gap < 0 ? count != 8 : count > 7) {
+            throw malformed;
+        }
+        byte[] out = new byte[16];
+        for (int i = 0; i < headGroups.length; i++) {
+            out[2 * i] = (byte) (headGroups[i] >> 8);
+            out[2 * i + 1] = (byte) headGroups[i];
+        }
+        int offset = 8 - tailGroups.length;
+        for (int i = 0; i < tailGroups.length; i++) {
+            out[2 * (offset + i)] = (byte) (tailGroups[i] >> 8);
+            out[2 * (offset + i) + 1] = (byte) tailGroups[i];
+        }
+        return out;
+    }
+
+    private static int[] ipv6Groups(String part, boolean ipv4TailAllowed, IllegalArgumentException malformed) {
+        if (part.isEmpty()) {
+            return new int[0];
+        }
+        String[] pieces = part.split(":", -1);
+        int[] groups = new int[pieces.length + 1];
+        int n = 0;
+        for (int i = 0; i < pieces.length; i++) {
+            String piece = pieces[i];
+            if (piece.indexOf('.') >= 0) {
+                if (!ipv4TailAllowed || i != pieces.length - 1) {
+                    throw malformed;
+                }
+                byte[] v4;
+                try {
+                    v4 = parseIpv4(piece, piece);
+                } catch (IllegalArgumentException e) {
+                    throw malformed;
+                }
+                groups[n++] = ((v4[0] & 0xFF) << 8) | (v4[1] & 0xFF);
+                groups[n++] = ((v4[2] & 0xFF) << 8) | (v4[3] & 0xFF);
+                continue;
+            }
+            if (piece.isEmpty() || piece.length() > 4) {
+                throw malformed;
+            }
+            int value = 0;
+            for (int k = 0; k < piece.length(); k++) {
+                int digit = Character.digit(piece.charAt(k), 16);
+                if (digit < 0 || piece.charAt(k) > 'f') {
+                    throw malformed;
+                }
+                value = value * 16 + digit;
+            }
+            groups[n++] = value;
+        }
+        return java.util.Arrays.copyOf(groups, n);
     }
 
     private static byte[] mask(byte[] addr, int prefix) {

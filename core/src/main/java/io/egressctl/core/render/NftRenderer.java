@@ -39,6 +39,8 @@ public final class NftRenderer {
     public static final String TABLE = "egressctl";
     /** Address family of the table. */
     public static final String FAMILY = "inet";
+    /** Longest comment nft accepts (libnftnl's NFTNL_UDATA_COMMENT_MAXLEN). */
+    private static final int MAX_COMMENT = 128;
 
     /** Renders the full replacement script for a host. */
     public String render(String hostId, SortedMap<String, Fragment> fragments) {
@@ -76,7 +78,12 @@ public final class NftRenderer {
                     continue;
                 }
                 chains.append("  chain ").append(chain).append(" {\n");
-                chains.append("    comment \"net ").append(safe(f.networkId())).append(" vm ").append(safe(vm.vmId())).append("\"\n");
+                String comment = "net " + safe(f.networkId()) + " vm " + safe(vm.vmId());
+                // nft refuses the whole script when a comment is longer than this; two 64-character ids are.
+                if (comment.length() > MAX_COMMENT) {
+                    comment = comment.substring(0, MAX_COMMENT);
+                }
+                chains.append("    comment \"").append(comment).append("\"\n");
                 for (CompiledRule r : f.rules()) {
                     if (r.vmIds().contains(vm.vmId())) {
                         for (String line : ruleLines(r)) {

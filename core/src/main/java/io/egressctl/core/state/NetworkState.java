@@ -2,9 +2,11 @@ package io.egressctl.core.state;
 
 import io.egressctl.core.event.RuleChange;
 import io.egressctl.core.event.WorkloadChange;
+import io.egressctl.core.model.Cidr;
 import io.egressctl.core.model.EgressRule;
 import io.egressctl.core.model.Network;
 import io.egressctl.core.model.VmPlacement;
+import io.egressctl.core.validation.Identifiers;
 import io.egressctl.core.validation.RuleValidator;
 import io.egressctl.core.validation.ValidationException;
 
@@ -97,18 +99,24 @@ public final class NetworkState {
     }
 
     private Decision decideRule(RuleChange c) {
-        if (c.expectedVersion() != null && c.expectedVersion() != configVersion) {
-            return Decision.rejected("STALE_VERSION", "network " + networkId + " is at version " + configVersion
-                    + ", the change expected " + c.expectedVersion(), c.ruleId());
-        }
+        // The idempotency key is checked before the version: a client retrying a request that was
+        // applied sends the same If-Match, which the applied request itself has made stale.
         if (c.idempotencyKey() != null && idempotencyKeys.containsKey(c.idempotencyKey())) {
             return Decision.rejected("IDEMPOTENT_REPLAY", "request already applied as rule "
                     + idempotencyKeys.get(c.idempotencyKey()), idempotencyKeys.get(c.idempotencyKey()));
+        }
+        if (c.expectedVersion() != null && c.expectedVersion() != configVersion) {
+            return Decision.rejected("STALE_VERSION", "network " + networkId + " is at version " + configVersion
+                    + ", the change expected " + c.expectedVersion(), c.ruleId());
         }
         switch (c.operation()) {
             case NETWORK_CREATED -> {
                 if (network != null) {
                     return Decision.rejected("NETWORK_EXISTS", "network " + networkId + " already exists", null);
+                }
+                Decision invalid = checkNetworkPayload(c);
+                if (invalid != null) {
+                    return invalid;
                 }
                 network = c.network();
                 return Decision.accepted(null);
@@ -116,6 +124,10 @@ public final class NetworkState {
             case NETWORK_UPDATED -> {
                 if (network == null) {
                     return notFound();
+                }
+                Decision invalid = checkNetworkPayload(c);
+                if (invalid != null) {
+                    return invalid;
                 }
                 if (!network.tenantId().equals(c.network().tenantId())) {
                     return Decision.rejected("TENANT_MISMATCH", "network " + networkId + " belongs to another tenant", null);
@@ -138,6 +150,9 @@ public final class NetworkState {
                 if (network == null) {
                     return notFound();
                 }
+                if (c.ruleAfter() == null) {
+                    return Decision.rejected("INVALID", c.operation() + " carries no rule", null);
+                }
                 EgressRule rule = c.ruleAfter();
                 boolean create = c.operation() == RuleChange.Operation.RULE_CREATED;
                 if (create && rules.containsKey(rule.ruleId())) {
@@ -147,7 +162,9 @@ public final class NetworkState {
                     return Decision.rejected("RULE_NOT_FOUND", "rule " + rule.ruleId() + " does not exist", rule.ruleId());
                 }
                 try {
-                    validator.revalidate(rule, network);
+                    // Keep the validator's normal form (sorted, de-duplicated lists), so duplicate
+                    // detection and fragment hashes do not depend on how a producer ordered its lists.
+                    rule = validator.revalidate(rule, network);
                 } catch (ValidationException e) {
                     return Decision.rejected("INVALID", e.getMessage(), rule.ruleId());
                 }
@@ -170,13 +187,26 @@ public final class NetworkState {
                     return notFound();
                 }
                 String id = c.ruleId();
-                if (rules.remove(id) == null) {
+                if (id == null || rules.remove(id) == null) {
                     return Decision.rejected("RULE_NOT_FOUND", "rule " + id + " does not exist", id);
                 }
+                remember(c.idempotencyKey(), id);
                 return Decision.accepted(id);
             }
             default -> throw new IllegalStateException("unhandled operation " + c.operation());
         }
+    }
+
+    /** A network event must carry the network it is about, under the id its key names. */
+    private Decision checkNetworkPayload(RuleChange c) {
+        if (c.network() == null) {
+            return Decision.rejected("INVALID", c.operation() + " carries no network", null);
+        }
+        if (!networkId.equals(c.network().networkId())) {
+            return Decision.rejected("INVALID", c.operation() + " for network " + networkId + " carries network "
+                    + c.network().networkId(), null);
+        }
+        return null;
     }
 
     private Decision notFound() {
@@ -195,25 +225,73 @@ public final class NetworkState {
         }
     }
 
-    /** Decides and applies a placement event found at {@code position} of its partition. */
+    /**
+     * Decides and applies a placement event found at {@code position} of its partition. A placement
+     * with an invalid VM or host id or a malformed address is rejected as {@code INVALID}; addresses
+     * are kept in canonical text form.
+     */
     public Decision applyWorkload(WorkloadChange c, long position) {
         if (position <= workloadPosition) {
             return Decision.alreadyApplied();
         }
         workloadPosition = position;
         switch (c.operation()) {
-            case VM_PLACED, VM_MOVED -> vms.put(c.vmId(), new VmPlacement(c.vmId(), networkId, c.hostId(), c.ipv4(), c.ipv6()));
+            case VM_PLACED, VM_MOVED -> {
+                // Upstream compute is held to the same rules as tenants: ids and addresses end up in
+                // hashes and nft scripts, and one malformed address would fail every compile of the network.
+                if (!Identifiers.isValid(c.vmId())) {
+                    return invalidWorkload("vmId", c.vmId());
+                }
+                if (!Identifiers.isValid(c.hostId())) {
+                    return invalidWorkload("hostId", c.hostId());
+                }
+                String ipv4 = hostAddress(c.ipv4(), true);
+                String ipv6 = hostAddress(c.ipv6(), false);
+                if (c.ipv4() != null && ipv4 == null) {
+                    return invalidWorkload("ipv4", c.ipv4());
+                }
+                if (c.ipv6() != null && ipv6 == null) {
+                    return invalidWorkload("ipv6", c.ipv6());
+                }
+                vms.put(c.vmId(), new VmPlacement(c.vmId(), networkId, c.hostId(), ipv4, ipv6));
+            }
             case VM_REMOVED -> {
-                VmPlacement p = vms.get(c.vmId());
+                VmPlacement p = c.vmId() == null ? null : vms.get(c.vmId());
                 if (p == null) {
                     return Decision.rejected("VM_NOT_FOUND", "vm " + c.vmId() + " is not placed in network " + networkId, null);
                 }
                 vms.remove(c.vmId());
             }
-            case HOST_DRAINED -> vms.values().removeIf(p -> p.hostId().equals(c.hostId()));
+            case HOST_DRAINED -> {
+                if (!Identifiers.isValid(c.hostId())) {
+                    return invalidWorkload("hostId", c.hostId());
+                }
+                vms.values().removeIf(p -> p.hostId().equals(c.hostId()));
+            }
             default -> throw new IllegalStateException("unhandled operation " + c.operation());
         }
         return Decision.accepted(null);
+    }
+
+    private static Decision invalidWorkload(String field, String value) {
+        String shown = value == null ? "null" : "'" + value.replaceAll("\\p{Cntrl}", "?") + "'";
+        if (shown.length() > 64) {
+            shown = shown.substring(0, 60) + "...'";
+        }
+        return Decision.rejected("INVALID", field + " " + shown + " is not valid", null);
+    }
+
+    /** The canonical text of a single address of the given family, or null when {@code text} is not one. */
+    private static String hostAddress(String text, boolean ipv4) {
+        if (text == null) {
+            return null;
+        }
+        try {
+            Cidr c = Cidr.parse(text);
+            return c.isHost() && c.isIpv4() == ipv4 ? c.addressText() : null;
+        } catch (IllegalArgumentException e) {
+            return null;
+        }
     }
 
     /** Idempotency keys in the order they were seen (for checkpoints). */
