@@ -1,18 +1,21 @@
 package io.egressctl.compiler.snapshot;
 
-import io.egressctl.core.compile.FragmentUpdate;
 import io.egressctl.schemas.view.RedisKeys;
 import org.springframework.stereotype.Component;
+import redis.clients.jedis.AbstractPipeline;
+import redis.clients.jedis.Response;
 import redis.clients.jedis.UnifiedJedis;
 
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
- * {@link SnapshotStore} on Redis. Guarded writes run as Lua scripts whose keys share one hash tag,
- * so they are atomic and Redis Cluster compatible. Thread-safe (Jedis pools connections).
+ * {@link SnapshotStore} on Redis. A batch goes out as one pipeline; guarded writes are Lua scripts
+ * whose keys share one hash tag, so each is atomic and Redis Cluster compatible. Thread-safe.
  */
 @Component
 class RedisSnapshotStore implements SnapshotStore {
@@ -31,7 +34,7 @@ class RedisSnapshotStore implements SnapshotStore {
             return 2
             """;
 
-    /** KEYS: network hash. ARGV: version, json. */
+    /** KEYS: network hash. ARGV: version, json. Returns 1 when written. */
     static final String CAS_VIEW = """
             local cur = redis.call('HGET', KEYS[1], 'version')
             if cur and tonumber(cur) >= tonumber(ARGV[1]) then return 0 end
@@ -40,6 +43,7 @@ class RedisSnapshotStore implements SnapshotStore {
             """;
 
     private static final Duration CHANGE_TTL = Duration.ofDays(7);
+    private static final byte[] CAS_FRAGMENT_BYTES = CAS_FRAGMENT.getBytes(StandardCharsets.UTF_8);
 
     private final UnifiedJedis redis;
 
@@ -48,40 +52,68 @@ class RedisSnapshotStore implements SnapshotStore {
     }
 
     @Override
-    public WriteOutcome writeFragment(FragmentUpdate u, byte[] encodedHostUpdate) {
-        Object r = redis.eval(CAS_FRAGMENT.getBytes(StandardCharsets.UTF_8),
-                List.of(bytes(RedisKeys.hostVersions(u.hostId())), bytes(RedisKeys.hostFragments(u.hostId()))),
-                List.of(bytes(u.networkId()), bytes(Long.toString(u.version())), encodedHostUpdate));
-        long code = (Long) r;
-        if (code == 2) {
-            redis.sadd(RedisKeys.hosts(), u.hostId());
-            return WriteOutcome.WRITTEN;
-        }
-        return code == 1 ? WriteOutcome.SAME : WriteOutcome.STALE;
-    }
-
-    @Override
-    public void writeNetworkView(String networkId, String tenantId, long version, String json) {
-        Object r = redis.eval(CAS_VIEW, List.of(RedisKeys.network(networkId)), List.of(Long.toString(version), json));
-        if (((Long) r) == 1 && tenantId != null) {
-            if (json.isEmpty()) {
-                redis.srem(RedisKeys.tenantNetworks(tenantId), networkId);
-            } else {
-                redis.sadd(RedisKeys.tenantNetworks(tenantId), networkId);
+    public List<WriteOutcome> write(Batch batch) {
+        List<Response<Object>> fragmentResponses = new ArrayList<>(batch.fragments().size());
+        List<Response<Object>> viewResponses = new ArrayList<>(batch.views().size());
+        try (AbstractPipeline p = redis.pipelined()) {
+            for (FragmentWrite w : batch.fragments()) {
+                fragmentResponses.add(p.eval(CAS_FRAGMENT_BYTES,
+                        List.of(bytes(RedisKeys.hostVersions(w.update().hostId())), bytes(RedisKeys.hostFragments(w.update().hostId()))),
+                        List.of(bytes(w.update().networkId()), bytes(Long.toString(w.update().version())), w.encodedHostUpdate())));
+            }
+            for (ViewWrite v : batch.views()) {
+                viewResponses.add(p.eval(CAS_VIEW, List.of(RedisKeys.network(v.networkId())), List.of(Long.toString(v.version()), v.json())));
+            }
+            for (ChangeWrite c : batch.changes()) {
+                String key = RedisKeys.change(c.changeId());
+                p.hset(key, c.fields());
+                p.expire(key, CHANGE_TTL.toSeconds());
+            }
+            p.sync();
+            // Second round trip, only for what the first one changed: host and tenant indexes.
+            boolean indexes = false;
+            for (int i = 0; i < batch.fragments().size(); i++) {
+                if ((Long) fragmentResponses.get(i).get() == 2) {
+                    p.sadd(RedisKeys.hosts(), batch.fragments().get(i).update().hostId());
+                    indexes = true;
+                }
+            }
+            for (int i = 0; i < batch.views().size(); i++) {
+                ViewWrite v = batch.views().get(i);
+                if ((Long) viewResponses.get(i).get() == 1 && v.tenantId() != null) {
+                    if (v.json().isEmpty()) {
+                        p.srem(RedisKeys.tenantNetworks(v.tenantId()), v.networkId());
+                    } else {
+                        p.sadd(RedisKeys.tenantNetworks(v.tenantId()), v.networkId());
+                    }
+                    indexes = true;
+                }
+            }
+            if (indexes) {
+                p.sync();
             }
         }
-    }
-
-    @Override
-    public void writeChange(String changeId, Map<String, String> fields) {
-        String key = RedisKeys.change(changeId);
-        redis.hset(key, fields);
-        redis.expire(key, CHANGE_TTL.toSeconds());
+        List<WriteOutcome> out = new ArrayList<>(fragmentResponses.size());
+        for (Response<Object> r : fragmentResponses) {
+            long code = (Long) r.get();
+            out.add(code == 2 ? WriteOutcome.WRITTEN : code == 1 ? WriteOutcome.SAME : WriteOutcome.STALE);
+        }
+        return out;
     }
 
     @Override
     public void writeApplied(String hostId, Map<String, String> fields) {
         redis.hset(RedisKeys.hostApplied(hostId), fields);
+    }
+
+    @Override
+    public Optional<String> readCheckpoint(int partition) {
+        return Optional.ofNullable(redis.get(RedisKeys.checkpoint(partition)));
+    }
+
+    @Override
+    public void writeCheckpoint(int partition, String checkpoint) {
+        redis.set(RedisKeys.checkpoint(partition), checkpoint);
     }
 
     private static byte[] bytes(String s) {

@@ -2,13 +2,16 @@ package io.egressctl.compiler.snapshot;
 
 import io.egressctl.core.compile.FragmentUpdate;
 
+import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * Where the compiler materializes its output for readers that were not listening: per-host fragment
- * snapshots (agent bootstrap, invariant 4), network views (rule-service reads), change status and
- * hosts' applied state. Every write is guarded by version so replays and redeliveries never move a
- * value backwards (invariant 3).
+ * snapshots (agent bootstrap, invariant 4), network views (rule-service reads), change status,
+ * hosts' applied state and the compiler's own checkpoints. Fragment and view writes are guarded by
+ * version, so replays and redeliveries never move a value backwards (invariant 3). A batch is
+ * written in one round trip.
  */
 public interface SnapshotStore {
 
@@ -22,15 +25,31 @@ public interface SnapshotStore {
         STALE
     }
 
-    /** Writes one (host, network) fragment or tombstone if its version is not older than the stored one. */
-    WriteOutcome writeFragment(FragmentUpdate update, byte[] encodedHostUpdate);
+    /** One fragment (or tombstone) write with its encoded HostUpdate. */
+    record FragmentWrite(FragmentUpdate update, byte[] encodedHostUpdate) {
+    }
 
-    /** Writes a network's read model if {@code version} is newer; an empty json marks a deleted network. */
-    void writeNetworkView(String networkId, String tenantId, long version, String json);
+    /** A network read-model write; an empty json marks a deleted network. */
+    record ViewWrite(String networkId, String tenantId, long version, String json) {
+    }
 
-    /** Records the status of a change (created or overwritten). */
-    void writeChange(String changeId, Map<String, String> fields);
+    /** The status of one change. */
+    record ChangeWrite(String changeId, Map<String, String> fields) {
+    }
+
+    /** Everything one consumer batch produced. */
+    record Batch(List<FragmentWrite> fragments, List<ViewWrite> views, List<ChangeWrite> changes) {
+    }
+
+    /** Writes a batch; returns the outcome of each fragment write, in order. */
+    List<WriteOutcome> write(Batch batch);
 
     /** Records what a host reported as applied. */
     void writeApplied(String hostId, Map<String, String> fields);
+
+    /** The checkpoint of one input partition, if any. */
+    Optional<String> readCheckpoint(int partition);
+
+    /** Replaces the checkpoint of one input partition (one key, so the write is atomic). */
+    void writeCheckpoint(int partition, String checkpoint);
 }

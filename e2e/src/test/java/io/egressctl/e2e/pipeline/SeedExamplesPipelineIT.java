@@ -72,7 +72,7 @@ class SeedExamplesPipelineIT {
     }
 
     /** Creates a rule with wait=applied and asserts where it landed. */
-    static void createAndAssert(String name, Map<String, Object> rule, Set<String> expectedHosts, String expectedLine) {
+    static void createAndAssert(String name, Map<String, Object> rule, Set<String> expectedHosts, String... expectedParts) {
         ApiClient.Response r = api.post("/api/v1/networks/" + network + "/egress-rules?wait=applied&timeout=20s", cp.tenantKey(), rule);
         assertThat(r.status()).as("%s: %s", name, r.body()).isEqualTo(201);
         assertThat(r.body().get("status").get("status").asString()).isEqualTo("APPLIED");
@@ -83,7 +83,7 @@ class SeedExamplesPipelineIT {
             String ruleset = cp.ruleset(host);
             if (expectedHosts.contains(host)) {
                 assertThat(ruleset).as("%s on %s", name, host).contains("r=" + ruleId + " ");
-                assertThat(lineOf(ruleset, ruleId)).as("%s on %s", name, host).contains(expectedLine);
+                assertThat(lineOf(ruleset, ruleId)).as("%s on %s", name, host).contains(expectedParts);
             } else {
                 assertThat(ruleset).as("%s must not reach %s", name, host).doesNotContain(ruleId);
             }
@@ -145,7 +145,7 @@ class SeedExamplesPipelineIT {
     @Order(8)
     void blockAllOutgoingForASetOfVmsToADestination() {
         createAndAssert("all set", Map.of("protocol", "all", "sourceVmIds", List.of("vm-a", "vm-b"), "destinationCidrs", List.of("203.0.113.0/24")),
-                Set.of(h1, h2), "ip daddr { 203.0.113.0/24 } counter drop");
+                Set.of(h1, h2), "ip daddr", "203.0.113.0/24", "counter drop");
     }
 
     @Test

@@ -13,6 +13,7 @@ package io.egressctl.schemas.view;
  * egress:network:{N}          HASH version -> NetworkView.version, json -> NetworkView JSON (compare-and-set on version)
  * egress:tenant:T:networks    SET  network ids of tenant T
  * egress:change:C             HASH status of change C (networkId, status, code, reason, version, targets JSON)
+ * egress:checkpoint:P          STRING compiler checkpoint of input partition P (offsets + network states, JSON)
  * </pre>
  */
 public final class RedisKeys {
@@ -46,6 +47,10 @@ public final class RedisKeys {
 
     public static String change(String changeId) {
         return "egress:change:" + changeId;
+    }
+
+    public static String checkpoint(int partition) {
+        return "egress:checkpoint:" + partition;
     }
 
     /** Every key the product writes starts with this, so a rebuild can drop exactly them. */

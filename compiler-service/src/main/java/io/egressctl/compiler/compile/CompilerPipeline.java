@@ -1,0 +1,345 @@
+package io.egressctl.compiler.compile;
+
+import io.egressctl.compiler.snapshot.SnapshotStore;
+import io.egressctl.compiler.snapshot.SnapshotStore.ChangeWrite;
+import io.egressctl.compiler.snapshot.SnapshotStore.FragmentWrite;
+import io.egressctl.compiler.snapshot.SnapshotStore.ViewWrite;
+import io.egressctl.compiler.snapshot.SnapshotStore.WriteOutcome;
+import io.egressctl.core.compile.CompileResult;
+import io.egressctl.core.compile.CompilerEngine;
+import io.egressctl.core.compile.Fragment;
+import io.egressctl.core.compile.FragmentUpdate;
+import io.egressctl.core.event.RuleChange;
+import io.egressctl.core.event.WorkloadChange;
+import io.egressctl.core.state.Decision;
+import io.egressctl.core.state.NetworkState;
+import io.egressctl.core.validation.ValidationException;
+import io.egressctl.events.HostUpdate;
+import io.egressctl.events.RuleEvent;
+import io.egressctl.events.WorkloadEvent;
+import io.egressctl.schemas.mapping.EventMapper;
+import io.egressctl.schemas.serde.AvroDeserializer;
+import io.egressctl.schemas.serde.Topics;
+import io.egressctl.schemas.view.NetworkView;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import org.apache.avro.specific.SpecificRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.producer.Producer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.SerializationException;
+import org.apache.kafka.common.header.internals.RecordHeaders;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import tools.jackson.databind.json.JsonMapper;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+
+/**
+ * The compiler's work on one consumer batch, independent of Spring:
+ * <pre>
+ *  records ──decode/validate──▶ CompilerEngine (decide in log order, compile the network)
+ *     │ poison ─▶ &lt;topic&gt;.DLT          │ FragmentUpdates, coalesced per (host, network): last wins
+ *     ▼                                  ▼
+ *  change status, network views ──▶ SnapshotStore.write(batch)  (one pipelined round trip)
+ *                                        │ outcome per fragment
+ *                                        ▼
+ *                         HostUpdate to egress.host-updates unless the store held newer; flush
+ *                                        ▼
+ *                         checkpoint per owned partition (offsets + network states), now and then
+ * </pre>
+ * HostUpdates are stamped with the time of the event that caused them, never the wall clock, so a
+ * rebuild from the log writes byte-identical snapshots. Not thread-safe: the consumer thread owns it.
+ */
+public final class CompilerPipeline {
+
+    private static final Logger log = LoggerFactory.getLogger(CompilerPipeline.class);
+
+    /** Input topic names (configurable so benchmarks and tests can use their own). */
+    public record TopicNames(String ruleEvents, String workloadEvents, String hostUpdates) {
+        public static TopicNames defaults() {
+            return new TopicNames(Topics.RULE_EVENTS, Topics.WORKLOAD_EVENTS, Topics.HOST_UPDATES);
+        }
+    }
+
+    private final CompilerEngine engine = new CompilerEngine();
+    private final Map<String, Integer> networkPartition = new HashMap<>();
+    private final Map<TopicPartition, Long> positions = new HashMap<>();
+    private final Set<Integer> owned = new java.util.TreeSet<>();
+    private final SnapshotStore store;
+    private final Producer<String, SpecificRecord> producer;
+    private final Producer<String, byte[]> dltProducer;
+    private final AvroDeserializer<RuleEvent> ruleDeserializer;
+    private final AvroDeserializer<WorkloadEvent> workloadDeserializer;
+    private final TopicNames topics;
+    private final long checkpointIntervalMillis;
+    private final JsonMapper json = JsonMapper.builder().build();
+    private final MeterRegistry meters;
+    private final Timer batchTimer;
+    private final Counter fragmentsWritten;
+    private long lastCheckpoint = System.currentTimeMillis();
+    private boolean dirtySinceCheckpoint;
+
+    public CompilerPipeline(SnapshotStore store, Producer<String, SpecificRecord> producer, Producer<String, byte[]> dltProducer,
+                            AvroDeserializer<RuleEvent> ruleDeserializer, AvroDeserializer<WorkloadEvent> workloadDeserializer,
+                            TopicNames topics, long checkpointIntervalMillis, MeterRegistry meters) {
+        this.store = store;
+        this.producer = producer;
+        this.dltProducer = dltProducer;
+        this.ruleDeserializer = ruleDeserializer;
+        this.workloadDeserializer = workloadDeserializer;
+        this.topics = topics;
+        this.checkpointIntervalMillis = checkpointIntervalMillis;
+        this.meters = meters;
+        this.batchTimer = Timer.builder("egress.compiler.batch").description("decide + compile + store + publish one consumer batch")
+                .publishPercentiles(0.5, 0.99).register(meters);
+        this.fragmentsWritten = Counter.builder("egress.compiler.fragments.written").register(meters);
+    }
+
+    /**
+     * Takes ownership of input partitions: restores each from its checkpoint when there is one.
+     *
+     * @return where to start reading each assigned topic partition (absent: from the beginning)
+     */
+    public Map<TopicPartition, Long> assign(Collection<TopicPartition> partitions) {
+        Map<TopicPartition, Long> seeks = new HashMap<>();
+        Set<Integer> numbers = new java.util.TreeSet<>();
+        partitions.forEach(tp -> numbers.add(tp.partition()));
+        for (int p : numbers) {
+            if (!owned.add(p)) {
+                continue;
+            }
+            var text = store.readCheckpoint(p);
+            if (text.isEmpty()) {
+                log.info("partition {}: no checkpoint, replaying from the beginning", p);
+                continue;
+            }
+            Checkpoint cp = Checkpoint.fromJson(text.get());
+            for (Checkpoint.NetworkEntry e : cp.networks()) {
+                engine.restore(Checkpoint.restore(e));
+                networkPartition.put(e.networkId(), p);
+            }
+            seeks.put(new TopicPartition(topics.ruleEvents(), p), cp.ruleOffset());
+            seeks.put(new TopicPartition(topics.workloadEvents(), p), cp.workloadOffset());
+            positions.put(new TopicPartition(topics.ruleEvents(), p), cp.ruleOffset());
+            positions.put(new TopicPartition(topics.workloadEvents(), p), cp.workloadOffset());
+            log.info("partition {}: restored {} networks from the checkpoint at rule offset {}, workload offset {}",
+                    p, cp.networks().size(), cp.ruleOffset(), cp.workloadOffset());
+        }
+        return seeks;
+    }
+
+    /** Gives up input partitions: their networks are forgotten and no longer written for. */
+    public void revoke(Collection<TopicPartition> partitions) {
+        Set<Integer> numbers = new java.util.TreeSet<>();
+        partitions.forEach(tp -> numbers.add(tp.partition()));
+        networkPartition.entrySet().removeIf(e -> {
+            if (numbers.contains(e.getValue())) {
+                engine.forget(e.getKey());
+                return true;
+            }
+            return false;
+        });
+        owned.removeAll(numbers);
+        positions.keySet().removeIf(tp -> numbers.contains(tp.partition()));
+    }
+
+    /** Processes one consumer batch end to end (store, publish, flush); see the class comment. */
+    public void process(List<ConsumerRecord<String, byte[]>> records) {
+        Timer.Sample sample = Timer.start(meters);
+        Map<String, FragmentUpdate> pending = new LinkedHashMap<>();
+        Map<String, Long> pendingTime = new HashMap<>();
+        Set<String> touched = new LinkedHashSet<>();
+        Set<String> resync = new LinkedHashSet<>();
+        List<ChangeWrite> changes = new ArrayList<>();
+        for (ConsumerRecord<String, byte[]> record : records) {
+            positions.put(new TopicPartition(record.topic(), record.partition()), record.offset() + 1);
+            owned.add(record.partition());
+            CompileResult result = decide(record);
+            if (result == null) {
+                continue;
+            }
+            Decision d = result.decision();
+            meters.counter("egress.compiler.events", "topic", record.topic(), "outcome", d.outcome().name()).increment();
+            networkPartition.put(result.networkId(), record.partition());
+            if (d.outcome() == Decision.Outcome.ALREADY_APPLIED) {
+                // A redelivery after a failed batch: make sure what was decided reached the store and the hosts.
+                resync.add(result.networkId());
+                continue;
+            }
+            Map<String, Long> targets = new TreeMap<>();
+            for (FragmentUpdate u : result.updates()) {
+                coalesce(pending, u);
+                pendingTime.put(key(u), record.timestamp());
+                targets.put(u.hostId(), u.version());
+            }
+            if (d.isAccepted()) {
+                touched.add(result.networkId());
+            }
+            changes.add(new ChangeWrite(result.eventId(), changeFields(result, targets, record.timestamp())));
+        }
+        for (String networkId : resync) {
+            NetworkState s = engine.state(networkId);
+            for (Map.Entry<String, Fragment> e : engine.fragments(networkId).entrySet()) {
+                FragmentUpdate u = new FragmentUpdate(e.getKey(), networkId, s.version(), e.getValue(), e.getValue().hash(), List.of());
+                pending.putIfAbsent(key(u), u);
+                pendingTime.putIfAbsent(key(u), 0L);
+            }
+            touched.add(networkId);
+        }
+        List<FragmentWrite> fragments = new ArrayList<>(pending.size());
+        List<HostUpdate> avro = new ArrayList<>(pending.size());
+        for (Map.Entry<String, FragmentUpdate> e : pending.entrySet()) {
+            HostUpdate h = EventMapper.toAvro(e.getValue(), Instant.ofEpochMilli(pendingTime.getOrDefault(e.getKey(), 0L)));
+            avro.add(h);
+            fragments.add(new FragmentWrite(e.getValue(), encode(h)));
+        }
+        List<ViewWrite> views = new ArrayList<>(touched.size());
+        for (String networkId : touched) {
+            views.add(view(networkId));
+        }
+        List<WriteOutcome> outcomes = store.write(new SnapshotStore.Batch(fragments, views, changes));
+        for (int i = 0; i < outcomes.size(); i++) {
+            if (outcomes.get(i) != WriteOutcome.STALE) {
+                // Snapshot first, then the log (invariant 4).
+                producer.send(new ProducerRecord<>(topics.hostUpdates(), avro.get(i).getHostId(), avro.get(i)));
+                fragmentsWritten.increment();
+            }
+        }
+        producer.flush();
+        dirtySinceCheckpoint |= !records.isEmpty();
+        sample.stop(batchTimer);
+        maybeCheckpoint(false);
+    }
+
+    /** Writes checkpoints of every owned partition if the interval passed (or {@code force}). */
+    public void maybeCheckpoint(boolean force) {
+        long now = System.currentTimeMillis();
+        if (!dirtySinceCheckpoint || (!force && now - lastCheckpoint < checkpointIntervalMillis)) {
+            return;
+        }
+        Map<Integer, List<Checkpoint.NetworkEntry>> byPartition = new TreeMap<>();
+        owned.forEach(p -> byPartition.put(p, new ArrayList<>()));
+        networkPartition.forEach((networkId, p) -> {
+            NetworkState s = engine.state(networkId);
+            if (s != null && byPartition.containsKey(p)) {
+                byPartition.get(p).add(Checkpoint.of(s));
+            }
+        });
+        for (Map.Entry<Integer, List<Checkpoint.NetworkEntry>> e : byPartition.entrySet()) {
+            int p = e.getKey();
+            long ruleOffset = positions.getOrDefault(new TopicPartition(topics.ruleEvents(), p), 0L);
+            long workloadOffset = positions.getOrDefault(new TopicPartition(topics.workloadEvents(), p), 0L);
+            store.writeCheckpoint(p, new Checkpoint(ruleOffset, workloadOffset, e.getValue()).toJson());
+        }
+        lastCheckpoint = now;
+        dirtySinceCheckpoint = false;
+    }
+
+    private CompileResult decide(ConsumerRecord<String, byte[]> record) {
+        try {
+            if (record.topic().equals(topics.ruleEvents())) {
+                RuleChange c = EventMapper.fromAvro(ruleDeserializer.deserialize(record.topic(), record.value()));
+                requireKey(record, c.networkId());
+                return engine.onRuleChange(c, record.offset() + 1);
+            }
+            WorkloadChange c = EventMapper.fromAvro(workloadDeserializer.deserialize(record.topic(), record.value()));
+            requireKey(record, c.networkId());
+            return engine.onWorkloadChange(c, record.offset() + 1);
+        } catch (SerializationException e) {
+            deadLetter(record, "undecodable", e.getMessage());
+        } catch (ValidationException | IllegalArgumentException | NullPointerException e) {
+            deadLetter(record, "invalid", e.getMessage());
+        }
+        return null;
+    }
+
+    private static void coalesce(Map<String, FragmentUpdate> pending, FragmentUpdate u) {
+        FragmentUpdate earlier = pending.remove(key(u));
+        if (earlier == null) {
+            pending.put(key(u), u);
+            return;
+        }
+        List<String> ids = new ArrayList<>(earlier.changeIds());
+        ids.addAll(u.changeIds());
+        pending.put(key(u), new FragmentUpdate(u.hostId(), u.networkId(), u.version(), u.fragment(), u.hash(), ids));
+    }
+
+    private static String key(FragmentUpdate u) {
+        return u.hostId() + '\u0000' + u.networkId();
+    }
+
+    private ViewWrite view(String networkId) {
+        NetworkState s = engine.state(networkId);
+        if (s.network() == null) {
+            return new ViewWrite(networkId, null, s.version(), "");
+        }
+        return new ViewWrite(networkId, s.network().tenantId(), s.version(), json.writeValueAsString(NetworkView.of(s)));
+    }
+
+    private Map<String, String> changeFields(CompileResult result, Map<String, Long> targets, long eventTime) {
+        Decision d = result.decision();
+        Map<String, String> fields = new LinkedHashMap<>();
+        fields.put("networkId", result.networkId());
+        fields.put("status", d.isAccepted() ? "COMPILED" : "REJECTED");
+        fields.put("version", Long.toString(result.networkVersion()));
+        fields.put("targets", json.writeValueAsString(targets));
+        fields.put("compiledAt", Instant.now().toString());
+        fields.put("eventTime", Instant.ofEpochMilli(eventTime).toString());
+        if (d.code() != null) {
+            fields.put("code", d.code());
+            fields.put("reason", d.reason());
+        }
+        if (d.ruleId() != null) {
+            fields.put("ruleId", d.ruleId());
+        }
+        return fields;
+    }
+
+    private static byte[] encode(HostUpdate h) {
+        try {
+            var b = h.toByteBuffer();
+            byte[] out = new byte[b.remaining()];
+            b.get(out);
+            return out;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot encode HostUpdate", e);
+        }
+    }
+
+    private static void requireKey(ConsumerRecord<String, byte[]> record, String networkId) {
+        if (!networkId.equals(record.key())) {
+            throw new ValidationException("key", "record key '" + record.key() + "' differs from networkId '" + networkId
+                    + "'; events of a network must share its key to keep their order");
+        }
+    }
+
+    private void deadLetter(ConsumerRecord<String, byte[]> record, String kind, String reason) {
+        log.warn("dead-lettering {}-{}@{}: {}: {}", record.topic(), record.partition(), record.offset(), kind, reason);
+        RecordHeaders headers = new RecordHeaders();
+        headers.add("egress.dlt.kind", kind.getBytes(StandardCharsets.UTF_8));
+        headers.add("egress.dlt.reason", String.valueOf(reason).getBytes(StandardCharsets.UTF_8));
+        headers.add("egress.dlt.original", (record.topic() + "-" + record.partition() + "@" + record.offset()).getBytes(StandardCharsets.UTF_8));
+        dltProducer.send(new ProducerRecord<>(Topics.dlt(record.topic()), null, record.key(), record.value(), headers));
+        meters.counter("egress.compiler.dlt", "topic", record.topic(), "kind", kind).increment();
+    }
+
+    /** The engine (for tests and admin views). */
+    CompilerEngine engine() {
+        return engine;
+    }
+}
