@@ -268,15 +268,15 @@ public final class CompilerPipeline {
         return null;
     }
 
+    /**
+     * Keeps only the newest update per (host, network) of a batch. Its change ids are those of the
+     * event that made this version, not of the batch, so the stored bytes do not depend on where
+     * batch boundaries fell (two instances, or a rebuild, write identical snapshots). Change status
+     * needs no ids here: it compares versions.
+     */
     private static void coalesce(Map<String, FragmentUpdate> pending, FragmentUpdate u) {
-        FragmentUpdate earlier = pending.remove(key(u));
-        if (earlier == null) {
-            pending.put(key(u), u);
-            return;
-        }
-        List<String> ids = new ArrayList<>(earlier.changeIds());
-        ids.addAll(u.changeIds());
-        pending.put(key(u), new FragmentUpdate(u.hostId(), u.networkId(), u.version(), u.fragment(), u.hash(), ids));
+        pending.remove(key(u));
+        pending.put(key(u), u);
     }
 
     private static String key(FragmentUpdate u) {

@@ -34,7 +34,7 @@ class EnforcementReportListener {
         this.deserializer = new AvroDeserializer<>(registry, EnforcementReport.class);
     }
 
-    @KafkaListener(id = "enforcement-status", topics = Topics.ENFORCEMENT_REPORTS, groupId = "egress-compiler-status",
+    @KafkaListener(id = "enforcement-status", topics = Topics.ENFORCEMENT_REPORTS, groupId = "${egress.compiler.status-group:egress-compiler-status}",
             batch = "true")
     void onReports(List<ConsumerRecord<String, byte[]>> records) {
         for (ConsumerRecord<String, byte[]> record : records) {

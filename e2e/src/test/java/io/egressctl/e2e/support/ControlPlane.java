@@ -39,6 +39,8 @@ public final class ControlPlane {
     private final String tenantKey = "tk-" + random();
     private final String otherTenantKey = "tk-" + random();
     private final String operatorKey = "ok-" + random();
+    private final String cloudstackKey = "csk-" + random();
+    private final String cloudstackSecret = "css-" + random();
     private final String apiUrl;
     private final ApiClient api;
 
@@ -77,6 +79,7 @@ public final class ControlPlane {
         apiEnv.put("EGRESS_API_PORT", String.valueOf(apiPort));
         apiEnv.put("EGRESS_API_KEYS", tenantKey + "=acme:tenant:alice," + otherTenantKey + "=globex:tenant:mallory,"
                 + operatorKey + "=ops:operator:compute");
+        apiEnv.put("EGRESS_CLOUDSTACK_KEYS", cloudstackKey + ":" + cloudstackSecret + "=acme:tenant:alice");
         start("rule-service", jar("rule-service"), apiEnv);
         waitHealthy("compiler-service", compilerPort);
         waitHealthy("rule-service", apiPort);
@@ -106,6 +109,16 @@ public final class ControlPlane {
         return operatorKey;
     }
 
+    /** CloudStack API key of tenant {@code acme} (for {@code /client/api}). */
+    public String cloudstackKey() {
+        return cloudstackKey;
+    }
+
+    /** CloudStack secret key of tenant {@code acme}. */
+    public String cloudstackSecret() {
+        return cloudstackSecret;
+    }
+
     public String env(String name) {
         return stackEnv.get(name);
     }
@@ -133,6 +146,37 @@ public final class ControlPlane {
         agentEnv.put(hostId, env);
         start("agent-" + hostId, jar("host-agent"), env);
         waitHealthy("agent-" + hostId, port);
+    }
+
+    /**
+     * Starts an extra compiler-service process (e.g. a second instance of a consumer group) and waits
+     * until it is healthy; {@code env} adds to or overrides the stack's environment.
+     */
+    public synchronized void startCompiler(String name, Map<String, String> env) {
+        int port = freePort();
+        Map<String, String> e = new HashMap<>(stackEnv);
+        e.put("EGRESS_COMPILER_PORT", String.valueOf(port));
+        e.putAll(env);
+        start(name, jar("compiler-service"), e);
+        waitHealthy(name, port);
+    }
+
+    /** Stops a process started by this fixture: gracefully, or with SIGKILL as a crash would. */
+    public synchronized void stopProcess(String name, boolean kill) {
+        Process p = processes.remove(name);
+        if (p == null) {
+            return;
+        }
+        if (kill) {
+            p.destroyForcibly();
+        } else {
+            p.destroy();
+        }
+        try {
+            p.waitFor();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     /** Stops an agent: gracefully, or with SIGKILL as a crash would. */
