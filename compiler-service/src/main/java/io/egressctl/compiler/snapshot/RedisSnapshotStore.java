@@ -18,7 +18,7 @@ import java.util.Optional;
  * whose keys share one hash tag, so each is atomic and Redis Cluster compatible. Thread-safe.
  */
 @Component
-class RedisSnapshotStore implements SnapshotStore {
+public class RedisSnapshotStore implements SnapshotStore {
 
     /** KEYS: versions, fragments. ARGV: networkId, version, payload. Returns 2 written, 1 same, 0 stale. */
     static final String CAS_FRAGMENT = """
@@ -47,7 +47,7 @@ class RedisSnapshotStore implements SnapshotStore {
 
     private final UnifiedJedis redis;
 
-    RedisSnapshotStore(UnifiedJedis redis) {
+    public RedisSnapshotStore(UnifiedJedis redis) {
         this.redis = redis;
     }
 

@@ -10,7 +10,11 @@ import java.util.Collection;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
+import java.util.TreeSet;
+import io.egressctl.core.model.EgressRule;
+import io.egressctl.core.model.VmPlacement;
 
 /**
  * The incremental compiler: holds the state of the networks it owns and, for each event, decides
@@ -34,27 +38,54 @@ public final class CompilerEngine {
     /** Last emitted fragment hash per network, per host: what the hosts were told. */
     private final Map<String, Map<String, String>> emitted = new HashMap<>();
 
-    /** Decides a rule event at {@code position} (offset + 1) and compiles its network. */
+    /**
+     * Decides a rule event at {@code position} (offset + 1) and recompiles the hosts it can touch:
+     * for a rule change, the hosts of the VMs the rule covered before and covers after; for a
+     * network change, every host of the network.
+     */
     public CompileResult onRuleChange(RuleChange change, long position) {
         NetworkState state = networks.computeIfAbsent(change.networkId(), NetworkState::new);
+        String ruleId = change.ruleId();
+        EgressRule before = ruleId == null ? null : state.rules().get(ruleId);
         Decision d = state.applyRule(change, position);
-        return result(state, change.eventId(), d);
+        Set<String> affected = null;
+        if (d.isAccepted() && ruleId != null) {
+            affected = new TreeSet<>();
+            if (before != null) {
+                affected.addAll(compiler.hostsCoveredBy(state, before));
+            }
+            EgressRule after = state.rules().get(ruleId);
+            if (after != null) {
+                affected.addAll(compiler.hostsCoveredBy(state, after));
+            }
+        }
+        return result(state, change.eventId(), d, affected);
     }
 
-    /** Decides a placement event at {@code position} (offset + 1) and compiles its network. */
+    /** Decides a placement event at {@code position} (offset + 1) and recompiles the hosts it touches. */
     public CompileResult onWorkloadChange(WorkloadChange change, long position) {
         NetworkState state = networks.computeIfAbsent(change.networkId(), NetworkState::new);
+        Set<String> affected = new TreeSet<>();
+        affected.add(change.hostId());
+        if (change.previousHostId() != null) {
+            affected.add(change.previousHostId());
+        }
+        VmPlacement previous = change.vmId() == null ? null : state.vms().get(change.vmId());
+        if (previous != null) {
+            affected.add(previous.hostId());
+        }
         Decision d = state.applyWorkload(change, position);
-        return result(state, change.eventId(), d);
+        return result(state, change.eventId(), d, affected);
     }
 
-    private CompileResult result(NetworkState state, String eventId, Decision d) {
-        List<FragmentUpdate> updates = d.isAccepted() ? diff(state, List.of(eventId)) : List.of();
+    private CompileResult result(NetworkState state, String eventId, Decision d, Set<String> affected) {
+        List<FragmentUpdate> updates = d.isAccepted() ? diff(state, List.of(eventId), affected) : List.of();
         return new CompileResult(state.networkId(), eventId, d, state.version(), updates);
     }
 
-    private List<FragmentUpdate> diff(NetworkState state, List<String> changeIds) {
-        Map<String, Fragment> fresh = compiler.compile(state);
+    /** Compares the affected hosts' fresh fragments ({@code null}: all hosts) with what they were sent. */
+    private List<FragmentUpdate> diff(NetworkState state, List<String> changeIds, Set<String> affected) {
+        Map<String, Fragment> fresh = compiler.compile(state, affected);
         Map<String, String> sent = emitted.computeIfAbsent(state.networkId(), n -> new TreeMap<>());
         List<FragmentUpdate> out = new ArrayList<>();
         for (Map.Entry<String, Fragment> e : fresh.entrySet()) {
@@ -65,7 +96,7 @@ public final class CompilerEngine {
             }
         }
         for (String host : List.copyOf(sent.keySet())) {
-            if (!fresh.containsKey(host)) {
+            if ((affected == null || affected.contains(host)) && !fresh.containsKey(host)) {
                 out.add(new FragmentUpdate(host, state.networkId(), state.version(), null, "", changeIds));
                 sent.remove(host);
             }

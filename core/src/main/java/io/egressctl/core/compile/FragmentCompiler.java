@@ -24,24 +24,35 @@ public final class FragmentCompiler {
 
     /** Fragments by host id; empty when the network does not exist or has no VMs. */
     public Map<String, Fragment> compile(NetworkState state) {
+        return compile(state, null);
+    }
+
+    /**
+     * Fragments of the given hosts only ({@code null}: every host of the network). A host of the set
+     * that runs no VM of the network has no entry. Cost: the network's VMs on those hosts times its
+     * rules; nothing outside the network is read.
+     */
+    public Map<String, Fragment> compile(NetworkState state, java.util.Set<String> hosts) {
         Network network = state.network();
         Map<String, Fragment> out = new TreeMap<>();
         if (network == null) {
             return out;
         }
-        Map<String, List<VmPlacement>> byHost = new TreeMap<>();
+        Map<String, List<Vm>> byHost = new TreeMap<>();
         for (VmPlacement vm : state.vms().values()) {
-            byHost.computeIfAbsent(vm.hostId(), h -> new ArrayList<>()).add(vm);
+            if (hosts == null || hosts.contains(vm.hostId())) {
+                byHost.computeIfAbsent(vm.hostId(), h -> new ArrayList<>()).add(Vm.of(vm));
+            }
         }
-        for (Map.Entry<String, List<VmPlacement>> host : byHost.entrySet()) {
-            List<VmPlacement> hostVms = host.getValue();
-            List<VmAddress> vms = hostVms.stream().map(p -> new VmAddress(p.vmId(), p.ipv4(), p.ipv6())).toList();
+        for (Map.Entry<String, List<Vm>> host : byHost.entrySet()) {
+            List<Vm> hostVms = host.getValue();
+            List<VmAddress> vms = hostVms.stream().map(v -> new VmAddress(v.placement().vmId(), v.placement().ipv4(), v.placement().ipv6())).toList();
             List<CompiledRule> rules = new ArrayList<>();
             for (EgressRule rule : state.rules().values()) {
-                List<String> covered = new ArrayList<>();
-                for (VmPlacement vm : hostVms) {
-                    if (covers(rule, vm)) {
-                        covered.add(vm.vmId());
+                List<String> covered = new ArrayList<>(2);
+                for (Vm vm : hostVms) {
+                    if (vm.coveredBy(rule)) {
+                        covered.add(vm.placement().vmId());
                     }
                 }
                 if (!covered.isEmpty()) {
@@ -53,6 +64,40 @@ public final class FragmentCompiler {
             out.put(host.getKey(), new Fragment(network.networkId(), network.defaultPolicy(), vms, rules));
         }
         return out;
+    }
+
+    /** Hosts running a VM of the network that {@code rule} covers. */
+    public java.util.Set<String> hostsCoveredBy(NetworkState state, EgressRule rule) {
+        java.util.Set<String> out = new java.util.TreeSet<>();
+        for (VmPlacement vm : state.vms().values()) {
+            if (!out.contains(vm.hostId()) && Vm.of(vm).coveredBy(rule)) {
+                out.add(vm.hostId());
+            }
+        }
+        return out;
+    }
+
+    /** A placement with its addresses parsed once per compile, not once per rule. */
+    private record Vm(VmPlacement placement, Cidr v4, Cidr v6) {
+        static Vm of(VmPlacement p) {
+            return new Vm(p, p.ipv4() == null ? null : Cidr.parse(p.ipv4()), p.ipv6() == null ? null : Cidr.parse(p.ipv6()));
+        }
+
+        boolean coveredBy(EgressRule rule) {
+            if (rule.coversWholeNetwork()) {
+                return true;
+            }
+            if (!rule.sourceVmIds().isEmpty()) {
+                return rule.sourceVmIds().contains(placement.vmId());
+            }
+            for (Cidr c : rule.sourceCidrs()) {
+                Cidr address = c.isIpv4() ? v4 : v6;
+                if (address != null && c.contains(address)) {
+                    return true;
+                }
+            }
+            return false;
+        }
     }
 
     /** True when the rule's source selects this VM. */

@@ -35,6 +35,8 @@ public final class NetworkState {
     private final RuleValidator validator = new RuleValidator();
     private Network network;
     private final TreeMap<String, EgressRule> rules = new TreeMap<>();
+    /** Rule id by match key: duplicate detection in constant time, whatever the network's size. */
+    private final java.util.HashMap<String, String> ruleIdByMatchKey = new java.util.HashMap<>();
     private final TreeMap<String, VmPlacement> vms = new TreeMap<>();
     private final LinkedHashMap<String, String> idempotencyKeys = new LinkedHashMap<>();
     private long configVersion;
@@ -144,6 +146,7 @@ public final class NetworkState {
                 }
                 network = null;
                 rules.clear();
+                ruleIdByMatchKey.clear();
                 return Decision.accepted(null);
             }
             case RULE_CREATED, RULE_UPDATED -> {
@@ -169,16 +172,15 @@ public final class NetworkState {
                     return Decision.rejected("INVALID", e.getMessage(), rule.ruleId());
                 }
                 String key = rule.matchKey();
-                for (EgressRule existing : rules.values()) {
-                    if (!existing.ruleId().equals(rule.ruleId()) && existing.matchKey().equals(key)) {
-                        return Decision.rejected("DUPLICATE_RULE", "an identical rule exists: " + existing.ruleId(), existing.ruleId());
-                    }
+                String existingId = ruleIdByMatchKey.get(key);
+                if (existingId != null && !existingId.equals(rule.ruleId())) {
+                    return Decision.rejected("DUPLICATE_RULE", "an identical rule exists: " + existingId, existingId);
                 }
                 if (create && rules.size() >= network.ruleQuota()) {
                     return Decision.rejected("QUOTA_EXCEEDED", "network " + networkId + " already has its quota of "
                             + network.ruleQuota() + " rules", rule.ruleId());
                 }
-                rules.put(rule.ruleId(), rule);
+                putRule(rule);
                 remember(c.idempotencyKey(), rule.ruleId());
                 return Decision.accepted(rule.ruleId());
             }
@@ -187,7 +189,7 @@ public final class NetworkState {
                     return notFound();
                 }
                 String id = c.ruleId();
-                if (id == null || rules.remove(id) == null) {
+                if (id == null || removeRule(id) == null) {
                     return Decision.rejected("RULE_NOT_FOUND", "rule " + id + " does not exist", id);
                 }
                 remember(c.idempotencyKey(), id);
@@ -195,6 +197,22 @@ public final class NetworkState {
             }
             default -> throw new IllegalStateException("unhandled operation " + c.operation());
         }
+    }
+
+    private void putRule(EgressRule rule) {
+        EgressRule previous = rules.put(rule.ruleId(), rule);
+        if (previous != null) {
+            ruleIdByMatchKey.remove(previous.matchKey(), previous.ruleId());
+        }
+        ruleIdByMatchKey.put(rule.matchKey(), rule.ruleId());
+    }
+
+    private EgressRule removeRule(String id) {
+        EgressRule removed = rules.remove(id);
+        if (removed != null) {
+            ruleIdByMatchKey.remove(removed.matchKey(), id);
+        }
+        return removed;
     }
 
     /** A network event must carry the network it is about, under the id its key names. */
@@ -307,7 +325,7 @@ public final class NetworkState {
                                        long configVersion, long rulePosition, long workloadPosition) {
         NetworkState s = new NetworkState(networkId);
         s.network = network;
-        s.rules.putAll(rules);
+        rules.values().forEach(s::putRule);
         s.vms.putAll(vms);
         s.idempotencyKeys.putAll(idempotencyKeys);
         s.configVersion = configVersion;

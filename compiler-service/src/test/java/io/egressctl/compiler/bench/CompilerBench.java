@@ -1,0 +1,281 @@
+package io.egressctl.compiler.bench;
+
+import io.egressctl.compiler.compile.CompilerPipeline;
+import io.egressctl.compiler.snapshot.RedisSnapshotStore;
+import io.egressctl.core.event.Audit;
+import io.egressctl.core.event.RuleChange;
+import io.egressctl.core.event.WorkloadChange;
+import io.egressctl.core.model.Cidr;
+import io.egressctl.core.model.DefaultPolicy;
+import io.egressctl.core.model.EgressRule;
+import io.egressctl.core.model.Network;
+import io.egressctl.core.model.NetworkKind;
+import io.egressctl.core.model.PortRange;
+import io.egressctl.core.model.Protocol;
+import io.egressctl.events.RuleEvent;
+import io.egressctl.events.WorkloadEvent;
+import io.egressctl.schemas.mapping.EventMapper;
+import io.egressctl.schemas.registry.HttpSchemaRegistryClient;
+import io.egressctl.schemas.registry.SchemaRegistryClient;
+import io.egressctl.schemas.serde.AvroDeserializer;
+import io.egressctl.schemas.serde.AvroSerializer;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import org.apache.avro.specific.SpecificRecord;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.Producer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import redis.clients.jedis.UnifiedJedis;
+
+import java.net.URI;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+
+/**
+ * Compiler benchmark (a program, not a test): a synthetic cloud (hosts, networks, VMs spread over
+ * hosts, rules per network) is written to bench topics of its own, the real {@link CompilerPipeline}
+ * (real Redis store, real Kafka producer, real schema registry) builds it, then a stream of rule
+ * changes is timed end to end into Redis and Kafka, at 1x and 10x cloud size. Prints throughput,
+ * per-change cost, the cost ratio between the sizes and Redis memory per host snapshot, ending with
+ * {@code summary: changes_per_s=<n> cost_ratio_10x=<r> redis_bytes_per_host=<n>}.
+ *
+ * <p>Environment: KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL, REDIS_URL (the bench uses Redis
+ * database 2 and flushes it). Bounded: fixed event counts; topics are deleted at the end.
+ */
+public final class CompilerBench {
+
+    static final int VMS_PER_NETWORK = 10;
+    static final int RULES_PER_NETWORK = 25;
+    static final int HOSTS_PER_NETWORK = 5;
+
+    /** A cloud size: 1x = 100 hosts, 200 networks, 2,000 VMs, 5,000 rules. */
+    record Size(String name, int hosts, int networks) {
+        int vms() {
+            return networks * VMS_PER_NETWORK;
+        }
+
+        int rules() {
+            return networks * RULES_PER_NETWORK;
+        }
+    }
+
+    record Result(Size size, int changes, double seconds, long redisBytes, int hostsWithSnapshots, double setupSeconds) {
+        double perSecond() {
+            return changes / seconds;
+        }
+
+        double microsPerChange() {
+            return seconds * 1e6 / changes;
+        }
+    }
+
+    private final String bootstrap = env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092");
+    private final String registryUrl = env("SCHEMA_REGISTRY_URL", "http://127.0.0.1:18081/apis/ccompat/v7");
+    private final String redisUrl = env("REDIS_URL", "redis://127.0.0.1:16379") + "/2";
+    private final int changes = Integer.getInteger("bench.changes", 30_000);
+    private final SchemaRegistryClient registry = new HttpSchemaRegistryClient(registryUrl);
+    private final String run = Long.toHexString(System.nanoTime() & 0xffffff);
+
+    public static void main(String[] args) throws Exception {
+        new CompilerBench().run();
+    }
+
+    void run() throws Exception {
+        System.out.printf("compiler bench: %d rule changes per size, %d VMs and %d rules per network over %d hosts%n",
+                changes, VMS_PER_NETWORK, RULES_PER_NETWORK, HOSTS_PER_NETWORK);
+        Result small = measure(new Size("1x", 100, 200));
+        Result large = measure(new Size("10x", 1000, 2000));
+        double ratio = large.microsPerChange() / small.microsPerChange();
+        System.out.println();
+        System.out.println("size  hosts  networks    VMs   rules   setup_s  changes/s  us/change  redis_bytes/host  redis_total");
+        for (Result r : List.of(small, large)) {
+            System.out.printf("%-4s %6d %9d %7d %7d %8.1f %10.0f %10.1f %17d %12d%n", r.size().name(), r.size().hosts(), r.size().networks(),
+                    r.size().vms(), r.size().rules(), r.setupSeconds(), r.perSecond(), r.microsPerChange(),
+                    r.redisBytes() / Math.max(1, r.hostsWithSnapshots()), r.redisBytes());
+        }
+        System.out.printf("per-change cost ratio 10x/1x: %.2f (target <= 1.3); throughput target >= 10000 changes/s%n", ratio);
+        System.out.printf("summary: changes_per_s=%.0f cost_ratio_10x=%.2f redis_bytes_per_host=%d%n",
+                Math.min(small.perSecond(), large.perSecond()), ratio, large.redisBytes() / Math.max(1, large.hostsWithSnapshots()));
+    }
+
+    Result measure(Size size) throws Exception {
+        String prefix = "bench." + run + "." + size.name();
+        CompilerPipeline.TopicNames topics = new CompilerPipeline.TopicNames(prefix + ".rule-events", prefix + ".workload-events",
+                prefix + ".host-updates");
+        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap));
+             UnifiedJedis redis = new UnifiedJedis(URI.create(redisUrl));
+             Producer<String, SpecificRecord> producer = producer()) {
+            admin.createTopics(List.of(new NewTopic(topics.ruleEvents(), 6, (short) 1), new NewTopic(topics.workloadEvents(), 6, (short) 1),
+                    new NewTopic(topics.hostUpdates(), 6, (short) 1))).all().get();
+            redis.flushDB();
+            try {
+                Random random = new Random(42);
+                List<String[]> rules = new ArrayList<>();
+                // Setup: networks, placements, initial rules.
+                for (int n = 0; n < size.networks(); n++) {
+                    String net = "n" + n;
+                    Cidr guest = Cidr.parse("10." + (n / 256) + "." + (n % 256) + ".0/24");
+                    send(producer, topics.ruleEvents(), net, EventMapper.toAvro(new RuleChange(id("c"), RuleChange.Operation.NETWORK_CREATED,
+                            net, null, null, new Network(net, "t" + (n % 50), NetworkKind.BASIC, guest, null, DefaultPolicy.ALLOW, false, 10_000),
+                            null, null, audit())));
+                    int firstHost = random.nextInt(size.hosts());
+                    for (int v = 0; v < VMS_PER_NETWORK; v++) {
+                        String host = "h" + ((firstHost + v % HOSTS_PER_NETWORK) % size.hosts());
+                        send(producer, topics.workloadEvents(), net, EventMapper.toAvro(new WorkloadChange(id("w"), WorkloadChange.Operation.VM_PLACED,
+                                net, net + "-vm" + v, host, null, guest.addressText().replaceAll("\\.0$", "." + (10 + v)), null, audit())));
+                    }
+                    for (int r = 0; r < RULES_PER_NETWORK; r++) {
+                        String ruleId = id("r");
+                        rules.add(new String[] {net, ruleId, guest.addressText()});
+                        send(producer, topics.ruleEvents(), net, EventMapper.toAvro(ruleCreated(net, ruleId, guest, r, random)));
+                    }
+                }
+                producer.flush();
+                long setupStart = System.nanoTime();
+                CompilerPipeline pipeline = pipeline(redis, producer, topics);
+                int setupEvents = size.networks() * (1 + VMS_PER_NETWORK + RULES_PER_NETWORK);
+                Map<TopicPartition, Long> afterSetup = consume(pipeline, topics, setupEvents, null);
+                double setupSeconds = (System.nanoTime() - setupStart) / 1e9;
+
+                // The timed stream: rule changes (half creates, half deletes of existing rules), pre-produced.
+                for (int i = 0; i < changes; i++) {
+                    if (i % 2 == 0) {
+                        int n = random.nextInt(size.networks());
+                        String net = "n" + n;
+                        Cidr guest = Cidr.parse("10." + (n / 256) + "." + (n % 256) + ".0/24");
+                        String ruleId = id("r");
+                        rules.add(new String[] {net, ruleId, guest.addressText()});
+                        send(producer, topics.ruleEvents(), net, EventMapper.toAvro(ruleCreated(net, ruleId, guest, RULES_PER_NETWORK + i, random)));
+                    } else {
+                        String[] victim = rules.remove(random.nextInt(rules.size()));
+                        EgressRule before = new EgressRule(victim[1], Protocol.TCP, null, EgressRule.DEFAULT_PRIORITY, List.of(), List.of(),
+                                List.of(), List.of(), PortRange.single(1), null, null);
+                        send(producer, topics.ruleEvents(), victim[0], EventMapper.toAvro(new RuleChange(id("c"), RuleChange.Operation.RULE_DELETED,
+                                victim[0], null, null, null, before, null, audit())));
+                    }
+                }
+                producer.flush();
+                long start = System.nanoTime();
+                consume(pipeline, topics, changes, afterSetup);
+                double seconds = (System.nanoTime() - start) / 1e9;
+
+                long bytes = 0;
+                Set<String> hostKeys = redis.keys("egress:host:*");
+                Set<String> hosts = new java.util.HashSet<>();
+                for (String k : hostKeys) {
+                    Long usage = redis.memoryUsage(k);
+                    bytes += usage == null ? 0 : usage;
+                    hosts.add(k.substring(k.indexOf('{') + 1, k.indexOf('}')));
+                }
+                Result result = new Result(size, changes, seconds, bytes, hosts.size(), setupSeconds);
+                System.out.printf("%s: setup %d events in %.1f s; %d changes in %.2f s = %.0f changes/s (%.1f us each); %d host snapshots, %d bytes%n",
+                        size.name(), setupEvents, setupSeconds, changes, seconds, result.perSecond(), result.microsPerChange(), hosts.size(), bytes);
+                return result;
+            } finally {
+                admin.deleteTopics(List.of(topics.ruleEvents(), topics.workloadEvents(), topics.hostUpdates())).all().get();
+                redis.flushDB();
+            }
+        }
+    }
+
+    private RuleChange ruleCreated(String net, String ruleId, Cidr guest, int r, Random random) {
+        String vmIp = guest.addressText().replaceAll("\\.0$", "." + (10 + random.nextInt(VMS_PER_NETWORK)));
+        EgressRule rule = new EgressRule(ruleId, Protocol.TCP, null, EgressRule.DEFAULT_PRIORITY, List.of(Cidr.parse(vmIp + "/32")), List.of(),
+                List.of(Cidr.parse("198.51.100.0/24")), List.of(), PortRange.single(1 + (r % 60000)), null, null);
+        return new RuleChange(id("c"), RuleChange.Operation.RULE_CREATED, net, null, null, null, null, rule, audit());
+    }
+
+    private CompilerPipeline pipeline(UnifiedJedis redis, Producer<String, SpecificRecord> producer, CompilerPipeline.TopicNames topics) {
+        Producer<String, byte[]> dlt = new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap),
+                new StringSerializer(), new ByteArraySerializer());
+        return new CompilerPipeline(new RedisSnapshotStore(redis), producer, dlt, new AvroDeserializer<>(registry, RuleEvent.class),
+                new AvroDeserializer<>(registry, WorkloadEvent.class), topics, Long.MAX_VALUE, new SimpleMeterRegistry());
+    }
+
+    /**
+     * Reads both input topics from {@code from} (null: the beginning) until {@code count} records were
+     * processed; returns the offsets reached, where the next run starts.
+     */
+    private Map<TopicPartition, Long> consume(CompilerPipeline pipeline, CompilerPipeline.TopicNames topics, int count,
+                                              Map<TopicPartition, Long> from) {
+        try (KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(Map.of(
+                ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap,
+                ConsumerConfig.MAX_POLL_RECORDS_CONFIG, 1000,
+                ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false), new StringDeserializer(), new ByteArrayDeserializer())) {
+            List<TopicPartition> tps = new ArrayList<>();
+            for (int p = 0; p < 6; p++) {
+                tps.add(new TopicPartition(topics.ruleEvents(), p));
+                tps.add(new TopicPartition(topics.workloadEvents(), p));
+            }
+            consumer.assign(tps);
+            if (from == null) {
+                consumer.seekToBeginning(tps);
+            } else {
+                from.forEach(consumer::seek);
+            }
+            int done = 0;
+            long deadline = System.nanoTime() + Duration.ofMinutes(10).toNanos();
+            while (done < count && System.nanoTime() < deadline) {
+                ConsumerRecords<String, byte[]> records = consumer.poll(Duration.ofMillis(200));
+                if (records.isEmpty()) {
+                    continue;
+                }
+                List<ConsumerRecord<String, byte[]>> batch = new ArrayList<>(records.count());
+                records.forEach(batch::add);
+                pipeline.process(batch);
+                done += batch.size();
+            }
+            if (done < count) {
+                throw new IllegalStateException("only " + done + " of " + count + " events arrived");
+            }
+            Map<TopicPartition, Long> reached = new HashMap<>();
+            for (TopicPartition tp : tps) {
+                reached.put(tp, consumer.position(tp));
+            }
+            return reached;
+        }
+    }
+
+    private Producer<String, SpecificRecord> producer() {
+        return new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap, ProducerConfig.ACKS_CONFIG, "all",
+                ProducerConfig.LINGER_MS_CONFIG, 5, ProducerConfig.BATCH_SIZE_CONFIG, 262144, ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true),
+                new StringSerializer(), new AvroSerializer<>(registry));
+    }
+
+    private static void send(Producer<String, SpecificRecord> p, String topic, String key, SpecificRecord value) {
+        p.send(new ProducerRecord<>(topic, key, value));
+    }
+
+    private static final Map<String, Integer> counters = new HashMap<>();
+
+    private static String id(String prefix) {
+        return prefix + counters.merge(prefix, 1, Integer::sum);
+    }
+
+    private static Audit audit() {
+        return new Audit("bench", "bench", "bench", Instant.now(), "bench", "0");
+    }
+
+    private static String env(String name, String fallback) {
+        String v = System.getenv(name);
+        return v == null || v.isBlank() ? fallback : v;
+    }
+}
