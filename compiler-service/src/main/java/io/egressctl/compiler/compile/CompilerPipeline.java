@@ -91,6 +91,8 @@ public final class CompilerPipeline {
     private final MeterRegistry meters;
     private final Timer batchTimer;
     private final Counter fragmentsWritten;
+    private final Timer storeTimer;
+    private final Timer flushTimer;
     private long lastCheckpoint = System.currentTimeMillis();
     private boolean dirtySinceCheckpoint;
 
@@ -108,6 +110,8 @@ public final class CompilerPipeline {
         this.batchTimer = Timer.builder("egress.compiler.batch").description("decide + compile + store + publish one consumer batch")
                 .publishPercentiles(0.5, 0.99).register(meters);
         this.fragmentsWritten = Counter.builder("egress.compiler.fragments.written").register(meters);
+        this.storeTimer = Timer.builder("egress.compiler.store").description("one batch's Redis round trip(s)").register(meters);
+        this.flushTimer = Timer.builder("egress.compiler.flush").description("waiting for the batch's HostUpdates to be acknowledged").register(meters);
     }
 
     /**
@@ -212,7 +216,9 @@ public final class CompilerPipeline {
         for (String networkId : touched) {
             views.add(view(networkId));
         }
+        long storeStart = System.nanoTime();
         List<WriteOutcome> outcomes = store.write(new SnapshotStore.Batch(fragments, views, changes));
+        storeTimer.record(System.nanoTime() - storeStart, java.util.concurrent.TimeUnit.NANOSECONDS);
         for (int i = 0; i < outcomes.size(); i++) {
             if (outcomes.get(i) != WriteOutcome.STALE) {
                 // Snapshot first, then the log (invariant 4).
@@ -220,7 +226,9 @@ public final class CompilerPipeline {
                 fragmentsWritten.increment();
             }
         }
+        long flushStart = System.nanoTime();
         producer.flush();
+        flushTimer.record(System.nanoTime() - flushStart, java.util.concurrent.TimeUnit.NANOSECONDS);
         dirtySinceCheckpoint |= !records.isEmpty();
         sample.stop(batchTimer);
         maybeCheckpoint(false);

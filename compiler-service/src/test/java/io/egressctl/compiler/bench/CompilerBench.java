@@ -93,6 +93,7 @@ public final class CompilerBench {
     private final int changes = Integer.getInteger("bench.changes", 30_000);
     private final SchemaRegistryClient registry = new HttpSchemaRegistryClient(registryUrl);
     private final String run = Long.toHexString(System.nanoTime() & 0xffffff);
+    private SimpleMeterRegistry meters = new SimpleMeterRegistry();
 
     public static void main(String[] args) throws Exception {
         new CompilerBench().run();
@@ -173,9 +174,22 @@ public final class CompilerBench {
                     }
                 }
                 producer.flush();
+                Map<String, double[]> before = new HashMap<>();
+                for (String t : List.of("egress.compiler.batch", "egress.compiler.store", "egress.compiler.flush")) {
+                    var timer = meters.find(t).timer();
+                    before.put(t, new double[] {timer.count(), timer.totalTime(java.util.concurrent.TimeUnit.MILLISECONDS)});
+                }
                 long start = System.nanoTime();
                 consume(pipeline, topics, changes, afterSetup);
                 double seconds = (System.nanoTime() - start) / 1e9;
+                for (String t : List.of("egress.compiler.batch", "egress.compiler.store", "egress.compiler.flush")) {
+                    var timer = meters.find(t).timer();
+                    if (timer != null) {
+                        double n = timer.count() - before.get(t)[0];
+                        double ms = timer.totalTime(java.util.concurrent.TimeUnit.MILLISECONDS) - before.get(t)[1];
+                        System.out.printf("  %-24s batches=%.0f total=%.0f ms mean=%.2f ms%n", t, n, ms, ms / Math.max(1, n));
+                    }
+                }
 
                 long bytes = 0;
                 Set<String> hostKeys = redis.keys("egress:host:*");
@@ -207,7 +221,7 @@ public final class CompilerBench {
         Producer<String, byte[]> dlt = new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap),
                 new StringSerializer(), new ByteArraySerializer());
         return new CompilerPipeline(new RedisSnapshotStore(redis), producer, dlt, new AvroDeserializer<>(registry, RuleEvent.class),
-                new AvroDeserializer<>(registry, WorkloadEvent.class), topics, Long.MAX_VALUE, new SimpleMeterRegistry());
+                new AvroDeserializer<>(registry, WorkloadEvent.class), topics, Long.MAX_VALUE, meters);
     }
 
     /**

@@ -117,6 +117,18 @@ public final class RuleValidator {
         List<Cidr> destinations = cidrs("destinationCidrs", d.destinationCidrs(), v);
         List<Cidr> exceptions = cidrs("destinationExceptCidrs", d.destinationExceptCidrs(), v);
 
+        checkScope(protocol, sources, vmIds, destinations, exceptions, d.description(), network, v);
+        String description = d.description();
+
+        if (!v.isEmpty()) {
+            throw new ValidationException(v);
+        }
+        return new EgressRule(ruleId, protocol, action, priority, sources, vmIds, destinations, exceptions, ports, icmp, description);
+    }
+
+    /** The checks that depend on the network and on how the rule's parts fit together. */
+    private static void checkScope(Protocol protocol, List<Cidr> sources, List<String> vmIds, List<Cidr> destinations,
+                                   List<Cidr> exceptions, String description, Network network, List<Violation> v) {
         if (!sources.isEmpty() && !vmIds.isEmpty()) {
             v.add(new Violation("sourceVmIds", "give sourceCidrs or sourceVmIds, not both"));
         }
@@ -151,7 +163,6 @@ public final class RuleValidator {
             }
         }
 
-        String description = d.description();
         if (description != null) {
             if (description.length() > MAX_DESCRIPTION) {
                 v.add(new Violation("description", "is longer than " + MAX_DESCRIPTION + " characters"));
@@ -160,10 +171,6 @@ public final class RuleValidator {
             }
         }
 
-        if (!v.isEmpty()) {
-            throw new ValidationException(v);
-        }
-        return new EgressRule(ruleId, protocol, action, priority, sources, vmIds, destinations, exceptions, ports, icmp, description);
     }
 
     /**
@@ -173,7 +180,44 @@ public final class RuleValidator {
      * @throws ValidationException listing every violation
      */
     public EgressRule revalidate(EgressRule r, Network network) {
-        return validateRule(r.ruleId(), toDraft(r), network);
+        // Typed values are valid by construction (ports, ICMP type and code, CIDR syntax); what is
+        // left is how they fit together and into the network. No re-parsing: this runs per event.
+        List<Violation> v = new ArrayList<>();
+        if (!Identifiers.isValid(r.ruleId())) {
+            v.add(new Violation("ruleId", "is not a valid id"));
+        }
+        if (r.action() != null && !network.advanced()) {
+            v.add(new Violation("action", "explicit actions need an advanced network"));
+        }
+        if (r.priority() != EgressRule.DEFAULT_PRIORITY && !network.advanced()) {
+            v.add(new Violation("priority", "priorities need an advanced network"));
+        } else if (r.priority() < 1 || r.priority() > 65535) {
+            v.add(new Violation("priority", r.priority() + " is outside 1..65535"));
+        }
+        if (r.ports() != null && !r.protocol().hasPorts()) {
+            v.add(new Violation("startPort", "ports are only valid for tcp and udp, not " + r.protocol().apiName()));
+        }
+        if (r.icmp() != null && !r.protocol().isIcmp()) {
+            v.add(new Violation("icmpType", "icmp type and code need protocol icmp or icmpv6, not " + r.protocol().apiName()));
+        }
+        List<Cidr> sources = normalized("sourceCidrs", r.sourceCidrs(), v);
+        List<Cidr> destinations = normalized("destinationCidrs", r.destinationCidrs(), v);
+        List<Cidr> exceptions = normalized("destinationExceptCidrs", r.destinationExceptCidrs(), v);
+        List<String> vmIds = r.sourceVmIds().isEmpty() ? List.of() : ids("sourceVmIds", r.sourceVmIds(), v);
+        checkScope(r.protocol(), sources, vmIds, destinations, exceptions, r.description(), network, v);
+        if (!v.isEmpty()) {
+            throw new ValidationException(v);
+        }
+        return new EgressRule(r.ruleId(), r.protocol(), r.action(), r.priority(), sources, vmIds, destinations, exceptions,
+                r.ports(), r.icmp(), r.description());
+    }
+
+    private static List<Cidr> normalized(String field, List<Cidr> cidrs, List<Violation> v) {
+        if (cidrs.size() > MAX_LIST_ENTRIES) {
+            v.add(new Violation(field, "has " + cidrs.size() + " entries; at most " + MAX_LIST_ENTRIES + " are allowed"));
+            return List.of();
+        }
+        return cidrs.size() <= 1 ? cidrs : List.copyOf(new TreeSet<>(cidrs));
     }
 
     /** The draft that validates to {@code r}. */
