@@ -1,0 +1,212 @@
+package io.egressctl.cli.audit;
+
+import io.egressctl.cli.Env;
+import io.egressctl.schemas.registry.HttpSchemaRegistryClient;
+import io.egressctl.schemas.registry.SchemaRegistryClient;
+import io.egressctl.schemas.serde.Topics;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import redis.clients.jedis.UnifiedJedis;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.Reader;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Instant;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Set;
+
+/**
+ * Everything an audit command needs besides its own options: where Kafka, the schema registry and Redis
+ * are (flags, else the environment), the client settings passed through to Kafka (TLS, SASL), the topic
+ * names, the output mode and the streams. Clients are made on first use and closed by {@link #close}.
+ */
+public final class AuditContext implements AutoCloseable {
+
+    /** Options every audit command takes. */
+    public static final Set<String> COMMON = Set.of("bootstrap-server", "schema-registry", "redis", "consumer-property",
+            "command-config", "topic-prefix", "rule-topic", "workload-topic", "report-topic", "output", "progress",
+            "no-progress", "help");
+    /** Common options that take no value. */
+    public static final Set<String> FLAGS = Set.of("progress", "no-progress", "help", "all", "decisions");
+
+    private static final String REGISTRY_PREFIX = "schema.registry.";
+
+    final String bootstrap;
+    final String registryUrl;
+    final String redisUrl;
+    /** Settings from --command-config and --consumer-property, for every Kafka client. */
+    final Map<String, String> clientProperties;
+    /** Settings for the registry client (schema.registry.*, basic.auth.*) taken out of the above. */
+    final Map<String, String> registryProperties;
+    final String ruleTopic;
+    final String workloadTopic;
+    final String reportTopic;
+    final boolean json;
+    final boolean progress;
+    final PrintStream out;
+    final PrintStream err;
+    final Clock clock;
+    private final Instant now;
+
+    private SchemaRegistryClient registry;
+    private UnifiedJedis redis;
+
+    AuditContext(Env env, Options o, PrintStream out, PrintStream err, Clock clock, boolean terminal) {
+        this.bootstrap = o.get("bootstrap-server", env.kafkaBootstrap());
+        this.registryUrl = o.get("schema-registry", env.schemaRegistryUrl());
+        this.redisUrl = o.get("redis", env.redisUrl());
+        Map<String, String> props = new LinkedHashMap<>();
+        if (o.has("command-config")) {
+            props.putAll(readProperties(Path.of(o.get("command-config"))));
+        }
+        for (String kv : o.all("consumer-property")) {
+            int eq = kv.indexOf('=');
+            if (eq <= 0) {
+                throw new UsageException("--consumer-property must be key=value, was '" + kv + "'");
+            }
+            props.put(kv.substring(0, eq).trim(), kv.substring(eq + 1).trim());
+        }
+        Map<String, String> reg = new LinkedHashMap<>();
+        props.entrySet().removeIf(e -> {
+            String k = e.getKey();
+            if (k.startsWith(REGISTRY_PREFIX) || k.startsWith("basic.auth.")) {
+                reg.put(k.startsWith(REGISTRY_PREFIX + "basic.auth.") ? k.substring(REGISTRY_PREFIX.length()) : k, e.getValue());
+                return true;
+            }
+            return false;
+        });
+        this.clientProperties = Map.copyOf(props);
+        this.registryProperties = Map.copyOf(reg);
+        String prefix = o.get("topic-prefix");
+        this.ruleTopic = o.get("rule-topic", prefix == null ? Topics.RULE_EVENTS : prefix + "rule-events");
+        this.workloadTopic = o.get("workload-topic", prefix == null ? Topics.WORKLOAD_EVENTS : prefix + "workload-events");
+        this.reportTopic = o.get("report-topic", prefix == null ? Topics.ENFORCEMENT_REPORTS : prefix + "enforcement-reports");
+        String output = o.get("output", "table");
+        if (!output.equals("table") && !output.equals("json")) {
+            throw new UsageException("--output must be table or json, was '" + output + "'");
+        }
+        this.json = output.equals("json");
+        this.progress = o.has("progress") || (terminal && !o.has("no-progress"));
+        this.out = out;
+        this.err = err;
+        this.clock = clock;
+        this.now = clock.instant();
+    }
+
+    /** The time relative times are counted from (fixed at start, so every option agrees). */
+    Instant now() {
+        return now;
+    }
+
+    Instant time(Options o, String option) {
+        String v = o.get(option);
+        return v == null ? null : Times.parse(option, v, now);
+    }
+
+    /** A consumer for manual assignment: no group, never commits, raw bytes. */
+    KafkaConsumer<byte[], byte[]> consumer() {
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ConsumerConfig.CLIENT_ID_CONFIG, "egressctl-audit");
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        p.put(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, "false");
+        p.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, "10000");
+        p.put(ConsumerConfig.FETCH_MAX_BYTES_CONFIG, String.valueOf(64 * 1024 * 1024));
+        p.put(ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG, String.valueOf(8 * 1024 * 1024));
+        p.put(ConsumerConfig.RECEIVE_BUFFER_CONFIG, String.valueOf(1024 * 1024));
+        p.putAll(clientProperties);
+        // what the tool relies on cannot be overridden
+        p.remove(ConsumerConfig.GROUP_ID_CONFIG);
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        return new KafkaConsumer<>(p);
+    }
+
+    /** An admin client with the same connection settings (the benchmark creates and deletes its topic). */
+    Admin admin() {
+        Properties p = new Properties();
+        p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(AdminClientConfig.CLIENT_ID_CONFIG, "egressctl-audit-admin");
+        clientProperties.forEach((k, v) -> {
+            if (AdminClientConfig.configNames().contains(k) || k.startsWith("ssl.") || k.startsWith("sasl.")) {
+                p.put(k, v);
+            }
+        });
+        return Admin.create(p);
+    }
+
+    /** A producer of raw bytes with String keys (the benchmark writes its synthetic topic with it). */
+    KafkaProducer<String, byte[]> producer() {
+        Properties p = new Properties();
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ProducerConfig.CLIENT_ID_CONFIG, "egressctl-audit-bench");
+        p.put(ProducerConfig.ACKS_CONFIG, "1");
+        p.put(ProducerConfig.LINGER_MS_CONFIG, "20");
+        p.put(ProducerConfig.BATCH_SIZE_CONFIG, String.valueOf(512 * 1024));
+        p.put(ProducerConfig.BUFFER_MEMORY_CONFIG, String.valueOf(128L * 1024 * 1024));
+        p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "false");
+        clientProperties.forEach((k, v) -> {
+            if (ProducerConfig.configNames().contains(k) || k.startsWith("ssl.") || k.startsWith("sasl.")) {
+                p.put(k, v);
+            }
+        });
+        p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+        p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        return new KafkaProducer<>(p);
+    }
+
+    SchemaRegistryClient registry() {
+        if (registry == null) {
+            Map<String, Object> cfg = new LinkedHashMap<>(registryProperties);
+            cfg.put(HttpSchemaRegistryClient.SCHEMA_REGISTRY_URL_CONFIG, registryUrl);
+            registry = HttpSchemaRegistryClient.fromConfig(cfg);
+        }
+        return registry;
+    }
+
+    UnifiedJedis redis() {
+        if (redis == null) {
+            redis = new UnifiedJedis(URI.create(redisUrl));
+        }
+        return redis;
+    }
+
+    Progress progress(String label, long total) {
+        return Progress.of(progress, err, label, total);
+    }
+
+    static Map<String, String> readProperties(Path file) {
+        Properties p = new Properties();
+        try (Reader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+            p.load(r);
+        } catch (IOException e) {
+            throw new UsageException("--command-config " + file + ": " + e.getMessage());
+        }
+        Map<String, String> out = new LinkedHashMap<>();
+        p.stringPropertyNames().stream().sorted().forEach(k -> out.put(k, p.getProperty(k)));
+        return out;
+    }
+
+    @Override
+    public void close() {
+        if (redis != null) {
+            redis.close();
+        }
+    }
+}

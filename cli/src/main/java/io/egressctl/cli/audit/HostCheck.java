@@ -1,0 +1,104 @@
+package io.egressctl.cli.audit;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.time.format.DateTimeParseException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.SortedMap;
+import java.util.TreeMap;
+
+/**
+ * Convergence of one host (invariant 6): the host hash the compiler expects (from its fragments in Redis)
+ * against the hash the agent last reported as applied. Pure.
+ *
+ * <ul>
+ *   <li>{@code ok}: the hashes are equal;</li>
+ *   <li>{@code silent}: the host never reported, or it differs and its last report is older than the
+ *       silence threshold;</li>
+ *   <li>{@code lagging}: it differs and the agent holds an older version of some network (or none), so it
+ *       has not applied the newest fragments yet (a NACK keeps the last good state and shows here too);</li>
+ *   <li>{@code drifted}: it differs although the agent reports every expected version: the content it
+ *       applied is not what was compiled.</li>
+ * </ul>
+ */
+public record HostCheck(String hostId, State state, String expectedHash, String appliedHash, String lastReport,
+                        String status, String detail, SortedMap<String, Long> expectedVersions,
+                        SortedMap<String, Long> appliedVersions) {
+
+    public enum State { OK, LAGGING, DRIFTED, SILENT }
+
+    /**
+     * @param expectedVersions live fragments' versions by network
+     * @param problems         notes on the expected side (unreadable fragments, stored hashes that do not match)
+     * @param applied          the host's {@code egress:host:{H}:applied} hash (empty when it never reported)
+     */
+    public static HostCheck classify(String hostId, String expectedHash, SortedMap<String, Long> expectedVersions,
+                                     List<String> problems, Map<String, String> applied, Instant now, Duration silentAfter) {
+        String appliedHash = blankToNull(applied.get("hash"));
+        String at = blankToNull(applied.get("at"));
+        String status = blankToNull(applied.get("status"));
+        SortedMap<String, Long> appliedVersions = new TreeMap<>();
+        applied.forEach((k, v) -> {
+            if (k.startsWith("v:")) {
+                try {
+                    appliedVersions.put(k.substring(2), Long.parseLong(v));
+                } catch (NumberFormatException e) {
+                    // not a version: ignored
+                }
+            }
+        });
+        List<String> notes = new ArrayList<>(problems);
+        State state;
+        if (appliedHash == null) {
+            state = State.SILENT;
+            notes.add(0, "never reported");
+        } else if (appliedHash.equals(expectedHash) && problems.isEmpty()) {
+            state = State.OK;
+        } else {
+            List<String> behind = new ArrayList<>();
+            expectedVersions.forEach((n, v) -> {
+                Long a = appliedVersions.get(n);
+                if (a == null) {
+                    behind.add(n + " missing (expected " + v + ")");
+                } else if (a < v) {
+                    behind.add(n + " " + a + "<" + v);
+                }
+            });
+            Duration quiet = quietFor(at, now);
+            if (quiet != null && quiet.compareTo(silentAfter) > 0) {
+                state = State.SILENT;
+                notes.add(0, "no report for " + Times.shortDuration(quiet));
+                notes.addAll(behind);
+            } else if (!behind.isEmpty()) {
+                state = State.LAGGING;
+                notes.addAll(0, behind);
+            } else {
+                state = State.DRIFTED;
+                notes.add(0, "same versions, different content");
+            }
+            if ("NACK".equals(status)) {
+                String error = blankToNull(applied.get("error"));
+                notes.add("NACK" + (error == null ? "" : ": " + error));
+            }
+        }
+        return new HostCheck(hostId, state, expectedHash, appliedHash, at, status, String.join("; ", notes),
+                expectedVersions, appliedVersions);
+    }
+
+    private static Duration quietFor(String at, Instant now) {
+        if (at == null) {
+            return null;
+        }
+        try {
+            return Duration.between(Instant.parse(at), now);
+        } catch (DateTimeParseException e) {
+            return null;
+        }
+    }
+
+    private static String blankToNull(String s) {
+        return s == null || s.isBlank() ? null : s;
+    }
+}

@@ -1,0 +1,18 @@
+package io.egressctl.cli.audit;
+
+/** Keeps the Kafka client's INFO chatter (slf4j-simple) off the tool's output unless asked for. */
+final class Logs {
+
+    private Logs() {
+    }
+
+    /** Must run before the first logger is made; an explicit -D setting wins. */
+    static void quiet() {
+        if (System.getProperty("org.slf4j.simpleLogger.defaultLogLevel") == null) {
+            System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
+        }
+        if (System.getProperty("org.slf4j.simpleLogger.log.org.apache.kafka") == null) {
+            System.setProperty("org.slf4j.simpleLogger.log.org.apache.kafka", "error");
+        }
+    }
+}

@@ -1,0 +1,97 @@
+package io.egressctl.cli.audit;
+
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.SortedMap;
+import java.util.TreeMap;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+class HostCheckTest {
+
+    static final Instant NOW = Instant.parse("2024-05-01T12:00:00Z");
+    static final Duration SILENT = Duration.ofMinutes(5);
+
+    static SortedMap<String, Long> versions(Object... kv) {
+        SortedMap<String, Long> m = new TreeMap<>();
+        for (int i = 0; i < kv.length; i += 2) {
+            m.put((String) kv[i], ((Number) kv[i + 1]).longValue());
+        }
+        return m;
+    }
+
+    static HostCheck check(Map<String, String> applied) {
+        return HostCheck.classify("h1", "aaaa", versions("net-1", 7, "net-2", 3), List.of(), applied, NOW, SILENT);
+    }
+
+    @Test
+    void equalHashesAreOk() {
+        HostCheck c = check(Map.of("hash", "aaaa", "status", "ACK", "at", "2024-05-01T11:59:00Z", "v:net-1", "7", "v:net-2", "3"));
+        assertThat(c.state()).isEqualTo(HostCheck.State.OK);
+        assertThat(c.detail()).isEmpty();
+        assertThat(c.appliedVersions()).isEqualTo(versions("net-1", 7, "net-2", 3));
+    }
+
+    @Test
+    void aHostThatNeverReportedIsSilent() {
+        HostCheck c = check(Map.of());
+        assertThat(c.state()).isEqualTo(HostCheck.State.SILENT);
+        assertThat(c.detail()).isEqualTo("never reported");
+    }
+
+    @Test
+    void olderAppliedVersionsAreLagging() {
+        HostCheck c = check(Map.of("hash", "bbbb", "status", "ACK", "at", "2024-05-01T11:59:00Z", "v:net-1", "5"));
+        assertThat(c.state()).isEqualTo(HostCheck.State.LAGGING);
+        assertThat(c.detail()).isEqualTo("net-1 5<7; net-2 missing (expected 3)");
+    }
+
+    @Test
+    void aNackKeepsTheLastGoodStateAndSaysWhy() {
+        HostCheck c = check(Map.of("hash", "bbbb", "status", "NACK", "error", "nft: syntax error", "at", "2024-05-01T11:59:30Z",
+                "v:net-1", "6", "v:net-2", "3"));
+        assertThat(c.state()).isEqualTo(HostCheck.State.LAGGING);
+        assertThat(c.detail()).isEqualTo("net-1 6<7; NACK: nft: syntax error");
+    }
+
+    @Test
+    void sameVersionsWithAnotherHashIsDrift() {
+        HostCheck c = check(Map.of("hash", "cccc", "status", "ACK", "at", "2024-05-01T11:59:00Z", "v:net-1", "7", "v:net-2", "3",
+                "v:net-old", "2"));
+        assertThat(c.state()).isEqualTo(HostCheck.State.DRIFTED);
+        assertThat(c.detail()).isEqualTo("same versions, different content");
+    }
+
+    @Test
+    void aDifferingHostQuietForLongerThanTheThresholdIsSilent() {
+        HostCheck c = check(Map.of("hash", "bbbb", "status", "ACK", "at", "2024-05-01T11:00:00Z", "v:net-1", "5", "v:net-2", "3"));
+        assertThat(c.state()).isEqualTo(HostCheck.State.SILENT);
+        assertThat(c.detail()).isEqualTo("no report for 1h00m; net-1 5<7");
+    }
+
+    @Test
+    void problemsOnTheExpectedSideAreNeverOk() {
+        HostCheck c = HostCheck.classify("h1", "aaaa", versions("net-1", 7), List.of("fragment net-1 v7 stored hash does not match its content"),
+                Map.of("hash", "aaaa", "at", "2024-05-01T11:59:00Z", "v:net-1", "7"), NOW, SILENT);
+        assertThat(c.state()).isEqualTo(HostCheck.State.DRIFTED);
+        assertThat(c.detail()).isEqualTo("same versions, different content; fragment net-1 v7 stored hash does not match its content");
+    }
+
+    @Test
+    void rendersOnlyTheHostsThatDifferUnlessAll() {
+        List<HostCheck> checks = List.of(
+                check(Map.of("hash", "aaaa", "status", "ACK", "at", "2024-05-01T11:59:00Z", "v:net-1", "7", "v:net-2", "3")),
+                HostCheck.classify("h2", "dddd", versions(), List.of(), Map.of(), NOW, SILENT));
+        assertThat(VerifyCommand.table(checks, false)).isEqualTo("""
+                HOST  STATE   EXPECTED  APPLIED  LAST REPORT  DETAIL
+                h2    silent  dddd      -        -            never reported
+                2 hosts: 1 ok, 0 lagging, 0 drifted, 1 silent
+                """);
+        assertThat(VerifyCommand.table(checks, true)).contains("h1    ok ");
+        assertThat(VerifyCommand.json(checks)).contains("\"converged\" : false").contains("\"state\" : \"silent\"");
+    }
+}
