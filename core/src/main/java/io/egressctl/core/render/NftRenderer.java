@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.SortedMap;
+import java.util.TreeMap;
 import java.util.stream.Collectors;
 
 /**
@@ -24,10 +25,19 @@ import java.util.stream.Collectors;
  *
  * <pre>
  * table inet egressctl
- *   chain forward  (hook forward): ct established,related accept; ip saddr vmap @vm4; ip6 saddr vmap @vm6
- *   map vm4 / vm6: VM address : jump vm_N
- *   chain vm_N     one per VM: its rules in evaluation order, then the network's default verdict
+ *   set d4_H / d6_H  (flags interval): one per distinct destination list of two or more prefixes,
+ *                    named by a hash of its content, shared by every rule and VM that uses it
+ *   map vm4 / vm6:   VM address : jump vm_H
+ *   chain forward    (hook forward): ct established,related accept; ip saddr vmap @vm4; ip6 saddr vmap @vm6
+ *   chain vm_H       one per VM: its rules in evaluation order, then the network's default verdict
  * </pre>
+ *
+ * Names are stable: a VM's chain is {@code vm_} plus 12 hex digits of sha256(network id, VM id), and
+ * a set's name is a hash of its elements, so a change to one rule or one VM changes only the objects
+ * it touches and an enforcer can replace just those (an incremental transaction) instead of the whole
+ * table. A single destination prefix is matched inline (no set); lists become named sets because every
+ * anonymous set is a kernel object of its own and thousands of them made a 10,000-rule apply take
+ * seconds.
  *
  * Only typed, validated values reach the output (addresses, numbers, enum keywords, ids matching
  * {@code [A-Za-z0-9._:-]}); tenant text such as descriptions is never rendered. Stateless and
@@ -57,25 +67,32 @@ public final class NftRenderer {
         List<String> v4Elements = new ArrayList<>();
         List<String> v6Elements = new ArrayList<>();
         Set<String> seenAddresses = new HashSet<>();
+        Set<String> chainNames = new HashSet<>();
+        Map<String, String> sets = new TreeMap<>();
         StringBuilder chains = new StringBuilder();
-        int index = 0;
         for (Map.Entry<String, Fragment> e : fragments.entrySet()) {
             Fragment f = e.getValue();
+            // Each rule is rendered once per fragment, then copied into the chain of every VM it covers.
+            List<List<String>> lines = new ArrayList<>(f.rules().size());
+            List<Set<String>> covered = new ArrayList<>(f.rules().size());
+            for (CompiledRule r : f.rules()) {
+                lines.add(ruleLines(r, sets));
+                covered.add(new HashSet<>(r.vmIds()));
+            }
             for (VmAddress vm : f.vms()) {
-                String chain = "vm_" + index++;
                 // An address may be claimed once per host; a second claim (overlapping tenant CIDRs
                 // on one host) is left out rather than making the whole transaction fail.
-                boolean mapped = false;
-                if (vm.ipv4() != null && seenAddresses.add(vm.ipv4())) {
-                    v4Elements.add(vm.ipv4() + " : jump " + chain);
-                    mapped = true;
-                }
-                if (vm.ipv6() != null && seenAddresses.add(vm.ipv6())) {
-                    v6Elements.add(vm.ipv6() + " : jump " + chain);
-                    mapped = true;
-                }
-                if (!mapped) {
+                boolean v4 = vm.ipv4() != null && seenAddresses.add(vm.ipv4());
+                boolean v6 = vm.ipv6() != null && seenAddresses.add(vm.ipv6());
+                if (!v4 && !v6) {
                     continue;
+                }
+                String chain = chainName(f.networkId(), vm.vmId(), chainNames);
+                if (v4) {
+                    v4Elements.add(vm.ipv4() + " : jump " + chain);
+                }
+                if (v6) {
+                    v6Elements.add(vm.ipv6() + " : jump " + chain);
                 }
                 chains.append("  chain ").append(chain).append(" {\n");
                 String comment = "net " + safe(f.networkId()) + " vm " + safe(vm.vmId());
@@ -84,9 +101,9 @@ public final class NftRenderer {
                     comment = comment.substring(0, MAX_COMMENT);
                 }
                 chains.append("    comment \"").append(comment).append("\"\n");
-                for (CompiledRule r : f.rules()) {
-                    if (r.vmIds().contains(vm.vmId())) {
-                        for (String line : ruleLines(r)) {
+                for (int i = 0; i < lines.size(); i++) {
+                    if (covered.get(i).contains(vm.vmId())) {
+                        for (String line : lines.get(i)) {
                             chains.append("    ").append(line).append('\n');
                         }
                     }
@@ -99,8 +116,16 @@ public final class NftRenderer {
                 chains.append("  }\n");
             }
         }
-        StringBuilder sb = new StringBuilder();
+        StringBuilder sb = new StringBuilder(chains.length() + 256 + 48 * (v4Elements.size() + v6Elements.size()));
         sb.append("table ").append(FAMILY).append(' ').append(TABLE).append(" {\n");
+        sets.forEach((name, elements) -> {
+            sb.append("  set ").append(name).append(" {\n");
+            sb.append("    type ").append(name.startsWith("d4_") ? "ipv4_addr" : "ipv6_addr").append('\n');
+            sb.append("    flags interval\n");
+            sb.append("    auto-merge\n");
+            sb.append("    elements = { ").append(elements).append(" }\n");
+            sb.append("  }\n");
+        });
         sb.append("  map vm4 {\n    type ipv4_addr : verdict\n");
         if (!v4Elements.isEmpty()) {
             sb.append("    elements = { ").append(String.join(", ", v4Elements)).append(" }\n");
@@ -122,8 +147,29 @@ public final class NftRenderer {
         return sb.toString();
     }
 
-    /** The nft statements of one rule (one per address family it needs). */
+    /**
+     * Stable chain name of a VM: {@code vm_} and 12 hex digits of sha256(network id, VM id). On the
+     * (astronomically unlikely) collision within one host a deterministic suffix keeps names unique.
+     */
+    static String chainName(String networkId, String vmId, Set<String> taken) {
+        String base = "vm_" + CanonicalHash.sha256(networkId + '\n' + vmId).substring(0, 12);
+        String name = base;
+        for (int i = 2; !taken.add(name); i++) {
+            name = base + "_" + i;
+        }
+        return name;
+    }
+
+    /** The nft statements of one rule (one per address family it needs), lists as anonymous sets. */
     List<String> ruleLines(CompiledRule r) {
+        return ruleLines(r, null);
+    }
+
+    /**
+     * The nft statements of one rule. With {@code sets} given, destination lists of two or more
+     * prefixes are registered there (name to elements) and referenced as {@code @name}.
+     */
+    List<String> ruleLines(CompiledRule r, Map<String, String> sets) {
         List<Cidr> dst4 = r.destinationCidrs().stream().filter(Cidr::isIpv4).toList();
         List<Cidr> dst6 = r.destinationCidrs().stream().filter(c -> !c.isIpv4()).toList();
         List<Cidr> exc4 = r.destinationExceptCidrs().stream().filter(Cidr::isIpv4).toList();
@@ -140,20 +186,34 @@ public final class NftRenderer {
             return out;
         }
         if (v4Possible && (anyDestination || !dst4.isEmpty())) {
-            String l3 = anyDestination ? "meta nfproto ipv4" : "ip daddr " + set(dst4);
+            String l3 = anyDestination ? "meta nfproto ipv4" : "ip daddr " + operand(dst4, "d4_", sets);
             if (!exc4.isEmpty()) {
-                l3 += " ip daddr != " + set(exc4);
+                l3 += " ip daddr != " + operand(exc4, "d4_", sets);
             }
             out.add(join(l3, l4, verdict));
         }
         if (v6Possible && (anyDestination || !dst6.isEmpty())) {
-            String l3 = anyDestination ? "meta nfproto ipv6" : "ip6 daddr " + set(dst6);
+            String l3 = anyDestination ? "meta nfproto ipv6" : "ip6 daddr " + operand(dst6, "d6_", sets);
             if (!exc6.isEmpty()) {
-                l3 += " ip6 daddr != " + set(exc6);
+                l3 += " ip6 daddr != " + operand(exc6, "d6_", sets);
             }
             out.add(join(l3, l4, verdict));
         }
         return out;
+    }
+
+    /** One prefix inline; a list as an anonymous set, or as a named set when {@code sets} is given. */
+    private static String operand(List<Cidr> cidrs, String prefix, Map<String, String> sets) {
+        if (sets == null) {
+            return set(cidrs);
+        }
+        if (cidrs.size() == 1) {
+            return cidrs.get(0).toString();
+        }
+        String elements = cidrs.stream().sorted().distinct().map(Cidr::toString).collect(Collectors.joining(", "));
+        String name = prefix + CanonicalHash.sha256(elements).substring(0, 12);
+        sets.putIfAbsent(name, elements);
+        return "@" + name;
     }
 
     private static String l4Match(CompiledRule r) {
@@ -208,7 +268,7 @@ public final class NftRenderer {
     }
 
     private static String hostHash(SortedMap<String, Fragment> fragments) {
-        java.util.TreeMap<String, String> hashes = new java.util.TreeMap<>();
+        TreeMap<String, String> hashes = new TreeMap<>();
         fragments.forEach((n, f) -> hashes.put(n, f.hash()));
         return CanonicalHash.host(hashes);
     }

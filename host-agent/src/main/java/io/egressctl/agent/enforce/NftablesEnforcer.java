@@ -1,0 +1,707 @@
+package io.egressctl.agent.enforce;
+
+import io.egressctl.core.hash.CanonicalHash;
+import io.egressctl.core.model.Cidr;
+import io.egressctl.core.render.NftRenderer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import tools.jackson.core.JacksonException;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+import tools.jackson.databind.node.ArrayNode;
+import tools.jackson.databind.node.ObjectNode;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.TreeMap;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Enforces a host's rendered ruleset in the kernel with nftables, in the product's own table only
+ * ({@code inet egressctl}); every other table on the host is left alone.
+ *
+ * <h2>Apply: always one transaction</h2>
+ * nft sends everything read from one {@code nft -f -} run as one netlink batch, which the kernel
+ * commits entirely or not at all, so after {@link #apply} returns the whole new ruleset is in force
+ * and after it throws the previous one still is (invariant 5). Two forms are sent:
+ * <ul>
+ *   <li><b>full</b>: the renderer's script as is ({@code table ...; delete table ...; table ... {...}}),
+ *       used for the first apply, for a re-apply of the same script (drift repair) and whenever the
+ *       incremental form is not possible or fails;</li>
+ *   <li><b>incremental</b>: when the kernel holds the previous script this enforcer applied, only the
+ *       difference: new sets and chains, {@code flush chain} plus the new rules of changed chains,
+ *       changed map elements, then deletion of chains and sets no longer used. The renderer's names
+ *       are stable (chains by VM, sets by content), so one rule changed on a 10,000-rule host
+ *       touches one chain instead of rebuilding 10,000 rules. If the kernel refuses the delta (say a
+ *       map element it deletes was removed by hand) the full script is applied in the same call.</li>
+ * </ul>
+ * A failed apply raises an {@link EnforcementException} whose message carries nft's own stderr.
+ *
+ * <h2>inSync: two checks, both on {@code nft -j list table inet egressctl}</h2>
+ * Comparing the kernel's listing with the desired script as text cannot work: nft normalises what it
+ * prints ({@code icmp type 8} comes back as {@code echo-request}, {@code ip daddr {1.2.3.0/24}} as
+ * {@code ip daddr 1.2.3.0/24}, auto-merged intervals as ranges, counters change with traffic). So:
+ * <ol>
+ *   <li><b>structure, from the script alone</b> (works after an agent restart, with nothing applied
+ *       by this process): the set of chains with their hook and policy, each chain's rules in order
+ *       identified by the {@code r=<rule id> h=<rule hash>} comment the renderer puts on every rule
+ *       (rules without a comment count by position), the elements of the verdict maps {@code vm4}
+ *       and {@code vm6} (address to chain) and the named sets. A deleted, added or reordered rule, a
+ *       missing chain, a VM unmapped or mapped elsewhere, or a missing table all show here.</li>
+ *   <li><b>content, against the kernel's own rendering</b>: at the first check after one of this
+ *       enforcer's applies, once the structure matches, the kernel's listing is captured in a
+ *       canonical form (handles and counter values dropped, set elements sorted); later checks of
+ *       the same script compare the whole listing with it. That also catches an edit that keeps a
+ *       rule's comment (a {@code drop} replaced by {@code accept}, a port changed, a set element
+ *       deleted), which the structure check cannot see. Capturing lazily rather than right after the
+ *       apply keeps a second full listing (as slow as the apply itself at 10,000 rules) off the apply
+ *       path; the price is that an edit made between an apply and the next check and keeping comments
+ *       is only caught at the next apply.</li>
+ * </ol>
+ * The steady state is cheap on the Java side: when the raw listing, counters aside, is byte for byte
+ * the one last found equal to the captured form, nothing is parsed (one hash of the text); only a
+ * listing that changed in any way goes through the checks above (should the kernel list hash-set
+ * elements in another order after a rehash, that costs one slow check, not a false drift). Reading a
+ * table back costs nft itself about as much CPU as applying it (about 0.4 s at 10,000 rules on a
+ * small VM), so hosts that large want a reconcile interval of tens of seconds.
+ *
+ * Not thread-safe by design beyond {@code synchronized} methods: the agent calls it from one thread.
+ */
+public final class NftablesEnforcer implements Enforcer {
+
+    private static final Logger log = LoggerFactory.getLogger(NftablesEnforcer.class);
+    private static final String TABLE = NftRenderer.FAMILY + " " + NftRenderer.TABLE;
+    private static final JsonMapper JSON = JsonMapper.builder().build();
+    private static final ObjectNode COUNTER = JSON.createObjectNode().putNull("counter");
+
+    private final NftRunner nft;
+
+    /** What this enforcer last applied successfully, parsed; null when unknown (kernel not trusted). */
+    private Ruleset applied;
+    /** Canonical kernel listing of {@link #applied}, captured at the first check after the apply. */
+    private String snapshot;
+    /** sha256 of the last raw listing found equal to {@link #snapshot}, counters removed: the cheap path. */
+    private String snapshotRawHash;
+    private String lastDrift = "";
+    private long fullApplies;
+    private long incrementalApplies;
+    private long incrementalFallbacks;
+    private boolean lastApplyIncremental;
+
+    public NftablesEnforcer(NftRunner nft) {
+        this.nft = Objects.requireNonNull(nft, "nft");
+    }
+
+    @Override
+    public String name() {
+        return "nftables";
+    }
+
+    @Override
+    public synchronized void apply(String script) throws EnforcementException {
+        Ruleset desired = Ruleset.parseOrNull(script);
+        Ruleset previous = applied;
+        // Forget what the kernel holds until this apply is known to have succeeded or failed cleanly.
+        applied = null;
+        snapshot = null;
+        snapshotRawHash = null;
+        if (previous != null && desired != null && !script.equals(previous.script)) {
+            String delta = Ruleset.delta(previous, desired);
+            if (delta != null && delta.isEmpty()) {
+                applied = desired;
+                lastApplyIncremental = true;
+                incrementalApplies++;
+                return;
+            }
+            if (delta != null) {
+                NftRunner.Result r = runApply(delta);
+                if (r.ok()) {
+                    applied = desired;
+                    lastApplyIncremental = true;
+                    incrementalApplies++;
+                    return;
+                }
+                incrementalFallbacks++;
+                log.info("incremental nft transaction refused, applying the full ruleset instead: {}", r.errorText());
+            }
+        }
+        NftRunner.Result r = runApply(script);
+        if (!r.ok()) {
+            // A refused transaction changed nothing: the previous ruleset is still what the kernel holds.
+            applied = previous;
+            throw new EnforcementException("nft rejected the ruleset (exit " + r.exitCode() + "): " + r.errorText());
+        }
+        applied = desired;
+        lastApplyIncremental = false;
+        fullApplies++;
+    }
+
+    private NftRunner.Result runApply(String text) throws EnforcementException {
+        // A runner failure (timeout, cannot start) leaves the kernel in an unknown state: applied stays null.
+        return nft.run(text, List.of("-f", "-"));
+    }
+
+    @Override
+    public synchronized boolean inSync(String script) throws EnforcementException {
+        NftRunner.Result r = nft.run("", List.of("-j", "list", "table", NftRenderer.FAMILY, NftRenderer.TABLE));
+        if (!r.ok()) {
+            if (r.stderr() != null && r.stderr().contains("No such file or directory")) {
+                return drift("table " + TABLE + " does not exist");
+            }
+            throw new EnforcementException("cannot list table " + TABLE + " (exit " + r.exitCode() + "): " + r.errorText());
+        }
+        boolean ours = applied != null && script.equals(applied.script);
+        String rawHash = ours ? rawHash(r.stdout()) : null;
+        if (ours && rawHash.equals(snapshotRawHash)) {
+            // Byte for byte (counters aside) the listing that was verified before: nothing changed.
+            lastDrift = "";
+            return true;
+        }
+        JsonNode listing;
+        try {
+            listing = JSON.readTree(r.stdout());
+        } catch (JacksonException e) {
+            throw new EnforcementException("nft -j printed something that is not JSON: " + e.getOriginalMessage(), e);
+        }
+        Ruleset desired = ours ? applied : Ruleset.parseOrNull(script);
+        if (desired != null) {
+            String difference = desired.structure().difference(Structure.of(listing));
+            if (difference != null) {
+                return drift(difference);
+            }
+        }
+        if (ours) {
+            String canonical = canonical(listing);
+            if (snapshot == null) {
+                snapshot = canonical;
+            } else if (!snapshot.equals(canonical)) {
+                return drift("the kernel's listing changed since it was captured after the last apply "
+                        + "(a rule or set element was edited in place)");
+            }
+            snapshotRawHash = rawHash;
+        } else if (desired == null) {
+            return drift("the desired script is not in the renderer's format and was not applied by this enforcer");
+        }
+        lastDrift = "";
+        return true;
+    }
+
+    private boolean drift(String reason) {
+        lastDrift = reason;
+        // Whatever the kernel holds now, it is not known to be the last applied script: the next
+        // apply must be a full one.
+        applied = null;
+        snapshot = null;
+        snapshotRawHash = null;
+        return false;
+    }
+
+    private static final Pattern RAW_COUNTER =
+            Pattern.compile("\\{\\s*\"counter\":\\s*\\{\\s*\"packets\":\\s*\\d+,\\s*\"bytes\":\\s*\\d+\\s*\\}\\s*\\}");
+
+    /** sha256 of a raw JSON listing with its counter values taken out. */
+    static String rawHash(String listing) {
+        return CanonicalHash.sha256(RAW_COUNTER.matcher(listing).replaceAll("{}"));
+    }
+
+    /** Why the last {@link #inSync} returned false (empty after a true). */
+    public synchronized String lastDriftReason() {
+        return lastDrift;
+    }
+
+    public synchronized long fullApplies() {
+        return fullApplies;
+    }
+
+    public synchronized long incrementalApplies() {
+        return incrementalApplies;
+    }
+
+    /** Incremental transactions the kernel refused, each followed by a full apply. */
+    public synchronized long incrementalFallbacks() {
+        return incrementalFallbacks;
+    }
+
+    /** True when the last successful apply was incremental. */
+    public synchronized boolean lastApplyIncremental() {
+        return lastApplyIncremental;
+    }
+
+    /**
+     * The kernel's JSON listing in a canonical form: metainfo, handles and counter values dropped,
+     * chains, sets and maps ordered by name, their elements sorted, rules kept in chain order. Equal
+     * for equal rulesets however they were built (full or incremental transactions). Modifies the
+     * given tree (handles and counters are removed from it).
+     */
+    public static String canonical(JsonNode listing) {
+        TreeMap<String, StringBuilder> parts = new TreeMap<>();
+        for (JsonNode item : listing.path("nftables")) {
+            if (!(item instanceof ObjectNode) || item.has("metainfo")) {
+                continue;
+            }
+            for (Map.Entry<String, JsonNode> e : item.properties()) {
+                String kind = e.getKey();
+                if (!(e.getValue() instanceof ObjectNode body)) {
+                    continue;
+                }
+                body.remove("handle");
+                String key;
+                if (kind.equals("rule")) {
+                    key = "rules " + body.path("chain").asString("");
+                    if (body.get("expr") instanceof ArrayNode expr) {
+                        for (int i = 0; i < expr.size(); i++) {
+                            if (expr.get(i).has("counter")) {
+                                expr.set(i, COUNTER);
+                            }
+                        }
+                    }
+                } else {
+                    key = kind + " " + body.path("name").asString("");
+                    if (body.get("elem") instanceof ArrayNode elem) {
+                        List<String> sorted = new ArrayList<>(elem.size());
+                        elem.forEach(el -> sorted.add(el.toString()));
+                        Collections.sort(sorted);
+                        body.remove("elem");
+                        body.put("elem", String.join(",", sorted));
+                    }
+                }
+                parts.computeIfAbsent(key, k -> new StringBuilder()).append(body).append('\n');
+            }
+        }
+        StringBuilder out = new StringBuilder();
+        parts.forEach((k, v) -> out.append("== ").append(k).append('\n').append(v));
+        return out.toString();
+    }
+
+    /**
+     * The renderer's script, parsed into the objects of its table block: sets and maps (header lines
+     * and elements) and chains (base-chain line, comment, rule lines), in script order.
+     */
+    static final class Ruleset {
+
+        final String script;
+        final String family;
+        final String table;
+        final Map<String, SetDef> sets = new LinkedHashMap<>();
+        final Map<String, ChainDef> chains = new LinkedHashMap<>();
+        private Structure structure;
+
+        private Ruleset(String script, String family, String table) {
+            this.script = script;
+            this.family = family;
+            this.table = table;
+        }
+
+        /** What the structure check expects of the kernel (computed once). */
+        Structure structure() {
+            if (structure == null) {
+                structure = Structure.of(this);
+            }
+            return structure;
+        }
+
+        record SetDef(boolean map, List<String> header, List<String> elements) {
+        }
+
+        record ChainDef(String base, String comment, List<String> rules) {
+        }
+
+        private static final Pattern BLOCK = Pattern.compile("^table (\\w+) ([A-Za-z0-9_.-]+) \\{$");
+        private static final Pattern OBJECT = Pattern.compile("^(set|map|chain) ([A-Za-z0-9_.-]+) \\{$");
+        private static final Pattern CHAIN_COMMENT = Pattern.compile("comment \"[^\"]*\"");
+
+        /** Parses a script in the renderer's format, or returns null when it is not in that format. */
+        static Ruleset parseOrNull(String script) {
+            try {
+                return parse(script);
+            } catch (IllegalArgumentException e) {
+                return null;
+            }
+        }
+
+        static Ruleset parse(String script) {
+            String[] lines = script.split("\n");
+            Ruleset rs = null;
+            int i = 0;
+            for (; i < lines.length; i++) {
+                Matcher m = BLOCK.matcher(lines[i].strip());
+                if (m.matches()) {
+                    rs = new Ruleset(script, m.group(1), m.group(2));
+                    i++;
+                    break;
+                }
+            }
+            if (rs == null) {
+                throw new IllegalArgumentException("no table block");
+            }
+            for (; i < lines.length; i++) {
+                String line = lines[i].strip();
+                if (line.isEmpty()) {
+                    continue;
+                }
+                if (line.equals("}")) {
+                    for (int k = i + 1; k < lines.length; k++) {
+                        if (!lines[k].isBlank()) {
+                            throw new IllegalArgumentException("text after the table block");
+                        }
+                    }
+                    return rs;
+                }
+                Matcher m = OBJECT.matcher(line);
+                if (!m.matches()) {
+                    throw new IllegalArgumentException("unexpected line: " + line);
+                }
+                String kind = m.group(1);
+                String name = m.group(2);
+                List<String> body = new ArrayList<>();
+                for (i++; i < lines.length && !lines[i].strip().equals("}"); i++) {
+                    if (!lines[i].isBlank()) {
+                        body.add(lines[i].strip());
+                    }
+                }
+                if (i >= lines.length) {
+                    throw new IllegalArgumentException("unterminated " + kind + " " + name);
+                }
+                if (kind.equals("chain")) {
+                    String base = null;
+                    String comment = null;
+                    List<String> rules = new ArrayList<>();
+                    for (String b : body) {
+                        if (base == null && rules.isEmpty() && b.startsWith("type ") && b.contains(" hook ")) {
+                            base = b;
+                        } else if (comment == null && rules.isEmpty() && CHAIN_COMMENT.matcher(b).matches()) {
+                            comment = b;
+                        } else {
+                            rules.add(b);
+                        }
+                    }
+                    if (rs.chains.put(name, new ChainDef(base, comment, List.copyOf(rules))) != null) {
+                        throw new IllegalArgumentException("chain " + name + " defined twice");
+                    }
+                } else {
+                    List<String> header = new ArrayList<>();
+                    List<String> elements = new ArrayList<>();
+                    for (String b : body) {
+                        if (b.startsWith("elements = {") && b.endsWith("}")) {
+                            String inner = b.substring("elements = {".length(), b.length() - 1).strip();
+                            if (inner.contains("{") || inner.contains("}")) {
+                                throw new IllegalArgumentException("nested braces in elements of " + name);
+                            }
+                            for (String el : inner.split(",")) {
+                                if (!el.isBlank()) {
+                                    elements.add(el.strip());
+                                }
+                            }
+                        } else if (b.startsWith("elements")) {
+                            throw new IllegalArgumentException("elements of " + name + " span lines");
+                        } else {
+                            header.add(b);
+                        }
+                    }
+                    if (rs.sets.put(name, new SetDef(kind.equals("map"), List.copyOf(header), List.copyOf(elements))) != null) {
+                        throw new IllegalArgumentException(kind + " " + name + " defined twice");
+                    }
+                }
+            }
+            throw new IllegalArgumentException("unterminated table block");
+        }
+
+        /**
+         * The incremental transaction that turns a kernel holding {@code from} into {@code to}: empty
+         * when nothing differs, null when only a full replacement can do it (another table, a changed
+         * base chain, a set whose definition changed under the same name).
+         */
+        static String delta(Ruleset from, Ruleset to) {
+            if (!from.family.equals(to.family) || !from.table.equals(to.table)) {
+                return null;
+            }
+            String t = to.family + " " + to.table;
+            StringBuilder adds = new StringBuilder();
+            StringBuilder refills = new StringBuilder();
+            StringBuilder flushes = new StringBuilder();
+            StringBuilder elementOps = new StringBuilder();
+            StringBuilder deletes = new StringBuilder();
+            for (Map.Entry<String, SetDef> e : to.sets.entrySet()) {
+                SetDef now = e.getValue();
+                SetDef before = from.sets.get(e.getKey());
+                if (before == null) {
+                    if (now.map()) {
+                        return null;
+                    }
+                    adds.append("  set ").append(e.getKey()).append(" {\n");
+                    now.header().forEach(h -> adds.append("    ").append(h).append('\n'));
+                    if (!now.elements().isEmpty()) {
+                        adds.append("    elements = { ").append(String.join(", ", now.elements())).append(" }\n");
+                    }
+                    adds.append("  }\n");
+                } else if (before.map() != now.map() || !before.header().equals(now.header())) {
+                    return null;
+                } else if (!now.map()) {
+                    if (!before.elements().equals(now.elements())) {
+                        return null;
+                    }
+                } else {
+                    Map<String, String> old = mapElements(before);
+                    Map<String, String> fresh = mapElements(now);
+                    List<String> gone = new ArrayList<>();
+                    List<String> added = new ArrayList<>();
+                    old.forEach((k, v) -> {
+                        if (!v.equals(fresh.get(k))) {
+                            gone.add(k);
+                        }
+                    });
+                    fresh.forEach((k, v) -> {
+                        if (!v.equals(old.get(k))) {
+                            added.add(k + " : " + v);
+                        }
+                    });
+                    if (!gone.isEmpty()) {
+                        elementOps.append("delete element ").append(t).append(' ').append(e.getKey())
+                                .append(" { ").append(String.join(", ", gone)).append(" }\n");
+                    }
+                    if (!added.isEmpty()) {
+                        elementOps.append("add element ").append(t).append(' ').append(e.getKey())
+                                .append(" { ").append(String.join(", ", added)).append(" }\n");
+                    }
+                }
+            }
+            for (String name : from.sets.keySet()) {
+                if (!to.sets.containsKey(name)) {
+                    if (from.sets.get(name).map()) {
+                        return null;
+                    }
+                    deletes.append("delete set ").append(t).append(' ').append(name).append('\n');
+                }
+            }
+            StringBuilder chainDeletes = new StringBuilder();
+            for (Map.Entry<String, ChainDef> e : to.chains.entrySet()) {
+                ChainDef now = e.getValue();
+                ChainDef before = from.chains.get(e.getKey());
+                if (before != null && before.equals(now)) {
+                    continue;
+                }
+                if (now.base() != null || (before != null && before.base() != null)) {
+                    return null;
+                }
+                if (before == null) {
+                    adds.append("  chain ").append(e.getKey()).append(" {\n");
+                    if (now.comment() != null) {
+                        adds.append("    ").append(now.comment()).append('\n');
+                    }
+                    now.rules().forEach(r -> adds.append("    ").append(r).append('\n'));
+                    adds.append("  }\n");
+                } else if (!Objects.equals(before.comment(), now.comment())) {
+                    return null;
+                } else {
+                    flushes.append("flush chain ").append(t).append(' ').append(e.getKey()).append('\n');
+                    if (!now.rules().isEmpty()) {
+                        refills.append("  chain ").append(e.getKey()).append(" {\n");
+                        now.rules().forEach(r -> refills.append("    ").append(r).append('\n'));
+                        refills.append("  }\n");
+                    }
+                }
+            }
+            for (Map.Entry<String, ChainDef> e : from.chains.entrySet()) {
+                if (!to.chains.containsKey(e.getKey())) {
+                    if (e.getValue().base() != null) {
+                        return null;
+                    }
+                    // Flushed first: its rules may hold the last references to sets deleted below.
+                    flushes.append("flush chain ").append(t).append(' ').append(e.getKey()).append('\n');
+                    chainDeletes.append("delete chain ").append(t).append(' ').append(e.getKey()).append('\n');
+                }
+            }
+            StringBuilder out = new StringBuilder();
+            if (!adds.isEmpty()) {
+                out.append("table ").append(t).append(" {\n").append(adds).append("}\n");
+            }
+            out.append(flushes);
+            if (!refills.isEmpty()) {
+                out.append("table ").append(t).append(" {\n").append(refills).append("}\n");
+            }
+            // Map elements before chain deletions: a chain is deletable only once nothing jumps to it.
+            out.append(elementOps).append(chainDeletes).append(deletes);
+            return out.toString();
+        }
+
+        /** Elements of a verdict map: key to verdict, keys normalised as the kernel prints them. */
+        static Map<String, String> mapElements(SetDef map) {
+            Map<String, String> out = new LinkedHashMap<>();
+            for (String el : map.elements()) {
+                int colon = el.indexOf(" : ");
+                if (colon < 0) {
+                    throw new IllegalArgumentException("map element without a verdict: " + el);
+                }
+                out.put(normaliseKey(el.substring(0, colon).strip()), el.substring(colon + 3).strip());
+            }
+            return out;
+        }
+    }
+
+    /** Normalises an address or prefix to the text nft prints (compressed IPv6, no /32 on hosts). */
+    static String normaliseKey(String key) {
+        try {
+            Cidr c = Cidr.parse(key);
+            return c.isHost() ? c.addressText() : c.toString();
+        } catch (IllegalArgumentException e) {
+            return key;
+        }
+    }
+
+    /**
+     * What the structure check compares: chains (base-chain hook and policy, rule identities in
+     * order), verdict-map elements and set names. Built from a script or from nft's JSON listing.
+     */
+    record Structure(Map<String, String> bases, Map<String, List<String>> rules,
+                     Map<String, Map<String, String>> maps, List<String> sets) {
+
+        private static final Pattern COMMENT = Pattern.compile("comment \"([^\"]*)\"$");
+        private static final Pattern BASE = Pattern.compile("type (\\w+) hook (\\w+).*?(?:policy (\\w+))?;?$");
+
+        static Structure of(Ruleset rs) {
+            Map<String, String> bases = new TreeMap<>();
+            Map<String, List<String>> rules = new TreeMap<>();
+            Map<String, Map<String, String>> maps = new TreeMap<>();
+            List<String> sets = new ArrayList<>();
+            rs.chains.forEach((name, c) -> {
+                if (c.base() != null) {
+                    Matcher m = BASE.matcher(c.base());
+                    bases.put(name, m.find() ? m.group(1) + " hook " + m.group(2) + " policy "
+                            + (m.group(3) == null ? "accept" : m.group(3)) : c.base());
+                } else {
+                    bases.put(name, "");
+                }
+                List<String> ids = new ArrayList<>();
+                for (String r : c.rules()) {
+                    Matcher m = COMMENT.matcher(r);
+                    ids.add(m.find() ? m.group(1) : "");
+                }
+                rules.put(name, ids);
+            });
+            rs.sets.forEach((name, s) -> {
+                if (s.map()) {
+                    maps.put(name, new TreeMap<>(Ruleset.mapElements(s)));
+                } else {
+                    sets.add(name);
+                }
+            });
+            Collections.sort(sets);
+            return new Structure(bases, rules, maps, sets);
+        }
+
+        static Structure of(JsonNode listing) {
+            Map<String, String> bases = new TreeMap<>();
+            Map<String, List<String>> rules = new TreeMap<>();
+            Map<String, Map<String, String>> maps = new TreeMap<>();
+            List<String> sets = new ArrayList<>();
+            for (JsonNode item : listing.path("nftables")) {
+                if (item.has("chain")) {
+                    JsonNode c = item.get("chain");
+                    String name = c.path("name").asString("");
+                    bases.put(name, c.has("hook") ? c.path("type").asString("") + " hook " + c.path("hook").asString("")
+                            + " policy " + c.path("policy").asString("accept") : "");
+                    rules.putIfAbsent(name, new ArrayList<>());
+                } else if (item.has("rule")) {
+                    JsonNode r = item.get("rule");
+                    rules.computeIfAbsent(r.path("chain").asString(""), k -> new ArrayList<>())
+                            .add(r.path("comment").asString(""));
+                } else if (item.has("map")) {
+                    JsonNode m = item.get("map");
+                    Map<String, String> elements = new TreeMap<>();
+                    for (JsonNode el : m.path("elem")) {
+                        if (el.isArray() && el.size() == 2) {
+                            elements.put(normaliseKey(text(el.get(0))), verdict(el.get(1)));
+                        } else {
+                            elements.put(text(el), "?");
+                        }
+                    }
+                    maps.put(m.path("name").asString(""), elements);
+                } else if (item.has("set")) {
+                    sets.add(item.get("set").path("name").asString(""));
+                }
+            }
+            Collections.sort(sets);
+            return new Structure(bases, rules, maps, sets);
+        }
+
+        private static String text(JsonNode n) {
+            if (n.isString()) {
+                return n.asString();
+            }
+            if (n.has("prefix")) {
+                return n.get("prefix").path("addr").asString("") + "/" + n.get("prefix").path("len").asInt();
+            }
+            return n.toString();
+        }
+
+        private static String verdict(JsonNode n) {
+            if (n.isObject() && n.size() == 1) {
+                Map.Entry<String, JsonNode> e = n.properties().iterator().next();
+                JsonNode target = e.getValue().path("target");
+                return target.isMissingNode() ? e.getKey() : e.getKey() + " " + target.asString("");
+            }
+            return n.toString();
+        }
+
+        /** The first difference from the kernel's structure, in words, or null when they agree. */
+        String difference(Structure kernel) {
+            for (String chain : rules.keySet()) {
+                if (!kernel.rules.containsKey(chain)) {
+                    return "chain " + chain + " is missing";
+                }
+            }
+            for (String chain : kernel.rules.keySet()) {
+                if (!rules.containsKey(chain)) {
+                    return "chain " + chain + " is not in the desired ruleset";
+                }
+            }
+            for (Map.Entry<String, String> e : bases.entrySet()) {
+                if (!e.getValue().equals(kernel.bases.get(e.getKey()))) {
+                    return "chain " + e.getKey() + " is '" + kernel.bases.get(e.getKey()) + "', expected '" + e.getValue() + "'";
+                }
+            }
+            for (Map.Entry<String, List<String>> e : rules.entrySet()) {
+                List<String> have = kernel.rules.get(e.getKey());
+                if (!e.getValue().equals(have)) {
+                    List<String> missing = new ArrayList<>(e.getValue());
+                    have.forEach(missing::remove);
+                    List<String> extra = new ArrayList<>(have);
+                    e.getValue().forEach(extra::remove);
+                    return "chain " + e.getKey() + " has " + have.size() + " rules, expected " + e.getValue().size()
+                            + (missing.isEmpty() ? "" : "; missing " + missing)
+                            + (extra.isEmpty() ? "" : "; unexpected " + extra)
+                            + (missing.isEmpty() && extra.isEmpty() ? " in another order" : "");
+                }
+            }
+            if (!maps.equals(kernel.maps)) {
+                for (Map.Entry<String, Map<String, String>> e : maps.entrySet()) {
+                    Map<String, String> have = kernel.maps.get(e.getKey());
+                    if (have == null) {
+                        return "map " + e.getKey() + " is missing";
+                    }
+                    for (Map.Entry<String, String> el : e.getValue().entrySet()) {
+                        if (!el.getValue().equals(have.get(el.getKey()))) {
+                            return "map " + e.getKey() + ": " + el.getKey() + " is '" + have.get(el.getKey())
+                                    + "', expected '" + el.getValue() + "'";
+                        }
+                    }
+                    for (String k : have.keySet()) {
+                        if (!e.getValue().containsKey(k)) {
+                            return "map " + e.getKey() + ": unexpected element " + k;
+                        }
+                    }
+                }
+                return "maps differ: " + kernel.maps.keySet() + " instead of " + maps.keySet();
+            }
+            if (!sets.equals(kernel.sets)) {
+                return "named sets are " + kernel.sets + ", expected " + sets;
+            }
+            return null;
+        }
+    }
+}

@@ -1,0 +1,113 @@
+package io.egressctl.agent.enforce;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.regex.Pattern;
+
+/**
+ * The real {@link NftRunner}: starts {@code nft} with {@link ProcessBuilder} (no shell), optionally
+ * inside a network namespace through {@code ip netns exec <ns>}, writes the input to its stdin and
+ * reads stdout and stderr concurrently (so a large ruleset cannot dead-lock on a full pipe). A run
+ * that outlives the timeout is killed; nft commits a transaction only at its end, so a killed run
+ * leaves the previous ruleset in force. Thread-safe.
+ */
+public final class ProcessNftRunner implements NftRunner {
+
+    private static final Pattern NETNS = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");
+
+    private final List<String> prefix;
+    private final Duration timeout;
+    private final ExecutorService io = Executors.newCachedThreadPool(r -> {
+        Thread t = new Thread(r, "nft-io");
+        t.setDaemon(true);
+        return t;
+    });
+
+    /**
+     * @param nftBinary path or name of nft (looked up on PATH)
+     * @param netns     namespace to run in, or null/empty for the agent's own
+     * @param timeout   longest a single run may take
+     */
+    public ProcessNftRunner(String nftBinary, String netns, Duration timeout) {
+        if (nftBinary == null || nftBinary.isBlank()) {
+            throw new IllegalArgumentException("nft binary must be set");
+        }
+        List<String> p = new ArrayList<>();
+        if (netns != null && !netns.isBlank()) {
+            if (!NETNS.matcher(netns).matches()) {
+                throw new IllegalArgumentException("not a network namespace name: '" + netns + "'");
+            }
+            p.addAll(List.of("ip", "netns", "exec", netns));
+        }
+        p.add(nftBinary);
+        this.prefix = List.copyOf(p);
+        this.timeout = timeout;
+    }
+
+    /** The command every run starts with (for logs). */
+    public List<String> commandPrefix() {
+        return prefix;
+    }
+
+    @Override
+    public Result run(String stdin, List<String> args) throws EnforcementException {
+        List<String> cmd = new ArrayList<>(prefix);
+        cmd.addAll(args);
+        Process p;
+        try {
+            p = new ProcessBuilder(cmd).start();
+        } catch (IOException e) {
+            throw new EnforcementException("cannot start " + String.join(" ", cmd) + ": " + e.getMessage(), e);
+        }
+        CompletableFuture<byte[]> out = CompletableFuture.supplyAsync(() -> drain(p.getInputStream()), io);
+        CompletableFuture<byte[]> err = CompletableFuture.supplyAsync(() -> drain(p.getErrorStream()), io);
+        try {
+            try (OutputStream in = p.getOutputStream()) {
+                if (stdin != null && !stdin.isEmpty()) {
+                    in.write(stdin.getBytes(StandardCharsets.UTF_8));
+                }
+            } catch (IOException e) {
+                // nft exited before reading all its input (it reports why on stderr); fall through.
+            }
+            if (!p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+                p.destroyForcibly();
+                p.waitFor(5, TimeUnit.SECONDS);
+                throw new EnforcementException(String.join(" ", cmd) + " did not finish within " + timeout
+                        + " and was killed; the previous ruleset stays in force");
+            }
+            long left = Math.max(1000, timeout.toMillis());
+            return new Result(p.exitValue(),
+                    new String(out.get(left, TimeUnit.MILLISECONDS), StandardCharsets.UTF_8),
+                    new String(err.get(left, TimeUnit.MILLISECONDS), StandardCharsets.UTF_8));
+        } catch (InterruptedException e) {
+            p.destroyForcibly();
+            Thread.currentThread().interrupt();
+            throw new EnforcementException("interrupted while running " + String.join(" ", cmd), e);
+        } catch (ExecutionException | TimeoutException e) {
+            p.destroyForcibly();
+            throw new EnforcementException("cannot read the output of " + String.join(" ", cmd) + ": " + e, e);
+        }
+    }
+
+    private static byte[] drain(InputStream in) {
+        try (in) {
+            ByteArrayOutputStream buf = new ByteArrayOutputStream(8192);
+            in.transferTo(buf);
+            return buf.toByteArray();
+        } catch (IOException e) {
+            return ("(output unreadable: " + e.getMessage() + ")").getBytes(StandardCharsets.UTF_8);
+        }
+    }
+}

@@ -1,0 +1,302 @@
+package io.egressctl.agent.enforce;
+
+import io.egressctl.core.compile.CompiledRule;
+import io.egressctl.core.compile.Fragment;
+import io.egressctl.core.compile.VmAddress;
+import io.egressctl.core.model.Action;
+import io.egressctl.core.model.Cidr;
+import io.egressctl.core.model.DefaultPolicy;
+import io.egressctl.core.model.IcmpMatch;
+import io.egressctl.core.model.PortRange;
+import io.egressctl.core.model.Protocol;
+import io.egressctl.core.render.NftRenderer;
+import org.junit.jupiter.api.Test;
+import tools.jackson.databind.json.JsonMapper;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.TreeMap;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+class NftablesEnforcerTest {
+
+    private static final NftRenderer RENDERER = new NftRenderer();
+    private static final VmAddress VM1 = new VmAddress("vm1", "10.250.1.11", "fd00:250:1::11");
+    private static final VmAddress VM2 = new VmAddress("vm2", "10.250.1.12", null);
+    private static final VmAddress VM3 = new VmAddress("vm3", "10.250.1.13", null);
+
+    private final FakeNftRunner nft = new FakeNftRunner();
+    private final NftablesEnforcer enforcer = new NftablesEnforcer(nft);
+
+    static CompiledRule deny(String id, Protocol p, PortRange ports, List<String> vms, String... dst) {
+        return new CompiledRule(id, Action.DENY, 1000, p, vms, cidrs(dst), List.of(), ports, p == Protocol.ICMP ? IcmpMatch.ANY : null);
+    }
+
+    static List<Cidr> cidrs(String... c) {
+        return java.util.Arrays.stream(c).map(Cidr::parse).toList();
+    }
+
+    static String script(DefaultPolicy policy, List<VmAddress> vms, CompiledRule... rules) {
+        TreeMap<String, Fragment> f = new TreeMap<>();
+        f.put("net-a", new Fragment("net-a", policy, vms, List.of(rules)));
+        return RENDERER.render("host-1", f);
+    }
+
+    static String chainOf(String script, String vmId) {
+        Matcher m = Pattern.compile("chain (vm_[0-9a-f]+) \\{\\n    comment \"net net-a vm " + Pattern.quote(vmId) + "\"").matcher(script);
+        assertThat(m.find()).as("chain of " + vmId).isTrue();
+        return m.group(1);
+    }
+
+    private final String base = script(DefaultPolicy.ALLOW, List.of(VM1, VM2, VM3),
+            deny("r-icmp", Protocol.ICMP, null, List.of("vm1")),
+            deny("r-80", Protocol.TCP, PortRange.single(80), List.of("vm1", "vm2")),
+            deny("r-range", Protocol.TCP, new PortRange(8000, 8010), List.of("vm2"), "198.18.0.0/24", "203.0.113.0/24"));
+
+    @Test
+    void applySendsTheWholeScriptAsOneTransactionOnStdin() throws Exception {
+        enforcer.apply(base);
+
+        assertThat(nft.applies()).hasSize(1);
+        assertThat(nft.lastApply().stdin()).isEqualTo(base);
+        assertThat(nft.lastApply().args()).containsExactly("-f", "-");
+        assertThat(enforcer.inSync(base)).isTrue();
+        assertThat(enforcer.name()).isEqualTo("nftables");
+    }
+
+    @Test
+    void failedApplySurfacesNftsStderrAndKeepsThePreviousRuleset() throws Exception {
+        enforcer.apply(base);
+        String broken = base.replace("counter accept comment \"default allow\"", "junk accept");
+        nft.failNext(1, "/dev/stdin:25:5-8: Error: syntax error, unexpected junk\n    junk accept\n    ^^^^\n");
+
+        assertThatThrownBy(() -> enforcer.apply(broken))
+                .isInstanceOf(EnforcementException.class)
+                .hasMessageContaining("exit 1")
+                .hasMessageContaining("Error: syntax error, unexpected junk");
+        assertThat(enforcer.inSync(base)).isTrue();
+    }
+
+    @Test
+    void aRefusedScriptChangesNothingInTheFakeKernelEither() throws Exception {
+        enforcer.apply(base);
+        String broken = base.replace("counter accept comment \"default allow\"", "junk accept");
+
+        assertThatThrownBy(() -> enforcer.apply(broken)).hasMessageContaining("unexpected junk");
+        assertThat(enforcer.inSync(base)).isTrue();
+    }
+
+    @Test
+    void runnerFailureIsAnEnforcementExceptionAndTheNextApplyIsFull() throws Exception {
+        enforcer.apply(base);
+        nft.throwNext(new EnforcementException("nft -f - did not finish within PT30S and was killed"));
+        String next = base.replace("dport 80 ", "dport 81 ");
+
+        assertThatThrownBy(() -> enforcer.apply(next)).hasMessageContaining("did not finish");
+        enforcer.apply(next);
+        assertThat(nft.lastApply().isFullApply()).isTrue();
+    }
+
+    @Test
+    void notInSyncWhenTheTableIsMissing() throws Exception {
+        assertThat(enforcer.inSync(base)).isFalse();
+        assertThat(enforcer.lastDriftReason()).contains("does not exist");
+
+        enforcer.apply(base);
+        nft.dropTable();
+        assertThat(enforcer.inSync(base)).isFalse();
+    }
+
+    @Test
+    void notInSyncWhenARuleWasDeletedAndTheNextApplyRepairsIt() throws Exception {
+        enforcer.apply(base);
+        nft.deleteRule(chainOf(base, "vm1"), "r=r-80");
+
+        assertThat(enforcer.inSync(base)).isFalse();
+        assertThat(enforcer.lastDriftReason()).contains(chainOf(base, "vm1")).contains("missing [r=r-80");
+
+        enforcer.apply(base);
+        assertThat(nft.lastApply().isFullApply()).as("a repair re-applies the whole table").isTrue();
+        assertThat(enforcer.inSync(base)).isTrue();
+    }
+
+    @Test
+    void notInSyncWhenAVmIsUnmappedOrAChainAdded() throws Exception {
+        enforcer.apply(base);
+        nft.deleteMapElement("vm4", "10.250.1.12");
+        assertThat(enforcer.inSync(base)).isFalse();
+        assertThat(enforcer.lastDriftReason()).contains("vm4").contains("10.250.1.12");
+    }
+
+    @Test
+    void anEditThatKeepsTheCommentIsCaughtAgainstTheCapturedListing() throws Exception {
+        enforcer.apply(base);
+        assertThat(enforcer.inSync(base)).isTrue(); // captures the kernel's listing
+        String chain = chainOf(base, "vm1");
+        nft.editRule(chain, "r=r-80", "tcp dport 80 counter accept comment \"r=r-80 h=x\"");
+
+        assertThat(enforcer.inSync(base)).isFalse();
+        assertThat(enforcer.lastDriftReason()).contains("edited in place");
+    }
+
+    @Test
+    void theCheapPathIgnoresCounterValuesOnly() {
+        String a = "{\"nftables\": [{\"rule\": {\"handle\": 4, \"expr\": [{\"counter\": {\"packets\": 0, \"bytes\": 0}}, {\"drop\": null}]}}]}";
+        String b = a.replace("\"packets\": 0, \"bytes\": 0", "\"packets\": 17, \"bytes\": 1290");
+        assertThat(NftablesEnforcer.rawHash(a)).isEqualTo(NftablesEnforcer.rawHash(b));
+        assertThat(NftablesEnforcer.rawHash(a)).isNotEqualTo(NftablesEnforcer.rawHash(a.replace("drop", "accept")));
+    }
+
+    @Test
+    void repeatedChecksOfAnUnchangedKernelStayInSync() throws Exception {
+        enforcer.apply(base);
+        for (int i = 0; i < 3; i++) {
+            assertThat(enforcer.inSync(base)).isTrue();
+        }
+        nft.deleteRule(chainOf(base, "vm2"), "r=r-range");
+        assertThat(enforcer.inSync(base)).isFalse();
+    }
+
+    @Test
+    void afterARestartTheStructureCheckAloneRecognisesARightKernel() throws Exception {
+        enforcer.apply(base);
+        NftablesEnforcer restarted = new NftablesEnforcer(nft);
+
+        assertThat(restarted.inSync(base)).isTrue();
+        String other = script(DefaultPolicy.ALLOW, List.of(VM1, VM2, VM3), deny("r-80", Protocol.TCP, PortRange.single(80), List.of("vm1")));
+        assertThat(restarted.inSync(other)).isFalse();
+    }
+
+    @Test
+    void listingErrorsOtherThanAMissingTableAreReported() {
+        NftRunner denied = (stdin, args) -> new NftRunner.Result(1, "", "Error: Operation not permitted\n");
+        assertThatThrownBy(() -> new NftablesEnforcer(denied).inSync(base))
+                .isInstanceOf(EnforcementException.class).hasMessageContaining("Operation not permitted");
+    }
+
+    @Test
+    void oneChangedRuleIsAnIncrementalTransactionOnItsChainsOnly() throws Exception {
+        enforcer.apply(base);
+        String changed = script(DefaultPolicy.ALLOW, List.of(VM1, VM2, VM3),
+                deny("r-icmp", Protocol.ICMP, null, List.of("vm1")),
+                deny("r-80", Protocol.TCP, PortRange.single(443), List.of("vm1", "vm2")),
+                deny("r-range", Protocol.TCP, new PortRange(8000, 8010), List.of("vm2"), "198.18.0.0/24", "203.0.113.0/24"));
+
+        enforcer.apply(changed);
+
+        String delta = nft.lastApply().stdin();
+        assertThat(enforcer.lastApplyIncremental()).isTrue();
+        assertThat(delta).doesNotContain("delete table")
+                .contains("flush chain inet egressctl " + chainOf(changed, "vm1"))
+                .contains("flush chain inet egressctl " + chainOf(changed, "vm2"))
+                .doesNotContain(chainOf(changed, "vm3"))
+                .doesNotContain("element");
+        assertThat(enforcer.inSync(changed)).isTrue();
+        assertThat(canonicalOf(nft)).isEqualTo(canonicalOf(fullyApplied(changed)));
+    }
+
+    @Test
+    void vmsAndSetsComeAndGoIncrementally() throws Exception {
+        enforcer.apply(base);
+        VmAddress vm4 = new VmAddress("vm4", "10.250.1.14", null);
+        String next = script(DefaultPolicy.ALLOW, List.of(VM1, VM3, vm4),
+                deny("r-80", Protocol.TCP, PortRange.single(80), List.of("vm1", "vm4"), "192.0.2.0/24", "198.51.100.0/24"));
+
+        enforcer.apply(next);
+
+        String delta = nft.lastApply().stdin();
+        assertThat(enforcer.lastApplyIncremental()).isTrue();
+        assertThat(delta).contains("delete chain inet egressctl " + chainOf(base, "vm2"))
+                .contains("delete element inet egressctl vm4 { 10.250.1.12 }")
+                .contains("add element inet egressctl vm4 { 10.250.1.14 : jump " + chainOf(next, "vm4") + " }")
+                .containsPattern("set d4_[0-9a-f]+ \\{")
+                .containsPattern("delete set inet egressctl d4_[0-9a-f]+");
+        assertThat(enforcer.inSync(next)).isTrue();
+        assertThat(canonicalOf(nft)).isEqualTo(canonicalOf(fullyApplied(next)));
+    }
+
+    @Test
+    void anIncrementalTransactionTheKernelRefusesFallsBackToTheFullScript() throws Exception {
+        enforcer.apply(base);
+        nft.failWhen(s -> !s.contains("delete table"), "Error: Could not process rule: No such file or directory\n");
+        String next = base.replace("dport 80 ", "dport 81 ");
+
+        enforcer.apply(next);
+
+        List<FakeNftRunner.Call> applies = nft.applies();
+        assertThat(applies).hasSize(3);
+        assertThat(applies.get(1).isFullApply()).isFalse();
+        assertThat(applies.get(2).stdin()).isEqualTo(next);
+        assertThat(enforcer.incrementalFallbacks()).isEqualTo(1);
+        assertThat(enforcer.inSync(next)).isTrue();
+    }
+
+    @Test
+    void reApplyingTheSameScriptIsAlwaysFull() throws Exception {
+        enforcer.apply(base);
+        enforcer.apply(base);
+        assertThat(nft.applies()).allMatch(FakeNftRunner.Call::isFullApply);
+        assertThat(enforcer.fullApplies()).isEqualTo(2);
+    }
+
+    @Test
+    void aScriptThatIsNotTheRenderersFormatIsAppliedWhole() throws Exception {
+        enforcer.apply(base);
+        String custom = "table inet egressctl\ndelete table inet egressctl\n";
+        enforcer.apply(custom);
+        assertThat(nft.lastApply().stdin()).isEqualTo(custom);
+        assertThat(nft.hasTable()).isFalse();
+    }
+
+    @Test
+    void randomSequencesOfHostStatesConvergeIncrementallyToWhatAFullApplyBuilds() throws Exception {
+        Random rnd = new Random(7);
+        for (int step = 0; step < 40; step++) {
+            String s = randomScript(rnd);
+            enforcer.apply(s);
+            assertThat(enforcer.inSync(s)).as("step %d", step).isTrue();
+            assertThat(canonicalOf(nft)).as("step %d", step).isEqualTo(canonicalOf(fullyApplied(s)));
+        }
+        assertThat(enforcer.incrementalApplies()).isGreaterThan(30);
+        assertThat(enforcer.incrementalFallbacks()).isZero();
+    }
+
+    static String randomScript(Random rnd) {
+        List<VmAddress> vms = new ArrayList<>();
+        for (int v = 0; v < 6; v++) {
+            if (rnd.nextInt(4) > 0) {
+                vms.add(new VmAddress("vm" + v, "10.250.1." + (10 + v), rnd.nextBoolean() ? "fd00::" + (10 + v) : null));
+            }
+        }
+        List<String> ids = vms.stream().map(VmAddress::vmId).toList();
+        List<CompiledRule> rules = new ArrayList<>();
+        String[][] lists = {{}, {"198.18.0.0/24"}, {"198.18.0.0/24", "203.0.113.0/24"}, {"192.0.2.0/24", "198.51.100.0/24"}};
+        for (int r = 0; r < 5 && !ids.isEmpty(); r++) {
+            if (rnd.nextBoolean()) {
+                List<String> covered = ids.stream().filter(x -> rnd.nextBoolean()).toList();
+                if (!covered.isEmpty()) {
+                    rules.add(deny("r" + r, Protocol.TCP, PortRange.single(80 + rnd.nextInt(3)), covered, lists[rnd.nextInt(lists.length)]));
+                }
+            }
+        }
+        TreeMap<String, Fragment> f = new TreeMap<>();
+        f.put("net-a", new Fragment("net-a", rnd.nextBoolean() ? DefaultPolicy.ALLOW : DefaultPolicy.DENY, vms, rules));
+        return RENDERER.render("host-1", f);
+    }
+
+    private static FakeNftRunner fullyApplied(String script) throws EnforcementException {
+        FakeNftRunner fresh = new FakeNftRunner();
+        assertThat(fresh.run(script, List.of("-f", "-")).ok()).isTrue();
+        return fresh;
+    }
+
+    private static String canonicalOf(FakeNftRunner kernel) throws EnforcementException {
+        String json = kernel.run("", List.of("-j", "list", "table", "inet", "egressctl")).stdout();
+        return NftablesEnforcer.canonical(JsonMapper.builder().build().readTree(json));
+    }
+}

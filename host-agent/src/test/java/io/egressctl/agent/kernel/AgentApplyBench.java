@@ -1,0 +1,435 @@
+package io.egressctl.agent.kernel;
+
+import io.egressctl.agent.enforce.EnforcementException;
+import io.egressctl.agent.enforce.NftablesEnforcer;
+import io.egressctl.agent.enforce.ProcessNftRunner;
+import io.egressctl.core.compile.CompiledRule;
+import io.egressctl.core.compile.Fragment;
+import io.egressctl.core.compile.VmAddress;
+import io.egressctl.core.model.Action;
+import io.egressctl.core.model.Cidr;
+import io.egressctl.core.model.DefaultPolicy;
+import io.egressctl.core.model.IcmpMatch;
+import io.egressctl.core.model.PortRange;
+import io.egressctl.core.model.Protocol;
+import io.egressctl.core.render.NftRenderer;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Locale;
+import java.util.SortedMap;
+import java.util.TreeMap;
+import java.util.function.IntFunction;
+
+/**
+ * Benchmark of the agent's kernel path (not a test): render plus apply with the real
+ * {@link NftablesEnforcer} and nft, in a network namespace of its own, for host snapshots of 100,
+ * 1,000 and 10,000 rules; one rule changed on the 10,000-rule host (the incremental transaction);
+ * and the same rules as a flat {@code iptables-restore} ruleset for the ratio.
+ *
+ * <p>Host shape: 4 VMs per network, 50 rules per VM, every rule covering one VM (so N rules are about
+ * N kernel rules); every 4th VM dual-stack; a rule mix of the seed's kinds (tcp port, tcp range,
+ * udp, icmp, all) with single destination prefixes, "anywhere", exceptions and, for 1 rule in 10,
+ * a destination list drawn from 5 lists per network (named interval sets).
+ *
+ * <pre>
+ * mvn -q -pl host-agent test-compile exec:java -Dexec.mainClass=io.egressctl.agent.kernel.AgentApplyBench \
+ *     -Dexec.classpathScope=test [-Dbench.runs=7]
+ * </pre>
+ * Needs root, nft and ip; iptables-restore is optional (ratio -1 without it). Ends with one line
+ * {@code summary: apply_10k_ms=<n> incremental_ms=<n> iptables_ratio=<r> cold_start_ms=-1}, where
+ * apply is the median render + full apply replacing a 10,000-rule table, incremental the median
+ * render + apply of one changed rule on it, and iptables_ratio = iptables-restore median / nft full
+ * apply median for the same IPv4 rules (above 1: nft is faster). Cold start is measured end to end
+ * elsewhere.
+ */
+public final class AgentApplyBench {
+
+    private static final NftRenderer RENDERER = new NftRenderer();
+    private static final int VMS_PER_NETWORK = 4;
+    private static final int RULES_PER_VM = 50;
+
+    private AgentApplyBench() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        String reason = reason();
+        if (reason != null) {
+            System.out.println("bench agent: cannot run: " + reason);
+            System.out.println("summary: apply_10k_ms=-1 incremental_ms=-1 iptables_ratio=-1 cold_start_ms=-1");
+            return;
+        }
+        int runs = Integer.getInteger("bench.runs", 7);
+        String ns = "egb" + ProcessHandle.current().pid();
+        Thread hook = new Thread(() -> NetnsTopology.exec(List.of("ip", "netns", "del", ns), ""));
+        Runtime.getRuntime().addShutdownHook(hook);
+        try {
+            must(List.of("ip", "netns", "add", ns));
+            System.out.printf(Locale.ROOT, "bench agent: nft in namespace %s, %d runs per figure, %d cpus, load %s%n",
+                    ns, runs, Runtime.getRuntime().availableProcessors(), load());
+            run(ns, runs);
+        } finally {
+            NetnsTopology.exec(List.of("ip", "netns", "del", ns), "");
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException ignored) {
+                // shutting down
+            }
+        }
+    }
+
+    private static void run(String ns, int runs) throws Exception {
+        NftablesEnforcer enforcer = new NftablesEnforcer(new ProcessNftRunner("nft", ns, Duration.ofSeconds(120)));
+        // Warm up the JVM's renderer and the nft path.
+        for (int i = 0; i < 3; i++) {
+            enforcer.apply(RENDERER.render("bench", host(1000, 0)));
+        }
+        double apply10k = -1;
+        double nft10kApplyOnly = -1;
+        double nft10kCpu = -1;
+        System.out.println("wall clock, median / p99; cpu = render thread + nft process CPU time, median (load-independent)");
+        System.out.println("size   kernel_rules  sets  render_ms  full_apply_ms(med/p99)  render+apply_ms(med/p99)  cpu_render_ms  cpu_nft_ms");
+        for (int n : new int[]{100, 1_000, 10_000}) {
+            SortedMap<String, Fragment> state = host(n, 0);
+            String script = RENDERER.render("bench", state);
+            List<Double> render = new ArrayList<>();
+            List<Double> apply = new ArrayList<>();
+            List<Double> total = new ArrayList<>();
+            List<Double> renderCpu = new ArrayList<>();
+            List<Double> nftCpu = new ArrayList<>();
+            for (int r = 0; r < runs; r++) {
+                long c0 = THREADS.getCurrentThreadCpuTime();
+                long t0 = System.nanoTime();
+                String s = RENDERER.render("bench", state);
+                long t1 = System.nanoTime();
+                long c1 = THREADS.getCurrentThreadCpuTime();
+                double k0 = childCpuMs();
+                enforcer.apply(s); // same script again: always a full, table-replacing transaction
+                long t2 = System.nanoTime();
+                nftCpu.add(childCpuMs() - k0);
+                render.add(ms(t1 - t0));
+                renderCpu.add(ms(c1 - c0));
+                apply.add(ms(t2 - t1));
+                total.add(ms(t2 - t0));
+            }
+            System.out.printf(Locale.ROOT, "%-6d %12d %5d %10.1f %12.1f / %-9.1f %13.1f / %-9.1f %13.1f %11.1f%n", n, kernelRules(script),
+                    count(script, "\n  set "), median(render), median(apply), p99(apply), median(total), p99(total),
+                    median(renderCpu), median(nftCpu));
+            if (n == 10_000) {
+                apply10k = median(total);
+                nft10kApplyOnly = median(apply);
+                nft10kCpu = median(nftCpu);
+            }
+        }
+
+        // One rule changed on the 10,000-rule host: render + incremental apply, alternating two versions.
+        SortedMap<String, Fragment> a = host(10_000, 0);
+        SortedMap<String, Fragment> b = host(10_000, 1);
+        enforcer.apply(RENDERER.render("bench", a));
+        List<Double> incremental = new ArrayList<>();
+        List<Double> incrementalApply = new ArrayList<>();
+        List<Double> incrementalNftCpu = new ArrayList<>();
+        for (int r = 0; r < Math.max(runs, 9); r++) {
+            SortedMap<String, Fragment> next = r % 2 == 0 ? b : a;
+            long t0 = System.nanoTime();
+            String s = RENDERER.render("bench", next);
+            long t1 = System.nanoTime();
+            double k0 = childCpuMs();
+            enforcer.apply(s);
+            long t2 = System.nanoTime();
+            incrementalNftCpu.add(childCpuMs() - k0);
+            incremental.add(ms(t2 - t0));
+            incrementalApply.add(ms(t2 - t1));
+            if (!enforcer.lastApplyIncremental()) {
+                throw new IllegalStateException("expected an incremental apply");
+            }
+        }
+        double inc = median(incremental);
+        System.out.printf(Locale.ROOT, "incremental (1 rule changed on 10,000): render+apply %.1f ms median, %.1f ms p99; "
+                        + "apply alone (parse, diff, nft) %.1f ms median; nft cpu %.1f ms (%d runs, %d fallbacks)%n",
+                inc, p99(incremental), median(incrementalApply), median(incrementalNftCpu), incremental.size(),
+                enforcer.incrementalFallbacks());
+
+        // Read-back cost (the reconcile timer's drift check) on the 10,000-rule host.
+        String current = RENDERER.render("bench", incremental.size() % 2 == 1 ? b : a);
+        List<Double> check = new ArrayList<>();
+        List<Double> checkCpu = new ArrayList<>();
+        for (int r = 0; r < Math.min(runs, 5); r++) {
+            long t0 = System.nanoTime();
+            double k0 = childCpuMs();
+            boolean ok = enforcer.inSync(current);
+            checkCpu.add(childCpuMs() - k0);
+            check.add(ms(System.nanoTime() - t0));
+            if (!ok) {
+                throw new IllegalStateException("drift in the benchmark namespace: " + enforcer.lastDriftReason());
+            }
+        }
+        System.out.printf(Locale.ROOT, "inSync read-back on 10,000 rules: %.1f ms median (first: captures the listing), nft cpu %.1f ms%n",
+                median(check), median(checkCpu));
+
+        double ratio = -1;
+        String iptables = which("iptables-restore");
+        if (iptables != null) {
+            String flat = iptablesFlat(host(10_000, 0));
+            List<Double> ipt = new ArrayList<>();
+            List<Double> iptCpu = new ArrayList<>();
+            for (int r = 0; r < runs; r++) {
+                long t0 = System.nanoTime();
+                double k0 = childCpuMs();
+                NetnsTopology.Result res = NetnsTopology.exec(List.of("ip", "netns", "exec", ns, "iptables-restore"), flat,
+                        Duration.ofSeconds(300));
+                iptCpu.add(childCpuMs() - k0);
+                ipt.add(ms(System.nanoTime() - t0));
+                if (!res.ok()) {
+                    throw new IllegalStateException("iptables-restore failed: " + res.stderr());
+                }
+            }
+            NetnsTopology.Result version = NetnsTopology.exec(List.of("iptables-restore", "--version"), "");
+            ratio = median(ipt) / nft10kApplyOnly;
+            System.out.printf(Locale.ROOT, "iptables-restore (%s), %d flat IPv4 rules: %.1f ms median, %.1f ms p99, cpu %.1f ms; "
+                            + "nft full apply %.1f ms -> ratio %.2f (cpu ratio %.2f)%n",
+                    version.stdout().strip(), count(flat, "\n-A "), median(ipt), p99(ipt), median(iptCpu), nft10kApplyOnly, ratio,
+                    median(iptCpu) / nft10kCpu);
+            NetnsTopology.exec(List.of("ip", "netns", "exec", ns, "iptables-restore"), "*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n");
+            if (which("iptables-legacy-restore") != null) {
+                List<Double> legacy = new ArrayList<>();
+                for (int r = 0; r < runs; r++) {
+                    long t0 = System.nanoTime();
+                    NetnsTopology.Result res = NetnsTopology.exec(List.of("ip", "netns", "exec", ns, "iptables-legacy-restore"),
+                            flat, Duration.ofSeconds(300));
+                    legacy.add(ms(System.nanoTime() - t0));
+                    if (!res.ok()) {
+                        System.out.println("iptables-legacy-restore unavailable here: " + res.stderr().strip());
+                        legacy.clear();
+                        break;
+                    }
+                }
+                if (!legacy.isEmpty()) {
+                    System.out.printf(Locale.ROOT, "iptables-legacy-restore, same rules: %.1f ms median (ratio to nft %.2f)%n",
+                            median(legacy), median(legacy) / nft10kApplyOnly);
+                }
+            }
+        } else {
+            System.out.println("iptables-restore not installed (apt-get install iptables): ratio -1");
+        }
+        System.out.printf(Locale.ROOT, "load at the end: %s%n", load());
+        System.out.printf(Locale.ROOT, "summary: apply_10k_ms=%d incremental_ms=%d iptables_ratio=%.2f cold_start_ms=-1%n",
+                Math.round(apply10k), Math.round(inc), ratio);
+    }
+
+    /**
+     * A host with {@code rules} rules (see the class comment). {@code variant} 1 changes the port of one
+     * rule of one VM, nothing else.
+     */
+    static SortedMap<String, Fragment> host(int rules, int variant) {
+        int vms = Math.max(1, rules / RULES_PER_VM);
+        int networks = (vms + VMS_PER_NETWORK - 1) / VMS_PER_NETWORK;
+        SortedMap<String, Fragment> out = new TreeMap<>();
+        int made = 0;
+        for (int n = 0; n < networks; n++) {
+            String net = String.format(Locale.ROOT, "net-%04d", n);
+            List<VmAddress> addresses = new ArrayList<>();
+            List<CompiledRule> list = new ArrayList<>();
+            for (int v = 0; v < VMS_PER_NETWORK && n * VMS_PER_NETWORK + v < vms; v++) {
+                int id = n * VMS_PER_NETWORK + v;
+                String vm = net + "-vm" + v;
+                addresses.add(new VmAddress(vm, "10.200." + (id / 250) + "." + (id % 250 + 1),
+                        id % 4 == 0 ? "fd00:200::" + Integer.toHexString(id + 1) : null));
+                for (int r = 0; r < RULES_PER_VM && made < rules; r++, made++) {
+                    boolean changed = variant == 1 && n == networks / 2 && v == 0 && r == 1;
+                    list.add(rule(String.format(Locale.ROOT, "%s-r%02d", vm, r), vm, r, n, changed));
+                }
+            }
+            list.sort(java.util.Comparator.comparingInt(CompiledRule::priority).thenComparing(CompiledRule::ruleId));
+            out.put(net, new Fragment(net, n % 5 == 4 ? DefaultPolicy.DENY : DefaultPolicy.ALLOW, addresses, list));
+        }
+        return out;
+    }
+
+    private static CompiledRule rule(String id, String vm, int r, int net, boolean changed) {
+        Action deny = Action.DENY;
+        List<String> vms = List.of(vm);
+        IntFunction<List<Cidr>> one = k -> List.of(Cidr.parse("198.18." + (k % 256) + ".0/24"));
+        return switch (r % 10) {
+            case 0, 1, 2 -> new CompiledRule(id, deny, 1000, Protocol.TCP, vms, one.apply(r + net), List.of(),
+                    PortRange.single(changed ? 9999 : 1 + r), null);
+            case 3, 4 -> new CompiledRule(id, deny, 1000, Protocol.TCP, vms, List.of(), List.of(), new PortRange(8000 + r, 8010 + r), null);
+            case 5 -> new CompiledRule(id, deny, 1000, Protocol.UDP, vms,
+                    List.of(Cidr.parse("203.0.113.0/24"), Cidr.parse("198.51." + (net * 5 + r % 5) % 256 + ".0/24")),
+                    List.of(), PortRange.single(53), null);
+            case 6 -> new CompiledRule(id, deny, 1000, Protocol.ICMP, vms, List.of(), List.of(), null, new IcmpMatch(8, -1));
+            case 7 -> new CompiledRule(id, deny, 1000, Protocol.ALL, vms, one.apply(r * 3 + net), List.of(), null, null);
+            case 8 -> new CompiledRule(id, deny, 1000, Protocol.TCP, vms, List.of(Cidr.parse("100.64.0.0/10")),
+                    List.of(Cidr.parse("100.64." + (r % 256) + ".0/24")), PortRange.single(443), null);
+            default -> new CompiledRule(id, Action.ALLOW, 1000, Protocol.UDP, vms, List.of(), List.of(), new PortRange(5000, 5100), null);
+        };
+    }
+
+    /** The same IPv4 rules as one flat iptables-restore ruleset: no sets, one line per rule and destination. */
+    static String iptablesFlat(SortedMap<String, Fragment> host) {
+        StringBuilder sb = new StringBuilder("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:EGRESS - [0:0]\n");
+        sb.append("-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n-A FORWARD -j EGRESS\n");
+        for (Fragment f : host.values()) {
+            for (VmAddress vm : f.vms()) {
+                for (CompiledRule r : f.rules()) {
+                    if (!r.vmIds().contains(vm.vmId()) || r.protocol() == Protocol.ICMPV6) {
+                        continue;
+                    }
+                    List<Cidr> dst = r.destinationCidrs().stream().filter(Cidr::isIpv4).toList();
+                    if (!r.destinationCidrs().isEmpty() && dst.isEmpty()) {
+                        continue;
+                    }
+                    List<String> targets = dst.isEmpty() ? Collections.singletonList(null) : dst.stream().map(Cidr::toString).toList();
+                    String match = match(r);
+                    for (String d : targets) {
+                        // iptables takes one -d per rule: an exception becomes a RETURN rule in front
+                        // (same load; the same meaning in ALLOW networks).
+                        for (Cidr ex : r.destinationExceptCidrs()) {
+                            if (ex.isIpv4()) {
+                                sb.append("-A EGRESS -s ").append(vm.ipv4()).append("/32 -d ").append(ex).append(match)
+                                        .append(" -j RETURN\n");
+                            }
+                        }
+                        sb.append("-A EGRESS -s ").append(vm.ipv4()).append("/32");
+                        if (d != null) {
+                            sb.append(" -d ").append(d);
+                        }
+                        sb.append(match).append(" -m comment --comment \"r=").append(r.ruleId()).append("\" -j ")
+                                .append(r.action() == Action.DENY ? "DROP" : "ACCEPT").append('\n');
+                    }
+                }
+                sb.append("-A EGRESS -s ").append(vm.ipv4()).append("/32 -j ")
+                        .append(f.defaultPolicy() == DefaultPolicy.DENY ? "DROP" : "ACCEPT").append('\n');
+            }
+        }
+        return sb.append("COMMIT\n").toString();
+    }
+
+    private static String match(CompiledRule r) {
+        StringBuilder sb = new StringBuilder();
+        switch (r.protocol()) {
+            case TCP, UDP -> {
+                sb.append(" -p ").append(r.protocol().apiName());
+                if (r.ports() != null) {
+                    sb.append(" --dport ").append(r.ports().start());
+                    if (!r.ports().isSingle()) {
+                        sb.append(':').append(r.ports().end());
+                    }
+                }
+            }
+            case ICMP -> {
+                sb.append(" -p icmp");
+                if (r.icmp() != null && !r.icmp().anyType()) {
+                    sb.append(" --icmp-type ").append(r.icmp().type());
+                    if (!r.icmp().anyCode()) {
+                        sb.append('/').append(r.icmp().code());
+                    }
+                }
+            }
+            default -> {
+            }
+        }
+        return sb.toString();
+    }
+
+    private static int kernelRules(String script) {
+        int n = 0;
+        boolean inChain = false;
+        for (String line : script.split("\n")) {
+            String l = line.strip();
+            if (line.startsWith("  chain ")) {
+                inChain = true;
+            } else if (line.equals("  }")) {
+                inChain = false;
+            } else if (inChain && !l.startsWith("comment ") && !l.startsWith("type ")) {
+                n++;
+            }
+        }
+        return n;
+    }
+
+    private static int count(String s, String needle) {
+        int n = 0;
+        for (int i = s.indexOf(needle); i >= 0; i = s.indexOf(needle, i + 1)) {
+            n++;
+        }
+        return n;
+    }
+
+    private static final java.lang.management.ThreadMXBean THREADS = java.lang.management.ManagementFactory.getThreadMXBean();
+    private static final double MS_PER_TICK = 1000.0 / clockTicks();
+
+    /** CPU time (user + system) of this JVM's finished child processes, from /proc/self/stat (cutime, cstime). */
+    private static double childCpuMs() {
+        try {
+            String stat = Files.readString(Path.of("/proc/self/stat"));
+            String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+            return (Long.parseLong(f[13]) + Long.parseLong(f[14])) * MS_PER_TICK;
+        } catch (Exception e) {
+            return Double.NaN;
+        }
+    }
+
+    private static long clockTicks() {
+        NetnsTopology.Result r = NetnsTopology.exec(List.of("getconf", "CLK_TCK"), "");
+        try {
+            return Long.parseLong(r.stdout().strip());
+        } catch (NumberFormatException e) {
+            return 100;
+        }
+    }
+
+    private static double ms(long nanos) {
+        return nanos / 1e6;
+    }
+
+    private static double median(List<Double> xs) {
+        List<Double> s = new ArrayList<>(xs);
+        Collections.sort(s);
+        int n = s.size();
+        return n % 2 == 1 ? s.get(n / 2) : (s.get(n / 2 - 1) + s.get(n / 2)) / 2;
+    }
+
+    /** Nearest-rank 99th percentile (with few runs: the slowest). */
+    private static double p99(List<Double> xs) {
+        List<Double> s = new ArrayList<>(xs);
+        Collections.sort(s);
+        return s.get(Math.min(s.size() - 1, (int) Math.ceil(0.99 * s.size()) - 1));
+    }
+
+    private static String load() {
+        try {
+            return Files.readString(Path.of("/proc/loadavg")).strip();
+        } catch (Exception e) {
+            return "?";
+        }
+    }
+
+    private static String reason() {
+        String r = NetnsTopology.unavailableReason();
+        if (r != null && (r.contains("root") || r.contains("'ip'") || r.contains("'nft'"))) {
+            return r;
+        }
+        return null;
+    }
+
+    private static String which(String tool) {
+        for (String dir : System.getenv().getOrDefault("PATH", "").split(":")) {
+            if (Files.isExecutable(Path.of(dir, tool))) {
+                return dir + "/" + tool;
+            }
+        }
+        return null;
+    }
+
+    private static void must(List<String> cmd) throws EnforcementException {
+        NetnsTopology.Result r = NetnsTopology.exec(cmd, "");
+        if (!r.ok()) {
+            throw new EnforcementException(String.join(" ", cmd) + ": " + r.stderr().strip());
+        }
+    }
+}
