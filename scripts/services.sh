@@ -161,7 +161,14 @@ cmd_walkthrough() {
 cmd_bench() {
   svc_build
   eval "$(bash "$SVC_ROOT/scripts/stack.sh" env)"
-  svc_cli bench "$@"
+  case "${1:-}" in
+    compiler)
+      # A program in compiler-service's test sources: the real pipeline on bench topics of its own.
+      (cd "$SVC_ROOT" && mvn -q -B -pl compiler-service test-compile exec:java \
+        -Dexec.mainClass=io.egressctl.compiler.bench.CompilerBench -Dexec.classpathScope=test "${@:2}") 2>&1 \
+        | grep -vE '^\[|^[0-9:.]+ \[|SLF4J' ;;
+    *) svc_cli bench "$@" ;;
+  esac
 }
 
 cmd_audit() {
@@ -170,11 +177,6 @@ cmd_audit() {
   svc_cli audit "$@"
 }
 
-cmd_rebuild() {
-  svc_build
-  eval "$(bash "$SVC_ROOT/scripts/stack.sh" env)"
-  svc_cli rebuild "$@"
-}
 
 # The test command of README: unit tests, then integration and end-to-end tests against a real
 # stack of their own (separate state dir and ports, stopped afterwards whatever happens).
@@ -187,4 +189,32 @@ cmd_test() {
   trap 'EGRESS_HOME="$SVC_ROOT/target/egressctl-test" bash "$SVC_ROOT/scripts/stack.sh" down >/dev/null 2>&1 || true' EXIT
   eval "$(bash "$SVC_ROOT/scripts/stack.sh" env)"
   (cd "$SVC_ROOT" && mvn -B verify "$@")
+}
+
+# svc_stop NAME: stop one of our processes (by its pid file) and wait for it.
+svc_stop() {
+  local f="$SVC_HOME/pids/$1.pid" pid
+  svc_pid_alive "$1" || return 0
+  pid="$(tr -dc '0-9' <"$f")"
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$f"
+}
+
+# Rebuild the Redis cache from the log: record, stop the compiler, drop, restart, compare.
+cmd_rebuild() {
+  svc_build
+  eval "$(bash "$SVC_ROOT/scripts/stack.sh" env)"
+  svc_pid_alive compiler-service || svc_die "compiler-service is not running (./egressctl up first)"
+  local before="$SVC_HOME/rebuild-before.txt" port="${EGRESS_COMPILER_PORT:-18090}"
+  svc_cli rebuild snapshot "$before"
+  svc_log "stopping compiler-service"
+  svc_stop compiler-service
+  svc_cli rebuild drop || svc_die "drop failed"
+  svc_log "starting compiler-service: it replays the log from the beginning"
+  svc_start compiler-service "$(svc_jar compiler-service)" "$port" "KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS" \
+    "SCHEMA_REGISTRY_URL=$SCHEMA_REGISTRY_URL" "REDIS_URL=$REDIS_URL" "EGRESS_COMPILER_PORT=$port"
+  svc_wait_health compiler-service "$port"
+  svc_cli rebuild wait "$before"
 }

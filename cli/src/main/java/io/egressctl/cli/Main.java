@@ -24,7 +24,7 @@ public final class Main {
             case "walkthrough" -> new Walkthrough(Env.fromSystem(), System.out).run();
             case "bench" -> Commands.bench(Env.fromSystem(), rest);
             case "audit" -> Commands.audit(Env.fromSystem(), rest);
-            case "rebuild" -> Commands.rebuild(Env.fromSystem(), rest);
+            case "rebuild" -> new io.egressctl.cli.rebuild.Rebuild(Env.fromSystem(), System.out).run(rest);
             default -> {
                 usage();
                 yield 2;
