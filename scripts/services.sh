@@ -167,6 +167,11 @@ cmd_bench() {
       (cd "$SVC_ROOT" && mvn -q -B -pl compiler-service test-compile exec:java \
         -Dexec.mainClass=io.egressctl.compiler.bench.CompilerBench -Dexec.classpathScope=test "${@:2}") 2>&1 \
         | grep -vE '^\[|^[0-9:.]+ \[|SLF4J' ;;
+    agent)
+      # Real nft in a network namespace of its own (needs root and nft).
+      (cd "$SVC_ROOT" && mvn -q -B -pl host-agent test-compile exec:java \
+        -Dexec.mainClass=io.egressctl.agent.kernel.AgentApplyBench -Dexec.classpathScope=test "${@:2}") 2>&1 \
+        | grep -vE '^\[|^[0-9:.]+ \[|SLF4J' ;;
     *) svc_cli bench "$@" ;;
   esac
 }
