@@ -135,7 +135,7 @@ class EgressRuleController {
     }
 
     /** Fast feedback on what the log would reject anyway: duplicates and the quota. */
-    private static void checkConflicts(NetworkView view, EgressRule rule) {
+    static void checkConflicts(NetworkView view, EgressRule rule) {
         String key = rule.matchKey();
         for (EgressRule existing : view.ruleList()) {
             if (!existing.ruleId().equals(rule.ruleId()) && existing.matchKey().equals(key)) {

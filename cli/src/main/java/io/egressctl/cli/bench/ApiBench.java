@@ -1,0 +1,373 @@
+package io.egressctl.cli.bench;
+
+import io.egressctl.cli.Env;
+import io.egressctl.cli.api.ApiClient;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import tools.jackson.databind.JsonNode;
+
+import java.io.PrintStream;
+import java.lang.management.ManagementFactory;
+import java.nio.ByteBuffer;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * {@code egressctl bench api}: end-to-end latency of a rule create on the running local stack, from
+ * the API call to the agents' ACK ({@code ?wait=applied}), next to the floor set by Kafka itself.
+ *
+ * <ol>
+ *   <li>Creates a bench network with a few VMs on the demo hosts (whose agents {@code ./egressctl up}
+ *       started) and waits until every host has applied them.</li>
+ *   <li>Creates {@code --rules} (default 1,000) distinct rules one after another, each with
+ *       {@code wait=applied}; each rule covers every VM, so each create waits for an ACK from every
+ *       demo host. The time of one create is the HTTP round trip: publish, compile, Redis snapshot,
+ *       host update, apply, enforcement report, status.</li>
+ *   <li>In the same run, Kafka's own produce-to-consume latency on a fresh topic (1 partition,
+ *       acks=all, linger.ms=0, one record at a time, a consumer polling in another thread): the
+ *       cost of one hop, which the pipeline pays at least three times (rule event, host update,
+ *       enforcement report).</li>
+ *   <li>Deletes the bench network and the topic (also after a failure), prints p50/p90/p99/max of
+ *       both, and ends with {@code summary: applied_p50_ms=<n> applied_p99_ms=<n> kafka_floor_p50_ms=<n>}.</li>
+ * </ol>
+ *
+ * Options: {@code --rules N} (1000), {@code --records N} (1000, Kafka floor), {@code --vms-per-host N}
+ * (2), {@code --warmup N} (20, not counted, for both measurements).
+ */
+public final class ApiBench {
+
+    private ApiBench() {
+    }
+
+    /** For manual runs: {@code java -cp cli-exec.jar -Dloader.main=io.egressctl.cli.bench.ApiBench ... PropertiesLauncher}. */
+    public static void main(String[] args) {
+        System.exit(run(Env.fromSystem(), args));
+    }
+
+    public static int run(Env env, String[] args) {
+        return run(env, args, System.out, System.err);
+    }
+
+    static int run(Env env, String[] args, PrintStream out, PrintStream err) {
+        quietKafkaLogs();
+        Map<String, Integer> o;
+        try {
+            o = options(args);
+        } catch (IllegalArgumentException e) {
+            err.println("bench api: " + e.getMessage());
+            err.println("usage: egressctl bench api [--rules 1000] [--records 1000] [--vms-per-host 2] [--warmup 20]");
+            return 2;
+        }
+        if (env.apiKey() == null || env.operatorKey() == null) {
+            err.println("bench api: EGRESS_API_KEY and EGRESS_OPERATOR_KEY are not set: run ./egressctl up, then eval \"$(./egressctl env)\"");
+            return 2;
+        }
+        try {
+            return new ApiBench.Runner(env, o, out, err).run();
+        } catch (RuntimeException e) {
+            err.println("bench api: error: " + e.getMessage());
+            return 4;
+        }
+    }
+
+    static Map<String, Integer> options(String[] args) {
+        Map<String, Integer> o = new LinkedHashMap<>(Map.of("rules", 1000, "records", 1000, "vms-per-host", 2, "warmup", 20));
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            if (!a.startsWith("--")) {
+                throw new IllegalArgumentException("unexpected argument '" + a + "'");
+            }
+            String name = a.substring(2);
+            String value = null;
+            int eq = name.indexOf('=');
+            if (eq >= 0) {
+                value = name.substring(eq + 1);
+                name = name.substring(0, eq);
+            } else if (i + 1 < args.length) {
+                value = args[++i];
+            }
+            if (!o.containsKey(name)) {
+                throw new IllegalArgumentException("unknown option --" + name);
+            }
+            try {
+                int v = Integer.parseInt(value);
+                if (v < (name.equals("warmup") ? 0 : 1)) {
+                    throw new NumberFormatException();
+                }
+                o.put(name, v);
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("--" + name + " needs a positive number");
+            }
+        }
+        if (o.get("rules") + o.get("warmup") > 60_000) {
+            throw new IllegalArgumentException("--rules plus --warmup must stay below 60000 (one tcp port each)");
+        }
+        return o;
+    }
+
+    private static void quietKafkaLogs() {
+        if (System.getProperty("org.slf4j.simpleLogger.log.org.apache.kafka") == null) {
+            System.setProperty("org.slf4j.simpleLogger.log.org.apache.kafka", "error");
+        }
+    }
+
+    /** Percentiles (nearest rank) of a sample in milliseconds. */
+    record Stats(int n, double p50, double p90, double p99, double max, double mean) {
+
+        static Stats of(double[] ms) {
+            double[] s = ms.clone();
+            Arrays.sort(s);
+            if (s.length == 0) {
+                return new Stats(0, Double.NaN, Double.NaN, Double.NaN, Double.NaN, Double.NaN);
+            }
+            return new Stats(s.length, rank(s, 50), rank(s, 90), rank(s, 99), s[s.length - 1], Arrays.stream(s).average().orElse(0));
+        }
+
+        static double rank(double[] sorted, double p) {
+            int i = (int) Math.ceil(p / 100.0 * sorted.length) - 1;
+            return sorted[Math.max(0, Math.min(sorted.length - 1, i))];
+        }
+
+        String line() {
+            return String.format(Locale.ROOT, "n=%d  p50=%.1f ms  p90=%.1f ms  p99=%.1f ms  max=%.1f ms  mean=%.1f ms", n, p50, p90, p99, max, mean);
+        }
+    }
+
+    private static final class Runner {
+        private final Env env;
+        private final Map<String, Integer> o;
+        private final PrintStream out;
+        private final PrintStream err;
+        private final ApiClient api;
+        private final String suffix = HexFormat.of().formatHex(ByteBuffer.allocate(4).putInt(ThreadLocalRandom.current().nextInt()).array());
+        private final String network = "bench-api-" + suffix;
+        private final List<String> placed = new ArrayList<>();
+        private boolean networkCreated;
+
+        Runner(Env env, Map<String, Integer> o, PrintStream out, PrintStream err) {
+            this.env = env;
+            this.o = o;
+            this.out = out;
+            this.err = err;
+            this.api = new ApiClient(env.apiUrl());
+        }
+
+        int run() {
+            Stats applied;
+            int failures;
+            Stats floor;
+            Stats firstTenth = null;
+            Stats lastTenth = null;
+            try {
+                setUp();
+                double[][] result = createRules();
+                applied = Stats.of(result[0]);
+                int tenth = result[0].length / 10;
+                if (tenth > 0) {
+                    firstTenth = Stats.of(Arrays.copyOfRange(result[0], 0, tenth));
+                    lastTenth = Stats.of(Arrays.copyOfRange(result[0], result[0].length - tenth, result[0].length));
+                }
+                failures = (int) result[1][0];
+                floor = kafkaFloor();
+            } finally {
+                try {
+                    cleanUp();
+                } catch (RuntimeException e) {
+                    err.println("bench api: cleanup failed (network " + network + " may be left behind): " + e.getMessage());
+                }
+            }
+            int n = o.get("rules");
+            out.printf(Locale.ROOT, "%nrule create, API call to agent ACK (wait=applied), %d hosts each:%n  %s%n", env.hosts().size(), applied.line());
+            if (failures > 0) {
+                out.printf(Locale.ROOT, "  %d of %d creates did not reach APPLIED (left out of the percentiles)%n", failures, n);
+            }
+            if (firstTenth != null) {
+                // Every create recompiles and re-renders the network on its hosts, so the cost grows with its rule count.
+                out.printf(Locale.ROOT, "  as the network grows: first %d creates p50=%.1f ms, last %d p50=%.1f ms%n",
+                        firstTenth.n(), firstTenth.p50(), lastTenth.n(), lastTenth.p50());
+            }
+            out.printf(Locale.ROOT, "kafka produce->consume floor (acks=all, linger.ms=0, one record at a time):%n  %s%n", floor.line());
+            out.printf(Locale.ROOT, "machine: %d cores, load average %.2f%n", Runtime.getRuntime().availableProcessors(),
+                    ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
+            out.printf(Locale.ROOT, "summary: applied_p50_ms=%.1f applied_p99_ms=%.1f kafka_floor_p50_ms=%.1f%n", applied.p50(), applied.p99(), floor.p50());
+            return failures == 0 ? 0 : 1;
+        }
+
+        private void setUp() {
+            int quota = o.get("rules") + o.get("warmup") + 10;
+            ApiClient.Response r = api.post("/api/v1/networks?wait=compiled&timeout=30s", env.apiKey(),
+                    Map.of("networkId", network, "guestCidr", "10.250.0.0/20", "ruleQuota", quota));
+            require(r, 201, "create network " + network);
+            networkCreated = true;
+            int perHost = o.get("vms-per-host");
+            int ip = 10;
+            for (String host : env.hosts()) {
+                for (int v = 0; v < perHost; v++) {
+                    String vm = "bench-vm-" + host + "-" + v;
+                    int n = ip++;
+                    ApiClient.Response p = api.put("/api/v1/networks/" + network + "/placements/" + vm + "?wait=applied&timeout=30s",
+                            env.operatorKey(), Map.of("hostId", host, "ipv4", "10.250." + n / 256 + "." + n % 256));
+                    require(p, 200, "place " + vm + " on " + host);
+                    placed.add(vm);
+                    if (!"APPLIED".equals(p.body().path("status").path("status").asString())) {
+                        throw new IllegalStateException("host " + host + " did not ACK the placement of " + vm
+                                + " within 30 s: is its agent running (./egressctl up)?");
+                    }
+                }
+            }
+            out.printf(Locale.ROOT, "bench api: network %s with %d VMs on %s%n", network, placed.size(), String.join(" ", env.hosts()));
+        }
+
+        /** Returns the latencies of the measured creates (ms) and, in [1][0], how many failed. */
+        private double[][] createRules() {
+            int warmup = o.get("warmup");
+            int n = o.get("rules");
+            String path = "/api/v1/networks/" + network + "/egress-rules?wait=applied&timeout=30s";
+            out.printf(Locale.ROOT, "creating %d rules one after another with wait=applied (after %d warm-up creates) ...%n", n, warmup);
+            double[] ms = new double[n];
+            int ok = 0;
+            int failures = 0;
+            String firstFailure = null;
+            long started = System.nanoTime();
+            for (int i = 0; i < warmup + n; i++) {
+                Map<String, Object> rule = Map.of("protocol", i % 2 == 0 ? "tcp" : "udp", "startPort", 1024 + i,
+                        "description", "bench api rule " + i);
+                long t0 = System.nanoTime();
+                ApiClient.Response r = api.post(path, env.apiKey(), rule);
+                double took = (System.nanoTime() - t0) / 1e6;
+                if (i < warmup) {
+                    continue;
+                }
+                JsonNode status = r.body() == null ? null : r.body().path("status");
+                if (r.status() == 201 && status != null && "APPLIED".equals(status.path("status").asString())) {
+                    ms[ok++] = took;
+                } else {
+                    failures++;
+                    if (firstFailure == null) {
+                        firstFailure = r.status() + " " + r.body();
+                    }
+                }
+                int done = i - warmup + 1;
+                if (done % 250 == 0) {
+                    out.printf(Locale.ROOT, "  %d/%d (%.0f creates/s)%n", done, n, done / ((System.nanoTime() - started) / 1e9));
+                }
+                if (i == warmup - 1) {
+                    started = System.nanoTime();
+                }
+            }
+            if (firstFailure != null) {
+                err.println("bench api: first failed create: " + firstFailure);
+            }
+            return new double[][] {Arrays.copyOf(ms, ok), {failures}};
+        }
+
+        private Stats kafkaFloor() {
+            String topic = "egress.bench.api-floor-" + suffix;
+            int n = o.get("records");
+            int warmup = o.get("warmup");
+            out.printf(Locale.ROOT, "kafka floor: %d records one at a time through fresh topic %s ...%n", n, topic);
+            Map<String, Object> common = Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, env.kafkaBootstrap());
+            try (Admin admin = Admin.create(common)) {
+                admin.createTopics(List.of(new NewTopic(topic, 1, (short) 1))).all().get(30, TimeUnit.SECONDS);
+                try {
+                    return measureFloor(topic, n, warmup);
+                } finally {
+                    admin.deleteTopics(List.of(topic)).all().get(30, TimeUnit.SECONDS);
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted", e);
+            } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+                throw new IllegalStateException("kafka floor: " + e.getMessage(), e);
+            }
+        }
+
+        private Stats measureFloor(String topic, int n, int warmup) throws InterruptedException {
+            Map<String, Object> pc = Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, env.kafkaBootstrap(),
+                    ProducerConfig.ACKS_CONFIG, "all", ProducerConfig.LINGER_MS_CONFIG, 0, ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
+            Map<String, Object> cc = Map.of(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, env.kafkaBootstrap(),
+                    ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false, ConsumerConfig.FETCH_MIN_BYTES_CONFIG, 1);
+            BlockingQueue<Long> received = new ArrayBlockingQueue<>(16);
+            AtomicBoolean running = new AtomicBoolean(true);
+            TopicPartition tp = new TopicPartition(topic, 0);
+            try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(pc, new ByteArraySerializer(), new ByteArraySerializer());
+                 KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(cc, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+                consumer.assign(List.of(tp));
+                consumer.seekToBeginning(List.of(tp));
+                consumer.position(tp);
+                Thread poller = new Thread(() -> {
+                    while (running.get()) {
+                        for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(100))) {
+                            long now = System.nanoTime();
+                            received.offer(now - ByteBuffer.wrap(r.value()).getLong());
+                        }
+                    }
+                }, "bench-floor-consumer");
+                poller.setDaemon(true);
+                poller.start();
+                double[] ms = new double[n];
+                try {
+                    for (int i = 0; i < warmup + n; i++) {
+                        byte[] value = ByteBuffer.allocate(Long.BYTES).putLong(System.nanoTime()).array();
+                        producer.send(new ProducerRecord<>(topic, 0, null, value));
+                        Long nanos = received.poll(30, TimeUnit.SECONDS);
+                        if (nanos == null) {
+                            throw new IllegalStateException("kafka floor: record " + i + " not consumed within 30 s");
+                        }
+                        if (i >= warmup) {
+                            ms[i - warmup] = nanos / 1e6;
+                        }
+                    }
+                } finally {
+                    running.set(false);
+                    poller.join(5_000);
+                }
+                return Stats.of(ms);
+            }
+        }
+
+        private void cleanUp() {
+            for (String vm : placed) {
+                ApiClient.Response r = api.delete("/api/v1/networks/" + network + "/placements/" + vm + "?wait=applied&timeout=30s", env.operatorKey());
+                if (r.status() != 200) {
+                    err.println("bench api: cleanup: removing " + vm + " answered " + r.status() + " " + r.body());
+                }
+            }
+            if (networkCreated) {
+                ApiClient.Response r = api.delete("/api/v1/networks/" + network + "?wait=applied&timeout=30s", env.apiKey());
+                if (r.status() != 200) {
+                    err.println("bench api: cleanup: deleting " + network + " answered " + r.status() + " " + r.body());
+                } else {
+                    out.printf(Locale.ROOT, "deleted bench network %s%n", network);
+                }
+            }
+        }
+
+        private static void require(ApiClient.Response r, int status, String what) {
+            if (r.status() != status) {
+                throw new IllegalStateException(what + ": " + r.status() + " " + r.body());
+            }
+        }
+    }
+}

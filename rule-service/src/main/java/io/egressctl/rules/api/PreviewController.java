@@ -1,0 +1,171 @@
+package io.egressctl.rules.api;
+
+import io.egressctl.core.compile.CompiledRule;
+import io.egressctl.core.compile.Fragment;
+import io.egressctl.core.compile.FragmentCompiler;
+import io.egressctl.core.model.EgressRule;
+import io.egressctl.core.model.Network;
+import io.egressctl.core.model.VmPlacement;
+import io.egressctl.core.render.NftRenderer;
+import io.egressctl.core.state.NetworkState;
+import io.egressctl.core.validation.RuleValidator;
+import io.egressctl.rules.auth.Caller;
+import io.egressctl.schemas.view.NetworkView;
+import io.egressctl.schemas.view.RuleView;
+import org.springframework.http.ResponseEntity;
+import org.springframework.web.bind.annotation.PathVariable;
+import org.springframework.web.bind.annotation.PostMapping;
+import org.springframework.web.bind.annotation.RequestAttribute;
+import org.springframework.web.bind.annotation.RequestBody;
+import org.springframework.web.bind.annotation.RestController;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Dry-run of a rule create: validates the rule against the network's current view, compiles the
+ * network with it added, and answers which VMs and hosts it would reach and the nft statements it
+ * would add there. Nothing is published and nothing is written.
+ *
+ * <p>The path has a literal colon in its last segment ({@code egress-rules:preview}, the AIP-136
+ * custom-method style); Spring's path patterns treat it as plain text, and a client may also send it
+ * percent-encoded ({@code egress-rules%3Apreview}).
+ */
+@RestController
+class PreviewController {
+
+    /** The id the previewed rule carries in the rendered lines (a real create gets a fresh UUID). */
+    static final String PREVIEW_RULE_ID = "preview";
+
+    private static final Pattern SET_REFERENCE = Pattern.compile("@(d[46]_[0-9a-f]+)");
+
+    private final NetworkController networks;
+    private final RuleValidator validator = new RuleValidator();
+    private final FragmentCompiler compiler = new FragmentCompiler();
+    private final NftRenderer renderer = new NftRenderer();
+
+    PreviewController(NetworkController networks) {
+        this.networks = networks;
+    }
+
+    @PostMapping("/api/v1/networks/{networkId}/egress-rules:preview")
+    ResponseEntity<Map<String, Object>> preview(@RequestAttribute("egress.caller") Caller caller, @PathVariable String networkId,
+                                                @RequestBody Requests.RuleRequest body) {
+        NetworkView view = networks.visible(caller, networkId);
+        return ResponseEntity.ok().eTag("\"" + view.configVersion() + "\"").body(preview(view, body));
+    }
+
+    /** The preview of {@code body} on {@code view}; throws the same validation errors as a create. */
+    Map<String, Object> preview(NetworkView view, Requests.RuleRequest body) {
+        Network network = view.network();
+        EgressRule rule = validator.validateRule(PREVIEW_RULE_ID, body.draft(), network);
+
+        Map<String, Object> conflict = null;
+        try {
+            EgressRuleController.checkConflicts(view, rule);
+        } catch (ApiException e) {
+            conflict = new LinkedHashMap<>();
+            conflict.put("code", e.code());
+            conflict.put("detail", e.getMessage());
+            conflict.putAll(e.properties());
+        }
+
+        Map<String, EgressRule> rules = new TreeMap<>();
+        for (EgressRule r : view.ruleList()) {
+            rules.put(r.ruleId(), r);
+        }
+        rules.put(rule.ruleId(), rule);
+        Map<String, VmPlacement> vms = new TreeMap<>();
+        view.vms().forEach((id, p) -> vms.put(id, new VmPlacement(id, view.networkId(), p.hostId(), p.ipv4(), p.ipv6())));
+        NetworkState state = NetworkState.restore(view.networkId(), network, rules, vms, Map.of(), view.configVersion(), 0, 0);
+
+        List<Map<String, Object>> hosts = new ArrayList<>();
+        List<Map<String, Object>> affectedVms = new ArrayList<>();
+        Set<String> allLines = new LinkedHashSet<>();
+        for (Map.Entry<String, Fragment> e : compiler.compile(state).entrySet()) {
+            String hostId = e.getKey();
+            Fragment fragment = e.getValue();
+            CompiledRule compiled = fragment.rules().stream().filter(r -> r.ruleId().equals(PREVIEW_RULE_ID)).findFirst().orElse(null);
+            if (compiled == null) {
+                continue;
+            }
+            List<String> lines = ruleLines(renderer.renderTable(new TreeMap<>(Map.of(view.networkId(), fragment))));
+            allLines.addAll(lines);
+            Map<String, Object> host = new LinkedHashMap<>();
+            host.put("hostId", hostId);
+            host.put("vmIds", compiled.vmIds());
+            host.put("nftLines", lines);
+            hosts.add(host);
+            for (String vmId : compiled.vmIds()) {
+                NetworkView.VmView vm = view.vms().get(vmId);
+                Map<String, Object> v = new LinkedHashMap<>();
+                v.put("vmId", vmId);
+                v.put("hostId", hostId);
+                if (vm.ipv4() != null) {
+                    v.put("ipv4", vm.ipv4());
+                }
+                if (vm.ipv6() != null) {
+                    v.put("ipv6", vm.ipv6());
+                }
+                affectedVms.add(v);
+            }
+        }
+
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("networkId", view.networkId());
+        out.put("configVersion", view.configVersion());
+        out.put("rule", RuleView.of(rule, network.defaultPolicy()));
+        out.put("affectedVms", affectedVms);
+        out.put("affectedHosts", hosts.stream().map(h -> h.get("hostId")).toList());
+        out.put("hosts", hosts);
+        out.put("nftLines", List.copyOf(allLines));
+        if (conflict != null) {
+            out.put("conflict", conflict);
+        }
+        out.put("published", false);
+        return out;
+    }
+
+    /**
+     * The previewed rule's statements in a rendered table (one per address family; the same in the
+     * chain of every VM it covers, so listed once), followed by the named sets they reference.
+     */
+    static List<String> ruleLines(String table) {
+        String tag = "r=" + PREVIEW_RULE_ID + " ";
+        Set<String> lines = new LinkedHashSet<>();
+        Set<String> sets = new TreeSet<>();
+        for (String line : table.lines().toList()) {
+            if (line.contains(tag)) {
+                String l = line.strip();
+                lines.add(l);
+                Matcher m = SET_REFERENCE.matcher(l);
+                while (m.find()) {
+                    sets.add(m.group(1));
+                }
+            }
+        }
+        List<String> out = new ArrayList<>(lines);
+        if (!sets.isEmpty()) {
+            List<String> all = table.lines().toList();
+            for (int i = 0; i < all.size(); i++) {
+                String l = all.get(i).strip();
+                if (l.startsWith("set ") && sets.contains(l.substring(4, l.length() - 2).strip())) {
+                    StringBuilder block = new StringBuilder(l);
+                    while (++i < all.size() && !all.get(i).strip().equals("}")) {
+                        block.append(' ').append(all.get(i).strip()).append(';');
+                    }
+                    out.add(block.append(" }").toString());
+                }
+            }
+        }
+        return out;
+    }
+}

@@ -1,0 +1,39 @@
+package io.egressctl.rules.api;
+
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import org.springframework.context.annotation.Configuration;
+import org.springframework.http.HttpStatus;
+import org.springframework.web.servlet.HandlerInterceptor;
+import org.springframework.web.servlet.config.annotation.InterceptorRegistry;
+import org.springframework.web.servlet.config.annotation.WebMvcConfigurer;
+
+/**
+ * Checks {@code ?wait=} and {@code ?timeout=} before a handler runs. A write publishes its event
+ * before it waits, so a bad value found only while waiting would answer 400 for a change that is
+ * already in the log; checked up front, a 400 means nothing was published.
+ */
+@Configuration(proxyBeanMethods = false)
+class WaitParameters implements WebMvcConfigurer, HandlerInterceptor {
+
+    @Override
+    public void addInterceptors(InterceptorRegistry registry) {
+        registry.addInterceptor(this).addPathPatterns("/api/**");
+    }
+
+    @Override
+    public boolean preHandle(HttpServletRequest request, HttpServletResponse response, Object handler) {
+        check(request.getParameter("wait"), request.getParameter("timeout"));
+        return true;
+    }
+
+    static void check(String wait, String timeout) {
+        if (wait != null && !wait.equals("compiled") && !wait.equals("applied")) {
+            throw new ApiException(HttpStatus.BAD_REQUEST, "BAD_PARAMETER", "wait must be compiled or applied",
+                    java.util.Map.of("errors", java.util.List.of(java.util.Map.of("field", "wait", "reason", "must be compiled or applied"))));
+        }
+        if (timeout != null) {
+            ChangeWriter.parseTimeout(timeout);
+        }
+    }
+}
