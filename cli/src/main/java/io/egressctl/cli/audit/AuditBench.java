@@ -120,7 +120,8 @@ public final class AuditBench {
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
             while (true) {
                 try {
-                    admin.createTopics(List.of(new NewTopic(topic, Optional.of(partitions), Optional.empty()))).all()
+                    admin.createTopics(List.of(new NewTopic(topic, Optional.of(partitions), Optional.empty())
+                            .configs(Map.of("retention.ms", "-1")))).all()
                             .get(30, TimeUnit.SECONDS);
                     return;
                 } catch (ExecutionException e) {

@@ -23,7 +23,8 @@ public final class AuditCommand {
                             every change between two times (log timestamps, both inclusive) with time, actor,
                             tenant, request id, operation, rule before and after; --decisions replays the
                             partitions from their start to show how the log decided each event
-              state         --network N [--at T]        the network's definition and rules at T (default now)
+              state         --network N [--network N2 ...] [--at T]
+                            the network's definition and rules at T (default now), rebuilt from the log
               diff          --network N --from T1 [--to T2]   rules added, removed, changed between T1 and T2
               enforcement   --host H [--from T1] [--at T]     the host's enforcement reports and what it held at T
               verify        [--host H ...] [--all] [--silent-after 5m]

@@ -40,16 +40,16 @@ final class DiffCommand {
 
     int run() {
         try (KafkaConsumer<byte[], byte[]> consumer = ctx.consumer()) {
-            NetworkReplay replay = new NetworkReplay(ctx, new LogReader(consumer), network);
+            NetworkReplay replay = new NetworkReplay(ctx, new LogReader(consumer), List.of(network));
             replay.upTo(from);
-            NetworkState s = replay.state();
+            NetworkState s = replay.state(network);
             Network n1 = s.network();
             Map<String, EgressRule> r1 = new TreeMap<>(s.rules());
             long v1 = s.configVersion();
             replay.upTo(to);
-            Network n2 = replay.state().network();
-            Map<String, EgressRule> r2 = new TreeMap<>(replay.state().rules());
-            long v2 = replay.state().configVersion();
+            Network n2 = replay.state(network).network();
+            Map<String, EgressRule> r2 = new TreeMap<>(replay.state(network).rules());
+            long v2 = replay.state(network).configVersion();
             List<RuleDiff.Change> changes = RuleDiff.between(n1, r1, n2, r2);
             ctx.out.print(ctx.json ? json(network, from, v1, to, v2, n1, n2, changes) : table(network, from, v1, to, v2, changes));
         }

@@ -5,114 +5,112 @@ import io.egressctl.core.state.NetworkState;
 import io.egressctl.schemas.serde.Topics;
 import org.apache.kafka.common.TopicPartition;
 
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
-import java.util.Arrays;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeSet;
 
 /**
- * One network's rule events replayed in log order from the start of its partition (the partition its key
- * maps to), up to a time: the end bound is the first record later than the time, found with the time index
- * ({@code offsetsForTimes}), so nothing past it is read. Call {@link #upTo} with growing times to see the
- * state at several times in one pass.
+ * Some networks' rule events replayed in log order from the start of their partitions (the partitions
+ * their keys map to), up to a time: the end bound of each partition is its first record stamped later
+ * than the time, found with the time index ({@code offsetsForTimes}), so nothing past it is read. Every
+ * partition is read once for all the networks it holds. Call {@link #upTo} with growing times to see the
+ * states at several times in one pass.
  *
  * <p>"At T" means after every record of the partition before the first one stamped later than T: the log
  * order decides, as it did for the compiler.
  */
 final class NetworkReplay {
 
+    /** Per network: where it lives and what the replay met. */
+    static final class Stats {
+        final TopicPartition partition;
+        long events;
+        long rejected;
+        long skipped;
+
+        Stats(TopicPartition partition) {
+            this.partition = partition;
+        }
+    }
+
     private final AuditContext ctx;
     private final LogReader log;
-    private final String networkId;
-    private final byte[] key;
-    private final TopicPartition partition;
-    private final long startOffset;
-    private final long endOffset;
+    private final Map<ByteBuffer, String> keys = new HashMap<>();
+    private final Map<String, Stats> stats = new LinkedHashMap<>();
+    private final List<TopicPartition> partitions;
+    private final Map<TopicPartition, Long> start;
+    private final Map<TopicPartition, Long> end;
+    private final Map<TopicPartition, Long> position;
     private final Replay replay;
-    private long position;
-    private long events;
-    private long rejected;
-    private long skipped;
-    private long lastOffset = -1;
 
-    NetworkReplay(AuditContext ctx, LogReader log, String networkId) {
+    NetworkReplay(AuditContext ctx, LogReader log, List<String> networks) {
         this.ctx = ctx;
         this.log = log;
-        this.networkId = networkId;
-        this.key = networkId.getBytes(StandardCharsets.UTF_8);
-        List<TopicPartition> tps = log.partitions(ctx.ruleTopic);
-        this.partition = tps.get(Topics.partitionFor(networkId, tps.size()));
-        this.startOffset = log.beginning(List.of(partition)).get(partition);
-        this.endOffset = log.end(List.of(partition)).get(partition);
-        this.position = startOffset;
+        List<TopicPartition> all = log.partitions(ctx.ruleTopic);
+        TreeSet<Integer> used = new TreeSet<>();
+        for (String n : networks) {
+            TopicPartition tp = all.get(Topics.partitionFor(n, all.size()));
+            used.add(tp.partition());
+            keys.put(ByteBuffer.wrap(n.getBytes(StandardCharsets.UTF_8)), n);
+            stats.put(n, new Stats(tp));
+        }
+        this.partitions = used.stream().map(all::get).toList();
+        this.start = log.beginning(partitions);
+        this.end = log.end(partitions);
+        this.position = new HashMap<>(start);
         this.replay = new Replay(ctx.registry());
     }
 
-    /** The end bound for time {@code t}: the first offset stamped after t, else the noted end. */
-    long boundFor(Instant t) {
-        if (t == null) {
-            return endOffset;
-        }
-        Map<TopicPartition, Long> end = Map.of(partition, endOffset);
-        return Math.min(endOffset, log.offsetsAt(List.of(partition), t.plusMillis(1), end).get(partition));
-    }
-
-    /** Folds the records from where the last call stopped up to time {@code t} (null: the end). */
+    /** Folds the records from where the last call stopped up to time {@code t} (null: the end noted at start). */
     void upTo(Instant t) {
-        long bound = boundFor(t);
-        if (bound <= position) {
+        Map<TopicPartition, Long> bound = t == null ? end : log.offsetsAt(partitions, t.plusMillis(1), end);
+        List<LogReader.Range> ranges = new ArrayList<>();
+        long total = 0;
+        for (TopicPartition tp : partitions) {
+            long b = Math.min(end.get(tp), bound.get(tp));
+            long p = position.get(tp);
+            if (b > p) {
+                ranges.add(new LogReader.Range(tp, p, b));
+                total += b - p;
+                position.put(tp, b);
+            }
+        }
+        if (ranges.isEmpty()) {
             return;
         }
-        LogReader.Range range = new LogReader.Range(partition, position, bound);
-        log.read(List.of(range), r -> {
-            if (r.key() == null || !Arrays.equals(r.key(), key)) {
+        String label = stats.size() == 1 ? "replay " + stats.keySet().iterator().next() + " " : "replay ";
+        log.read(ranges, r -> {
+            String n = r.key() == null ? null : keys.get(ByteBuffer.wrap(r.key()));
+            if (n == null) {
                 return;
             }
             Replay.Step step = replay.rule(r.topic(), r.key(), r.value(), r.offset());
-            events++;
-            lastOffset = r.offset();
+            Stats s = stats.get(n);
+            s.events++;
             if (step.decision() == null) {
-                skipped++;
+                s.skipped++;
             } else if (step.decision().outcome() == Decision.Outcome.REJECTED) {
-                rejected++;
+                s.rejected++;
             }
-        }, ctx.progress("replay " + networkId + " ", bound - position));
-        position = bound;
+        }, ctx.progress(label, total));
     }
 
     /** The state so far; never null (a network without events has no definition and no rules). */
-    NetworkState state() {
+    NetworkState state(String networkId) {
         NetworkState s = replay.state(networkId);
         return s != null ? s : new NetworkState(networkId);
     }
 
-    TopicPartition partition() {
-        return partition;
-    }
-
-    long startOffset() {
-        return startOffset;
-    }
-
-    /** Offset up to which (exclusive) the partition has been read. */
-    long position() {
-        return position;
-    }
-
-    long events() {
-        return events;
-    }
-
-    long rejected() {
-        return rejected;
-    }
-
-    long skipped() {
-        return skipped;
-    }
-
-    long lastOffset() {
-        return lastOffset;
+    /** What the replay of one network read: its partition, the offsets read so far and its events. */
+    StateCommand.Replayed replayed(String networkId) {
+        Stats s = stats.get(networkId);
+        return new StateCommand.Replayed(ctx.ruleTopic, s.partition.partition(), start.get(s.partition),
+                position.get(s.partition), s.events, s.rejected, s.skipped);
     }
 }

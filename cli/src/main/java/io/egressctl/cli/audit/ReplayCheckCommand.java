@@ -33,8 +33,8 @@ import java.util.TreeSet;
  * the compiler folds them) and compares the result with the compiler's current state in Redis (the
  * {@code egress:network:{N}} view: definition, config version, rules, VMs, and the view version). Each
  * difference is listed with the first event where the two part: the event after which the log no longer
- * holds what Redis holds (Redis lags or was left behind), or, when the log never held Redis's value, the
- * event that set the log's value. Exit code 1 when anything differs.
+ * holds what Redis holds (Redis lags or was left behind), or, when the log never held Redis's value (an
+ * edit by hand), the event that first set the item in the log. Exit code 1 when anything differs.
  */
 final class ReplayCheckCommand {
 
@@ -51,7 +51,8 @@ final class ReplayCheckCommand {
 
     private final AuditContext ctx;
     private final Set<String> only;
-    private final Map<String, Long> acceptedVersion = new HashMap<>();
+    /** Networks with an accepted event (the compiler wrote a view), and the position of their last accepted workload event. */
+    private final Map<String, Long> acceptedWorkload = new HashMap<>();
     private final Map<String, Integer> partitionCounts = new HashMap<>();
     private long ruleEvents;
     private long workloadEvents;
@@ -76,7 +77,7 @@ final class ReplayCheckCommand {
             UnifiedJedis redis = ctx.redis();
             Set<String> networks = new TreeSet<>(only);
             if (only.isEmpty()) {
-                networks.addAll(acceptedVersion.keySet());
+                networks.addAll(acceptedWorkload.keySet());
                 networks.addAll(redisNetworks(redis));
             }
             checked = networks.size();
@@ -137,7 +138,7 @@ final class ReplayCheckCommand {
                 workloadEvents++;
             }
             if (step.accepted()) {
-                acceptedVersion.put(key, replay.state(key).version());
+                acceptedWorkload.merge(key, rule ? 0L : r.offset() + 1, Math::max);
             }
         }
         return step;
@@ -162,7 +163,7 @@ final class ReplayCheckCommand {
 
     private void compare(String n, NetworkState s, Map<String, String> hash, List<Difference> out,
                          Map<String, Map<String, ViewItems.Item>> redisItemsOf, Map<String, List<String>> itemsToTrace) {
-        boolean logHasView = acceptedVersion.containsKey(n);
+        boolean logHasView = acceptedWorkload.containsKey(n);
         boolean redisHasView = hash != null && !hash.isEmpty();
         if (!logHasView && !redisHasView) {
             return;
@@ -189,9 +190,11 @@ final class ReplayCheckCommand {
             redisItemsOf.put(n, redisItems);
             itemsToTrace.put(n, keys);
         }
-        // The compiler writes the view on every accepted event (and on redelivery), so its version lies
-        // between the version after the last accepted event and the replayed version.
-        long lo = acceptedVersion.getOrDefault(n, 0L);
+        // The compiler writes the view on every accepted event (and on redelivery) with the sum of both
+        // topics' positions; whatever order it read the two topics in, the last write comes after the last
+        // accepted event of each topic, so its version lies between the sum of those two positions and the
+        // replayed version.
+        long lo = s == null ? 0 : s.configVersion() + acceptedWorkload.getOrDefault(n, 0L);
         long hi = s == null ? 0 : s.version();
         String rv = redisHasView ? hash.get("version") : null;
         Long redisVersion = null;
@@ -263,14 +266,14 @@ final class ReplayCheckCommand {
 
     /**
      * Follows one item through the log: whether the log's value equals Redis's, the event after which it
-     * stopped being equal, and the last event that changed it.
+     * last stopped being equal, and the first event that changed it.
      */
     static final class Tracker {
         private final String redisValue;
         private String current;
         private boolean equal;
         private EventRef partAt;
-        private EventRef lastChange;
+        private EventRef firstChange;
 
         Tracker(String redisValue) {
             this.redisValue = redisValue;
@@ -282,7 +285,9 @@ final class ReplayCheckCommand {
                 return;
             }
             current = value;
-            lastChange = event;
+            if (firstChange == null) {
+                firstChange = event;
+            }
             if (Objects.equals(value, redisValue)) {
                 equal = true;
                 partAt = null;
@@ -292,12 +297,15 @@ final class ReplayCheckCommand {
             }
         }
 
-        /** Where log and Redis part: null when they end equal or the log never had the item. */
+        /**
+         * Where log and Redis part: the first change after the log last held Redis's value; when the log
+         * never held it, the first event that set the item; null when they end equal or the log never had it.
+         */
         EventRef parting() {
             if (equal) {
                 return null;
             }
-            return partAt != null ? partAt : lastChange;
+            return partAt != null ? partAt : firstChange;
         }
     }
 

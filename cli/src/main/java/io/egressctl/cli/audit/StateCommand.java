@@ -15,9 +15,10 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * {@code audit state --network N --at T}: the exact definition and rule set of a network at time T, rebuilt
- * by replaying its partition of the rule events with the core's {@link NetworkState} from the start of the
- * partition up to the first record stamped after T (found with the time index).
+ * {@code audit state --network N [--network N2 ...] --at T}: the exact definition and rule set of a network
+ * at time T, rebuilt by replaying its partition of the rule events with the core's {@link NetworkState} from
+ * the start of the partition up to the first record stamped after T (found with the time index). Several
+ * networks are rebuilt in one pass; their JSON is then an array.
  */
 final class StateCommand {
 
@@ -28,22 +29,35 @@ final class StateCommand {
     }
 
     private final AuditContext ctx;
-    private final String network;
+    private final List<String> networks;
     private final Instant at;
 
     StateCommand(AuditContext ctx, Options o) {
         this.ctx = ctx;
-        this.network = o.require("network");
+        o.require("network");
+        this.networks = o.all("network").stream().distinct().toList();
         this.at = o.has("at") ? ctx.time(o, "at") : ctx.now();
     }
 
     int run() {
         try (KafkaConsumer<byte[], byte[]> consumer = ctx.consumer()) {
-            NetworkReplay replay = new NetworkReplay(ctx, new LogReader(consumer), network);
+            NetworkReplay replay = new NetworkReplay(ctx, new LogReader(consumer), networks);
             replay.upTo(at);
-            Replayed r = new Replayed(ctx.ruleTopic, replay.partition().partition(), replay.startOffset(), replay.position(),
-                    replay.events(), replay.rejected(), replay.skipped());
-            ctx.out.print(ctx.json ? json(network, at, replay.state(), r) : table(network, at, replay.state(), r));
+            if (ctx.json && networks.size() > 1) {
+                List<Object> docs = new ArrayList<>();
+                for (String n : networks) {
+                    docs.add(Json.PRETTY.readTree(json(n, at, replay.state(n), replay.replayed(n))));
+                }
+                ctx.out.print(Json.pretty(docs));
+                return 0;
+            }
+            for (int i = 0; i < networks.size(); i++) {
+                String n = networks.get(i);
+                if (i > 0) {
+                    ctx.out.println();
+                }
+                ctx.out.print(ctx.json ? json(n, at, replay.state(n), replay.replayed(n)) : table(n, at, replay.state(n), replay.replayed(n)));
+            }
         }
         return 0;
     }

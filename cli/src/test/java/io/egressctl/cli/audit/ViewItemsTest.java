@@ -82,11 +82,11 @@ class ViewItemsTest {
     }
 
     @Test
-    void aValueTheLogNeverHeldPartsAtTheEventThatSetTheLogsValue() {
+    void aValueTheLogNeverHeldPartsWhereTheLogFirstSetTheItem() {
         ReplayCheckCommand.Tracker t = new ReplayCheckCommand.Tracker("edited");
         t.see("v1", ref(1));
         t.see("v2", ref(4));
-        assertThat(t.parting().offset()).isEqualTo(4);
+        assertThat(t.parting().offset()).isEqualTo(1);
     }
 
     @Test
