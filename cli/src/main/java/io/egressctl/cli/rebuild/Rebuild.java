@@ -2,6 +2,7 @@ package io.egressctl.cli.rebuild;
 
 import io.egressctl.cli.Env;
 import io.egressctl.core.hash.CanonicalHash;
+import io.egressctl.events.HostUpdate;
 import io.egressctl.schemas.serde.Topics;
 import io.egressctl.schemas.view.RedisKeys;
 import org.apache.kafka.clients.admin.Admin;
@@ -62,7 +63,10 @@ public final class Rebuild {
         };
     }
 
-    /** host/network -> sha256 of the stored HostUpdate bytes, and host -> host hash. */
+    /**
+     * host/network -> sha256 of the stored HostUpdate bytes, and host -> host hash (invariant 6: over
+     * the live fragments' content hashes, tombstones excluded).
+     */
     Map<String, String> state() {
         Map<String, String> out = new TreeMap<>();
         try (UnifiedJedis redis = new UnifiedJedis(URI.create(env.redisUrl()))) {
@@ -71,9 +75,15 @@ public final class Rebuild {
                 TreeMap<String, String> fragmentHashes = new TreeMap<>();
                 fragments.forEach((k, v) -> {
                     String network = new String(k, StandardCharsets.UTF_8);
-                    String sha = sha256(v);
-                    out.put("fragment " + host + "/" + network, sha);
-                    fragmentHashes.put(network, sha);
+                    out.put("fragment " + host + "/" + network, sha256(v));
+                    try {
+                        HostUpdate u = HostUpdate.fromByteBuffer(java.nio.ByteBuffer.wrap(v));
+                        if (!u.getTombstone()) {
+                            fragmentHashes.put(network, u.getFragmentHash());
+                        }
+                    } catch (IOException e) {
+                        out.put("fragment " + host + "/" + network, "undecodable");
+                    }
                 });
                 out.put("host " + host, CanonicalHash.host(fragmentHashes));
             }
