@@ -22,7 +22,9 @@ public final class Main {
         String[] rest = Arrays.copyOfRange(args, 1, args.length);
         int code = switch (args[0]) {
             case "walkthrough" -> new Walkthrough(Env.fromSystem(), System.out).run();
-            case "bench" -> Commands.bench(Env.fromSystem(), rest);
+            case "bench" -> rest.length > 0 && rest[0].equals("api")
+                    ? io.egressctl.cli.bench.ApiBench.run(Env.fromSystem(), Arrays.copyOfRange(rest, 1, rest.length))
+                    : Commands.bench(Env.fromSystem(), rest);
             case "audit" -> Commands.audit(Env.fromSystem(), rest);
             case "rebuild" -> new io.egressctl.cli.rebuild.Rebuild(Env.fromSystem(), System.out).run(rest);
             default -> {

@@ -136,6 +136,9 @@ class ChangeWriter {
         }
         String t = timeout.trim().toLowerCase();
         try {
+            if (t.startsWith("pt")) {
+                return Duration.parse(timeout.trim());
+            }
             if (t.endsWith("ms")) {
                 return Duration.ofMillis(Long.parseLong(t.substring(0, t.length() - 2)));
             }
