@@ -1,0 +1,131 @@
+package io.egressctl.e2e.audit;
+
+import io.egressctl.cli.audit.SyntheticHistory;
+import io.egressctl.events.RuleEvent;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * A 100,000-event rule history (400 networks, rules created, updated and deleted, stamped 10 ms apart in
+ * March 2024) on a 6-partition topic of its own; {@code audit state} rebuilds every network from it and
+ * must end with exactly the rules the generator predicts, at the end of the log and at a time in the
+ * middle (bounded with the time index).
+ */
+class AuditLargeReplayIT {
+
+    static final int EVENTS = 100_000;
+    static final int NETWORKS = 400;
+    static final int MAX_RULES = 8;
+    static final Instant START = Instant.parse("2024-03-01T00:00:00Z");
+    static final JsonMapper JSON = JsonMapper.builder().build();
+
+    static AuditSupport s;
+    static String prefix;
+    static SyntheticHistory history;
+
+    static SyntheticHistory generator() {
+        return new SyntheticHistory("k" + s.run + "-", NETWORKS, MAX_RULES, START, 10);
+    }
+
+    @BeforeAll
+    static void writeTheHistory() throws Exception {
+        s = new AuditSupport();
+        prefix = "it-audit-large-" + s.run + ".";
+        String topic = prefix + "rule-events";
+        s.createTopic(topic, 6);
+        history = generator();
+        long t0 = System.nanoTime();
+        for (int i = 0; i < EVENTS; i++) {
+            long ts = history.time(history.index()).toEpochMilli();
+            RuleEvent e = history.next();
+            s.send(topic, e.getNetworkId(), ts, s.serialize(topic, e));
+        }
+        s.flush();
+        System.out.printf("[audit-large] wrote %,d events in %.1f s%n", EVENTS, (System.nanoTime() - t0) / 1e9);
+    }
+
+    @AfterAll
+    static void cleanUp() throws Exception {
+        if (s != null) {
+            s.close();
+        }
+    }
+
+    static List<String> args(Iterable<String> networks, String... more) {
+        List<String> a = new ArrayList<>(List.of("state", "--topic-prefix", prefix, "--output", "json"));
+        networks.forEach(n -> {
+            a.add("--network");
+            a.add(n);
+        });
+        a.addAll(List.of(more));
+        return a;
+    }
+
+    static Map<String, Integer> rulesOf(JsonNode doc) {
+        Map<String, Integer> out = new TreeMap<>();
+        doc.get("rules").forEach(r -> out.put(r.get("ruleId").asString(), r.get("startPort").asInt()));
+        return out;
+    }
+
+    @Test
+    void everyNetworkRebuiltFromTheWholeLogHasThePredictedRules() {
+        Map<String, Map<String, Integer>> expected = history.expected();
+        assertThat(expected).hasSize(NETWORKS);
+        long t0 = System.nanoTime();
+        AuditSupport.Run r = s.audit(Instant.parse("2024-04-01T00:00:00Z"), args(expected.keySet()).toArray(String[]::new));
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        assertThat(r.err()).isEmpty();
+        assertThat(r.code()).isZero();
+        JsonNode docs = JSON.readTree(r.out());
+        assertThat(docs.size()).isEqualTo(NETWORKS);
+        long events = 0;
+        long rejected = 0;
+        long skipped = 0;
+        for (JsonNode doc : docs) {
+            String id = doc.get("networkId").asString();
+            assertThat(doc.get("exists").asBoolean()).as(id).isTrue();
+            assertThat(rulesOf(doc)).as("rules of %s", id).isEqualTo(expected.get(id));
+            events += doc.get("replayed").get("events").asLong();
+            rejected += doc.get("replayed").get("rejected").asLong();
+            skipped += doc.get("replayed").get("skipped").asLong();
+        }
+        assertThat(events).isEqualTo(EVENTS);
+        assertThat(rejected).isZero();
+        assertThat(skipped).isZero();
+        System.out.printf("[audit-large] audit state of %d networks replayed %,d events in %.2f s (%,.0f events/s, JVM and"
+                + " client start included)%n", NETWORKS, events, seconds, events / seconds);
+    }
+
+    @Test
+    void aTimeInTheMiddleSeesExactlyTheEventsStampedUntilThen() {
+        int k = 61_234;
+        SyntheticHistory partial = generator();
+        for (int i = 0; i < k; i++) {
+            partial.next();
+        }
+        Instant at = partial.time(k - 1);
+        Map<String, Map<String, Integer>> expected = partial.expected();
+        List<String> sample = List.of(partial.networkId(0), partial.networkId(7), partial.networkId(133), partial.networkId(399));
+        AuditSupport.Run r = s.audit(Instant.parse("2024-04-01T00:00:00Z"),
+                args(sample, "--at", at.toString()).toArray(String[]::new));
+        assertThat(r.err()).isEmpty();
+        JsonNode docs = JSON.readTree(r.out());
+        for (JsonNode doc : docs) {
+            String id = doc.get("networkId").asString();
+            assertThat(rulesOf(doc)).as("rules of %s at %s", id, at).isEqualTo(expected.get(id));
+            assertThat(doc.get("replayed").get("events").asLong()).as("events of %s until %s", id, at)
+                    .isEqualTo(k / NETWORKS + (Integer.parseInt(id.substring(id.lastIndexOf('-') + 1)) < k % NETWORKS ? 1 : 0));
+        }
+    }
+}
