@@ -119,6 +119,11 @@ public final class AuditContext implements AutoCloseable {
 
     /** A consumer for manual assignment: no group, never commits, raw bytes. */
     KafkaConsumer<byte[], byte[]> consumer() {
+        return new KafkaConsumer<>(consumerProperties());
+    }
+
+    /** The consumer's settings: the tool's defaults, then the user's (TLS, SASL, ...), then what the tool relies on. */
+    Properties consumerProperties() {
         Properties p = new Properties();
         p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         p.put(ConsumerConfig.CLIENT_ID_CONFIG, "egressctl-audit");
@@ -135,7 +140,7 @@ public final class AuditContext implements AutoCloseable {
         p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
         p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
         p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
-        return new KafkaConsumer<>(p);
+        return p;
     }
 
     /** An admin client with the same connection settings (the benchmark creates and deletes its topic). */

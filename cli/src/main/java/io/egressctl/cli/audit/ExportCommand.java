@@ -110,8 +110,9 @@ final class ExportCommand {
                             error = e.getMessage();
                         }
                         w.write(r.topic(), r.partition(), r.offset(), r.timestamp(), key, value, error);
-                    }, progress);
+                    }, progress.continuing());
                 }
+                progress.done();
             }
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write " + file + ": " + e.getMessage(), e);

@@ -46,6 +46,21 @@ public class Progress {
         return enabled ? new Progress(err, label, total) : NONE;
     }
 
+    /** A view of this reporter whose {@link #done} does nothing, for several reads that make one task. */
+    public Progress continuing() {
+        Progress outer = this;
+        return this == NONE ? NONE : new Progress(out, label, total) {
+            @Override
+            public void advance(long records, String position) {
+                outer.advance(records, position);
+            }
+
+            @Override
+            public void done() {
+            }
+        };
+    }
+
     /** Counts {@code records} more; {@code position} is e.g. {@code p3@1200}. */
     public void advance(long records, String position) {
         count += records;
