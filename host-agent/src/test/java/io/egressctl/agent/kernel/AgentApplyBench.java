@@ -12,18 +12,40 @@ import io.egressctl.core.model.DefaultPolicy;
 import io.egressctl.core.model.IcmpMatch;
 import io.egressctl.core.model.PortRange;
 import io.egressctl.core.model.Protocol;
+import io.egressctl.core.compile.FragmentUpdate;
+import io.egressctl.core.host.HostState;
 import io.egressctl.core.render.NftRenderer;
+import io.egressctl.events.HostUpdate;
+import io.egressctl.schemas.mapping.EventMapper;
+import io.egressctl.schemas.serde.Topics;
+import io.egressctl.schemas.view.RedisKeys;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import redis.clients.jedis.UnifiedJedis;
 
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
 import java.util.SortedMap;
 import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
 import java.util.function.IntFunction;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * Benchmark of the agent's kernel path (not a test): render plus apply with the real
@@ -41,11 +63,23 @@ import java.util.function.IntFunction;
  *     -Dexec.classpathScope=test [-Dbench.runs=7]
  * </pre>
  * Needs root, nft and ip; iptables-restore is optional (ratio -1 without it). Ends with one line
- * {@code summary: apply_10k_ms=<n> incremental_ms=<n> iptables_ratio=<r> cold_start_ms=-1}, where
+ * {@code summary: apply_10k_ms=<n> incremental_ms=<n> iptables_ratio=<r> cold_start_ms=<n>}, where
  * apply is the median render + full apply replacing a 10,000-rule table, incremental the median
  * render + apply of one changed rule on it, and iptables_ratio = iptables-restore median / nft full
- * apply median for the same IPv4 rules (above 1: nft is faster). Cold start is measured end to end
- * elsewhere.
+ * apply median for the same IPv4 rules (above 1: nft is faster).
+ *
+ * <p><b>Cold start</b> is end to end with the real agent: a 1,000-rule snapshot (the host shape above)
+ * for a host id of the bench's own is written straight into Redis (HostUpdates in their single-object
+ * encoding, as the compiler stores them), then {@code java -jar host-agent/target/host-agent-*.jar}
+ * is started with the nftables enforcer in the bench's namespace against the stack given by
+ * KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL and REDIS_URL ({@code ./egressctl bench agent}
+ * exports them), and timed from process start until its {@code /actuator/health} is UP, which the
+ * agent reports only once the first snapshot is applied (its ACK is sent right then). The kernel
+ * table is deleted before each run, so every run applies; one more run with the table left in place
+ * shows the restart path (snapshot found in force, nothing applied). Agent heap (jvm.memory.used,
+ * area heap, from its metrics endpoint) and RSS (VmRSS of /proc/&lt;pid&gt;/status) are read once it
+ * is UP. Without the stack's variables, or without the built jar or the product's topics, the line
+ * says cold_start_ms=-1 and why. {@code -Dbench.coldRuns=3}, {@code -Dbench.agentJar=<path>}.
  */
 public final class AgentApplyBench {
 
@@ -216,9 +250,247 @@ public final class AgentApplyBench {
         } else {
             System.out.println("iptables-restore not installed (apt-get install iptables): ratio -1");
         }
+        long coldStart = ColdStart.measure(ns);
         System.out.printf(Locale.ROOT, "load at the end: %s%n", load());
-        System.out.printf(Locale.ROOT, "summary: apply_10k_ms=%d incremental_ms=%d iptables_ratio=%.2f cold_start_ms=-1%n",
-                Math.round(apply10k), Math.round(inc), ratio);
+        System.out.printf(Locale.ROOT, "summary: apply_10k_ms=%d incremental_ms=%d iptables_ratio=%.2f cold_start_ms=%d%n",
+                Math.round(apply10k), Math.round(inc), ratio, coldStart);
+    }
+
+    /** Agent cold start to its first applied snapshot, end to end with the real jar (see the class comment). */
+    static final class ColdStart {
+
+        static final int RULES = 1_000;
+        private static final java.net.http.HttpClient HTTP = java.net.http.HttpClient.newBuilder()
+                .connectTimeout(Duration.ofSeconds(1)).build();
+        private static final Pattern STARTED = Pattern.compile("Started \\w+ in ([0-9.]+) seconds \\(process running for ([0-9.]+)\\)");
+
+        /** One agent start. */
+        record Run(double ms, double springStartedS, double heapMb, double rssMb, double rssPeakMb, String bootstrap) {
+        }
+
+        /** Median cold start in ms, or -1 (with the reason printed) when it cannot be measured here. */
+        static long measure(String ns) {
+            Map<String, String> stack = new LinkedHashMap<>();
+            for (String k : List.of("KAFKA_BOOTSTRAP_SERVERS", "SCHEMA_REGISTRY_URL", "REDIS_URL")) {
+                String v = System.getenv(k);
+                if (v == null || v.isBlank()) {
+                    System.out.println("cold start: not measured: " + k + " is not set; run ./egressctl bench agent "
+                            + "(it exports the running stack's KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL and REDIS_URL)");
+                    return -1;
+                }
+                stack.put(k, v);
+            }
+            Path jar = agentJar();
+            if (jar == null) {
+                System.out.println("cold start: not measured: host-agent/target/host-agent-0.1.0-SNAPSHOT.jar is missing "
+                        + "(mvn -pl host-agent -am -DskipTests package), or give -Dbench.agentJar=<path>");
+                return -1;
+            }
+            String missing = missingTopics(stack.get("KAFKA_BOOTSTRAP_SERVERS"));
+            if (missing != null) {
+                System.out.println("cold start: not measured: " + missing);
+                return -1;
+            }
+            String hostId = "bench-cold-" + ProcessHandle.current().pid();
+            SortedMap<String, Fragment> snapshot = host(RULES, 0);
+            String expectedHash = HostState.hashOf(snapshot);
+            int runs = Math.max(1, Integer.getInteger("bench.coldRuns", 3));
+            try (UnifiedJedis redis = new UnifiedJedis(URI.create(stack.get("REDIS_URL")))) {
+                try {
+                    writeSnapshot(redis, hostId, snapshot);
+                    System.out.printf(Locale.ROOT, "cold start: %s, host %s with a %d-rule snapshot (%d networks) in Redis, "
+                            + "nftables enforcer in %s, %d runs + 1 restart%n", jar, hostId, RULES, snapshot.size(), ns, runs);
+                    System.out.println("run        to_health_UP_ms  spring_started_s  heap_used_mb  rss_mb  rss_peak_mb  bootstrap");
+                    List<Double> times = new ArrayList<>();
+                    List<Run> all = new ArrayList<>();
+                    for (int i = 0; i <= runs; i++) {
+                        boolean restart = i == runs;
+                        if (!restart) {
+                            NetnsTopology.exec(List.of("ip", "netns", "exec", ns, "nft", "delete", "table", "inet", "egressctl"), "");
+                        }
+                        Run r = startOnce(jar, stack, hostId, ns, expectedHash);
+                        System.out.printf(Locale.ROOT, "%-10s %15.0f %17.2f %13.1f %7.1f %12.1f  %s%n", restart ? "restart" : "cold " + (i + 1),
+                                r.ms(), r.springStartedS(), r.heapMb(), r.rssMb(), r.rssPeakMb(), r.bootstrap());
+                        if (!restart) {
+                            times.add(r.ms());
+                            all.add(r);
+                        }
+                    }
+                    double med = median(times);
+                    System.out.printf(Locale.ROOT, "cold start to first applied snapshot (%d rules): %.0f ms median of %d; "
+                                    + "agent heap used %.1f MB, RSS %.1f MB (peak %.1f MB) once UP (medians)%n",
+                            RULES, med, times.size(), median(all.stream().map(Run::heapMb).toList()),
+                            median(all.stream().map(Run::rssMb).toList()), median(all.stream().map(Run::rssPeakMb).toList()));
+                    return Math.round(med);
+                } finally {
+                    redis.del(RedisKeys.hostFragments(hostId), RedisKeys.hostVersions(hostId), RedisKeys.hostApplied(hostId));
+                }
+            } catch (RuntimeException | IOException e) {
+                System.out.println("cold start: failed: " + e);
+                return -1;
+            }
+        }
+
+        private static Path agentJar() {
+            String given = System.getProperty("bench.agentJar");
+            List<Path> candidates = given != null ? List.of(Path.of(given))
+                    : List.of(Path.of("host-agent/target/host-agent-0.1.0-SNAPSHOT.jar"), Path.of("target/host-agent-0.1.0-SNAPSHOT.jar"),
+                    Path.of("../host-agent/target/host-agent-0.1.0-SNAPSHOT.jar"));
+            return candidates.stream().filter(Files::isRegularFile).map(Path::toAbsolutePath).findFirst().orElse(null);
+        }
+
+        /** Null when the topics the agent reads and writes exist (created by compiler-service), else why not. */
+        private static String missingTopics(String bootstrap) {
+            // Kafka's clients print their whole configuration at INFO; keep the bench's output readable.
+            if (org.slf4j.LoggerFactory.getLogger("org.apache.kafka") instanceof ch.qos.logback.classic.Logger l) {
+                l.setLevel(ch.qos.logback.classic.Level.WARN);
+            }
+            try (Admin admin = Admin.create(Map.<String, Object>of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap,
+                    AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, 5000, AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 10000))) {
+                Set<String> names = admin.listTopics().names().get(15, TimeUnit.SECONDS);
+                List<String> missing = List.of(Topics.HOST_UPDATES, Topics.ENFORCEMENT_REPORTS).stream()
+                        .filter(t -> !names.contains(t)).toList();
+                return missing.isEmpty() ? null
+                        : "topics " + missing + " do not exist yet; start the services once (./egressctl up) so compiler-service creates them";
+            } catch (Exception e) {
+                return "cannot list the topics at " + bootstrap + ": " + e;
+            }
+        }
+
+        /** The snapshot as the compiler stores it: one HostUpdate per network, single-object encoding, plus versions. */
+        private static void writeSnapshot(UnifiedJedis redis, String hostId, SortedMap<String, Fragment> snapshot) throws IOException {
+            byte[] fragmentsKey = RedisKeys.hostFragments(hostId).getBytes(StandardCharsets.UTF_8);
+            redis.del(RedisKeys.hostFragments(hostId), RedisKeys.hostVersions(hostId), RedisKeys.hostApplied(hostId));
+            Map<byte[], byte[]> fragments = new LinkedHashMap<>();
+            Map<String, String> versions = new LinkedHashMap<>();
+            Instant at = Instant.now();
+            for (Fragment f : snapshot.values()) {
+                HostUpdate u = EventMapper.toAvro(new FragmentUpdate(hostId, f.networkId(), 1, f, f.hash(), List.of()), at);
+                ByteBuffer b = u.toByteBuffer();
+                byte[] bytes = new byte[b.remaining()];
+                b.get(bytes);
+                fragments.put(f.networkId().getBytes(StandardCharsets.UTF_8), bytes);
+                versions.put(f.networkId(), "1");
+            }
+            redis.hset(fragmentsKey, fragments);
+            redis.hset(RedisKeys.hostVersions(hostId), versions);
+        }
+
+        private static Run startOnce(Path jar, Map<String, String> stack, String hostId, String ns, String expectedHash)
+                throws IOException {
+            int port;
+            try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+                port = s.getLocalPort();
+            }
+            Path log = Files.createTempFile("bench-agent-", ".log");
+            // The flags of host-agent/Dockerfile.
+            ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                    "-XX:+UseSerialGC", "-Xmx384m", "-jar", jar.toString())
+                    .redirectErrorStream(true).redirectOutput(log.toFile());
+            pb.environment().putAll(stack);
+            pb.environment().put("EGRESS_HOST_ID", hostId);
+            pb.environment().put("EGRESS_AGENT_PORT", Integer.toString(port));
+            pb.environment().put("EGRESS_ENFORCER", "nftables");
+            pb.environment().put("EGRESS_NETNS", ns);
+            pb.environment().put("EGRESS_RECONCILE_INTERVAL", "60s");
+            long t0 = System.nanoTime();
+            Process p = pb.start();
+            try {
+                URI health = URI.create("http://127.0.0.1:" + port + "/actuator/health");
+                long deadline = t0 + TimeUnit.SECONDS.toNanos(180);
+                String body = null;
+                double ms = -1;
+                while (System.nanoTime() < deadline) {
+                    if (!p.isAlive()) {
+                        throw new IllegalStateException("the agent exited (" + p.exitValue() + "): " + tail(log));
+                    }
+                    body = get(health);
+                    if (body != null && body.contains("\"UP\"")) {
+                        ms = (System.nanoTime() - t0) / 1e6;
+                        break;
+                    }
+                    sleep(10);
+                }
+                if (ms < 0) {
+                    throw new IllegalStateException("the agent was not UP within 180 s: " + tail(log));
+                }
+                if (!body.contains(expectedHash)) {
+                    throw new IllegalStateException("the agent is UP with another hash than the snapshot's " + expectedHash + ": " + body);
+                }
+                double heap = -1;
+                String heapJson = get(URI.create("http://127.0.0.1:" + port + "/actuator/metrics/jvm.memory.used?tag=area:heap"));
+                if (heapJson != null) {
+                    Matcher m = Pattern.compile("\"value\"\\s*:\\s*([0-9.E+]+)").matcher(heapJson);
+                    if (m.find()) {
+                        heap = Double.parseDouble(m.group(1)) / (1024 * 1024);
+                    }
+                }
+                double rss = procStatusKb(p.pid(), "VmRSS") / 1024.0;
+                double peak = procStatusKb(p.pid(), "VmHWM") / 1024.0;
+                String out = Files.readString(log);
+                Matcher started = STARTED.matcher(out);
+                double springStarted = started.find() ? Double.parseDouble(started.group(2)) : -1;
+                String bootstrap = out.contains("bootstrap found the snapshot") ? "found in force, nothing applied"
+                        : out.contains("bootstrap applies the snapshot") ? "applied" : "?";
+                return new Run(ms, springStarted, heap, rss, peak, bootstrap);
+            } finally {
+                p.destroy();
+                try {
+                    if (!p.waitFor(15, TimeUnit.SECONDS)) {
+                        p.destroyForcibly();
+                        p.waitFor(5, TimeUnit.SECONDS);
+                    }
+                } catch (InterruptedException e) {
+                    p.destroyForcibly();
+                    Thread.currentThread().interrupt();
+                }
+                Files.deleteIfExists(log);
+            }
+        }
+
+        private static String get(URI uri) {
+            try {
+                java.net.http.HttpResponse<String> r = HTTP.send(java.net.http.HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(2)).build(),
+                        java.net.http.HttpResponse.BodyHandlers.ofString());
+                return r.statusCode() == 200 ? r.body() : null; // health answers 503 while DOWN
+            } catch (IOException e) {
+                return null;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return null;
+            }
+        }
+
+        private static long procStatusKb(long pid, String field) {
+            try {
+                for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
+                    if (line.startsWith(field + ":")) {
+                        return Long.parseLong(line.replaceAll("[^0-9]", ""));
+                    }
+                }
+            } catch (IOException | NumberFormatException e) {
+                return -1;
+            }
+            return -1;
+        }
+
+        private static String tail(Path log) {
+            try {
+                List<String> lines = Files.readAllLines(log);
+                return String.join("\n", lines.subList(Math.max(0, lines.size() - 15), lines.size()));
+            } catch (IOException e) {
+                return "(no log)";
+            }
+        }
+
+        private static void sleep(long ms) {
+            try {
+                Thread.sleep(ms);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException(e);
+            }
+        }
     }
 
     /**
