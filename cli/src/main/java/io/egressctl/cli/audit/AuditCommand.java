@@ -32,9 +32,10 @@ public final class AuditCommand {
                             lists hosts lagging, drifted or silent (--all: every host); exit 1 when any differs
               export        --file F [--from T1] [--to T2] [--topic rule-events|workload-events|enforcement-reports|host-updates]
                             the events as JSON Lines; prints the sha256 of the file and writes it to F.sha256
-              replay-check  [--network N ...]
+              replay-check  [--network N ...] [--threads 2]
                             rebuild every network from the log alone and compare it with the compiler's state
-                            in Redis; lists each difference with the first event where the two part
+                            in Redis; lists each difference with the first event where the two part; exit 1
+                            when anything differs
 
             times: ISO-8601 (2024-05-01T10:00:00Z, 2024-05-01), relative (-1h, -30m, -2d, now) or epoch ms
 
@@ -49,6 +50,7 @@ public final class AuditCommand {
               --rule-topic T, --workload-topic T, --report-topic T   one topic name each
 
             output: --output table (default) | json; progress on a terminal (--progress / --no-progress)
+            exit codes: 0 done, 1 differences found (verify, replay-check), 2 bad command line, 4 could not finish
             """;
 
     private AuditCommand() {

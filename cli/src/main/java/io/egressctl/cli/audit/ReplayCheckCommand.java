@@ -38,7 +38,7 @@ import java.util.TreeSet;
  */
 final class ReplayCheckCommand {
 
-    static final Set<String> OPTIONS = Set.of("network");
+    static final Set<String> OPTIONS = Set.of("network", "threads");
 
     /** An event of the log, as shown next to a difference. */
     record EventRef(String topic, int partition, long offset, String operation, String eventId, Instant time, String actor,
@@ -52,14 +52,16 @@ final class ReplayCheckCommand {
     private final AuditContext ctx;
     private final Set<String> only;
     /** Networks with an accepted event (the compiler wrote a view), and the position of their last accepted workload event. */
-    private final Map<String, Long> acceptedWorkload = new HashMap<>();
+    private final Map<String, Long> acceptedWorkload = new java.util.concurrent.ConcurrentHashMap<>();
     private final Map<String, Integer> partitionCounts = new HashMap<>();
-    private long ruleEvents;
-    private long workloadEvents;
+    private final java.util.concurrent.atomic.LongAdder ruleEvents = new java.util.concurrent.atomic.LongAdder();
+    private final java.util.concurrent.atomic.LongAdder workloadEvents = new java.util.concurrent.atomic.LongAdder();
+    private final int threads;
 
     ReplayCheckCommand(AuditContext ctx, Options o) {
         this.ctx = ctx;
         this.only = new TreeSet<>(o.all("network"));
+        this.threads = o.intValue("threads", Runtime.getRuntime().availableProcessors());
     }
 
     int run() {
@@ -72,7 +74,20 @@ final class ReplayCheckCommand {
             ranges.addAll(ranges(log, ctx.ruleTopic, true));
             ranges.addAll(ranges(log, ctx.workloadTopic, false));
             long total = ranges.stream().mapToLong(LogReader.Range::size).sum();
-            log.read(ranges, r -> fold(replay, r, only.isEmpty() ? null : only, true), ctx.progress("replay ", total));
+            // Every network is folded by one worker (records go by key), so the states need no sharing.
+            List<Replay> parts = new ArrayList<>();
+            Set<String> filter = only.isEmpty() ? null : only;
+            try (ParallelFold fold = new ParallelFold(total < 50_000 ? 1 : threads, i -> {
+                Replay part = new Replay(ctx.registry());
+                synchronized (parts) {
+                    parts.add(part);
+                }
+                return r -> fold(part, r, filter, true);
+            })) {
+                log.readBatches(ranges, fold, ctx.progress("replay ", total));
+                fold.finish();
+            }
+            parts.forEach(replay::absorb);
 
             UnifiedJedis redis = ctx.redis();
             Set<String> networks = new TreeSet<>(only);
@@ -95,8 +110,8 @@ final class ReplayCheckCommand {
         }
         long differing = differences.stream().map(Difference::networkId).distinct().count();
         String summary = "checked " + checked + (checked == 1 ? " network" : " networks") + " against Redis: "
-                + (checked - differing) + " match, " + differing + " differ; replayed " + ruleEvents + " rule events and "
-                + workloadEvents + " workload events (" + replay.skipped() + " skipped as undecodable or invalid)";
+                + (checked - differing) + " match, " + differing + " differ; replayed " + ruleEvents.sum() + " rule events and "
+                + workloadEvents.sum() + " workload events (" + replay.skipped() + " skipped as undecodable or invalid)";
         ctx.out.print(ctx.json ? json(differences, checked, differing, summary) : table(differences, summary, ctx.ruleTopic));
         return differences.isEmpty() ? 0 : 1;
     }
@@ -133,9 +148,9 @@ final class ReplayCheckCommand {
                 : replay.workload(r.topic(), r.key(), r.value(), r.offset());
         if (count) {
             if (rule) {
-                ruleEvents++;
+                ruleEvents.increment();
             } else {
-                workloadEvents++;
+                workloadEvents.increment();
             }
             if (step.accepted()) {
                 acceptedWorkload.merge(key, rule ? 0L : r.offset() + 1, Math::max);

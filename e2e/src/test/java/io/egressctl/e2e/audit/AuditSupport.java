@@ -96,8 +96,8 @@ final class AuditSupport implements AutoCloseable {
     }
 
     /** Writes without waiting (bulk); {@link #flush} before reading. */
-    void send(String topic, String key, long timestamp, byte[] value) {
-        producer.send(new ProducerRecord<>(topic, null, timestamp, key, value));
+    java.util.concurrent.Future<RecordMetadata> send(String topic, String key, long timestamp, byte[] value) {
+        return producer.send(new ProducerRecord<>(topic, null, timestamp, key, value));
     }
 
     byte[] serialize(String topic, SpecificRecord value) {
