@@ -69,6 +69,7 @@ public final class AuditCommand {
         }
         String command = args[0];
         String[] rest = Arrays.copyOfRange(args, 1, args.length);
+        String bootstrap = env.kafkaBootstrap();
         try {
             Set<String> own = switch (command) {
                 case "history" -> HistoryCommand.OPTIONS;
@@ -88,6 +89,7 @@ public final class AuditCommand {
             Set<String> allowed = new HashSet<>(AuditContext.COMMON);
             allowed.addAll(own);
             o.check(allowed);
+            bootstrap = o.get("bootstrap-server", bootstrap);
             try (AuditContext ctx = new AuditContext(env, o, out, err, clock, terminal)) {
                 return switch (command) {
                     case "history" -> new HistoryCommand(ctx, o).run();
@@ -103,6 +105,9 @@ public final class AuditCommand {
             err.println("audit " + command + ": " + e.getMessage());
             err.println("(egressctl audit help for usage)");
             return 2;
+        } catch (org.apache.kafka.common.errors.TimeoutException e) {
+            err.println("audit " + command + ": error: no answer from Kafka at " + bootstrap + ": " + message(e));
+            return 4;
         } catch (RuntimeException e) {
             err.println("audit " + command + ": error: " + message(e));
             return 4;
@@ -111,12 +116,17 @@ public final class AuditCommand {
         }
     }
 
-    private static String message(Throwable e) {
-        StringBuilder sb = new StringBuilder(e.getClass().getSimpleName() + ": " + e.getMessage());
+    /** The message and the causes that add to it. */
+    static String message(Throwable e) {
+        StringBuilder sb = new StringBuilder(String.valueOf(e.getMessage()));
         Throwable c = e.getCause();
-        while (c != null && c != c.getCause()) {
-            sb.append("; caused by ").append(c.getClass().getSimpleName()).append(": ").append(c.getMessage());
-            c = c.getCause();
+        int depth = 0;
+        while (c != null && depth++ < 8) {
+            String m = c.getMessage();
+            if (m != null && !sb.toString().contains(m)) {
+                sb.append("; caused by ").append(c.getClass().getSimpleName()).append(": ").append(m);
+            }
+            c = c.getCause() == c ? null : c.getCause();
         }
         return sb.toString();
     }

@@ -48,6 +48,8 @@ public final class EventDecoder<T extends SpecificRecord> {
      * @return the record, or null for a null payload (a Kafka tombstone)
      * @throws SerializationException for a payload that is not the wire format, an unknown or unreadable
      *         schema id, or a corrupt body
+     * @throws IllegalStateException when the registry cannot be asked (unreachable, or an error other than
+     *         "not found")
      */
     public T decode(String topic, byte[] data) {
         if (data == null) {
@@ -76,8 +78,14 @@ public final class EventDecoder<T extends SpecificRecord> {
             try {
                 writer = registry.schemaById(id);
             } catch (SchemaRegistryException e) {
-                throw new SerializationException((e.isNotFound() ? "unknown schema id " : "cannot fetch the writer schema id ")
-                        + id + " of a record from topic " + topic + ": " + e.getMessage(), e);
+                if (!e.isNotFound()) {
+                    // Not a property of the record: an audit that skipped every record it cannot fetch a schema
+                    // for would report a wrong history, so it stops instead.
+                    throw new IllegalStateException("cannot fetch the writer schema id " + id + " of a record from topic "
+                            + topic + " from the schema registry: " + e.getMessage(), e);
+                }
+                failures.put(id, "unknown schema id " + id + " of a record from topic " + topic + ": " + e.getMessage());
+                throw new SerializationException(failures.get(id), e);
             }
             List<String> problems = BackwardCompatibility.problems(readerSchema, writer);
             if (!problems.isEmpty()) {
