@@ -44,10 +44,17 @@ svc_credentials() {
       echo "EGRESS_OPERATOR_KEY=ok-$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')"
     } >"$f"
   fi
+  if ! grep -q '^CLOUDSTACK_KEY=' "$f"; then
+    {
+      echo "CLOUDSTACK_KEY=$(head -c 24 /dev/urandom | base64 | tr -d '/+=\n')"
+      echo "CLOUDSTACK_SECRET=$(head -c 32 /dev/urandom | base64 | tr -d '/+=\n')"
+    } >>"$f"
+  fi
   # shellcheck source=/dev/null
   source "$f"
-  export EGRESS_API_KEY EGRESS_OPERATOR_KEY
+  export EGRESS_API_KEY EGRESS_OPERATOR_KEY CLOUDSTACK_KEY CLOUDSTACK_SECRET
   export EGRESS_API_KEYS="$EGRESS_API_KEY=demo:tenant:demo-user,$EGRESS_OPERATOR_KEY=ops:operator:compute"
+  export EGRESS_CLOUDSTACK_KEYS="$CLOUDSTACK_KEY:$CLOUDSTACK_SECRET=demo:tenant:demo-user"
 }
 
 # Adds KEY=VALUE to ports.env (replacing an older line of that key).
@@ -73,10 +80,12 @@ svc_start() {
     svc_log "$name already running"
     return 0
   fi
-  mkdir -p "$SVC_HOME/pids" "$SVC_HOME/logs"
+  mkdir -p "$SVC_HOME/pids" "$SVC_HOME/logs" "$SVC_HOME/jars"
   [[ -f "$SVC_HOME/logs/$name.log" ]] && mv -f "$SVC_HOME/logs/$name.log" "$SVC_HOME/logs/$name.log.1"
+  # Run a copy: a rebuild of target/ must not pull classes from under a running service.
+  cp -f "$jar" "$SVC_HOME/jars/$name.jar"
   env "$@" setsid nohup java -Xms64m -Xmx384m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
-    "-Degress.home=$SVC_HOME" -jar "$jar" >"$SVC_HOME/logs/$name.log" 2>&1 </dev/null &
+    "-Degress.home=$SVC_HOME" -jar "$SVC_HOME/jars/$name.jar" >"$SVC_HOME/logs/$name.log" 2>&1 </dev/null &
   echo $! >"$SVC_HOME/pids/$name.pid"
 }
 
@@ -110,7 +119,8 @@ svc_start_all() {
   local common=("KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS" "SCHEMA_REGISTRY_URL=$SCHEMA_REGISTRY_URL" "REDIS_URL=$REDIS_URL")
   local t0=$SECONDS
   svc_start compiler-service "$(svc_jar compiler-service)" "$compiler_port" "${common[@]}" "EGRESS_COMPILER_PORT=$compiler_port"
-  svc_start rule-service "$(svc_jar rule-service)" "$api_port" "${common[@]}" "EGRESS_API_PORT=$api_port" "EGRESS_API_KEYS=$EGRESS_API_KEYS"
+  svc_start rule-service "$(svc_jar rule-service)" "$api_port" "${common[@]}" "EGRESS_API_PORT=$api_port" "EGRESS_API_KEYS=$EGRESS_API_KEYS" \
+    "EGRESS_CLOUDSTACK_KEYS=$EGRESS_CLOUDSTACK_KEYS"
   local i=1 h
   mkdir -p "$SVC_HOME/agents"
   for h in "${SVC_HOSTS[@]}"; do
@@ -130,6 +140,9 @@ svc_start_all() {
   svc_env_put EGRESS_API_URL "$EGRESS_API_URL"
   svc_env_put EGRESS_API_KEY "$EGRESS_API_KEY"
   svc_env_put EGRESS_OPERATOR_KEY "$EGRESS_OPERATOR_KEY"
+  svc_env_put CLOUDSTACK_ENDPOINT "$EGRESS_API_URL/client/api"
+  svc_env_put CLOUDSTACK_KEY "$CLOUDSTACK_KEY"
+  svc_env_put CLOUDSTACK_SECRET "$CLOUDSTACK_SECRET"
   svc_env_put EGRESS_AGENT_FILES "$SVC_HOME/agents"
   svc_env_put EGRESS_DEMO_HOSTS "\"${SVC_HOSTS[*]}\""
 }

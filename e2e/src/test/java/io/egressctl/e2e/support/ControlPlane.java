@@ -212,12 +212,24 @@ public final class ControlPlane {
         }
     }
 
+    /**
+     * The module's jar, copied once into this run's folder: a rebuild of target/ while the tests run
+     * must not pull classes from under a running service.
+     */
     private Path jar(String module) {
         Path jar = root.resolve(module).resolve("target").resolve(module + "-0.1.0-SNAPSHOT.jar");
         if (!Files.exists(jar)) {
             throw new IllegalStateException(jar + " is missing: build with mvn package first");
         }
-        return jar;
+        Path copy = workDir.resolve(module + ".jar");
+        try {
+            if (!Files.exists(copy)) {
+                Files.copy(jar, copy);
+            }
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot copy " + jar, e);
+        }
+        return copy;
     }
 
     private void start(String name, Path jar, Map<String, String> env) {
