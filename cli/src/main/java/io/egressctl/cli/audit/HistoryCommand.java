@@ -60,6 +60,8 @@ final class HistoryCommand {
     private final boolean decisions;
     /** VM id filter: network -> addresses the VM had there. */
     private final Map<String, Set<String>> vmAddresses = new LinkedHashMap<>();
+    /** Decodes without folding (no --decisions). */
+    private EventDecoder<RuleEvent> ruleDecoder;
 
     HistoryCommand(AuditContext ctx, Options o) {
         this.ctx = ctx;
@@ -218,8 +220,6 @@ final class HistoryCommand {
             return new Replay.Step(null, null, null, "undecodable: " + ex.getMessage());
         }
     }
-
-    private EventDecoder<RuleEvent> ruleDecoder;
 
     private EventDecoder<RuleEvent> decoder() {
         if (ruleDecoder == null) {
