@@ -92,6 +92,8 @@ public final class CompilerPipeline {
     private final Timer batchTimer;
     private final Counter fragmentsWritten;
     private final Timer storeTimer;
+    /** Counters by topic and outcome, looked up once (a tagged lookup per event is not free). */
+    private final Map<String, Counter> eventCounters = new HashMap<>();
     private final Timer flushTimer;
     private long lastCheckpoint = System.currentTimeMillis();
     private boolean dirtySinceCheckpoint;
@@ -178,7 +180,8 @@ public final class CompilerPipeline {
                 continue;
             }
             Decision d = result.decision();
-            meters.counter("egress.compiler.events", "topic", record.topic(), "outcome", d.outcome().name()).increment();
+            eventCounters.computeIfAbsent(record.topic() + '/' + d.outcome(),
+                    k -> meters.counter("egress.compiler.events", "topic", record.topic(), "outcome", d.outcome().name())).increment();
             networkPartition.put(result.networkId(), record.partition());
             if (d.outcome() == Decision.Outcome.ALREADY_APPLIED) {
                 // A redelivery after a failed batch: make sure what was decided reached the store and the hosts.
