@@ -29,7 +29,8 @@ svc_build() {
   fi
   if [[ $stale -eq 1 ]]; then
     svc_log "building (mvn -DskipTests install) ..."
-    (cd "$SVC_ROOT" && mvn -q -B -DskipTests install -pl core,schemas,rule-service,compiler-service,host-agent,cli) \
+    # Build output goes to stderr, so a command's own output (audit --output json) stays clean.
+    (cd "$SVC_ROOT" && mvn -q -B -Dstyle.color=never -DskipTests install -pl core,schemas,rule-service,compiler-service,host-agent,cli) >&2 \
       || svc_die "build failed"
   fi
 }

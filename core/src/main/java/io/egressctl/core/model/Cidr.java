@@ -12,6 +12,8 @@ public final class Cidr implements Comparable<Cidr> {
 
     private final byte[] address;
     private final int prefixLength;
+    /** Canonical text, computed on first use (benign race: every thread computes the same string). */
+    private String text;
 
     private Cidr(byte[] address, int prefixLength) {
         this.address = address;
@@ -260,7 +262,12 @@ public final class Cidr implements Comparable<Cidr> {
     /** Canonical text: {@code address/prefix}. */
     @Override
     public String toString() {
-        return addressText() + "/" + prefixLength;
+        String t = text;
+        if (t == null) {
+            t = addressText() + "/" + prefixLength;
+            text = t;
+        }
+        return t;
     }
 
     @Override

@@ -54,8 +54,31 @@ public record EgressRule(String ruleId, Protocol protocol, Action action, int pr
      * with the same match key are duplicates.
      */
     public String matchKey() {
-        return protocol + "|" + action + "|" + sourceCidrs + "|" + sourceVmIds + "|" + destinationCidrs + "|"
-                + destinationExceptCidrs + "|" + ports + "|" + icmp;
+        // Built by hand: it is computed for every rule event and every replayed one.
+        StringBuilder sb = new StringBuilder(96);
+        sb.append(protocol).append('|').append(action).append('|');
+        appendAll(sb, sourceCidrs).append('|');
+        appendAll(sb, sourceVmIds).append('|');
+        appendAll(sb, destinationCidrs).append('|');
+        appendAll(sb, destinationExceptCidrs).append('|');
+        if (ports != null) {
+            sb.append(ports.start()).append('-').append(ports.end());
+        }
+        sb.append('|');
+        if (icmp != null) {
+            sb.append(icmp.type()).append('/').append(icmp.code());
+        }
+        return sb.toString();
+    }
+
+    private static StringBuilder appendAll(StringBuilder sb, List<?> items) {
+        for (int i = 0; i < items.size(); i++) {
+            if (i > 0) {
+                sb.append(',');
+            }
+            sb.append(items.get(i));
+        }
+        return sb;
     }
 
     /** A copy with another id (used when the log assigns or keeps ids). */

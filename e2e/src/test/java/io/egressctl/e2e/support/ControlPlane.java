@@ -41,14 +41,16 @@ public final class ControlPlane {
     private final String operatorKey = "ok-" + random();
     private final String cloudstackKey = "csk-" + random();
     private final String cloudstackSecret = "css-" + random();
-    private final String apiUrl;
-    private final ApiClient api;
+    private String apiUrl;
+    private ApiClient api;
 
     /** The control plane of this test JVM, started on first call. */
     public static synchronized ControlPlane shared() {
         if (shared == null) {
-            shared = new ControlPlane();
-            Runtime.getRuntime().addShutdownHook(new Thread(shared::stopAll));
+            ControlPlane cp = new ControlPlane();
+            Runtime.getRuntime().addShutdownHook(new Thread(cp::stopAll));
+            cp.startServices();
+            shared = cp;
         }
         return shared;
     }
@@ -70,6 +72,10 @@ public final class ControlPlane {
         } catch (IOException e) {
             throw new IllegalStateException(e);
         }
+    }
+
+    /** Starts compiler-service and rule-service; called after the shutdown hook is in place. */
+    private void startServices() {
         int apiPort = freePort();
         int compilerPort = freePort();
         Map<String, String> compilerEnv = new HashMap<>(stackEnv);
