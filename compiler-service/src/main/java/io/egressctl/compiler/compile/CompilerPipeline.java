@@ -167,6 +167,7 @@ public final class CompilerPipeline {
     /** Processes one consumer batch end to end (store, publish, flush); see the class comment. */
     public void process(List<ConsumerRecord<String, byte[]>> records) {
         Timer.Sample sample = Timer.start(meters);
+        batchTime = Instant.now().toString();
         Map<String, FragmentUpdate> pending = new LinkedHashMap<>();
         Map<String, Long> pendingTime = new HashMap<>();
         Set<String> touched = new LinkedHashSet<>();
@@ -297,10 +298,51 @@ public final class CompilerPipeline {
     private ViewWrite view(String networkId) {
         NetworkState s = engine.state(networkId);
         if (s.network() == null) {
+            ruleJson.remove(networkId);
             return new ViewWrite(networkId, null, s.version(), "");
         }
-        return new ViewWrite(networkId, s.network().tenantId(), s.version(), json.writeValueAsString(NetworkView.of(s)));
+        return new ViewWrite(networkId, s.network().tenantId(), s.version(), viewJson(s));
     }
+
+    /**
+     * The network's read model as JSON. Each rule's JSON is kept while the rule object is unchanged,
+     * so a change re-serializes the rules it touched, not every rule of the network; the result is
+     * the same text Jackson writes for the whole {@link NetworkView}.
+     */
+    private String viewJson(NetworkState s) {
+        NetworkView shell = NetworkView.withRules(s, Map.of());
+        var policy = s.network().defaultPolicy();
+        Map<String, CachedRule> previous = ruleJson.getOrDefault(s.networkId(), Map.of());
+        Map<String, CachedRule> current = new HashMap<>();
+        StringBuilder rules = new StringBuilder(64 * s.rules().size() + 16).append("\"rules\":{");
+        boolean first = true;
+        for (var e : s.rules().entrySet()) {
+            CachedRule c = previous.get(e.getKey());
+            // The policy is part of a rule's view (its effective action): a policy change rewrites all.
+            if (c == null || c.rule() != e.getValue() || c.policy() != policy) {
+                c = new CachedRule(e.getValue(), policy, json.writeValueAsString(io.egressctl.schemas.view.RuleView.of(e.getValue(), policy)));
+            }
+            current.put(e.getKey(), c);
+            if (!first) {
+                rules.append(',');
+            }
+            first = false;
+            rules.append('"').append(e.getKey()).append("\":").append(c.json());
+        }
+        rules.append('}');
+        ruleJson.put(s.networkId(), current);
+        // Ids are restricted to [A-Za-z0-9._:-], so the empty rules object occurs once, where Jackson put it.
+        return json.writeValueAsString(shell).replace("\"rules\":{}", rules.toString());
+    }
+
+    /** A rule's JSON, valid while the state holds this very rule object. */
+    private record CachedRule(io.egressctl.core.model.EgressRule rule, io.egressctl.core.model.DefaultPolicy policy, String json) {
+    }
+
+    private final Map<String, Map<String, CachedRule>> ruleJson = new HashMap<>();
+
+    /** Wall-clock time of the batch being processed (one per batch, not per event). */
+    private String batchTime = "";
 
     private Map<String, String> changeFields(CompileResult result, Map<String, Long> targets, long eventTime) {
         Decision d = result.decision();
@@ -309,7 +351,7 @@ public final class CompilerPipeline {
         fields.put("status", d.isAccepted() ? "COMPILED" : "REJECTED");
         fields.put("version", Long.toString(result.networkVersion()));
         fields.put("targets", json.writeValueAsString(targets));
-        fields.put("compiledAt", Instant.now().toString());
+        fields.put("compiledAt", batchTime);
         fields.put("eventTime", Instant.ofEpochMilli(eventTime).toString());
         if (d.code() != null) {
             fields.put("code", d.code());

@@ -45,6 +45,8 @@ public class RedisSnapshotStore implements SnapshotStore {
     private static final Duration CHANGE_TTL = Duration.ofDays(7);
     private static final byte[] CAS_FRAGMENT_BYTES = CAS_FRAGMENT.getBytes(StandardCharsets.UTF_8);
 
+    private static final tools.jackson.databind.json.JsonMapper JSON = tools.jackson.databind.json.JsonMapper.builder().build();
+
     private final UnifiedJedis redis;
 
     public RedisSnapshotStore(UnifiedJedis redis) {
@@ -65,9 +67,8 @@ public class RedisSnapshotStore implements SnapshotStore {
                 viewResponses.add(p.eval(CAS_VIEW, List.of(RedisKeys.network(v.networkId())), List.of(Long.toString(v.version()), v.json())));
             }
             for (ChangeWrite c : batch.changes()) {
-                String key = RedisKeys.change(c.changeId());
-                p.hset(key, c.fields());
-                p.expire(key, CHANGE_TTL.toSeconds());
+                // One command per change: the status as one JSON string with its expiry.
+                p.setex(RedisKeys.change(c.changeId()), CHANGE_TTL.toSeconds(), JSON.writeValueAsString(c.fields()));
             }
             p.sync();
             // Second round trip, only for what the first one changed: host and tenant indexes.

@@ -34,10 +34,11 @@ public class ChangeTracker {
 
     /** The status of a change; empty when no compiler has recorded it (yet). */
     public Optional<ChangeStatus> find(String changeId) {
-        Map<String, String> f = redis.hgetAll(RedisKeys.change(changeId));
-        if (f.isEmpty()) {
+        String text = redis.get(RedisKeys.change(changeId));
+        if (text == null) {
             return Optional.empty();
         }
+        Map<String, String> f = json.readValue(text, new TypeReference<Map<String, String>>() { });
         String networkId = f.get("networkId");
         Map<String, Long> targets = json.readValue(f.getOrDefault("targets", "{}"), new TypeReference<Map<String, Long>>() { });
         List<String> pending = new ArrayList<>();

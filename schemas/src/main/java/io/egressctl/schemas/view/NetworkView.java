@@ -34,12 +34,17 @@ public record NetworkView(String networkId, String tenantId, String kind, String
         for (EgressRule r : s.rules().values()) {
             rules.put(r.ruleId(), RuleView.of(r, n.defaultPolicy()));
         }
+        return withRules(s, rules);
+    }
+
+    /** The view of a network with the given rules (the compiler fills them from its own cache). */
+    public static NetworkView withRules(NetworkState s, Map<String, RuleView> rules) {
+        Network n = s.network();
         Map<String, VmView> vms = new TreeMap<>();
         s.vms().forEach((id, p) -> vms.put(id, new VmView(p.hostId(), p.ipv4(), p.ipv6())));
-        NetworkSpec spec = EventMapper.toAvro(n);
-        return new NetworkView(n.networkId(), n.tenantId(), spec.getKind().name().toLowerCase(), spec.getGuestCidr(),
-                spec.getGuestCidr6(), n.defaultPolicy().name().toLowerCase(), n.advanced(), n.ruleQuota(),
-                s.configVersion(), s.version(), rules, vms);
+        return new NetworkView(n.networkId(), n.tenantId(), n.kind().name().toLowerCase(), n.guestCidr().toString(),
+                n.guestCidr6() == null ? null : n.guestCidr6().toString(), n.defaultPolicy().name().toLowerCase(), n.advanced(),
+                n.ruleQuota(), s.configVersion(), s.version(), rules, vms);
     }
 
     /** The network definition back as a core value. */

@@ -12,7 +12,7 @@ package io.egressctl.schemas.view;
  * egress:hosts                SET  every host id that ever had a fragment
  * egress:network:{N}          HASH version -> NetworkView.version, json -> NetworkView JSON (compare-and-set on version)
  * egress:tenant:T:networks    SET  network ids of tenant T
- * egress:change:C             HASH status of change C (networkId, status, code, reason, version, targets JSON)
+ * egress:change:C             STRING JSON status of change C (networkId, status, code, reason, version, targets JSON), 7 days
  * egress:checkpoint:P          STRING compiler checkpoint of input partition P (offsets + network states, JSON)
  * </pre>
  */

@@ -1,0 +1,206 @@
+package io.egressctl.compiler.compile;
+
+import io.egressctl.compiler.snapshot.SnapshotStore;
+import io.egressctl.core.event.Audit;
+import io.egressctl.core.event.RuleChange;
+import io.egressctl.core.event.WorkloadChange;
+import io.egressctl.core.model.Cidr;
+import io.egressctl.core.model.DefaultPolicy;
+import io.egressctl.core.model.EgressRule;
+import io.egressctl.core.model.Network;
+import io.egressctl.core.model.NetworkKind;
+import io.egressctl.core.model.PortRange;
+import io.egressctl.core.model.Protocol;
+import io.egressctl.events.HostUpdate;
+import io.egressctl.events.RuleEvent;
+import io.egressctl.events.WorkloadEvent;
+import io.egressctl.schemas.mapping.EventMapper;
+import io.egressctl.schemas.registry.InMemorySchemaRegistryClient;
+import io.egressctl.schemas.serde.AvroDeserializer;
+import io.egressctl.schemas.serde.AvroSerializer;
+import io.egressctl.schemas.serde.Topics;
+import io.egressctl.schemas.view.NetworkView;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import org.apache.avro.specific.SpecificRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.producer.MockProducer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.junit.jupiter.api.Test;
+import tools.jackson.databind.json.JsonMapper;
+
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * The compiler's batch adapter with fakes of its own seams (an in-memory {@link SnapshotStore}, an
+ * in-memory schema registry, Kafka's MockProducer): coalescing, guarded publication, dead letters,
+ * the read model and checkpoints.
+ */
+class CompilerPipelineTest {
+
+    static final Audit AUDIT = new Audit("alice", "acme", "req", Instant.parse("2026-01-01T00:00:00Z"), "test", "0");
+
+    final InMemorySchemaRegistryClient registry = new InMemorySchemaRegistryClient();
+    final AvroSerializer<SpecificRecord> serializer = new AvroSerializer<>(registry);
+    final FakeStore store = new FakeStore();
+    final MockProducer<String, SpecificRecord> producer = new MockProducer<>(true, null, new StringSerializer(), new AvroSerializer<>(registry));
+    final MockProducer<String, byte[]> dlt = new MockProducer<>(true, null, new StringSerializer(), new ByteArraySerializer());
+    final CompilerPipeline pipeline = new CompilerPipeline(store, producer, dlt, new AvroDeserializer<>(registry, RuleEvent.class),
+            new AvroDeserializer<>(registry, WorkloadEvent.class), CompilerPipeline.TopicNames.defaults(), 0, new SimpleMeterRegistry());
+    long ruleOffset;
+    long workloadOffset;
+
+    @Test
+    void updatesOfOneHostAndNetworkInOneBatchAreCoalescedToTheNewest() {
+        List<ConsumerRecord<String, byte[]>> batch = new ArrayList<>(setup());
+        batch.add(rule(create("r1", "10.0.0.11/32", 80)));
+        batch.add(rule(create("r2", "10.0.0.11/32", 81)));
+        pipeline.process(batch);
+        List<HostUpdate> h1 = published("h1");
+        assertThat(h1).hasSize(1);
+        assertThat(h1.get(0).getFragment().getRules()).extracting(r -> r.getRuleId()).containsExactly("r1", "r2");
+        assertThat(store.changes).containsKeys("c-r1", "c-r2");
+        assertThat(store.changes.get("c-r1").get("targets")).contains("h1");
+    }
+
+    @Test
+    void aStaleWriteIsNotPublished() {
+        pipeline.process(setup());
+        store.staleFrom = 0;
+        producer.clear();
+        pipeline.process(List.of(rule(create("r1", "10.0.0.11/32", 80))));
+        assertThat(producer.history()).isEmpty();
+    }
+
+    @Test
+    void undecodableAndInvalidRecordsAreDeadLetteredAndTheBatchGoesOn() {
+        List<ConsumerRecord<String, byte[]>> batch = new ArrayList<>(setup());
+        batch.add(new ConsumerRecord<>(Topics.RULE_EVENTS, 0, ruleOffset++, "n1", new byte[] {1, 2, 3}));
+        batch.add(rule(create("r1", "10.0.0.11/32", 80)));
+        pipeline.process(batch);
+        assertThat(dlt.history()).hasSize(1);
+        assertThat(new String(dlt.history().get(0).headers().lastHeader("egress.dlt.kind").value())).isEqualTo("undecodable");
+        assertThat(published("h1")).isNotEmpty();
+    }
+
+    @Test
+    void theCachedReadModelEqualsTheFullSerializationAfterEveryChange() {
+        pipeline.process(setup());
+        JsonMapper json = JsonMapper.builder().build();
+        List<RuleChange> changes = List.of(create("r1", "10.0.0.11/32", 80), create("r2", "10.0.0.12/32", 81),
+                delete("r1"), create("r3", "10.0.0.0/24", 82));
+        for (RuleChange c : changes) {
+            pipeline.process(List.of(rule(c)));
+            String written = store.views.get("n1");
+            NetworkView expected = NetworkView.of(pipeline.engine().state("n1"));
+            assertThat(written).isEqualTo(json.writeValueAsString(expected));
+        }
+        pipeline.process(List.of(rule(new RuleChange("c-policy", RuleChange.Operation.NETWORK_UPDATED, "n1", null, null,
+                network().withDefaultPolicy(DefaultPolicy.DENY), null, null, AUDIT))));
+        assertThat(store.views.get("n1")).isEqualTo(json.writeValueAsString(NetworkView.of(pipeline.engine().state("n1"))))
+                .contains("\"action\":\"allow\"");
+    }
+
+    @Test
+    void aCheckpointRestoresTheSameStateAndOffsets() {
+        pipeline.process(setup());
+        pipeline.process(List.of(rule(create("r1", "10.0.0.11/32", 80))));
+        pipeline.maybeCheckpoint(true);
+        CompilerPipeline other = new CompilerPipeline(store, producer, dlt, new AvroDeserializer<>(registry, RuleEvent.class),
+                new AvroDeserializer<>(registry, WorkloadEvent.class), CompilerPipeline.TopicNames.defaults(), 0, new SimpleMeterRegistry());
+        var seeks = other.assign(List.of(new org.apache.kafka.common.TopicPartition(Topics.RULE_EVENTS, 0),
+                new org.apache.kafka.common.TopicPartition(Topics.WORKLOAD_EVENTS, 0)));
+        assertThat(seeks.values()).containsExactlyInAnyOrder(ruleOffset, workloadOffset);
+        assertThat(other.engine().fragments("n1")).isEqualTo(pipeline.engine().fragments("n1"));
+        assertThat(other.engine().state("n1").version()).isEqualTo(pipeline.engine().state("n1").version());
+    }
+
+    // ---- helpers ----
+
+    List<ConsumerRecord<String, byte[]>> setup() {
+        List<ConsumerRecord<String, byte[]>> out = new ArrayList<>();
+        out.add(rule(new RuleChange("c-net", RuleChange.Operation.NETWORK_CREATED, "n1", null, null, network(), null, null, AUDIT)));
+        out.add(workload(new WorkloadChange("w1", WorkloadChange.Operation.VM_PLACED, "n1", "vm1", "h1", null, "10.0.0.11", null, AUDIT)));
+        out.add(workload(new WorkloadChange("w2", WorkloadChange.Operation.VM_PLACED, "n1", "vm2", "h2", null, "10.0.0.12", null, AUDIT)));
+        return out;
+    }
+
+    static Network network() {
+        return new Network("n1", "acme", NetworkKind.BASIC, Cidr.parse("10.0.0.0/24"), null, DefaultPolicy.ALLOW, false, 100);
+    }
+
+    static RuleChange create(String id, String source, int port) {
+        return new RuleChange("c-" + id, RuleChange.Operation.RULE_CREATED, "n1", null, null, null, null,
+                new EgressRule(id, Protocol.TCP, null, EgressRule.DEFAULT_PRIORITY, List.of(Cidr.parse(source)), List.of(), List.of(),
+                        List.of(), PortRange.single(port), null, null), AUDIT);
+    }
+
+    static RuleChange delete(String id) {
+        return new RuleChange("d-" + id, RuleChange.Operation.RULE_DELETED, "n1", null, null, null,
+                new EgressRule(id, Protocol.TCP, null, EgressRule.DEFAULT_PRIORITY, List.of(), List.of(), List.of(), List.of(),
+                        PortRange.single(1), null, null), null, AUDIT);
+    }
+
+    ConsumerRecord<String, byte[]> rule(RuleChange c) {
+        return new ConsumerRecord<>(Topics.RULE_EVENTS, 0, ruleOffset++, c.networkId(), serializer.serialize(Topics.RULE_EVENTS, EventMapper.toAvro(c)));
+    }
+
+    ConsumerRecord<String, byte[]> workload(WorkloadChange c) {
+        return new ConsumerRecord<>(Topics.WORKLOAD_EVENTS, 0, workloadOffset++, c.networkId(),
+                serializer.serialize(Topics.WORKLOAD_EVENTS, EventMapper.toAvro(c)));
+    }
+
+    List<HostUpdate> published(String host) {
+        return producer.history().stream().filter(r -> r.key().equals(host)).map(r -> (HostUpdate) r.value()).toList();
+    }
+
+    /** An in-memory store with the same version guard as Redis. */
+    static final class FakeStore implements SnapshotStore {
+        final Map<String, Long> versions = new HashMap<>();
+        final Map<String, String> views = new HashMap<>();
+        final Map<String, Map<String, String>> changes = new HashMap<>();
+        final Map<Integer, String> checkpoints = new HashMap<>();
+        long staleFrom = Long.MAX_VALUE;
+
+        @Override
+        public List<WriteOutcome> write(Batch batch) {
+            List<WriteOutcome> out = new ArrayList<>();
+            for (FragmentWrite w : batch.fragments()) {
+                String key = w.update().hostId() + "/" + w.update().networkId();
+                Long cur = versions.get(key);
+                if (w.update().version() >= staleFrom || cur != null && cur > w.update().version()) {
+                    out.add(WriteOutcome.STALE);
+                } else if (cur != null && cur == w.update().version()) {
+                    out.add(WriteOutcome.SAME);
+                } else {
+                    versions.put(key, w.update().version());
+                    out.add(WriteOutcome.WRITTEN);
+                }
+            }
+            batch.views().forEach(v -> views.put(v.networkId(), v.json()));
+            batch.changes().forEach(c -> changes.put(c.changeId(), c.fields()));
+            return out;
+        }
+
+        @Override
+        public void writeApplied(String hostId, Map<String, String> fields) {
+        }
+
+        @Override
+        public Optional<String> readCheckpoint(int partition) {
+            return Optional.ofNullable(checkpoints.get(partition));
+        }
+
+        @Override
+        public void writeCheckpoint(int partition, String checkpoint) {
+            checkpoints.put(partition, checkpoint);
+        }
+    }
+}
