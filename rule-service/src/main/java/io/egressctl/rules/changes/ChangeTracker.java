@@ -34,11 +34,20 @@ public class ChangeTracker {
 
     /** The status of a change; empty when no compiler has recorded it (yet). */
     public Optional<ChangeStatus> find(String changeId) {
-        String text = redis.get(RedisKeys.change(changeId));
-        if (text == null) {
-            return Optional.empty();
+        Map<String, String> f;
+        try {
+            String text = redis.get(RedisKeys.change(changeId));
+            if (text == null) {
+                return Optional.empty();
+            }
+            f = json.readValue(text, new TypeReference<Map<String, String>>() { });
+        } catch (redis.clients.jedis.exceptions.JedisDataException e) {
+            // Written by a compiler of the previous release (a hash) during a rolling upgrade.
+            f = redis.hgetAll(RedisKeys.change(changeId));
+            if (f.isEmpty()) {
+                return Optional.empty();
+            }
         }
-        Map<String, String> f = json.readValue(text, new TypeReference<Map<String, String>>() { });
         String networkId = f.get("networkId");
         Map<String, Long> targets = json.readValue(f.getOrDefault("targets", "{}"), new TypeReference<Map<String, Long>>() { });
         List<String> pending = new ArrayList<>();

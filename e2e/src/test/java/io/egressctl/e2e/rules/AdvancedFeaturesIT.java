@@ -1,0 +1,108 @@
+package io.egressctl.e2e.rules;
+
+import io.egressctl.cli.api.ApiClient;
+import io.egressctl.e2e.support.ControlPlane;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.Map;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * What goes beyond the CloudStack anchors, through the real stack to a host's rendered ruleset:
+ * explicit actions with priorities (first match wins), IPv6 and icmpv6, destination exceptions,
+ * and switching a network's default policy.
+ */
+class AdvancedFeaturesIT {
+
+    static ControlPlane cp;
+    static ApiClient api;
+    static String host;
+
+    @BeforeAll
+    static void agent() {
+        cp = ControlPlane.shared();
+        api = cp.api();
+        host = cp.unique("adv");
+        cp.startAgent(host);
+    }
+
+    @AfterAll
+    static void stop() {
+        cp.stopAgent(host, false);
+    }
+
+    static String network(Map<String, Object> body, String vm, String ipv4, String ipv6) {
+        String id = cp.unique("advnet");
+        Map<String, Object> b = new java.util.HashMap<>(body);
+        b.put("networkId", id);
+        ApiClient.Response r = api.post("/api/v1/networks?wait=compiled&timeout=20s", cp.tenantKey(), b);
+        assertThat(r.status()).as("%s", r.body()).isEqualTo(201);
+        Map<String, Object> placement = new java.util.HashMap<>(Map.of("hostId", host, "ipv4", ipv4));
+        if (ipv6 != null) {
+            placement.put("ipv6", ipv6);
+        }
+        ApiClient.Response p = api.put("/api/v1/networks/" + id + "/placements/" + vm + "?wait=applied&timeout=20s", cp.operatorKey(), placement);
+        assertThat(p.status()).as("%s", p.body()).isEqualTo(200);
+        return id;
+    }
+
+    static String create(String network, Map<String, Object> rule) {
+        ApiClient.Response r = api.post("/api/v1/networks/" + network + "/egress-rules?wait=applied&timeout=20s", cp.tenantKey(), rule);
+        assertThat(r.status()).as("%s", r.body()).isEqualTo(201);
+        return r.text("ruleId");
+    }
+
+    static String line(String ruleId) {
+        return cp.ruleset(host).lines().filter(l -> l.contains("r=" + ruleId + " ")).findFirst().orElse("");
+    }
+
+    @Test
+    void explicitActionsAreEvaluatedByPriorityFirstMatchWins() {
+        String net = network(Map.of("guestCidr", "10.70.0.0/24", "advanced", true), "vm-p", "10.70.0.5", null);
+        String denyAll = create(net, Map.of("protocol", "all", "action", "deny", "priority", 200, "destinationCidrs", List.of("203.0.113.0/24")));
+        String allow443 = create(net, Map.of("protocol", "tcp", "startPort", 443, "action", "allow", "priority", 100,
+                "destinationCidrs", List.of("203.0.113.0/24")));
+        String ruleset = cp.ruleset(host);
+        assertThat(line(allow443)).contains("tcp dport 443").contains("accept");
+        assertThat(line(denyAll)).contains("203.0.113.0/24").contains("drop");
+        assertThat(ruleset.indexOf("r=" + allow443 + " ")).as("priority 100 before 200").isLessThan(ruleset.indexOf("r=" + denyAll + " "));
+    }
+
+    @Test
+    void ipv6RulesAndIcmpv6ReachTheVmsIpv6Address() {
+        String net = network(Map.of("guestCidr", "10.71.0.0/24", "guestCidr6", "fd00:71::/64"), "vm-6", "10.71.0.5", "fd00:71::5");
+        String ping6 = create(net, Map.of("protocol", "icmpv6", "icmpType", 128, "sourceVmIds", List.of("vm-6")));
+        String web6 = create(net, Map.of("protocol", "tcp", "startPort", 80, "destinationCidrs", List.of("2001:db8::/32")));
+        String ruleset = cp.ruleset(host);
+        assertThat(ruleset).contains("fd00:71::5");
+        assertThat(line(ping6)).contains("icmpv6 type 128").contains("drop");
+        assertThat(line(web6)).contains("ip6 daddr").contains("2001:db8::/32").contains("tcp dport 80");
+    }
+
+    @Test
+    void destinationExceptionsAreCarvedOutOfTheDestination() {
+        String net = network(Map.of("guestCidr", "10.72.0.0/24"), "vm-x", "10.72.0.5", null);
+        String rule = create(net, Map.of("protocol", "all", "destinationCidrs", List.of("0.0.0.0/0"),
+                "destinationExceptCidrs", List.of("10.99.0.0/16")));
+        assertThat(line(rule)).contains("!=").contains("10.99.0.0/16").contains("drop");
+    }
+
+    @Test
+    void underADenyDefaultRulesOpenWhatTheyMatchAndTheRestIsDropped() {
+        String net = network(Map.of("guestCidr", "10.73.0.0/24"), "vm-d", "10.73.0.5", null);
+        String rule = create(net, Map.of("protocol", "udp", "startPort", 53, "destinationCidrs", List.of("192.0.2.53/32")));
+        assertThat(line(rule)).contains("drop");
+        ApiClient.Response etag = api.get("/api/v1/networks/" + net, cp.tenantKey());
+        String version = etag.headers().get("etag").get(0);
+        ApiClient.Response r = api.send("PATCH", "/api/v1/networks/" + net + "?wait=applied&timeout=20s", cp.tenantKey(),
+                Map.of("defaultPolicy", "deny"), Map.of("If-Match", version));
+        assertThat(r.status()).as("%s", r.body()).isEqualTo(200);
+        assertThat(line(rule)).contains("udp dport 53").contains("accept");
+        String chain = cp.ruleset(host).substring(cp.ruleset(host).indexOf("vm vm-d"));
+        assertThat(chain.substring(0, chain.indexOf("}"))).contains("default deny");
+    }
+}
