@@ -66,6 +66,16 @@ class ChangeWriter {
         }
     }
 
+    /**
+     * The version an If-Match header expects (null when absent), refused with 412 when it is not the
+     * network's current version.
+     */
+    static Long expectedVersion(String ifMatchHeader, long current) {
+        Long expected = ifMatch(ifMatchHeader);
+        checkVersion(expected, current);
+        return expected;
+    }
+
     /** Refuses a write whose If-Match is not the network's current version (412). */
     static void checkVersion(Long expected, long current) {
         if (expected != null && expected != current) {

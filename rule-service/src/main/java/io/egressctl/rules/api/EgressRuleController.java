@@ -52,8 +52,7 @@ class EgressRuleController {
                                                @RequestParam(required = false) String timeout,
                                                HttpServletRequest request) {
         NetworkView view = networks.visible(caller, networkId);
-        Long expected = ChangeWriter.ifMatch(ifMatch);
-        ChangeWriter.checkVersion(expected, view.configVersion());
+        Long expected = ChangeWriter.expectedVersion(ifMatch, view.configVersion());
         Network network = view.network();
         Map<String, Object> ids = writer.once(caller, idempotencyKey, changeId -> {
             String ruleId = ChangeWriter.newId();
@@ -96,12 +95,8 @@ class EgressRuleController {
                                                @RequestParam(required = false) String timeout,
                                                HttpServletRequest request) {
         NetworkView view = networks.visible(caller, networkId);
-        EgressRule before = view.rule(ruleId);
-        if (before == null) {
-            throw ApiException.notFound("rule " + ruleId);
-        }
-        Long expected = ChangeWriter.ifMatch(ifMatch);
-        ChangeWriter.checkVersion(expected, view.configVersion());
+        EgressRule before = existing(view, ruleId);
+        Long expected = ChangeWriter.expectedVersion(ifMatch, view.configVersion());
         EgressRule after = validator.validateRule(ruleId, body.draft(), view.network());
         checkConflicts(view, after);
         Map<String, Object> ids = writer.once(caller, null, changeId -> {
@@ -120,18 +115,22 @@ class EgressRuleController {
                                                @RequestParam(required = false) String timeout,
                                                HttpServletRequest request) {
         NetworkView view = networks.visible(caller, networkId);
-        EgressRule before = view.rule(ruleId);
-        if (before == null) {
-            throw ApiException.notFound("rule " + ruleId);
-        }
-        Long expected = ChangeWriter.ifMatch(ifMatch);
-        ChangeWriter.checkVersion(expected, view.configVersion());
+        EgressRule before = existing(view, ruleId);
+        Long expected = ChangeWriter.expectedVersion(ifMatch, view.configVersion());
         Map<String, Object> ids = writer.once(caller, null, changeId -> {
             publisher.publish(new RuleChange(changeId, RuleChange.Operation.RULE_DELETED, networkId, expected, null,
                     null, before, null, writer.audit(caller, request)));
             return Map.of("changeId", changeId, "ruleId", ruleId);
         });
         return writer.answer(ids, networkId, wait, timeout, HttpStatus.OK);
+    }
+
+    private static EgressRule existing(NetworkView view, String ruleId) {
+        EgressRule rule = view.rule(ruleId);
+        if (rule == null) {
+            throw ApiException.notFound("rule " + ruleId);
+        }
+        return rule;
     }
 
     /** Fast feedback on what the log would reject anyway: duplicates and the quota. */

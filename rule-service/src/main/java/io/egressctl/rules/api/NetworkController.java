@@ -86,8 +86,7 @@ class NetworkController {
                                               @RequestParam(required = false) String timeout,
                                               HttpServletRequest request) {
         NetworkView v = visible(caller, networkId);
-        Long expected = ChangeWriter.ifMatch(ifMatch);
-        ChangeWriter.checkVersion(expected, v.configVersion());
+        Long expected = ChangeWriter.expectedVersion(ifMatch, v.configVersion());
         if (body.defaultPolicy() == null) {
             throw new ValidationException("defaultPolicy", "is required: allow or deny");
         }
@@ -112,8 +111,7 @@ class NetworkController {
                                                @RequestParam(required = false) String timeout,
                                                HttpServletRequest request) {
         NetworkView v = visible(caller, networkId);
-        Long expected = ChangeWriter.ifMatch(ifMatch);
-        ChangeWriter.checkVersion(expected, v.configVersion());
+        Long expected = ChangeWriter.expectedVersion(ifMatch, v.configVersion());
         Map<String, Object> ids = writer.once(caller, null, changeId -> {
             publisher.publish(new RuleChange(changeId, RuleChange.Operation.NETWORK_DELETED, networkId, expected, null,
                     null, null, null, writer.audit(caller, request)));
