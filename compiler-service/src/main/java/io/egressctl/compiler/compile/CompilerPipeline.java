@@ -214,7 +214,7 @@ public final class CompilerPipeline {
         for (Map.Entry<String, FragmentUpdate> e : pending.entrySet()) {
             HostUpdate h = EventMapper.toAvro(e.getValue(), Instant.ofEpochMilli(pendingTime.getOrDefault(e.getKey(), 0L)));
             avro.add(h);
-            fragments.add(new FragmentWrite(e.getValue(), encode(h)));
+            fragments.add(new FragmentWrite(e.getValue(), encode(snapshotForm(h))));
         }
         List<ViewWrite> views = new ArrayList<>(touched.size());
         for (String networkId : touched) {
@@ -361,6 +361,16 @@ public final class CompilerPipeline {
             fields.put("ruleId", d.ruleId());
         }
         return fields;
+    }
+
+    /**
+     * The form kept in the snapshot: without the change ids and the event time of the event that
+     * produced it. Which event that was depends on how the two input topics interleaved, while the
+     * snapshot must depend only on content and version (byte-identical after a rebuild or a failover);
+     * the ids and times travel on the HostUpdate in the log, where agents report them.
+     */
+    private static HostUpdate snapshotForm(HostUpdate h) {
+        return HostUpdate.newBuilder(h).setChangeIds(List.of()).setCompiledAt(Instant.EPOCH).build();
     }
 
     private static byte[] encode(HostUpdate h) {
