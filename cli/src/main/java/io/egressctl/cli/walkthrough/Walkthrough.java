@@ -128,6 +128,12 @@ public final class Walkthrough {
     private void resetDemoNetwork() {
         ApiClient.Response existing = api.get("/api/v1/networks/" + NETWORK, env.apiKey());
         if (existing.status() == 200) {
+            // A network with VMs cannot be deleted: take the earlier run's VMs off it first.
+            existing.body().get("vms").propertyNames().forEach(vm -> {
+                ApiClient.Response r = api.delete("/api/v1/networks/" + NETWORK + "/placements/" + vm + "?wait=applied&timeout=10s",
+                        env.operatorKey());
+                require(r.status() == 200, "removing " + vm + " failed: " + r.status() + " " + r.body());
+            });
             ApiClient.Response d = api.delete("/api/v1/networks/" + NETWORK + "?wait=applied&timeout=10s", env.apiKey());
             require(d.status() == 200, "removing the previous demo network failed: " + d.status() + " " + d.body());
             out.println("(removed the demo network of an earlier run)");

@@ -105,4 +105,20 @@ class AdvancedFeaturesIT {
         String chain = cp.ruleset(host).substring(cp.ruleset(host).indexOf("vm vm-d"));
         assertThat(chain.substring(0, chain.indexOf("}"))).contains("default deny");
     }
+
+    @Test
+    void aNetworkWithVmsCannotBeDeletedUntilItsVmsAreRemoved() {
+        String net = network(Map.of("guestCidr", "10.74.0.0/24"), "vm-del", "10.74.0.5", null);
+        String rule = create(net, Map.of("protocol", "icmp"));
+        ApiClient.Response refused = api.delete("/api/v1/networks/" + net, cp.tenantKey());
+        assertThat(refused.status()).isEqualTo(409);
+        assertThat(refused.text("code")).isEqualTo("NETWORK_IN_USE");
+        assertThat(line(rule)).as("nothing changed").contains("drop");
+        ApiClient.Response removed = api.delete("/api/v1/networks/" + net + "/placements/vm-del?wait=applied&timeout=20s", cp.operatorKey());
+        assertThat(removed.status()).as("%s", removed.body()).isEqualTo(200);
+        assertThat(cp.ruleset(host)).doesNotContain("vm vm-del");
+        ApiClient.Response deleted = api.delete("/api/v1/networks/" + net + "?wait=applied&timeout=20s", cp.tenantKey());
+        assertThat(deleted.status()).as("%s", deleted.body()).isEqualTo(200);
+        assertThat(api.get("/api/v1/networks/" + net, cp.tenantKey()).status()).isEqualTo(404);
+    }
 }

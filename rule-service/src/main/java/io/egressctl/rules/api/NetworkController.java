@@ -112,6 +112,11 @@ class NetworkController {
                                                HttpServletRequest request) {
         NetworkView v = visible(caller, networkId);
         Long expected = ChangeWriter.expectedVersion(ifMatch, v.configVersion());
+        if (!v.vms().isEmpty()) {
+            // As in CloudStack: a network with VMs cannot go; compute removes its VMs first.
+            throw new ApiException(HttpStatus.CONFLICT, "NETWORK_IN_USE", "network " + networkId + " still has "
+                    + v.vms().size() + " VMs placed; remove them first", Map.of("vms", v.vms().size()));
+        }
         Map<String, Object> ids = writer.once(caller, null, changeId -> {
             publisher.publish(new RuleChange(changeId, RuleChange.Operation.NETWORK_DELETED, networkId, expected, null,
                     null, null, null, writer.audit(caller, request)));
