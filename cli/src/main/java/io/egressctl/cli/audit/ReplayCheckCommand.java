@@ -184,10 +184,9 @@ final class ReplayCheckCommand {
             return;
         }
         NetworkView view = null;
-        String json = redisHasView ? hash.getOrDefault("json", "") : "";
-        if (!json.isEmpty()) {
+        if (redisHasView) {
             try {
-                view = Json.COMPACT.readValue(json, NetworkView.class);
+                view = NetworkView.fromHash(hash);
             } catch (RuntimeException e) {
                 out.add(new Difference(n, "view", "-", "unreadable JSON: " + e.getMessage(), null));
                 return;

@@ -221,7 +221,14 @@ public final class CompilerPipeline {
             views.add(view(networkId));
         }
         long storeStart = System.nanoTime();
-        List<WriteOutcome> outcomes = store.write(new SnapshotStore.Batch(fragments, views, changes));
+        SnapshotStore.BatchResult written = store.write(new SnapshotStore.Batch(fragments, views, changes));
+        List<WriteOutcome> outcomes = written.fragments();
+        for (int i = 0; i < views.size(); i++) {
+            if (!written.viewsWritten().get(i)) {
+                // The store holds a newer view (another writer): our next write of it is whole.
+                ruleJson.remove(views.get(i).networkId());
+            }
+        }
         storeTimer.record(System.nanoTime() - storeStart, java.util.concurrent.TimeUnit.NANOSECONDS);
         for (int i = 0; i < outcomes.size(); i++) {
             if (outcomes.get(i) != WriteOutcome.STALE) {
@@ -299,40 +306,39 @@ public final class CompilerPipeline {
         NetworkState s = engine.state(networkId);
         if (s.network() == null) {
             ruleJson.remove(networkId);
-            return new ViewWrite(networkId, null, s.version(), "");
+            return new ViewWrite(networkId, null, s.version(), "", Map.of(), List.of(), true);
         }
-        return new ViewWrite(networkId, s.network().tenantId(), s.version(), viewJson(s));
+        return viewWrite(s);
     }
 
     /**
-     * The network's read model as JSON. Each rule's JSON is kept while the rule object is unchanged,
-     * so a change re-serializes the rules it touched, not every rule of the network; the result is
-     * the same text Jackson writes for the whole {@link NetworkView}.
+     * The network's read model as a write: the network without its rules as JSON, plus one hash
+     * field per rule. A rule's JSON is kept while the rule object (and the policy) is unchanged, so a
+     * change writes only the rules it touched; the first write of a network by this instance, or
+     * after the store held a newer view, replaces the hash whole.
      */
-    private String viewJson(NetworkState s) {
-        NetworkView shell = NetworkView.withRules(s, Map.of());
+    private ViewWrite viewWrite(NetworkState s) {
         var policy = s.network().defaultPolicy();
-        Map<String, CachedRule> previous = ruleJson.getOrDefault(s.networkId(), Map.of());
+        Map<String, CachedRule> previous = ruleJson.get(s.networkId());
+        boolean full = previous == null;
         Map<String, CachedRule> current = new HashMap<>();
-        StringBuilder rules = new StringBuilder(64 * s.rules().size() + 16).append("\"rules\":{");
-        boolean first = true;
+        Map<String, String> changed = new LinkedHashMap<>();
         for (var e : s.rules().entrySet()) {
-            CachedRule c = previous.get(e.getKey());
+            CachedRule c = full ? null : previous.get(e.getKey());
             // The policy is part of a rule's view (its effective action): a policy change rewrites all.
             if (c == null || c.rule() != e.getValue() || c.policy() != policy) {
                 c = new CachedRule(e.getValue(), policy, json.writeValueAsString(io.egressctl.schemas.view.RuleView.of(e.getValue(), policy)));
+                changed.put(NetworkView.RULE_FIELD + e.getKey(), c.json());
             }
             current.put(e.getKey(), c);
-            if (!first) {
-                rules.append(',');
-            }
-            first = false;
-            rules.append('"').append(e.getKey()).append("\":").append(c.json());
         }
-        rules.append('}');
+        List<String> removed = new ArrayList<>();
+        if (!full) {
+            previous.keySet().stream().filter(id -> !current.containsKey(id)).forEach(id -> removed.add(NetworkView.RULE_FIELD + id));
+        }
         ruleJson.put(s.networkId(), current);
-        // Ids are restricted to [A-Za-z0-9._:-], so the empty rules object occurs once, where Jackson put it.
-        return json.writeValueAsString(shell).replace("\"rules\":{}", rules.toString());
+        String meta = json.writeValueAsString(NetworkView.withRules(s, Map.of()));
+        return new ViewWrite(s.networkId(), s.network().tenantId(), s.version(), meta, changed, removed, full);
     }
 
     /** A rule's JSON, valid while the state holds this very rule object. */

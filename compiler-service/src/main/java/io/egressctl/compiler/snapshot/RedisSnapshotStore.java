@@ -34,11 +34,24 @@ public class RedisSnapshotStore implements SnapshotStore {
             return 2
             """;
 
-    /** KEYS: network hash. ARGV: version, json. Returns 1 when written. */
+    /**
+     * KEYS: network hash. ARGV: version, json, full (1/0), n, then n (field, value) pairs to set, then
+     * fields to delete. Returns 1 when written, 0 when the hash holds this version or a newer one.
+     */
     static final String CAS_VIEW = """
             local cur = redis.call('HGET', KEYS[1], 'version')
             if cur and tonumber(cur) >= tonumber(ARGV[1]) then return 0 end
+            if ARGV[3] == '1' then redis.call('DEL', KEYS[1]) end
             redis.call('HSET', KEYS[1], 'version', ARGV[1], 'json', ARGV[2])
+            local i = 5
+            for k = 1, tonumber(ARGV[4]) do
+              redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+              i = i + 2
+            end
+            while i <= #ARGV do
+              redis.call('HDEL', KEYS[1], ARGV[i])
+              i = i + 1
+            end
             return 1
             """;
 
@@ -54,7 +67,7 @@ public class RedisSnapshotStore implements SnapshotStore {
     }
 
     @Override
-    public List<WriteOutcome> write(Batch batch) {
+    public BatchResult write(Batch batch) {
         List<Response<Object>> fragmentResponses = new ArrayList<>(batch.fragments().size());
         List<Response<Object>> viewResponses = new ArrayList<>(batch.views().size());
         try (AbstractPipeline p = redis.pipelined()) {
@@ -64,7 +77,17 @@ public class RedisSnapshotStore implements SnapshotStore {
                         List.of(bytes(w.update().networkId()), bytes(Long.toString(w.update().version())), w.encodedHostUpdate())));
             }
             for (ViewWrite v : batch.views()) {
-                viewResponses.add(p.eval(CAS_VIEW, List.of(RedisKeys.network(v.networkId())), List.of(Long.toString(v.version()), v.json())));
+                List<String> args = new ArrayList<>(4 + 2 * v.ruleFields().size() + v.removedFields().size());
+                args.add(Long.toString(v.version()));
+                args.add(v.json());
+                args.add(v.full() ? "1" : "0");
+                args.add(Integer.toString(v.ruleFields().size()));
+                v.ruleFields().forEach((field, value) -> {
+                    args.add(field);
+                    args.add(value);
+                });
+                args.addAll(v.removedFields());
+                viewResponses.add(p.eval(CAS_VIEW, List.of(RedisKeys.network(v.networkId())), args));
             }
             for (ChangeWrite c : batch.changes()) {
                 // One command per change: the status as one JSON string with its expiry.
@@ -99,7 +122,11 @@ public class RedisSnapshotStore implements SnapshotStore {
             long code = (Long) r.get();
             out.add(code == 2 ? WriteOutcome.WRITTEN : code == 1 ? WriteOutcome.SAME : WriteOutcome.STALE);
         }
-        return out;
+        List<Boolean> views = new ArrayList<>(viewResponses.size());
+        for (Response<Object> r : viewResponses) {
+            views.add((Long) r.get() == 1);
+        }
+        return new BatchResult(out, views);
     }
 
     @Override

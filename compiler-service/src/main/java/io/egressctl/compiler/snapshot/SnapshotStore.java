@@ -29,8 +29,13 @@ public interface SnapshotStore {
     record FragmentWrite(FragmentUpdate update, byte[] encodedHostUpdate) {
     }
 
-    /** A network read-model write; an empty json marks a deleted network. */
-    record ViewWrite(String networkId, String tenantId, long version, String json) {
+    /**
+     * A network read-model write: the network's JSON (empty for a deleted network), the rule fields
+     * that changed ({@code r:<ruleId>} to JSON), the rule fields to remove, and whether the hash is
+     * replaced whole (first write of this writer, or a deleted network).
+     */
+    record ViewWrite(String networkId, String tenantId, long version, String json, Map<String, String> ruleFields,
+                     List<String> removedFields, boolean full) {
     }
 
     /** The status of one change. */
@@ -41,8 +46,12 @@ public interface SnapshotStore {
     record Batch(List<FragmentWrite> fragments, List<ViewWrite> views, List<ChangeWrite> changes) {
     }
 
-    /** Writes a batch; returns the outcome of each fragment write, in order. */
-    List<WriteOutcome> write(Batch batch);
+    /** What a batch write did: each fragment's outcome and whether each view was written, in order. */
+    record BatchResult(List<WriteOutcome> fragments, List<Boolean> viewsWritten) {
+    }
+
+    /** Writes a batch in one round trip (two when indexes change). */
+    BatchResult write(Batch batch);
 
     /** Records what a host reported as applied. */
     void writeApplied(String hostId, Map<String, String> fields);

@@ -106,9 +106,10 @@ class AuditReplayCheckIT {
         assertThat(same.code()).isZero();
 
         Map<String, String> original = redis.hgetAll(RedisKeys.network(network));
-        ObjectNode view = (ObjectNode) JSON.readTree(original.get("json"));
-        ((ObjectNode) view.get("rules").get(web)).put("startPort", 81).put("endPort", 81);
-        redis.hset(RedisKeys.network(network), "json", JSON.writeValueAsString(view));
+        // Each rule of the view is a field of its own (r:<ruleId>).
+        ObjectNode rule = (ObjectNode) JSON.readTree(original.get("r:" + web));
+        rule.put("startPort", 81).put("endPort", 81);
+        redis.hset(RedisKeys.network(network), "r:" + web, JSON.writeValueAsString(rule));
         try {
             AuditSupport.Run edited = replayCheck();
             assertThat(edited.code()).isEqualTo(1);
@@ -131,6 +132,7 @@ class AuditReplayCheckIT {
         Map<String, String> current = redis.hgetAll(RedisKeys.network(network));
         assertThat(replayCheck().out()).isEqualTo(summary(1, 0, 4));
 
+        redis.del(RedisKeys.network(network));
         redis.hset(RedisKeys.network(network), viewWithIcmp);
         try {
             AuditSupport.Run behind = replayCheck();
@@ -144,6 +146,7 @@ class AuditReplayCheckIT {
                     .row(network, "version", current.get("version"), viewWithIcmp.get("version"), null)
                     .render() + summary(0, 1, 4));
         } finally {
+            redis.del(RedisKeys.network(network));
             redis.hset(RedisKeys.network(network), current);
         }
         assertThat(replayCheck().code()).isZero();

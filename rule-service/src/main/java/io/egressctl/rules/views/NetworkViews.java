@@ -4,7 +4,6 @@ import io.egressctl.schemas.view.NetworkView;
 import io.egressctl.schemas.view.RedisKeys;
 import org.springframework.stereotype.Component;
 import redis.clients.jedis.UnifiedJedis;
-import tools.jackson.databind.json.JsonMapper;
 
 import java.util.List;
 import java.util.Optional;
@@ -15,7 +14,6 @@ import java.util.Set;
 public class NetworkViews {
 
     private final UnifiedJedis redis;
-    private final JsonMapper json = JsonMapper.builder().build();
 
     NetworkViews(UnifiedJedis redis) {
         this.redis = redis;
@@ -23,11 +21,7 @@ public class NetworkViews {
 
     /** The network's current view, empty when it does not exist (or was deleted). */
     public Optional<NetworkView> find(String networkId) {
-        String text = redis.hget(RedisKeys.network(networkId), "json");
-        if (text == null || text.isEmpty()) {
-            return Optional.empty();
-        }
-        return Optional.of(json.readValue(text, NetworkView.class));
+        return Optional.ofNullable(NetworkView.fromHash(redis.hgetAll(RedisKeys.network(networkId))));
     }
 
     /** Ids of a tenant's networks. */

@@ -47,6 +47,32 @@ public record NetworkView(String networkId, String tenantId, String kind, String
                 n.ruleQuota(), s.configVersion(), s.version(), rules, vms);
     }
 
+    /** Prefix of the hash field that holds one rule's view: {@code r:<ruleId>}. */
+    public static final String RULE_FIELD = "r:";
+
+    private static final tools.jackson.databind.json.JsonMapper JSON = tools.jackson.databind.json.JsonMapper.builder().build();
+
+    /**
+     * Reads a view from the network's Redis hash: field {@code json} holds the network (its rules
+     * inline when an older writer wrote it), each field {@code r:<ruleId>} one rule. Null when the
+     * network does not exist or was deleted.
+     */
+    public static NetworkView fromHash(Map<String, String> hash) {
+        String meta = hash == null ? null : hash.get("json");
+        if (meta == null || meta.isEmpty()) {
+            return null;
+        }
+        NetworkView v = JSON.readValue(meta, NetworkView.class);
+        Map<String, RuleView> rules = new TreeMap<>(v.rules() == null ? Map.of() : v.rules());
+        hash.forEach((field, value) -> {
+            if (field.startsWith(RULE_FIELD)) {
+                rules.put(field.substring(RULE_FIELD.length()), JSON.readValue(value, RuleView.class));
+            }
+        });
+        return new NetworkView(v.networkId(), v.tenantId(), v.kind(), v.guestCidr(), v.guestCidr6(), v.defaultPolicy(),
+                v.advanced(), v.ruleQuota(), v.configVersion(), v.version(), rules, v.vms() == null ? Map.of() : v.vms());
+    }
+
     /** The network definition back as a core value. */
     public Network network() {
         return EventMapper.fromAvro(NetworkSpec.newBuilder()

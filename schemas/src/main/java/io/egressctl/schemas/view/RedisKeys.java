@@ -10,7 +10,8 @@ package io.egressctl.schemas.view;
  * egress:host:{H}:versions    HASH networkId -> version of the fragment above (compare-and-set guard)
  * egress:host:{H}:applied     HASH hash, status, error, at, enforcer, v:networkId -> version (from agent reports)
  * egress:hosts                SET  every host id that ever had a fragment
- * egress:network:{N}          HASH version -> NetworkView.version, json -> NetworkView JSON (compare-and-set on version)
+ * egress:network:{N}          HASH version, json -> the NetworkView without its rules, r:<ruleId> -> one RuleView each
+ *                              (compare-and-set on version; a change writes only the rules it touched)
  * egress:tenant:T:networks    SET  network ids of tenant T
  * egress:change:C             STRING JSON status of change C (networkId, status, code, reason, version, targets JSON), 7 days
  * egress:checkpoint:P          STRING compiler checkpoint of input partition P (offsets + network states, JSON)
