@@ -3,12 +3,12 @@ package io.egressctl.compiler.config;
 import io.egressctl.schemas.registry.HttpSchemaRegistryClient;
 import io.egressctl.schemas.registry.SchemaRegistryClient;
 import io.egressctl.schemas.serde.AvroSerializer;
+import io.egressctl.schemas.serde.KafkaDefaults;
 import io.egressctl.schemas.serde.Topics;
 import org.apache.avro.specific.SpecificRecord;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
-import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.common.config.TopicConfig;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringSerializer;
@@ -19,8 +19,6 @@ import org.springframework.kafka.config.TopicBuilder;
 import redis.clients.jedis.UnifiedJedis;
 
 import java.net.URI;
-import java.util.HashMap;
-import java.util.Map;
 
 /** Kafka topics, producers, the schema registry client and Redis for the compiler. */
 @Configuration(proxyBeanMethods = false)
@@ -40,23 +38,13 @@ class InfraConfig {
     @Bean(destroyMethod = "close")
     Producer<String, SpecificRecord> avroProducer(@Value("${spring.kafka.bootstrap-servers}") String bootstrap,
                                                   SchemaRegistryClient registry) {
-        return new KafkaProducer<>(producerProps(bootstrap, "egress-compiler"), new StringSerializer(), new AvroSerializer<>(registry));
+        return new KafkaProducer<>(KafkaDefaults.orderedProducer(bootstrap, "egress-compiler"), new StringSerializer(), new AvroSerializer<>(registry));
     }
 
     /** Raw producer for dead-letter records: the original bytes, reason in headers. */
     @Bean(destroyMethod = "close")
     Producer<String, byte[]> dltProducer(@Value("${spring.kafka.bootstrap-servers}") String bootstrap) {
-        return new KafkaProducer<>(producerProps(bootstrap, "egress-compiler-dlt"), new StringSerializer(), new ByteArraySerializer());
-    }
-
-    static Map<String, Object> producerProps(String bootstrap, String clientId) {
-        Map<String, Object> p = new HashMap<>();
-        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        p.put(ProducerConfig.CLIENT_ID_CONFIG, clientId);
-        p.put(ProducerConfig.ACKS_CONFIG, "all");
-        p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
-        p.put(ProducerConfig.LINGER_MS_CONFIG, 0);
-        return p;
+        return new KafkaProducer<>(KafkaDefaults.orderedProducer(bootstrap, "egress-compiler-dlt"), new StringSerializer(), new ByteArraySerializer());
     }
 
     @Bean
@@ -96,12 +84,7 @@ class InfraConfig {
         return forever(Topics.dlt(Topics.ENFORCEMENT_REPORTS), props);
     }
 
-    /** The audit log is the source of truth: delete policy, no time or size limit (invariant 1). */
     private static NewTopic forever(String name, EgressProperties props) {
-        return TopicBuilder.name(name).partitions(props.partitions()).replicas(1)
-                .config(TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_DELETE)
-                .config(TopicConfig.RETENTION_MS_CONFIG, "-1")
-                .config(TopicConfig.RETENTION_BYTES_CONFIG, "-1")
-                .build();
+        return KafkaDefaults.keptForever(name, props.partitions());
     }
 }

@@ -10,13 +10,13 @@ import io.egressctl.schemas.registry.HttpSchemaRegistryClient;
 import io.egressctl.schemas.registry.SchemaRegistryClient;
 import io.egressctl.schemas.serde.AvroDeserializer;
 import io.egressctl.schemas.serde.AvroSerializer;
+import io.egressctl.schemas.serde.KafkaDefaults;
 import io.micrometer.core.instrument.MeterRegistry;
 import org.apache.avro.specific.SpecificRecord;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
-import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
@@ -64,12 +64,7 @@ class AgentConfig {
 
     @Bean(destroyMethod = "close")
     Producer<String, SpecificRecord> reportProducer(SharedProperties shared, AgentProperties props, SchemaRegistryClient registry) {
-        Map<String, Object> p = Map.of(
-                ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, shared.kafkaBootstrapServers(),
-                ProducerConfig.CLIENT_ID_CONFIG, "egress-agent-" + props.hostId(),
-                ProducerConfig.ACKS_CONFIG, "all",
-                ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true,
-                ProducerConfig.LINGER_MS_CONFIG, 0);
+        Map<String, Object> p = KafkaDefaults.orderedProducer(shared.kafkaBootstrapServers(), "egress-agent-" + props.hostId());
         return new KafkaProducer<>(p, new StringSerializer(), new AvroSerializer<>(registry));
     }
 
