@@ -156,6 +156,7 @@ public final class CompilerPipeline {
         networkPartition.entrySet().removeIf(e -> {
             if (numbers.contains(e.getValue())) {
                 engine.forget(e.getKey());
+                metaJson.remove(e.getKey());
                 return true;
             }
             return false;
@@ -172,6 +173,7 @@ public final class CompilerPipeline {
         Map<String, Long> pendingTime = new HashMap<>();
         Set<String> touched = new LinkedHashSet<>();
         Set<String> resync = new LinkedHashSet<>();
+        vmsChanged.clear();
         List<ChangeWrite> changes = new ArrayList<>();
         for (ConsumerRecord<String, byte[]> record : records) {
             positions.put(new TopicPartition(record.topic(), record.partition()), record.offset() + 1);
@@ -184,6 +186,9 @@ public final class CompilerPipeline {
             eventCounters.computeIfAbsent(record.topic() + '/' + d.outcome(),
                     k -> meters.counter("egress.compiler.events", "topic", record.topic(), "outcome", d.outcome().name())).increment();
             networkPartition.put(result.networkId(), record.partition());
+            if (!record.topic().equals(topics.ruleEvents())) {
+                vmsChanged.add(result.networkId());
+            }
             if (d.outcome() == Decision.Outcome.ALREADY_APPLIED) {
                 // A redelivery after a failed batch: make sure what was decided reached the store and the hosts.
                 resync.add(result.networkId());
@@ -214,7 +219,7 @@ public final class CompilerPipeline {
         for (Map.Entry<String, FragmentUpdate> e : pending.entrySet()) {
             HostUpdate h = EventMapper.toAvro(e.getValue(), Instant.ofEpochMilli(pendingTime.getOrDefault(e.getKey(), 0L)));
             avro.add(h);
-            fragments.add(new FragmentWrite(e.getValue(), encode(snapshotForm(h))));
+            fragments.add(new FragmentWrite(e.getValue(), encodeSnapshotForm(h)));
         }
         List<ViewWrite> views = new ArrayList<>(touched.size());
         for (String networkId : touched) {
@@ -337,9 +342,25 @@ public final class CompilerPipeline {
             previous.keySet().stream().filter(id -> !current.containsKey(id)).forEach(id -> removed.add(NetworkView.RULE_FIELD + id));
         }
         ruleJson.put(s.networkId(), current);
-        String meta = json.writeValueAsString(NetworkView.withRules(s, Map.of()));
-        return new ViewWrite(s.networkId(), s.network().tenantId(), s.version(), meta, changed, removed, full);
+        CachedMeta meta = metaJson.get(s.networkId());
+        if (meta == null || meta.network() != s.network() || meta.configVersion() != s.configVersion() || vmsChanged.contains(s.networkId())) {
+            meta = new CachedMeta(s.network(), s.configVersion(), json.writeValueAsString(NetworkView.withRules(s, Map.of())));
+            metaJson.put(s.networkId(), meta);
+        }
+        return new ViewWrite(s.networkId(), s.network().tenantId(), s.version(), meta.json(), changed, removed, full);
     }
+
+    /**
+     * A network's JSON without rules (its definition and VMs), valid while the definition object and
+     * its config version are unchanged and no workload event for it arrived: a rule change then
+     * reuses it, since the hash's own version field carries the network's version.
+     */
+    private record CachedMeta(io.egressctl.core.model.Network network, long configVersion, String json) {
+    }
+
+    private final Map<String, CachedMeta> metaJson = new HashMap<>();
+    /** Networks with a workload event in the batch being processed: their cached JSON is stale. */
+    private final Set<String> vmsChanged = new java.util.HashSet<>();
 
     /** A rule's JSON, valid while the state holds this very rule object. */
     private record CachedRule(io.egressctl.core.model.EgressRule rule, io.egressctl.core.model.DefaultPolicy policy, String json) {
@@ -370,13 +391,24 @@ public final class CompilerPipeline {
     }
 
     /**
-     * The form kept in the snapshot: without the change ids and the event time of the event that
-     * produced it. Which event that was depends on how the two input topics interleaved, while the
-     * snapshot must depend only on content and version (byte-identical after a rebuild or a failover);
-     * the ids and times travel on the HostUpdate in the log, where agents report them.
+     * The bytes kept in the snapshot: the HostUpdate without the change ids and the event time of the
+     * event that produced it. Which event that was depends on how the two input topics interleaved,
+     * while the snapshot must depend only on content and version (byte-identical after a rebuild or
+     * a failover); the ids and times travel on the HostUpdate in the log, where agents report them.
+     * The two fields are blanked on the record itself for the encoding and put back afterwards: a
+     * copy of the whole record per fragment cost more than the encoding.
      */
-    private static HostUpdate snapshotForm(HostUpdate h) {
-        return HostUpdate.newBuilder(h).setChangeIds(List.of()).setCompiledAt(Instant.EPOCH).build();
+    static byte[] encodeSnapshotForm(HostUpdate h) {
+        List<String> changeIds = h.getChangeIds();
+        Instant compiledAt = h.getCompiledAt();
+        h.setChangeIds(List.of());
+        h.setCompiledAt(Instant.EPOCH);
+        try {
+            return encode(h);
+        } finally {
+            h.setChangeIds(changeIds);
+            h.setCompiledAt(compiledAt);
+        }
     }
 
     private static byte[] encode(HostUpdate h) {

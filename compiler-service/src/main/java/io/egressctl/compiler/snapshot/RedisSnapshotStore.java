@@ -3,6 +3,8 @@ package io.egressctl.compiler.snapshot;
 import io.egressctl.schemas.view.RedisKeys;
 import org.springframework.stereotype.Component;
 import redis.clients.jedis.AbstractPipeline;
+import redis.clients.jedis.JedisCluster;
+import redis.clients.jedis.util.JedisClusterCRC16;
 import redis.clients.jedis.Response;
 import redis.clients.jedis.UnifiedJedis;
 
@@ -14,97 +16,148 @@ import java.util.Map;
 import java.util.Optional;
 
 /**
- * {@link SnapshotStore} on Redis. A batch goes out as one pipeline; guarded writes are Lua scripts
- * whose keys share one hash tag, so each is atomic and Redis Cluster compatible. Thread-safe.
+ * {@link SnapshotStore} on Redis. A batch goes out as one pipeline. Guarded writes (compare-and-set
+ * on version) are Lua scripts, so each is atomic; they are sent in chunks, many writes per script
+ * call, because a script call costs Redis far more than the few hash commands it runs (measured:
+ * about 26 µs per call against 2 µs per command), and a batch of a large cloud touches a distinct
+ * network and host for almost every change. Every key carries a hash tag ({@link RedisKeys}), and
+ * a chunk only ever holds keys of one hash slot when the client is a cluster client; with a
+ * standalone server one chunk takes any keys. Thread-safe.
  */
 @Component
 public class RedisSnapshotStore implements SnapshotStore {
 
-    /** KEYS: versions, fragments. ARGV: networkId, version, payload. Returns 2 written, 1 same, 0 stale. */
-    static final String CAS_FRAGMENT = """
-            local cur = redis.call('HGET', KEYS[1], ARGV[1])
-            if cur then
-              local c = tonumber(cur)
-              local v = tonumber(ARGV[2])
-              if c > v then return 0 end
-              if c == v then return 1 end
+    /** Guarded writes per script call: bounds how long one call holds the (single-threaded) server. */
+    static final int CHUNK = 200;
+
+    /**
+     * Fragment writes. KEYS: versions, fragments, for each write. ARGV: networkId, version, payload,
+     * for each write. Returns one code per write: 2 written, 1 same version held, 0 newer held.
+     */
+    static final String CAS_FRAGMENTS = """
+            local out = {}
+            for i = 1, #KEYS, 2 do
+              local j = (i - 1) / 2 * 3
+              local code = 2
+              local cur = redis.call('HGET', KEYS[i], ARGV[j + 1])
+              if cur then
+                local c = tonumber(cur)
+                local v = tonumber(ARGV[j + 2])
+                if c > v then code = 0 elseif c == v then code = 1 end
+              end
+              if code == 2 then
+                redis.call('HSET', KEYS[i], ARGV[j + 1], ARGV[j + 2])
+                redis.call('HSET', KEYS[i + 1], ARGV[j + 1], ARGV[j + 3])
+              end
+              out[#out + 1] = code
             end
-            redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-            redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-            return 2
+            return out
             """;
 
     /**
-     * KEYS: network hash. ARGV: version, json, full (1/0), n, then n (field, value) pairs to set, then
-     * fields to delete. Returns 1 when written, 0 when the hash holds this version or a newer one.
+     * Network view writes. KEYS: one network hash per write. ARGV, for each write: version, json,
+     * full (1/0), n fields to set, m fields to delete, then the n (field, value) pairs, then the m
+     * fields. Returns one code per write: 1 written, 0 when the hash holds this version or a newer one.
      */
-    static final String CAS_VIEW = """
-            local cur = redis.call('HGET', KEYS[1], 'version')
-            if cur and tonumber(cur) >= tonumber(ARGV[1]) then return 0 end
-            if ARGV[3] == '1' then redis.call('DEL', KEYS[1]) end
-            redis.call('HSET', KEYS[1], 'version', ARGV[1], 'json', ARGV[2])
-            local i = 5
-            for k = 1, tonumber(ARGV[4]) do
-              redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-              i = i + 2
+    static final String CAS_VIEWS = """
+            local out = {}
+            local a = 1
+            for k = 1, #KEYS do
+              local n = tonumber(ARGV[a + 3])
+              local m = tonumber(ARGV[a + 4])
+              local cur = redis.call('HGET', KEYS[k], 'version')
+              if cur and tonumber(cur) >= tonumber(ARGV[a]) then
+                out[k] = 0
+              else
+                if ARGV[a + 2] == '1' then redis.call('DEL', KEYS[k]) end
+                redis.call('HSET', KEYS[k], 'version', ARGV[a], 'json', ARGV[a + 1])
+                local f = a + 5
+                for i = 1, n do
+                  redis.call('HSET', KEYS[k], ARGV[f], ARGV[f + 1])
+                  f = f + 2
+                end
+                for i = 1, m do
+                  redis.call('HDEL', KEYS[k], ARGV[f])
+                  f = f + 1
+                end
+                out[k] = 1
+              end
+              a = a + 5 + 2 * n + m
             end
-            while i <= #ARGV do
-              redis.call('HDEL', KEYS[1], ARGV[i])
-              i = i + 1
-            end
-            return 1
+            return out
             """;
 
     private static final Duration CHANGE_TTL = Duration.ofDays(7);
-    private static final byte[] CAS_FRAGMENT_BYTES = CAS_FRAGMENT.getBytes(StandardCharsets.UTF_8);
+    private static final byte[] CAS_FRAGMENTS_BYTES = CAS_FRAGMENTS.getBytes(StandardCharsets.UTF_8);
+    private static final byte[] CAS_VIEWS_BYTES = CAS_VIEWS.getBytes(StandardCharsets.UTF_8);
 
     private static final tools.jackson.databind.json.JsonMapper JSON = tools.jackson.databind.json.JsonMapper.builder().build();
 
     private final UnifiedJedis redis;
+    private final boolean cluster;
 
     public RedisSnapshotStore(UnifiedJedis redis) {
         this.redis = redis;
+        this.cluster = redis instanceof JedisCluster;
     }
 
     @Override
     public BatchResult write(Batch batch) {
-        List<Response<Object>> fragmentResponses = new ArrayList<>(batch.fragments().size());
-        List<Response<Object>> viewResponses = new ArrayList<>(batch.views().size());
+        List<Chunk> fragmentChunks = chunks(batch.fragments(), w -> RedisKeys.hostVersions(w.update().hostId()));
+        List<Chunk> viewChunks = chunks(batch.views(), v -> RedisKeys.network(v.networkId()));
+        List<Response<Object>> fragmentResponses = new ArrayList<>(fragmentChunks.size());
+        List<Response<Object>> viewResponses = new ArrayList<>(viewChunks.size());
         try (AbstractPipeline p = redis.pipelined()) {
-            for (FragmentWrite w : batch.fragments()) {
-                fragmentResponses.add(p.eval(CAS_FRAGMENT_BYTES,
-                        List.of(bytes(RedisKeys.hostVersions(w.update().hostId())), bytes(RedisKeys.hostFragments(w.update().hostId()))),
-                        List.of(bytes(w.update().networkId()), bytes(Long.toString(w.update().version())), w.encodedHostUpdate())));
+            for (Chunk c : fragmentChunks) {
+                List<byte[]> keys = new ArrayList<>(2 * c.indexes().size());
+                List<byte[]> args = new ArrayList<>(3 * c.indexes().size());
+                for (int i : c.indexes()) {
+                    FragmentWrite w = batch.fragments().get(i);
+                    keys.add(bytes(RedisKeys.hostVersions(w.update().hostId())));
+                    keys.add(bytes(RedisKeys.hostFragments(w.update().hostId())));
+                    args.add(bytes(w.update().networkId()));
+                    args.add(bytes(Long.toString(w.update().version())));
+                    args.add(w.encodedHostUpdate());
+                }
+                fragmentResponses.add(p.eval(CAS_FRAGMENTS_BYTES, keys, args));
             }
-            for (ViewWrite v : batch.views()) {
-                List<String> args = new ArrayList<>(4 + 2 * v.ruleFields().size() + v.removedFields().size());
-                args.add(Long.toString(v.version()));
-                args.add(v.json());
-                args.add(v.full() ? "1" : "0");
-                args.add(Integer.toString(v.ruleFields().size()));
-                v.ruleFields().forEach((field, value) -> {
-                    args.add(field);
-                    args.add(value);
-                });
-                args.addAll(v.removedFields());
-                viewResponses.add(p.eval(CAS_VIEW, List.of(RedisKeys.network(v.networkId())), args));
+            for (Chunk c : viewChunks) {
+                List<byte[]> keys = new ArrayList<>(c.indexes().size());
+                List<byte[]> args = new ArrayList<>(8 * c.indexes().size());
+                for (int i : c.indexes()) {
+                    ViewWrite v = batch.views().get(i);
+                    keys.add(bytes(RedisKeys.network(v.networkId())));
+                    args.add(bytes(Long.toString(v.version())));
+                    args.add(bytes(v.json()));
+                    args.add(bytes(v.full() ? "1" : "0"));
+                    args.add(bytes(Integer.toString(v.ruleFields().size())));
+                    args.add(bytes(Integer.toString(v.removedFields().size())));
+                    v.ruleFields().forEach((field, value) -> {
+                        args.add(bytes(field));
+                        args.add(bytes(value));
+                    });
+                    v.removedFields().forEach(field -> args.add(bytes(field)));
+                }
+                viewResponses.add(p.eval(CAS_VIEWS_BYTES, keys, args));
             }
             for (ChangeWrite c : batch.changes()) {
                 // One command per change: the status as one JSON string with its expiry.
                 p.setex(RedisKeys.change(c.changeId()), CHANGE_TTL.toSeconds(), JSON.writeValueAsString(c.fields()));
             }
             p.sync();
+            long[] fragmentCodes = codes(fragmentChunks, fragmentResponses, batch.fragments().size());
+            long[] viewCodes = codes(viewChunks, viewResponses, batch.views().size());
             // Second round trip, only for what the first one changed: host and tenant indexes.
             boolean indexes = false;
             for (int i = 0; i < batch.fragments().size(); i++) {
-                if ((Long) fragmentResponses.get(i).get() == 2) {
+                if (fragmentCodes[i] == 2) {
                     p.sadd(RedisKeys.hosts(), batch.fragments().get(i).update().hostId());
                     indexes = true;
                 }
             }
             for (int i = 0; i < batch.views().size(); i++) {
                 ViewWrite v = batch.views().get(i);
-                if ((Long) viewResponses.get(i).get() == 1 && v.tenantId() != null) {
+                if (viewCodes[i] == 1 && v.tenantId() != null) {
                     if (v.json().isEmpty()) {
                         p.srem(RedisKeys.tenantNetworks(v.tenantId()), v.networkId());
                     } else {
@@ -116,17 +169,56 @@ public class RedisSnapshotStore implements SnapshotStore {
             if (indexes) {
                 p.sync();
             }
+            List<WriteOutcome> out = new ArrayList<>(fragmentCodes.length);
+            for (long code : fragmentCodes) {
+                out.add(code == 2 ? WriteOutcome.WRITTEN : code == 1 ? WriteOutcome.SAME : WriteOutcome.STALE);
+            }
+            List<Boolean> views = new ArrayList<>(viewCodes.length);
+            for (long code : viewCodes) {
+                views.add(code == 1);
+            }
+            return new BatchResult(out, views);
         }
-        List<WriteOutcome> out = new ArrayList<>(fragmentResponses.size());
-        for (Response<Object> r : fragmentResponses) {
-            long code = (Long) r.get();
-            out.add(code == 2 ? WriteOutcome.WRITTEN : code == 1 ? WriteOutcome.SAME : WriteOutcome.STALE);
+    }
+
+    /** Indexes of the writes that go into one script call. */
+    record Chunk(List<Integer> indexes) {
+    }
+
+    /**
+     * Splits writes into chunks of at most {@link #CHUNK}, keeping batch order within each; with a
+     * cluster client a chunk holds keys of one hash slot only (scripts may not cross slots).
+     */
+    <T> List<Chunk> chunks(List<T> writes, java.util.function.Function<T, String> key) {
+        Map<Integer, List<Integer>> bySlot = new java.util.LinkedHashMap<>();
+        List<Chunk> out = new ArrayList<>();
+        for (int i = 0; i < writes.size(); i++) {
+            int slot = cluster ? JedisClusterCRC16.getSlot(key.apply(writes.get(i))) : 0;
+            List<Integer> open = bySlot.computeIfAbsent(slot, s -> new ArrayList<>());
+            open.add(i);
+            if (open.size() == CHUNK) {
+                out.add(new Chunk(List.copyOf(open)));
+                open.clear();
+            }
         }
-        List<Boolean> views = new ArrayList<>(viewResponses.size());
-        for (Response<Object> r : viewResponses) {
-            views.add((Long) r.get() == 1);
+        bySlot.values().stream().filter(l -> !l.isEmpty()).forEach(l -> out.add(new Chunk(List.copyOf(l))));
+        return out;
+    }
+
+    /** The per-write codes of chunked script replies, back in batch order. */
+    private static long[] codes(List<Chunk> chunks, List<Response<Object>> replies, int size) {
+        long[] out = new long[size];
+        for (int c = 0; c < chunks.size(); c++) {
+            List<?> codes = (List<?>) replies.get(c).get();
+            List<Integer> indexes = chunks.get(c).indexes();
+            if (codes.size() != indexes.size()) {
+                throw new IllegalStateException("script returned " + codes.size() + " codes for " + indexes.size() + " writes");
+            }
+            for (int k = 0; k < indexes.size(); k++) {
+                out[indexes.get(k)] = (Long) codes.get(k);
+            }
         }
-        return new BatchResult(out, views);
+        return out;
     }
 
     @Override

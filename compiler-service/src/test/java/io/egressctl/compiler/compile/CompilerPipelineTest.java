@@ -92,10 +92,14 @@ class CompilerPipelineTest {
     @Test
     void theIncrementalReadModelReadsBackAsTheFullViewAfterEveryChange() {
         pipeline.process(setup());
-        List<RuleChange> changes = List.of(create("r1", "10.0.0.11/32", 80), create("r2", "10.0.0.12/32", 81),
-                delete("r1"), create("r3", "10.0.0.0/24", 82));
-        for (RuleChange c : changes) {
-            pipeline.process(List.of(rule(c)));
+        // Rule changes interleaved with VM changes: the cached network JSON must follow the VMs.
+        List<ConsumerRecord<String, byte[]>> changes = List.of(rule(create("r1", "10.0.0.11/32", 80)),
+                workload(new WorkloadChange("w3", WorkloadChange.Operation.VM_PLACED, "n1", "vm3", "h3", null, "10.0.0.13", null, AUDIT)),
+                rule(create("r2", "10.0.0.12/32", 81)), rule(delete("r1")),
+                workload(new WorkloadChange("w4", WorkloadChange.Operation.VM_REMOVED, "n1", "vm2", "h2", null, null, null, AUDIT)),
+                rule(create("r3", "10.0.0.0/24", 82)));
+        for (ConsumerRecord<String, byte[]> c : changes) {
+            pipeline.process(List.of(c));
             NetworkView expected = NetworkView.of(pipeline.engine().state("n1"));
             assertThat(NetworkView.fromHash(store.views.get("n1"))).isEqualTo(expected);
         }

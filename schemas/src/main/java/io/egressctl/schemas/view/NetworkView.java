@@ -53,8 +53,9 @@ public record NetworkView(String networkId, String tenantId, String kind, String
     private static final tools.jackson.databind.json.JsonMapper JSON = tools.jackson.databind.json.JsonMapper.builder().build();
 
     /**
-     * Reads a view from the network's Redis hash: field {@code json} holds the network (its rules
-     * inline when an older writer wrote it), each field {@code r:<ruleId>} one rule. Null when the
+     * Reads a view from the network's Redis hash: field {@code version} the network's version, field
+     * {@code json} the network and its VMs (its rules inline when an older writer wrote it), each
+     * field {@code r:<ruleId>} one rule. Null when the
      * network does not exist or was deleted.
      */
     public static NetworkView fromHash(Map<String, String> hash) {
@@ -69,8 +70,12 @@ public record NetworkView(String networkId, String tenantId, String kind, String
                 rules.put(field.substring(RULE_FIELD.length()), JSON.readValue(value, RuleView.class));
             }
         });
+        // The hash's own version field is the network's version; the JSON's is that of the last change
+        // to the network's definition or VMs (a writer need not re-render it for every rule change).
+        String version = hash.get("version");
         return new NetworkView(v.networkId(), v.tenantId(), v.kind(), v.guestCidr(), v.guestCidr6(), v.defaultPolicy(),
-                v.advanced(), v.ruleQuota(), v.configVersion(), v.version(), rules, v.vms() == null ? Map.of() : v.vms());
+                v.advanced(), v.ruleQuota(), v.configVersion(), version == null ? v.version() : Long.parseLong(version), rules,
+                v.vms() == null ? Map.of() : v.vms());
     }
 
     /** The network definition back as a core value. */

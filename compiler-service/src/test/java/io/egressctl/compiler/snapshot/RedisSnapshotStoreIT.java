@@ -1,0 +1,196 @@
+package io.egressctl.compiler.snapshot;
+
+import io.egressctl.compiler.snapshot.SnapshotStore.Batch;
+import io.egressctl.compiler.snapshot.SnapshotStore.BatchResult;
+import io.egressctl.compiler.snapshot.SnapshotStore.ChangeWrite;
+import io.egressctl.compiler.snapshot.SnapshotStore.FragmentWrite;
+import io.egressctl.compiler.snapshot.SnapshotStore.ViewWrite;
+import io.egressctl.compiler.snapshot.SnapshotStore.WriteOutcome;
+import io.egressctl.core.compile.FragmentUpdate;
+import io.egressctl.schemas.view.RedisKeys;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import redis.clients.jedis.UnifiedJedis;
+
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.stream.IntStream;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * {@link RedisSnapshotStore} against the stack's real Redis (REDIS_URL; {@code ./egressctl test}
+ * sets it): the chunked compare-and-set scripts keep every write's outcome in batch order across
+ * chunk boundaries, never move a fragment or a view back, and apply partial view writes exactly.
+ * Keys are those of the product with ids unique to this run; they are deleted afterwards.
+ */
+class RedisSnapshotStoreIT {
+
+    private static UnifiedJedis redis;
+    private static RedisSnapshotStore store;
+    private static final String RUN = UUID.randomUUID().toString().substring(0, 8);
+    private static final List<String> HOSTS = new ArrayList<>();
+    private static final List<String> NETWORKS = new ArrayList<>();
+
+    @BeforeAll
+    static void connect() {
+        String url = System.getenv("REDIS_URL");
+        if (url == null || url.isBlank()) {
+            throw new IllegalStateException("REDIS_URL is not set: run the integration tests with ./egressctl test, which starts the stack");
+        }
+        redis = new UnifiedJedis(URI.create(url));
+        store = new RedisSnapshotStore(redis);
+    }
+
+    @AfterAll
+    static void cleanUp() {
+        if (redis == null) {
+            return;
+        }
+        for (String h : HOSTS) {
+            redis.del(RedisKeys.hostVersions(h), RedisKeys.hostFragments(h));
+            redis.srem(RedisKeys.hosts(), h);
+        }
+        for (String n : NETWORKS) {
+            redis.del(RedisKeys.network(n));
+        }
+        redis.del(RedisKeys.tenantNetworks("t-" + RUN));
+        redis.close();
+    }
+
+    private static String host(int i) {
+        String h = "it-" + RUN + "-h" + i;
+        if (!HOSTS.contains(h)) {
+            HOSTS.add(h);
+        }
+        return h;
+    }
+
+    private static String network(String name) {
+        String n = "it-" + RUN + "-" + name;
+        if (!NETWORKS.contains(n)) {
+            NETWORKS.add(n);
+        }
+        return n;
+    }
+
+    private static FragmentWrite fragment(String host, String network, long version, String payload) {
+        return new FragmentWrite(new FragmentUpdate(host, network, version, null, "", List.of()), payload.getBytes(StandardCharsets.UTF_8));
+    }
+
+    private static String stored(String host, String network) {
+        byte[] b = redis.hget(RedisKeys.hostFragments(host).getBytes(StandardCharsets.UTF_8), network.getBytes(StandardCharsets.UTF_8));
+        return b == null ? null : new String(b, StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void fragmentOutcomesStayInBatchOrderAcrossChunksAndNeverMoveBack() {
+        String net = network("frag");
+        int n = 2 * RedisSnapshotStore.CHUNK + 57; // three script calls
+        List<FragmentWrite> first = new ArrayList<>();
+        IntStream.range(0, n).forEach(i -> first.add(fragment(host(i), net, 10, "v10-" + i)));
+        BatchResult r1 = store.write(new Batch(first, List.of(), List.of()));
+        assertThat(r1.fragments()).hasSize(n).containsOnly(WriteOutcome.WRITTEN);
+        assertThat(redis.smembers(RedisKeys.hosts())).contains(host(0), host(n - 1));
+
+        // One batch mixing, per host: the same version again, an older one, a newer one.
+        List<FragmentWrite> second = new ArrayList<>();
+        List<WriteOutcome> expected = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            switch (i % 3) {
+                case 0 -> {
+                    second.add(fragment(host(i), net, 10, "again-" + i));
+                    expected.add(WriteOutcome.SAME);
+                }
+                case 1 -> {
+                    second.add(fragment(host(i), net, 9, "older-" + i));
+                    expected.add(WriteOutcome.STALE);
+                }
+                default -> {
+                    second.add(fragment(host(i), net, 11, "v11-" + i));
+                    expected.add(WriteOutcome.WRITTEN);
+                }
+            }
+        }
+        BatchResult r2 = store.write(new Batch(second, List.of(), List.of()));
+        assertThat(r2.fragments()).containsExactlyElementsOf(expected);
+        for (int i = 0; i < n; i++) {
+            String want = i % 3 == 2 ? "v11-" + i : "v10-" + i;
+            assertThat(stored(host(i), net)).as("host %d", i).isEqualTo(want);
+            assertThat(redis.hget(RedisKeys.hostVersions(host(i)), net)).isEqualTo(i % 3 == 2 ? "11" : "10");
+        }
+    }
+
+    @Test
+    void viewWritesAreGuardedByVersionAndApplyFieldsExactly() {
+        String tenant = "t-" + RUN;
+        String a = network("view-a");
+        String b = network("view-b");
+        Map<String, String> rules = new LinkedHashMap<>();
+        rules.put("r:1", "{\"id\":\"1\"}");
+        rules.put("r:2", "{\"id\":\"2\"}");
+        rules.put("r:3", "{\"id\":\"3\"}");
+        BatchResult full = store.write(new Batch(List.of(), List.of(
+                new ViewWrite(a, tenant, 5, "{\"meta\":5}", rules, List.of(), true),
+                new ViewWrite(b, tenant, 7, "{\"meta\":7}", Map.of("r:9", "{}"), List.of(), true)), List.of()));
+        assertThat(full.viewsWritten()).containsExactly(true, true);
+        assertThat(redis.hgetAll(RedisKeys.network(a))).containsOnlyKeys("version", "json", "r:1", "r:2", "r:3");
+        assertThat(redis.smembers(RedisKeys.tenantNetworks(tenant))).contains(a, b);
+
+        // a: a partial write (one rule changed, one removed); b: an older version, refused whole.
+        BatchResult partial = store.write(new Batch(List.of(), List.of(
+                new ViewWrite(a, tenant, 6, "{\"meta\":6}", Map.of("r:2", "{\"id\":\"2\",\"v\":6}"), List.of("r:3"), false),
+                new ViewWrite(b, tenant, 6, "{\"meta\":6}", Map.of(), List.of("r:9"), false)), List.of()));
+        assertThat(partial.viewsWritten()).containsExactly(true, false);
+        assertThat(redis.hgetAll(RedisKeys.network(a))).isEqualTo(Map.of("version", "6", "json", "{\"meta\":6}",
+                "r:1", "{\"id\":\"1\"}", "r:2", "{\"id\":\"2\",\"v\":6}"));
+        assertThat(redis.hgetAll(RedisKeys.network(b))).isEqualTo(Map.of("version", "7", "json", "{\"meta\":7}", "r:9", "{}"));
+
+        // The same version again is not written either; a whole rewrite drops fields it does not name.
+        assertThat(store.write(new Batch(List.of(), List.of(new ViewWrite(a, tenant, 6, "{}", Map.of(), List.of(), true)), List.of()))
+                .viewsWritten()).containsExactly(false);
+        assertThat(store.write(new Batch(List.of(), List.of(new ViewWrite(a, tenant, 8, "{\"meta\":8}", Map.of("r:5", "{}"), List.of(), true)),
+                List.of())).viewsWritten()).containsExactly(true);
+        assertThat(redis.hgetAll(RedisKeys.network(a))).isEqualTo(Map.of("version", "8", "json", "{\"meta\":8}", "r:5", "{}"));
+
+        // A deleted network (empty JSON) leaves the tenant's index.
+        assertThat(store.write(new Batch(List.of(), List.of(new ViewWrite(b, tenant, 9, "", Map.of(), List.of(), true)), List.of()))
+                .viewsWritten()).containsExactly(true);
+        assertThat(redis.smembers(RedisKeys.tenantNetworks(tenant))).contains(a).doesNotContain(b);
+    }
+
+    @Test
+    void manyViewsInOneBatchSpanChunksInOrder() {
+        int n = RedisSnapshotStore.CHUNK + 3;
+        List<ViewWrite> views = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            views.add(new ViewWrite(network("many-" + i), null, 3, "{\"i\":" + i + "}", Map.of("r:x", "{}"), List.of(), true));
+        }
+        store.write(new Batch(List.of(), views, List.of()));
+        List<ViewWrite> again = new ArrayList<>();
+        List<Boolean> expected = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            long version = i % 2 == 0 ? 2 : 4;
+            again.add(new ViewWrite(network("many-" + i), null, version, "{\"v\":" + version + "}", Map.of(), List.of(), false));
+            expected.add(version == 4);
+        }
+        assertThat(store.write(new Batch(List.of(), again, List.of())).viewsWritten()).containsExactlyElementsOf(expected);
+        assertThat(redis.hget(RedisKeys.network(network("many-1")), "json")).isEqualTo("{\"v\":4}");
+        assertThat(redis.hget(RedisKeys.network(network("many-" + (n - 1))), "json")).isEqualTo("{\"i\":" + (n - 1) + "}");
+    }
+
+    @Test
+    void changeStatusIsStoredWithAnExpiry() {
+        String id = "it-" + RUN + "-change";
+        store.write(new Batch(List.of(), List.of(), List.of(new ChangeWrite(id, Map.of("status", "COMPILED")))));
+        assertThat(redis.get(RedisKeys.change(id))).contains("\"status\":\"COMPILED\"");
+        assertThat(redis.ttl(RedisKeys.change(id))).isPositive();
+        redis.del(RedisKeys.change(id));
+    }
+}
