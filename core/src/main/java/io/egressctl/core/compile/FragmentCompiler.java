@@ -77,10 +77,33 @@ public final class FragmentCompiler {
         return out;
     }
 
-    /** A placement with its addresses parsed once per compile, not once per rule. */
+    /**
+     * Parsed VM addresses by text. Every change re-reads the addresses of the VMs it may cover, and
+     * parsing them was a tenth of a rule change's cost; Cidr is immutable, so entries are shared.
+     * Bounded: cleared whole when full (a cache, never a source of truth).
+     */
+    private static final int ADDRESS_CACHE_LIMIT = 1 << 20;
+    private static final java.util.concurrent.ConcurrentHashMap<String, Cidr> ADDRESSES = new java.util.concurrent.ConcurrentHashMap<>();
+
+    static Cidr address(String text) {
+        if (text == null) {
+            return null;
+        }
+        Cidr c = ADDRESSES.get(text);
+        if (c == null) {
+            c = Cidr.parse(text);
+            if (ADDRESSES.size() >= ADDRESS_CACHE_LIMIT) {
+                ADDRESSES.clear();
+            }
+            ADDRESSES.put(text, c);
+        }
+        return c;
+    }
+
+    /** A placement with its addresses parsed once, not once per rule. */
     private record Vm(VmPlacement placement, Cidr v4, Cidr v6) {
         static Vm of(VmPlacement p) {
-            return new Vm(p, p.ipv4() == null ? null : Cidr.parse(p.ipv4()), p.ipv6() == null ? null : Cidr.parse(p.ipv6()));
+            return new Vm(p, address(p.ipv4()), address(p.ipv6()));
         }
 
         boolean coveredBy(EgressRule rule) {
