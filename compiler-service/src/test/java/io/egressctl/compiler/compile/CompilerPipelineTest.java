@@ -70,6 +70,23 @@ class CompilerPipelineTest {
     }
 
     @Test
+    void snapshotBytesAreAvrosSingleObjectEncodingOfTheUpdateWithoutIdsAndTime() throws Exception {
+        pipeline.process(setup());
+        pipeline.process(List.of(rule(create("r1", "10.0.0.11/32", 80))));
+        HostUpdate logged = published("h1").get(published("h1").size() - 1);
+        assertThat(logged.getChangeIds()).containsExactly("c-r1");
+        byte[] stored = store.fragments.get("h1").get("n1");
+        HostUpdate expected = HostUpdate.newBuilder(logged).setChangeIds(List.of()).setCompiledAt(Instant.EPOCH).build();
+        java.nio.ByteBuffer reference = expected.toByteBuffer();
+        byte[] referenceBytes = new byte[reference.remaining()];
+        reference.get(referenceBytes);
+        assertThat(stored).isEqualTo(referenceBytes);
+        assertThat(HostUpdate.fromByteBuffer(java.nio.ByteBuffer.wrap(stored))).isEqualTo(expected);
+        // The record sent to the log kept its ids and time.
+        assertThat(logged.getCompiledAt()).isNotEqualTo(Instant.EPOCH);
+    }
+
+    @Test
     void aStaleWriteIsNotPublished() {
         pipeline.process(setup());
         store.staleFrom = 0;
@@ -166,6 +183,8 @@ class CompilerPipelineTest {
     /** An in-memory store with the same version guard as Redis. */
     static final class FakeStore implements SnapshotStore {
         final Map<String, Long> versions = new HashMap<>();
+        /** Stored snapshot bytes by host, then network. */
+        final Map<String, Map<String, byte[]>> fragments = new HashMap<>();
         final Map<String, Map<String, String>> views = new HashMap<>();
         final Map<String, Map<String, String>> changes = new HashMap<>();
         final Map<Integer, String> checkpoints = new HashMap<>();
@@ -183,6 +202,7 @@ class CompilerPipelineTest {
                     out.add(WriteOutcome.SAME);
                 } else {
                     versions.put(key, w.update().version());
+                    fragments.computeIfAbsent(w.update().hostId(), h -> new HashMap<>()).put(w.update().networkId(), w.encodedHostUpdate());
                     out.add(WriteOutcome.WRITTEN);
                 }
             }

@@ -90,9 +90,10 @@ public class AvroSerializer<T extends SpecificRecord> implements Serializer<T> {
         String subject = Topics.subject(topic, isKey);
         int id = schemaId(registry, subject, schema);
         try {
-            ByteArrayOutputStream out = new ByteArrayOutputStream(256);
+            ByteArrayOutputStream out = new ByteArrayOutputStream(1024);
             out.write(new byte[WireFormat.HEADER_SIZE]);
-            BinaryEncoder encoder = EncoderFactory.get().directBinaryEncoder(out, null);
+            // Buffered, not direct: a direct encoder makes one (synchronized) stream call per field.
+            BinaryEncoder encoder = EncoderFactory.get().binaryEncoder(out, null);
             writer(schema, data).write(data, encoder);
             encoder.flush();
             byte[] bytes = out.toByteArray();
