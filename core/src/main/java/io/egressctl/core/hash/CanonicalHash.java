@@ -8,6 +8,7 @@ import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.Map;
 import java.util.SortedMap;
 
@@ -21,14 +22,25 @@ public final class CanonicalHash {
     private CanonicalHash() {
     }
 
+    private static final HexFormat HEX = HexFormat.of();
+    /** One digest per thread: looking the algorithm up for every hash cost as much as small hashes. */
+    private static final ThreadLocal<MessageDigest> SHA256 = ThreadLocal.withInitial(() -> {
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is missing from this JVM", e);
+        }
+    });
+
     /** Canonical text of a fragment: one line per field, VM and rule. */
     public static String canonical(Fragment f) {
         StringBuilder sb = new StringBuilder(128 + 96 * (f.vms().size() + f.rules().size()));
         sb.append("network=").append(f.networkId()).append('\n');
         sb.append("policy=").append(f.defaultPolicy()).append('\n');
-        f.vms().stream().sorted(java.util.Comparator.comparing(VmAddress::vmId)).forEach(vm ->
-                sb.append("vm=").append(vm.vmId()).append(',').append(nullToEmpty(vm.ipv4())).append(',')
-                        .append(nullToEmpty(vm.ipv6())).append('\n'));
+        for (VmAddress vm : byVmId(f.vms())) {
+            sb.append("vm=").append(vm.vmId()).append(',').append(nullToEmpty(vm.ipv4())).append(',')
+                    .append(nullToEmpty(vm.ipv6())).append('\n');
+        }
         for (CompiledRule r : f.rules()) {
             sb.append("rule=").append(r.ruleId()).append('|').append(r.action()).append('|').append(r.priority())
                     .append('|').append(r.protocol()).append("|vms=").append(String.join(",", r.vmIds()))
@@ -38,6 +50,18 @@ public final class CanonicalHash {
                     .append('\n');
         }
         return sb.toString();
+    }
+
+    /** The VMs by id; the compiler already lists them so, and then nothing is copied or sorted. */
+    private static List<VmAddress> byVmId(List<VmAddress> vms) {
+        for (int i = 1; i < vms.size(); i++) {
+            if (vms.get(i - 1).vmId().compareTo(vms.get(i).vmId()) > 0) {
+                List<VmAddress> sorted = new java.util.ArrayList<>(vms);
+                sorted.sort(java.util.Comparator.comparing(VmAddress::vmId));
+                return sorted;
+            }
+        }
+        return vms;
     }
 
     /** sha256 hex of a fragment's canonical text. */
@@ -59,12 +83,9 @@ public final class CanonicalHash {
 
     /** sha256 hex of UTF-8 text. */
     public static String sha256(String text) {
-        try {
-            MessageDigest md = MessageDigest.getInstance("SHA-256");
-            return HexFormat.of().formatHex(md.digest(text.getBytes(StandardCharsets.UTF_8)));
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("SHA-256 is missing from this JVM", e);
-        }
+        MessageDigest md = SHA256.get();
+        md.reset();
+        return HEX.formatHex(md.digest(text.getBytes(StandardCharsets.UTF_8)));
     }
 
     private static String nullToEmpty(String s) {
