@@ -82,7 +82,7 @@ public final class CompilerBench {
     }
 
     record Result(Size size, int changes, double seconds, long redisBytes, int hostsWithSnapshots, double setupSeconds,
-                  double batchP50, double batchP99) {
+                  double batchP50, double batchP99, double networksPerBatch, double fragmentsPerBatch) {
         double perSecond() {
             return changes / seconds;
         }
@@ -99,6 +99,8 @@ public final class CompilerBench {
     private final SchemaRegistryClient registry = new HttpSchemaRegistryClient(registryUrl);
     private final String run = Long.toHexString(System.nanoTime() & 0xffffff);
     private SimpleMeterRegistry meters = new SimpleMeterRegistry();
+    /** Distinct networks per consumer batch in the last {@link #consume}: how much a batch can coalesce. */
+    private double lastNetworksPerBatch;
 
     public static void main(String[] args) throws Exception {
         new CompilerBench().run();
@@ -136,6 +138,8 @@ public final class CompilerBench {
                     r.size().networks(), r.size().vms(), r.size().rules(), r.setupSeconds(), r.perSecond(), r.microsPerChange(),
                     r.batchP50(), r.batchP99(), r.redisBytes() / Math.max(1, r.hostsWithSnapshots()), r.redisBytes());
         }
+        System.out.printf("coalescing per 1,000-record batch: 1x %.0f networks, %.0f fragments written; 10x %.0f networks, %.0f fragments%n",
+                s1.networksPerBatch(), s1.fragmentsPerBatch(), s10.networksPerBatch(), s10.fragmentsPerBatch());
         System.out.printf("rounds: 1x %s changes/s; 10x %s changes/s (the median round of each is shown above)%n",
                 small.stream().map(r -> String.format("%.0f", r.perSecond())).toList(),
                 large.stream().map(r -> String.format("%.0f", r.perSecond())).toList());
@@ -228,7 +232,10 @@ public final class CompilerBench {
                 }
                 long start = System.nanoTime();
                 List<Double> perChange = new ArrayList<>();
+                double fragmentsBefore = meters.find("egress.compiler.fragments.written").counter().count();
                 consume(pipeline, topics, changes, afterSetup, perChange);
+                double fragmentsPerBatch = (meters.find("egress.compiler.fragments.written").counter().count() - fragmentsBefore)
+                        / Math.max(1, perChange.size());
                 double seconds = (System.nanoTime() - start) / 1e9;
                 perChange.sort(null);
                 for (String t : List.of("egress.compiler.batch", "egress.compiler.store", "egress.compiler.flush")) {
@@ -249,7 +256,8 @@ public final class CompilerBench {
                     hosts.add(k.substring(k.indexOf('{') + 1, k.indexOf('}')));
                 }
                 Result result = new Result(size, changes, seconds, bytes, hosts.size(), setupSeconds,
-                        perChange.get((perChange.size() - 1) / 2), perChange.get((int) Math.ceil(perChange.size() * 0.99) - 1));
+                        perChange.get((perChange.size() - 1) / 2), perChange.get((int) Math.ceil(perChange.size() * 0.99) - 1),
+                        lastNetworksPerBatch, fragmentsPerBatch);
                 System.out.printf("%s: setup %d events in %.1f s; %d changes in %.2f s = %.0f changes/s (%.1f us each); %d host snapshots, %d bytes%n",
                         size.name(), setupEvents, setupSeconds, changes, seconds, result.perSecond(), result.microsPerChange(), hosts.size(), bytes);
                 return result;
@@ -296,6 +304,7 @@ public final class CompilerBench {
                 from.forEach(consumer::seek);
             }
             int done = 0;
+            long networksSeen = 0;
             long deadline = System.nanoTime() + Duration.ofMinutes(3).toNanos();
             while (done < count && System.nanoTime() < deadline) {
                 ConsumerRecords<String, byte[]> records = consumer.poll(Duration.ofMillis(200));
@@ -304,6 +313,7 @@ public final class CompilerBench {
                 }
                 List<ConsumerRecord<String, byte[]>> batch = new ArrayList<>(records.count());
                 records.forEach(batch::add);
+                networksSeen += batch.stream().map(ConsumerRecord::key).distinct().count();
                 long t0 = System.nanoTime();
                 pipeline.process(batch);
                 microsPerChangeByBatch.add((System.nanoTime() - t0) / 1e3 / batch.size());
@@ -312,6 +322,7 @@ public final class CompilerBench {
             if (done < count) {
                 throw new IllegalStateException("only " + done + " of " + count + " events arrived");
             }
+            lastNetworksPerBatch = (double) networksSeen / Math.max(1, microsPerChangeByBatch.size());
             Map<TopicPartition, Long> reached = new HashMap<>();
             for (TopicPartition tp : tps) {
                 reached.put(tp, consumer.position(tp));
