@@ -126,7 +126,7 @@ public final class AgentApplyBench {
         double nft10kApplyOnly = -1;
         double nft10kCpu = -1;
         System.out.println("wall clock, median / p99; cpu = render thread + nft process CPU time, median (load-independent)");
-        System.out.println("size   kernel_rules  sets  render_ms  full_apply_ms(med/p99)  render+apply_ms(med/p99)  cpu_render_ms  cpu_nft_ms");
+        System.out.println("size   kernel_rules  sets  elements  render_ms  full_apply_ms(med/p99)  render+apply_ms(med/p99)  cpu_render_ms  cpu_nft_ms");
         for (int n : new int[]{100, 1_000, 10_000}) {
             SortedMap<String, Fragment> state = host(n, 0);
             String script = RENDERER.render("bench", state);
@@ -150,8 +150,8 @@ public final class AgentApplyBench {
                 apply.add(ms(t2 - t1));
                 total.add(ms(t2 - t0));
             }
-            System.out.printf(Locale.ROOT, "%-6d %12d %5d %10.1f %12.1f / %-9.1f %13.1f / %-9.1f %13.1f %11.1f%n", n, kernelRules(script),
-                    count(script, "\n  set "), median(render), median(apply), p99(apply), median(total), p99(total),
+            System.out.printf(Locale.ROOT, "%-6d %12d %5d %9d %10.1f %12.1f / %-9.1f %13.1f / %-9.1f %13.1f %11.1f%n", n, kernelRules(script),
+                    count(script, "\n  set "), setElements(script), median(render), median(apply), p99(apply), median(total), p99(total),
                     median(renderCpu), median(nftCpu));
             if (n == 10_000) {
                 apply10k = median(total);
@@ -618,6 +618,28 @@ public final class AgentApplyBench {
             } else if (line.equals("  }")) {
                 inChain = false;
             } else if (inChain && !l.startsWith("comment ") && !l.startsWith("type ")) {
+                n++;
+            }
+        }
+        return n;
+    }
+
+    /** Elements of the named sets (the rules' elements; the default-verdict maps not counted). */
+    private static int setElements(String script) {
+        int n = 0;
+        boolean inSet = false;
+        boolean inElements = false;
+        for (String line : script.split("\n")) {
+            if (line.startsWith("  set ")) {
+                inSet = true;
+            } else if (line.equals("  }")) {
+                inSet = false;
+                inElements = false;
+            } else if (inSet && line.equals("    elements = {")) {
+                inElements = true;
+            } else if (inElements && line.equals("    }")) {
+                inElements = false;
+            } else if (inElements) {
                 n++;
             }
         }
