@@ -54,6 +54,14 @@ final class AddressSpans {
         boolean isAll() {
             return lo.equals(ZERO) && hi.equals(v4 ? V4_MAX : V6_MAX);
         }
+
+        /** Mixed: prefixes of one size differ only in high bits, which a plain sum keeps out of a hash table's index. */
+        @Override
+        public int hashCode() {
+            long h = (lo.hi() * 31 + lo.lo()) * 0x9E3779B97F4A7C15L + hi.hi() * 31 + hi.lo();
+            h *= 0x9E3779B97F4A7C15L;
+            return (int) (h ^ (h >>> 32)) ^ (v4 ? 1 : 0);
+        }
     }
 
     /** Every address of the family. */

@@ -518,16 +518,25 @@ public final class NftRenderer {
             int[] order = ruleSet.stream().toArray();
             // Boxes still able to decide a packet: a box inside a box of an earlier rule never is the
             // first match (that earlier rule matches every packet it matches), so it is left out.
+            // Earlier boxes are kept per protocol (and "all"): a box can only lie inside, or overlap,
+            // a box of its own protocol or of an "all" rule.
             List<List<Box>> live = new ArrayList<>(order.length);
-            List<Box> earlier = new ArrayList<>();
+            Map<Integer, List<Box>> earlier = new HashMap<>();
+            List<Box> earlierAll = new ArrayList<>();
             for (int rule : order) {
-                List<Box> kept = new ArrayList<>();
+                List<Box> kept = new ArrayList<>(2);
                 for (Box b : boxes(rule, v4)) {
-                    if (!withinAny(b, earlier)) {
+                    if (!withinAny(b, earlierAll) && (b.kind() == Kind.ALL || !withinAny(b, earlier.getOrDefault(b.proto(), List.of())))) {
                         kept.add(b);
                     }
                 }
-                earlier.addAll(kept);
+                for (Box b : kept) {
+                    if (b.kind() == Kind.ALL) {
+                        earlierAll.add(b);
+                    } else {
+                        earlier.computeIfAbsent(b.proto(), k -> new ArrayList<>()).add(b);
+                    }
+                }
                 live.add(kept);
             }
             int[] layer = new int[order.length];
@@ -539,7 +548,7 @@ public final class NftRenderer {
                 }
                 boolean deny = deny(order[j]);
                 int floor = -1;
-                for (int i = 0; i < j; i++) {
+                for (int i = j - 1; i >= 0; i--) {
                     if (layer[i] > floor && deny(order[i]) != deny && overlap(live.get(i), bj)) {
                         floor = layer[i];
                     }
@@ -595,7 +604,7 @@ public final class NftRenderer {
         private static boolean overlap(List<Box> a, List<Box> b) {
             for (Box x : a) {
                 for (Box y : b) {
-                    if (x.overlaps(y)) {
+                    if ((x.proto() == y.proto() || x.kind() == Kind.ALL || y.kind() == Kind.ALL) && x.overlaps(y)) {
                         return true;
                     }
                 }
