@@ -8,36 +8,98 @@ import io.egressctl.core.model.Action;
 import io.egressctl.core.model.Cidr;
 import io.egressctl.core.model.DefaultPolicy;
 import io.egressctl.core.model.Protocol;
+import io.egressctl.core.render.AddressSpans.Span;
 
 import java.util.ArrayList;
+import java.util.BitSet;
+import java.util.HashMap;
 import java.util.HashSet;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.SortedMap;
 import java.util.TreeMap;
-import java.util.stream.Collectors;
 
 /**
  * Renders a host's fragments into one nftables script that replaces the product's table in a single
  * transaction: it creates the table if absent, deletes it and defines it anew, so the kernel never
  * sees half a ruleset (invariant 5), and no other table is touched.
  *
+ * <h2>Layout: a few lookups into shared sets, not a chain per VM</h2>
+ * nft's cost (applying and listing) is about per kernel rule; set elements are far cheaper. So every
+ * rule becomes set elements keyed by the VM's own source address, and the forward chain holds only a
+ * few dozen lookups:
  * <pre>
  * table inet egressctl
- *   set d4_H / d6_H  (flags interval): one per distinct destination list of two or more prefixes,
- *                    named by a hash of its content, shared by every rule and VM that uses it
- *   map vm4 / vm6:   VM address : jump vm_H
- *   chain forward    (hook forward): ct established,related accept; ip saddr vmap @vm4; ip6 saddr vmap @vm6
- *   chain vm_H       one per VM: its rules in evaluation order, then the network's default verdict
+ *   set l&lt;L&gt;_&lt;shape&gt;&lt;4|6&gt;[_dst][_b&lt;B&gt;]   counter; one element per rule, VM and destination
+ *                                        range, commented "r=&lt;rule id&gt; h=&lt;rule hash&gt;"
+ *       key: saddr [. daddr] then by shape
+ *         all:   nothing more                       (every protocol)
+ *         proto: . l4proto                          (tcp/udp without ports, ICMP without a type)
+ *         port:  . l4proto . dport                  (tcp/udp with a port or port range)
+ *         type:  . icmp(v6) type                    (any code)
+ *         code:  . icmp(v6) type . icmp(v6) code
+ *       daddr only when the rule has destinations or exceptions ("_dst"); flags interval when the
+ *       key holds a range (destination or port), a plain hash set otherwise
+ *   map def4 / def6                  VM address : accept | drop (the network's default), counter,
+ *                                    commented "net &lt;network&gt; vm &lt;vm&gt;"
+ *   chain forward (hook forward)     ct state established,related accept
+ *                                    one lookup per set, in layer order, verdict drop (even layers)
+ *                                    or accept (odd layers), commented with layer, verdict, shape
+ *                                    and family
+ *                                    ip saddr vmap @def4; ip6 saddr vmap @def6
  * </pre>
+ * Keys carry no wildcard field ({@code 0.0.0.0/0}, {@code 0-65535}): the kernel's cost per element
+ * grows with wildcards and ranges, so a field that would match everything is left out of the key and
+ * the rule goes to the set of the narrower shape. A destination list minus its exceptions is
+ * computed here as disjoint address ranges (a prefix where the range is one, {@code a-b} otherwise),
+ * one element each.
  *
- * Names are stable: a VM's chain is {@code vm_} plus 12 hex digits of sha256(network id, VM id), and
- * a set's name is a hash of its elements, so a change to one rule or one VM changes only the objects
- * it touches and an enforcer can replace just those (an incremental transaction) instead of the whole
- * table. A single destination prefix is matched inline (no set); lists become named sets because every
- * anonymous set is a kernel object of its own and thousands of them made a 10,000-rule apply take
- * seconds.
+ * <h2>Layers, and why the first matching rule still decides</h2>
+ * For each VM and address family the VM's rules are walked in evaluation order and each rule j gets
+ * a layer: the smallest layer of j's verdict (even = DENY, odd = ALLOW) that is greater than the
+ * layer of every earlier rule i of the VM with the <em>other</em> verdict whose match overlaps j's
+ * (same family; protocols overlap, {@code all} overlapping every protocol; port or ICMP type/code
+ * ranges intersect; destination ranges, exceptions applied, intersect). The chain looks the layers
+ * up in increasing order, and every element of a layer carries the layer's verdict.
+ *
+ * <p>Before layering, a box (one destination range of a rule) that lies inside a box of an earlier
+ * rule of the same VM is dropped: every packet it matches, that earlier rule matches too, so the rule
+ * is never the first match for it. The reduced rule list gives every packet the same first match as
+ * the original (by induction over the dropped boxes), and the claim below is about the reduced list.
+ * Identical boxes (a rule repeated, or one ICMP rule written twice) are the common case; a rule left
+ * with no box has no element at all.
+ *
+ * <p>Claim: for a packet p from VM v, the first lookup that matches gives the verdict of the first
+ * of v's rules (in fragment order) that matches p, and when none does, no lookup matches and the
+ * default map decides. Proof: the elements of a rule match exactly the packets from v its boxes
+ * match, so with no matching rule no element matches. Otherwise let j be the first matching rule
+ * and consider any matching rule i with layer(i) &lt;= layer(j). Rules of one layer share its verdict.
+ * If layer(i) &lt; layer(j) and verdict(i) != verdict(j), i and j overlap (p matches both); i cannot
+ * come before j (j is the first match), so i comes after j, and an overlapping later rule of the
+ * other verdict was put in a layer above layer(j): contradiction. So every matching element in
+ * layers up to layer(j) has verdict(j), j's own elements are in layer(j), and the first lookup that
+ * matches, whichever of its elements matched, answers verdict(j). Earlier rules of the same verdict
+ * need no ordering: whichever of them matches first gives the same answer. Lookups of one layer may
+ * come in any order for the same reason. ∎
+ *
+ * <h2>Interval sets refuse overlapping elements</h2>
+ * The kernel's concatenated interval sets (pipapo) refuse an element that overlaps one already in the
+ * set (File exists), and any set an identical one. Elements of different VMs never overlap (the
+ * source address differs); identical boxes of one VM are gone (see above); a box that overlaps one
+ * already placed in its set goes to the next "bucket": another set ({@code _b1}, {@code _b2}, ...)
+ * with its own lookup in the same layer.
+ *
+ * <p>Names are stable (layer, shape, family, bucket; maps and the chain fixed), so a change of one
+ * rule changes a few elements and an enforcer can send {@code delete element}/{@code add element}
+ * instead of the whole table. Layers, buckets and sets depend only on each VM's own rules, so a
+ * rule's elements are the same whatever else the host holds.
+ *
+ * <p>Limits: the number of layers grows with alternations of overlapping ALLOW and DENY rules of one
+ * VM (each adds a layer, and each layer up to six lookups plus buckets); ordinary policies ("allow
+ * these, deny the rest" or the reverse) need one or two. Layering is quadratic in the rules of one
+ * VM, computed once per distinct list of rules in a network.
  *
  * Only typed, validated values reach the output (addresses, numbers, enum keywords, ids matching
  * {@code [A-Za-z0-9._:-]}); tenant text such as descriptions is never rendered. Stateless and
@@ -52,215 +114,560 @@ public final class NftRenderer {
     /** Longest comment nft accepts (libnftnl's NFTNL_UDATA_COMMENT_MAXLEN). */
     private static final int MAX_COMMENT = 128;
 
+    /** What a rule matches besides addresses. */
+    enum Kind {
+        /** tcp or udp (protocol 6 or 17) and a destination port range. */
+        PORT,
+        /** ICMP (protocol 1) or ICMPv6 (58), a type range and a code range. */
+        ICMP,
+        /** Every protocol. */
+        ALL
+    }
+
+    /**
+     * The key of a set: the source address, then only the fields that narrow the match, so no element
+     * carries a wildcard field (the kernel's cost per element grows with wildcards and ranges).
+     */
+    public enum Shape {
+        /** Every protocol: the source (and destination) address only. */
+        ALL("all"),
+        /** A protocol as a whole: tcp or udp without ports, ICMP without a type. */
+        PROTO("proto"),
+        /** tcp or udp and a destination port range. */
+        PORT("port"),
+        /** An ICMP type, any code. */
+        TYPE("type"),
+        /** An ICMP type and code. */
+        CODE("code");
+
+        private final String word;
+
+        Shape(String word) {
+            this.word = word;
+        }
+
+        public String word() {
+            return word;
+        }
+    }
+
+    /**
+     * What a rule matches for one address family, the VM's source address aside: a destination range
+     * and, by kind, a protocol ({@code proto}: 6, 17, 1 or 58) with a port range ({@code x}) or an
+     * ICMP type range ({@code x}) and code range ({@code y}). Inclusive ranges.
+     */
+    record Box(Kind kind, Span dst, int proto, int x0, int x1, int y0, int y1) {
+
+        boolean overlaps(Box o) {
+            if (!dst.intersects(o.dst)) {
+                return false;
+            }
+            if (kind == Kind.ALL || o.kind == Kind.ALL) {
+                return true;
+            }
+            return proto == o.proto && x0 <= o.x1 && o.x0 <= x1 && y0 <= o.y1 && o.y0 <= y1;
+        }
+
+        /** True when every packet this box matches, {@code o} matches too. */
+        boolean within(Box o) {
+            if (!o.dst.contains(dst)) {
+                return false;
+            }
+            if (o.kind == Kind.ALL) {
+                return true;
+            }
+            return kind != Kind.ALL && proto == o.proto && o.x0 <= x0 && x1 <= o.x1 && o.y0 <= y0 && y1 <= o.y1;
+        }
+
+        boolean anywhere() {
+            return dst.isAll();
+        }
+
+        Shape shape() {
+            return switch (kind) {
+                case ALL -> Shape.ALL;
+                case PORT -> x0 == 0 && x1 == 65535 ? Shape.PROTO : Shape.PORT;
+                case ICMP -> x0 == 0 && x1 == 255 ? Shape.PROTO : y0 == 0 && y1 == 255 ? Shape.TYPE : Shape.CODE;
+            };
+        }
+
+        /** The key after the source address (with its leading separator), as nft reads it. */
+        String keyTail(Map<Span, String> spanTexts) {
+            StringBuilder sb = new StringBuilder(48);
+            if (!anywhere()) {
+                sb.append(" . ").append(spanTexts.computeIfAbsent(dst, AddressSpans::text));
+            }
+            Shape shape = shape();
+            if (shape == Shape.PROTO || shape == Shape.PORT) {
+                sb.append(" . ").append(switch (proto) {
+                    case 6 -> "tcp";
+                    case 17 -> "udp";
+                    case 1 -> "icmp";
+                    default -> "ipv6-icmp";
+                });
+            }
+            if (shape == Shape.PORT || shape == Shape.TYPE || shape == Shape.CODE) {
+                sb.append(" . ").append(range(x0, x1));
+            }
+            if (shape == Shape.CODE) {
+                sb.append(" . ").append(range(y0, y1));
+            }
+            return sb.toString();
+        }
+
+        private static String range(int lo, int hi) {
+            return lo == hi ? Integer.toString(lo) : lo + "-" + hi;
+        }
+    }
+
+    /** One element of a set: its key (as rendered) and comment. */
+    public record Element(String key, String comment) {
+        /** The element as it appears in the script. */
+        public String text() {
+            return key + " comment \"" + comment + "\"";
+        }
+    }
+
+    /** One named set and the lookup rule that uses it. */
+    public record LookupSet(int layer, Shape shape, boolean v4, boolean dst, int bucket, List<Element> elements) {
+
+        public String name() {
+            return "l" + layer + "_" + shape.word() + (v4 ? "4" : "6") + (dst ? "_dst" : "") + (bucket == 0 ? "" : "_b" + bucket);
+        }
+
+        public boolean deny() {
+            return layer % 2 == 0;
+        }
+
+        /** Whether the key has a range field (destination or port): an interval set. */
+        public boolean interval() {
+            return dst || shape == Shape.PORT;
+        }
+
+        public String type() {
+            String a = v4 ? "ipv4_addr" : "ipv6_addr";
+            StringBuilder t = new StringBuilder(a);
+            if (dst) {
+                t.append(" . ").append(a);
+            }
+            switch (shape) {
+                case PROTO -> t.append(" . inet_proto");
+                case PORT -> t.append(" . inet_proto . inet_service");
+                case TYPE -> t.append(v4 ? " . icmp_type" : " . icmpv6_type");
+                case CODE -> t.append(v4 ? " . icmp_type . icmp_code" : " . icmpv6_type . icmpv6_code");
+                default -> {
+                }
+            }
+            return t.toString();
+        }
+
+        /** The forward chain's rule that looks packets up in this set. */
+        public String lookup() {
+            String ip = v4 ? "ip" : "ip6";
+            String icmp = v4 ? "icmp" : "icmpv6";
+            StringBuilder k = new StringBuilder(ip).append(" saddr");
+            if (dst) {
+                k.append(" . ").append(ip).append(" daddr");
+            }
+            switch (shape) {
+                case PROTO -> k.append(" . meta l4proto");
+                case PORT -> k.append(" . meta l4proto . th dport");
+                case TYPE -> k.append(" . ").append(icmp).append(" type");
+                case CODE -> k.append(" . ").append(icmp).append(" type . ").append(icmp).append(" code");
+                default -> {
+                }
+            }
+            return k + " @" + name() + " " + (deny() ? "drop" : "accept") + " comment \"layer " + layer + " "
+                    + (deny() ? "deny" : "allow") + " " + shape.word() + " ipv" + (v4 ? "4" : "6")
+                    + (dst ? " by destination" : "") + (bucket == 0 ? "" : " bucket " + bucket) + "\"";
+        }
+
+        /** Lookup order: layer, then shape, family, destination, bucket (any order within a layer is right). */
+        static long sortKey(int layer, Shape shape, boolean v4, boolean dst, int bucket) {
+            return (((((long) layer * 5 + shape.ordinal()) * 2 + (v4 ? 0 : 1)) * 2 + (dst ? 1 : 0)) << 24) + bucket;
+        }
+    }
+
+    /** The whole layout of a host: sets in lookup order, then the default-verdict map elements. */
+    public record Plan(List<LookupSet> sets, List<String> defaults4, List<String> defaults6) {
+    }
+
     /** Renders the full replacement script for a host. */
     public String render(String hostId, SortedMap<String, Fragment> fragments) {
-        StringBuilder sb = new StringBuilder(4096);
+        String table = renderTable(fragments);
+        StringBuilder sb = new StringBuilder(table.length() + 256);
         sb.append("# egressctl host ").append(safe(hostId)).append(" hash ").append(hostHash(fragments)).append('\n');
         sb.append("table ").append(FAMILY).append(' ').append(TABLE).append('\n');
         sb.append("delete table ").append(FAMILY).append(' ').append(TABLE).append('\n');
-        sb.append(renderTable(fragments));
+        sb.append(table);
         return sb.toString();
     }
 
     /** Renders just the {@code table inet egressctl { ... }} block. */
     public String renderTable(SortedMap<String, Fragment> fragments) {
-        List<String> v4Elements = new ArrayList<>();
-        List<String> v6Elements = new ArrayList<>();
-        Set<String> seenAddresses = new HashSet<>();
-        Set<String> chainNames = new HashSet<>();
-        Map<String, String> sets = new TreeMap<>();
-        StringBuilder chains = new StringBuilder();
-        for (Map.Entry<String, Fragment> e : fragments.entrySet()) {
-            Fragment f = e.getValue();
-            // Each rule is rendered once per fragment, then copied into the chain of every VM it covers.
-            List<List<String>> lines = new ArrayList<>(f.rules().size());
-            List<Set<String>> covered = new ArrayList<>(f.rules().size());
-            for (CompiledRule r : f.rules()) {
-                lines.add(ruleLines(r, sets));
-                covered.add(new HashSet<>(r.vmIds()));
+        Plan plan = plan(fragments);
+        int size = 512 + 80 * (plan.defaults4().size() + plan.defaults6().size());
+        for (LookupSet s : plan.sets()) {
+            size += 300;
+            for (Element e : s.elements()) {
+                size += e.key().length() + e.comment().length() + 20;
             }
+        }
+        StringBuilder sb = new StringBuilder(size);
+        sb.append("table ").append(FAMILY).append(' ').append(TABLE).append(" {\n");
+        for (LookupSet s : plan.sets()) {
+            sb.append("  set ").append(s.name()).append(" {\n");
+            sb.append("    type ").append(s.type()).append('\n');
+            if (s.interval()) {
+                sb.append("    flags interval\n");
+            }
+            sb.append("    counter\n");
+            sb.append("    elements = {\n");
+            List<Element> elements = s.elements();
+            for (int i = 0; i < elements.size(); i++) {
+                Element e = elements.get(i);
+                sb.append("      ").append(e.key()).append(" comment \"").append(e.comment()).append('"')
+                        .append(i + 1 < elements.size() ? ",\n" : "\n");
+            }
+            sb.append("    }\n");
+            sb.append("  }\n");
+        }
+        map(sb, "def4", "ipv4_addr", plan.defaults4());
+        map(sb, "def6", "ipv6_addr", plan.defaults6());
+        sb.append("  chain forward {\n");
+        sb.append("    type filter hook forward priority filter; policy accept;\n");
+        sb.append("    ct state established,related accept\n");
+        for (LookupSet s : plan.sets()) {
+            sb.append("    ").append(s.lookup()).append('\n');
+        }
+        sb.append("    ip saddr vmap @def4\n");
+        sb.append("    ip6 saddr vmap @def6\n");
+        sb.append("  }\n");
+        sb.append("}\n");
+        return sb.toString();
+    }
+
+    private static void map(StringBuilder sb, String name, String type, List<String> elements) {
+        sb.append("  map ").append(name).append(" {\n    type ").append(type).append(" : verdict\n    counter\n");
+        if (!elements.isEmpty()) {
+            sb.append("    elements = {\n");
+            for (int i = 0; i < elements.size(); i++) {
+                sb.append("      ").append(elements.get(i)).append(i + 1 < elements.size() ? ",\n" : "\n");
+            }
+            sb.append("    }\n");
+        }
+        sb.append("  }\n");
+    }
+
+    /**
+     * What one rule adds to a host: an {@code add element} command per element of {@code ruleId},
+     * then the forward chain's lookups of the sets they are in. Empty when the rule has no element
+     * (it covers no VM there, matches nothing, or every packet it matches an earlier rule of the
+     * same VMs matches too).
+     */
+    public List<String> ruleStatements(SortedMap<String, Fragment> fragments, String ruleId) {
+        String tag = "r=" + safe(ruleId) + " ";
+        List<String> elements = new ArrayList<>();
+        Set<String> lookups = new LinkedHashSet<>();
+        for (LookupSet s : plan(fragments).sets()) {
+            for (Element e : s.elements()) {
+                if (e.comment().startsWith(tag)) {
+                    elements.add("add element " + FAMILY + " " + TABLE + " " + s.name() + " { " + e.text() + " }");
+                    lookups.add(s.lookup());
+                }
+            }
+        }
+        elements.addAll(lookups);
+        return elements;
+    }
+
+    /** The layered layout of a host (see the class comment). */
+    public Plan plan(SortedMap<String, Fragment> fragments) {
+        Map<Long, LookupSet> sets = new TreeMap<>();
+        List<String> defaults4 = new ArrayList<>();
+        List<String> defaults6 = new ArrayList<>();
+        Set<String> seenAddresses = new HashSet<>();
+        Map<Cidr, Span> spans = new HashMap<>();
+        Map<Span, String> spanTexts = new HashMap<>();
+        for (Fragment f : fragments.values()) {
+            FragmentPlan fp = new FragmentPlan(f, spans, spanTexts);
+            String verdict = f.defaultPolicy() == DefaultPolicy.DENY ? "drop" : "accept";
             for (VmAddress vm : f.vms()) {
                 // An address may be claimed once per host; a second claim (overlapping tenant CIDRs
                 // on one host) is left out rather than making the whole transaction fail.
-                boolean v4 = vm.ipv4() != null && seenAddresses.add(vm.ipv4());
-                boolean v6 = vm.ipv6() != null && seenAddresses.add(vm.ipv6());
+                String a4 = host(vm.ipv4(), true);
+                String a6 = host(vm.ipv6(), false);
+                boolean v4 = a4 != null && seenAddresses.add(a4);
+                boolean v6 = a6 != null && seenAddresses.add(a6);
                 if (!v4 && !v6) {
                     continue;
                 }
-                String chain = chainName(f.networkId(), vm.vmId(), chainNames);
-                if (v4) {
-                    v4Elements.add(vm.ipv4() + " : jump " + chain);
-                }
-                if (v6) {
-                    v6Elements.add(vm.ipv6() + " : jump " + chain);
-                }
-                chains.append("  chain ").append(chain).append(" {\n");
                 String comment = "net " + safe(f.networkId()) + " vm " + safe(vm.vmId());
                 // nft refuses the whole script when a comment is longer than this; two 64-character ids are.
                 if (comment.length() > MAX_COMMENT) {
                     comment = comment.substring(0, MAX_COMMENT);
                 }
-                chains.append("    comment \"").append(comment).append("\"\n");
-                for (int i = 0; i < lines.size(); i++) {
-                    if (covered.get(i).contains(vm.vmId())) {
-                        for (String line : lines.get(i)) {
-                            chains.append("    ").append(line).append('\n');
-                        }
+                BitSet covered = fp.covered(vm.vmId());
+                if (v4) {
+                    defaults4.add(a4 + " comment \"" + comment + "\" : " + verdict);
+                    fp.emit(covered, true, a4, sets);
+                }
+                if (v6) {
+                    defaults6.add(a6 + " comment \"" + comment + "\" : " + verdict);
+                    fp.emit(covered, false, a6, sets);
+                }
+            }
+        }
+        return new Plan(List.copyOf(sets.values()), defaults4, defaults6);
+    }
+
+    /** A VM address as nft prints it, or null when absent or not a single address of the family. */
+    private static String host(String address, boolean v4) {
+        if (address == null) {
+            return null;
+        }
+        try {
+            Cidr c = Cidr.parse(address);
+            return c.isIpv4() == v4 && c.isHost() ? c.addressText() : null;
+        } catch (IllegalArgumentException e) {
+            return null;
+        }
+    }
+
+    /** Where a box of a rule goes for a VM: its set (by sort key) and the key after the source address. */
+    private record Placed(int rule, int layer, Shape shape, boolean dst, int bucket, long set, String keyTail) {
+    }
+
+    /** One fragment's rules, their boxes, and the placement per distinct list of covered rules. */
+    private static final class FragmentPlan {
+
+        private final Fragment fragment;
+        private final Map<Cidr, Span> spans;
+        private final Map<Span, String> spanTexts;
+        private final List<List<Box>> boxes4;
+        private final List<List<Box>> boxes6;
+        private final String[] comments;
+        private final Map<BitSet, List<Placed>> placed4 = new HashMap<>();
+        private final Map<BitSet, List<Placed>> placed6 = new HashMap<>();
+        private Map<String, BitSet> coveredByVm;
+
+        FragmentPlan(Fragment f, Map<Cidr, Span> spans, Map<Span, String> spanTexts) {
+            this.fragment = f;
+            this.spans = spans;
+            this.spanTexts = spanTexts;
+            int n = f.rules().size();
+            this.comments = new String[n];
+            this.boxes4 = new ArrayList<>(java.util.Collections.nCopies(n, null));
+            this.boxes6 = new ArrayList<>(java.util.Collections.nCopies(n, null));
+        }
+
+        /** The rules (indices, in order) that cover a VM. */
+        BitSet covered(String vmId) {
+            if (coveredByVm == null) {
+                coveredByVm = new HashMap<>();
+                List<CompiledRule> rules = fragment.rules();
+                for (int i = 0; i < rules.size(); i++) {
+                    for (String id : rules.get(i).vmIds()) {
+                        coveredByVm.computeIfAbsent(id, k -> new BitSet()).set(i);
                     }
                 }
-                if (f.defaultPolicy() == DefaultPolicy.DENY) {
-                    chains.append("    counter drop comment \"default deny\"\n");
-                } else {
-                    chains.append("    counter accept comment \"default allow\"\n");
+            }
+            return coveredByVm.getOrDefault(vmId, new BitSet());
+        }
+
+        private List<Box> boxes(int rule, boolean v4) {
+            List<List<Box>> cache = v4 ? boxes4 : boxes6;
+            List<Box> b = cache.get(rule);
+            if (b == null) {
+                b = NftRenderer.boxes(fragment.rules().get(rule), v4, spans);
+                cache.set(rule, b);
+            }
+            return b;
+        }
+
+        private boolean deny(int rule) {
+            return fragment.rules().get(rule).action() == Action.DENY;
+        }
+
+        private String comment(int rule) {
+            if (comments[rule] == null) {
+                CompiledRule r = fragment.rules().get(rule);
+                comments[rule] = "r=" + safe(r.ruleId()) + " h=" + ruleHash(r);
+            }
+            return comments[rule];
+        }
+
+        /** Adds the elements of a VM (address {@code source}) covered by {@code rules} to the sets. */
+        void emit(BitSet rules, boolean v4, String source, Map<Long, LookupSet> sets) {
+            List<Placed> placed = (v4 ? placed4 : placed6).computeIfAbsent(rules, r -> place(r, v4));
+            for (Placed p : placed) {
+                LookupSet s = sets.get(p.set());
+                if (s == null) {
+                    s = new LookupSet(p.layer(), p.shape(), v4, p.dst(), p.bucket(), new ArrayList<>());
+                    sets.put(p.set(), s);
                 }
-                chains.append("  }\n");
+                s.elements().add(new Element(source + p.keyTail(), comment(p.rule())));
             }
         }
-        StringBuilder sb = new StringBuilder(chains.length() + 256 + 48 * (v4Elements.size() + v6Elements.size()));
-        sb.append("table ").append(FAMILY).append(' ').append(TABLE).append(" {\n");
-        sets.forEach((name, elements) -> {
-            sb.append("  set ").append(name).append(" {\n");
-            sb.append("    type ").append(name.startsWith("d4_") ? "ipv4_addr" : "ipv6_addr").append('\n');
-            sb.append("    flags interval\n");
-            sb.append("    auto-merge\n");
-            sb.append("    elements = { ").append(elements).append(" }\n");
-            sb.append("  }\n");
-        });
-        sb.append("  map vm4 {\n    type ipv4_addr : verdict\n");
-        if (!v4Elements.isEmpty()) {
-            sb.append("    elements = { ").append(String.join(", ", v4Elements)).append(" }\n");
-        }
-        sb.append("  }\n");
-        sb.append("  map vm6 {\n    type ipv6_addr : verdict\n");
-        if (!v6Elements.isEmpty()) {
-            sb.append("    elements = { ").append(String.join(", ", v6Elements)).append(" }\n");
-        }
-        sb.append("  }\n");
-        sb.append("  chain forward {\n");
-        sb.append("    type filter hook forward priority filter; policy accept;\n");
-        sb.append("    ct state established,related accept\n");
-        sb.append("    ip saddr vmap @vm4\n");
-        sb.append("    ip6 saddr vmap @vm6\n");
-        sb.append("  }\n");
-        sb.append(chains);
-        sb.append("}\n");
-        return sb.toString();
-    }
 
-    /**
-     * Stable chain name of a VM: {@code vm_} and 12 hex digits of sha256(network id, VM id). On the
-     * (astronomically unlikely) collision within one host a deterministic suffix keeps names unique.
-     */
-    static String chainName(String networkId, String vmId, Set<String> taken) {
-        String base = "vm_" + CanonicalHash.sha256(networkId + '\n' + vmId).substring(0, 12);
-        String name = base;
-        for (int i = 2; !taken.add(name); i++) {
-            name = base + "_" + i;
-        }
-        return name;
-    }
-
-    /** The nft statements of one rule (one per address family it needs), lists as anonymous sets. */
-    List<String> ruleLines(CompiledRule r) {
-        return ruleLines(r, null);
-    }
-
-    /**
-     * The nft statements of one rule. With {@code sets} given, destination lists of two or more
-     * prefixes are registered there (name to elements) and referenced as {@code @name}.
-     */
-    List<String> ruleLines(CompiledRule r, Map<String, String> sets) {
-        List<Cidr> dst4 = r.destinationCidrs().stream().filter(Cidr::isIpv4).toList();
-        List<Cidr> dst6 = r.destinationCidrs().stream().filter(c -> !c.isIpv4()).toList();
-        List<Cidr> exc4 = r.destinationExceptCidrs().stream().filter(Cidr::isIpv4).toList();
-        List<Cidr> exc6 = r.destinationExceptCidrs().stream().filter(c -> !c.isIpv4()).toList();
-        String l4 = l4Match(r);
-        String verdict = "counter " + (r.action() == Action.DENY ? "drop" : "accept")
-                + " comment \"r=" + safe(r.ruleId()) + " h=" + ruleHash(r) + "\"";
-        List<String> out = new ArrayList<>();
-        boolean anyDestination = r.destinationCidrs().isEmpty();
-        boolean v4Possible = r.protocol() != Protocol.ICMPV6;
-        boolean v6Possible = r.protocol() != Protocol.ICMP;
-        if (anyDestination && r.destinationExceptCidrs().isEmpty()) {
-            out.add(join(l4, verdict));
+        /**
+         * For one VM's rules in one family: boxes shadowed by an earlier box dropped, layers (see the
+         * class comment), then boxes that overlap one already in their set moved to the next bucket.
+         */
+        private List<Placed> place(BitSet ruleSet, boolean v4) {
+            int[] order = ruleSet.stream().toArray();
+            // Boxes still able to decide a packet: a box inside a box of an earlier rule never is the
+            // first match (that earlier rule matches every packet it matches), so it is left out.
+            // Earlier boxes are kept per protocol (and "all"): a box can only lie inside, or overlap,
+            // a box of its own protocol or of an "all" rule.
+            List<List<Box>> live = new ArrayList<>(order.length);
+            Map<Integer, List<Box>> earlier = new HashMap<>();
+            List<Box> earlierAll = new ArrayList<>();
+            for (int rule : order) {
+                List<Box> kept = new ArrayList<>(2);
+                for (Box b : boxes(rule, v4)) {
+                    if (!withinAny(b, earlierAll) && (b.kind() == Kind.ALL || !withinAny(b, earlier.getOrDefault(b.proto(), List.of())))) {
+                        kept.add(b);
+                    }
+                }
+                for (Box b : kept) {
+                    if (b.kind() == Kind.ALL) {
+                        earlierAll.add(b);
+                    } else {
+                        earlier.computeIfAbsent(b.proto(), k -> new ArrayList<>()).add(b);
+                    }
+                }
+                live.add(kept);
+            }
+            int[] layer = new int[order.length];
+            for (int j = 0; j < order.length; j++) {
+                List<Box> bj = live.get(j);
+                layer[j] = -1;
+                if (bj.isEmpty()) {
+                    continue;
+                }
+                boolean deny = deny(order[j]);
+                int floor = -1;
+                for (int i = j - 1; i >= 0; i--) {
+                    if (layer[i] > floor && deny(order[i]) != deny && overlap(live.get(i), bj)) {
+                        floor = layer[i];
+                    }
+                }
+                int l = floor + 1;
+                if ((l % 2 == 0) != deny) {
+                    l++;
+                }
+                layer[j] = l;
+            }
+            // Per set (layer, shape, destination or not): the boxes already placed, per bucket.
+            Map<Long, List<List<Box>>> groups = new HashMap<>();
+            List<Placed> out = new ArrayList<>();
+            for (int j = 0; j < order.length; j++) {
+                for (Box b : live.get(j)) {
+                    Shape shape = b.shape();
+                    boolean dst = !b.anywhere();
+                    List<List<Box>> buckets = groups.computeIfAbsent(LookupSet.sortKey(layer[j], shape, v4, dst, 0),
+                            k -> new ArrayList<>());
+                    int bucket = 0;
+                    while (bucket < buckets.size() && overlapsAny(buckets.get(bucket), b)) {
+                        bucket++;
+                    }
+                    if (bucket == buckets.size()) {
+                        buckets.add(new ArrayList<>());
+                    }
+                    buckets.get(bucket).add(b);
+                    out.add(new Placed(order[j], layer[j], shape, dst, bucket, LookupSet.sortKey(layer[j], shape, v4, dst, bucket),
+                            b.keyTail(spanTexts)));
+                }
+            }
             return out;
         }
-        if (v4Possible && (anyDestination || !dst4.isEmpty())) {
-            String l3 = anyDestination ? "meta nfproto ipv4" : "ip daddr " + operand(dst4, "d4_", sets);
-            if (!exc4.isEmpty()) {
-                l3 += " ip daddr != " + operand(exc4, "d4_", sets);
+
+        private static boolean withinAny(Box b, List<Box> boxes) {
+            for (Box x : boxes) {
+                if (b.within(x)) {
+                    return true;
+                }
             }
-            out.add(join(l3, l4, verdict));
+            return false;
         }
-        if (v6Possible && (anyDestination || !dst6.isEmpty())) {
-            String l3 = anyDestination ? "meta nfproto ipv6" : "ip6 daddr " + operand(dst6, "d6_", sets);
-            if (!exc6.isEmpty()) {
-                l3 += " ip6 daddr != " + operand(exc6, "d6_", sets);
+
+        private static boolean overlapsAny(List<Box> bucket, Box b) {
+            for (Box x : bucket) {
+                if (x.overlaps(b)) {
+                    return true;
+                }
             }
-            out.add(join(l3, l4, verdict));
+            return false;
+        }
+
+        private static boolean overlap(List<Box> a, List<Box> b) {
+            for (Box x : a) {
+                for (Box y : b) {
+                    if ((x.proto() == y.proto() || x.kind() == Kind.ALL || y.kind() == Kind.ALL) && x.overlaps(y)) {
+                        return true;
+                    }
+                }
+            }
+            return false;
+        }
+    }
+
+    /**
+     * What a rule matches in one address family, as boxes with disjoint destination ranges (its
+     * destinations, or everything, minus its exceptions); empty when it matches nothing there.
+     */
+    static List<Box> boxes(CompiledRule r, boolean v4) {
+        return boxes(r, v4, new HashMap<>());
+    }
+
+    private static List<Box> boxes(CompiledRule r, boolean v4, Map<Cidr, Span> spans) {
+        if (r.protocol() == (v4 ? Protocol.ICMPV6 : Protocol.ICMP)) {
+            return List.of();
+        }
+        List<Span> dst;
+        if (r.destinationCidrs().isEmpty() && r.destinationExceptCidrs().isEmpty()) {
+            dst = List.of(AddressSpans.all(v4));
+        } else {
+            List<Span> include = new ArrayList<>();
+            if (r.destinationCidrs().isEmpty()) {
+                include.add(AddressSpans.all(v4));
+            } else {
+                for (Cidr c : r.destinationCidrs()) {
+                    if (c.isIpv4() == v4) {
+                        include.add(spans.computeIfAbsent(c, AddressSpans::of));
+                    }
+                }
+            }
+            List<Span> exclude = new ArrayList<>();
+            for (Cidr c : r.destinationExceptCidrs()) {
+                if (c.isIpv4() == v4) {
+                    exclude.add(spans.computeIfAbsent(c, AddressSpans::of));
+                }
+            }
+            dst = AddressSpans.minus(include, exclude);
+        }
+        List<Box> out = new ArrayList<>(dst.size());
+        for (Span d : dst) {
+            out.add(switch (r.protocol()) {
+                case TCP, UDP -> {
+                    int proto = r.protocol() == Protocol.TCP ? 6 : 17;
+                    yield new Box(Kind.PORT, d, proto, r.ports() == null ? 0 : r.ports().start(),
+                            r.ports() == null ? 65535 : r.ports().end(), 0, 0);
+                }
+                case ICMP, ICMPV6 -> {
+                    boolean anyType = r.icmp() == null || r.icmp().anyType();
+                    boolean anyCode = anyType || r.icmp().anyCode();
+                    yield new Box(Kind.ICMP, d, v4 ? 1 : 58, anyType ? 0 : r.icmp().type(), anyType ? 255 : r.icmp().type(),
+                            anyCode ? 0 : r.icmp().code(), anyCode ? 255 : r.icmp().code());
+                }
+                case ALL -> new Box(Kind.ALL, d, 0, 0, 0, 0, 0);
+            });
         }
         return out;
     }
 
-    /** One prefix inline; a list as an anonymous set, or as a named set when {@code sets} is given. */
-    private static String operand(List<Cidr> cidrs, String prefix, Map<String, String> sets) {
-        if (sets == null) {
-            return set(cidrs);
-        }
-        if (cidrs.size() == 1) {
-            return cidrs.get(0).toString();
-        }
-        String elements = cidrs.stream().sorted().distinct().map(Cidr::toString).collect(Collectors.joining(", "));
-        String name = prefix + CanonicalHash.sha256(elements).substring(0, 12);
-        sets.putIfAbsent(name, elements);
-        return "@" + name;
-    }
-
-    private static String l4Match(CompiledRule r) {
-        return switch (r.protocol()) {
-            case TCP, UDP -> {
-                String proto = r.protocol() == Protocol.TCP ? "tcp" : "udp";
-                if (r.ports() == null) {
-                    yield "meta l4proto " + proto;
-                }
-                yield proto + " dport " + (r.ports().isSingle() ? String.valueOf(r.ports().start())
-                        : r.ports().start() + "-" + r.ports().end());
-            }
-            case ICMP -> icmp("icmp", "icmp", r);
-            case ICMPV6 -> icmp("icmpv6", "ipv6-icmp", r);
-            case ALL -> "";
-        };
-    }
-
-    private static String icmp(String keyword, String l4proto, CompiledRule r) {
-        if (r.icmp() == null || r.icmp().anyType()) {
-            return "meta l4proto " + l4proto;
-        }
-        String s = keyword + " type " + r.icmp().type();
-        if (!r.icmp().anyCode()) {
-            s += " " + keyword + " code " + r.icmp().code();
-        }
-        return s;
-    }
-
-    private static String set(List<Cidr> cidrs) {
-        return "{ " + cidrs.stream().map(Cidr::toString).collect(Collectors.joining(", ")) + " }";
-    }
-
-    private static String join(String... parts) {
-        StringBuilder sb = new StringBuilder();
-        for (String p : parts) {
-            if (!p.isEmpty()) {
-                if (sb.length() > 0) {
-                    sb.append(' ');
-                }
-                sb.append(p);
-            }
-        }
-        return sb.toString();
-    }
-
-    /** First 12 hex digits of the rule's canonical hash: tags each kernel rule for drift checks. */
+    /** First 12 hex digits of the rule's canonical hash: tags each element for drift checks. */
     static String ruleHash(CompiledRule r) {
         String canonical = r.ruleId() + '|' + r.action() + '|' + r.priority() + '|' + r.protocol() + '|'
                 + r.destinationCidrs() + '|' + r.destinationExceptCidrs() + '|' + r.ports() + '|' + r.icmp();

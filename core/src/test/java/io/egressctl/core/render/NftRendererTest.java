@@ -18,8 +18,6 @@ import io.egressctl.core.testing.Drafts;
 import io.egressctl.core.testing.Events;
 import org.junit.jupiter.api.Test;
 
-import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SortedMap;
@@ -79,53 +77,29 @@ class NftRendererTest {
         return out;
     }
 
-    private static final Pattern NAMED_SET = Pattern.compile(
-            "  set ([A-Za-z0-9_]+) \\{\n(?:    (?!elements)[^\n]*\n)*    elements = \\{ ([^}]*) \\}\n  \\}\n");
-    private static final Pattern INLINE_PREFIX = Pattern.compile("(ip6? daddr (?:!= )?)([0-9a-f:.]+/\\d+)");
-
-    /**
-     * The script with every destination operand written one way, as an anonymous set: a named set
-     * reference is replaced by its elements and a single inline prefix is put in braces. The tests
-     * assert what a rule matches, not how the renderer chose to spell it.
-     */
-    static String expanded(String script) {
-        Map<String, String> sets = new HashMap<>();
-        Matcher m = NAMED_SET.matcher(script);
-        while (m.find()) {
-            sets.put(m.group(1), m.group(2));
-        }
-        String out = script;
-        for (Map.Entry<String, String> e : sets.entrySet()) {
-            out = out.replace("@" + e.getKey() + " ", "{ " + e.getValue() + " } ");
-        }
-        return INLINE_PREFIX.matcher(out).replaceAll("$1{ $2 }");
+    private RenderedTable table(Fragment... fragments) {
+        return RenderedTable.parse(renderer.render("host-1", host(fragments)));
     }
 
-    /** The chain name the vm4 or vm6 map sends {@code address} to. */
-    private static String chainNameOf(String script, String address) {
-        Matcher m = Pattern.compile("[{,] " + Pattern.quote(address) + " : jump (vm_[A-Za-z0-9_]+)").matcher(script);
-        assertThat(m.find()).as("%s is in a map", address).isTrue();
-        return m.group(1);
+    /** The elements for {@code address}, as "set: key" lines (comments as "r=<id>"). */
+    private static List<String> elements(RenderedTable t, String address) {
+        return t.elementsOf(address).entrySet().stream()
+                .flatMap(e -> e.getValue().stream().map(el -> e.getKey() + ": " + String.join(" . ", el.fields()) + " r=" + el.ruleId()))
+                .toList();
     }
 
-    /** The statements of the chain the vm4 or vm6 map sends {@code address} to, destinations expanded. */
-    private static List<String> chainOf(String script, String address) {
-        return chain(expanded(script), chainNameOf(script, address));
+    private static CompiledRule rule(String id, Action action, Protocol p, PortRange ports, IcmpMatch icmp, List<String> dst,
+                                     List<String> except, String... vms) {
+        return new CompiledRule(id, action, 1000, p, List.of(vms), dst.stream().map(Cidr::parse).toList(),
+                except.stream().map(Cidr::parse).toList(), ports, icmp);
     }
 
-    private static List<String> chain(String script, String name) {
-        List<String> out = new ArrayList<>();
-        boolean in = false;
-        for (String line : script.split("\n")) {
-            if (line.equals("  chain " + name + " {")) {
-                in = true;
-            } else if (in && line.equals("  }")) {
-                return out;
-            } else if (in) {
-                out.add(line.trim());
-            }
-        }
-        throw new AssertionError("no chain " + name);
+    private static CompiledRule tcp(String id, Action action, int from, int to, String... dst) {
+        return rule(id, action, Protocol.TCP, new PortRange(from, to), null, List.of(dst), List.of(), "vm-1");
+    }
+
+    private static Fragment oneVm(DefaultPolicy policy, CompiledRule... rules) {
+        return new Fragment("net-t", policy, List.of(new VmAddress("vm-1", "10.9.0.5", "fd00:9::5")), List.of(rules));
     }
 
     /** net-a on host-1: vm-1 .5, vm-2 .6, vm-3 .7 and the seed user guide's six examples. */
@@ -158,153 +132,261 @@ class NftRendererTest {
         assertThat(script).endsWith("\n}\n");
         assertThat(script).as("no other table is touched").doesNotContain("flush ruleset")
                 .containsOnlyOnce("delete table");
-        assertThat(script).contains("""
-                  chain forward {
-                    type filter hook forward priority filter; policy accept;
-                    ct state established,related accept
-                    ip saddr vmap @vm4
-                    ip6 saddr vmap @vm6
-                  }
-                """);
+        List<String> forward = RenderedTable.parse(script).forward;
+        assertThat(forward.subList(0, 2)).containsExactly("type filter hook forward priority filter; policy accept;",
+                "ct state established,related accept");
+        assertThat(forward.subList(forward.size() - 2, forward.size())).containsExactly("ip saddr vmap @def4", "ip6 saddr vmap @def6");
+        assertThat(script).as("no chain per VM any more").doesNotContain("chain vm_").doesNotContain("jump");
     }
 
     @Test
     void seedExampleBlockIcmpRendersForOneVmAndForASetOfVms() {
-        String script = renderer.render("host-1", host(seedExamples().fragment("host-1")));
+        RenderedTable t = table(seedExamples().fragment("host-1"));
 
-        assertThat(chainOf(script, "10.1.0.5")).anyMatch(l -> l.startsWith("meta l4proto icmp counter drop comment \"r=icmp-one h="));
-        assertThat(chainOf(script, "10.1.0.6")).anyMatch(l -> l.startsWith("icmp type 8 icmp code 0 counter drop comment \"r=icmp-set "));
-        assertThat(chainOf(script, "10.1.0.7")).anyMatch(l -> l.startsWith("icmp type 8 icmp code 0 counter drop comment \"r=icmp-set "));
+        assertThat(elements(t, "10.1.0.5")).contains("l0_proto4: 10.1.0.5 . icmp r=icmp-one");
+        assertThat(elements(t, "10.1.0.6")).contains("l0_code4: 10.1.0.6 . 8 . 0 r=icmp-set");
+        assertThat(t.forward).contains("ip saddr . meta l4proto @l0_proto4 drop comment \"layer 0 deny proto ipv4\"",
+                "ip saddr . icmp type . icmp code @l0_code4 drop comment \"layer 0 deny code ipv4\"");
     }
 
     @Test
     void seedExampleBlockPort80RendersForOneVmAndForASetOfVms() {
-        String script = renderer.render("host-1", host(seedExamples().fragment("host-1")));
+        RenderedTable t = table(seedExamples().fragment("host-1"));
 
-        assertThat(chainOf(script, "10.1.0.5")).anyMatch(l -> l.startsWith("tcp dport 80 counter drop comment \"r=web-one "));
-        assertThat(chainOf(script, "10.1.0.6")).anyMatch(l -> l.startsWith("tcp dport 80 counter drop comment \"r=web-set "));
-        assertThat(chainOf(script, "10.1.0.7")).anyMatch(l -> l.startsWith("tcp dport 80 counter drop comment \"r=web-set "));
+        assertThat(elements(t, "10.1.0.5")).contains("l0_port4: 10.1.0.5 . tcp . 80 r=web-one");
+        assertThat(elements(t, "10.1.0.6")).contains("l0_port4: 10.1.0.6 . tcp . 80 r=web-set");
+        assertThat(t.forward).contains("ip saddr . meta l4proto . th dport @l0_port4 drop comment \"layer 0 deny port ipv4\"");
+        assertThat(t.sets.get("l0_port4").interval()).as("a port key may hold a range").isTrue();
     }
 
     @Test
     void seedExampleBlockAPortRangeRendersForOneVmAndForASetOfVms() {
-        String script = renderer.render("host-1", host(seedExamples().fragment("host-1")));
+        RenderedTable t = table(seedExamples().fragment("host-1"));
 
-        assertThat(chainOf(script, "10.1.0.6")).anyMatch(l -> l.startsWith("tcp dport 1000-2000 counter drop comment \"r=range-one "));
-        assertThat(chainOf(script, "10.1.0.5")).anyMatch(l -> l.startsWith("udp dport 1000-2000 counter drop comment \"r=range-set "));
-        assertThat(chainOf(script, "10.1.0.7")).anyMatch(l -> l.startsWith("udp dport 1000-2000 counter drop comment \"r=range-set "));
+        assertThat(elements(t, "10.1.0.6")).contains("l0_port4: 10.1.0.6 . tcp . 1000-2000 r=range-one");
+        assertThat(elements(t, "10.1.0.5")).contains("l0_port4: 10.1.0.5 . udp . 1000-2000 r=range-set");
     }
 
     @Test
     void seedExampleBlockAllOutgoingRendersForOneVmAndForASetOfVms() {
-        String script = renderer.render("host-1", host(seedExamples().fragment("host-1")));
+        RenderedTable t = table(seedExamples().fragment("host-1"));
 
-        assertThat(chainOf(script, "10.1.0.7")).anyMatch(l -> l.startsWith("counter drop comment \"r=all-one "));
-        assertThat(chainOf(script, "10.1.0.5")).anyMatch(l -> l.startsWith("ip daddr { 192.0.2.0/24 } counter drop comment \"r=all-set "));
-        assertThat(chainOf(script, "10.1.0.6")).anyMatch(l -> l.startsWith("ip daddr { 192.0.2.0/24 } counter drop comment \"r=all-set "));
+        assertThat(elements(t, "10.1.0.7")).containsExactly("l0_all4: 10.1.0.7 r=all-one");
+        assertThat(elements(t, "10.1.0.5")).contains("l0_all4_dst: 10.1.0.5 . 192.0.2.0/24 r=all-set");
+        assertThat(elements(t, "10.1.0.6")).contains("l0_all4_dst: 10.1.0.6 . 192.0.2.0/24 r=all-set");
+        assertThat(t.sets.get("l0_all4").interval()).as("a key of exact values is a hash set").isFalse();
+        assertThat(t.sets.get("l0_all4").type()).isEqualTo("ipv4_addr");
+        assertThat(t.sets.get("l0_all4_dst").type()).isEqualTo("ipv4_addr . ipv4_addr");
+        assertThat(t.forward).contains("ip saddr @l0_all4 drop comment \"layer 0 deny all ipv4\"",
+                "ip saddr . ip daddr @l0_all4_dst drop comment \"layer 0 deny all ipv4 by destination\"");
     }
 
     @Test
-    void rulesAppearOnlyInTheChainsOfTheVmsTheyCover() {
-        String script = renderer.render("host-1", host(seedExamples().fragment("host-1")));
+    void rulesHaveElementsOnlyForTheVmsTheyCoverAndNotWhereAnEarlierRuleMatchesEverythingTheyDo() {
+        RenderedTable t = table(seedExamples().fragment("host-1"));
 
-        assertThat(String.join("\n", chainOf(script, "10.1.0.5")))
-                .contains("r=icmp-one", "r=web-one", "r=range-set", "r=all-set")
-                .doesNotContain("r=icmp-set", "r=web-set", "r=range-one", "r=all-one");
-        assertThat(String.join("\n", chainOf(script, "10.1.0.6")))
-                .contains("r=icmp-set", "r=web-set", "r=range-one", "r=all-set")
-                .doesNotContain("r=icmp-one", "r=web-one", "r=range-set", "r=all-one");
-        assertThat(String.join("\n", chainOf(script, "10.1.0.7")))
-                .contains("r=icmp-set", "r=web-set", "r=range-set", "r=all-one")
-                .doesNotContain("r=icmp-one", "r=web-one", "r=range-one", "r=all-set");
+        // Evaluation order is by rule id here (equal priorities): all-one, all-set, icmp-one, ...
+        assertThat(t.rulesOf("10.1.0.5")).containsExactlyInAnyOrder("all-set", "icmp-one", "range-set", "web-one");
+        assertThat(t.rulesOf("10.1.0.6")).containsExactlyInAnyOrder("all-set", "icmp-set", "range-one", "web-set");
+        // vm-3's first rule drops everything it sends: its later rules can never decide a packet.
+        assertThat(t.rulesOf("10.1.0.7")).containsExactly("all-one");
     }
 
     @Test
-    void everyVmChainIsJumpedToFromTheVm4MapAndEndsWithTheDefaultAllow() {
-        String script = renderer.render("host-1", host(seedExamples().fragment("host-1")));
+    void everyVmHasItsNetworksDefaultInTheDefaultMapWithItsNames() {
+        RenderedTable t = table(seedExamples().fragment("host-1"));
 
-        assertThat(script).containsPattern(
-                "  map vm4 \\{\n    type ipv4_addr : verdict\n    elements = \\{ 10\\.1\\.0\\.5 : jump vm_\\w+, 10\\.1\\.0\\.6 : jump vm_\\w+, "
-                        + "10\\.1\\.0\\.7 : jump vm_\\w+ \\}\n  \\}\n  map vm6 \\{\n    type ipv6_addr : verdict\n  \\}\n");
-        assertThat(List.of("10.1.0.5", "10.1.0.6", "10.1.0.7")).extracting(a -> chainNameOf(script, a))
-                .as("one chain per VM").doesNotHaveDuplicates();
-        for (String address : List.of("10.1.0.5", "10.1.0.6", "10.1.0.7")) {
-            List<String> chain = chainOf(script, address);
-            assertThat(chain.get(0)).startsWith("comment \"net net-a vm vm-");
-            assertThat(chain).last().isEqualTo("counter accept comment \"default allow\"");
-            assertThat(chain).filteredOn(l -> l.contains("default")).hasSize(1);
-        }
-        assertThat(chainOf(script, "10.1.0.5").get(0)).isEqualTo("comment \"net net-a vm vm-1\"");
+        assertThat(t.defaults4).containsExactly(Map.entry("10.1.0.5", "accept"), Map.entry("10.1.0.6", "accept"),
+                Map.entry("10.1.0.7", "accept"));
+        assertThat(t.defaults6).isEmpty();
+        assertThat(t.vmComments).containsEntry("10.1.0.5", "net net-a vm vm-1");
+        assertThat(renderer.render("host-1", host(seedExamples().fragment("host-1"))))
+                .contains("  map def4 {\n    type ipv4_addr : verdict\n    counter\n    elements = {\n")
+                .contains("  map def6 {\n    type ipv6_addr : verdict\n    counter\n  }\n");
     }
 
     @Test
-    void aDenyNetworkRendersItsRulesAsAcceptAndEndsEachChainWithTheDefaultDeny() {
+    void aDenyNetworkRendersItsRulesAsAcceptAfterItsDenyRulesAndDefaultsToDrop() {
         Fragment f = new NetworkBuilder(NET_DENY)
                 .vm("vm-1", "host-1", "10.4.0.5")
                 .rule("https", draft("tcp").port(443))
                 .rule("block-smtp", draft("tcp").action("deny").priority(5).port(25))
                 .fragment("host-1");
 
-        List<String> chain = chainOf(renderer.render("host-1", host(f)), "10.4.0.5");
+        RenderedTable t = table(f);
 
-        assertThat(chain).containsSubsequence(
-                "tcp dport 25 counter drop comment \"r=block-smtp h=" + NftRenderer.ruleHash(f.rules().get(0)) + "\"",
-                "tcp dport 443 counter accept comment \"r=https h=" + NftRenderer.ruleHash(f.rules().get(1)) + "\"",
-                "counter drop comment \"default deny\"");
-        assertThat(chain).last().isEqualTo("counter drop comment \"default deny\"");
+        assertThat(elements(t, "10.4.0.5")).containsExactly("l0_port4: 10.4.0.5 . tcp . 25 r=block-smtp",
+                "l1_port4: 10.4.0.5 . tcp . 443 r=https");
+        assertThat(t.sets.get("l0_port4").elements().get(0).comment()).isEqualTo("r=block-smtp h=" + NftRenderer.ruleHash(f.rules().get(0)));
+        assertThat(t.forward).containsSubsequence(
+                "ip saddr . meta l4proto . th dport @l0_port4 drop comment \"layer 0 deny port ipv4\"",
+                "ip saddr . meta l4proto . th dport @l1_port4 accept comment \"layer 1 allow port ipv4\"",
+                "ip saddr vmap @def4");
+        assertThat(t.defaults4).containsExactly(Map.entry("10.4.0.5", "drop"));
+    }
+
+    // ---- layering ----------------------------------------------------------------------------------
+
+    @Test
+    void onlyDenyRulesNeedOneLayer() {
+        RenderedTable t = table(oneVm(DefaultPolicy.ALLOW, tcp("a", Action.DENY, 80, 80), tcp("b", Action.DENY, 443, 443, "192.0.2.0/24"),
+                rule("c", Action.DENY, Protocol.ALL, null, null, List.of("198.51.100.0/24"), List.of(), "vm-1")));
+
+        assertThat(t.sets.keySet()).allMatch(n -> n.startsWith("l0_"));
+        assertThat(t.forward).filteredOn(l -> l.contains("@l")).allMatch(l -> l.contains(" drop comment \"layer 0 deny "));
     }
 
     @Test
-    void rulesAreRenderedInEvaluationOrderPriorityThenRuleId() {
+    void anAllowAfterAnOverlappingDenyGoesToALaterLayerSoTheDenyStillWins() {
+        RenderedTable t = table(oneVm(DefaultPolicy.DENY, tcp("deny-web", Action.DENY, 80, 80, "10.1.0.0/16"),
+                tcp("allow-tcp", Action.ALLOW, 1, 65535, "10.0.0.0/8")));
+
+        assertThat(elements(t, "10.9.0.5")).containsExactly("l0_port4_dst: 10.9.0.5 . 10.1.0.0/16 . tcp . 80 r=deny-web",
+                "l1_port4_dst: 10.9.0.5 . 10.0.0.0/8 . tcp . 1-65535 r=allow-tcp");
+        RenderedTable.Packet web = new RenderedTable.Packet(true, "10.9.0.5", "10.1.2.3", 6, 80, 0, 0);
+        assertThat(t.verdict(web)).isEqualTo("drop");
+        assertThat(t.verdict(new RenderedTable.Packet(true, "10.9.0.5", "10.2.0.1", 6, 80, 0, 0))).isEqualTo("accept");
+        assertThat(t.verdict(new RenderedTable.Packet(true, "10.9.0.5", "192.0.2.1", 6, 80, 0, 0))).as("default deny").isEqualTo("drop");
+    }
+
+    @Test
+    void aDenyAfterAnOverlappingAllowGoesAboveTheAllowsLayer() {
+        RenderedTable t = table(oneVm(DefaultPolicy.ALLOW, tcp("allow-api", Action.ALLOW, 443, 443, "10.1.0.0/16"),
+                rule("deny-internal", Action.DENY, Protocol.ALL, null, null, List.of("10.0.0.0/8"), List.of(), "vm-1")));
+
+        assertThat(elements(t, "10.9.0.5")).containsExactly("l1_port4_dst: 10.9.0.5 . 10.1.0.0/16 . tcp . 443 r=allow-api",
+                "l2_all4_dst: 10.9.0.5 . 10.0.0.0/8 r=deny-internal");
+        assertThat(t.forward.stream().filter(l -> l.contains("@l")).map(l -> l.replaceAll(".*@(\\S+) .*", "$1")).toList())
+                .containsExactly("l1_port4_dst", "l2_all4_dst");
+        assertThat(t.verdict(new RenderedTable.Packet(true, "10.9.0.5", "10.1.0.1", 6, 443, 0, 0))).isEqualTo("accept");
+        assertThat(t.verdict(new RenderedTable.Packet(true, "10.9.0.5", "10.1.0.1", 6, 444, 0, 0))).isEqualTo("drop");
+    }
+
+    @Test
+    void disjointAllowsAndDeniesShareTwoLayersHoweverTheyAlternate() {
+        RenderedTable t = table(oneVm(DefaultPolicy.DENY, tcp("d1", Action.DENY, 25, 25), tcp("a1", Action.ALLOW, 443, 443),
+                tcp("d2", Action.DENY, 22, 22), tcp("a2", Action.ALLOW, 80, 80)));
+
+        assertThat(elements(t, "10.9.0.5")).containsExactly("l0_port4: 10.9.0.5 . tcp . 25 r=d1", "l0_port4: 10.9.0.5 . tcp . 22 r=d2",
+                "l1_port4: 10.9.0.5 . tcp . 443 r=a1", "l1_port4: 10.9.0.5 . tcp . 80 r=a2");
+    }
+
+    @Test
+    void exceptionsBecomeDisjointRangesPrefixesWhereTheyAreOne() {
+        RenderedTable t = table(oneVm(DefaultPolicy.ALLOW,
+                rule("not-10-1", Action.DENY, Protocol.UDP, PortRange.single(53), null, List.of("10.0.0.0/8"), List.of("10.1.0.0/16"), "vm-1"),
+                rule("not-internal", Action.DENY, Protocol.ALL, null, null, List.of(), List.of("10.0.0.0/8", "fd00::/8"), "vm-1")));
+
+        assertThat(elements(t, "10.9.0.5")).containsExactly(
+                "l0_all4_dst: 10.9.0.5 . 0.0.0.0-9.255.255.255 r=not-internal",
+                "l0_all4_dst: 10.9.0.5 . 11.0.0.0-255.255.255.255 r=not-internal",
+                "l0_port4_dst: 10.9.0.5 . 10.0.0.0/16 . udp . 53 r=not-10-1",
+                "l0_port4_dst: 10.9.0.5 . 10.2.0.0-10.255.255.255 . udp . 53 r=not-10-1");
+        assertThat(elements(t, "fd00:9::5")).containsExactly(
+                "l0_all6_dst: fd00:9::5 . ::-fcff:ffff:ffff:ffff:ffff:ffff:ffff:ffff r=not-internal",
+                "l0_all6_dst: fd00:9::5 . fe00::/7 r=not-internal");
+        assertThat(t.verdict(new RenderedTable.Packet(true, "10.9.0.5", "10.1.0.1", 17, 53, 0, 0))).isEqualTo("accept");
+        assertThat(t.verdict(new RenderedTable.Packet(true, "10.9.0.5", "10.3.0.1", 17, 53, 0, 0))).isEqualTo("drop");
+    }
+
+    @Test
+    void anExceptionCoveringTheWholeDestinationLeavesNoElement() {
+        RenderedTable t = table(oneVm(DefaultPolicy.ALLOW,
+                rule("nothing", Action.DENY, Protocol.TCP, null, null, List.of("10.1.0.0/24"), List.of("10.0.0.0/8"), "vm-1")));
+
+        assertThat(t.sets).isEmpty();
+        assertThat(t.forward).noneMatch(l -> l.contains("@l"));
+    }
+
+    @Test
+    void overlappingBoxesOfOneVmInOneSetGoToBuckets() {
+        RenderedTable t = table(oneVm(DefaultPolicy.ALLOW, tcp("a", Action.DENY, 80, 90), tcp("b", Action.DENY, 85, 100),
+                tcp("c", Action.DENY, 88, 120), tcp("d", Action.DENY, 200, 300)));
+
+        assertThat(elements(t, "10.9.0.5")).containsExactly("l0_port4: 10.9.0.5 . tcp . 80-90 r=a", "l0_port4: 10.9.0.5 . tcp . 200-300 r=d",
+                "l0_port4_b1: 10.9.0.5 . tcp . 85-100 r=b", "l0_port4_b2: 10.9.0.5 . tcp . 88-120 r=c");
+        assertThat(t.forward).contains("ip saddr . meta l4proto . th dport @l0_port4_b1 drop comment \"layer 0 deny port ipv4 bucket 1\"");
+        // Another VM's equal boxes never overlap these (another source address): same sets, no more buckets.
+        Fragment two = new Fragment("net-t", DefaultPolicy.ALLOW, List.of(new VmAddress("vm-1", "10.9.0.5", null),
+                new VmAddress("vm-2", "10.9.0.6", null)), List.of(
+                rule("a", Action.DENY, Protocol.TCP, new PortRange(80, 90), null, List.of(), List.of(), "vm-1", "vm-2")));
+        assertThat(table(two).sets.get("l0_port4").elements()).hasSize(2);
+    }
+
+    @Test
+    void aBoxInsideAnEarlierRulesBoxIsLeftOutIdenticalOnesToo() {
+        RenderedTable t = table(oneVm(DefaultPolicy.ALLOW, tcp("wide", Action.DENY, 80, 80, "10.0.0.0/8"),
+                tcp("narrow", Action.ALLOW, 80, 80, "10.1.0.0/16"), tcp("again", Action.DENY, 80, 80, "10.0.0.0/8"),
+                rule("icmp-1", Action.DENY, Protocol.ICMP, null, new IcmpMatch(8, -1), List.of(), List.of(), "vm-1"),
+                rule("icmp-2", Action.DENY, Protocol.ICMP, null, new IcmpMatch(8, -1), List.of(), List.of(), "vm-1"),
+                rule("icmp-3", Action.DENY, Protocol.ICMP, null, new IcmpMatch(8, 0), List.of(), List.of(), "vm-1")));
+
+        assertThat(elements(t, "10.9.0.5")).containsExactly("l0_port4_dst: 10.9.0.5 . 10.0.0.0/8 . tcp . 80 r=wide",
+                "l0_type4: 10.9.0.5 . 8 r=icmp-1");
+        assertThat(t.verdict(new RenderedTable.Packet(true, "10.9.0.5", "10.1.0.1", 6, 80, 0, 0)))
+                .as("the earlier deny wins over the allow inside it").isEqualTo("drop");
+    }
+
+    @Test
+    void ipv6RulesGetTheirOwnSetsAndDualStackVmsBoth() {
+        RenderedTable t = table(oneVm(DefaultPolicy.ALLOW,
+                rule("web", Action.DENY, Protocol.TCP, PortRange.single(443), null, List.of("192.0.2.0/24", "2001:db8::/32"), List.of(), "vm-1"),
+                rule("dns", Action.DENY, Protocol.UDP, PortRange.single(53), null, List.of(), List.of(), "vm-1")));
+
+        assertThat(elements(t, "10.9.0.5")).containsExactly("l0_port4: 10.9.0.5 . udp . 53 r=dns",
+                "l0_port4_dst: 10.9.0.5 . 192.0.2.0/24 . tcp . 443 r=web");
+        assertThat(elements(t, "fd00:9::5")).containsExactly("l0_port6: fd00:9::5 . udp . 53 r=dns",
+                "l0_port6_dst: fd00:9::5 . 2001:db8::/32 . tcp . 443 r=web");
+        assertThat(t.sets.get("l0_port6_dst").type()).isEqualTo("ipv6_addr . ipv6_addr . inet_proto . inet_service");
+        assertThat(t.forward).contains("ip6 saddr . ip6 daddr . meta l4proto . th dport @l0_port6_dst drop comment \"layer 0 deny port ipv6 by destination\"");
+        assertThat(t.defaults6).containsExactly(Map.entry("fd00:9::5", "accept"));
+    }
+
+    @Test
+    void icmpRulesMatchOnlyIpv4AndIcmpv6OnlyIpv6WithTheNarrowestKey() {
+        RenderedTable t = table(oneVm(DefaultPolicy.ALLOW,
+                rule("icmp-any", Action.DENY, Protocol.ICMP, null, IcmpMatch.ANY, List.of("192.0.2.0/24"), List.of(), "vm-1"),
+                rule("icmp-type", Action.DENY, Protocol.ICMP, null, new IcmpMatch(8, -1), List.of(), List.of(), "vm-1"),
+                rule("icmp-code", Action.DENY, Protocol.ICMP, null, new IcmpMatch(3, 4), List.of(), List.of(), "vm-1"),
+                rule("v6-any", Action.DENY, Protocol.ICMPV6, null, null, List.of("2001:db8::/32"), List.of(), "vm-1"),
+                rule("v6-echo", Action.DENY, Protocol.ICMPV6, null, new IcmpMatch(128, -1), List.of(), List.of(), "vm-1")));
+
+        assertThat(elements(t, "10.9.0.5")).containsExactly("l0_proto4_dst: 10.9.0.5 . 192.0.2.0/24 . icmp r=icmp-any",
+                "l0_type4: 10.9.0.5 . 8 r=icmp-type", "l0_code4: 10.9.0.5 . 3 . 4 r=icmp-code");
+        assertThat(elements(t, "fd00:9::5")).containsExactly("l0_proto6_dst: fd00:9::5 . 2001:db8::/32 . ipv6-icmp r=v6-any",
+                "l0_type6: fd00:9::5 . 128 r=v6-echo");
+        assertThat(t.sets.get("l0_code4").type()).isEqualTo("ipv4_addr . icmp_type . icmp_code");
+        assertThat(t.sets.get("l0_type6").type()).isEqualTo("ipv6_addr . icmpv6_type");
+        assertThat(t.forward).contains("ip saddr . icmp type . icmp code @l0_code4 drop comment \"layer 0 deny code ipv4\"",
+                "ip6 saddr . icmpv6 type @l0_type6 drop comment \"layer 0 deny type ipv6\"");
+        assertThat(t.verdict(new RenderedTable.Packet(true, "10.9.0.5", "8.8.8.8", 1, 0, 3, 4))).isEqualTo("drop");
+        assertThat(t.verdict(new RenderedTable.Packet(true, "10.9.0.5", "8.8.8.8", 1, 0, 3, 3))).isEqualTo("accept");
+        assertThat(t.verdict(new RenderedTable.Packet(false, "fd00:9::5", "2001:db9::1", 58, 0, 128, 0))).isEqualTo("drop");
+    }
+
+    @Test
+    void tcpAndUdpWithoutPortsMatchTheWholeProtocol() {
+        RenderedTable t = table(oneVm(DefaultPolicy.ALLOW,
+                rule("u", Action.DENY, Protocol.UDP, null, null, List.of(), List.of(), "vm-1"),
+                rule("t", Action.DENY, Protocol.TCP, null, null, List.of("192.0.2.0/24"), List.of(), "vm-1")));
+
+        assertThat(elements(t, "10.9.0.5")).containsExactly("l0_proto4: 10.9.0.5 . udp r=u", "l0_proto4_dst: 10.9.0.5 . 192.0.2.0/24 . tcp r=t");
+        assertThat(t.sets.get("l0_proto4").type()).isEqualTo("ipv4_addr . inet_proto");
+        assertThat(t.sets.get("l0_proto4_dst").type()).isEqualTo("ipv4_addr . ipv4_addr . inet_proto");
+        assertThat(t.sets.get("l0_proto4").interval()).isFalse();
+        assertThat(t.sets.get("l0_proto4_dst").interval()).isTrue();
+    }
+
+    @Test
+    void rulesAreLayeredInEvaluationOrderPriorityThenRuleId() {
         Fragment f = new NetworkBuilder(NET_DENY)
                 .vm("vm-1", "host-1", "10.4.0.5")
-                .rule("a-late", draft("tcp").priority(900).port(1))
-                .rule("z-early", draft("tcp").priority(10).port(2))
-                .rule("b-default", draft("tcp").port(3))
-                .rule("a-default", draft("tcp").port(4))
+                .rule("a-late", draft("tcp").priority(900).port(80).action("deny"))
+                .rule("z-early", draft("tcp").priority(10).ports(1, 1024))
                 .fragment("host-1");
 
-        List<String> chain = chainOf(renderer.render("host-1", host(f)), "10.4.0.5");
-
-        assertThat(chain).filteredOn(l -> l.contains("r=")).extracting(l -> l.replaceAll(".*r=(\\S+) .*", "$1"))
-                .containsExactly("z-early", "a-late", "a-default", "b-default");
-    }
-
-    @Test
-    void anIpv6VmIsJumpedToFromTheVm6MapAndADualStackVmFromBothToOneChain() {
-        Fragment f = new NetworkBuilder(NET_DENY)
-                .vm("dual", "host-1", "10.4.0.5", "fd00:4::5")
-                .vm("v6-only", "host-1", null, "FD00:4:0::6")
-                .rule("icmpv6-echo", draft("icmpv6").icmp(128, -1))
-                .rule("ping6-all", draft("icmpv6"))
-                .fragment("host-1");
-
-        String script = renderer.render("host-1", host(f));
-
-        String dual = chainNameOf(script, "10.4.0.5");
-        assertThat(script).contains("elements = { 10.4.0.5 : jump " + dual + " }")
-                .contains("elements = { fd00:4::5 : jump " + dual + ", fd00:4::6 : jump " + chainNameOf(script, "fd00:4::6") + " }");
-        assertThat(chainOf(script, "fd00:4::6")).anyMatch(l -> l.startsWith("icmpv6 type 128 counter accept comment \"r=icmpv6-echo "))
-                .anyMatch(l -> l.startsWith("meta l4proto ipv6-icmp counter accept comment \"r=ping6-all "));
-        assertThat(chainOf(script, "10.4.0.5")).isEqualTo(chainOf(script, "fd00:4::5"));
-    }
-
-    @Test
-    void destinationsAndExceptionsRenderPerAddressFamily() {
-        Fragment f = new NetworkBuilder(NET_DENY)
-                .vm("vm-1", "host-1", "10.4.0.5", "fd00:4::5")
-                .rule("web-out", draft("tcp").port(443).destinations("192.0.2.0/24", "2001:db8::/32").except("192.0.2.128/25"))
-                .rule("not-internal", draft("all").except("10.0.0.0/8", "fd00::/8"))
-                .rule("dns", draft("udp").destinations("198.51.100.53/32"))
-                .fragment("host-1");
-
-        List<String> chain = chainOf(renderer.render("host-1", host(f)), "10.4.0.5");
-
-        assertThat(chain).anyMatch(l -> l.startsWith("ip daddr { 192.0.2.0/24 } ip daddr != { 192.0.2.128/25 } tcp dport 443 counter accept"))
-                .anyMatch(l -> l.startsWith("ip6 daddr { 2001:db8::/32 } tcp dport 443 counter accept"))
-                .anyMatch(l -> l.startsWith("meta nfproto ipv4 ip daddr != { 10.0.0.0/8 } counter accept comment \"r=not-internal "))
-                .anyMatch(l -> l.startsWith("meta nfproto ipv6 ip6 daddr != { fd00::/8 } counter accept comment \"r=not-internal "))
-                .anyMatch(l -> l.startsWith("ip daddr { 198.51.100.53/32 } meta l4proto udp counter accept comment \"r=dns "));
+        // z-early (allow 1-1024) comes first: a-late's deny of port 80 is inside it and never decides.
+        assertThat(elements(table(f), "10.4.0.5")).containsExactly("l1_port4: 10.4.0.5 . tcp . 1-1024 r=z-early");
     }
 
     @Test
@@ -317,7 +399,7 @@ class NftRendererTest {
 
         String script = renderer.render("host-1", host(f));
 
-        assertThat(script).doesNotContain("flush").doesNotContain("SECRET-DESCRIPTION").contains("tcp dport 80 counter drop");
+        assertThat(script).doesNotContain("flush").doesNotContain("SECRET-DESCRIPTION").contains("10.1.0.5 . tcp . 80 comment \"r=web h=");
     }
 
     @Test
@@ -337,7 +419,7 @@ class NftRendererTest {
             count++;
             assertThat(comments.group(1)).matches("[A-Za-z0-9._:= -]*");
         }
-        assertThat(count).isEqualTo(3);
+        assertThat(count).as("the element, the VM's default and the lookup").isEqualTo(3);
         assertThat(script.lines().filter(l -> l.contains("\"")))
                 .allSatisfy(l -> assertThat(l.chars().filter(c -> c == '"').count()).isEqualTo(2));
         assertThat(NftRenderer.safe("a\"b;c d\u00e9")).isEqualTo("a_b_c_d_");
@@ -345,18 +427,37 @@ class NftRendererTest {
     }
 
     @Test
-    void chainCommentsStayWithinTheLengthNftAcceptsEvenForTheLongestIds() {
+    void vmAddressesThatAreNotSingleAddressesAreLeftOut() {
+        Fragment f = new Fragment("net-t", DefaultPolicy.DENY, List.of(new VmAddress("vm-1", "10.9.0.0/24", null),
+                new VmAddress("vm-2", "10.9.0.6 } ; flush", "not-an-address"), new VmAddress("vm-3", "FD00:9:0::7", null)),
+                List.of(tcp("a", Action.ALLOW, 80, 80)));
+
+        RenderedTable t = table(f);
+
+        assertThat(t.defaults4).isEmpty();
+        assertThat(t.defaults6).as("a v6 address given as ipv4 is not used as one").isEmpty();
+        Fragment ok = new Fragment("net-t", DefaultPolicy.DENY, List.of(new VmAddress("vm-3", null, "FD00:9:0::7")), List.of());
+        assertThat(table(ok).defaults6).as("normalised as nft prints it").containsOnlyKeys("fd00:9::7");
+    }
+
+    @Test
+    void commentsStayWithinTheLengthNftAcceptsEvenForTheLongestIds() {
         String longNet = "n".repeat(64);
         String longVm = "v".repeat(64);
-        Fragment f = new Fragment(longNet, DefaultPolicy.ALLOW, List.of(new VmAddress(longVm, "10.9.0.5", null)), List.of());
+        CompiledRule r = new CompiledRule("r".repeat(64), Action.DENY, 1, Protocol.TCP, List.of(longVm), List.of(), List.of(),
+                PortRange.single(22), null);
+        Fragment f = new Fragment(longNet, DefaultPolicy.ALLOW, List.of(new VmAddress(longVm, "10.9.0.5", null)), List.of(r));
 
         String script = renderer.render("host-1", host(f));
 
         Matcher comments = Pattern.compile("comment \"([^\"]*)\"").matcher(script);
+        int n = 0;
         while (comments.find()) {
+            n++;
             assertThat(comments.group(1).length()).isLessThanOrEqualTo(128);
         }
-        assertThat(chainOf(script, "10.9.0.5").get(0)).startsWith("comment \"net " + longNet + " vm v");
+        assertThat(n).isEqualTo(3);
+        assertThat(RenderedTable.parse(script).vmComments.get("10.9.0.5")).startsWith("net " + longNet + " vm v");
     }
 
     @Test
@@ -372,34 +473,43 @@ class NftRendererTest {
     }
 
     @Test
+    void setNamesDependOnlyOnEachVmsOwnRules() {
+        Fragment a = oneVm(DefaultPolicy.ALLOW, tcp("x", Action.ALLOW, 80, 80), tcp("y", Action.DENY, 1, 1000));
+        Fragment other = new Fragment("net-o", DefaultPolicy.DENY, List.of(new VmAddress("vm-o", "10.8.0.5", null)),
+                List.of(rule("o", Action.DENY, Protocol.ALL, null, null, List.of(), List.of(), "vm-o")));
+
+        assertThat(elements(table(a, other), "10.9.0.5")).isEqualTo(elements(table(a), "10.9.0.5"))
+                .containsExactly("l1_port4: 10.9.0.5 . tcp . 80 r=x", "l2_port4: 10.9.0.5 . tcp . 1-1000 r=y");
+    }
+
+    @Test
     void anAddressClaimedTwiceOnOneHostIsMappedOnceAndTheSecondClaimIsLeftOut() {
         Fragment a = new Fragment("net-a", DefaultPolicy.ALLOW, List.of(new VmAddress("vm-1", "10.9.0.5", null)), List.of());
-        Fragment b = new Fragment("net-b", DefaultPolicy.DENY, List.of(new VmAddress("vm-2", "10.9.0.5", null)), List.of());
+        Fragment b = new Fragment("net-b", DefaultPolicy.DENY, List.of(new VmAddress("vm-2", "10.9.0.5", null)),
+                List.of(rule("b", Action.ALLOW, Protocol.ALL, null, null, List.of(), List.of(), "vm-2")));
 
         String script = renderer.render("host-1", host(a, b));
 
-        assertThat(script).containsOnlyOnce("10.9.0.5 : jump").doesNotContain("vm vm-2").doesNotContain("default deny");
+        assertThat(script).containsOnlyOnce("10.9.0.5 comment").doesNotContain("vm vm-2").doesNotContain(": drop").doesNotContain("r=b");
     }
 
     @Test
-    void aHostWithoutFragmentsRendersEmptyMapsAndNoVmChains() {
+    void aHostWithoutFragmentsRendersEmptyMapsAndNoSets() {
         String table = renderer.renderTable(new TreeMap<>());
 
-        assertThat(table).doesNotContain("elements").doesNotContain("chain vm_").contains("chain forward {");
+        assertThat(table).doesNotContain("elements").doesNotContain("  set ").contains("chain forward {");
     }
 
     @Test
-    void protocolsWithoutPortsOrTypesMatchTheWholeProtocol() {
-        CompiledRule udp = new CompiledRule("u", Action.DENY, 1, Protocol.UDP, List.of("vm"), List.of(), List.of(), null, null);
-        CompiledRule icmpAnyCode = new CompiledRule("i", Action.DENY, 1, Protocol.ICMP, List.of("vm"), List.of(), List.of(), null,
-                new IcmpMatch(3, -1));
-        CompiledRule icmpAny = new CompiledRule("a", Action.DENY, 1, Protocol.ICMP, List.of("vm"),
-                List.of(Cidr.parse("192.0.2.0/24")), List.of(), null, IcmpMatch.ANY);
+    void ruleStatementsListARulesElementsAsCommandsThenTheLookupsTheyGoThrough() {
+        SortedMap<String, Fragment> h = host(seedExamples().fragment("host-1"));
 
-        assertThat(renderer.ruleLines(udp)).singleElement().asString().startsWith("meta l4proto udp counter drop");
-        assertThat(renderer.ruleLines(icmpAnyCode)).singleElement().asString().startsWith("icmp type 3 counter drop");
-        assertThat(renderer.ruleLines(icmpAny)).singleElement().asString()
-                .startsWith("ip daddr { 192.0.2.0/24 } meta l4proto icmp counter drop");
+        assertThat(renderer.ruleStatements(h, "web-set")).containsExactly(
+                "add element inet egressctl l0_port4 { 10.1.0.6 . tcp . 80 comment \"r=web-set h="
+                        + NftRenderer.ruleHash(seedExamples().fragment("host-1").rules().stream()
+                        .filter(r -> r.ruleId().equals("web-set")).findFirst().orElseThrow()) + "\" }",
+                "ip saddr . meta l4proto . th dport @l0_port4 drop comment \"layer 0 deny port ipv4\"");
+        assertThat(renderer.ruleStatements(h, "no-such-rule")).isEmpty();
     }
 
     @Test
@@ -409,5 +519,22 @@ class NftRendererTest {
         CompiledRule otherPort = new CompiledRule("r", Action.DENY, 1, Protocol.TCP, List.of("vm-1"), List.of(), List.of(), PortRange.single(81), null);
 
         assertThat(NftRenderer.ruleHash(r)).hasSize(12).isEqualTo(NftRenderer.ruleHash(otherVms)).isNotEqualTo(NftRenderer.ruleHash(otherPort));
+    }
+
+    @Test
+    void addressSpansPrintPrefixesRangesAndAddressesAsNftReadsThem() {
+        AddressSpans.Span all4 = AddressSpans.all(true);
+        assertThat(AddressSpans.text(all4)).isEqualTo("0.0.0.0/0");
+        assertThat(AddressSpans.text(AddressSpans.all(false))).isEqualTo("::/0");
+        assertThat(AddressSpans.text(AddressSpans.of(Cidr.parse("10.1.2.3/32")))).isEqualTo("10.1.2.3");
+        assertThat(AddressSpans.text(AddressSpans.of(Cidr.parse("2001:db8::/33")))).isEqualTo("2001:db8::/33");
+        assertThat(AddressSpans.text(AddressSpans.of(Cidr.parse("2001:db8::/64")))).isEqualTo("2001:db8::/64");
+        assertThat(AddressSpans.text(AddressSpans.of(Cidr.parse("2001:db8::/65")))).isEqualTo("2001:db8::/65");
+        assertThat(AddressSpans.minus(List.of(all4), List.of(all4))).isEmpty();
+        List<AddressSpans.Span> parts = AddressSpans.minus(List.of(AddressSpans.of(Cidr.parse("2001:db8::/32"))),
+                List.of(AddressSpans.of(Cidr.parse("2001:db8::/64")), AddressSpans.of(Cidr.parse("2001:db8:0:1::/64"))));
+        assertThat(parts).extracting(AddressSpans::text).containsExactly("2001:db8:0:2::-2001:db8:ffff:ffff:ffff:ffff:ffff:ffff");
+        assertThat(AddressSpans.union(List.of(AddressSpans.of(Cidr.parse("10.0.0.0/25")), AddressSpans.of(Cidr.parse("10.0.0.128/25")))))
+                .extracting(AddressSpans::text).containsExactly("10.0.0.0/24");
     }
 }

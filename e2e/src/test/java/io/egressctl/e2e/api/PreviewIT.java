@@ -69,10 +69,18 @@ class PreviewIT {
         return out;
     }
 
-    /** An nft statement without its comment (which carries the rule id and a hash of it). */
-    static String withoutComment(String line) {
-        int c = line.indexOf(" comment \"");
-        return (c < 0 ? line : line.substring(0, c)).strip();
+    /**
+     * The key of a set element, from a ruleset line ({@code <key> comment "r=<id> h=<hash>",}) or a
+     * previewed {@code add element inet egressctl <set> { <key> comment "..." }}: without the comment,
+     * which carries the rule id and a hash of it.
+     */
+    static String elementKey(String line) {
+        String l = line.strip();
+        if (l.startsWith("add element ")) {
+            l = l.substring(l.indexOf("{ ") + 2);
+        }
+        int c = l.indexOf(" comment \"");
+        return (c < 0 ? l : l.substring(0, c)).strip();
     }
 
     @Test
@@ -84,7 +92,9 @@ class PreviewIT {
         JsonNode p = r.body();
         assertThat(texts(p.get("affectedVms"))).containsExactly("vm-b", "vm-c");
         assertThat(texts(p.get("affectedHosts"))).containsExactly(h2);
-        assertThat(p.get("nftLines").get(0).asString()).startsWith("tcp dport 8080-8090 counter drop comment \"r=preview ");
+        assertThat(texts(p.get("nftLines"))).filteredOn(l -> l.startsWith("add element")).extracting(PreviewIT::elementKey)
+                .containsExactly("10.50.0.12 . tcp . 8080-8090", "10.50.0.13 . tcp . 8080-8090");
+        assertThat(p.get("nftLines").get(0).asString()).startsWith("add element inet egressctl l0_port4 { 10.50.0.12 . tcp . 8080-8090 comment \"r=preview ");
         assertThat(p.get("published").asBoolean()).isFalse();
         assertThat(p.get("rule").get("action").asString()).isEqualTo("deny");
         assertThat(Published.header(r, "ETag")).isEqualTo(before.etag());
@@ -103,15 +113,15 @@ class PreviewIT {
         String ruleId = created.text("ruleId");
         for (JsonNode host : p.get("hosts")) {
             String ruleset = cp.ruleset(host.get("hostId").asString());
-            List<String> rendered = ruleset.lines().filter(l -> l.contains("r=" + ruleId + " ")).map(PreviewIT::withoutComment).distinct().toList();
+            List<String> rendered = ruleset.lines().filter(l -> l.contains("r=" + ruleId + " ")).map(PreviewIT::elementKey).toList();
             List<String> previewed = texts(host.get("nftLines")).stream().filter(l -> l.contains("r=preview "))
-                    .map(PreviewIT::withoutComment).toList();
+                    .map(PreviewIT::elementKey).toList();
             assertThat(rendered).as("rendered on %s", host.get("hostId")).isNotEmpty().isEqualTo(previewed);
-            // The destination list is a named set; the preview shows its definition too.
-            String set = previewed.get(0).replaceAll(".*@(d4_[0-9a-f]+).*", "$1");
-            assertThat(texts(host.get("nftLines"))).anySatisfy(l -> assertThat(l).startsWith("set " + set + " {")
-                    .contains("192.0.2.0/24, 198.51.100.0/24"));
-            assertThat(ruleset).contains("set " + set + " {");
+            // One element per VM and destination, in the set whose lookup the preview shows too.
+            assertThat(previewed).allMatch(k -> k.contains(" . 192.0.2.0/24 . udp . 5353") || k.contains(" . 198.51.100.0/24 . udp . 5353"));
+            String lookup = texts(host.get("nftLines")).stream().filter(l -> !l.startsWith("add element")).findFirst().orElseThrow();
+            assertThat(lookup).contains("@l0_port4_dst drop");
+            assertThat(ruleset).contains("    " + lookup + "\n").contains("  set l0_port4_dst {");
         }
     }
 
@@ -120,7 +130,8 @@ class PreviewIT {
         ApiClient.Response r = api.post("/api/v1/networks/" + net + "/egress-rules%3Apreview", cp.tenantKey(), Map.of("protocol", "icmp"));
         assertThat(r.status()).as("%s", r.body()).isEqualTo(200);
         assertThat(texts(r.body().get("affectedVms"))).containsExactly("vm-a", "vm-b", "vm-c");
-        assertThat(texts(r.body().get("nftLines"))).singleElement().asString().startsWith("meta l4proto icmp counter drop comment \"r=preview h=");
+        assertThat(texts(r.body().get("nftLines"))).filteredOn(l -> l.startsWith("add element")).hasSize(3)
+                .allSatisfy(l -> assertThat(l).startsWith("add element inet egressctl l0_proto4 { 10.50.0.1").contains(" . icmp comment \"r=preview h="));
     }
 
     @Test

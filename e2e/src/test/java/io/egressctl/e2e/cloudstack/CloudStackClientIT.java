@@ -115,7 +115,7 @@ class CloudStackClientIT {
         assertThat(rule.get("networkid").asString()).isEqualTo(network);
         assertThat(rule.get("traffictype").asString()).isEqualTo("Egress");
         // The job finished only once the host ACKed: the ruleset already holds the rule.
-        assertThat(lineOf(cp.ruleset(h1), tcpRule)).as("ruleset of %s", h1).contains("tcp dport 80").contains("drop");
+        assertThat(lineOf(cp.ruleset(h1), tcpRule)).as("ruleset of %s", h1).startsWith("l0_port4: 10.40.0.11 . tcp . 80 comment");
         assertThat(cp.ruleset(h2)).as("must not reach %s", h2).doesNotContain(tcpRule);
     }
 
@@ -130,7 +130,7 @@ class CloudStackClientIT {
         assertThat(rule.get("cidrlist").asString()).as("cidrlist defaults to the network's CIDR").isEqualTo("10.40.0.0/24");
         assertThat(rule.get("icmptype").asInt()).isEqualTo(8);
         for (String h : List.of(h1, h2)) {
-            assertThat(lineOf(cp.ruleset(h), icmpRule)).as("ruleset of %s", h).contains("icmp type 8").contains("drop");
+            assertThat(lineOf(cp.ruleset(h), icmpRule)).as("ruleset of %s", h).startsWith("l0_code4: 10.40.0.1").contains(" . 8 . 0 comment");
         }
     }
 
@@ -169,7 +169,7 @@ class CloudStackClientIT {
         assertThat(job.get("jobstatus").asInt()).as(job.toString()).isEqualTo(1);
         assertThat(job.get("jobresult").get("success").asBoolean()).isTrue();
         assertThat(cp.ruleset(h1)).as("ruleset of %s", h1).doesNotContain(tcpRule);
-        assertThat(lineOf(cp.ruleset(h1), icmpRule)).as("the other rule stays").contains("icmp type 8");
+        assertThat(lineOf(cp.ruleset(h1), icmpRule)).as("the other rule stays").contains(" . 8 . 0 comment");
     }
 
     @Test
@@ -289,7 +289,20 @@ class CloudStackClientIT {
         }
     }
 
+    /**
+     * The rendered element line of a rule with the name of its set in front, e.g.
+     * {@code l0_port4: 10.0.0.1 . tcp . 80 comment "r=<id> h=<hash>"}: sets of even layers drop,
+     * odd layers accept.
+     */
     static String lineOf(String ruleset, String ruleId) {
-        return ruleset.lines().filter(l -> l.contains("r=" + ruleId + " ")).findFirst().orElse("");
+        String set = "";
+        for (String l : ruleset.split("\n")) {
+            if (l.startsWith("  set ")) {
+                set = l.substring(6, l.length() - 2);
+            } else if (l.contains("r=" + ruleId + " ")) {
+                return set + ": " + l.strip().replaceAll(",$", "");
+            }
+        }
+        return "";
     }
 }

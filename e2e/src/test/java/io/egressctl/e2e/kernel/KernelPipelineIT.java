@@ -49,8 +49,9 @@ import static org.assertj.core.api.Assertions.assertThat;
  *
  * <p>Covers the seed's examples (ICMP, tcp/80, a port range, "all", each for one VM and for a set of
  * VMs) blocking exactly what they say for exactly the VMs they name, deleting a rule restoring traffic,
- * a DENY default network opened by one rule, drift repair of a rule deleted by hand with nft, and an
- * agent killed with SIGKILL that comes back without re-applying while traffic stays blocked.
+ * a DENY default network opened by one rule, drift repair of a rule's set elements deleted by hand with
+ * nft, and an agent killed with SIGKILL that comes back without re-applying (same table and set
+ * handles, element counters kept) while traffic stays blocked.
  *
  * <p>Skipped with the reason where root, ip, nft, socat, ping or timeout is missing; with
  * {@code EGRESS_REQUIRE_KERNEL_TESTS=true} (CI) that is a failure instead. The namespaces are removed
@@ -64,7 +65,7 @@ class KernelPipelineIT {
     private static final Set<Flow> NONE = EnumSet.noneOf(Flow.class);
     private static final Set<Flow> ALL = EnumSet.allOf(Flow.class);
     private static final String WAIT = "wait=applied&timeout=30s";
-    private static final Pattern CHAIN = Pattern.compile("^\\s*chain (\\S+) \\{");
+    private static final Pattern SET_HANDLE = Pattern.compile("^\\s*(?:set|map) (\\S+) \\{ # handle (\\d+)$", Pattern.MULTILINE);
     private static final Pattern TABLE_HANDLE = Pattern.compile("^table inet egressctl \\{ # handle (\\d+)", Pattern.MULTILINE);
 
     private String unavailable;
@@ -171,25 +172,21 @@ class KernelPipelineIT {
         return r.stdout();
     }
 
-    /** A rule in the kernel: its chain, handle and packet counter, found by the renderer's comment. */
-    record KernelRule(String chain, String handle, long packets) {
+    /** A rule's set elements in the kernel (set, key, comment, packet counter), found by the renderer's comment. */
+    private List<NetnsTopology.KernelElement> kernelElements(String ruleId) {
+        return topo.elements(topo.host(), "r=" + ruleId + " ");
     }
 
-    private List<KernelRule> kernelRules(String ruleId) {
-        List<KernelRule> out = new ArrayList<>();
-        String chain = null;
-        Pattern handle = Pattern.compile("# handle (\\d+)$");
-        Pattern packets = Pattern.compile("counter packets (\\d+)");
-        for (String line : nftList().split("\n")) {
-            Matcher c = CHAIN.matcher(line);
-            if (c.find()) {
-                chain = c.group(1);
-            } else if (line.contains("comment \"r=" + ruleId + " ")) {
-                Matcher h = handle.matcher(line);
-                Matcher p = packets.matcher(line);
-                assertThat(h.find()).as("handle in %s", line).isTrue();
-                out.add(new KernelRule(chain, h.group(1), p.find() ? Long.parseLong(p.group(1)) : -1));
-            }
+    private static long v4Packets(List<NetnsTopology.KernelElement> elements) {
+        return elements.stream().filter(e -> e.set().equals("l0_port4")).findFirst().orElseThrow().packets();
+    }
+
+    /** The handles of the table's sets and maps, by name. */
+    private Map<String, String> setHandles(String listing) {
+        Map<String, String> out = new TreeMap<>();
+        Matcher m = SET_HANDLE.matcher(listing);
+        while (m.find()) {
+            out.put(m.group(1), m.group(2));
         }
         return out;
     }
@@ -244,7 +241,7 @@ class KernelPipelineIT {
                 vms.contains("vm3") ? seed.blocks() : NONE);
 
         delete(ruleId);
-        assertThat(kernelRules(ruleId)).as("rule %s gone from the kernel", ruleId).isEmpty();
+        assertThat(kernelElements(ruleId)).as("rule %s gone from the kernel", ruleId).isEmpty();
         assertBlocked("after deleting '" + seed + "'", NONE, NONE, NONE);
     }
 
@@ -276,24 +273,26 @@ class KernelPipelineIT {
 
     @Test
     @Order(3)
-    void aRuleDeletedByHandWithNftIsRestoredByTheAgentWithinSeconds() {
+    void aRulesElementsDeletedByHandWithNftAreRestoredByTheAgentWithinSeconds() {
         long repairsBefore = Long.parseLong(applied("driftRepairs") == null ? "0" : applied("driftRepairs"));
         String ruleId = create("block tcp/80 for vm1", Map.of("protocol", "tcp", "startPort", 80,
                 "sourceCidrs", List.of("10.250.1.11/32")));
         assertThat(topo.reach("vm1", Flow.TCP_80)).isFalse();
-        List<KernelRule> rules = kernelRules(ruleId);
-        assertThat(rules).as("rule %s in the kernel", ruleId).isNotEmpty();
+        List<NetnsTopology.KernelElement> elements = kernelElements(ruleId);
+        assertThat(elements).as("rule %s in the kernel", ruleId).extracting(NetnsTopology.KernelElement::set)
+                .containsExactlyInAnyOrder("l0_port4", "l0_port6");
 
-        for (KernelRule k : rules) {
-            NetnsTopology.Result del = topo.nft(topo.host(), "", "delete", "rule", "inet", "egressctl", k.chain(), "handle", k.handle());
-            assertThat(del.ok()).as("nft delete rule: %s", del.stderr()).isTrue();
+        for (NetnsTopology.KernelElement e : elements) {
+            NetnsTopology.Result del = topo.nft(topo.host(), "", "delete", "element", "inet", "egressctl", e.set(), "{ " + e.key() + " }");
+            assertThat(del.ok()).as("nft delete element: %s", del.stderr()).isTrue();
         }
         long deletedAt = System.nanoTime();
 
-        assertThat(ControlPlane.eventually(Duration.ofSeconds(10), () -> !kernelRules(ruleId).isEmpty()))
-                .as("the agent put rule %s back", ruleId).isTrue();
-        System.out.printf("[KernelPipelineIT] rule deleted by hand was back after %d ms%n", (System.nanoTime() - deletedAt) / 1_000_000);
+        assertThat(ControlPlane.eventually(Duration.ofSeconds(10), () -> kernelElements(ruleId).size() == elements.size()))
+                .as("the agent put rule %s's elements back", ruleId).isTrue();
+        System.out.printf("[KernelPipelineIT] elements deleted by hand were back after %d ms%n", (System.nanoTime() - deletedAt) / 1_000_000);
         assertThat(topo.reach("vm1", Flow.TCP_80)).as("tcp/80 blocked again for vm1").isFalse();
+        assertThat(topo.reach("vm1", Flow.TCP6_80)).as("and over IPv6").isFalse();
         assertThat(topo.reach("vm2", Flow.TCP_80)).as("vm2 unaffected").isTrue();
         assertThat(ControlPlane.eventually(Duration.ofSeconds(10), () -> {
             String n = applied("driftRepairs");
@@ -311,14 +310,17 @@ class KernelPipelineIT {
     void aKilledAgentComesBackWithoutReapplyingAndTrafficStaysBlockedThroughout() throws Exception {
         String ruleId = create("block tcp/443 for vm2", Map.of("protocol", "tcp", "startPort", 443,
                 "sourceCidrs", List.of("10.250.1.12/32")));
-        assertThat(topo.reach("vm2", Flow.TCP_443)).isFalse(); // counts on the drop rule's counter
+        assertThat(topo.reach("vm2", Flow.TCP_443)).isFalse(); // counts on the element's counter
         String listing = nftList();
         Matcher t = TABLE_HANDLE.matcher(listing);
         assertThat(t.find()).as("table handle in\n%s", listing).isTrue();
         String tableHandle = t.group(1);
-        List<KernelRule> before = kernelRules(ruleId);
-        assertThat(before).isNotEmpty();
-        assertThat(before.get(0).packets()).as("the drop rule counted the probe").isPositive();
+        Map<String, String> setHandles = setHandles(listing);
+        assertThat(setHandles).containsKeys("l0_port4", "def4", "def6");
+        List<NetnsTopology.KernelElement> before = kernelElements(ruleId);
+        assertThat(before).extracting(NetnsTopology.KernelElement::set).containsExactlyInAnyOrder("l0_port4", "l0_port6");
+        long packetsBefore = v4Packets(before);
+        assertThat(packetsBefore).as("the IPv4 element counted the probe").isPositive();
 
         // Probe all the way through the kill and the restart.
         AtomicBoolean probing = new AtomicBoolean(true);
@@ -355,14 +357,17 @@ class KernelPipelineIT {
         assertThat(probes.get()).as("probe rounds during the restart").isGreaterThan(1);
         assertThat(leaks.get()).as("vm2's tcp/443 got through while the agent was down or restarting").isZero();
 
-        // Not re-applied: the same table object (a full apply deletes and recreates it), the same rule
-        // handles and counters that kept counting (a re-apply resets them).
-        Matcher t2 = TABLE_HANDLE.matcher(nftList());
+        // Not re-applied: the same table and set objects (a full apply deletes and recreates them, an
+        // incremental one would not keep the element's counter), and the element's counter kept
+        // counting (a re-apply resets it).
+        String listingAfter = nftList();
+        Matcher t2 = TABLE_HANDLE.matcher(listingAfter);
         assertThat(t2.find()).isTrue();
         assertThat(t2.group(1)).as("table handle after the restart").isEqualTo(tableHandle);
-        List<KernelRule> after = kernelRules(ruleId);
-        assertThat(after).extracting(KernelRule::handle).isEqualTo(before.stream().map(KernelRule::handle).toList());
-        assertThat(after.get(0).packets()).as("counter kept (no re-apply)").isGreaterThanOrEqualTo(before.get(0).packets());
+        assertThat(setHandles(listingAfter)).as("set handles after the restart").isEqualTo(setHandles);
+        List<NetnsTopology.KernelElement> after = kernelElements(ruleId);
+        assertThat(after).extracting(NetnsTopology.KernelElement::key).isEqualTo(before.stream().map(NetnsTopology.KernelElement::key).toList());
+        assertThat(v4Packets(after)).as("counter kept (no re-apply) and still counting").isGreaterThan(packetsBefore);
         assertThat(ControlPlane.eventually(Duration.ofSeconds(10), () -> "BOOTSTRAP".equals(applied("trigger"))
                 && "ACK".equals(applied("status")))).as("the new agent reported an ACK for its bootstrap").isTrue();
         if (bootstrapReportsBefore >= 0) {

@@ -90,62 +90,75 @@ class SeedExamplesPipelineIT {
         }
     }
 
+    /**
+     * The rendered element line of a rule with the name of its set in front, e.g.
+     * {@code l0_port4: 10.0.0.1 . tcp . 80 comment "r=<id> h=<hash>"}: sets of even layers drop,
+     * odd layers accept.
+     */
     static String lineOf(String ruleset, String ruleId) {
-        return ruleset.lines().filter(l -> l.contains("r=" + ruleId + " ")).findFirst().orElse("");
+        String set = "";
+        for (String l : ruleset.split("\n")) {
+            if (l.startsWith("  set ")) {
+                set = l.substring(6, l.length() - 2);
+            } else if (l.contains("r=" + ruleId + " ")) {
+                return set + ": " + l.strip().replaceAll(",$", "");
+            }
+        }
+        return "";
     }
 
     @Test
     @Order(1)
     void blockIcmpForOneVmReachesOnlyItsHost() {
-        createAndAssert("icmp one", Map.of("protocol", "icmp", "sourceCidrs", List.of("10.20.0.11/32")), Set.of(h1), "meta l4proto icmp counter drop");
+        createAndAssert("icmp one", Map.of("protocol", "icmp", "sourceCidrs", List.of("10.20.0.11/32")), Set.of(h1), "l0_proto4: 10.20.0.11 . icmp comment");
     }
 
     @Test
     @Order(2)
     void blockIcmpForASetOfVmsReachesTheirHosts() {
         createAndAssert("icmp set", Map.of("protocol", "icmp", "icmpType", 8, "sourceVmIds", List.of("vm-b", "vm-c")), Set.of(h2, h3),
-                "icmp type 8 counter drop");
+                "l0_type4: 10.20.0.1", " . 8 comment");
     }
 
     @Test
     @Order(3)
     void blockPort80ForOneVm() {
         createAndAssert("tcp80 one", Map.of("protocol", "tcp", "startPort", 80, "sourceCidrs", List.of("10.20.0.12/32")), Set.of(h2),
-                "tcp dport 80 counter drop");
+                "l0_port4: 10.20.0.12 . tcp . 80 comment");
     }
 
     @Test
     @Order(4)
     void blockPort80ForASetOfVms() {
         createAndAssert("tcp80 set", Map.of("protocol", "tcp", "startPort", 80, "sourceCidrs", List.of("10.20.0.11/32", "10.20.0.14/32")),
-                Set.of(h1, h3), "tcp dport 80 counter drop");
+                Set.of(h1, h3), "l0_port4: 10.20.0.1", " . tcp . 80 comment");
     }
 
     @Test
     @Order(5)
     void blockAPortRangeForOneVm() {
         createAndAssert("range one", Map.of("protocol", "udp", "startPort", 5000, "endPort", 5100, "sourceCidrs", List.of("10.20.0.11/32")),
-                Set.of(h1), "udp dport 5000-5100 counter drop");
+                Set.of(h1), "l0_port4: 10.20.0.11 . udp . 5000-5100 comment");
     }
 
     @Test
     @Order(6)
     void blockAPortRangeForASetOfVms() {
         createAndAssert("range set", Map.of("protocol", "tcp", "startPort", 8000, "endPort", 8100, "sourceCidrs", List.of("10.20.0.12/31")),
-                Set.of(h2, h3), "tcp dport 8000-8100 counter drop");
+                Set.of(h2, h3), "l0_port4: 10.20.0.1", " . tcp . 8000-8100 comment");
     }
 
     @Test
     @Order(7)
     void blockAllOutgoingForOneVm() {
-        createAndAssert("all one", Map.of("protocol", "all", "sourceVmIds", List.of("vm-d")), Set.of(h3), "counter drop");
+        createAndAssert("all one", Map.of("protocol", "all", "sourceVmIds", List.of("vm-d")), Set.of(h3), "l0_all4: 10.20.0.14 comment");
     }
 
     @Test
     @Order(8)
     void blockAllOutgoingForASetOfVmsToADestination() {
         createAndAssert("all set", Map.of("protocol", "all", "sourceVmIds", List.of("vm-a", "vm-b"), "destinationCidrs", List.of("203.0.113.0/24")),
-                Set.of(h1, h2), "ip daddr", "203.0.113.0/24", "counter drop");
+                Set.of(h1, h2), "l0_all4_dst: 10.20.0.1", " . 203.0.113.0/24 comment");
     }
 
     @Test

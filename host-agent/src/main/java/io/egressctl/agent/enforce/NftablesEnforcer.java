@@ -34,41 +34,44 @@ import java.util.regex.Pattern;
  *       used for the first apply, for a re-apply of the same script (drift repair) and whenever the
  *       incremental form is not possible or fails;</li>
  *   <li><b>incremental</b>: when the kernel holds the previous script this enforcer applied, only the
- *       difference: new sets and chains, {@code flush chain} plus the new rules of changed chains,
- *       changed map elements, then deletion of chains and sets no longer used. The renderer's names
- *       are stable (chains by VM, sets by content), so one rule changed on a 10,000-rule host
- *       touches one chain instead of rebuilding 10,000 rules. If the kernel refuses the delta (say a
- *       map element it deletes was removed by hand) the full script is applied in the same call.</li>
+ *       difference: new sets, {@code delete element} / {@code add element} on the sets and maps whose
+ *       elements changed, the forward chain flushed and refilled when its lookups changed, then
+ *       deletion of sets no longer used. The renderer's names are stable (sets by layer, shape,
+ *       family and bucket; maps and the chain fixed), so one rule changed on a 10,000-rule host is a
+ *       few element operations instead of rebuilding the table. If the kernel refuses the delta (say
+ *       an element it deletes was removed by hand) the full script is applied in the same call.</li>
  * </ul>
  * A failed apply raises an {@link EnforcementException} whose message carries nft's own stderr.
  *
  * <h2>inSync: two checks, both on {@code nft -j list table inet egressctl}</h2>
  * Comparing the kernel's listing with the desired script as text cannot work: nft normalises what it
- * prints ({@code icmp type 8} comes back as {@code echo-request}, {@code ip daddr {1.2.3.0/24}} as
- * {@code ip daddr 1.2.3.0/24}, auto-merged intervals as ranges, counters change with traffic). So:
+ * prints ({@code 8} in an ICMP type comes back as {@code echo-request}, a range that is a prefix as
+ * the prefix, counters change with traffic). So:
  * <ol>
  *   <li><b>structure, from the script alone</b> (works after an agent restart, with nothing applied
  *       by this process): the set of chains with their hook and policy, each chain's rules in order
- *       identified by the {@code r=<rule id> h=<rule hash>} comment the renderer puts on every rule
- *       (rules without a comment count by position), the elements of the verdict maps {@code vm4}
- *       and {@code vm6} (address to chain) and the named sets. A deleted, added or reordered rule, a
- *       missing chain, a VM unmapped or mapped elsewhere, or a missing table all show here.</li>
+ *       identified by their comments (the lookups are commented with layer, verdict, shape, family
+ *       and bucket; rules without a comment count by position), the elements of the default-verdict
+ *       maps {@code def4} and {@code def6} (address to verdict) and, for every named set, the
+ *       multiset of its elements' {@code r=<rule id> h=<rule hash>} comments. A deleted, added or
+ *       moved element, a missing or extra lookup or set, a VM unmapped or with another default, or a
+ *       missing table all show here.</li>
  *   <li><b>content, against the kernel's own rendering</b>: at the first check after one of this
  *       enforcer's applies, once the structure matches, the kernel's listing is captured in a
- *       canonical form (handles and counter values dropped, set elements sorted); later checks of
- *       the same script compare the whole listing with it. That also catches an edit that keeps a
- *       rule's comment (a {@code drop} replaced by {@code accept}, a port changed, a set element
- *       deleted), which the structure check cannot see. Capturing lazily rather than right after the
- *       apply keeps a second full listing (as slow as the apply itself at 10,000 rules) off the apply
- *       path; the price is that an edit made between an apply and the next check and keeping comments
- *       is only caught at the next apply.</li>
+ *       canonical form (handles and counter values dropped, those of set elements too, elements
+ *       sorted); later checks of the same script compare the whole listing with it. That also
+ *       catches an edit that keeps comments (a {@code drop} lookup turned into {@code accept}, an
+ *       element replaced by one with another port and the same comment), which the structure check
+ *       cannot see. Capturing lazily rather than right after the apply keeps a second full listing
+ *       off the apply path; the price is that an edit made between an apply and the next check and
+ *       keeping comments is only caught at the next apply.</li>
  * </ol>
  * The steady state is cheap on the Java side: when the raw listing, counters aside, is byte for byte
  * the one last found equal to the captured form, nothing is parsed (one hash of the text); only a
- * listing that changed in any way goes through the checks above (should the kernel list hash-set
- * elements in another order after a rehash, that costs one slow check, not a false drift). Reading a
- * table back costs nft itself about as much CPU as applying it (about 0.4 s at 10,000 rules on a
- * small VM), so hosts that large want a reconcile interval of tens of seconds.
+ * listing that changed in any way goes through the checks above (should the kernel list set
+ * elements in another order, that costs one slow check, not a false drift). Reading a table back
+ * costs nft CPU in proportion to what it lists, so large hosts want a reconcile interval of seconds
+ * to tens of seconds.
  *
  * Not thread-safe by design beyond {@code synchronized} methods: the agent calls it from one thread.
  */
@@ -201,12 +204,13 @@ public final class NftablesEnforcer implements Enforcer {
         return false;
     }
 
+    /** A counter's values, in a rule ({@code {"counter": {...}}}) or on a set or map element. */
     private static final Pattern RAW_COUNTER =
-            Pattern.compile("\\{\\s*\"counter\":\\s*\\{\\s*\"packets\":\\s*\\d+,\\s*\"bytes\":\\s*\\d+\\s*\\}\\s*\\}");
+            Pattern.compile("\"counter\":\\s*\\{\\s*\"packets\":\\s*\\d+,\\s*\"bytes\":\\s*\\d+\\s*\\}");
 
     /** sha256 of a raw JSON listing with its counter values taken out. */
     static String rawHash(String listing) {
-        return CanonicalHash.sha256(RAW_COUNTER.matcher(listing).replaceAll("{}"));
+        return CanonicalHash.sha256(RAW_COUNTER.matcher(listing).replaceAll("\"counter\": {}"));
     }
 
     /** Why the last {@link #inSync} returned false (empty after a true). */
@@ -233,10 +237,10 @@ public final class NftablesEnforcer implements Enforcer {
     }
 
     /**
-     * The kernel's JSON listing in a canonical form: metainfo, handles and counter values dropped,
-     * chains, sets and maps ordered by name, their elements sorted, rules kept in chain order. Equal
-     * for equal rulesets however they were built (full or incremental transactions). Modifies the
-     * given tree (handles and counters are removed from it).
+     * The kernel's JSON listing in a canonical form: metainfo, handles and counter values (of rules
+     * and of set and map elements) dropped, chains, sets and maps ordered by name, their elements
+     * sorted, rules kept in chain order. Equal for equal rulesets however they were built (full or
+     * incremental transactions). Modifies the given tree (handles and counters are removed from it).
      */
     public static String canonical(JsonNode listing) {
         TreeMap<String, StringBuilder> parts = new TreeMap<>();
@@ -264,7 +268,14 @@ public final class NftablesEnforcer implements Enforcer {
                     key = kind + " " + body.path("name").asString("");
                     if (body.get("elem") instanceof ArrayNode elem) {
                         List<String> sorted = new ArrayList<>(elem.size());
-                        elem.forEach(el -> sorted.add(el.toString()));
+                        for (JsonNode el : elem) {
+                            // A map element is [key, verdict]; a key with a comment or counter is {"elem": {...}}.
+                            JsonNode k = el.isArray() && !el.isEmpty() ? el.get(0) : el;
+                            if (k.path("elem") instanceof ObjectNode o) {
+                                o.remove("counter");
+                            }
+                            sorted.add(el.toString());
+                        }
                         Collections.sort(sorted);
                         body.remove("elem");
                         body.put("elem", String.join(",", sorted));
@@ -305,6 +316,7 @@ public final class NftablesEnforcer implements Enforcer {
             return structure;
         }
 
+        /** A set or map: header lines (type, flags, counter) and elements as written. */
         record SetDef(boolean map, List<String> header, List<String> elements) {
         }
 
@@ -359,9 +371,30 @@ public final class NftablesEnforcer implements Enforcer {
                 String kind = m.group(1);
                 String name = m.group(2);
                 List<String> body = new ArrayList<>();
+                List<String> elements = new ArrayList<>();
                 for (i++; i < lines.length && !lines[i].strip().equals("}"); i++) {
-                    if (!lines[i].isBlank()) {
-                        body.add(lines[i].strip());
+                    String b = lines[i].strip();
+                    if (b.isEmpty()) {
+                        continue;
+                    }
+                    if (!kind.equals("chain") && b.equals("elements = {")) {
+                        // One element a line, up to a line of its own closing the block.
+                        for (i++; i < lines.length && !lines[i].strip().equals("}"); i++) {
+                            String el = lines[i].strip();
+                            if (el.endsWith(",")) {
+                                el = el.substring(0, el.length() - 1).strip();
+                            }
+                            addElements(name, el, elements);
+                        }
+                        if (i >= lines.length) {
+                            throw new IllegalArgumentException("unterminated elements of " + name);
+                        }
+                    } else if (!kind.equals("chain") && b.startsWith("elements = {") && b.endsWith("}")) {
+                        addElements(name, b.substring("elements = {".length(), b.length() - 1), elements);
+                    } else if (b.startsWith("elements")) {
+                        throw new IllegalArgumentException("elements of " + name + " in an unknown form");
+                    } else {
+                        body.add(b);
                     }
                 }
                 if (i >= lines.length) {
@@ -383,38 +416,36 @@ public final class NftablesEnforcer implements Enforcer {
                     if (rs.chains.put(name, new ChainDef(base, comment, List.copyOf(rules))) != null) {
                         throw new IllegalArgumentException("chain " + name + " defined twice");
                     }
-                } else {
-                    List<String> header = new ArrayList<>();
-                    List<String> elements = new ArrayList<>();
-                    for (String b : body) {
-                        if (b.startsWith("elements = {") && b.endsWith("}")) {
-                            String inner = b.substring("elements = {".length(), b.length() - 1).strip();
-                            if (inner.contains("{") || inner.contains("}")) {
-                                throw new IllegalArgumentException("nested braces in elements of " + name);
-                            }
-                            for (String el : inner.split(",")) {
-                                if (!el.isBlank()) {
-                                    elements.add(el.strip());
-                                }
-                            }
-                        } else if (b.startsWith("elements")) {
-                            throw new IllegalArgumentException("elements of " + name + " span lines");
-                        } else {
-                            header.add(b);
-                        }
-                    }
-                    if (rs.sets.put(name, new SetDef(kind.equals("map"), List.copyOf(header), List.copyOf(elements))) != null) {
-                        throw new IllegalArgumentException(kind + " " + name + " defined twice");
-                    }
+                } else if (rs.sets.put(name, new SetDef(kind.equals("map"), List.copyOf(body), List.copyOf(elements))) != null) {
+                    throw new IllegalArgumentException(kind + " " + name + " defined twice");
                 }
             }
             throw new IllegalArgumentException("unterminated table block");
         }
 
+        private static void addElements(String name, String text, List<String> elements) {
+            if (text.contains("{") || text.contains("}")) {
+                throw new IllegalArgumentException("nested braces in elements of " + name);
+            }
+            for (String el : text.split(",")) {
+                if (!el.isBlank()) {
+                    elements.add(el.strip());
+                }
+            }
+        }
+
         /**
          * The incremental transaction that turns a kernel holding {@code from} into {@code to}: empty
          * when nothing differs, null when only a full replacement can do it (another table, a changed
-         * base chain, a set whose definition changed under the same name).
+         * base-chain definition, a set or map whose header changed under the same name, a map added
+         * or removed).
+         *
+         * <p>In order: new sets (with their elements) in a table block; then, per existing set or
+         * map, {@code delete element} of the keys that went or changed (an element's comment counts:
+         * a rule whose hash changed gets its elements replaced) and {@code add element} of the new
+         * ones (deletions first: an interval set refuses an element overlapping one still in it);
+         * then changed chains flushed and refilled with {@code add rule}; then chains and sets no
+         * longer used deleted, once no rule references them.
          */
         static String delta(Ruleset from, Ruleset to) {
             if (!from.family.equals(to.family) || !from.table.equals(to.table)) {
@@ -422,10 +453,12 @@ public final class NftablesEnforcer implements Enforcer {
             }
             String t = to.family + " " + to.table;
             StringBuilder adds = new StringBuilder();
-            StringBuilder refills = new StringBuilder();
+            StringBuilder elementDeletes = new StringBuilder();
+            StringBuilder elementAdds = new StringBuilder();
             StringBuilder flushes = new StringBuilder();
-            StringBuilder elementOps = new StringBuilder();
-            StringBuilder deletes = new StringBuilder();
+            StringBuilder refills = new StringBuilder();
+            StringBuilder chainDeletes = new StringBuilder();
+            StringBuilder setDeletes = new StringBuilder();
             for (Map.Entry<String, SetDef> e : to.sets.entrySet()) {
                 SetDef now = e.getValue();
                 SetDef before = from.sets.get(e.getKey());
@@ -439,35 +472,32 @@ public final class NftablesEnforcer implements Enforcer {
                         adds.append("    elements = { ").append(String.join(", ", now.elements())).append(" }\n");
                     }
                     adds.append("  }\n");
-                } else if (before.map() != now.map() || !before.header().equals(now.header())) {
+                    continue;
+                }
+                if (before.map() != now.map() || !before.header().equals(now.header())) {
                     return null;
-                } else if (!now.map()) {
-                    if (!before.elements().equals(now.elements())) {
-                        return null;
+                }
+                Map<String, String> old = elementsByKey(before);
+                Map<String, String> fresh = elementsByKey(now);
+                List<String> gone = new ArrayList<>();
+                List<String> added = new ArrayList<>();
+                old.forEach((k, v) -> {
+                    if (!v.equals(fresh.get(k))) {
+                        gone.add(k);
                     }
-                } else {
-                    Map<String, String> old = mapElements(before);
-                    Map<String, String> fresh = mapElements(now);
-                    List<String> gone = new ArrayList<>();
-                    List<String> added = new ArrayList<>();
-                    old.forEach((k, v) -> {
-                        if (!v.equals(fresh.get(k))) {
-                            gone.add(k);
-                        }
-                    });
-                    fresh.forEach((k, v) -> {
-                        if (!v.equals(old.get(k))) {
-                            added.add(k + " : " + v);
-                        }
-                    });
-                    if (!gone.isEmpty()) {
-                        elementOps.append("delete element ").append(t).append(' ').append(e.getKey())
-                                .append(" { ").append(String.join(", ", gone)).append(" }\n");
+                });
+                fresh.forEach((k, v) -> {
+                    if (!v.equals(old.get(k))) {
+                        added.add(v);
                     }
-                    if (!added.isEmpty()) {
-                        elementOps.append("add element ").append(t).append(' ').append(e.getKey())
-                                .append(" { ").append(String.join(", ", added)).append(" }\n");
-                    }
+                });
+                if (!gone.isEmpty()) {
+                    elementDeletes.append("delete element ").append(t).append(' ').append(e.getKey())
+                            .append(" { ").append(String.join(", ", gone)).append(" }\n");
+                }
+                if (!added.isEmpty()) {
+                    elementAdds.append("add element ").append(t).append(' ').append(e.getKey())
+                            .append(" { ").append(String.join(", ", added)).append(" }\n");
                 }
             }
             for (String name : from.sets.keySet()) {
@@ -475,35 +505,32 @@ public final class NftablesEnforcer implements Enforcer {
                     if (from.sets.get(name).map()) {
                         return null;
                     }
-                    deletes.append("delete set ").append(t).append(' ').append(name).append('\n');
+                    setDeletes.append("delete set ").append(t).append(' ').append(name).append('\n');
                 }
             }
-            StringBuilder chainDeletes = new StringBuilder();
             for (Map.Entry<String, ChainDef> e : to.chains.entrySet()) {
                 ChainDef now = e.getValue();
                 ChainDef before = from.chains.get(e.getKey());
                 if (before != null && before.equals(now)) {
                     continue;
                 }
-                if (now.base() != null || (before != null && before.base() != null)) {
-                    return null;
-                }
                 if (before == null) {
+                    if (now.base() != null) {
+                        return null;
+                    }
                     adds.append("  chain ").append(e.getKey()).append(" {\n");
                     if (now.comment() != null) {
                         adds.append("    ").append(now.comment()).append('\n');
                     }
                     now.rules().forEach(r -> adds.append("    ").append(r).append('\n'));
                     adds.append("  }\n");
-                } else if (!Objects.equals(before.comment(), now.comment())) {
+                } else if (!Objects.equals(before.base(), now.base()) || !Objects.equals(before.comment(), now.comment())) {
                     return null;
                 } else {
+                    // Same chain (a base chain keeps its hook): only its rules change, in this transaction.
                     flushes.append("flush chain ").append(t).append(' ').append(e.getKey()).append('\n');
-                    if (!now.rules().isEmpty()) {
-                        refills.append("  chain ").append(e.getKey()).append(" {\n");
-                        now.rules().forEach(r -> refills.append("    ").append(r).append('\n'));
-                        refills.append("  }\n");
-                    }
+                    now.rules().forEach(r -> refills.append("add rule ").append(t).append(' ').append(e.getKey())
+                            .append(' ').append(r).append('\n'));
                 }
             }
             for (Map.Entry<String, ChainDef> e : from.chains.entrySet()) {
@@ -520,13 +547,38 @@ public final class NftablesEnforcer implements Enforcer {
             if (!adds.isEmpty()) {
                 out.append("table ").append(t).append(" {\n").append(adds).append("}\n");
             }
-            out.append(flushes);
-            if (!refills.isEmpty()) {
-                out.append("table ").append(t).append(" {\n").append(refills).append("}\n");
-            }
-            // Map elements before chain deletions: a chain is deletable only once nothing jumps to it.
-            out.append(elementOps).append(chainDeletes).append(deletes);
+            // Element changes before chain deletions: a chain is deletable only once no map jumps to it.
+            out.append(elementDeletes).append(elementAdds).append(flushes).append(refills).append(chainDeletes).append(setDeletes);
             return out.toString();
+        }
+
+        /**
+         * Elements of a set or map by key (normalised as the kernel prints addresses): the whole
+         * element text, comment and verdict included, so a changed comment or verdict is a change.
+         */
+        static Map<String, String> elementsByKey(SetDef set) {
+            Map<String, String> out = new LinkedHashMap<>();
+            for (String el : set.elements()) {
+                out.put(elementKey(set, el), el);
+            }
+            return out;
+        }
+
+        /** The key of an element: the text before its comment (and, in a map, before the verdict). */
+        static String elementKey(SetDef set, String el) {
+            String key = el;
+            if (set.map()) {
+                int colon = key.indexOf(" : ");
+                if (colon < 0) {
+                    throw new IllegalArgumentException("map element without a verdict: " + el);
+                }
+                key = key.substring(0, colon);
+            }
+            int c = key.indexOf(" comment \"");
+            if (c >= 0) {
+                key = key.substring(0, c);
+            }
+            return set.map() ? normaliseKey(key.strip()) : key.strip();
         }
 
         /** Elements of a verdict map: key to verdict, keys normalised as the kernel prints them. */
@@ -537,7 +589,7 @@ public final class NftablesEnforcer implements Enforcer {
                 if (colon < 0) {
                     throw new IllegalArgumentException("map element without a verdict: " + el);
                 }
-                out.put(normaliseKey(el.substring(0, colon).strip()), el.substring(colon + 3).strip());
+                out.put(elementKey(map, el), el.substring(colon + 3).strip());
             }
             return out;
         }
@@ -555,19 +607,21 @@ public final class NftablesEnforcer implements Enforcer {
 
     /**
      * What the structure check compares: chains (base-chain hook and policy, rule identities in
-     * order), verdict-map elements and set names. Built from a script or from nft's JSON listing.
+     * order), verdict-map elements (key to verdict) and named sets with the comments of their
+     * elements (as a sorted multiset). Built from a script or from nft's JSON listing.
      */
     record Structure(Map<String, String> bases, Map<String, List<String>> rules,
-                     Map<String, Map<String, String>> maps, List<String> sets) {
+                     Map<String, Map<String, String>> maps, Map<String, List<String>> sets) {
 
         private static final Pattern COMMENT = Pattern.compile("comment \"([^\"]*)\"$");
+        private static final Pattern ELEMENT_COMMENT = Pattern.compile(" comment \"([^\"]*)\"");
         private static final Pattern BASE = Pattern.compile("type (\\w+) hook (\\w+).*?(?:policy (\\w+))?;?$");
 
         static Structure of(Ruleset rs) {
             Map<String, String> bases = new TreeMap<>();
             Map<String, List<String>> rules = new TreeMap<>();
             Map<String, Map<String, String>> maps = new TreeMap<>();
-            List<String> sets = new ArrayList<>();
+            Map<String, List<String>> sets = new TreeMap<>();
             rs.chains.forEach((name, c) -> {
                 if (c.base() != null) {
                     Matcher m = BASE.matcher(c.base());
@@ -587,10 +641,15 @@ public final class NftablesEnforcer implements Enforcer {
                 if (s.map()) {
                     maps.put(name, new TreeMap<>(Ruleset.mapElements(s)));
                 } else {
-                    sets.add(name);
+                    List<String> comments = new ArrayList<>(s.elements().size());
+                    for (String el : s.elements()) {
+                        Matcher m = ELEMENT_COMMENT.matcher(el);
+                        comments.add(m.find() ? m.group(1) : "");
+                    }
+                    Collections.sort(comments);
+                    sets.put(name, comments);
                 }
             });
-            Collections.sort(sets);
             return new Structure(bases, rules, maps, sets);
         }
 
@@ -598,7 +657,7 @@ public final class NftablesEnforcer implements Enforcer {
             Map<String, String> bases = new TreeMap<>();
             Map<String, List<String>> rules = new TreeMap<>();
             Map<String, Map<String, String>> maps = new TreeMap<>();
-            List<String> sets = new ArrayList<>();
+            Map<String, List<String>> sets = new TreeMap<>();
             for (JsonNode item : listing.path("nftables")) {
                 if (item.has("chain")) {
                     JsonNode c = item.get("chain");
@@ -615,18 +674,28 @@ public final class NftablesEnforcer implements Enforcer {
                     Map<String, String> elements = new TreeMap<>();
                     for (JsonNode el : m.path("elem")) {
                         if (el.isArray() && el.size() == 2) {
-                            elements.put(normaliseKey(text(el.get(0))), verdict(el.get(1)));
+                            elements.put(normaliseKey(text(value(el.get(0)))), verdict(el.get(1)));
                         } else {
-                            elements.put(text(el), "?");
+                            elements.put(text(value(el)), "?");
                         }
                     }
                     maps.put(m.path("name").asString(""), elements);
                 } else if (item.has("set")) {
-                    sets.add(item.get("set").path("name").asString(""));
+                    JsonNode s = item.get("set");
+                    List<String> comments = new ArrayList<>();
+                    for (JsonNode el : s.path("elem")) {
+                        comments.add(el.path("elem").path("comment").asString(""));
+                    }
+                    Collections.sort(comments);
+                    sets.put(s.path("name").asString(""), comments);
                 }
             }
-            Collections.sort(sets);
             return new Structure(bases, rules, maps, sets);
+        }
+
+        /** The key of a listed element: {@code {"elem": {"val": key, ...}}} when it has a comment or counter. */
+        private static JsonNode value(JsonNode n) {
+            return n.path("elem").has("val") ? n.path("elem").get("val") : n;
         }
 
         private static String text(JsonNode n) {
@@ -698,10 +767,26 @@ public final class NftablesEnforcer implements Enforcer {
                 }
                 return "maps differ: " + kernel.maps.keySet() + " instead of " + maps.keySet();
             }
-            if (!sets.equals(kernel.sets)) {
-                return "named sets are " + kernel.sets + ", expected " + sets;
+            if (!sets.keySet().equals(kernel.sets.keySet())) {
+                return "named sets are " + kernel.sets.keySet() + ", expected " + sets.keySet();
+            }
+            for (Map.Entry<String, List<String>> e : sets.entrySet()) {
+                List<String> have = kernel.sets.get(e.getKey());
+                if (!e.getValue().equals(have)) {
+                    List<String> missing = new ArrayList<>(e.getValue());
+                    have.forEach(missing::remove);
+                    List<String> extra = new ArrayList<>(have);
+                    e.getValue().forEach(extra::remove);
+                    return "set " + e.getKey() + " has " + have.size() + " elements, expected " + e.getValue().size()
+                            + (missing.isEmpty() ? "" : "; missing " + abbreviated(missing))
+                            + (extra.isEmpty() ? "" : "; unexpected " + abbreviated(extra));
+                }
             }
             return null;
+        }
+
+        private static String abbreviated(List<String> items) {
+            return items.size() <= 10 ? items.toString() : items.subList(0, 10) + " and " + (items.size() - 10) + " more";
         }
     }
 }

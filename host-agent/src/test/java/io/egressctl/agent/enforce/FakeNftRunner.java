@@ -13,11 +13,13 @@ import java.util.regex.Pattern;
 /**
  * An in-memory stand-in for nft and the kernel's {@code inet egressctl} table, for unit tests.
  * It understands the renderer's full scripts and the enforcer's incremental transactions (block
- * adds, {@code flush chain}, {@code add|delete element}, {@code delete chain|set}), applies each run
- * all-or-nothing like the kernel, lists the table as nft-style JSON ({@code -j list table}) and
- * answers "No such file or directory" when the table is missing. Faults are injected per run
- * ({@link #failNext}, {@link #failWhen}, {@link #throwNext}) and drift by hand ({@link #deleteRule},
- * {@link #editRule}, {@link #deleteMapElement}, {@link #dropTable}). Every run is recorded.
+ * adds, {@code flush chain}, {@code add rule}, {@code add|delete element}, {@code delete chain|set}),
+ * applies each run all-or-nothing like the kernel (an element added twice, or deleted while absent,
+ * fails the run), lists the table as nft-style JSON ({@code -j list table}, elements with comment
+ * and counter as nft prints them) and answers "No such file or directory" when the table is missing.
+ * Faults are injected per run ({@link #failNext}, {@link #failWhen}, {@link #throwNext}) and drift by
+ * hand ({@link #deleteRule}, {@link #editRule}, {@link #deleteElement}, {@link #editElement},
+ * {@link #deleteMapElement}, {@link #dropTable}). Every run is recorded.
  */
 final class FakeNftRunner implements NftRunner {
 
@@ -49,10 +51,14 @@ final class FakeNftRunner implements NftRunner {
         }
     }
 
+    /** An element: comment (or null) and, in a map, the verdict. */
+    private record Elem(String comment, String verdict) {
+    }
+
     private static final class Obj {
         final boolean map;
         final String type;
-        final Map<String, String> elements = new LinkedHashMap<>();
+        final Map<String, Elem> elements = new LinkedHashMap<>();
 
         Obj(boolean map, String type) {
             this.map = map;
@@ -93,6 +99,8 @@ final class FakeNftRunner implements NftRunner {
     private Predicate<String> failPredicate;
     private String failPredicateStderr;
     private Table table;
+    /** Listings so far: counter values change from one listing to the next, like traffic does. */
+    private int listings;
 
     /** The next apply run fails with this exit code and stderr, changing nothing. */
     FakeNftRunner failNext(int exitCode, String stderr) {
@@ -159,7 +167,40 @@ final class FakeNftRunner implements NftRunner {
     }
 
     void deleteMapElement(String map, String key) {
-        table.sets.get(map).elements.remove(key);
+        if (table.sets.get(map).elements.remove(key) == null) {
+            throw new IllegalArgumentException("no element " + key + " in " + map);
+        }
+    }
+
+    /** Deletes the first element of {@code set} whose comment contains {@code commentPart}; returns its key. */
+    String deleteElement(String set, String commentPart) {
+        Map<String, Elem> els = table.sets.get(set).elements;
+        for (Map.Entry<String, Elem> e : els.entrySet()) {
+            if (e.getValue().comment() != null && e.getValue().comment().contains(commentPart)) {
+                els.remove(e.getKey());
+                return e.getKey();
+            }
+        }
+        throw new IllegalArgumentException("no element with " + commentPart + " in " + set);
+    }
+
+    /** Replaces the key of an element but keeps its comment (delete and add by hand with the same comment). */
+    void editElement(String set, String commentPart, String newKey) {
+        Map<String, Elem> els = table.sets.get(set).elements;
+        for (Map.Entry<String, Elem> e : els.entrySet()) {
+            if (e.getValue().comment() != null && e.getValue().comment().contains(commentPart)) {
+                Elem kept = e.getValue();
+                els.remove(e.getKey());
+                els.put(newKey, kept);
+                return;
+            }
+        }
+        throw new IllegalArgumentException("no element with " + commentPart + " in " + set);
+    }
+
+    /** Set and map names in the fake kernel. */
+    List<String> sets() {
+        return table == null ? List.of() : List.copyOf(table.sets.keySet());
     }
 
     /** Chain names in the fake kernel, in creation order. */
@@ -191,7 +232,7 @@ final class FakeNftRunner implements NftRunner {
             if (table == null) {
                 return new Result(1, "", "Error: No such file or directory\nlist table inet egressctl\n                 ^^^^^^^^^\n");
             }
-            return new Result(0, json(table), "");
+            return new Result(0, json(table, ++listings), "");
         }
         if (args.equals(List.of("list", "tables"))) {
             return new Result(0, table == null ? "" : "table inet egressctl\n", "");
@@ -224,12 +265,22 @@ final class FakeNftRunner implements NftRunner {
                 i = block(lines, i + 1, t);
             } else if (line.startsWith("flush chain inet egressctl ")) {
                 chain(t, line.substring("flush chain inet egressctl ".length())).rules.clear();
+            } else if (line.startsWith("add rule inet egressctl ")) {
+                String rest = line.substring("add rule inet egressctl ".length());
+                String text = rest.substring(rest.indexOf(' ') + 1);
+                if (text.contains("junk")) {
+                    throw new Refused("Error: syntax error, unexpected junk\n" + text);
+                }
+                Matcher m = COMMENT.matcher(text);
+                chain(t, rest.substring(0, rest.indexOf(' '))).rules.add(new Rule(text, m.find() ? m.group(1) : null));
             } else if (line.startsWith("delete chain inet egressctl ")) {
                 String name = line.substring("delete chain inet egressctl ".length());
                 chain(t, name);
                 for (Obj o : t.sets.values()) {
-                    if (o.elements.containsValue("jump " + name)) {
-                        throw new Refused("Error: Could not process rule: Device or resource busy\n" + line);
+                    for (Elem el : o.elements.values()) {
+                        if (("jump " + name).equals(el.verdict())) {
+                            throw new Refused("Error: Could not process rule: Device or resource busy\n" + line);
+                        }
                     }
                 }
                 t.chains.remove(name);
@@ -256,15 +307,14 @@ final class FakeNftRunner implements NftRunner {
                 String inner = rest.substring(rest.indexOf('{') + 1, rest.lastIndexOf('}'));
                 for (String el : inner.split(",")) {
                     el = el.strip();
+                    String[] parsed = parseElement(el, o.map);
                     if (add) {
-                        int c = el.indexOf(" : ");
-                        String key = c < 0 ? el : el.substring(0, c);
-                        if (o.elements.containsKey(key)) {
+                        if (o.elements.containsKey(parsed[0])) {
                             throw new Refused("Error: Could not process rule: File exists\n" + line);
                         }
-                        checkJump(t, c < 0 ? "" : el.substring(c + 3), line);
-                        o.elements.put(key, c < 0 ? "" : el.substring(c + 3));
-                    } else if (o.elements.remove(el) == null) {
+                        checkJump(t, parsed[2], line);
+                        o.elements.put(parsed[0], new Elem(parsed[1], parsed[2]));
+                    } else if (o.elements.remove(parsed[0]) == null) {
                         throw new Refused("Error: Could not process rule: No such file or directory\n" + line);
                     }
                 }
@@ -274,8 +324,8 @@ final class FakeNftRunner implements NftRunner {
         }
         if (t != null) {
             for (Obj o : t.sets.values()) {
-                for (String v : o.elements.values()) {
-                    checkJump(t, v, "element");
+                for (Elem v : o.elements.values()) {
+                    checkJump(t, v.verdict(), "element");
                 }
             }
             for (Chain c : t.chains.values()) {
@@ -292,8 +342,25 @@ final class FakeNftRunner implements NftRunner {
         return t;
     }
 
+    /** key, comment (or null), verdict (or null) of an element as written. */
+    private static String[] parseElement(String el, boolean map) {
+        String verdict = null;
+        int colon = el.lastIndexOf(" : ");
+        if (map && colon >= 0) {
+            verdict = el.substring(colon + 3).strip();
+            el = el.substring(0, colon);
+        }
+        String comment = null;
+        int c = el.indexOf(" comment \"");
+        if (c >= 0) {
+            comment = el.substring(c + 10, el.lastIndexOf('"'));
+            el = el.substring(0, c);
+        }
+        return new String[]{el.strip(), comment, verdict};
+    }
+
     private static void checkJump(Table t, String verdict, String line) throws Refused {
-        if (verdict.startsWith("jump ") && !t.chains.containsKey(verdict.substring(5))) {
+        if (verdict != null && verdict.startsWith("jump ") && !t.chains.containsKey(verdict.substring(5))) {
             throw new Refused("Error: Could not process rule: No such file or directory\n" + line);
         }
     }
@@ -321,8 +388,20 @@ final class FakeNftRunner implements NftRunner {
                 throw new Refused("Error: syntax error, unexpected " + line);
             }
             List<String> body = new ArrayList<>();
+            List<String> elements = new ArrayList<>();
             for (i++; i < lines.length && !lines[i].strip().equals("}"); i++) {
-                body.add(lines[i].strip());
+                String b = lines[i].strip();
+                if (b.equals("elements = {")) {
+                    for (i++; i < lines.length && !lines[i].strip().equals("}"); i++) {
+                        elements.add(lines[i].strip().replaceAll(",$", ""));
+                    }
+                } else if (b.startsWith("elements = {")) {
+                    for (String el : b.substring(12, b.length() - 1).split(",")) {
+                        elements.add(el.strip());
+                    }
+                } else {
+                    body.add(b);
+                }
             }
             switch (head[0]) {
                 case "chain" -> {
@@ -347,13 +426,10 @@ final class FakeNftRunner implements NftRunner {
                     }
                     String type = body.stream().filter(b -> b.startsWith("type ")).findFirst().orElse("type ?").substring(5);
                     Obj o = new Obj(head[0].equals("map"), type);
-                    for (String b : body) {
-                        if (b.startsWith("elements = {")) {
-                            for (String el : b.substring(12, b.length() - 1).split(",")) {
-                                el = el.strip();
-                                int c = el.indexOf(" : ");
-                                o.elements.put(c < 0 ? el : el.substring(0, c), c < 0 ? "" : el.substring(c + 3));
-                            }
+                    for (String el : elements) {
+                        String[] parsed = parseElement(el, o.map);
+                        if (o.elements.put(parsed[0], new Elem(parsed[1], parsed[2])) != null) {
+                            throw new Refused("Error: Could not process rule: File exists\n" + el);
                         }
                     }
                     t.sets.put(head[1], o);
@@ -364,7 +440,7 @@ final class FakeNftRunner implements NftRunner {
         throw new Refused("Error: syntax error, unexpected end of file");
     }
 
-    private static String json(Table t) {
+    private static String json(Table t, int listing) {
         StringBuilder sb = new StringBuilder("{\"nftables\": [{\"metainfo\": {\"version\": \"1.0.6\", \"json_schema_version\": 1}}");
         int handle = 1;
         sb.append(", {\"table\": {\"family\": \"inet\", \"name\": \"egressctl\", \"handle\": ").append(handle++).append("}}");
@@ -391,13 +467,18 @@ final class FakeNftRunner implements NftRunner {
                     .append(handle++);
             if (!o.elements.isEmpty()) {
                 List<String> els = new ArrayList<>();
+                int[] n = {0};
                 o.elements.forEach((k, v) -> {
+                    // As nft prints an element with a comment and a counter: {"elem": {"val": ..., ...}}.
+                    String key = v.comment() == null ? "\"" + k + "\""
+                            : "{\"elem\": {\"val\": \"" + k + "\", \"comment\": \"" + v.comment()
+                            + "\", \"counter\": {\"packets\": " + (listing * 7 + n[0]++) + ", \"bytes\": " + listing * 100 + "}}}";
                     if (o.map) {
-                        String[] verdict = v.split(" ");
-                        els.add("[\"" + k + "\", {\"" + verdict[0] + "\": "
+                        String[] verdict = v.verdict().split(" ");
+                        els.add("[" + key + ", {\"" + verdict[0] + "\": "
                                 + (verdict.length > 1 ? "{\"target\": \"" + verdict[1] + "\"}" : "null") + "}]");
                     } else {
-                        els.add("\"" + k + "\"");
+                        els.add(key);
                     }
                 });
                 sb.append(", \"elem\": [").append(String.join(", ", els)).append(']');
@@ -409,7 +490,7 @@ final class FakeNftRunner implements NftRunner {
                 String text = r.text().replace("\\", "\\\\").replace("\"", "\\\"");
                 sb.append(", {\"rule\": {\"family\": \"inet\", \"table\": \"egressctl\", \"chain\": \"").append(e.getKey())
                         .append("\", \"handle\": ").append(handle++).append(", \"expr\": [{\"fake\": \"").append(text)
-                        .append("\"}, {\"counter\": {\"packets\": ").append(handle * 7).append(", \"bytes\": 0}}]");
+                        .append("\"}, {\"counter\": {\"packets\": ").append(handle * 7).append(", \"bytes\": ").append(listing).append("}}]");
                 if (r.comment() != null) {
                     sb.append(", \"comment\": \"").append(r.comment()).append('"');
                 }

@@ -47,16 +47,32 @@ class NftablesEnforcerTest {
         return RENDERER.render("host-1", f);
     }
 
-    static String chainOf(String script, String vmId) {
-        Matcher m = Pattern.compile("chain (vm_[0-9a-f]+) \\{\\n    comment \"net net-a vm " + Pattern.quote(vmId) + "\"").matcher(script);
-        assertThat(m.find()).as("chain of " + vmId).isTrue();
-        return m.group(1);
+    /** The set holding the (first) element of {@code ruleId} in a rendered script. */
+    static String setOf(String script, String ruleId) {
+        String set = null;
+        for (String line : script.split("\n")) {
+            if (line.startsWith("  set ")) {
+                set = line.substring(6, line.length() - 2);
+            } else if (line.startsWith("  map ") || line.startsWith("  chain ")) {
+                set = null;
+            } else if (set != null && line.contains("comment \"r=" + ruleId + " ")) {
+                return set;
+            }
+        }
+        throw new AssertionError("no element of " + ruleId + " in\n" + script);
     }
 
     private final String base = script(DefaultPolicy.ALLOW, List.of(VM1, VM2, VM3),
             deny("r-icmp", Protocol.ICMP, null, List.of("vm1")),
             deny("r-80", Protocol.TCP, PortRange.single(80), List.of("vm1", "vm2")),
             deny("r-range", Protocol.TCP, new PortRange(8000, 8010), List.of("vm2"), "198.18.0.0/24", "203.0.113.0/24"));
+
+    private String withPort(int port) {
+        return script(DefaultPolicy.ALLOW, List.of(VM1, VM2, VM3),
+                deny("r-icmp", Protocol.ICMP, null, List.of("vm1")),
+                deny("r-80", Protocol.TCP, PortRange.single(port), List.of("vm1", "vm2")),
+                deny("r-range", Protocol.TCP, new PortRange(8000, 8010), List.of("vm2"), "198.18.0.0/24", "203.0.113.0/24"));
+    }
 
     @Test
     void applySendsTheWholeScriptAsOneTransactionOnStdin() throws Exception {
@@ -67,12 +83,13 @@ class NftablesEnforcerTest {
         assertThat(nft.lastApply().args()).containsExactly("-f", "-");
         assertThat(enforcer.inSync(base)).isTrue();
         assertThat(enforcer.name()).isEqualTo("nftables");
+        assertThat(nft.sets()).contains("l0_port4", "l0_port6", "l0_port4_dst", "l0_proto4", "def4", "def6");
     }
 
     @Test
     void failedApplySurfacesNftsStderrAndKeepsThePreviousRuleset() throws Exception {
         enforcer.apply(base);
-        String broken = base.replace("counter accept comment \"default allow\"", "junk accept");
+        String broken = base.replace("ct state established,related accept", "junk accept");
         nft.failNext(1, "/dev/stdin:25:5-8: Error: syntax error, unexpected junk\n    junk accept\n    ^^^^\n");
 
         assertThatThrownBy(() -> enforcer.apply(broken))
@@ -85,7 +102,7 @@ class NftablesEnforcerTest {
     @Test
     void aRefusedScriptChangesNothingInTheFakeKernelEither() throws Exception {
         enforcer.apply(base);
-        String broken = base.replace("counter accept comment \"default allow\"", "junk accept");
+        String broken = base.replace("ct state established,related accept", "junk accept");
 
         assertThatThrownBy(() -> enforcer.apply(broken)).hasMessageContaining("unexpected junk");
         assertThat(enforcer.inSync(base)).isTrue();
@@ -95,7 +112,7 @@ class NftablesEnforcerTest {
     void runnerFailureIsAnEnforcementExceptionAndTheNextApplyIsFull() throws Exception {
         enforcer.apply(base);
         nft.throwNext(new EnforcementException("nft -f - did not finish within PT30S and was killed"));
-        String next = base.replace("dport 80 ", "dport 81 ");
+        String next = withPort(81);
 
         assertThatThrownBy(() -> enforcer.apply(next)).hasMessageContaining("did not finish");
         enforcer.apply(next);
@@ -113,12 +130,13 @@ class NftablesEnforcerTest {
     }
 
     @Test
-    void notInSyncWhenARuleWasDeletedAndTheNextApplyRepairsIt() throws Exception {
+    void notInSyncWhenAnElementWasDeletedAndTheNextApplyRepairsIt() throws Exception {
         enforcer.apply(base);
-        nft.deleteRule(chainOf(base, "vm1"), "r=r-80");
+        String set = setOf(base, "r-80");
+        nft.deleteElement(set, "r=r-80");
 
         assertThat(enforcer.inSync(base)).isFalse();
-        assertThat(enforcer.lastDriftReason()).contains(chainOf(base, "vm1")).contains("missing [r=r-80");
+        assertThat(enforcer.lastDriftReason()).contains("set " + set).contains("missing [r=r-80");
 
         enforcer.apply(base);
         assertThat(nft.lastApply().isFullApply()).as("a repair re-applies the whole table").isTrue();
@@ -126,19 +144,39 @@ class NftablesEnforcerTest {
     }
 
     @Test
-    void notInSyncWhenAVmIsUnmappedOrAChainAdded() throws Exception {
+    void notInSyncWhenALookupRuleWasDeleted() throws Exception {
         enforcer.apply(base);
-        nft.deleteMapElement("vm4", "10.250.1.12");
+        nft.deleteRule("forward", "layer 0 deny port ipv4");
+
         assertThat(enforcer.inSync(base)).isFalse();
-        assertThat(enforcer.lastDriftReason()).contains("vm4").contains("10.250.1.12");
+        assertThat(enforcer.lastDriftReason()).contains("chain forward").contains("missing [layer 0 deny port ipv4");
     }
 
     @Test
-    void anEditThatKeepsTheCommentIsCaughtAgainstTheCapturedListing() throws Exception {
+    void notInSyncWhenAVmIsUnmapped() throws Exception {
+        enforcer.apply(base);
+        nft.deleteMapElement("def4", "10.250.1.12");
+        assertThat(enforcer.inSync(base)).isFalse();
+        assertThat(enforcer.lastDriftReason()).contains("def4").contains("10.250.1.12");
+    }
+
+    @Test
+    void anElementEditedInPlaceKeepingItsCommentIsCaughtAgainstTheCapturedListing() throws Exception {
         enforcer.apply(base);
         assertThat(enforcer.inSync(base)).isTrue(); // captures the kernel's listing
-        String chain = chainOf(base, "vm1");
-        nft.editRule(chain, "r=r-80", "tcp dport 80 counter accept comment \"r=r-80 h=x\"");
+        nft.editElement(setOf(base, "r-80"), "r=r-80", "10.250.1.11 . tcp . 81");
+
+        assertThat(enforcer.inSync(base)).isFalse();
+        assertThat(enforcer.lastDriftReason()).contains("edited in place");
+        enforcer.apply(base);
+        assertThat(enforcer.inSync(base)).isTrue();
+    }
+
+    @Test
+    void aLookupEditedInPlaceKeepingItsCommentIsCaughtToo() throws Exception {
+        enforcer.apply(base);
+        assertThat(enforcer.inSync(base)).isTrue();
+        nft.editRule("forward", "layer 0 deny port ipv4", "ip saddr . meta l4proto . th dport @l0_port4 accept comment \"layer 0 deny port ipv4\"");
 
         assertThat(enforcer.inSync(base)).isFalse();
         assertThat(enforcer.lastDriftReason()).contains("edited in place");
@@ -146,10 +184,16 @@ class NftablesEnforcerTest {
 
     @Test
     void theCheapPathIgnoresCounterValuesOnly() {
-        String a = "{\"nftables\": [{\"rule\": {\"handle\": 4, \"expr\": [{\"counter\": {\"packets\": 0, \"bytes\": 0}}, {\"drop\": null}]}}]}";
+        String a = "{\"nftables\": [{\"rule\": {\"handle\": 4, \"expr\": [{\"counter\": {\"packets\": 0, \"bytes\": 0}}, {\"drop\": null}]}},"
+                + " {\"set\": {\"name\": \"l0_port4\", \"elem\": [{\"elem\": {\"val\": \"10.0.0.1\", \"comment\": \"r=a h=1\","
+                + " \"counter\": {\"packets\": 0, \"bytes\": 0}}}]}}]}";
         String b = a.replace("\"packets\": 0, \"bytes\": 0", "\"packets\": 17, \"bytes\": 1290");
         assertThat(NftablesEnforcer.rawHash(a)).isEqualTo(NftablesEnforcer.rawHash(b));
         assertThat(NftablesEnforcer.rawHash(a)).isNotEqualTo(NftablesEnforcer.rawHash(a.replace("drop", "accept")));
+        assertThat(NftablesEnforcer.rawHash(a)).isNotEqualTo(NftablesEnforcer.rawHash(a.replace("10.0.0.1", "10.0.0.2")));
+        JsonMapper json = JsonMapper.builder().build();
+        assertThat(NftablesEnforcer.canonical(json.readTree(a))).isEqualTo(NftablesEnforcer.canonical(json.readTree(b)))
+                .doesNotContain("packets").contains("r=a h=1");
     }
 
     @Test
@@ -158,7 +202,7 @@ class NftablesEnforcerTest {
         for (int i = 0; i < 3; i++) {
             assertThat(enforcer.inSync(base)).isTrue();
         }
-        nft.deleteRule(chainOf(base, "vm2"), "r=r-range");
+        nft.deleteElement(setOf(base, "r-range"), "r=r-range");
         assertThat(enforcer.inSync(base)).isFalse();
     }
 
@@ -180,42 +224,45 @@ class NftablesEnforcerTest {
     }
 
     @Test
-    void oneChangedRuleIsAnIncrementalTransactionOnItsChainsOnly() throws Exception {
+    void oneChangedRuleIsAnIncrementalTransactionOfItsElementsOnly() throws Exception {
         enforcer.apply(base);
-        String changed = script(DefaultPolicy.ALLOW, List.of(VM1, VM2, VM3),
-                deny("r-icmp", Protocol.ICMP, null, List.of("vm1")),
-                deny("r-80", Protocol.TCP, PortRange.single(443), List.of("vm1", "vm2")),
-                deny("r-range", Protocol.TCP, new PortRange(8000, 8010), List.of("vm2"), "198.18.0.0/24", "203.0.113.0/24"));
+        String changed = withPort(443);
 
         enforcer.apply(changed);
 
         String delta = nft.lastApply().stdin();
         assertThat(enforcer.lastApplyIncremental()).isTrue();
-        assertThat(delta).doesNotContain("delete table")
-                .contains("flush chain inet egressctl " + chainOf(changed, "vm1"))
-                .contains("flush chain inet egressctl " + chainOf(changed, "vm2"))
-                .doesNotContain(chainOf(changed, "vm3"))
-                .doesNotContain("element");
+        assertThat(delta).doesNotContain("delete table").doesNotContain("flush chain").doesNotContain("add rule")
+                .contains("delete element inet egressctl l0_port4 { 10.250.1.11 . tcp . 80, 10.250.1.12 . tcp . 80 }")
+                .contains("add element inet egressctl l0_port4 { 10.250.1.11 . tcp . 443 comment \"r=r-80 h=")
+                .contains("delete element inet egressctl l0_port6 { fd00:250:1::11 . tcp . 80 }");
+        assertThat(delta.lines()).hasSize(4);
         assertThat(enforcer.inSync(changed)).isTrue();
         assertThat(canonicalOf(nft)).isEqualTo(canonicalOf(fullyApplied(changed)));
     }
 
     @Test
-    void vmsAndSetsComeAndGoIncrementally() throws Exception {
+    void vmsSetsAndLookupsComeAndGoIncrementally() throws Exception {
         enforcer.apply(base);
         VmAddress vm4 = new VmAddress("vm4", "10.250.1.14", null);
         String next = script(DefaultPolicy.ALLOW, List.of(VM1, VM3, vm4),
-                deny("r-80", Protocol.TCP, PortRange.single(80), List.of("vm1", "vm4"), "192.0.2.0/24", "198.51.100.0/24"));
+                deny("r-80", Protocol.TCP, PortRange.single(80), List.of("vm1", "vm4"), "192.0.2.0/24", "198.51.100.0/24"),
+                new CompiledRule("r-ok", Action.ALLOW, 1000, Protocol.ALL, List.of("vm1"), cidrs("192.0.2.0/25"), List.of(), null, null));
 
         enforcer.apply(next);
 
         String delta = nft.lastApply().stdin();
         assertThat(enforcer.lastApplyIncremental()).isTrue();
-        assertThat(delta).contains("delete chain inet egressctl " + chainOf(base, "vm2"))
-                .contains("delete element inet egressctl vm4 { 10.250.1.12 }")
-                .contains("add element inet egressctl vm4 { 10.250.1.14 : jump " + chainOf(next, "vm4") + " }")
-                .containsPattern("set d4_[0-9a-f]+ \\{")
-                .containsPattern("delete set inet egressctl d4_[0-9a-f]+");
+        assertThat(delta).contains("delete element inet egressctl def4 { 10.250.1.12 }")
+                .contains("add element inet egressctl def4 { 10.250.1.14 comment \"net net-a vm vm4\" : accept }")
+                .contains("delete element inet egressctl l0_port4_dst { 10.250.1.12 . 198.18.0.0/24 . tcp . 8000-8010, ")
+                .contains("  set l1_all4_dst {")
+                .contains("delete set inet egressctl l0_port4\n")
+                .contains("delete set inet egressctl l0_proto4")
+                .contains("flush chain inet egressctl forward")
+                .contains("add rule inet egressctl forward ip saddr . ip daddr @l1_all4_dst accept comment \"layer 1 allow all ipv4 by destination\"");
+        assertThat(delta.indexOf("flush chain")).as("lookups change after the new sets exist, before old ones go")
+                .isGreaterThan(delta.indexOf("  set l1_all4_dst {")).isLessThan(delta.indexOf("delete set"));
         assertThat(enforcer.inSync(next)).isTrue();
         assertThat(canonicalOf(nft)).isEqualTo(canonicalOf(fullyApplied(next)));
     }
@@ -224,7 +271,7 @@ class NftablesEnforcerTest {
     void anIncrementalTransactionTheKernelRefusesFallsBackToTheFullScript() throws Exception {
         enforcer.apply(base);
         nft.failWhen(s -> !s.contains("delete table"), "Error: Could not process rule: No such file or directory\n");
-        String next = base.replace("dport 80 ", "dport 81 ");
+        String next = withPort(81);
 
         enforcer.apply(next);
 
@@ -234,6 +281,18 @@ class NftablesEnforcerTest {
         assertThat(applies.get(2).stdin()).isEqualTo(next);
         assertThat(enforcer.incrementalFallbacks()).isEqualTo(1);
         assertThat(enforcer.inSync(next)).isTrue();
+    }
+
+    @Test
+    void anElementDeletedByHandMakesTheNextDeltaFailAndTheFullScriptRepairsIt() throws Exception {
+        enforcer.apply(base);
+        nft.deleteElement(setOf(base, "r-80"), "r=r-80");
+
+        enforcer.apply(withPort(82)); // its delta deletes the element that is gone: refused, then full
+
+        assertThat(enforcer.incrementalFallbacks()).isEqualTo(1);
+        assertThat(nft.lastApply().isFullApply()).isTrue();
+        assertThat(enforcer.inSync(withPort(82))).isTrue();
     }
 
     @Test
@@ -254,15 +313,27 @@ class NftablesEnforcerTest {
     }
 
     @Test
+    void theParserReadsTheRenderersSetsMapsAndChain() {
+        NftablesEnforcer.Ruleset rs = NftablesEnforcer.Ruleset.parse(base);
+
+        assertThat(rs.sets.get("l0_port4").header()).containsExactly("type ipv4_addr . inet_proto . inet_service", "flags interval", "counter");
+        assertThat(rs.sets.get("l0_port4").elements()).hasSize(2).allMatch(e -> e.contains(" comment \"r=r-80 h="));
+        assertThat(NftablesEnforcer.Ruleset.mapElements(rs.sets.get("def4")))
+                .containsEntry("10.250.1.11", "accept").containsEntry("10.250.1.13", "accept").hasSize(3);
+        assertThat(rs.chains.get("forward").base()).startsWith("type filter hook forward");
+        assertThat(rs.structure().sets().get("l0_port4")).hasSize(2).allMatch(c -> c.startsWith("r=r-80 h="));
+    }
+
+    @Test
     void randomSequencesOfHostStatesConvergeIncrementallyToWhatAFullApplyBuilds() throws Exception {
         Random rnd = new Random(7);
-        for (int step = 0; step < 40; step++) {
+        for (int step = 0; step < 60; step++) {
             String s = randomScript(rnd);
             enforcer.apply(s);
             assertThat(enforcer.inSync(s)).as("step %d", step).isTrue();
             assertThat(canonicalOf(nft)).as("step %d", step).isEqualTo(canonicalOf(fullyApplied(s)));
         }
-        assertThat(enforcer.incrementalApplies()).isGreaterThan(30);
+        assertThat(enforcer.incrementalApplies()).isGreaterThan(45);
         assertThat(enforcer.incrementalFallbacks()).isZero();
     }
 
@@ -275,12 +346,18 @@ class NftablesEnforcerTest {
         }
         List<String> ids = vms.stream().map(VmAddress::vmId).toList();
         List<CompiledRule> rules = new ArrayList<>();
-        String[][] lists = {{}, {"198.18.0.0/24"}, {"198.18.0.0/24", "203.0.113.0/24"}, {"192.0.2.0/24", "198.51.100.0/24"}};
-        for (int r = 0; r < 5 && !ids.isEmpty(); r++) {
+        String[][] lists = {{}, {"198.18.0.0/24"}, {"198.18.0.0/24", "203.0.113.0/24"}, {"192.0.2.0/24", "198.51.100.0/24"},
+                {"198.18.0.0/16", "2001:db8::/32"}};
+        for (int r = 0; r < 6 && !ids.isEmpty(); r++) {
             if (rnd.nextBoolean()) {
                 List<String> covered = ids.stream().filter(x -> rnd.nextBoolean()).toList();
                 if (!covered.isEmpty()) {
-                    rules.add(deny("r" + r, Protocol.TCP, PortRange.single(80 + rnd.nextInt(3)), covered, lists[rnd.nextInt(lists.length)]));
+                    Protocol p = List.of(Protocol.TCP, Protocol.UDP, Protocol.ICMP, Protocol.ALL).get(rnd.nextInt(4));
+                    int port = 80 + rnd.nextInt(3);
+                    PortRange ports = p.hasPorts() ? (rnd.nextBoolean() ? PortRange.single(port) : new PortRange(port, 90)) : null;
+                    List<Cidr> except = rnd.nextInt(4) == 0 ? cidrs("198.18.0.128/25") : List.of();
+                    rules.add(new CompiledRule("r" + r, rnd.nextInt(3) == 0 ? Action.ALLOW : Action.DENY, 1000, p, covered,
+                            cidrs(lists[rnd.nextInt(lists.length)]), except, ports, p == Protocol.ICMP ? IcmpMatch.ANY : null));
                 }
             }
         }

@@ -53,10 +53,13 @@ import java.util.regex.Pattern;
  * 1,000 and 10,000 rules; one rule changed on the 10,000-rule host (the incremental transaction);
  * and the same rules as a flat {@code iptables-restore} ruleset for the ratio.
  *
- * <p>Host shape: 4 VMs per network, 50 rules per VM, every rule covering one VM (so N rules are about
- * N kernel rules); every 4th VM dual-stack; a rule mix of the seed's kinds (tcp port, tcp range,
- * udp, icmp, all) with single destination prefixes, "anywhere", exceptions and, for 1 rule in 10,
- * a destination list drawn from 5 lists per network (named interval sets).
+ * <p>Host shape: 4 VMs per network, 50 rules per VM, every rule covering one VM; every 4th VM dual-stack;
+ * a rule mix of the seed's kinds (tcp port, tcp range, udp, icmp, all) with single destination
+ * prefixes, "anywhere", exceptions and, for 1 rule in 10, a destination list drawn from 5 lists per
+ * network; every 10th rule an ALLOW (udp 5000-5100 anywhere) after DENY rules it overlaps, so verdicts
+ * are mixed and order matters. With the renderer's layered layout (see {@code NftRenderer}) N rules
+ * are about N set elements in a few dozen shared sets and only about 20 kernel rules (the forward
+ * chain's lookups); the table printed per size shows kernel rules, sets and set elements.
  *
  * <pre>
  * mvn -q -pl host-agent test-compile exec:java -Dexec.mainClass=io.egressctl.agent.kernel.AgentApplyBench \
@@ -126,7 +129,7 @@ public final class AgentApplyBench {
         double nft10kApplyOnly = -1;
         double nft10kCpu = -1;
         System.out.println("wall clock, median / p99; cpu = render thread + nft process CPU time, median (load-independent)");
-        System.out.println("size   kernel_rules  sets  render_ms  full_apply_ms(med/p99)  render+apply_ms(med/p99)  cpu_render_ms  cpu_nft_ms");
+        System.out.println("size   kernel_rules  sets  elements  render_ms  full_apply_ms(med/p99)  render+apply_ms(med/p99)  cpu_render_ms  cpu_nft_ms");
         for (int n : new int[]{100, 1_000, 10_000}) {
             SortedMap<String, Fragment> state = host(n, 0);
             String script = RENDERER.render("bench", state);
@@ -150,8 +153,8 @@ public final class AgentApplyBench {
                 apply.add(ms(t2 - t1));
                 total.add(ms(t2 - t0));
             }
-            System.out.printf(Locale.ROOT, "%-6d %12d %5d %10.1f %12.1f / %-9.1f %13.1f / %-9.1f %13.1f %11.1f%n", n, kernelRules(script),
-                    count(script, "\n  set "), median(render), median(apply), p99(apply), median(total), p99(total),
+            System.out.printf(Locale.ROOT, "%-6d %12d %5d %9d %10.1f %12.1f / %-9.1f %13.1f / %-9.1f %13.1f %11.1f%n", n, kernelRules(script),
+                    count(script, "\n  set "), setElements(script), median(render), median(apply), p99(apply), median(total), p99(total),
                     median(renderCpu), median(nftCpu));
             if (n == 10_000) {
                 apply10k = median(total);
@@ -618,6 +621,28 @@ public final class AgentApplyBench {
             } else if (line.equals("  }")) {
                 inChain = false;
             } else if (inChain && !l.startsWith("comment ") && !l.startsWith("type ")) {
+                n++;
+            }
+        }
+        return n;
+    }
+
+    /** Elements of the named sets (the rules' elements; the default-verdict maps not counted). */
+    private static int setElements(String script) {
+        int n = 0;
+        boolean inSet = false;
+        boolean inElements = false;
+        for (String line : script.split("\n")) {
+            if (line.startsWith("  set ")) {
+                inSet = true;
+            } else if (line.equals("  }")) {
+                inSet = false;
+                inElements = false;
+            } else if (inSet && line.equals("    elements = {")) {
+                inElements = true;
+            } else if (inElements && line.equals("    }")) {
+                inElements = false;
+            } else if (inElements) {
                 n++;
             }
         }

@@ -285,6 +285,54 @@ public final class NetnsTopology implements AutoCloseable {
         return out;
     }
 
+    /** A set element of the product's table as the kernel holds it: set, key (as nft reads it), comment, counter. */
+    public record KernelElement(String set, String key, String comment, long packets) {
+    }
+
+    /**
+     * The elements of the product's table in namespace {@code ns} whose comment starts with
+     * {@code commentPrefix} (say {@code "r=<rule id> "}), read from {@code nft -j list table}: each
+     * key rebuilt in nft's input syntax, so {@code nft delete element ... { key }} takes it back.
+     */
+    public List<KernelElement> elements(String ns, String commentPrefix) {
+        Result r = nft(ns, "", "-j", "list", "table", "inet", "egressctl");
+        if (!r.ok()) {
+            throw new IllegalStateException("nft list: " + r.stderr());
+        }
+        List<KernelElement> out = new ArrayList<>();
+        tools.jackson.databind.JsonNode listing = tools.jackson.databind.json.JsonMapper.builder().build().readTree(r.stdout());
+        for (tools.jackson.databind.JsonNode item : listing.path("nftables")) {
+            tools.jackson.databind.JsonNode set = item.path("set");
+            if (set.isMissingNode()) {
+                continue;
+            }
+            for (tools.jackson.databind.JsonNode el : set.path("elem")) {
+                tools.jackson.databind.JsonNode e = el.path("elem");
+                String comment = e.path("comment").asString("");
+                if (comment.startsWith(commentPrefix)) {
+                    out.add(new KernelElement(set.path("name").asString(), keyText(e.path("val")), comment,
+                            e.path("counter").path("packets").asLong(-1)));
+                }
+            }
+        }
+        return out;
+    }
+
+    private static String keyText(tools.jackson.databind.JsonNode v) {
+        if (v.has("concat")) {
+            List<String> parts = new ArrayList<>();
+            v.get("concat").forEach(p -> parts.add(keyText(p)));
+            return String.join(" . ", parts);
+        }
+        if (v.has("prefix")) {
+            return v.get("prefix").path("addr").asString() + "/" + v.get("prefix").path("len").asInt();
+        }
+        if (v.has("range")) {
+            return keyText(v.get("range").get(0)) + "-" + keyText(v.get("range").get(1));
+        }
+        return v.isNumber() ? Long.toString(v.asLong()) : v.asString();
+    }
+
     /** Runs nft in a namespace of this topology (for hand edits in tests). */
     public Result nft(String ns, String stdin, String... args) {
         List<String> cmd = new ArrayList<>(List.of("ip", "netns", "exec", ns, "nft"));

@@ -46,7 +46,10 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
  * The nftables enforcer in a real kernel, proven with real packets: a {@link NetnsTopology} whose
  * "host" namespace forwards for three VM namespaces, the real {@link NftablesEnforcer} applying the
  * core renderer's output there through {@code ip netns exec <host> nft}, and probes (ping, tcp and
- * udp request/response with socat) from each VM to an outside namespace.
+ * udp request/response with socat) from each VM to an outside namespace. Covers the seed's examples,
+ * layered ALLOW/DENY rules deciding as first match, drift of set elements and lookups (deleted or
+ * edited by hand) and its repair, refused transactions, incremental transactions (element deltas)
+ * against full applies, and that the kernel accepts whatever the renderer makes of overlapping rules.
  *
  * Each test is skipped, with the reason, when not root or when nft, ip, socat, ping or timeout is
  * missing; with {@code EGRESS_REQUIRE_KERNEL_TESTS=true} in the environment (CI) that fails instead.
@@ -151,13 +154,6 @@ class NftablesKernelIT {
         assertThat(topo.blocked()).as("blocked flows per VM " + when).isEqualTo(expected);
     }
 
-    static String chainOf(String script, String networkId, String vmId) {
-        Matcher m = Pattern.compile("chain (vm_[0-9a-f]+) \\{\\n    comment \"net " + Pattern.quote(networkId) + " vm "
-                + Pattern.quote(vmId) + "\"").matcher(script);
-        assertThat(m.find()).as("chain of " + vmId).isTrue();
-        return m.group(1);
-    }
-
     // ---- the seed's six examples, each for one VM and for a set of VMs ----------------------------
 
     record Seed(String name, Protocol protocol, PortRange ports, Set<Flow> blocks) {
@@ -216,41 +212,149 @@ class NftablesKernelIT {
         assertThat(topo.pingFromOutside("vm2")).as("outside pings vm2 under DENY").isTrue();
     }
 
+    // ---- layers: ALLOW and DENY rules overlapping, decided as first match --------------------------
+
+    static CompiledRule rule(String id, Action action, Protocol p, PortRange ports, IcmpMatch icmp, List<String> vms,
+                             List<String> dst, List<String> except) {
+        return new CompiledRule(id, action, 1000, p, vms, dst.stream().map(Cidr::parse).toList(),
+                except.stream().map(Cidr::parse).toList(), ports, icmp);
+    }
+
+    @Test
+    void overlappingAllowAndDenyRulesDecideAsTheirFirstMatchInTheKernel() throws Exception {
+        List<String> vm1 = List.of("vm1");
+        String script = render(
+                net("net-a", DefaultPolicy.ALLOW, List.of("vm1", "vm2"),
+                        rule("allow-8005", Action.ALLOW, Protocol.TCP, PortRange.single(8005), null, vm1, List.of("198.18.0.1/32"), List.of()),
+                        rule("deny-8000s", Action.DENY, Protocol.TCP, new PortRange(8000, 8010), null, List.of("vm1", "vm2"),
+                                List.of("198.18.0.0/24"), List.of()),
+                        rule("deny-far", Action.DENY, Protocol.ALL, null, null, vm1, List.of("198.18.0.0/16"), List.of("198.18.0.0/28")),
+                        rule("deny-web", Action.DENY, Protocol.TCP, new PortRange(80, 443), null, vm1, List.of(), List.of()),
+                        rule("allow-443", Action.ALLOW, Protocol.TCP, PortRange.single(443), null, vm1, List.of(), List.of()),
+                        rule("deny-ping", Action.DENY, Protocol.ICMP, null, new IcmpMatch(8, -1), vm1, List.of(), List.of()),
+                        rule("deny-dns", Action.DENY, Protocol.UDP, PortRange.single(53), null, vm1, List.of("198.18.0.0/24"), List.of()),
+                        rule("deny-8011", Action.DENY, Protocol.TCP, PortRange.single(8011), null, vm1, List.of(), List.of()),
+                        rule("deny-8009-8011", Action.DENY, Protocol.TCP, new PortRange(8009, 8011), null, vm1, List.of(), List.of())),
+                net("net-b", DefaultPolicy.DENY, List.of("vm3"),
+                        rule("allow-80", Action.ALLOW, Protocol.TCP, PortRange.single(80), null, List.of("vm3"), List.of(), List.of()),
+                        rule("deny-80-v6", Action.DENY, Protocol.TCP, PortRange.single(80), null, List.of("vm3"), List.of("2001:2::/64"),
+                                List.of())));
+        assertThat(script).as("layers 0 to 2 and a bucket").contains("@l1_port4_dst accept", "@l2_port4_dst drop", "@l0_port4_b1 drop");
+        enforcer.apply(script);
+        assertThat(enforcer.inSync(script)).isTrue();
+
+        // vm1: the allow of tcp/8005 comes first; the deny of 80-443 hides the later allow of 443.
+        // vm3: DENY default, tcp/80 allowed first (both families), the later v6 deny never decides.
+        assertBlocked("with layered rules", expect(
+                flows(Flow.ICMP, Flow.TCP_80, Flow.TCP_443, Flow.TCP_8000, Flow.TCP_8010, Flow.TCP_8011, Flow.UDP_53, Flow.TCP6_80),
+                flows(Flow.TCP_8000, Flow.TCP_8005, Flow.TCP_8010),
+                EnumSet.complementOf(EnumSet.of(Flow.TCP_80, Flow.TCP6_80))));
+        assertThat(topo.elements(topo.host(), "r=allow-443 ")).as("a rule inside an earlier one has no element").isEmpty();
+        assertThat(topo.elements(topo.host(), "r=allow-8005 ")).singleElement()
+                .satisfies(e -> assertThat(e.packets()).as("per-element counter").isPositive());
+    }
+
+    @Test
+    void theKernelAcceptsWhateverTheRendererMakesOfOverlappingRulesFullAndIncremental() throws Exception {
+        Random rnd = new Random(23);
+        long fallbacksBefore = enforcer.incrementalFallbacks();
+        for (int step = 0; step < 25; step++) {
+            String script = adversarialHost(rnd);
+            NetnsTopology.Result full = topo.nft(topo.scratch(), script, "-f", "-");
+            assertThat(full.ok()).as("step %d, full apply:\n%s\n%s", step, full.stderr(), script).isTrue();
+            enforcer.apply(script);
+            assertThat(canonical(topo.host())).as("step %d", step).isEqualTo(canonical(topo.scratch()));
+            assertThat(enforcer.inSync(script)).as("step %d", step).isTrue();
+        }
+        assertThat(enforcer.incrementalFallbacks() - fallbacksBefore).as("deltas the kernel refused").isZero();
+    }
+
+    /** Rules drawn from a small pool of nested and overlapping matches, so layers and buckets abound. */
+    static String adversarialHost(Random rnd) {
+        String[] dst = {"198.18.0.0/16", "198.18.0.0/24", "198.18.0.1/32", "198.18.0.0/25", "198.18.0.128/25", "203.0.113.0/24",
+                "2001:2::/64", "2001:2::1/128", "2001:db8::/32", "0.0.0.0/1"};
+        int[][] ports = {{80, 80}, {80, 90}, {85, 100}, {443, 443}, {1, 1024}, {8000, 8010}, {8005, 8011}};
+        int[][] icmp = {{-1, -1}, {8, -1}, {8, 0}, {3, 4}, {128, -1}};
+        List<String> vms = List.of("vm1", "vm2", "vm3");
+        List<CompiledRule> rules = new ArrayList<>();
+        int n = 4 + rnd.nextInt(12);
+        for (int r = 0; r < n; r++) {
+            Protocol p = Protocol.values()[rnd.nextInt(Protocol.values().length)];
+            List<String> d = new ArrayList<>();
+            for (int k = rnd.nextInt(3); k > 0; k--) {
+                String c = dst[rnd.nextInt(dst.length)];
+                if (!d.contains(c)) {
+                    d.add(c);
+                }
+            }
+            List<String> except = rnd.nextInt(3) == 0 ? List.of(dst[rnd.nextInt(dst.length)]) : List.of();
+            int[] pr = ports[rnd.nextInt(ports.length)];
+            int[] ic = icmp[rnd.nextInt(icmp.length)];
+            List<String> covered = vms.stream().filter(v -> rnd.nextInt(3) > 0).toList();
+            rules.add(rule("r" + r, rnd.nextBoolean() ? Action.DENY : Action.ALLOW, p,
+                    p.hasPorts() && rnd.nextInt(4) > 0 ? new PortRange(pr[0], pr[1]) : null,
+                    p.isIcmp() ? new IcmpMatch(ic[0], ic[1]) : null, covered.isEmpty() ? List.of("vm1") : covered, d, except));
+        }
+        return render(net("net-a", rnd.nextBoolean() ? DefaultPolicy.ALLOW : DefaultPolicy.DENY, vms, rules.toArray(CompiledRule[]::new)));
+    }
+
     // ---- drift -----------------------------------------------------------------------------------
 
     @Test
-    void aRuleDeletedByHandIsDetectedAndRepaired() throws Exception {
+    void anElementDeletedByHandIsDetectedAndRepaired() throws Exception {
         String script = allowNet(rule("r-80", Action.DENY, Protocol.TCP, PortRange.single(80), List.of("vm1")));
         enforcer.apply(script);
         assertThat(enforcer.inSync(script)).isTrue();
         assertThat(topo.reach("vm1", Flow.TCP_80)).isFalse();
 
-        String chain = chainOf(script, "net-a", "vm1");
-        for (String handle : handles(chain, "r=r-80 ")) { // one rule for both families
-            NetnsTopology.Result del = topo.nft(topo.host(), "", "delete", "rule", "inet", "egressctl", chain, "handle", handle);
+        List<NetnsTopology.KernelElement> elements = topo.elements(topo.host(), "r=r-80 ");
+        assertThat(elements).extracting(NetnsTopology.KernelElement::set).containsExactlyInAnyOrder("l0_port4", "l0_port6");
+        for (NetnsTopology.KernelElement e : elements) { // one element for each family
+            NetnsTopology.Result del = topo.nft(topo.host(), "", "delete", "element", "inet", "egressctl", e.set(), "{ " + e.key() + " }");
             assertThat(del.ok()).as(del.stderr()).isTrue();
         }
         assertThat(topo.reach("vm1", Flow.TCP_80)).as("the hand edit opened tcp/80").isTrue();
 
         assertThat(enforcer.inSync(script)).isFalse();
-        assertThat(enforcer.lastDriftReason()).contains(chain).contains("r=r-80");
+        assertThat(enforcer.lastDriftReason()).contains("set l0_port").contains("missing [r=r-80");
 
         enforcer.apply(script);
         assertThat(enforcer.inSync(script)).isTrue();
         assertThat(topo.reach("vm1", Flow.TCP_80)).as("tcp/80 blocked again after the repair").isFalse();
+        assertThat(topo.reach("vm1", Flow.TCP6_80)).isFalse();
     }
 
     @Test
-    void anEditThatKeepsTheRulesCommentIsStillDrift() throws Exception {
+    void anElementReplacedByHandWithTheSameCommentIsStillDrift() throws Exception {
         String script = allowNet(rule("r-80", Action.DENY, Protocol.TCP, PortRange.single(80), List.of("vm1")));
         enforcer.apply(script);
         assertThat(enforcer.inSync(script)).isTrue(); // captures the kernel's listing
-        String chain = chainOf(script, "net-a", "vm1");
-        String comment = commentOf(chain, "r=r-80 ");
-        String handle = handles(chain, "r=r-80 ").get(0);
+        NetnsTopology.KernelElement e = topo.elements(topo.host(), "r=r-80 ").stream().filter(x -> x.set().equals("l0_port4"))
+                .findFirst().orElseThrow();
 
-        NetnsTopology.Result r = topo.nft(topo.host(), "", "replace", "rule", "inet", "egressctl", chain, "handle", handle,
-                "tcp", "dport", "80", "counter", "accept", "comment", "\"" + comment + "\"");
+        NetnsTopology.Result r = topo.nft(topo.host(), "delete element inet egressctl l0_port4 { " + e.key() + " }\n"
+                + "add element inet egressctl l0_port4 { 10.250.1.11 . tcp . 81 comment \"" + e.comment() + "\" }\n", "-f", "-");
+        assertThat(r.ok()).as(r.stderr()).isTrue();
+        assertThat(topo.reach("vm1", Flow.TCP_80)).isTrue();
+
+        assertThat(enforcer.inSync(script)).isFalse();
+        assertThat(enforcer.lastDriftReason()).contains("edited in place");
+        enforcer.apply(script);
+        assertThat(enforcer.inSync(script)).isTrue();
+        assertThat(topo.reach("vm1", Flow.TCP_80)).isFalse();
+    }
+
+    @Test
+    void aLookupEditedByHandKeepingItsCommentIsStillDrift() throws Exception {
+        String script = allowNet(rule("r-80", Action.DENY, Protocol.TCP, PortRange.single(80), List.of("vm1")));
+        enforcer.apply(script);
+        assertThat(enforcer.inSync(script)).isTrue();
+        NetnsTopology.Result list = topo.nft(topo.host(), "", "-a", "list", "chain", "inet", "egressctl", "forward");
+        Matcher m = Pattern.compile("@l0_port4 drop comment \"([^\"]+)\" # handle (\\d+)").matcher(list.stdout());
+        assertThat(m.find()).as(list.stdout()).isTrue();
+
+        NetnsTopology.Result r = topo.nft(topo.host(), "", "replace", "rule", "inet", "egressctl", "forward", "handle", m.group(2),
+                "ip", "saddr", ".", "meta", "l4proto", ".", "th", "dport", "@l0_port4", "accept", "comment", "\"" + m.group(1) + "\"");
         assertThat(r.ok()).as(r.stderr()).isTrue();
         assertThat(topo.reach("vm1", Flow.TCP_80)).isTrue();
 
@@ -273,33 +377,14 @@ class NftablesKernelIT {
         assertThat(topo.reach("vm2", Flow.TCP_80)).isFalse();
     }
 
-    private List<String> handles(String chain, String commentPrefix) {
-        NetnsTopology.Result list = topo.nft(topo.host(), "", "-a", "list", "chain", "inet", "egressctl", chain);
-        assertThat(list.ok()).as(list.stderr()).isTrue();
-        List<String> out = new ArrayList<>();
-        Matcher m = Pattern.compile("comment \"" + Pattern.quote(commentPrefix) + "[^\"]*\" # handle (\\d+)").matcher(list.stdout());
-        while (m.find()) {
-            out.add(m.group(1));
-        }
-        assertThat(out).as("rules tagged " + commentPrefix + " in\n" + list.stdout()).isNotEmpty();
-        return out;
-    }
-
-    private String commentOf(String chain, String commentPrefix) {
-        NetnsTopology.Result list = topo.nft(topo.host(), "", "list", "chain", "inet", "egressctl", chain);
-        Matcher m = Pattern.compile("comment \"(" + Pattern.quote(commentPrefix) + "[^\"]*)\"").matcher(list.stdout());
-        assertThat(m.find()).isTrue();
-        return m.group(1);
-    }
-
     // ---- failed applies --------------------------------------------------------------------------
 
     @Test
     void aScriptNftRejectsLeavesThePreviousRulesetInForceAndNamesNftsError() throws Exception {
         String good = allowNet(rule("r-80", Action.DENY, Protocol.TCP, PortRange.single(80), List.of("vm1")));
         enforcer.apply(good);
-        String chain = chainOf(good, "net-a", "vm1");
-        String bad = good.replace("  chain " + chain + " {\n", "  chain " + chain + " {\n    tcp dport 99999 counter drop\n");
+        String bad = good.replace("    ct state established,related accept\n",
+                "    ct state established,related accept\n    tcp dport 99999 counter drop\n");
 
         assertThatThrownBy(() -> enforcer.apply(bad))
                 .isInstanceOf(EnforcementException.class)
@@ -314,14 +399,17 @@ class NftablesKernelIT {
     void aTransactionTheKernelRefusesHalfwayChangesNothing() throws Exception {
         String good = allowNet(rule("r-80", Action.DENY, Protocol.TCP, PortRange.single(80), List.of("vm1")));
         enforcer.apply(good);
-        // Parses fine, fails in the kernel: the new table's map jumps to a chain that does not exist,
-        // after the old table was already deleted in the same transaction.
-        String bad = allowNet(rule("r-443", Action.DENY, Protocol.TCP, PortRange.single(443), List.of("vm2")))
-                .replace("10.250.1.13 : jump " + chainOf(good, "net-a", "vm3"), "10.250.1.13 : jump vm_missing");
+        // Parses fine, fails in the kernel: an element overlapping another in an interval set (the
+        // kernel refuses it with "File exists"), after the old table was already deleted in the same
+        // transaction.
+        String bad = allowNet(rule("r-443", Action.DENY, Protocol.TCP, new PortRange(440, 450), List.of("vm2")))
+                .replaceFirst("(      10\\.250\\.1\\.12 \\. tcp \\. 440-450 comment \"[^\"]*\")",
+                        "$1,\n      10.250.1.12 . tcp . 443 comment \"overlap\"");
+        assertThat(bad).contains("comment \"overlap\"");
 
         assertThatThrownBy(() -> enforcer.apply(bad))
                 .isInstanceOf(EnforcementException.class)
-                .hasMessageContaining("No such file or directory");
+                .hasMessageContaining("File exists");
 
         assertThat(enforcer.inSync(good)).isTrue();
         assertBlocked("after a refused transaction", expect(flows(Flow.TCP_80, Flow.TCP6_80), NONE, NONE));
@@ -335,7 +423,7 @@ class NftablesKernelIT {
         long incrementalBefore = enforcer.incrementalApplies();
         long fallbacksBefore = enforcer.incrementalFallbacks();
         String previous = null;
-        for (int step = 0; step < 12; step++) {
+        for (int step = 0; step < 16; step++) {
             String script = randomHost(rnd);
             enforcer.apply(script);
             NetnsTopology.Result full = topo.nft(topo.scratch(), script, "-f", "-");
@@ -345,14 +433,19 @@ class NftablesKernelIT {
             previous = script;
         }
         assertThat(previous).isNotNull();
-        assertThat(enforcer.incrementalApplies() - incrementalBefore).as("incremental applies").isGreaterThanOrEqualTo(10);
+        assertThat(enforcer.incrementalApplies() - incrementalBefore).as("incremental applies").isGreaterThanOrEqualTo(13);
         assertThat(enforcer.incrementalFallbacks() - fallbacksBefore).as("deltas the kernel refused").isZero();
 
-        // And traffic agrees after a final incremental step.
-        String last = allowNet(rule("r-all", Action.DENY, Protocol.ALL, null, List.of("vm3")));
+        // And traffic agrees after final incremental steps: one rule, then its port changed in place.
+        String last = allowNet(rule("r-all", Action.DENY, Protocol.ALL, null, List.of("vm3")),
+                rule("r-80", Action.DENY, Protocol.TCP, PortRange.single(80), List.of("vm1")));
         enforcer.apply(last);
         assertThat(enforcer.lastApplyIncremental()).isTrue();
-        assertBlocked("after incremental steps", expect(NONE, NONE, ALL));
+        assertBlocked("after incremental steps", expect(flows(Flow.TCP_80, Flow.TCP6_80), NONE, ALL));
+        enforcer.apply(allowNet(rule("r-all", Action.DENY, Protocol.ALL, null, List.of("vm3")),
+                rule("r-80", Action.DENY, Protocol.TCP, PortRange.single(443), List.of("vm1"))));
+        assertThat(enforcer.lastApplyIncremental()).isTrue();
+        assertBlocked("after a port changed by an element delta", expect(flows(Flow.TCP_443), NONE, ALL));
     }
 
     private String canonical(String ns) {
@@ -371,7 +464,7 @@ class NftablesKernelIT {
                 List<String> covered = inA.stream().filter(x -> rnd.nextBoolean()).toList();
                 if (!covered.isEmpty()) {
                     Protocol p = List.of(Protocol.TCP, Protocol.UDP, Protocol.ICMP, Protocol.ALL).get(rnd.nextInt(4));
-                    PortRange ports = p.hasPorts() ? new PortRange(80 + rnd.nextInt(3), 90) : null;
+                    PortRange ports = p.hasPorts() ? new PortRange(80 + rnd.nextInt(3), 90 + rnd.nextInt(2) * 10) : null;
                     rules.add(rule("r" + r, rnd.nextBoolean() ? Action.DENY : Action.ALLOW, p, ports, covered,
                             lists[rnd.nextInt(lists.length)]));
                 }

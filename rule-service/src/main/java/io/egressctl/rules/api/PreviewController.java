@@ -26,14 +26,13 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
-import java.util.TreeSet;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 /**
  * Dry-run of a rule create: validates the rule against the network's current view, compiles the
  * network with it added, and answers which VMs and hosts it would reach and the nft statements it
- * would add there. Nothing is published and nothing is written.
+ * would add there: one {@code add element} per element the rule gets in the host's shared sets
+ * (keyed by each covered VM's address, commented {@code r=preview h=<hash>}), then the forward
+ * chain's lookups of those sets. Nothing is published and nothing is written.
  *
  * <p>The path has a literal colon in its last segment ({@code egress-rules:preview}, the AIP-136
  * custom-method style); Spring's path patterns treat it as plain text, and a client may also send it
@@ -44,8 +43,6 @@ class PreviewController {
 
     /** The id the previewed rule carries in the rendered lines (a real create gets a fresh UUID). */
     static final String PREVIEW_RULE_ID = "preview";
-
-    private static final Pattern SET_REFERENCE = Pattern.compile("@(d[46]_[0-9a-f]+)");
 
     private final NetworkController networks;
     private final RuleValidator validator = new RuleValidator();
@@ -97,7 +94,7 @@ class PreviewController {
             if (compiled == null) {
                 continue;
             }
-            List<String> lines = ruleLines(renderer.renderTable(new TreeMap<>(Map.of(view.networkId(), fragment))));
+            List<String> lines = renderer.ruleStatements(new TreeMap<>(Map.of(view.networkId(), fragment)), PREVIEW_RULE_ID);
             allLines.addAll(lines);
             Map<String, Object> host = new LinkedHashMap<>();
             host.put("hostId", hostId);
@@ -131,41 +128,6 @@ class PreviewController {
             out.put("conflict", conflict);
         }
         out.put("published", false);
-        return out;
-    }
-
-    /**
-     * The previewed rule's statements in a rendered table (one per address family; the same in the
-     * chain of every VM it covers, so listed once), followed by the named sets they reference.
-     */
-    static List<String> ruleLines(String table) {
-        String tag = "r=" + PREVIEW_RULE_ID + " ";
-        Set<String> lines = new LinkedHashSet<>();
-        Set<String> sets = new TreeSet<>();
-        for (String line : table.lines().toList()) {
-            if (line.contains(tag)) {
-                String l = line.strip();
-                lines.add(l);
-                Matcher m = SET_REFERENCE.matcher(l);
-                while (m.find()) {
-                    sets.add(m.group(1));
-                }
-            }
-        }
-        List<String> out = new ArrayList<>(lines);
-        if (!sets.isEmpty()) {
-            List<String> all = table.lines().toList();
-            for (int i = 0; i < all.size(); i++) {
-                String l = all.get(i).strip();
-                if (l.startsWith("set ") && sets.contains(l.substring(4, l.length() - 2).strip())) {
-                    StringBuilder block = new StringBuilder(l);
-                    while (++i < all.size() && !all.get(i).strip().equals("}")) {
-                        block.append(' ').append(all.get(i).strip()).append(';');
-                    }
-                    out.add(block.append(" }").toString());
-                }
-            }
-        }
         return out;
     }
 }

@@ -39,7 +39,10 @@ class PreviewControllerTest {
         assertThat((List<?>) p.get("affectedVms")).hasSize(2);
         @SuppressWarnings("unchecked")
         List<String> lines = (List<String>) p.get("nftLines");
-        assertThat(lines).singleElement().asString().startsWith("tcp dport 80 counter drop comment \"r=preview h=");
+        assertThat(lines).hasSize(3);
+        assertThat(lines.get(0)).matches("add element inet egressctl l0_port4 \\{ 10\\.0\\.0\\.12 \\. tcp \\. 80 comment \"r=preview h=[0-9a-f]{12}\" }");
+        assertThat(lines.get(1)).startsWith("add element inet egressctl l0_port4 { 10.0.0.13 . tcp . 80 comment \"r=preview h=");
+        assertThat(lines.get(2)).isEqualTo("ip saddr . meta l4proto . th dport @l0_port4 drop comment \"layer 0 deny port ipv4\"");
         assertThat(p).containsEntry("published", false).containsEntry("configVersion", 7L).doesNotContainKey("conflict");
     }
 
@@ -48,10 +51,14 @@ class PreviewControllerTest {
         Map<String, Object> p = preview.preview(view(Map.of()), rule("udp", 53, null, List.of("192.0.2.0/24", "198.51.100.0/24")));
         @SuppressWarnings("unchecked")
         List<String> lines = (List<String>) p.get("nftLines");
-        assertThat(lines).hasSize(2);
-        assertThat(lines.get(0)).matches("ip daddr @d4_[0-9a-f]+ udp dport 53 counter drop comment \"r=preview h=[0-9a-f]+\"");
-        String set = lines.get(0).replaceAll(".*@(d4_[0-9a-f]+).*", "$1");
-        assertThat(lines.get(1)).isEqualTo("set " + set + " { type ipv4_addr; flags interval; auto-merge; elements = { 192.0.2.0/24, 198.51.100.0/24 }; }");
+        // One element per VM and destination, on both hosts; the lookup they go through listed once.
+        assertThat(lines).hasSize(7).filteredOn(l -> l.startsWith("add element inet egressctl l0_port4_dst { "))
+                .hasSize(6).anyMatch(l -> l.startsWith("add element inet egressctl l0_port4_dst { 10.0.0.11 . 192.0.2.0/24 . udp . 53 comment"))
+                .anyMatch(l -> l.startsWith("add element inet egressctl l0_port4_dst { 10.0.0.13 . 198.51.100.0/24 . udp . 53 comment"));
+        assertThat(lines).containsOnlyOnce("ip saddr . ip daddr . meta l4proto . th dport @l0_port4_dst drop comment \"layer 0 deny port ipv4 by destination\"");
+        @SuppressWarnings("unchecked")
+        List<Map<String, Object>> hosts = (List<Map<String, Object>>) p.get("hosts");
+        assertThat((List<?>) hosts.get(0).get("nftLines")).hasSize(3);
         assertThat(p.get("affectedHosts")).isEqualTo(List.of("h1", "h2"));
     }
 
@@ -64,7 +71,8 @@ class PreviewControllerTest {
         // The existing rule is compiled too, but only the previewed rule's lines are shown.
         @SuppressWarnings("unchecked")
         List<String> lines = (List<String>) p.get("nftLines");
-        assertThat(lines).allSatisfy(l -> assertThat(l).contains("r=preview "));
+        assertThat(lines).filteredOn(l -> l.startsWith("add element")).isNotEmpty()
+                .allSatisfy(l -> assertThat(l).contains("r=preview "));
     }
 
     @Test
