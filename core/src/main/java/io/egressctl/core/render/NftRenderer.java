@@ -667,8 +667,33 @@ public final class NftRenderer {
         return out;
     }
 
+    /**
+     * Hashes of rules and fragments seen by earlier renders. An agent renders its whole host on every
+     * update, and hashing 10,000 rules again was a third of a render; values are immutable, so a hit
+     * (equal content) gives the same hash. Bounded: cleared whole when full.
+     */
+    private static final int HASH_CACHE_LIMIT = 1 << 18;
+    private static final java.util.concurrent.ConcurrentHashMap<CompiledRule, String> RULE_HASHES = new java.util.concurrent.ConcurrentHashMap<>();
+    private static final java.util.concurrent.ConcurrentHashMap<Fragment, String> FRAGMENT_HASHES = new java.util.concurrent.ConcurrentHashMap<>();
+
+    private static <K> String cached(java.util.concurrent.ConcurrentHashMap<K, String> cache, K key, java.util.function.Function<K, String> hash) {
+        String h = cache.get(key);
+        if (h == null) {
+            h = hash.apply(key);
+            if (cache.size() >= HASH_CACHE_LIMIT) {
+                cache.clear();
+            }
+            cache.put(key, h);
+        }
+        return h;
+    }
+
     /** First 12 hex digits of the rule's canonical hash: tags each element for drift checks. */
     static String ruleHash(CompiledRule r) {
+        return cached(RULE_HASHES, r, NftRenderer::computeRuleHash);
+    }
+
+    private static String computeRuleHash(CompiledRule r) {
         String canonical = r.ruleId() + '|' + r.action() + '|' + r.priority() + '|' + r.protocol() + '|'
                 + r.destinationCidrs() + '|' + r.destinationExceptCidrs() + '|' + r.ports() + '|' + r.icmp();
         return CanonicalHash.sha256(canonical).substring(0, 12);
@@ -676,7 +701,7 @@ public final class NftRenderer {
 
     private static String hostHash(SortedMap<String, Fragment> fragments) {
         TreeMap<String, String> hashes = new TreeMap<>();
-        fragments.forEach((n, f) -> hashes.put(n, f.hash()));
+        fragments.forEach((n, f) -> hashes.put(n, cached(FRAGMENT_HASHES, f, Fragment::hash)));
         return CanonicalHash.host(hashes);
     }
 
