@@ -140,7 +140,11 @@ public final class Walkthrough {
         }
     }
 
-    /** Checks each rule is in the rulesets of exactly its hosts (or of none, when removed). */
+    /**
+     * Checks each rule is in the rulesets of exactly its hosts (or of none, when removed): as set
+     * elements tagged with it, or as a header note when earlier rules of the VM decide every packet
+     * it matches (the renderer then gives it no element).
+     */
     private boolean verify(List<Outcome> outcomes, Set<String> removed) throws IOException {
         boolean ok = true;
         for (Outcome o : outcomes) {
@@ -156,22 +160,46 @@ public final class Walkthrough {
         return ok;
     }
 
+    /**
+     * Prints each host's ruleset as an operator reads it: per VM its default verdict, then the set
+     * elements of its rules (set name, key, rule id) and the rules earlier ones fully decide.
+     */
     private void printHosts() throws IOException {
         out.println("What each agent enforces now (from its rendered nftables ruleset):");
         for (String host : env.hosts()) {
             out.printf("%n  %s  (%s)%n", host, Path.of(env.agentFiles(), host + ".nft"));
-            String vm = null;
+            String set = null;
+            java.util.Map<String, List<String>> byAddress = new java.util.TreeMap<>();
             for (String line : ruleset(host).split("\n")) {
                 String t = line.trim();
-                if (t.startsWith("comment \"net ")) {
-                    vm = t.substring(t.indexOf(" vm ") + 4, t.length() - 1);
-                    out.printf("    %s:%n", vm);
-                } else if (vm != null && t.contains(" comment \"")) {
-                    String rule = t.substring(0, t.indexOf(" comment \"")).replace("counter ", "");
-                    String tag = t.substring(t.indexOf(" comment \"") + 10, t.length() - 1);
-                    out.printf("      %-55s %s%n", rule, tag.startsWith("r=") ? "(" + tag.substring(2, 10) + "...)" : "(" + tag + ")");
+                if (t.startsWith("# shadowed: r=")) {
+                    // "# shadowed: r=<id> h=<hash> vm <address>: ..."
+                    String[] w = t.substring("# shadowed: ".length()).split(" ");
+                    if (w.length > 3) {
+                        String address = w[3].substring(0, w[3].length() - 1); // "<address>:"
+                        byAddress.computeIfAbsent(address, k -> new ArrayList<>())
+                                .add(String.format("%-55s (%s...)", "no element: earlier rules decide all it matches", w[0].substring(2, Math.min(10, w[0].length()))));
+                    }
+                } else if (t.startsWith("set ") || t.startsWith("map ")) {
+                    set = t.split(" ")[1];
+                } else if (set != null && t.contains(" comment \"")) {
+                    String key = t.substring(0, t.indexOf(" comment \""));
+                    String tag = t.substring(t.indexOf(" comment \"") + 10, t.indexOf('"', t.indexOf(" comment \"") + 10));
+                    String address = key.split(" ")[0];
+                    if (tag.startsWith("r=")) {
+                        byAddress.computeIfAbsent(address, k -> new ArrayList<>())
+                                .add(String.format("%-55s (%s...)", set + ": " + key, tag.substring(2, Math.min(10, tag.length()))));
+                    } else if (tag.startsWith("net ")) {
+                        String verdict = t.substring(t.lastIndexOf(':') + 1).replace(",", "").trim();
+                        byAddress.computeIfAbsent(address, k -> new ArrayList<>())
+                                .add(0, "default " + verdict + "  (" + tag + ")");
+                    }
                 }
             }
+            byAddress.forEach((address, lines) -> {
+                out.printf("    %s:%n", address);
+                lines.forEach(l -> out.printf("      %s%n", l));
+            });
         }
     }
 

@@ -288,15 +288,24 @@ public final class NftRenderer {
         }
     }
 
-    /** The whole layout of a host: sets in lookup order, then the default-verdict map elements. */
-    public record Plan(List<LookupSet> sets, List<String> defaults4, List<String> defaults6) {
+    /**
+     * The whole layout of a host: sets in lookup order, the default-verdict map elements, and the
+     * rules left without an element for a VM because earlier rules of that VM decide every packet
+     * they match (one note each, for the script's header: an operator looking for the rule's
+     * element learns why there is none).
+     */
+    public record Plan(List<LookupSet> sets, List<String> defaults4, List<String> defaults6, List<String> shadowed) {
     }
 
     /** Renders the full replacement script for a host. */
     public String render(String hostId, SortedMap<String, Fragment> fragments) {
-        String table = renderTable(fragments);
-        StringBuilder sb = new StringBuilder(table.length() + 256);
+        Plan plan = plan(fragments);
+        String table = renderTable(plan);
+        StringBuilder sb = new StringBuilder(table.length() + 256 + 100 * plan.shadowed().size());
         sb.append("# egressctl host ").append(safe(hostId)).append(" hash ").append(hostHash(fragments)).append('\n');
+        for (String note : plan.shadowed()) {
+            sb.append("# shadowed: ").append(note).append('\n');
+        }
         sb.append("table ").append(FAMILY).append(' ').append(TABLE).append('\n');
         sb.append("delete table ").append(FAMILY).append(' ').append(TABLE).append('\n');
         sb.append(table);
@@ -305,7 +314,10 @@ public final class NftRenderer {
 
     /** Renders just the {@code table inet egressctl { ... }} block. */
     public String renderTable(SortedMap<String, Fragment> fragments) {
-        Plan plan = plan(fragments);
+        return renderTable(plan(fragments));
+    }
+
+    private String renderTable(Plan plan) {
         int size = 512 + 80 * (plan.defaults4().size() + plan.defaults6().size());
         for (LookupSet s : plan.sets()) {
             size += 300;
@@ -389,6 +401,7 @@ public final class NftRenderer {
         Set<String> seenAddresses = new HashSet<>();
         Map<Cidr, Span> spans = new HashMap<>();
         Map<Span, String> spanTexts = new HashMap<>();
+        List<String> shadowed = new ArrayList<>();
         for (Fragment f : fragments.values()) {
             FragmentPlan fp = new FragmentPlan(f, spans, spanTexts);
             String verdict = f.defaultPolicy() == DefaultPolicy.DENY ? "drop" : "accept";
@@ -410,15 +423,15 @@ public final class NftRenderer {
                 BitSet covered = fp.covered(vm.vmId());
                 if (v4) {
                     defaults4.add(a4 + " comment \"" + comment + "\" : " + verdict);
-                    fp.emit(covered, true, a4, sets);
+                    fp.emit(covered, true, a4, sets, shadowed);
                 }
                 if (v6) {
                     defaults6.add(a6 + " comment \"" + comment + "\" : " + verdict);
-                    fp.emit(covered, false, a6, sets);
+                    fp.emit(covered, false, a6, sets, shadowed);
                 }
             }
         }
-        return new Plan(List.copyOf(sets.values()), defaults4, defaults6);
+        return new Plan(List.copyOf(sets.values()), defaults4, defaults6, shadowed);
     }
 
     /** A VM address as nft prints it, or null when absent or not a single address of the family. */
@@ -498,8 +511,15 @@ public final class NftRenderer {
         }
 
         /** Adds the elements of a VM (address {@code source}) covered by {@code rules} to the sets. */
-        void emit(BitSet rules, boolean v4, String source, Map<Long, LookupSet> sets) {
+        void emit(BitSet rules, boolean v4, String source, Map<Long, LookupSet> sets, List<String> shadowed) {
             List<Placed> placed = (v4 ? placed4 : placed6).computeIfAbsent(rules, r -> place(r, v4));
+            BitSet withElements = new BitSet();
+            placed.forEach(p -> withElements.set(p.rule()));
+            for (int rule = rules.nextSetBit(0); rule >= 0; rule = rules.nextSetBit(rule + 1)) {
+                if (!withElements.get(rule) && !boxes(rule, v4).isEmpty()) {
+                    shadowed.add(comment(rule) + " vm " + source + ": earlier rules decide every packet it matches");
+                }
+            }
             for (Placed p : placed) {
                 LookupSet s = sets.get(p.set());
                 if (s == null) {

@@ -124,7 +124,8 @@ class NftRendererTest {
 
         String script = renderer.render("host-1", fragments);
 
-        String[] lines = script.split("\n");
+        // Header notes on shadowed rules (see below) aside.
+        String[] lines = java.util.Arrays.stream(script.split("\n")).filter(l -> !l.startsWith("# shadowed: ")).toArray(String[]::new);
         assertThat(lines[0]).isEqualTo("# egressctl host host-1 hash " + HostState.hashOf(fragments));
         assertThat(lines[1]).isEqualTo("table inet egressctl");
         assertThat(lines[2]).isEqualTo("delete table inet egressctl");
@@ -137,6 +138,23 @@ class NftRendererTest {
                 "ct state established,related accept");
         assertThat(forward.subList(forward.size() - 2, forward.size())).containsExactly("ip saddr vmap @def4", "ip6 saddr vmap @def6");
         assertThat(script).as("no chain per VM any more").doesNotContain("chain vm_").doesNotContain("jump");
+    }
+
+    @Test
+    void aRuleEarlierRulesFullyDecideGetsNoElementAndAHeaderNoteSaysWhy() {
+        // "all" to anywhere first: the later ICMP rule of the same VM can never be the first match.
+        Fragment f = oneVm(DefaultPolicy.ALLOW,
+                rule("block-all", Action.DENY, Protocol.ALL, null, null, List.of(), List.of(), "vm-1"),
+                rule("block-icmp", Action.DENY, Protocol.ICMP, null, null, List.of(), List.of(), "vm-1"));
+
+        String script = renderer.render("host-1", host(f));
+
+        String header = script.substring(0, script.indexOf("table inet egressctl {"));
+        assertThat(header).contains("# shadowed: r=block-icmp h=" + NftRenderer.ruleHash(f.rules().get(1))
+                + " vm 10.9.0.5: earlier rules decide every packet it matches");
+        assertThat(header).as("IPv6 has no ICMP (v4) box at all: nothing to note").doesNotContain("vm fd00:9::5");
+        assertThat(script.substring(script.indexOf("table inet egressctl {"))).doesNotContain("r=block-icmp");
+        assertThat(elements(RenderedTable.parse(script), "10.9.0.5")).containsExactly("l0_all4: 10.9.0.5 r=block-all");
     }
 
     @Test
