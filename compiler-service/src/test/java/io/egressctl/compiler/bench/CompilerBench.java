@@ -91,7 +91,7 @@ public final class CompilerBench {
     }
 
     record Result(Size size, int changes, double seconds, long redisBytes, int hostsWithSnapshots, double setupSeconds,
-                  double batchP50, double batchP99, double networksPerBatch, double fragmentsPerBatch) {
+                  double batchP50, double batchP99, double networksPerBatch, double fragmentsPerBatch, double kafkaFloorPerSecond) {
         double perSecond() {
             return changes / seconds;
         }
@@ -164,6 +164,8 @@ public final class CompilerBench {
         System.out.printf("rounds: 1x %s changes/s; 10x %s changes/s (the median round of each is shown above)%n",
                 small.stream().map(r -> String.format("%.0f", r.perSecond())).toList(),
                 large.stream().map(r -> String.format("%.0f", r.perSecond())).toList());
+        System.out.printf("floor: Kafka alone (a fresh consumer polling the same records, no processing): 1x %.0f, 10x %.0f, 10x* %.0f records/s%n",
+                s1.kafkaFloorPerSecond(), s10.kafkaFloorPerSecond(), spread.kafkaFloorPerSecond());
         System.out.printf("per-change cost ratio 10x/1x: %.2f (target <= 1.3); throughput target >= 10000 changes/s%n", ratio);
         System.out.printf("summary: changes_per_s=%.0f cost_ratio_10x=%.2f redis_bytes_per_host=%d%n",
                 Math.min(s1.perSecond(), s10.perSecond()), ratio, s10.redisBytes() / Math.max(1, s10.hostsWithSnapshots()));
@@ -263,6 +265,10 @@ public final class CompilerBench {
                         / Math.max(1, perChange.size());
                 double seconds = (System.nanoTime() - start) / 1e9;
                 perChange.sort(null);
+                // The floor: the same records polled again by a fresh consumer, nothing done with them.
+                long floorStart = System.nanoTime();
+                consume(null, topics, changes, afterSetup, new ArrayList<>());
+                double kafkaFloor = changes / ((System.nanoTime() - floorStart) / 1e9);
                 for (String t : List.of("egress.compiler.batch", "egress.compiler.store", "egress.compiler.flush")) {
                     var timer = meters.find(t).timer();
                     if (timer != null) {
@@ -282,7 +288,7 @@ public final class CompilerBench {
                 }
                 Result result = new Result(size, changes, seconds, bytes, hosts.size(), setupSeconds,
                         perChange.get((perChange.size() - 1) / 2), perChange.get((int) Math.ceil(perChange.size() * 0.99) - 1),
-                        lastNetworksPerBatch, fragmentsPerBatch);
+                        lastNetworksPerBatch, fragmentsPerBatch, kafkaFloor);
                 System.out.printf("%s: setup %d events in %.1f s; %d changes in %.2f s = %.0f changes/s (%.1f us each); %d host snapshots, %d bytes%n",
                         size.name(), setupEvents, setupSeconds, changes, seconds, result.perSecond(), result.microsPerChange(), hosts.size(), bytes);
                 return result;
@@ -309,7 +315,8 @@ public final class CompilerBench {
 
     /**
      * Reads both input topics from {@code from} (null: the beginning) until {@code count} records were
-     * processed; returns the offsets reached, where the next run starts.
+     * processed ({@code pipeline} null: only polled, for the floor); returns the offsets reached,
+     * where the next run starts.
      */
     private Map<TopicPartition, Long> consume(CompilerPipeline pipeline, CompilerPipeline.TopicNames topics, int count,
                                               Map<TopicPartition, Long> from, List<Double> microsPerChangeByBatch) {
@@ -340,7 +347,9 @@ public final class CompilerBench {
                 records.forEach(batch::add);
                 networksSeen += batch.stream().map(ConsumerRecord::key).distinct().count();
                 long t0 = System.nanoTime();
-                pipeline.process(batch);
+                if (pipeline != null) {
+                    pipeline.process(batch);
+                }
                 microsPerChangeByBatch.add((System.nanoTime() - t0) / 1e3 / batch.size());
                 done += batch.size();
             }
