@@ -149,7 +149,7 @@ public final class Walkthrough {
         boolean ok = true;
         for (Outcome o : outcomes) {
             for (String host : env.hosts()) {
-                boolean present = ruleset(host).contains("r=" + o.ruleId() + " ");
+                boolean present = enforces(ruleset(host), o.ruleId());
                 boolean expected = o.hosts().contains(host) && !removed.contains(o.ruleId());
                 if (present != expected) {
                     ok = false;
@@ -161,46 +161,64 @@ public final class Walkthrough {
     }
 
     /**
-     * Prints each host's ruleset as an operator reads it: per VM its default verdict, then the set
-     * elements of its rules (set name, key, rule id) and the rules earlier ones fully decide.
+     * True when a rendered ruleset enforces the rule: set elements tagged {@code r=<id>}, or a header
+     * note that earlier rules of the VM decide every packet it matches (it then has no element).
      */
+    static boolean enforces(String ruleset, String ruleId) {
+        return ruleset.contains("r=" + ruleId + " ");
+    }
+
+    /** Prints each host's ruleset as an operator reads it (see {@link #enforcedByAddress}). */
     private void printHosts() throws IOException {
         out.println("What each agent enforces now (from its rendered nftables ruleset):");
         for (String host : env.hosts()) {
             out.printf("%n  %s  (%s)%n", host, Path.of(env.agentFiles(), host + ".nft"));
-            String set = null;
-            java.util.Map<String, List<String>> byAddress = new java.util.TreeMap<>();
-            for (String line : ruleset(host).split("\n")) {
-                String t = line.trim();
-                if (t.startsWith("# shadowed: r=")) {
-                    // "# shadowed: r=<id> h=<hash> vm <address>: ..."
-                    String[] w = t.substring("# shadowed: ".length()).split(" ");
-                    if (w.length > 3) {
-                        String address = w[3].substring(0, w[3].length() - 1); // "<address>:"
-                        byAddress.computeIfAbsent(address, k -> new ArrayList<>())
-                                .add(String.format("%-55s (%s...)", "no element: earlier rules decide all it matches", w[0].substring(2, Math.min(10, w[0].length()))));
-                    }
-                } else if (t.startsWith("set ") || t.startsWith("map ")) {
-                    set = t.split(" ")[1];
-                } else if (set != null && t.contains(" comment \"")) {
-                    String key = t.substring(0, t.indexOf(" comment \""));
-                    String tag = t.substring(t.indexOf(" comment \"") + 10, t.indexOf('"', t.indexOf(" comment \"") + 10));
-                    String address = key.split(" ")[0];
-                    if (tag.startsWith("r=")) {
-                        byAddress.computeIfAbsent(address, k -> new ArrayList<>())
-                                .add(String.format("%-55s (%s...)", set + ": " + key, tag.substring(2, Math.min(10, tag.length()))));
-                    } else if (tag.startsWith("net ")) {
-                        String verdict = t.substring(t.lastIndexOf(':') + 1).replace(",", "").trim();
-                        byAddress.computeIfAbsent(address, k -> new ArrayList<>())
-                                .add(0, "default " + verdict + "  (" + tag + ")");
-                    }
-                }
-            }
-            byAddress.forEach((address, lines) -> {
+            enforcedByAddress(ruleset(host)).forEach((address, lines) -> {
                 out.printf("    %s:%n", address);
                 lines.forEach(l -> out.printf("      %s%n", l));
             });
         }
+    }
+
+    /**
+     * A rendered ruleset per VM address: its default verdict first, then its rules' set elements
+     * (set name, key, first characters of the rule id) and the rules left without an element.
+     */
+    static java.util.Map<String, List<String>> enforcedByAddress(String ruleset) {
+        String set = null;
+        java.util.Map<String, List<String>> byAddress = new java.util.TreeMap<>();
+        for (String line : ruleset.split("\n")) {
+            String t = line.trim();
+            if (t.startsWith("# shadowed: r=")) {
+                // "# shadowed: r=<id> h=<hash> vm <address>: ..."
+                String[] w = t.substring("# shadowed: ".length()).split(" ");
+                if (w.length > 3 && w[3].endsWith(":")) {
+                    byAddress.computeIfAbsent(w[3].substring(0, w[3].length() - 1), k -> new ArrayList<>())
+                            .add(String.format("%-55s (%s...)", "no element: earlier rules decide all it matches", shortId(w[0])));
+                }
+            } else if (t.startsWith("set ") || t.startsWith("map ")) {
+                set = t.split(" ")[1];
+            } else if (set != null && t.contains(" comment \"")) {
+                int c = t.indexOf(" comment \"");
+                String key = t.substring(0, c);
+                String tag = t.substring(c + 10, t.indexOf('"', c + 10));
+                String address = key.split(" ")[0];
+                if (tag.startsWith("r=")) {
+                    byAddress.computeIfAbsent(address, k -> new ArrayList<>())
+                            .add(String.format("%-55s (%s...)", set + ": " + key, shortId(tag)));
+                } else if (tag.startsWith("net ")) {
+                    String verdict = t.substring(t.lastIndexOf(':') + 1).replace(",", "").trim();
+                    byAddress.computeIfAbsent(address, k -> new ArrayList<>()).add(0, "default " + verdict + "  (" + tag + ")");
+                }
+            }
+        }
+        return byAddress;
+    }
+
+    /** "r=<id>[ h=<hash>]" to the id's first 8 characters. */
+    private static String shortId(String tag) {
+        String id = tag.substring(2).split(" ")[0];
+        return id.substring(0, Math.min(8, id.length()));
     }
 
     private String ruleset(String host) throws IOException {
