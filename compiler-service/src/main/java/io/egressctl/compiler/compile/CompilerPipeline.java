@@ -425,8 +425,8 @@ public final class CompilerPipeline {
             HOST_UPDATE_WRITER.write(h, encoder);
             encoder.flush();
             return out.toByteArray();
-        } catch (IOException | RuntimeException e) {
-            throw new UncheckedIOException("cannot encode HostUpdate", e instanceof IOException io ? io : new IOException(e));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot encode HostUpdate", e);
         }
     }
 

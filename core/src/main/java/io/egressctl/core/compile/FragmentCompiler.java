@@ -82,22 +82,11 @@ public final class FragmentCompiler {
      * parsing them was a tenth of a rule change's cost; Cidr is immutable, so entries are shared.
      * Bounded: cleared whole when full (a cache, never a source of truth).
      */
-    private static final int ADDRESS_CACHE_LIMIT = 1 << 20;
-    private static final java.util.concurrent.ConcurrentHashMap<String, Cidr> ADDRESSES = new java.util.concurrent.ConcurrentHashMap<>();
+    private static final io.egressctl.core.memo.BoundedMemo<String, Cidr> ADDRESSES =
+            new io.egressctl.core.memo.BoundedMemo<>(1 << 20, Cidr::parse);
 
     static Cidr address(String text) {
-        if (text == null) {
-            return null;
-        }
-        Cidr c = ADDRESSES.get(text);
-        if (c == null) {
-            c = Cidr.parse(text);
-            if (ADDRESSES.size() >= ADDRESS_CACHE_LIMIT) {
-                ADDRESSES.clear();
-            }
-            ADDRESSES.put(text, c);
-        }
-        return c;
+        return text == null ? null : ADDRESSES.get(text);
     }
 
     /** A placement with its addresses parsed once, not once per rule. */

@@ -4,6 +4,7 @@ import io.egressctl.core.compile.CompiledRule;
 import io.egressctl.core.compile.Fragment;
 import io.egressctl.core.compile.VmAddress;
 import io.egressctl.core.hash.CanonicalHash;
+import io.egressctl.core.memo.BoundedMemo;
 import io.egressctl.core.model.Action;
 import io.egressctl.core.model.Cidr;
 import io.egressctl.core.model.DefaultPolicy;
@@ -692,25 +693,12 @@ public final class NftRenderer {
      * update, and hashing 10,000 rules again was a third of a render; values are immutable, so a hit
      * (equal content) gives the same hash. Bounded: cleared whole when full.
      */
-    private static final int HASH_CACHE_LIMIT = 1 << 18;
-    private static final java.util.concurrent.ConcurrentHashMap<CompiledRule, String> RULE_HASHES = new java.util.concurrent.ConcurrentHashMap<>();
-    private static final java.util.concurrent.ConcurrentHashMap<Fragment, String> FRAGMENT_HASHES = new java.util.concurrent.ConcurrentHashMap<>();
-
-    private static <K> String cached(java.util.concurrent.ConcurrentHashMap<K, String> cache, K key, java.util.function.Function<K, String> hash) {
-        String h = cache.get(key);
-        if (h == null) {
-            h = hash.apply(key);
-            if (cache.size() >= HASH_CACHE_LIMIT) {
-                cache.clear();
-            }
-            cache.put(key, h);
-        }
-        return h;
-    }
+    private static final BoundedMemo<CompiledRule, String> RULE_HASHES = new BoundedMemo<>(1 << 18, NftRenderer::computeRuleHash);
+    private static final BoundedMemo<Fragment, String> FRAGMENT_HASHES = new BoundedMemo<>(1 << 18, Fragment::hash);
 
     /** First 12 hex digits of the rule's canonical hash: tags each element for drift checks. */
     static String ruleHash(CompiledRule r) {
-        return cached(RULE_HASHES, r, NftRenderer::computeRuleHash);
+        return RULE_HASHES.get(r);
     }
 
     private static String computeRuleHash(CompiledRule r) {
@@ -721,7 +709,7 @@ public final class NftRenderer {
 
     private static String hostHash(SortedMap<String, Fragment> fragments) {
         TreeMap<String, String> hashes = new TreeMap<>();
-        fragments.forEach((n, f) -> hashes.put(n, cached(FRAGMENT_HASHES, f, Fragment::hash)));
+        fragments.forEach((n, f) -> hashes.put(n, FRAGMENT_HASHES.get(f)));
         return CanonicalHash.host(hashes);
     }
 

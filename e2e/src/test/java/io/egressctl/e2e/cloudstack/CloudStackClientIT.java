@@ -26,6 +26,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
+import static io.egressctl.e2e.support.ControlPlane.lineOf;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
@@ -287,22 +288,5 @@ class CloudStackClientIT {
         } catch (IOException e) {
             return false;
         }
-    }
-
-    /**
-     * The rendered element line of a rule with the name of its set in front, e.g.
-     * {@code l0_port4: 10.0.0.1 . tcp . 80 comment "r=<id> h=<hash>"}: sets of even layers drop,
-     * odd layers accept.
-     */
-    static String lineOf(String ruleset, String ruleId) {
-        String set = "";
-        for (String l : ruleset.split("\n")) {
-            if (l.startsWith("  set ")) {
-                set = l.substring(6, l.length() - 2);
-            } else if (l.contains("r=" + ruleId + " ")) {
-                return set + ": " + l.strip().replaceAll(",$", "");
-            }
-        }
-        return "";
     }
 }

@@ -9,6 +9,7 @@ import org.junit.jupiter.api.Test;
 import java.util.List;
 import java.util.Map;
 
+import static io.egressctl.e2e.support.ControlPlane.lineOf;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
@@ -54,23 +55,6 @@ class AdvancedFeaturesIT {
         ApiClient.Response r = api.post("/api/v1/networks/" + network + "/egress-rules?wait=applied&timeout=20s", cp.tenantKey(), rule);
         assertThat(r.status()).as("%s", r.body()).isEqualTo(201);
         return r.text("ruleId");
-    }
-
-    /**
-     * The rendered element line of a rule with the name of its set in front, e.g.
-     * {@code l0_port4: 10.0.0.1 . tcp . 80 comment "r=<id> h=<hash>"}: sets of even layers drop,
-     * odd layers accept.
-     */
-    static String lineOf(String ruleset, String ruleId) {
-        String set = "";
-        for (String l : ruleset.split("\n")) {
-            if (l.startsWith("  set ")) {
-                set = l.substring(6, l.length() - 2);
-            } else if (l.contains("r=" + ruleId + " ")) {
-                return set + ": " + l.strip().replaceAll(",$", "");
-            }
-        }
-        return "";
     }
 
     static String line(String ruleId) {

@@ -219,6 +219,23 @@ public final class ControlPlane {
     }
 
     /**
+     * The rendered element line of a rule with the name of its set in front, e.g.
+     * {@code l0_port4: 10.0.0.1 . tcp . 80 comment "r=<id> h=<hash>"}: sets of even layers drop,
+     * odd layers accept.
+     */
+    public static String lineOf(String ruleset, String ruleId) {
+        String set = "";
+        for (String l : ruleset.split("\n")) {
+            if (l.startsWith("  set ")) {
+                set = l.substring(6, l.length() - 2);
+            } else if (l.contains("r=" + ruleId + " ")) {
+                return set + ": " + l.strip().replaceAll(",$", "");
+            }
+        }
+        return "";
+    }
+
+    /**
      * The module's jar, copied once into this run's folder: a rebuild of target/ while the tests run
      * must not pull classes from under a running service.
      */

@@ -737,14 +737,7 @@ public final class NftablesEnforcer implements Enforcer {
             for (Map.Entry<String, List<String>> e : rules.entrySet()) {
                 List<String> have = kernel.rules.get(e.getKey());
                 if (!e.getValue().equals(have)) {
-                    List<String> missing = new ArrayList<>(e.getValue());
-                    have.forEach(missing::remove);
-                    List<String> extra = new ArrayList<>(have);
-                    e.getValue().forEach(extra::remove);
-                    return "chain " + e.getKey() + " has " + have.size() + " rules, expected " + e.getValue().size()
-                            + (missing.isEmpty() ? "" : "; missing " + missing)
-                            + (extra.isEmpty() ? "" : "; unexpected " + extra)
-                            + (missing.isEmpty() && extra.isEmpty() ? " in another order" : "");
+                    return listDifference("chain " + e.getKey(), "rules", e.getValue(), have, false);
                 }
             }
             if (!maps.equals(kernel.maps)) {
@@ -773,16 +766,22 @@ public final class NftablesEnforcer implements Enforcer {
             for (Map.Entry<String, List<String>> e : sets.entrySet()) {
                 List<String> have = kernel.sets.get(e.getKey());
                 if (!e.getValue().equals(have)) {
-                    List<String> missing = new ArrayList<>(e.getValue());
-                    have.forEach(missing::remove);
-                    List<String> extra = new ArrayList<>(have);
-                    e.getValue().forEach(extra::remove);
-                    return "set " + e.getKey() + " has " + have.size() + " elements, expected " + e.getValue().size()
-                            + (missing.isEmpty() ? "" : "; missing " + abbreviated(missing))
-                            + (extra.isEmpty() ? "" : "; unexpected " + abbreviated(extra));
+                    return listDifference("set " + e.getKey(), "elements", e.getValue(), have, true);
                 }
             }
             return null;
+        }
+
+        /** "{@code <object>} has n {@code <noun>}, expected m; missing [..]; unexpected [..]" (or "in another order"). */
+        private static String listDifference(String object, String noun, List<String> expected, List<String> have, boolean abbreviate) {
+            List<String> missing = new ArrayList<>(expected);
+            have.forEach(missing::remove);
+            List<String> extra = new ArrayList<>(have);
+            expected.forEach(extra::remove);
+            return object + " has " + have.size() + " " + noun + ", expected " + expected.size()
+                    + (missing.isEmpty() ? "" : "; missing " + (abbreviate ? abbreviated(missing) : missing))
+                    + (extra.isEmpty() ? "" : "; unexpected " + (abbreviate ? abbreviated(extra) : extra))
+                    + (missing.isEmpty() && extra.isEmpty() ? " in another order" : "");
         }
 
         private static String abbreviated(List<String> items) {
