@@ -224,6 +224,40 @@ class NftRendererTest {
     }
 
     @Test
+    void ruleElementsCarryCountersOnlyWhenAskedWhileTheDefaultMapsAlwaysCount() {
+        SortedMap<String, Fragment> fragments = host(seedExamples().fragment("host-1"));
+
+        String plain = renderer.render("host-1", fragments);
+        String counted = new NftRenderer(true).render("host-1", fragments);
+
+        int sets = RenderedTable.parse(plain).sets.size();
+        assertThat(sets).isPositive();
+        assertThat(renderer.ruleCounters()).isFalse();
+        assertThat(plain.split("\n    counter\n", -1)).as("the two default maps only").hasSize(3);
+        assertThat(counted.split("\n    counter\n", -1)).as("every set and the two maps").hasSize(sets + 3);
+        assertThat(counted.replace("    counter\n", "")).as("nothing else differs").isEqualTo(plain.replace("    counter\n", ""));
+    }
+
+    @Test
+    void nftIsSentTheScriptWithoutItsHeaderNotes() {
+        Fragment f = oneVm(DefaultPolicy.ALLOW,
+                rule("block-all", Action.DENY, Protocol.ALL, null, null, List.of(), List.of(), "vm-1"),
+                rule("block-icmp", Action.DENY, Protocol.ICMP, null, null, List.of(), List.of(), "vm-1"));
+        String script = renderer.render("host-1", host(f));
+        assertThat(script).startsWith("# egressctl host host-1 hash ").contains("\n# shadowed: r=block-icmp");
+
+        String input = NftRenderer.kernelInput(script);
+
+        assertThat(input).startsWith("table inet egressctl\ndelete table inet egressctl\ntable inet egressctl {\n")
+                .doesNotContain("#");
+        assertThat(script).endsWith(input);
+        String noHeader = "table inet egressctl\n";
+        assertThat(NftRenderer.kernelInput(noHeader)).as("nothing to strip").isSameAs(noHeader);
+        String onlyNotes = "# a note\n# another\n";
+        assertThat(NftRenderer.kernelInput(onlyNotes)).as("no statement: left as is for nft to judge").isSameAs(onlyNotes);
+    }
+
+    @Test
     void aDenyNetworkRendersItsRulesAsAcceptAfterItsDenyRulesAndDefaultsToDrop() {
         Fragment f = new NetworkBuilder(NET_DENY)
                 .vm("vm-1", "host-1", "10.4.0.5")

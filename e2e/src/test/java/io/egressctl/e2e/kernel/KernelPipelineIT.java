@@ -94,7 +94,8 @@ class KernelPipelineIT {
         try {
             redis = new UnifiedJedis(URI.create(cp.env("REDIS_URL")));
             host = cp.unique("kh");
-            agentEnv = Map.of("EGRESS_ENFORCER", "nftables", "EGRESS_NETNS", topo.host(), "EGRESS_RECONCILE_INTERVAL", "1s");
+            agentEnv = Map.of("EGRESS_ENFORCER", "nftables", "EGRESS_NETNS", topo.host(), "EGRESS_RECONCILE_INTERVAL", "1s",
+                    "EGRESS_RULE_COUNTERS", "true");
             cp.startAgent(host, agentEnv);
             network = cp.unique("knet");
             ApiClient.Response r = api.post("/api/v1/networks?wait=compiled&timeout=30s", cp.tenantKey(),

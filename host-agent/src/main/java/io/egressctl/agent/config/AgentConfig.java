@@ -4,6 +4,7 @@ import io.egressctl.agent.enforce.DryRunEnforcer;
 import io.egressctl.agent.enforce.Enforcer;
 import io.egressctl.agent.sync.HostSync;
 import io.egressctl.agent.sync.Snapshots;
+import io.egressctl.core.render.NftRenderer;
 import io.egressctl.core.validation.Identifiers;
 import io.egressctl.events.HostUpdate;
 import io.egressctl.schemas.registry.HttpSchemaRegistryClient;
@@ -47,8 +48,8 @@ class AgentConfig {
             case "nftables" -> io.egressctl.agent.enforce.Enforcers.nftables(props);
             default -> throw new IllegalArgumentException("egress.agent.enforcer must be dry-run or nftables, not '" + props.enforcer() + "'");
         };
-        log.info("host {} enforces with the {} enforcer{}", props.hostId(), e.name(),
-                e instanceof DryRunEnforcer d ? " into " + d.file().toAbsolutePath() : "");
+        log.info("host {} enforces with the {} enforcer{}, rule counters {}", props.hostId(), e.name(),
+                e instanceof DryRunEnforcer d ? " into " + d.file().toAbsolutePath() : "", props.ruleCounters() ? "on" : "off");
         return e;
     }
 
@@ -81,7 +82,8 @@ class AgentConfig {
         KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(c, new StringDeserializer(), new ByteArrayDeserializer());
         Duration reconcile = props.reconcileInterval() == null ? Duration.ofSeconds(5) : props.reconcileInterval();
         return new HostSync(props.hostId(), consumer, reportProducer, Snapshots.redis(redis),
-                new AvroDeserializer<>(registry, HostUpdate.class), enforcer, reconcile, Clock.systemUTC(), meters);
+                new AvroDeserializer<>(registry, HostUpdate.class), enforcer, new NftRenderer(props.ruleCounters()), reconcile,
+                Clock.systemUTC(), meters);
     }
 
     @Bean

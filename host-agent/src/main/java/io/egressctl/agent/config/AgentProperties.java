@@ -13,8 +13,10 @@ import java.time.Duration;
  * @param reconcileInterval how often the kernel is re-read and drift repaired
  * @param nftBinary         path or name of the nft binary (nftables enforcer)
  * @param netns             network namespace to enforce in via {@code ip netns exec} (empty: the agent's own)
+ * @param ruleCounters      give every rule's kernel elements a packet counter (off by default; see
+ *                          {@code NftRenderer(boolean)} for what they cost)
  */
 @ConfigurationProperties("egress.agent")
 public record AgentProperties(String hostId, String enforcer, String dryRunFile, Duration reconcileInterval,
-                              String nftBinary, String netns) {
+                              String nftBinary, String netns, boolean ruleCounters) {
 }

@@ -133,7 +133,8 @@ public final class NftablesEnforcer implements Enforcer {
                 log.info("incremental nft transaction refused, applying the full ruleset instead: {}", r.errorText());
             }
         }
-        NftRunner.Result r = runApply(script);
+        // The header notes are for readers of the script; nft would only scan them (see NftRenderer).
+        NftRunner.Result r = runApply(NftRenderer.kernelInput(script));
         if (!r.ok()) {
             // A refused transaction changed nothing: the previous ruleset is still what the kernel holds.
             applied = previous;

@@ -80,7 +80,7 @@ public final class HostSync implements Runnable {
     private final Clock clock;
     private final MeterRegistry meters;
     private final Timer applyTimer;
-    private final NftRenderer renderer = new NftRenderer();
+    private final NftRenderer renderer;
     private final HostState state;
     private final CountDownLatch bootstrapped = new CountDownLatch(1);
     private final AtomicLong driftRepairs = new AtomicLong();
@@ -102,13 +102,14 @@ public final class HostSync implements Runnable {
 
     public HostSync(String hostId, Consumer<String, byte[]> consumer, Producer<String, SpecificRecord> producer,
                     SnapshotSource snapshots, AvroDeserializer<HostUpdate> deserializer, Enforcer enforcer,
-                    Duration reconcileInterval, Clock clock, MeterRegistry meters) {
+                    NftRenderer renderer, Duration reconcileInterval, Clock clock, MeterRegistry meters) {
         this.hostId = hostId;
         this.consumer = consumer;
         this.producer = producer;
         this.snapshots = snapshots;
         this.deserializer = deserializer;
         this.enforcer = enforcer;
+        this.renderer = renderer;
         this.reconcileInterval = reconcileInterval;
         this.clock = clock;
         this.meters = meters;

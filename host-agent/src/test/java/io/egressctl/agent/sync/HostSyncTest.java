@@ -90,7 +90,7 @@ class HostSyncTest {
         return new HostSync(HOST, consumer, producer, host -> {
             assertThat(host).isEqualTo(HOST);
             return List.copyOf(snapshot);
-        }, new AvroDeserializer<>(registry, HostUpdate.class), enforcer, Duration.ofSeconds(5), clock, meters);
+        }, new AvroDeserializer<>(registry, HostUpdate.class), enforcer, RENDERER, Duration.ofSeconds(5), clock, meters);
     }
 
     // ---- fixtures --------------------------------------------------------------------------------
