@@ -136,16 +136,39 @@ final class AddressSpans {
 
     /** nft text of a range: {@code a.b.c.d} for one address, a prefix where it is one, else {@code lo-hi}. */
     static String text(Span s) {
+        int length = prefixLength(s);
+        int bits = s.v4() ? 32 : 128;
+        if (length == bits) {
+            return address(s.lo(), s.v4());
+        }
+        if (length >= 0) {
+            return address(s.lo(), s.v4()) + "/" + length;
+        }
+        return address(s.lo(), s.v4()) + "-" + address(s.hi(), s.v4());
+    }
+
+    /** The length of the prefix a range is (32 or 128 for one address), or -1 when it is no prefix. */
+    static int prefixLength(Span s) {
         long xHi = s.lo().hi() ^ s.hi().hi();
         long xLo = s.lo().lo() ^ s.hi().lo();
         // A prefix: lo and hi differ exactly in the low k bits, all 0 in lo and all 1 in hi.
         boolean ones = xHi == 0 ? (xLo & (xLo + 1)) == 0 : xLo == -1L && (xHi & (xHi + 1)) == 0;
-        if (ones && (s.lo().hi() & xHi) == 0 && (s.lo().lo() & xLo) == 0) {
-            int hostBits = xHi == 0 ? 64 - Long.numberOfLeadingZeros(xLo) : 128 - Long.numberOfLeadingZeros(xHi);
-            int bits = s.v4() ? 32 : 128;
-            return hostBits == 0 ? address(s.lo(), s.v4()) : address(s.lo(), s.v4()) + "/" + (bits - hostBits);
+        if (!ones || (s.lo().hi() & xHi) != 0 || (s.lo().lo() & xLo) != 0) {
+            return -1;
         }
-        return address(s.lo(), s.v4()) + "-" + address(s.hi(), s.v4());
+        int hostBits = xHi == 0 ? 64 - Long.numberOfLeadingZeros(xLo) : 128 - Long.numberOfLeadingZeros(xHi);
+        return (s.v4() ? 32 : 128) - hostBits;
+    }
+
+    /** The netmask of a prefix length as nft reads it ({@code 255.255.255.0}, {@code ffff:ffff::}). */
+    static String mask(int length, boolean v4) {
+        if (v4) {
+            long m = length == 0 ? 0 : (0xFFFF_FFFFL << (32 - length)) & 0xFFFF_FFFFL;
+            return address(new Addr(0, m), true);
+        }
+        long hi = length >= 64 ? -1L : length == 0 ? 0 : -1L << (64 - length);
+        long lo = length <= 64 ? 0 : length >= 128 ? -1L : -1L << (128 - length);
+        return address(new Addr(hi, lo), false);
     }
 
     /** Canonical text of an address (compressed IPv6, as {@link Cidr} and nft print it). */

@@ -214,6 +214,24 @@ public final class NftRenderer {
             return dst.isAll();
         }
 
+        /**
+         * The prefix length under which this box is one exact key, or -1: a destination that is one
+         * prefix (not everything) and, for ports, one port. Such a box is keyed by the destination
+         * address masked to that length and goes to a hash set ({@code _dst<length>}); any other box
+         * with a destination needs an interval set.
+         */
+        int exactPrefix() {
+            if (anywhere()) {
+                return -1;
+            }
+            boolean exact = switch (shape()) {
+                case ALL, PROTO -> true;
+                case PORT, TYPE -> x0 == x1;
+                case CODE -> x0 == x1 && y0 == y1;
+            };
+            return exact ? AddressSpans.prefixLength(dst) : -1;
+        }
+
         Shape shape() {
             return switch (kind) {
                 case ALL -> Shape.ALL;
@@ -222,11 +240,14 @@ public final class NftRenderer {
             };
         }
 
-        /** The key after the source address (with its leading separator), as nft reads it. */
-        String keyTail(Map<Span, String> spanTexts) {
+        /**
+         * The key after the source address (with its leading separator), as nft reads it; with
+         * {@code exact} the destination is its first address (the lookup masks the packet's).
+         */
+        String keyTail(Map<Span, String> spanTexts, boolean exact) {
             StringBuilder sb = new StringBuilder(48);
             if (!anywhere()) {
-                sb.append(" . ").append(spanTexts.computeIfAbsent(dst, AddressSpans::text));
+                sb.append(" . ").append(exact ? AddressSpans.address(dst.lo(), dst.v4()) : spanTexts.computeIfAbsent(dst, AddressSpans::text));
             }
             Shape shape = shape();
             if (shape == Shape.PROTO || shape == Shape.PORT) {
@@ -259,11 +280,16 @@ public final class NftRenderer {
         }
     }
 
-    /** One named set and the lookup rule that uses it. */
-    public record LookupSet(int layer, Shape shape, boolean v4, boolean dst, int bucket, List<Element> elements) {
+    /**
+     * One named set and the lookup rule that uses it. {@code prefix} is -1 for a set keyed by
+     * destination ranges (or without destination), else the length its exact destination keys are
+     * masked to.
+     */
+    public record LookupSet(int layer, Shape shape, boolean v4, boolean dst, int prefix, int bucket, List<Element> elements) {
 
         public String name() {
-            return "l" + layer + "_" + shape.word() + (v4 ? "4" : "6") + (dst ? "_dst" : "") + (bucket == 0 ? "" : "_b" + bucket);
+            return "l" + layer + "_" + shape.word() + (v4 ? "4" : "6") + (dst ? "_dst" : "") + (prefix < 0 ? "" : Integer.toString(prefix))
+                    + (bucket == 0 ? "" : "_b" + bucket);
         }
 
         public boolean deny() {
@@ -272,7 +298,7 @@ public final class NftRenderer {
 
         /** Whether the key has a range field (destination or port): an interval set. */
         public boolean interval() {
-            return dst || shape == Shape.PORT;
+            return prefix < 0 && (dst || shape == Shape.PORT);
         }
 
         public String type() {
@@ -299,6 +325,9 @@ public final class NftRenderer {
             StringBuilder k = new StringBuilder(ip).append(" saddr");
             if (dst) {
                 k.append(" . ").append(ip).append(" daddr");
+                if (prefix >= 0 && prefix < (v4 ? 32 : 128)) {
+                    k.append(" & ").append(AddressSpans.mask(prefix, v4));
+                }
             }
             switch (shape) {
                 case PROTO -> k.append(" . meta l4proto");
@@ -310,12 +339,15 @@ public final class NftRenderer {
             }
             return k + " @" + name() + " " + (deny() ? "drop" : "accept") + " comment \"layer " + layer + " "
                     + (deny() ? "deny" : "allow") + " " + shape.word() + " ipv" + (v4 ? "4" : "6")
-                    + (dst ? " by destination" : "") + (bucket == 0 ? "" : " bucket " + bucket) + "\"";
+                    + (dst ? " by destination" : "") + (prefix < 0 ? "" : " /" + prefix) + (bucket == 0 ? "" : " bucket " + bucket) + "\"";
         }
 
-        /** Lookup order: layer, then shape, family, destination, bucket (any order within a layer is right). */
-        static long sortKey(int layer, Shape shape, boolean v4, boolean dst, int bucket) {
-            return (((((long) layer * 5 + shape.ordinal()) * 2 + (v4 ? 0 : 1)) * 2 + (dst ? 1 : 0)) << 24) + bucket;
+        /**
+         * Lookup order: layer, then shape, family, destination, exact prefix, bucket (any order within
+         * a layer is right).
+         */
+        static long sortKey(int layer, Shape shape, boolean v4, boolean dst, int prefix, int bucket) {
+            return ((((((long) layer * 5 + shape.ordinal()) * 2 + (v4 ? 0 : 1)) * 2 + (dst ? 1 : 0)) * 130 + prefix + 1) << 24) + bucket;
         }
     }
 
@@ -493,7 +525,7 @@ public final class NftRenderer {
     }
 
     /** Where a box of a rule goes for a VM: its set (by sort key) and the key after the source address. */
-    private record Placed(int rule, int layer, Shape shape, boolean dst, int bucket, long set, String keyTail) {
+    private record Placed(int rule, int layer, Shape shape, boolean dst, int prefix, int bucket, long set, String keyTail) {
     }
 
     /** One fragment's rules, their boxes, and the placement per distinct list of covered rules. */
@@ -568,7 +600,7 @@ public final class NftRenderer {
             for (Placed p : placed) {
                 LookupSet s = sets.get(p.set());
                 if (s == null) {
-                    s = new LookupSet(p.layer(), p.shape(), v4, p.dst(), p.bucket(), new ArrayList<>());
+                    s = new LookupSet(p.layer(), p.shape(), v4, p.dst(), p.prefix(), p.bucket(), new ArrayList<>());
                     sets.put(p.set(), s);
                 }
                 s.elements().add(new Element(source + p.keyTail(), comment(p.rule())));
@@ -631,7 +663,10 @@ public final class NftRenderer {
                 for (Box b : live.get(j)) {
                     Shape shape = b.shape();
                     boolean dst = !b.anywhere();
-                    List<List<Box>> buckets = groups.computeIfAbsent(LookupSet.sortKey(layer[j], shape, v4, dst, 0),
+                    int prefix = b.exactPrefix();
+                    // In an exact set, boxes overlap only when identical, and an identical box is
+                    // never live (it lies inside the earlier one): such sets need no second bucket.
+                    List<List<Box>> buckets = groups.computeIfAbsent(LookupSet.sortKey(layer[j], shape, v4, dst, prefix, 0),
                             k -> new ArrayList<>());
                     int bucket = 0;
                     while (bucket < buckets.size() && overlapsAny(buckets.get(bucket), b)) {
@@ -641,8 +676,8 @@ public final class NftRenderer {
                         buckets.add(new ArrayList<>());
                     }
                     buckets.get(bucket).add(b);
-                    out.add(new Placed(order[j], layer[j], shape, dst, bucket, LookupSet.sortKey(layer[j], shape, v4, dst, bucket),
-                            b.keyTail(spanTexts)));
+                    out.add(new Placed(order[j], layer[j], shape, dst, prefix, bucket,
+                            LookupSet.sortKey(layer[j], shape, v4, dst, prefix, bucket), b.keyTail(spanTexts, prefix >= 0)));
                 }
             }
             return out;

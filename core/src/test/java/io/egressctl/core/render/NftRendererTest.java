@@ -190,13 +190,14 @@ class NftRendererTest {
         RenderedTable t = table(seedExamples().fragment("host-1"));
 
         assertThat(elements(t, "10.1.0.7")).containsExactly("l0_all4: 10.1.0.7 r=all-one");
-        assertThat(elements(t, "10.1.0.5")).contains("l0_all4_dst: 10.1.0.5 . 192.0.2.0/24 r=all-set");
-        assertThat(elements(t, "10.1.0.6")).contains("l0_all4_dst: 10.1.0.6 . 192.0.2.0/24 r=all-set");
+        assertThat(elements(t, "10.1.0.5")).contains("l0_all4_dst24: 10.1.0.5 . 192.0.2.0 r=all-set");
+        assertThat(elements(t, "10.1.0.6")).contains("l0_all4_dst24: 10.1.0.6 . 192.0.2.0 r=all-set");
         assertThat(t.sets.get("l0_all4").interval()).as("a key of exact values is a hash set").isFalse();
         assertThat(t.sets.get("l0_all4").type()).isEqualTo("ipv4_addr");
-        assertThat(t.sets.get("l0_all4_dst").type()).isEqualTo("ipv4_addr . ipv4_addr");
+        assertThat(t.sets.get("l0_all4_dst24").type()).isEqualTo("ipv4_addr . ipv4_addr");
+        assertThat(t.sets.get("l0_all4_dst24").interval()).as("one prefix: an exact, masked key").isFalse();
         assertThat(t.forward).contains("ip saddr @l0_all4 drop comment \"layer 0 deny all ipv4\"",
-                "ip saddr . ip daddr @l0_all4_dst drop comment \"layer 0 deny all ipv4 by destination\"");
+                "ip saddr . ip daddr & 255.255.255.0 @l0_all4_dst24 drop comment \"layer 0 deny all ipv4 by destination /24\"");
     }
 
     @Test
@@ -293,7 +294,7 @@ class NftRendererTest {
         RenderedTable t = table(oneVm(DefaultPolicy.DENY, tcp("deny-web", Action.DENY, 80, 80, "10.1.0.0/16"),
                 tcp("allow-tcp", Action.ALLOW, 1, 65535, "10.0.0.0/8")));
 
-        assertThat(elements(t, "10.9.0.5")).containsExactly("l0_port4_dst: 10.9.0.5 . 10.1.0.0/16 . tcp . 80 r=deny-web",
+        assertThat(elements(t, "10.9.0.5")).containsExactly("l0_port4_dst16: 10.9.0.5 . 10.1.0.0 . tcp . 80 r=deny-web",
                 "l1_port4_dst: 10.9.0.5 . 10.0.0.0/8 . tcp . 1-65535 r=allow-tcp");
         RenderedTable.Packet web = new RenderedTable.Packet(true, "10.9.0.5", "10.1.2.3", 6, 80, 0, 0);
         assertThat(t.verdict(web)).isEqualTo("drop");
@@ -306,10 +307,10 @@ class NftRendererTest {
         RenderedTable t = table(oneVm(DefaultPolicy.ALLOW, tcp("allow-api", Action.ALLOW, 443, 443, "10.1.0.0/16"),
                 rule("deny-internal", Action.DENY, Protocol.ALL, null, null, List.of("10.0.0.0/8"), List.of(), "vm-1")));
 
-        assertThat(elements(t, "10.9.0.5")).containsExactly("l1_port4_dst: 10.9.0.5 . 10.1.0.0/16 . tcp . 443 r=allow-api",
-                "l2_all4_dst: 10.9.0.5 . 10.0.0.0/8 r=deny-internal");
+        assertThat(elements(t, "10.9.0.5")).containsExactly("l1_port4_dst16: 10.9.0.5 . 10.1.0.0 . tcp . 443 r=allow-api",
+                "l2_all4_dst8: 10.9.0.5 . 10.0.0.0 r=deny-internal");
         assertThat(t.forward.stream().filter(l -> l.contains("@l")).map(l -> l.replaceAll(".*@(\\S+) .*", "$1")).toList())
-                .containsExactly("l1_port4_dst", "l2_all4_dst");
+                .containsExactly("l1_port4_dst16", "l2_all4_dst8");
         assertThat(t.verdict(new RenderedTable.Packet(true, "10.9.0.5", "10.1.0.1", 6, 443, 0, 0))).isEqualTo("accept");
         assertThat(t.verdict(new RenderedTable.Packet(true, "10.9.0.5", "10.1.0.1", 6, 444, 0, 0))).isEqualTo("drop");
     }
@@ -332,11 +333,11 @@ class NftRendererTest {
         assertThat(elements(t, "10.9.0.5")).containsExactly(
                 "l0_all4_dst: 10.9.0.5 . 0.0.0.0-9.255.255.255 r=not-internal",
                 "l0_all4_dst: 10.9.0.5 . 11.0.0.0-255.255.255.255 r=not-internal",
-                "l0_port4_dst: 10.9.0.5 . 10.0.0.0/16 . udp . 53 r=not-10-1",
-                "l0_port4_dst: 10.9.0.5 . 10.2.0.0-10.255.255.255 . udp . 53 r=not-10-1");
+                "l0_port4_dst: 10.9.0.5 . 10.2.0.0-10.255.255.255 . udp . 53 r=not-10-1",
+                "l0_port4_dst16: 10.9.0.5 . 10.0.0.0 . udp . 53 r=not-10-1");
         assertThat(elements(t, "fd00:9::5")).containsExactly(
                 "l0_all6_dst: fd00:9::5 . ::-fcff:ffff:ffff:ffff:ffff:ffff:ffff:ffff r=not-internal",
-                "l0_all6_dst: fd00:9::5 . fe00::/7 r=not-internal");
+                "l0_all6_dst7: fd00:9::5 . fe00:: r=not-internal");
         assertThat(t.verdict(new RenderedTable.Packet(true, "10.9.0.5", "10.1.0.1", 17, 53, 0, 0))).isEqualTo("accept");
         assertThat(t.verdict(new RenderedTable.Packet(true, "10.9.0.5", "10.3.0.1", 17, 53, 0, 0))).isEqualTo("drop");
     }
@@ -373,7 +374,7 @@ class NftRendererTest {
                 rule("icmp-2", Action.DENY, Protocol.ICMP, null, new IcmpMatch(8, -1), List.of(), List.of(), "vm-1"),
                 rule("icmp-3", Action.DENY, Protocol.ICMP, null, new IcmpMatch(8, 0), List.of(), List.of(), "vm-1")));
 
-        assertThat(elements(t, "10.9.0.5")).containsExactly("l0_port4_dst: 10.9.0.5 . 10.0.0.0/8 . tcp . 80 r=wide",
+        assertThat(elements(t, "10.9.0.5")).containsExactly("l0_port4_dst8: 10.9.0.5 . 10.0.0.0 . tcp . 80 r=wide",
                 "l0_type4: 10.9.0.5 . 8 r=icmp-1");
         assertThat(t.verdict(new RenderedTable.Packet(true, "10.9.0.5", "10.1.0.1", 6, 80, 0, 0)))
                 .as("the earlier deny wins over the allow inside it").isEqualTo("drop");
@@ -386,11 +387,12 @@ class NftRendererTest {
                 rule("dns", Action.DENY, Protocol.UDP, PortRange.single(53), null, List.of(), List.of(), "vm-1")));
 
         assertThat(elements(t, "10.9.0.5")).containsExactly("l0_port4: 10.9.0.5 . udp . 53 r=dns",
-                "l0_port4_dst: 10.9.0.5 . 192.0.2.0/24 . tcp . 443 r=web");
+                "l0_port4_dst24: 10.9.0.5 . 192.0.2.0 . tcp . 443 r=web");
         assertThat(elements(t, "fd00:9::5")).containsExactly("l0_port6: fd00:9::5 . udp . 53 r=dns",
-                "l0_port6_dst: fd00:9::5 . 2001:db8::/32 . tcp . 443 r=web");
-        assertThat(t.sets.get("l0_port6_dst").type()).isEqualTo("ipv6_addr . ipv6_addr . inet_proto . inet_service");
-        assertThat(t.forward).contains("ip6 saddr . ip6 daddr . meta l4proto . th dport @l0_port6_dst drop comment \"layer 0 deny port ipv6 by destination\"");
+                "l0_port6_dst32: fd00:9::5 . 2001:db8:: . tcp . 443 r=web");
+        assertThat(t.sets.get("l0_port6_dst32").type()).isEqualTo("ipv6_addr . ipv6_addr . inet_proto . inet_service");
+        assertThat(t.forward).contains("ip6 saddr . ip6 daddr & ffff:ffff:: . meta l4proto . th dport @l0_port6_dst32 drop "
+                + "comment \"layer 0 deny port ipv6 by destination /32\"");
         assertThat(t.defaults6).containsExactly(Map.entry("fd00:9::5", "accept"));
     }
 
@@ -403,9 +405,9 @@ class NftRendererTest {
                 rule("v6-any", Action.DENY, Protocol.ICMPV6, null, null, List.of("2001:db8::/32"), List.of(), "vm-1"),
                 rule("v6-echo", Action.DENY, Protocol.ICMPV6, null, new IcmpMatch(128, -1), List.of(), List.of(), "vm-1")));
 
-        assertThat(elements(t, "10.9.0.5")).containsExactly("l0_proto4_dst: 10.9.0.5 . 192.0.2.0/24 . icmp r=icmp-any",
+        assertThat(elements(t, "10.9.0.5")).containsExactly("l0_proto4_dst24: 10.9.0.5 . 192.0.2.0 . icmp r=icmp-any",
                 "l0_type4: 10.9.0.5 . 8 r=icmp-type", "l0_code4: 10.9.0.5 . 3 . 4 r=icmp-code");
-        assertThat(elements(t, "fd00:9::5")).containsExactly("l0_proto6_dst: fd00:9::5 . 2001:db8::/32 . ipv6-icmp r=v6-any",
+        assertThat(elements(t, "fd00:9::5")).containsExactly("l0_proto6_dst32: fd00:9::5 . 2001:db8:: . ipv6-icmp r=v6-any",
                 "l0_type6: fd00:9::5 . 128 r=v6-echo");
         assertThat(t.sets.get("l0_code4").type()).isEqualTo("ipv4_addr . icmp_type . icmp_code");
         assertThat(t.sets.get("l0_type6").type()).isEqualTo("ipv6_addr . icmpv6_type");
@@ -422,11 +424,46 @@ class NftRendererTest {
                 rule("u", Action.DENY, Protocol.UDP, null, null, List.of(), List.of(), "vm-1"),
                 rule("t", Action.DENY, Protocol.TCP, null, null, List.of("192.0.2.0/24"), List.of(), "vm-1")));
 
-        assertThat(elements(t, "10.9.0.5")).containsExactly("l0_proto4: 10.9.0.5 . udp r=u", "l0_proto4_dst: 10.9.0.5 . 192.0.2.0/24 . tcp r=t");
+        assertThat(elements(t, "10.9.0.5")).containsExactly("l0_proto4: 10.9.0.5 . udp r=u", "l0_proto4_dst24: 10.9.0.5 . 192.0.2.0 . tcp r=t");
         assertThat(t.sets.get("l0_proto4").type()).isEqualTo("ipv4_addr . inet_proto");
-        assertThat(t.sets.get("l0_proto4_dst").type()).isEqualTo("ipv4_addr . ipv4_addr . inet_proto");
+        assertThat(t.sets.get("l0_proto4_dst24").type()).isEqualTo("ipv4_addr . ipv4_addr . inet_proto");
         assertThat(t.sets.get("l0_proto4").interval()).isFalse();
-        assertThat(t.sets.get("l0_proto4_dst").interval()).isTrue();
+        assertThat(t.sets.get("l0_proto4_dst24").interval()).isFalse();
+    }
+
+    @Test
+    void aDestinationThatIsOnePrefixIsAMaskedExactKeyInAHashSetAndRangesStayIntervals() {
+        RenderedTable t = table(oneVm(DefaultPolicy.ALLOW,
+                rule("one-port", Action.DENY, Protocol.TCP, PortRange.single(443), null, List.of("198.51.100.0/24"), List.of(), "vm-1"),
+                rule("port-range", Action.DENY, Protocol.TCP, new PortRange(8000, 8010), null, List.of("198.51.100.0/24"), List.of(), "vm-1"),
+                rule("one-host", Action.DENY, Protocol.ALL, null, null, List.of("203.0.113.7/32"), List.of(), "vm-1"),
+                rule("with-hole", Action.DENY, Protocol.UDP, PortRange.single(53), null, List.of("192.0.2.0/24"), List.of("192.0.2.0/25"),
+                        "vm-1"),
+                rule("v6-net", Action.DENY, Protocol.ICMPV6, null, new IcmpMatch(128, -1), List.of("2001:db8:1::/48"), List.of(), "vm-1")));
+
+        assertThat(elements(t, "10.9.0.5")).containsExactly(
+                "l0_all4_dst32: 10.9.0.5 . 203.0.113.7 r=one-host",
+                "l0_port4_dst: 10.9.0.5 . 198.51.100.0/24 . tcp . 8000-8010 r=port-range",
+                "l0_port4_dst24: 10.9.0.5 . 198.51.100.0 . tcp . 443 r=one-port",
+                "l0_port4_dst25: 10.9.0.5 . 192.0.2.128 . udp . 53 r=with-hole");
+        assertThat(elements(t, "fd00:9::5")).containsExactly("l0_type6_dst48: fd00:9::5 . 2001:db8:1:: . 128 r=v6-net");
+        assertThat(t.sets.get("l0_port4_dst").interval()).as("a port range needs an interval set").isTrue();
+        assertThat(t.sets.get("l0_port4_dst24").interval()).isFalse();
+        assertThat(t.forward).contains(
+                "ip saddr . ip daddr @l0_all4_dst32 drop comment \"layer 0 deny all ipv4 by destination /32\"",
+                "ip saddr . ip daddr & 255.255.255.128 . meta l4proto . th dport @l0_port4_dst25 drop "
+                        + "comment \"layer 0 deny port ipv4 by destination /25\"",
+                "ip6 saddr . ip6 daddr & ffff:ffff:ffff:: . icmpv6 type @l0_type6_dst48 drop "
+                        + "comment \"layer 0 deny type ipv6 by destination /48\"");
+
+        // The mask keeps every address of the prefix and nothing next to it.
+        assertThat(t.verdict(new RenderedTable.Packet(true, "10.9.0.5", "198.51.100.255", 6, 443, 0, 0))).isEqualTo("drop");
+        assertThat(t.verdict(new RenderedTable.Packet(true, "10.9.0.5", "198.51.101.0", 6, 443, 0, 0))).isEqualTo("accept");
+        assertThat(t.verdict(new RenderedTable.Packet(true, "10.9.0.5", "192.0.2.127", 17, 53, 0, 0))).as("the hole").isEqualTo("accept");
+        assertThat(t.verdict(new RenderedTable.Packet(true, "10.9.0.5", "192.0.2.200", 17, 53, 0, 0))).isEqualTo("drop");
+        assertThat(t.verdict(new RenderedTable.Packet(true, "10.9.0.5", "203.0.113.8", 1, 0, 8, 0))).isEqualTo("accept");
+        assertThat(t.verdict(new RenderedTable.Packet(false, "fd00:9::5", "2001:db8:1:ffff::1", 58, 0, 128, 0))).isEqualTo("drop");
+        assertThat(t.verdict(new RenderedTable.Packet(false, "fd00:9::5", "2001:db8:2::1", 58, 0, 128, 0))).isEqualTo("accept");
     }
 
     @Test

@@ -149,6 +149,19 @@ final class RenderedTable {
         for (int i = 0; i < key.size(); i++) {
             String expr = key.get(i);
             String f = fields.get(i);
+            if (expr.startsWith("ip daddr & ") || expr.startsWith("ip6 daddr & ")) {
+                // An exact destination key: the packet's destination masked, compared with the element's address.
+                boolean v4 = expr.startsWith("ip ");
+                BigInteger mask = value(expr.substring(expr.indexOf("& ") + 2));
+                BigInteger field = value(f);
+                if (f.contains("/") || f.contains("-") || !field.and(mask).equals(field)) {
+                    throw new AssertionError("element " + f + " of a masked key " + expr + " is not the first address of its prefix");
+                }
+                if (p.v4() != v4 || !value(p.dst()).and(mask).equals(field)) {
+                    return false;
+                }
+                continue;
+            }
             boolean ok = switch (expr) {
                 case "ip saddr" -> p.v4() && inRange(p.src(), f);
                 case "ip6 saddr" -> !p.v4() && inRange(p.src(), f);

@@ -257,14 +257,15 @@ class NftablesEnforcerTest {
         assertThat(enforcer.lastApplyIncremental()).isTrue();
         assertThat(delta).contains("delete element inet egressctl def4 { 10.250.1.12 }")
                 .contains("add element inet egressctl def4 { 10.250.1.14 comment \"net net-a vm vm4\" : accept }")
-                .contains("delete element inet egressctl l0_port4_dst { 10.250.1.12 . 198.18.0.0/24 . tcp . 8000-8010, ")
-                .contains("  set l1_all4_dst {")
+                .contains("delete set inet egressctl l0_port4_dst\n") // vm2's port range was its only element
+                .contains("  set l1_all4_dst25 {")
                 .contains("delete set inet egressctl l0_port4\n")
                 .contains("delete set inet egressctl l0_proto4")
                 .contains("flush chain inet egressctl forward")
-                .contains("add rule inet egressctl forward ip saddr . ip daddr @l1_all4_dst accept comment \"layer 1 allow all ipv4 by destination\"");
+                .contains("add rule inet egressctl forward ip saddr . ip daddr & 255.255.255.128 @l1_all4_dst25 accept "
+                        + "comment \"layer 1 allow all ipv4 by destination /25\"");
         assertThat(delta.indexOf("flush chain")).as("lookups change after the new sets exist, before old ones go")
-                .isGreaterThan(delta.indexOf("  set l1_all4_dst {")).isLessThan(delta.indexOf("delete set"));
+                .isGreaterThan(delta.indexOf("  set l1_all4_dst25 {")).isLessThan(delta.indexOf("delete set"));
         assertThat(enforcer.inSync(next)).isTrue();
         assertThat(canonicalOf(nft)).isEqualTo(canonicalOf(fullyApplied(next)));
     }
