@@ -183,8 +183,9 @@ cmd_bench() {
         | grep -vE '^\[|^[0-9:.]+ \[|SLF4J' ;;
     agent)
       # Real nft in a network namespace of its own (needs root and nft).
-      (cd "$SVC_ROOT" && mvn -q -B -pl host-agent test-compile exec:java \
-        -Dexec.mainClass=io.egressctl.agent.kernel.AgentApplyBench -Dexec.classpathScope=test "${@:2}") 2>&1 \
+      # In a JVM of its own with the agent's flags (host-agent/Dockerfile); -D options go to that JVM.
+      (cd "$SVC_ROOT" && mvn -q -B -pl host-agent test-compile exec:exec -Dexec.executable=java -Dexec.classpathScope=test \
+        "-Dexec.args=-XX:+UseSerialGC -Xmx384m ${*:2} -classpath %classpath io.egressctl.agent.kernel.AgentApplyBench") 2>&1 \
         | grep -vE '^\[|^[0-9:.]+ \[|SLF4J' ;;
     *) svc_cli bench "$@" ;;
   esac

@@ -470,45 +470,94 @@ public final class NftRenderer {
         return elements;
     }
 
-    /** The layered layout of a host (see the class comment). */
+    /** Hosts with at least this many rules and VMs (summed over networks) are planned in parallel. */
+    private static final int PARALLEL_AT = 2_000;
+
+    /**
+     * The layered layout of a host (see the class comment). Networks are planned independently, in
+     * parallel on a large host (the common fork-join pool); what depends on the whole host (an
+     * address claimed only once, the order of elements in a set) is settled afterwards in network
+     * order, so the plan is the same either way.
+     */
     public Plan plan(SortedMap<String, Fragment> fragments) {
+        int size = 0;
+        for (Fragment f : fragments.values()) {
+            size += f.rules().size() + f.vms().size();
+        }
+        return plan(fragments, size >= PARALLEL_AT);
+    }
+
+    /** {@link #plan(SortedMap)}, its networks planned in parallel or not. */
+    static Plan plan(SortedMap<String, Fragment> fragments, boolean parallel) {
+        List<List<VmPlan>> networks = (parallel ? fragments.values().parallelStream() : fragments.values().stream())
+                .map(NftRenderer::planNetwork).toList();
         Map<Long, LookupSet> sets = new TreeMap<>();
         List<String> defaults4 = new ArrayList<>();
         List<String> defaults6 = new ArrayList<>();
-        Set<String> seenAddresses = new HashSet<>();
-        Map<Cidr, Span> spans = new HashMap<>();
-        Map<Span, String> spanTexts = new HashMap<>();
         List<String> shadowed = new ArrayList<>();
-        for (Fragment f : fragments.values()) {
-            FragmentPlan fp = new FragmentPlan(f, spans, spanTexts);
-            String verdict = f.defaultPolicy() == DefaultPolicy.DENY ? "drop" : "accept";
-            for (VmAddress vm : f.vms()) {
+        Set<String> seenAddresses = new HashSet<>();
+        for (List<VmPlan> network : networks) {
+            for (VmPlan vm : network) {
                 // An address may be claimed once per host; a second claim (overlapping tenant CIDRs
                 // on one host) is left out rather than making the whole transaction fail.
-                String a4 = host(vm.ipv4(), true);
-                String a6 = host(vm.ipv6(), false);
-                boolean v4 = a4 != null && seenAddresses.add(a4);
-                boolean v6 = a6 != null && seenAddresses.add(a6);
-                if (!v4 && !v6) {
-                    continue;
+                if (vm.a4() != null && seenAddresses.add(vm.a4())) {
+                    defaults4.add(vm.default4());
+                    vm.v4().addTo(sets, shadowed, true);
                 }
-                String comment = "net " + safe(f.networkId()) + " vm " + safe(vm.vmId());
-                // nft refuses the whole script when a comment is longer than this; two 64-character ids are.
-                if (comment.length() > MAX_COMMENT) {
-                    comment = comment.substring(0, MAX_COMMENT);
-                }
-                BitSet covered = fp.covered(vm.vmId());
-                if (v4) {
-                    defaults4.add(a4 + " comment \"" + comment + "\" : " + verdict);
-                    fp.emit(covered, true, a4, sets, shadowed);
-                }
-                if (v6) {
-                    defaults6.add(a6 + " comment \"" + comment + "\" : " + verdict);
-                    fp.emit(covered, false, a6, sets, shadowed);
+                if (vm.a6() != null && seenAddresses.add(vm.a6())) {
+                    defaults6.add(vm.default6());
+                    vm.v6().addTo(sets, shadowed, false);
                 }
             }
         }
         return new Plan(List.copyOf(sets.values()), defaults4, defaults6, shadowed);
+    }
+
+    /** One VM of a network, planned: its addresses, default-map elements and, per family, its elements. */
+    private record VmPlan(String a4, String a6, String default4, String default6, FamilyPlan v4, FamilyPlan v6) {
+    }
+
+    /** A VM's elements in one family, with the set each goes to, and its notes on rules left without one. */
+    private record FamilyPlan(List<Placed> placed, List<Element> elements, List<String> shadowed) {
+
+        void addTo(Map<Long, LookupSet> sets, List<String> notes, boolean v4) {
+            for (int i = 0; i < placed.size(); i++) {
+                Placed p = placed.get(i);
+                LookupSet s = sets.get(p.set());
+                if (s == null) {
+                    s = new LookupSet(p.layer(), p.shape(), v4, p.dst(), p.prefix(), p.bucket(), new ArrayList<>());
+                    sets.put(p.set(), s);
+                }
+                s.elements().add(elements.get(i));
+            }
+            notes.addAll(shadowed);
+        }
+    }
+
+    /** The VMs of one network with their elements, in the network's VM order (no state shared with other networks). */
+    private static List<VmPlan> planNetwork(Fragment f) {
+        FragmentPlan fp = new FragmentPlan(f, new HashMap<>(), new HashMap<>());
+        String verdict = f.defaultPolicy() == DefaultPolicy.DENY ? "drop" : "accept";
+        List<VmPlan> out = new ArrayList<>(f.vms().size());
+        for (VmAddress vm : f.vms()) {
+            String a4 = host(vm.ipv4(), true);
+            String a6 = host(vm.ipv6(), false);
+            if (a4 == null && a6 == null) {
+                continue;
+            }
+            String comment = "net " + safe(f.networkId()) + " vm " + safe(vm.vmId());
+            // nft refuses the whole script when a comment is longer than this; two 64-character ids are.
+            if (comment.length() > MAX_COMMENT) {
+                comment = comment.substring(0, MAX_COMMENT);
+            }
+            BitSet covered = fp.covered(vm.vmId());
+            out.add(new VmPlan(a4, a6,
+                    a4 == null ? null : a4 + " comment \"" + comment + "\" : " + verdict,
+                    a6 == null ? null : a6 + " comment \"" + comment + "\" : " + verdict,
+                    a4 == null ? null : fp.emit(covered, true, a4),
+                    a6 == null ? null : fp.emit(covered, false, a6)));
+        }
+        return out;
     }
 
     /** A VM address as nft prints it, or null when absent or not a single address of the family. */
@@ -587,24 +636,22 @@ public final class NftRenderer {
             return comments[rule];
         }
 
-        /** Adds the elements of a VM (address {@code source}) covered by {@code rules} to the sets. */
-        void emit(BitSet rules, boolean v4, String source, Map<Long, LookupSet> sets, List<String> shadowed) {
+        /** The elements of a VM (address {@code source}) covered by {@code rules}, and notes on those left without one. */
+        FamilyPlan emit(BitSet rules, boolean v4, String source) {
             List<Placed> placed = (v4 ? placed4 : placed6).computeIfAbsent(rules, r -> place(r, v4));
             BitSet withElements = new BitSet();
             placed.forEach(p -> withElements.set(p.rule()));
+            List<String> shadowed = new ArrayList<>(0);
             for (int rule = rules.nextSetBit(0); rule >= 0; rule = rules.nextSetBit(rule + 1)) {
                 if (!withElements.get(rule) && !boxes(rule, v4).isEmpty()) {
                     shadowed.add(comment(rule) + " vm " + source + ": earlier rules decide every packet it matches");
                 }
             }
+            List<Element> elements = new ArrayList<>(placed.size());
             for (Placed p : placed) {
-                LookupSet s = sets.get(p.set());
-                if (s == null) {
-                    s = new LookupSet(p.layer(), p.shape(), v4, p.dst(), p.prefix(), p.bucket(), new ArrayList<>());
-                    sets.put(p.set(), s);
-                }
-                s.elements().add(new Element(source + p.keyTail(), comment(p.rule())));
+                elements.add(new Element(source + p.keyTail(), comment(p.rule())));
             }
+            return new FamilyPlan(placed, elements, shadowed);
         }
 
         /**

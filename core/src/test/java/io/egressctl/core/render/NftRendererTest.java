@@ -141,6 +141,42 @@ class NftRendererTest {
     }
 
     @Test
+    void networksPlannedInParallelGiveTheSamePlanAsOneByOneAndAnAddressStaysWithItsFirstNetwork() {
+        java.util.Random rnd = new java.util.Random(7);
+        SortedMap<String, Fragment> fragments = new TreeMap<>();
+        for (int n = 0; n < 60; n++) {
+            List<VmAddress> vms = new java.util.ArrayList<>();
+            for (int v = 0; v < 4; v++) {
+                // Every 10th network reuses addresses of network 0: only the first claim may stand.
+                int host = n % 10 == 9 ? v + 1 : n * 4 + v + 1;
+                vms.add(new VmAddress("vm" + v, "10.20." + host / 250 + "." + host % 250, v % 2 == 0 ? "fd00:20::" + Integer.toHexString(host) : null));
+            }
+            List<CompiledRule> rules = new java.util.ArrayList<>();
+            for (int r = 0; r < 12; r++) {
+                Action action = rnd.nextInt(4) == 0 ? Action.ALLOW : Action.DENY;
+                List<String> dst = rnd.nextBoolean() ? List.of() : List.of("198.18." + 4 * rnd.nextInt(4) + ".0/" + (22 + rnd.nextInt(3)));
+                String vm = "vm" + rnd.nextInt(4);
+                rules.add(switch (rnd.nextInt(3)) {
+                    case 0 -> rule("r" + r, action, Protocol.TCP, PortRange.single(1 + rnd.nextInt(3)), null, dst, List.of(), vm);
+                    case 1 -> rule("r" + r, action, Protocol.UDP, new PortRange(10, 10 + rnd.nextInt(20)), null, dst, List.of(), vm);
+                    default -> rule("r" + r, action, Protocol.ALL, null, null, dst, List.of(), vm);
+                });
+            }
+            Fragment f = new Fragment(String.format("net-%02d", n), n % 3 == 0 ? DefaultPolicy.DENY : DefaultPolicy.ALLOW, vms, rules);
+            fragments.put(f.networkId(), f);
+        }
+
+        NftRenderer.Plan parallel = NftRenderer.plan(fragments, true);
+        NftRenderer.Plan oneByOne = NftRenderer.plan(fragments, false);
+
+        assertThat(parallel).isEqualTo(oneByOne);
+        assertThat(parallel.sets()).isNotEmpty();
+        assertThat(parallel.defaults4()).hasSize(54 * 4).contains("10.20.0.1 comment \"net net-00 vm vm0\" : drop")
+                .noneMatch(d -> d.contains("net net-09 "));
+        assertThat(renderer.plan(fragments)).as("the public entry, parallel at this size").isEqualTo(oneByOne);
+    }
+
+    @Test
     void aRuleEarlierRulesFullyDecideGetsNoElementAndAHeaderNoteSaysWhy() {
         // "all" to anywhere first: the later ICMP rule of the same VM can never be the first match.
         Fragment f = oneVm(DefaultPolicy.ALLOW,

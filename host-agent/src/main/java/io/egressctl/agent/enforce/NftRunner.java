@@ -19,6 +19,27 @@ public interface NftRunner {
      */
     Result run(String stdin, List<String> args) throws EnforcementException;
 
+    /**
+     * Starts nft once and returns at once, so the caller can work while nft does; {@link Pending#await}
+     * gives what {@link #run} would have. This default runs nft to the end first.
+     *
+     * @throws EnforcementException when nft could not be started
+     */
+    default Pending start(String stdin, List<String> args) throws EnforcementException {
+        Result r = run(stdin, args);
+        return () -> r;
+    }
+
+    /** An nft run under way. */
+    interface Pending {
+        /**
+         * Waits for the run to end.
+         *
+         * @throws EnforcementException when it did not finish in time or its output could not be read
+         */
+        Result await() throws EnforcementException;
+    }
+
     /** What one nft run returned. */
     record Result(int exitCode, String stdout, String stderr) {
 

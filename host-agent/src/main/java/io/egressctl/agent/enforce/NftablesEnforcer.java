@@ -107,14 +107,15 @@ public final class NftablesEnforcer implements Enforcer {
 
     @Override
     public synchronized void apply(String script) throws EnforcementException {
-        Ruleset desired = Ruleset.parseOrNull(script);
         Ruleset previous = applied;
         // Forget what the kernel holds until this apply is known to have succeeded or failed cleanly.
         applied = null;
         snapshot = null;
         snapshotRawHash = null;
-        if (previous != null && desired != null && !script.equals(previous.script)) {
-            String delta = Ruleset.delta(previous, desired);
+        Ruleset desired = null;
+        if (previous != null && !script.equals(previous.script)) {
+            desired = Ruleset.parseOrNull(script);
+            String delta = desired == null ? null : Ruleset.delta(previous, desired);
             if (delta != null && delta.isEmpty()) {
                 applied = desired;
                 lastApplyIncremental = true;
@@ -133,14 +134,17 @@ public final class NftablesEnforcer implements Enforcer {
                 log.info("incremental nft transaction refused, applying the full ruleset instead: {}", r.errorText());
             }
         }
-        // The header notes are for readers of the script; nft would only scan them (see NftRenderer).
-        NftRunner.Result r = runApply(NftRenderer.kernelInput(script));
+        // The full script. The header notes are for readers of the script: nft is sent it without them
+        // (see NftRenderer). While nft works, the script is parsed for the drift checks that follow.
+        NftRunner.Pending run = nft.start(NftRenderer.kernelInput(script), List.of("-f", "-"));
+        Ruleset parsed = desired != null ? desired : Ruleset.parseOrNull(script);
+        NftRunner.Result r = run.await();
         if (!r.ok()) {
             // A refused transaction changed nothing: the previous ruleset is still what the kernel holds.
             applied = previous;
             throw new EnforcementException("nft rejected the ruleset (exit " + r.exitCode() + "): " + r.errorText());
         }
-        applied = desired;
+        applied = parsed;
         lastApplyIncremental = false;
         fullApplies++;
     }

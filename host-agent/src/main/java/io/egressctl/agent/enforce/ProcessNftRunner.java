@@ -63,6 +63,12 @@ public final class ProcessNftRunner implements NftRunner {
 
     @Override
     public Result run(String stdin, List<String> args) throws EnforcementException {
+        return start(stdin, args).await();
+    }
+
+    /** Starts nft and feeds its stdin from another thread: the caller is free while nft reads and works. */
+    @Override
+    public Pending start(String stdin, List<String> args) throws EnforcementException {
         List<String> cmd = new ArrayList<>(prefix);
         cmd.addAll(args);
         Process p;
@@ -73,14 +79,21 @@ public final class ProcessNftRunner implements NftRunner {
         }
         CompletableFuture<byte[]> out = CompletableFuture.supplyAsync(() -> drain(p.getInputStream()), io);
         CompletableFuture<byte[]> err = CompletableFuture.supplyAsync(() -> drain(p.getErrorStream()), io);
-        try {
+        CompletableFuture.runAsync(() -> {
             try (OutputStream in = p.getOutputStream()) {
                 if (stdin != null && !stdin.isEmpty()) {
                     in.write(stdin.getBytes(StandardCharsets.UTF_8));
                 }
             } catch (IOException e) {
-                // nft exited before reading all its input (it reports why on stderr); fall through.
+                // nft exited before reading all its input (it reports why on stderr); its exit code tells.
             }
+        }, io);
+        return () -> await(p, cmd, out, err);
+    }
+
+    private Result await(Process p, List<String> cmd, CompletableFuture<byte[]> out, CompletableFuture<byte[]> err)
+            throws EnforcementException {
+        try {
             if (!p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
                 p.destroyForcibly();
                 p.waitFor(5, TimeUnit.SECONDS);

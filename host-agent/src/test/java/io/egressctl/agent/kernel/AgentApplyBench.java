@@ -61,10 +61,15 @@ import java.util.regex.Pattern;
  * are about N set elements in a few dozen shared sets and only about 20 kernel rules (the forward
  * chain's lookups); the table printed per size shows kernel rules, sets and set elements.
  *
+ * <p>Runs in a JVM of its own with the agent's flags ({@code -XX:+UseSerialGC -Xmx384m}, as in
+ * host-agent/Dockerfile), so render times are those of an agent, not of Maven's JVM:
  * <pre>
- * mvn -q -pl host-agent test-compile exec:java -Dexec.mainClass=io.egressctl.agent.kernel.AgentApplyBench \
- *     -Dexec.classpathScope=test [-Dbench.runs=7]
+ * mvn -q -pl host-agent test-compile exec:exec -Dexec.executable=java -Dexec.classpathScope=test \
+ *     "-Dexec.args=-XX:+UseSerialGC -Xmx384m [-Dbench.runs=7] -classpath %classpath io.egressctl.agent.kernel.AgentApplyBench"
  * </pre>
+ * Rules are rendered without per-rule counters (the agent's default); one more row, {@code 10000c},
+ * is the 10,000-rule host with them. Printed beside: nft's floors on this machine (the smallest
+ * transaction that changes anything, and 10,000 plain addresses into one hash set).
  * Needs root, nft and ip; iptables-restore is optional (ratio -1 without it). Ends with one line
  * {@code summary: apply_10k_ms=<n> incremental_ms=<n> iptables_ratio=<r> cold_start_ms=<n>}, where
  * apply is the median render + full apply replacing a 10,000-rule table, incremental the median
@@ -130,43 +135,42 @@ public final class AgentApplyBench {
         for (int i = 0; i < 30; i++) {
             RENDERER.render("bench", warm);
         }
-        double apply10k = -1;
-        double nft10kApplyOnly = -1;
-        double nft10kCpu = -1;
-        System.out.println("wall clock, median / p99; cpu = render thread + nft process CPU time, median (load-independent)");
+        System.out.println("wall clock, median / p99; cpu = render (all JVM threads) + nft process CPU time, median (load-independent)");
         System.out.println("size   kernel_rules  sets  elements  render_ms  full_apply_ms(med/p99)  render+apply_ms(med/p99)  cpu_render_ms  cpu_nft_ms");
+        Row row10k = null;
         for (int n : new int[]{100, 1_000, 10_000}) {
-            SortedMap<String, Fragment> state = host(n, 0);
-            String script = RENDERER.render("bench", state);
-            List<Double> render = new ArrayList<>();
-            List<Double> apply = new ArrayList<>();
-            List<Double> total = new ArrayList<>();
-            List<Double> renderCpu = new ArrayList<>();
-            List<Double> nftCpu = new ArrayList<>();
-            for (int r = 0; r < runs; r++) {
-                long c0 = THREADS.getCurrentThreadCpuTime();
-                long t0 = System.nanoTime();
-                String s = RENDERER.render("bench", state);
-                long t1 = System.nanoTime();
-                long c1 = THREADS.getCurrentThreadCpuTime();
-                double k0 = childCpuMs();
-                enforcer.apply(s); // same script again: always a full, table-replacing transaction
-                long t2 = System.nanoTime();
-                nftCpu.add(childCpuMs() - k0);
-                render.add(ms(t1 - t0));
-                renderCpu.add(ms(c1 - c0));
-                apply.add(ms(t2 - t1));
-                total.add(ms(t2 - t0));
-            }
-            System.out.printf(Locale.ROOT, "%-6d %12d %5d %9d %10.1f %12.1f / %-9.1f %13.1f / %-9.1f %13.1f %11.1f%n", n, kernelRules(script),
-                    count(script, "\n  set "), setElements(script), median(render), median(apply), p99(apply), median(total), p99(total),
-                    median(renderCpu), median(nftCpu));
+            Row row = sizeRow(enforcer, RENDERER, String.valueOf(n), host(n, 0), runs);
             if (n == 10_000) {
-                apply10k = median(total);
-                nft10kApplyOnly = median(apply);
-                nft10kCpu = median(nftCpu);
+                row10k = row;
             }
         }
+        // The same host with per-rule counters (egress.agent.rule-counters=true): what they cost.
+        NftRenderer counted = new NftRenderer(true);
+        for (int i = 0; i < 10; i++) {
+            counted.render("bench", warm);
+        }
+        sizeRow(enforcer, counted, "10000c", warm, runs);
+        System.out.println("(10000c: the 10,000-rule host with per-rule counters on; off by default)");
+        double apply10k = row10k.total();
+        double nft10kApplyOnly = row10k.apply();
+        double nft10kCpu = row10k.nftCpu();
+
+        // The smallest transaction that changes anything: one element added to a set and deleted again.
+        ProcessNftRunner tiny = new ProcessNftRunner("nft", ns, Duration.ofSeconds(30));
+        tiny.run("table inet egressctl_tiny {\n  set s {\n    type ipv4_addr\n  }\n}\n", List.of("-f", "-"));
+        List<Double> tinyMs = new ArrayList<>();
+        for (int r = 0; r < runs; r++) {
+            long t0 = System.nanoTime();
+            var res = tiny.run("add element inet egressctl_tiny s { 10.0.0.1 }\ndelete element inet egressctl_tiny s { 10.0.0.1 }\n",
+                    List.of("-f", "-"));
+            tinyMs.add(ms(System.nanoTime() - t0));
+            if (!res.ok()) {
+                throw new IllegalStateException("tiny transaction refused: " + res.errorText());
+            }
+        }
+        tiny.run("delete table inet egressctl_tiny\n", List.of("-f", "-"));
+        System.out.printf(Locale.ROOT, "nft floor: the smallest transaction that changes anything (one element added and deleted): "
+                + "%.1f ms median (process start, netlink, the kernel's commit)%n", median(tinyMs));
 
         // One rule changed on the 10,000-rule host: render + incremental apply, alternating two versions.
         SortedMap<String, Fragment> a = host(10_000, 0);
@@ -285,6 +289,43 @@ public final class AgentApplyBench {
         System.out.printf(Locale.ROOT, "summary: apply_10k_ms=%d incremental_ms=%d iptables_ratio=%.2f cold_start_ms=%d%n",
                 Math.round(apply10k), Math.round(inc), ratio, coldStart);
     }
+
+    /** Medians of one row of the size table. */
+    private record Row(double total, double apply, double nftCpu) {
+    }
+
+    /** Renders and fully applies one host {@code runs} times, prints its row of the size table. */
+    private static Row sizeRow(NftablesEnforcer enforcer, NftRenderer renderer, String label, SortedMap<String, Fragment> state, int runs)
+            throws EnforcementException {
+        String script = renderer.render("bench", state);
+        List<Double> render = new ArrayList<>();
+        List<Double> apply = new ArrayList<>();
+        List<Double> total = new ArrayList<>();
+        List<Double> renderCpu = new ArrayList<>();
+        List<Double> nftCpu = new ArrayList<>();
+        for (int r = 0; r < runs; r++) {
+            long c0 = PROCESS.getProcessCpuTime();
+            long t0 = System.nanoTime();
+            String s = renderer.render("bench", state);
+            long t1 = System.nanoTime();
+            long c1 = PROCESS.getProcessCpuTime();
+            double k0 = childCpuMs();
+            enforcer.apply(s); // same script again: always a full, table-replacing transaction
+            long t2 = System.nanoTime();
+            nftCpu.add(childCpuMs() - k0);
+            render.add(ms(t1 - t0));
+            renderCpu.add(ms(c1 - c0));
+            apply.add(ms(t2 - t1));
+            total.add(ms(t2 - t0));
+        }
+        System.out.printf(Locale.ROOT, "%-6s %12d %5d %9d %10.1f %12.1f / %-9.1f %13.1f / %-9.1f %13.1f %11.1f%n", label, kernelRules(script),
+                count(script, "\n  set "), setElements(script), median(render), median(apply), p99(apply), median(total), p99(total),
+                median(renderCpu), median(nftCpu));
+        return new Row(median(total), median(apply), median(nftCpu));
+    }
+
+    private static final com.sun.management.OperatingSystemMXBean PROCESS =
+            (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
 
     /** Agent cold start to its first applied snapshot, end to end with the real jar (see the class comment). */
     static final class ColdStart {
@@ -684,7 +725,6 @@ public final class AgentApplyBench {
         return n;
     }
 
-    private static final java.lang.management.ThreadMXBean THREADS = java.lang.management.ManagementFactory.getThreadMXBean();
     private static final double MS_PER_TICK = 1000.0 / clockTicks();
 
     /** CPU time (user + system) of this JVM's finished child processes, from /proc/self/stat (cutime, cstime). */
