@@ -33,7 +33,7 @@ import java.util.TreeMap;
  * few dozen lookups:
  * <pre>
  * table inet egressctl
- *   set l&lt;L&gt;_&lt;shape&gt;&lt;4|6&gt;[_dst][_b&lt;B&gt;]   one element per rule, VM and destination range,
+ *   set l&lt;L&gt;_&lt;shape&gt;&lt;4|6&gt;[_dst[&lt;len&gt;]][_b&lt;B&gt;]   one element per rule, VM and destination range,
  *                                        commented "r=&lt;rule id&gt; h=&lt;rule hash&gt;"; counter
  *                                        when rule counters are on
  *       key: saddr [. daddr] then by shape
@@ -43,7 +43,11 @@ import java.util.TreeMap;
  *         type:  . icmp(v6) type                    (any code)
  *         code:  . icmp(v6) type . icmp(v6) code
  *       daddr only when the rule has destinations or exceptions ("_dst"); flags interval when the
- *       key holds a range (destination or port), a plain hash set otherwise
+ *       key holds a range (destination or port), a plain hash set otherwise. A destination that is
+ *       one prefix of length len, with exact other fields (one port, no port, an ICMP type), is an
+ *       exact key instead: its first address, in a hash set "_dst&lt;len&gt;" whose lookup masks the
+ *       packet's address ({@code ip daddr & 255.255.255.0}); hash elements cost nft and the kernel
+ *       less than interval ones
  *   map def4 / def6                  VM address : accept | drop (the network's default), counter,
  *                                    commented "net &lt;network&gt; vm &lt;vm&gt;"
  *   chain forward (hook forward)     ct state established,related accept
