@@ -118,10 +118,10 @@ class PreviewIT {
                     .map(PreviewIT::elementKey).toList();
             assertThat(rendered).as("rendered on %s", host.get("hostId")).isNotEmpty().isEqualTo(previewed);
             // One element per VM and destination, in the set whose lookup the preview shows too.
-            assertThat(previewed).allMatch(k -> k.contains(" . 192.0.2.0/24 . udp . 5353") || k.contains(" . 198.51.100.0/24 . udp . 5353"));
+            assertThat(previewed).allMatch(k -> k.contains(" . 192.0.2.0 . udp . 5353") || k.contains(" . 198.51.100.0 . udp . 5353"));
             String lookup = texts(host.get("nftLines")).stream().filter(l -> !l.startsWith("add element")).findFirst().orElseThrow();
-            assertThat(lookup).contains("@l0_port4_dst drop");
-            assertThat(ruleset).contains("    " + lookup + "\n").contains("  set l0_port4_dst {");
+            assertThat(lookup).contains("ip daddr & 255.255.255.0 . meta l4proto . th dport @l0_port4_dst24 drop");
+            assertThat(ruleset).contains("    " + lookup + "\n").contains("  set l0_port4_dst24 {");
         }
     }
 

@@ -142,7 +142,7 @@ class SeedExamplesPipelineIT {
     @Order(8)
     void blockAllOutgoingForASetOfVmsToADestination() {
         createAndAssert("all set", Map.of("protocol", "all", "sourceVmIds", List.of("vm-a", "vm-b"), "destinationCidrs", List.of("203.0.113.0/24")),
-                Set.of(h1, h2), "l0_all4_dst: 10.20.0.1", " . 203.0.113.0/24 comment");
+                Set.of(h1, h2), "l0_all4_dst24: 10.20.0.1", " . 203.0.113.0 comment");
     }
 
     @Test

@@ -69,8 +69,8 @@ class AdvancedFeaturesIT {
                 "destinationCidrs", List.of("203.0.113.0/24")));
         String ruleset = cp.ruleset(host);
         // The allow comes first; the later deny overlaps it, so it sits in a later layer.
-        assertThat(line(allow443)).startsWith("l1_port4_dst: 10.70.0.5 . 203.0.113.0/24 . tcp . 443 comment");
-        assertThat(line(denyAll)).startsWith("l2_all4_dst: 10.70.0.5 . 203.0.113.0/24 comment");
+        assertThat(line(allow443)).startsWith("l1_port4_dst24: 10.70.0.5 . 203.0.113.0 . tcp . 443 comment");
+        assertThat(line(denyAll)).startsWith("l2_all4_dst24: 10.70.0.5 . 203.0.113.0 comment");
         assertThat(ruleset.indexOf("r=" + allow443 + " ")).as("priority 100 before 200").isLessThan(ruleset.indexOf("r=" + denyAll + " "));
     }
 
@@ -82,7 +82,7 @@ class AdvancedFeaturesIT {
         String ruleset = cp.ruleset(host);
         assertThat(ruleset).contains("fd00:71::5");
         assertThat(line(ping6)).startsWith("l0_type6: fd00:71::5 . 128 comment");
-        assertThat(line(web6)).startsWith("l0_port6_dst: fd00:71::5 . 2001:db8::/32 . tcp . 80 comment");
+        assertThat(line(web6)).startsWith("l0_port6_dst32: fd00:71::5 . 2001:db8:: . tcp . 80 comment");
         assertThat(ruleset).contains("ip6 saddr . icmpv6 type @l0_type6 drop");
     }
 
@@ -99,13 +99,13 @@ class AdvancedFeaturesIT {
     void underADenyDefaultRulesOpenWhatTheyMatchAndTheRestIsDropped() {
         String net = network(Map.of("guestCidr", "10.73.0.0/24"), "vm-d", "10.73.0.5", null);
         String rule = create(net, Map.of("protocol", "udp", "startPort", 53, "destinationCidrs", List.of("192.0.2.53/32")));
-        assertThat(line(rule)).startsWith("l0_port4_dst: 10.73.0.5 . 192.0.2.53 . udp . 53 comment");
+        assertThat(line(rule)).startsWith("l0_port4_dst32: 10.73.0.5 . 192.0.2.53 . udp . 53 comment");
         ApiClient.Response etag = api.get("/api/v1/networks/" + net, cp.tenantKey());
         String version = etag.headers().get("etag").get(0);
         ApiClient.Response r = api.send("PATCH", "/api/v1/networks/" + net + "?wait=applied&timeout=20s", cp.tenantKey(),
                 Map.of("defaultPolicy", "deny"), Map.of("If-Match", version));
         assertThat(r.status()).as("%s", r.body()).isEqualTo(200);
-        assertThat(line(rule)).startsWith("l1_port4_dst: 10.73.0.5 . 192.0.2.53 . udp . 53 comment");
+        assertThat(line(rule)).startsWith("l1_port4_dst32: 10.73.0.5 . 192.0.2.53 . udp . 53 comment");
         assertThat(cp.ruleset(host)).containsPattern("10\\.73\\.0\\.5 comment \"net [^\"]+ vm vm-d\" : drop");
     }
 

@@ -52,10 +52,12 @@ class PreviewControllerTest {
         @SuppressWarnings("unchecked")
         List<String> lines = (List<String>) p.get("nftLines");
         // One element per VM and destination, on both hosts; the lookup they go through listed once.
-        assertThat(lines).hasSize(7).filteredOn(l -> l.startsWith("add element inet egressctl l0_port4_dst { "))
-                .hasSize(6).anyMatch(l -> l.startsWith("add element inet egressctl l0_port4_dst { 10.0.0.11 . 192.0.2.0/24 . udp . 53 comment"))
-                .anyMatch(l -> l.startsWith("add element inet egressctl l0_port4_dst { 10.0.0.13 . 198.51.100.0/24 . udp . 53 comment"));
-        assertThat(lines).containsOnlyOnce("ip saddr . ip daddr . meta l4proto . th dport @l0_port4_dst drop comment \"layer 0 deny port ipv4 by destination\"");
+        // Each destination is one /24 and the port one port: exact keys, masked to /24 by the lookup.
+        assertThat(lines).hasSize(7).filteredOn(l -> l.startsWith("add element inet egressctl l0_port4_dst24 { "))
+                .hasSize(6).anyMatch(l -> l.startsWith("add element inet egressctl l0_port4_dst24 { 10.0.0.11 . 192.0.2.0 . udp . 53 comment"))
+                .anyMatch(l -> l.startsWith("add element inet egressctl l0_port4_dst24 { 10.0.0.13 . 198.51.100.0 . udp . 53 comment"));
+        assertThat(lines).containsOnlyOnce("ip saddr . ip daddr & 255.255.255.0 . meta l4proto . th dport @l0_port4_dst24 drop "
+                + "comment \"layer 0 deny port ipv4 by destination /24\"");
         @SuppressWarnings("unchecked")
         List<Map<String, Object>> hosts = (List<Map<String, Object>>) p.get("hosts");
         assertThat((List<?>) hosts.get(0).get("nftLines")).hasSize(3);
