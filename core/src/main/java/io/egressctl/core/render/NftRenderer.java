@@ -108,8 +108,9 @@ import java.util.TreeMap;
  * VM, computed once per distinct list of rules in a network.
  *
  * Only typed, validated values reach the output (addresses, numbers, enum keywords, ids matching
- * {@code [A-Za-z0-9._:-]}); tenant text such as descriptions is never rendered. Immutable and
- * thread-safe.
+ * {@code [A-Za-z0-9._:-]}); tenant text such as descriptions is never rendered. Thread-safe; the
+ * output depends on the fragments alone, while the renderer remembers the plans of the networks it
+ * rendered last, so that the next render of the same host plans only the networks that changed.
  *
  * <p>Header notes: the script starts with {@code #} lines (the host's hash, then one
  * {@code # shadowed: ...} note per rule left without an element for a VM). They are for people and
@@ -127,6 +128,16 @@ public final class NftRenderer {
     private static final int MAX_COMMENT = 128;
 
     private final boolean ruleCounters;
+    /**
+     * The last plan of each network of the host rendered last, by network id: a host's update changes
+     * a network or two, so the others are not planned again. Only networks of the latest render are
+     * kept, so it holds one host's plans at most.
+     */
+    private final Map<String, NetworkPlan> lastPlans = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /** A network's fragment and its plan. */
+    private record NetworkPlan(Fragment fragment, List<VmPlan> vms) {
+    }
 
     /** A renderer without per-rule counters (see {@link #NftRenderer(boolean)}). */
     public NftRenderer() {
@@ -486,15 +497,40 @@ public final class NftRenderer {
     public Plan plan(SortedMap<String, Fragment> fragments) {
         int size = 0;
         for (Fragment f : fragments.values()) {
-            size += f.rules().size() + f.vms().size();
+            if (!isPlanned(f)) {
+                size += f.rules().size() + f.vms().size();
+            }
         }
         return plan(fragments, size >= PARALLEL_AT);
     }
 
-    /** {@link #plan(SortedMap)}, its networks planned in parallel or not. */
-    static Plan plan(SortedMap<String, Fragment> fragments, boolean parallel) {
+    private boolean isPlanned(Fragment f) {
+        return remembered(f) != null;
+    }
+
+    /** The remembered plan of an unchanged network, or null. */
+    private List<VmPlan> remembered(Fragment f) {
+        NetworkPlan last = lastPlans.get(f.networkId());
+        // Fragments are immutable values: the same object (the common case) or an equal one.
+        return last != null && (last.fragment() == f || last.fragment().equals(f)) ? last.vms() : null;
+    }
+
+    /** The network's plan: the one remembered when its fragment is unchanged, else a new one. */
+    private List<VmPlan> networkPlan(Fragment f) {
+        List<VmPlan> known = remembered(f);
+        if (known != null) {
+            return known;
+        }
+        List<VmPlan> vms = planNetwork(f);
+        lastPlans.put(f.networkId(), new NetworkPlan(f, vms));
+        return vms;
+    }
+
+    /** {@link #plan(SortedMap)}, networks not remembered planned in parallel or not. */
+    Plan plan(SortedMap<String, Fragment> fragments, boolean parallel) {
         List<List<VmPlan>> networks = (parallel ? fragments.values().parallelStream() : fragments.values().stream())
-                .map(NftRenderer::planNetwork).toList();
+                .map(this::networkPlan).toList();
+        lastPlans.keySet().retainAll(fragments.keySet());
         Map<Long, LookupSet> sets = new TreeMap<>();
         List<String> defaults4 = new ArrayList<>();
         List<String> defaults6 = new ArrayList<>();

@@ -166,14 +166,44 @@ class NftRendererTest {
             fragments.put(f.networkId(), f);
         }
 
-        NftRenderer.Plan parallel = NftRenderer.plan(fragments, true);
-        NftRenderer.Plan oneByOne = NftRenderer.plan(fragments, false);
+        NftRenderer.Plan parallel = new NftRenderer().plan(fragments, true);
+        NftRenderer.Plan oneByOne = new NftRenderer().plan(fragments, false);
 
         assertThat(parallel).isEqualTo(oneByOne);
         assertThat(parallel.sets()).isNotEmpty();
         assertThat(parallel.defaults4()).hasSize(54 * 4).contains("10.20.0.1 comment \"net net-00 vm vm0\" : drop")
                 .noneMatch(d -> d.contains("net net-09 "));
         assertThat(renderer.plan(fragments)).as("the public entry, parallel at this size").isEqualTo(oneByOne);
+    }
+
+    @Test
+    void aRendererThatRemembersItsNetworksRendersEveryUpdateAsAFreshRendererWould() {
+        // One renderer, as an agent keeps it, through updates that change, drop, re-add and rename
+        // networks' content; each output must equal a fresh renderer's.
+        NftRenderer agent = new NftRenderer();
+        java.util.Random rnd = new java.util.Random(11);
+        SortedMap<String, Fragment> host = new TreeMap<>();
+        for (int step = 0; step < 40; step++) {
+            String id = "net-" + rnd.nextInt(6);
+            switch (rnd.nextInt(4)) {
+                case 0 -> host.remove(id);
+                default -> {
+                    int port = 1 + rnd.nextInt(5);
+                    List<CompiledRule> rules = List.of(
+                            rule("r-" + port, Action.DENY, Protocol.TCP, PortRange.single(port), null, List.of(), List.of(), "vm-1"),
+                            rule("r-all", rnd.nextBoolean() ? Action.ALLOW : Action.DENY, Protocol.ALL, null, null,
+                                    List.of("198.18." + rnd.nextInt(3) + ".0/24"), List.of(), "vm-1"));
+                    int vm = id.charAt(4) - '0';
+                    host.put(id, new Fragment(id, rnd.nextBoolean() ? DefaultPolicy.DENY : DefaultPolicy.ALLOW,
+                            List.of(new VmAddress("vm-1", "10.30.0." + (vm + 1), null)), rules));
+                }
+            }
+            // A copy each time: equal fragments that are not the same objects must be found too.
+            SortedMap<String, Fragment> copy = new TreeMap<>();
+            host.forEach((k, f) -> copy.put(k, new Fragment(f.networkId(), f.defaultPolicy(), List.copyOf(f.vms()), List.copyOf(f.rules()))));
+            assertThat(agent.render("host-1", step % 2 == 0 ? host : copy)).as("step %d", step)
+                    .isEqualTo(new NftRenderer().render("host-1", host));
+        }
     }
 
     @Test

@@ -19,12 +19,13 @@ public final class Enforcers {
      * {@code nft}) and namespace ({@code egress.agent.netns}, empty for the agent's own). Checks once
      * that nft runs and may read the ruleset (root or CAP_NET_ADMIN), so a missing binary or missing
      * privilege stops the agent at start-up with nft's own message instead of NACKing every update.
+     * Applies go to a spare nft process started ahead (see {@link ProcessNftRunner}).
      *
      * @throws IllegalStateException when nft cannot be run or is not permitted
      */
     public static Enforcer nftables(AgentProperties props) {
         String binary = props.nftBinary() == null || props.nftBinary().isBlank() ? "nft" : props.nftBinary();
-        ProcessNftRunner runner = new ProcessNftRunner(binary, props.netns(), NFT_TIMEOUT);
+        ProcessNftRunner runner = new ProcessNftRunner(binary, props.netns(), NFT_TIMEOUT, true);
         String where = String.join(" ", runner.commandPrefix());
         try {
             NftRunner.Result r = runner.run("", List.of("list", "tables"));

@@ -22,13 +22,24 @@ import java.util.regex.Pattern;
  * reads stdout and stderr concurrently (so a large ruleset cannot dead-lock on a full pipe). A run
  * that outlives the timeout is killed; nft commits a transaction only at its end, so a killed run
  * leaves the previous ruleset in force. Thread-safe.
+ *
+ * <p>With {@code keepSpare}, one {@code nft -f -} process is kept started and idle, waiting for its
+ * input, and the next apply writes to it: starting a process (and {@code ip netns exec}) is taken
+ * off the apply's path. nft reads the kernel only once it has read its input, so a spare started
+ * long ago applies against the kernel as it is then. When the agent exits, the spare reads the end
+ * of its input and exits without a transaction.
  */
 public final class ProcessNftRunner implements NftRunner {
 
     private static final Pattern NETNS = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");
 
+    private static final List<String> APPLY = List.of("-f", "-");
+
     private final List<String> prefix;
     private final Duration timeout;
+    private final boolean keepSpare;
+    /** The idle {@code nft -f -} process, or null. Guarded by this. */
+    private Process spare;
     private final ExecutorService io = Executors.newCachedThreadPool(r -> {
         Thread t = new Thread(r, "nft-io");
         t.setDaemon(true);
@@ -41,6 +52,16 @@ public final class ProcessNftRunner implements NftRunner {
      * @param timeout   longest a single run may take
      */
     public ProcessNftRunner(String nftBinary, String netns, Duration timeout) {
+        this(nftBinary, netns, timeout, false);
+    }
+
+    /**
+     * @param nftBinary path or name of nft (looked up on PATH)
+     * @param netns     namespace to run in, or null/empty for the agent's own
+     * @param timeout   longest a single run may take
+     * @param keepSpare keep an {@code nft -f -} process started for the next apply (see the class comment)
+     */
+    public ProcessNftRunner(String nftBinary, String netns, Duration timeout, boolean keepSpare) {
         if (nftBinary == null || nftBinary.isBlank()) {
             throw new IllegalArgumentException("nft binary must be set");
         }
@@ -54,6 +75,7 @@ public final class ProcessNftRunner implements NftRunner {
         p.add(nftBinary);
         this.prefix = List.copyOf(p);
         this.timeout = timeout;
+        this.keepSpare = keepSpare;
     }
 
     /** The command every run starts with (for logs). */
@@ -71,12 +93,9 @@ public final class ProcessNftRunner implements NftRunner {
     public Pending start(String stdin, List<String> args) throws EnforcementException {
         List<String> cmd = new ArrayList<>(prefix);
         cmd.addAll(args);
-        Process p;
-        try {
-            p = new ProcessBuilder(cmd).start();
-        } catch (IOException e) {
-            throw new EnforcementException("cannot start " + String.join(" ", cmd) + ": " + e.getMessage(), e);
-        }
+        boolean apply = keepSpare && args.equals(APPLY);
+        Process taken = apply ? takeSpare() : null;
+        Process p = taken != null ? taken : spawn(cmd);
         CompletableFuture<byte[]> out = CompletableFuture.supplyAsync(() -> drain(p.getInputStream()), io);
         CompletableFuture<byte[]> err = CompletableFuture.supplyAsync(() -> drain(p.getErrorStream()), io);
         CompletableFuture.runAsync(() -> {
@@ -88,7 +107,57 @@ public final class ProcessNftRunner implements NftRunner {
                 // nft exited before reading all its input (it reports why on stderr); its exit code tells.
             }
         }, io);
-        return () -> await(p, cmd, out, err);
+        if (!apply) {
+            return () -> await(p, cmd, out, err);
+        }
+        return () -> {
+            try {
+                return await(p, cmd, out, err);
+            } finally {
+                // The next spare starts once this run is over, not competing with it.
+                io.execute(this::refillSpare);
+            }
+        };
+    }
+
+    private static Process spawn(List<String> cmd) throws EnforcementException {
+        try {
+            return new ProcessBuilder(cmd).start();
+        } catch (IOException e) {
+            throw new EnforcementException("cannot start " + String.join(" ", cmd) + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The spare, if one is alive (it is then no longer the spare), else null. */
+    private synchronized Process takeSpare() {
+        Process p = spare;
+        spare = null;
+        if (p != null && !p.isAlive()) {
+            return null;
+        }
+        return p;
+    }
+
+    private void refillSpare() {
+        List<String> cmd = new ArrayList<>(prefix);
+        cmd.addAll(APPLY);
+        try {
+            Process p = spawn(cmd);
+            synchronized (this) {
+                if (spare == null) {
+                    spare = p;
+                    return;
+                }
+            }
+            p.getOutputStream().close(); // one spare is enough: this one ends on its empty input
+        } catch (EnforcementException | IOException e) {
+            // The next apply starts its own process and says why if it cannot.
+        }
+    }
+
+    /** The idle {@code nft -f -} process ready for the next apply, if there is one alive (tests, logs). */
+    public synchronized java.util.Optional<ProcessHandle> spare() {
+        return spare != null && spare.isAlive() ? java.util.Optional.of(spare.toHandle()) : java.util.Optional.empty();
     }
 
     private Result await(Process p, List<String> cmd, CompletableFuture<byte[]> out, CompletableFuture<byte[]> err)

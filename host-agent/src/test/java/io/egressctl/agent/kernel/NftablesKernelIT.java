@@ -79,7 +79,8 @@ class NftablesKernelIT {
             return;
         }
         topo = NetnsTopology.create();
-        enforcer = new NftablesEnforcer(new ProcessNftRunner("nft", topo.host(), Duration.ofSeconds(30)));
+        // With a spare nft process, as the agent runs it: every apply below goes through one.
+        enforcer = new NftablesEnforcer(new ProcessNftRunner("nft", topo.host(), Duration.ofSeconds(30), true));
         // Another table on the "host": the enforcer must never touch it.
         NetnsTopology.Result r = topo.nft(topo.host(),
                 "table inet bystander {\n chain c {\n  type filter hook forward priority 10; policy accept;\n  counter comment \"keep me\"\n }\n}\n",
@@ -194,6 +195,55 @@ class NftablesKernelIT {
     }
 
     // ---- DENY default ----------------------------------------------------------------------------
+
+    // ---- the spare nft process ----------------------------------------------------------------------
+
+    @Test
+    void appliesGoToASpareNftStartedAheadAndAKilledSpareIsReplacedNotUsed() throws Exception {
+        ProcessNftRunner runner = new ProcessNftRunner("nft", topo.host(), Duration.ofSeconds(30), true);
+        NftablesEnforcer spared = new NftablesEnforcer(runner);
+        String blockIcmp = allowNet(rule("r-icmp", Action.DENY, Protocol.ICMP, null, List.of("vm1")));
+        spared.apply(blockIcmp);
+        ProcessHandle first = awaitSpare(runner);
+
+        // Idle for a while, then used: it applies against the kernel as it is when written to.
+        String blockWeb = allowNet(rule("r-web", Action.DENY, Protocol.TCP, PortRange.single(80), List.of("vm2")));
+        Thread.sleep(300);
+        spared.apply(blockWeb);
+        assertThat(first.isAlive()).as("the spare ran the apply and exited").isFalse();
+        assertThat(spared.inSync(blockWeb)).isTrue();
+        assertBlocked("after an apply through the spare", expect(NONE, flows(Flow.TCP_80, Flow.TCP6_80), NONE));
+
+        // A spare that died (killed by hand here) is not written to: the apply starts its own nft.
+        ProcessHandle second = awaitSpare(runner);
+        assertThat(second.pid()).isNotEqualTo(first.pid());
+        second.destroyForcibly();
+        second.onExit().get(5, java.util.concurrent.TimeUnit.SECONDS);
+        spared.apply(blockIcmp);
+        assertThat(spared.inSync(blockIcmp)).isTrue();
+        assertBlocked("after an apply with the spare dead", expect(flows(Flow.ICMP), NONE, NONE));
+        assertThat(awaitSpare(runner).pid()).as("a new spare").isNotEqualTo(second.pid());
+
+        // Reads never use the spare (it is for `nft -f -` only).
+        ProcessHandle third = awaitSpare(runner);
+        assertThat(runner.run("", List.of("list", "tables")).ok()).isTrue();
+        assertThat(runner.spare()).contains(third);
+        // The class's enforcer did not apply what the kernel holds now: it must find that out (drift),
+        // so that its next apply is a full one.
+        assertThat(topo.nft(topo.host(), "", "delete", "table", "inet", "egressctl").ok()).isTrue();
+        assertThat(enforcer.inSync(allowNet())).isFalse();
+    }
+
+    private static ProcessHandle awaitSpare(ProcessNftRunner runner) throws InterruptedException {
+        for (int i = 0; i < 100; i++) {
+            var s = runner.spare();
+            if (s.isPresent()) {
+                return s.get();
+            }
+            Thread.sleep(50);
+        }
+        throw new AssertionError("no spare nft process within 5 s");
+    }
 
     @Test
     void denyDefaultWithOneAllowRuleOpensOnlyThatFlowAndReturnTrafficStillWorks() throws Exception {
