@@ -76,6 +76,9 @@ public final class ProcessNftRunner implements NftRunner {
         this.prefix = List.copyOf(p);
         this.timeout = timeout;
         this.keepSpare = keepSpare;
+        if (keepSpare) {
+            io.execute(this::refillSpare); // ready for the first apply too
+        }
     }
 
     /** The command every run starts with (for logs). */
