@@ -32,13 +32,14 @@ public final class Walkthrough {
     }
 
     static final String NETWORK = "demo-net";
+    /** The demo's VMs: address and which of the environment's first three hosts runs it. */
     static final Map<String, String[]> VMS = new LinkedHashMap<>();
 
     static {
-        VMS.put("vm-1", new String[] {"10.1.0.11", "host-1"});
-        VMS.put("vm-2", new String[] {"10.1.0.12", "host-2"});
-        VMS.put("vm-3", new String[] {"10.1.0.13", "host-3"});
-        VMS.put("vm-4", new String[] {"10.1.0.14", "host-3"});
+        VMS.put("vm-1", new String[] {"10.1.0.11", "0"});
+        VMS.put("vm-2", new String[] {"10.1.0.12", "1"});
+        VMS.put("vm-3", new String[] {"10.1.0.13", "2"});
+        VMS.put("vm-4", new String[] {"10.1.0.14", "2"});
     }
 
     private final Env env;
@@ -77,6 +78,7 @@ public final class Walkthrough {
 
     public int run() throws IOException {
         require(env.apiKey() != null && env.operatorKey() != null, "EGRESS_API_KEY and EGRESS_OPERATOR_KEY must be set (eval \"$(./egressctl env)\")");
+        require(env.hosts().size() >= 3, "the walkthrough places its VMs on three hosts; EGRESS_DEMO_HOSTS names " + env.hosts());
         out.println();
         out.println("Egress Control Plane walkthrough: the seed user guide's examples, live");
         out.println("=====================================================================");
@@ -87,9 +89,9 @@ public final class Walkthrough {
         out.printf("network %s: guest CIDR 10.1.0.0/24, default egress policy ALLOW (rules block what they match)%n", NETWORK);
         for (Map.Entry<String, String[]> vm : VMS.entrySet()) {
             ApiClient.Response r = api.put("/api/v1/networks/" + NETWORK + "/placements/" + vm.getKey() + "?wait=applied&timeout=10s",
-                    env.operatorKey(), Map.of("hostId", vm.getValue()[1], "ipv4", vm.getValue()[0]));
+                    env.operatorKey(), Map.of("hostId", hostOf(vm.getKey()), "ipv4", vm.getValue()[0]));
             require(r.status() == 200, "placing " + vm.getKey() + " failed: " + r.status() + " " + r.body());
-            out.printf("  %-5s %-10s on %s%n", vm.getKey(), vm.getValue()[0], vm.getValue()[1]);
+            out.printf("  %-5s %-10s on %s%n", vm.getKey(), vm.getValue()[0], hostOf(vm.getKey()));
         }
         out.println();
         out.println(" #  change (REST call with wait=applied)                      hosts        API call -> all agents ACKed");
@@ -226,9 +228,13 @@ public final class Walkthrough {
         return Files.exists(p) ? Files.readString(p) : "";
     }
 
-    private static Set<String> hostsOf(Set<String> vms) {
+    private String hostOf(String vm) {
+        return env.hosts().get(Integer.parseInt(VMS.get(vm)[1]));
+    }
+
+    private Set<String> hostsOf(Set<String> vms) {
         Set<String> hosts = new TreeSet<>();
-        vms.forEach(v -> hosts.add(VMS.get(v)[1]));
+        vms.forEach(v -> hosts.add(hostOf(v)));
         return hosts;
     }
 
