@@ -465,15 +465,16 @@ public final class NftRenderer {
 
     /**
      * What one rule adds to a host: an {@code add element} command per element of {@code ruleId},
-     * then the forward chain's lookups of the sets they are in. Empty when the rule has no element
-     * (it covers no VM there, matches nothing, or every packet it matches an earlier rule of the
-     * same VMs matches too).
+     * then the forward chain's lookups of the sets they are in, then a {@code # shadowed: ...} note
+     * (an nft comment) for each VM it gets no element for because earlier rules of that VM decide
+     * every packet it matches. Empty when it covers no VM there or matches nothing.
      */
     public List<String> ruleStatements(SortedMap<String, Fragment> fragments, String ruleId) {
         String tag = "r=" + safe(ruleId) + " ";
         List<String> elements = new ArrayList<>();
         Set<String> lookups = new LinkedHashSet<>();
-        for (LookupSet s : plan(fragments).sets()) {
+        Plan plan = plan(fragments);
+        for (LookupSet s : plan.sets()) {
             for (Element e : s.elements()) {
                 if (e.comment().startsWith(tag)) {
                     elements.add("add element " + FAMILY + " " + TABLE + " " + s.name() + " { " + e.text() + " }");
@@ -482,6 +483,11 @@ public final class NftRenderer {
             }
         }
         elements.addAll(lookups);
+        for (String note : plan.shadowed()) {
+            if (note.startsWith(tag)) {
+                elements.add("# shadowed: " + note);
+            }
+        }
         return elements;
     }
 

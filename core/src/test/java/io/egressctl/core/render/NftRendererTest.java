@@ -663,8 +663,23 @@ class NftRendererTest {
                 "add element inet egressctl l0_port4 { 10.1.0.6 . tcp . 80 comment \"r=web-set h="
                         + NftRenderer.ruleHash(seedExamples().fragment("host-1").rules().stream()
                         .filter(r -> r.ruleId().equals("web-set")).findFirst().orElseThrow()) + "\" }",
-                "ip saddr . meta l4proto . th dport @l0_port4 drop comment \"layer 0 deny port ipv4\"");
+                "ip saddr . meta l4proto . th dport @l0_port4 drop comment \"layer 0 deny port ipv4\"",
+                "# shadowed: r=web-set h=" + NftRenderer.ruleHash(seedExamples().fragment("host-1").rules().stream()
+                        .filter(r -> r.ruleId().equals("web-set")).findFirst().orElseThrow())
+                        + " vm 10.1.0.7: earlier rules decide every packet it matches");
         assertThat(renderer.ruleStatements(h, "no-such-rule")).isEmpty();
+    }
+
+    @Test
+    void ruleStatementsNameTheVmsARuleGetsNoElementForBecauseEarlierRulesDecide() {
+        Fragment f = seedExamples().fragment("host-1");
+        String hash = NftRenderer.ruleHash(f.rules().stream().filter(r -> r.ruleId().equals("icmp-set")).findFirst().orElseThrow());
+
+        // icmp-set covers vm-2 (.6) and vm-3 (.7); vm-3's earlier all-one already drops everything it sends.
+        assertThat(renderer.ruleStatements(host(f), "icmp-set")).containsExactly(
+                "add element inet egressctl l0_code4 { 10.1.0.6 . 8 . 0 comment \"r=icmp-set h=" + hash + "\" }",
+                "ip saddr . icmp type . icmp code @l0_code4 drop comment \"layer 0 deny code ipv4\"",
+                "# shadowed: r=icmp-set h=" + hash + " vm 10.1.0.7: earlier rules decide every packet it matches");
     }
 
     @Test

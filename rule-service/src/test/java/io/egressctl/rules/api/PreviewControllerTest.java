@@ -78,6 +78,21 @@ class PreviewControllerTest {
     }
 
     @Test
+    void aRuleEarlierRulesFullyDecideShowsWhyItAddsNoElement() {
+        // "a0" (evaluated before "preview": same priority, lower id) already drops all of vm-b's traffic.
+        EgressRule all = new RuleValidator().validateRule("a0",
+                new RuleDraft("all", null, null, List.of("10.0.0.12/32"), null, null, null, null, null, null, null, null), view(Map.of()).network());
+        Map<String, Object> p = preview.preview(view(Map.of("a0", RuleView.of(all, DefaultPolicy.ALLOW))),
+                rule("icmp", null, List.of("10.0.0.12/32"), null));
+
+        assertThat(p.get("affectedHosts")).isEqualTo(List.of("h2"));
+        @SuppressWarnings("unchecked")
+        List<String> lines = (List<String>) p.get("nftLines");
+        assertThat(lines).singleElement().asString()
+                .matches("# shadowed: r=preview h=[0-9a-f]{12} vm 10\\.0\\.0\\.12: earlier rules decide every packet it matches");
+    }
+
+    @Test
     void anInvalidRuleIsRefusedLikeACreate() {
         assertThatThrownBy(() -> preview.preview(view(Map.of()), rule("icmp", 80, null, null)))
                 .isInstanceOf(ValidationException.class).hasMessageContaining("startPort");
