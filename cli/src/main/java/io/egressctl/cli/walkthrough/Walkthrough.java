@@ -32,14 +32,17 @@ public final class Walkthrough {
     }
 
     static final String NETWORK = "demo-net";
-    /** The demo's VMs: address and which of the environment's first three hosts runs it. */
-    static final Map<String, String[]> VMS = new LinkedHashMap<>();
+    /** A demo VM: its address and which of the environment's first three hosts runs it. */
+    record DemoVm(String ipv4, int host) {
+    }
+
+    static final Map<String, DemoVm> VMS = new LinkedHashMap<>();
 
     static {
-        VMS.put("vm-1", new String[] {"10.1.0.11", "0"});
-        VMS.put("vm-2", new String[] {"10.1.0.12", "1"});
-        VMS.put("vm-3", new String[] {"10.1.0.13", "2"});
-        VMS.put("vm-4", new String[] {"10.1.0.14", "2"});
+        VMS.put("vm-1", new DemoVm("10.1.0.11", 0));
+        VMS.put("vm-2", new DemoVm("10.1.0.12", 1));
+        VMS.put("vm-3", new DemoVm("10.1.0.13", 2));
+        VMS.put("vm-4", new DemoVm("10.1.0.14", 2));
     }
 
     private final Env env;
@@ -87,11 +90,11 @@ public final class Walkthrough {
                 Map.of("networkId", NETWORK, "guestCidr", "10.1.0.0/24", "defaultPolicy", "allow"));
         require(created.status() == 201, "creating the network failed: " + created.status() + " " + created.body());
         out.printf("network %s: guest CIDR 10.1.0.0/24, default egress policy ALLOW (rules block what they match)%n", NETWORK);
-        for (Map.Entry<String, String[]> vm : VMS.entrySet()) {
+        for (Map.Entry<String, DemoVm> vm : VMS.entrySet()) {
             ApiClient.Response r = api.put("/api/v1/networks/" + NETWORK + "/placements/" + vm.getKey() + "?wait=applied&timeout=10s",
-                    env.operatorKey(), Map.of("hostId", hostOf(vm.getKey()), "ipv4", vm.getValue()[0]));
+                    env.operatorKey(), Map.of("hostId", hostOf(vm.getKey()), "ipv4", vm.getValue().ipv4()));
             require(r.status() == 200, "placing " + vm.getKey() + " failed: " + r.status() + " " + r.body());
-            out.printf("  %-5s %-10s on %s%n", vm.getKey(), vm.getValue()[0], hostOf(vm.getKey()));
+            out.printf("  %-5s %-10s on %s%n", vm.getKey(), vm.getValue().ipv4(), hostOf(vm.getKey()));
         }
         out.println();
         out.println(" #  change (REST call with wait=applied)                      hosts        API call -> all agents ACKed");
@@ -229,7 +232,7 @@ public final class Walkthrough {
     }
 
     private String hostOf(String vm) {
-        return env.hosts().get(Integer.parseInt(VMS.get(vm)[1]));
+        return env.hosts().get(VMS.get(vm).host());
     }
 
     private Set<String> hostsOf(Set<String> vms) {

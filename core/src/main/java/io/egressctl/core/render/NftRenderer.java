@@ -503,36 +503,24 @@ public final class NftRenderer {
     public Plan plan(SortedMap<String, Fragment> fragments) {
         int size = 0;
         for (Fragment f : fragments.values()) {
-            if (!isPlanned(f)) {
-                size += f.rules().size() + f.vms().size();
-            }
+            size += f.rules().size() + f.vms().size();
         }
         return plan(fragments, size >= PARALLEL_AT);
     }
 
-    private boolean isPlanned(Fragment f) {
-        return remembered(f) != null;
-    }
-
-    /** The remembered plan of an unchanged network, or null. */
-    private List<VmPlan> remembered(Fragment f) {
-        NetworkPlan last = lastPlans.get(f.networkId());
-        // Fragments are immutable values: the same object (the common case) or an equal one.
-        return last != null && (last.fragment() == f || last.fragment().equals(f)) ? last.vms() : null;
-    }
-
     /** The network's plan: the one remembered when its fragment is unchanged, else a new one. */
     private List<VmPlan> networkPlan(Fragment f) {
-        List<VmPlan> known = remembered(f);
-        if (known != null) {
-            return known;
+        NetworkPlan last = lastPlans.get(f.networkId());
+        // Fragments are immutable values: the same object (the common case) or an equal one.
+        if (last != null && (last.fragment() == f || last.fragment().equals(f))) {
+            return last.vms();
         }
         List<VmPlan> vms = planNetwork(f);
         lastPlans.put(f.networkId(), new NetworkPlan(f, vms));
         return vms;
     }
 
-    /** {@link #plan(SortedMap)}, networks not remembered planned in parallel or not. */
+    /** {@link #plan(SortedMap)}, its networks planned in parallel or not. */
     Plan plan(SortedMap<String, Fragment> fragments, boolean parallel) {
         List<List<VmPlan>> networks = (parallel ? fragments.values().parallelStream() : fragments.values().stream())
                 .map(this::networkPlan).toList();
@@ -546,27 +534,30 @@ public final class NftRenderer {
             for (VmPlan vm : network) {
                 // An address may be claimed once per host; a second claim (overlapping tenant CIDRs
                 // on one host) is left out rather than making the whole transaction fail.
-                if (vm.a4() != null && seenAddresses.add(vm.a4())) {
-                    defaults4.add(vm.default4());
-                    vm.v4().addTo(sets, shadowed, true);
+                if (vm.v4() != null && seenAddresses.add(vm.v4().address())) {
+                    vm.v4().addTo(sets, defaults4, shadowed);
                 }
-                if (vm.a6() != null && seenAddresses.add(vm.a6())) {
-                    defaults6.add(vm.default6());
-                    vm.v6().addTo(sets, shadowed, false);
+                if (vm.v6() != null && seenAddresses.add(vm.v6().address())) {
+                    vm.v6().addTo(sets, defaults6, shadowed);
                 }
             }
         }
         return new Plan(List.copyOf(sets.values()), defaults4, defaults6, shadowed);
     }
 
-    /** One VM of a network, planned: its addresses, default-map elements and, per family, its elements. */
-    private record VmPlan(String a4, String a6, String default4, String default6, FamilyPlan v4, FamilyPlan v6) {
+    /** One VM of a network, planned: per family (null where it has no address of that family). */
+    private record VmPlan(FamilyPlan v4, FamilyPlan v6) {
     }
 
-    /** A VM's elements in one family, with the set each goes to, and its notes on rules left without one. */
-    private record FamilyPlan(List<Placed> placed, List<Element> elements, List<String> shadowed) {
+    /**
+     * A VM in one family: its address, its element of the default-verdict map, its elements with the
+     * set each goes to, and its notes on rules left without one.
+     */
+    private record FamilyPlan(boolean v4, String address, String defaultElement, List<Placed> placed, List<Element> elements,
+                              List<String> shadowed) {
 
-        void addTo(Map<Long, LookupSet> sets, List<String> notes, boolean v4) {
+        void addTo(Map<Long, LookupSet> sets, List<String> defaults, List<String> notes) {
+            defaults.add(defaultElement);
             for (int i = 0; i < placed.size(); i++) {
                 Placed p = placed.get(i);
                 LookupSet s = sets.get(p.set());
@@ -582,7 +573,7 @@ public final class NftRenderer {
 
     /** The VMs of one network with their elements, in the network's VM order (no state shared with other networks). */
     private static List<VmPlan> planNetwork(Fragment f) {
-        FragmentPlan fp = new FragmentPlan(f, new HashMap<>(), new HashMap<>());
+        FragmentPlan fp = new FragmentPlan(f);
         String verdict = f.defaultPolicy() == DefaultPolicy.DENY ? "drop" : "accept";
         List<VmPlan> out = new ArrayList<>(f.vms().size());
         for (VmAddress vm : f.vms()) {
@@ -597,11 +588,9 @@ public final class NftRenderer {
                 comment = comment.substring(0, MAX_COMMENT);
             }
             BitSet covered = fp.covered(vm.vmId());
-            out.add(new VmPlan(a4, a6,
-                    a4 == null ? null : a4 + " comment \"" + comment + "\" : " + verdict,
-                    a6 == null ? null : a6 + " comment \"" + comment + "\" : " + verdict,
-                    a4 == null ? null : fp.emit(covered, true, a4),
-                    a6 == null ? null : fp.emit(covered, false, a6)));
+            String tail = " comment \"" + comment + "\" : " + verdict;
+            out.add(new VmPlan(a4 == null ? null : fp.emit(covered, true, a4, a4 + tail),
+                    a6 == null ? null : fp.emit(covered, false, a6, a6 + tail)));
         }
         return out;
     }
@@ -627,8 +616,8 @@ public final class NftRenderer {
     private static final class FragmentPlan {
 
         private final Fragment fragment;
-        private final Map<Cidr, Span> spans;
-        private final Map<Span, String> spanTexts;
+        private final Map<Cidr, Span> spans = new HashMap<>();
+        private final Map<Span, String> spanTexts = new HashMap<>();
         private final List<List<Box>> boxes4;
         private final List<List<Box>> boxes6;
         private final String[] comments;
@@ -636,10 +625,8 @@ public final class NftRenderer {
         private final Map<BitSet, List<Placed>> placed6 = new HashMap<>();
         private Map<String, BitSet> coveredByVm;
 
-        FragmentPlan(Fragment f, Map<Cidr, Span> spans, Map<Span, String> spanTexts) {
+        FragmentPlan(Fragment f) {
             this.fragment = f;
-            this.spans = spans;
-            this.spanTexts = spanTexts;
             int n = f.rules().size();
             this.comments = new String[n];
             this.boxes4 = new ArrayList<>(java.util.Collections.nCopies(n, null));
@@ -682,8 +669,11 @@ public final class NftRenderer {
             return comments[rule];
         }
 
-        /** The elements of a VM (address {@code source}) covered by {@code rules}, and notes on those left without one. */
-        FamilyPlan emit(BitSet rules, boolean v4, String source) {
+        /**
+         * The elements of a VM (address {@code source}, default-map element {@code defaultElement})
+         * covered by {@code rules}, and notes on those left without one.
+         */
+        FamilyPlan emit(BitSet rules, boolean v4, String source, String defaultElement) {
             List<Placed> placed = (v4 ? placed4 : placed6).computeIfAbsent(rules, r -> place(r, v4));
             BitSet withElements = new BitSet();
             placed.forEach(p -> withElements.set(p.rule()));
@@ -697,7 +687,7 @@ public final class NftRenderer {
             for (Placed p : placed) {
                 elements.add(new Element(source + p.keyTail(), comment(p.rule())));
             }
-            return new FamilyPlan(placed, elements, shadowed);
+            return new FamilyPlan(v4, source, defaultElement, placed, elements, shadowed);
         }
 
         /**

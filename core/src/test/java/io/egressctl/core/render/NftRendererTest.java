@@ -102,6 +102,13 @@ class NftRendererTest {
         return new Fragment("net-t", policy, List.of(new VmAddress("vm-1", "10.9.0.5", "fd00:9::5")), List.of(rules));
     }
 
+    /** "all" to anywhere first: the later ICMP rule of the same VM can never be the first match. */
+    private static Fragment icmpAfterAll() {
+        return oneVm(DefaultPolicy.ALLOW,
+                rule("block-all", Action.DENY, Protocol.ALL, null, null, List.of(), List.of(), "vm-1"),
+                rule("block-icmp", Action.DENY, Protocol.ICMP, null, null, List.of(), List.of(), "vm-1"));
+    }
+
     /** net-a on host-1: vm-1 .5, vm-2 .6, vm-3 .7 and the seed user guide's six examples. */
     private static NetworkBuilder seedExamples() {
         return new NetworkBuilder(NET_A)
@@ -208,10 +215,7 @@ class NftRendererTest {
 
     @Test
     void aRuleEarlierRulesFullyDecideGetsNoElementAndAHeaderNoteSaysWhy() {
-        // "all" to anywhere first: the later ICMP rule of the same VM can never be the first match.
-        Fragment f = oneVm(DefaultPolicy.ALLOW,
-                rule("block-all", Action.DENY, Protocol.ALL, null, null, List.of(), List.of(), "vm-1"),
-                rule("block-icmp", Action.DENY, Protocol.ICMP, null, null, List.of(), List.of(), "vm-1"));
+        Fragment f = icmpAfterAll();
 
         String script = renderer.render("host-1", host(f));
 
@@ -307,9 +311,7 @@ class NftRendererTest {
 
     @Test
     void nftIsSentTheScriptWithoutItsHeaderNotes() {
-        Fragment f = oneVm(DefaultPolicy.ALLOW,
-                rule("block-all", Action.DENY, Protocol.ALL, null, null, List.of(), List.of(), "vm-1"),
-                rule("block-icmp", Action.DENY, Protocol.ICMP, null, null, List.of(), List.of(), "vm-1"));
+        Fragment f = icmpAfterAll();
         String script = renderer.render("host-1", host(f));
         assertThat(script).startsWith("# egressctl host host-1 hash ").contains("\n# shadowed: r=block-icmp");
 

@@ -9,6 +9,9 @@ import java.util.List;
  */
 public interface NftRunner {
 
+    /** nft's arguments for one transaction read from stdin. */
+    List<String> APPLY = List.of("-f", "-");
+
     /**
      * Runs nft once.
      *

@@ -123,7 +123,8 @@ public final class NftablesEnforcer implements Enforcer {
                 return;
             }
             if (delta != null) {
-                NftRunner.Result r = runApply(delta);
+                // A runner failure (timeout, cannot start) leaves the kernel in an unknown state: applied stays null.
+                NftRunner.Result r = nft.run(delta, NftRunner.APPLY);
                 if (r.ok()) {
                     applied = desired;
                     lastApplyIncremental = true;
@@ -136,7 +137,7 @@ public final class NftablesEnforcer implements Enforcer {
         }
         // The full script. The header notes are for readers of the script: nft is sent it without them
         // (see NftRenderer). While nft works, the script is parsed for the drift checks that follow.
-        NftRunner.Pending run = nft.start(NftRenderer.kernelInput(script), List.of("-f", "-"));
+        NftRunner.Pending run = nft.start(NftRenderer.kernelInput(script), NftRunner.APPLY);
         Ruleset parsed = desired != null ? desired : Ruleset.parseOrNull(script);
         NftRunner.Result r = run.await();
         if (!r.ok()) {
@@ -147,11 +148,6 @@ public final class NftablesEnforcer implements Enforcer {
         applied = parsed;
         lastApplyIncremental = false;
         fullApplies++;
-    }
-
-    private NftRunner.Result runApply(String text) throws EnforcementException {
-        // A runner failure (timeout, cannot start) leaves the kernel in an unknown state: applied stays null.
-        return nft.run(text, List.of("-f", "-"));
     }
 
     @Override

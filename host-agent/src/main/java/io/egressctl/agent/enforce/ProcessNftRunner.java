@@ -33,8 +33,6 @@ public final class ProcessNftRunner implements NftRunner {
 
     private static final Pattern NETNS = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");
 
-    private static final List<String> APPLY = List.of("-f", "-");
-
     private final List<String> prefix;
     private final Duration timeout;
     private final boolean keepSpare;
@@ -94,8 +92,7 @@ public final class ProcessNftRunner implements NftRunner {
     /** Starts nft and feeds its stdin from another thread: the caller is free while nft reads and works. */
     @Override
     public Pending start(String stdin, List<String> args) throws EnforcementException {
-        List<String> cmd = new ArrayList<>(prefix);
-        cmd.addAll(args);
+        List<String> cmd = command(args);
         boolean apply = keepSpare && args.equals(APPLY);
         Process taken = apply ? takeSpare() : null;
         Process p = taken != null ? taken : spawn(cmd);
@@ -123,6 +120,12 @@ public final class ProcessNftRunner implements NftRunner {
         };
     }
 
+    private List<String> command(List<String> args) {
+        List<String> cmd = new ArrayList<>(prefix);
+        cmd.addAll(args);
+        return cmd;
+    }
+
     private static Process spawn(List<String> cmd) throws EnforcementException {
         try {
             return new ProcessBuilder(cmd).start();
@@ -142,10 +145,8 @@ public final class ProcessNftRunner implements NftRunner {
     }
 
     private void refillSpare() {
-        List<String> cmd = new ArrayList<>(prefix);
-        cmd.addAll(APPLY);
         try {
-            Process p = spawn(cmd);
+            Process p = spawn(command(APPLY));
             synchronized (this) {
                 if (spare == null) {
                     spare = p;

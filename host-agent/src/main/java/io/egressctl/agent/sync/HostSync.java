@@ -312,7 +312,7 @@ public final class HostSync implements Runnable {
             log.info("host {}: bootstrap applies the snapshot (hash {}) with the {} enforcer: what is in force is not it ({})",
                     hostId, state.hash(), enforcer.name(), why);
             lastBootstrapApplied = true;
-            enforce(EnforcementTrigger.BOOTSTRAP, true);
+            enforce(EnforcementTrigger.BOOTSTRAP, true, script);
             return;
         }
         long micros = (System.nanoTime() - started) / 1000;
@@ -326,7 +326,11 @@ public final class HostSync implements Runnable {
     }
 
     private void enforce(EnforcementTrigger trigger, boolean force) {
-        String script = renderer.render(hostId, state.fragments());
+        enforce(trigger, force, renderer.render(hostId, state.fragments()));
+    }
+
+    /** Applies {@code script}, the rendering of the current state, and reports. */
+    private void enforce(EnforcementTrigger trigger, boolean force, String script) {
         String hash = state.hash();
         List<String> changeIds = state.drainChangeIds();
         long started = System.nanoTime();

@@ -26,7 +26,7 @@ final class FakeNftRunner implements NftRunner {
     /** One recorded run. */
     record Call(String stdin, List<String> args) {
         boolean isApply() {
-            return args.equals(List.of("-f", "-"));
+            return args.equals(APPLY);
         }
 
         boolean isFullApply() {
