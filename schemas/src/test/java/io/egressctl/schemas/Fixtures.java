@@ -60,7 +60,7 @@ public final class Fixtures {
                 .setExpectedVersion(7L)
                 .setIdempotencyKey("idem-" + eventId)
                 .setNetwork(new NetworkSpec(networkId, "tenant-1", NetworkKind.VPC_TIER, "10.1.1.0/24", "fd00::/64",
-                        DefaultPolicy.ALLOW, true, 50))
+                        DefaultPolicy.ALLOW, true, 50, false))
                 .setRuleBefore(null)
                 .setRuleAfter(blockPort80("rule-" + eventId))
                 .setSource(source())
@@ -69,14 +69,14 @@ public final class Fixtures {
 
     public static WorkloadEvent vmPlaced() {
         return new WorkloadEvent("wl-1", WorkloadOperation.VM_MOVED, "net-1", "vm-1", "host-2", "host-1", "10.1.1.10",
-                "fd00::10", source());
+                "fd00::10", source(), "vnet12", "52:54:00:12:34:56");
     }
 
     public static HostUpdate hostUpdate() {
         CompiledRule rule = new CompiledRule("rule-1", RuleAction.DENY, 100, Protocol.ICMP, List.of("vm-1"),
                 List.of("0.0.0.0/0"), List.of(), null, null, 8, -1);
-        Fragment fragment = new Fragment(DefaultPolicy.ALLOW, List.of(new VmAddress("vm-1", "10.1.1.10", null)),
-                List.of(rule));
+        Fragment fragment = new Fragment(DefaultPolicy.ALLOW, List.of(new VmAddress("vm-1", "10.1.1.10", null, "vnet12", "52:54:00:12:34:56")),
+                List.of(rule), false);
         return new HostUpdate("host-1", "net-1", 12L, false, fragment, "sha256:abcd", List.of("chg-1", "chg-2"), T0);
     }
 
@@ -87,6 +87,6 @@ public final class Fixtures {
     public static EnforcementReport nack() {
         return new EnforcementReport("host-1", EnforcementStatus.NACK, EnforcementTrigger.UPDATE,
                 List.of(new AppliedFragment("net-1", 11L)), "sha256:last-good", List.of("chg-1"),
-                "nft: syntax error, unexpected junk", 1234L, "nftables", 2L, T0);
+                "nft: syntax error, unexpected junk", 1234L, "nftables", 2L, T0, List.of());
     }
 }

@@ -34,8 +34,8 @@ record Checkpoint(long ruleOffset, long workloadOffset, List<NetworkEntry> netwo
                         Map<String, String> idempotencyKeys, long configVersion, long rulePosition, long workloadPosition) {
     }
 
-    /** One VM placement. */
-    record VmEntry(String vmId, String hostId, String ipv4, String ipv6) {
+    /** One VM placement; interface and MAC absent (null) in checkpoints written before they were kept. */
+    record VmEntry(String vmId, String hostId, String ipv4, String ipv6, String interfaceName, String mac) {
     }
 
     private static final JsonMapper JSON = JsonMapper.builder().build();
@@ -47,7 +47,7 @@ record Checkpoint(long ruleOffset, long workloadOffset, List<NetworkEntry> netwo
         }
         List<VmEntry> vms = new ArrayList<>();
         for (VmPlacement p : s.vms().values()) {
-            vms.add(new VmEntry(p.vmId(), p.hostId(), p.ipv4(), p.ipv6()));
+            vms.add(new VmEntry(p.vmId(), p.hostId(), p.ipv4(), p.ipv6(), p.interfaceName(), p.mac()));
         }
         String network = s.network() == null ? null : encode(bytes(EventMapper.toAvro(s.network())));
         return new NetworkEntry(s.networkId(), network, rules, vms, new LinkedHashMap<>(s.idempotencyKeys()),
@@ -63,7 +63,7 @@ record Checkpoint(long ruleOffset, long workloadOffset, List<NetworkEntry> netwo
             }
             Map<String, VmPlacement> vms = new LinkedHashMap<>();
             for (VmEntry v : e.vms()) {
-                vms.put(v.vmId(), new VmPlacement(v.vmId(), e.networkId(), v.hostId(), v.ipv4(), v.ipv6()));
+                vms.put(v.vmId(), new VmPlacement(v.vmId(), e.networkId(), v.hostId(), v.interfaceName(), v.mac(), v.ipv4(), v.ipv6()));
             }
             var network = e.network() == null ? null
                     : EventMapper.fromAvro(NetworkSpec.fromByteBuffer(ByteBuffer.wrap(Base64.getDecoder().decode(e.network()))));

@@ -46,7 +46,8 @@ public final class FragmentCompiler {
         }
         for (Map.Entry<String, List<Vm>> host : byHost.entrySet()) {
             List<Vm> hostVms = host.getValue();
-            List<VmAddress> vms = hostVms.stream().map(v -> new VmAddress(v.placement().vmId(), v.placement().ipv4(), v.placement().ipv6())).toList();
+            List<VmAddress> vms = hostVms.stream().map(v -> new VmAddress(v.placement().vmId(), v.placement().interfaceName(),
+                    v.placement().mac(), v.placement().ipv4(), v.placement().ipv6())).toList();
             List<CompiledRule> rules = new ArrayList<>();
             for (EgressRule rule : state.rules().values()) {
                 List<String> covered = new ArrayList<>(2);
@@ -61,7 +62,7 @@ public final class FragmentCompiler {
                 }
             }
             rules.sort(EVALUATION_ORDER);
-            out.put(host.getKey(), new Fragment(network.networkId(), network.defaultPolicy(), vms, rules));
+            out.put(host.getKey(), new Fragment(network.networkId(), network.defaultPolicy(), vms, rules, network.keepEstablished()));
         }
         return out;
     }

@@ -37,9 +37,18 @@ public final class CanonicalHash {
         StringBuilder sb = new StringBuilder(128 + 96 * (f.vms().size() + f.rules().size()));
         sb.append("network=").append(f.networkId()).append('\n');
         sb.append("policy=").append(f.defaultPolicy()).append('\n');
+        if (f.keepEstablished()) {
+            sb.append("keepEstablished=true\n");
+        }
         for (VmAddress vm : byVmId(f.vms())) {
             sb.append("vm=").append(vm.vmId()).append(',').append(nullToEmpty(vm.ipv4())).append(',')
-                    .append(nullToEmpty(vm.ipv6())).append('\n');
+                    .append(nullToEmpty(vm.ipv6()));
+            // Interface and MAC are written only when present, so the hash of content without them
+            // (fragments compiled before interfaces were in the contract) is what it always was.
+            if (vm.interfaceName() != null || vm.mac() != null) {
+                sb.append(",if=").append(nullToEmpty(vm.interfaceName())).append(",mac=").append(nullToEmpty(vm.mac()));
+            }
+            sb.append('\n');
         }
         for (CompiledRule r : f.rules()) {
             sb.append("rule=").append(r.ruleId()).append('|').append(r.action()).append('|').append(r.priority())

@@ -8,9 +8,11 @@ import java.util.Optional;
  *
  * @param advanced  explicit rule actions and priorities are allowed (beyond CloudStack)
  * @param ruleQuota the most rules the network may hold
+ * @param keepEstablished a rule that starts blocking a flow leaves connections already established open
+ *                  (by default the hosts end them)
  */
 public record Network(String networkId, String tenantId, NetworkKind kind, Cidr guestCidr, Cidr guestCidr6,
-                      DefaultPolicy defaultPolicy, boolean advanced, int ruleQuota) {
+                      DefaultPolicy defaultPolicy, boolean advanced, int ruleQuota, boolean keepEstablished) {
 
     /** Rule quota used when none is given. */
     public static final int DEFAULT_RULE_QUOTA = 1000;
@@ -23,6 +25,12 @@ public record Network(String networkId, String tenantId, NetworkKind kind, Cidr 
         Objects.requireNonNull(defaultPolicy, "defaultPolicy");
     }
 
+    /** A network whose new blocks end established flows (the default). */
+    public Network(String networkId, String tenantId, NetworkKind kind, Cidr guestCidr, Cidr guestCidr6,
+                   DefaultPolicy defaultPolicy, boolean advanced, int ruleQuota) {
+        this(networkId, tenantId, kind, guestCidr, guestCidr6, defaultPolicy, advanced, ruleQuota, false);
+    }
+
     /** The IPv6 prefix, when the network has one. */
     public Optional<Cidr> ipv6Prefix() {
         return Optional.ofNullable(guestCidr6);
@@ -30,6 +38,6 @@ public record Network(String networkId, String tenantId, NetworkKind kind, Cidr 
 
     /** A copy with another default policy. */
     public Network withDefaultPolicy(DefaultPolicy policy) {
-        return new Network(networkId, tenantId, kind, guestCidr, guestCidr6, policy, advanced, ruleQuota);
+        return new Network(networkId, tenantId, kind, guestCidr, guestCidr6, policy, advanced, ruleQuota, keepEstablished);
     }
 }

@@ -7,6 +7,7 @@ import io.egressctl.core.model.EgressRule;
 import io.egressctl.core.model.Network;
 import io.egressctl.core.model.VmPlacement;
 import io.egressctl.core.validation.Identifiers;
+import io.egressctl.core.validation.Interfaces;
 import io.egressctl.core.validation.RuleValidator;
 import io.egressctl.core.validation.ValidationException;
 
@@ -271,7 +272,26 @@ public final class NetworkState {
                 if (c.ipv6() != null && ipv6 == null) {
                     return invalidWorkload("ipv6", c.ipv6());
                 }
-                vms.put(c.vmId(), new VmPlacement(c.vmId(), networkId, c.hostId(), ipv4, ipv6));
+                // The interface is the VM's identity on its host. Events written before it was part of
+                // the contract carry none: accepted as they were, and reported by the host as not
+                // enforced. A given name or MAC must be valid.
+                String iface = c.interfaceName();
+                if (iface != null && !Interfaces.isValidName(iface)) {
+                    return invalidWorkload("interfaceName", iface);
+                }
+                String mac = c.mac() == null ? null : Interfaces.canonicalMac(c.mac());
+                if (c.mac() != null && mac == null) {
+                    return invalidWorkload("mac", c.mac());
+                }
+                if (iface != null) {
+                    for (VmPlacement other : vms.values()) {
+                        if (!other.vmId().equals(c.vmId()) && other.hostId().equals(c.hostId()) && iface.equals(other.interfaceName())) {
+                            return Decision.rejected("INTERFACE_IN_USE", "interface " + iface + " on host " + c.hostId()
+                                    + " belongs to vm " + other.vmId() + " of network " + networkId, null);
+                        }
+                    }
+                }
+                vms.put(c.vmId(), new VmPlacement(c.vmId(), networkId, c.hostId(), iface, mac, ipv4, ipv6));
             }
             case VM_REMOVED -> {
                 VmPlacement p = c.vmId() == null ? null : vms.get(c.vmId());

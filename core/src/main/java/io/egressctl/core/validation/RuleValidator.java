@@ -296,7 +296,8 @@ public final class RuleValidator {
         if (!v.isEmpty()) {
             throw new ValidationException(v);
         }
-        return new Network(d.networkId(), tenantId, kind, guest, guest6, policy, Boolean.TRUE.equals(d.advanced()), quota);
+        return new Network(d.networkId(), tenantId, kind, guest, guest6, policy, Boolean.TRUE.equals(d.advanced()), quota,
+                Boolean.TRUE.equals(d.keepEstablished()));
     }
 
     /** Parses {@code allow} or {@code deny}, case-insensitively. */

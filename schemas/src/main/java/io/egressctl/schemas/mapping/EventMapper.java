@@ -17,6 +17,7 @@ import io.egressctl.core.model.NetworkKind;
 import io.egressctl.core.model.PortRange;
 import io.egressctl.core.model.Protocol;
 import io.egressctl.core.validation.Identifiers;
+import io.egressctl.core.validation.Interfaces;
 import io.egressctl.core.validation.ValidationException;
 import io.egressctl.events.HostUpdate;
 import io.egressctl.events.NetworkSpec;
@@ -101,6 +102,7 @@ public final class EventMapper {
                 .setDefaultPolicy(io.egressctl.events.DefaultPolicy.valueOf(n.defaultPolicy().name()))
                 .setAdvanced(n.advanced())
                 .setRuleQuota(n.ruleQuota())
+                .setKeepEstablished(n.keepEstablished())
                 .build();
     }
 
@@ -110,7 +112,7 @@ public final class EventMapper {
         return new Network(s.getNetworkId(), s.getTenantId(), NetworkKind.valueOf(s.getKind().name()),
                 cidr("network.guestCidr", s.getGuestCidr()),
                 s.getGuestCidr6() == null ? null : cidr("network.guestCidr6", s.getGuestCidr6()),
-                DefaultPolicy.valueOf(s.getDefaultPolicy().name()), s.getAdvanced(), s.getRuleQuota());
+                DefaultPolicy.valueOf(s.getDefaultPolicy().name()), s.getAdvanced(), s.getRuleQuota(), s.getKeepEstablished());
     }
 
     public static RuleSpec toAvro(EgressRule r) {
@@ -174,6 +176,8 @@ public final class EventMapper {
                 .setPreviousHostId(c.previousHostId())
                 .setIpv4(c.ipv4())
                 .setIpv6(c.ipv6())
+                .setInterfaceName(c.interfaceName())
+                .setMac(c.mac())
                 .setSource(toAvro(c.audit()))
                 .build();
     }
@@ -199,8 +203,10 @@ public final class EventMapper {
         }
         String v4 = address("ipv4", e.getIpv4(), true);
         String v6 = address("ipv6", e.getIpv6(), false);
+        // An interface name or MAC is passed on as written: NetworkState decides on it in log order
+        // (REJECTED INVALID), so a replay decides the same whatever this mapper's version.
         return new WorkloadChange(e.getEventId(), op, e.getNetworkId(), e.getVmId(), e.getHostId(), e.getPreviousHostId(),
-                v4, v6, fromAvro(e.getSource()));
+                e.getInterfaceName(), e.getMac(), v4, v6, fromAvro(e.getSource()));
     }
 
     /** Parses a bare address of the given family and returns its canonical text; null stays null. */
@@ -240,7 +246,9 @@ public final class EventMapper {
         return io.egressctl.events.Fragment.newBuilder()
                 .setDefaultPolicy(io.egressctl.events.DefaultPolicy.valueOf(f.defaultPolicy().name()))
                 .setVms(f.vms().stream().map(v -> io.egressctl.events.VmAddress.newBuilder()
-                        .setVmId(v.vmId()).setIpv4(v.ipv4()).setIpv6(v.ipv6()).build()).toList())
+                        .setVmId(v.vmId()).setIpv4(v.ipv4()).setIpv6(v.ipv6())
+                        .setInterfaceName(v.interfaceName()).setMac(v.mac()).build()).toList())
+                .setKeepEstablished(f.keepEstablished())
                 .setRules(f.rules().stream().map(r -> io.egressctl.events.CompiledRule.newBuilder()
                         .setRuleId(r.ruleId())
                         .setAction(io.egressctl.events.RuleAction.valueOf(r.action().name()))
@@ -260,6 +268,8 @@ public final class EventMapper {
     /** Decodes a fragment, re-validating every address and id (the agent trusts no producer either). */
     public static Fragment fromAvro(String networkId, io.egressctl.events.Fragment f) {
         List<VmAddress> vms = f.getVms().stream().map(v -> new VmAddress(Identifiers.require("vmId", v.getVmId()),
+                v.getInterfaceName() == null ? null : Interfaces.requireName("interfaceName", v.getInterfaceName()),
+                Interfaces.optionalMac("mac", v.getMac()),
                 address("ipv4", v.getIpv4(), true), address("ipv6", v.getIpv6(), false))).toList();
         List<CompiledRule> rules = f.getRules().stream().map(r -> {
             try {
@@ -274,7 +284,7 @@ public final class EventMapper {
                 throw new ValidationException("rule", e.getMessage());
             }
         }).toList();
-        return new Fragment(networkId, DefaultPolicy.valueOf(f.getDefaultPolicy().name()), vms, rules);
+        return new Fragment(networkId, DefaultPolicy.valueOf(f.getDefaultPolicy().name()), vms, rules, f.getKeepEstablished());
     }
 
     private static List<String> texts(List<Cidr> cidrs) {
