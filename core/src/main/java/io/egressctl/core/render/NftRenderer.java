@@ -1165,10 +1165,32 @@ public final class NftRenderer {
         return RULE_HASHES.get(r);
     }
 
-    private static String computeRuleHash(CompiledRule r) {
-        String canonical = r.ruleId() + '|' + r.action() + '|' + r.priority() + '|' + r.protocol() + '|'
-                + r.destinationCidrs() + '|' + r.destinationExceptCidrs() + '|' + r.ports() + '|' + r.icmp();
-        return CanonicalHash.sha256(canonical).substring(0, 12);
+    /**
+     * Built from explicit canonical fields (never a record's {@code toString}, whose format is the
+     * JDK's to change): id, action, priority, protocol, destinations and exceptions as canonical CIDR
+     * text joined by commas, ports as {@code start-end}, ICMP as {@code type/code}; absent fields empty.
+     */
+    static String computeRuleHash(CompiledRule r) {
+        StringBuilder sb = new StringBuilder(96);
+        sb.append(r.ruleId()).append('|').append(r.action().name()).append('|').append(r.priority()).append('|')
+                .append(r.protocol().name()).append("|dst=");
+        joinCidrs(sb, r.destinationCidrs()).append("|except=");
+        joinCidrs(sb, r.destinationExceptCidrs()).append("|ports=");
+        if (r.ports() != null) {
+            sb.append(r.ports().start()).append('-').append(r.ports().end());
+        }
+        sb.append("|icmp=");
+        if (r.icmp() != null) {
+            sb.append(r.icmp().type()).append('/').append(r.icmp().code());
+        }
+        return CanonicalHash.sha256(sb.toString()).substring(0, 12);
+    }
+
+    private static StringBuilder joinCidrs(StringBuilder sb, List<Cidr> cidrs) {
+        for (int i = 0; i < cidrs.size(); i++) {
+            sb.append(i == 0 ? "" : ",").append(cidrs.get(i).toString());
+        }
+        return sb;
     }
 
     private static String hostHash(SortedMap<String, Fragment> fragments) {
