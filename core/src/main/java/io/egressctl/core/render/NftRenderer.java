@@ -452,6 +452,21 @@ public final class NftRenderer {
             return defaultVerdict;
         }
 
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Port p && mark == p.mark && interfaceName.equals(p.interfaceName) && java.util.Objects.equals(vm, p.vm);
+        }
+
+        @Override
+        public int hashCode() {
+            return mark * 31 + interfaceName.hashCode();
+        }
+
+        @Override
+        public String toString() {
+            return "Port[" + interfaceName + " " + markText() + " " + (vm == null ? "claimed twice" : networkId + "/" + vmId) + "]";
+        }
+
         /** The mark as nft writes it. */
         public String markText() {
             return markText(mark);
