@@ -354,11 +354,12 @@ public final class HostSync implements Runnable {
     }
 
     private Duration failed(String kind, String reason, Throwable e) {
+        boolean again = reason.equals(fault);
         setFault(reason);
         meters.counter("egress.agent.sync.failures", "reason", kind).increment();
         Duration wait = loopBackoff;
         loopBackoff = loopBackoff.multipliedBy(2).compareTo(MAX_BACKOFF) > 0 ? MAX_BACKOFF : loopBackoff.multipliedBy(2);
-        if (e != null) {
+        if (e != null && !again) { // the stack once per run of the same failure
             log.warn("host {}: not syncing, retrying in {}: {}", hostId, wait, reason, e);
         } else {
             log.warn("host {}: not syncing, retrying in {}: {}", hostId, wait, reason);
