@@ -661,11 +661,26 @@ public final class NftablesEnforcer implements Enforcer {
                 if (before.map() != now.map() || !before.header().equals(now.header())) {
                     return false;
                 }
-                if (before.elements().equals(now.elements())) {
+                List<String> was = before.elements();
+                List<String> is = now.elements();
+                if (was.equals(is)) {
                     continue;
                 }
-                Map<String, String> old = elementsByKey(before);
-                Map<String, String> fresh = elementsByKey(now);
+                // Elements keep their order from one render to the next: only the stretch between the
+                // common head and tail can differ (a key is once in a set, so one in the head or tail
+                // of either list is nowhere else in the other).
+                int head = 0;
+                while (head < was.size() && head < is.size() && was.get(head).equals(is.get(head))) {
+                    head++;
+                }
+                int endWas = was.size();
+                int endIs = is.size();
+                while (endWas > head && endIs > head && was.get(endWas - 1).equals(is.get(endIs - 1))) {
+                    endWas--;
+                    endIs--;
+                }
+                Map<String, String> old = elementsByKey(before, was.subList(head, endWas));
+                Map<String, String> fresh = elementsByKey(now, is.subList(head, endIs));
                 List<String> gone = new ArrayList<>();
                 List<String> added = new ArrayList<>();
                 old.forEach((k, v) -> {
@@ -741,8 +756,13 @@ public final class NftablesEnforcer implements Enforcer {
          * element text, comment and data included, so a changed comment or data is a change.
          */
         static Map<String, String> elementsByKey(SetDef set) {
+            return elementsByKey(set, set.elements());
+        }
+
+        /** {@link #elementsByKey(SetDef)} of some of the set's elements. */
+        static Map<String, String> elementsByKey(SetDef set, List<String> elements) {
             Map<String, String> out = new LinkedHashMap<>();
-            for (String el : set.elements()) {
+            for (String el : elements) {
                 out.put(elementKey(set, el), el);
             }
             return out;
