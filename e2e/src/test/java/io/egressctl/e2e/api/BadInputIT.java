@@ -55,7 +55,7 @@ class BadInputIT {
         net = cp.unique("bad");
         created(api.post("/api/v1/networks?wait=compiled&timeout=30s", cp.tenantKey(), Map.of("networkId", net, "guestCidr", "10.40.0.0/24")));
         ApiClient.Response placed = api.put("/api/v1/networks/" + net + "/placements/vm-1?wait=applied&timeout=30s", cp.operatorKey(),
-                Map.of("hostId", host, "ipv4", "10.40.0.11"));
+                ControlPlane.placement(host, "tap-vm-1", "10.40.0.11"));
         assertThat(placed.status()).as("%s", placed.body()).isEqualTo(200);
         baselineRuleId = created(api.post(rules(net) + "?wait=applied&timeout=30s", cp.tenantKey(),
                 Map.of("protocol", "tcp", "startPort", 22, "sourceCidrs", List.of("10.40.0.11/32", "10.40.0.12/32")))).text("ruleId");
@@ -294,7 +294,7 @@ class BadInputIT {
     void aTenantPlacingAVmAnswers403() {
         Published.Snapshot before = published.snapshot(net, cp.tenantKey());
         String path = "/api/v1/networks/" + net + "/placements/vm-9";
-        assertProblem(api.put(path, cp.tenantKey(), Map.of("hostId", host, "ipv4", "10.40.0.19")), 403, "FORBIDDEN", null,
+        assertProblem(api.put(path, cp.tenantKey(), ControlPlane.placement(host, "tap-vm-9", "10.40.0.19")), 403, "FORBIDDEN", null,
                 "placements are managed by the operator role");
         assertProblem(api.delete("/api/v1/networks/" + net + "/placements/vm-1", cp.tenantKey()), 403, "FORBIDDEN", null, "operator role");
         published.assertNothingSince(before);

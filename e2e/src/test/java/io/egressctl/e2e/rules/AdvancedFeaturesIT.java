@@ -42,7 +42,8 @@ class AdvancedFeaturesIT {
         b.put("networkId", id);
         ApiClient.Response r = api.post("/api/v1/networks?wait=compiled&timeout=20s", cp.tenantKey(), b);
         assertThat(r.status()).as("%s", r.body()).isEqualTo(201);
-        Map<String, Object> placement = new java.util.HashMap<>(Map.of("hostId", host, "ipv4", ipv4));
+        // Every test's VM is on the same host: its network's id (unique) names its interface.
+        Map<String, Object> placement = ControlPlane.placement(host, "tap-" + id.substring(id.length() - 10), ipv4);
         if (ipv6 != null) {
             placement.put("ipv6", ipv6);
         }
