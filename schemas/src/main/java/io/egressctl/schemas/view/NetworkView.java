@@ -75,7 +75,12 @@ public record NetworkView(String networkId, String tenantId, String kind, String
     /** Prefix of the hash field that holds one rule's view: {@code r:<ruleId>}. */
     public static final String RULE_FIELD = "r:";
 
-    private static final tools.jackson.databind.json.JsonMapper JSON = tools.jackson.databind.json.JsonMapper.builder().build();
+    /**
+     * Reads views of every writer version: a field a previous writer did not know (keepEstablished)
+     * is absent from its JSON and reads as its default (false) rather than failing the read.
+     */
+    private static final tools.jackson.databind.json.JsonMapper JSON = tools.jackson.databind.json.JsonMapper.builder()
+            .disable(tools.jackson.databind.DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES).build();
 
     /**
      * Reads a view from the network's Redis hash: field {@code version} the network's version, field
