@@ -58,11 +58,11 @@ import static org.assertj.core.api.Assertions.assertThat;
  * "passes" means one try succeeded. Each test is skipped, with the reason, when not root or a tool is
  * missing; with {@code EGRESS_REQUIRE_KERNEL_TESTS=true} in the environment (CI) that fails instead.
  *
- * <p>Two tests show holes of the current ruleset and run only with
+ * <p>Three tests show holes of the current ruleset and run only with
  * {@code -Degress.kernel.known-holes=true} (they fail until the renderer is fixed): a peer that
- * speaks first after the flush revives a flow the new rules block, and one tenant's VM can send
- * packets that match the reply direction of a flow started towards the other tenant's VM at the same
- * address (one conntrack table for both tenants).
+ * speaks first after the flush revives a flow the new rules block; one tenant's VM can send packets
+ * that match the reply direction of a flow started towards the other tenant's VM at the same address
+ * (one conntrack table for both tenants); udp 68 -> 67 passes to any destination whatever the rules.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @Timeout(240)
@@ -452,6 +452,30 @@ class HostIdentityKernelIT {
                 sendUdp(t.vm("a"), peer, 5353, 9999, "leak-" + i);
             }
             assertThat(sink.next(Duration.ofSeconds(2))).as("A's packet in the reply direction of B's inbound flow (%s)", mode).isNull();
+        }
+    }
+
+    /**
+     * The vm chain lets {@code udp sport 68 udp dport 67} through from the VM's own address to any
+     * destination (for DHCP renewals, which go unicast to the server), so a VM under DENY, or with a
+     * rule blocking all egress, can still send datagrams from port 68 to port 67 of any host.
+     */
+    @ParameterizedTest(name = "{0}")
+    @EnumSource(HostMode.class)
+    @EnabledIfSystemProperty(named = KNOWN_HOLES, matches = "true", disabledReason = "known hole of the ruleset: udp 68 -> 67 passes "
+            + "to any destination whatever the rules say; -D" + KNOWN_HOLES + "=true runs it")
+    void aVmBlockedFromEverythingCannotSendFromTheDhcpClientPortToAnyHost(HostMode mode) throws Exception {
+        TenantTopology t = host(mode);
+        apply(t, net("net-a", DefaultPolicy.DENY, VM_A, deny("a-all", Protocol.ALL, null, VM_A)), net("net-b", DefaultPolicy.ALLOW, VM_B));
+        try (Line sink = t.new Line(t.dst("a"), "socat", "-u", "UDP4-RECV:67,bind=" + DST4 + ",reuseaddr", "STDOUT")) {
+            TenantTopology.sleep(300);
+            sendUdp(t.vm("a"), DST4, 67, 40067, "from-another-port");
+            assertThat(sink.next(Duration.ofSeconds(2))).as("blocked from another source port").isNull();
+            for (int i = 0; i < TenantTopology.ATTEMPTS; i++) {
+                sendUdp(t.vm("a"), DST4, 67, 68, "out-" + i);
+            }
+            assertThat(sink.next(Duration.ofSeconds(2))).as("a datagram from udp/68 to %s:67 under DENY and deny-all (%s)", DST4, mode)
+                    .isNull();
         }
     }
 
