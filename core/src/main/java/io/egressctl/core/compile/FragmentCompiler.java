@@ -97,36 +97,12 @@ public final class FragmentCompiler {
         }
 
         boolean coveredBy(EgressRule rule) {
-            if (rule.coversWholeNetwork()) {
-                return true;
-            }
-            if (!rule.sourceVmIds().isEmpty()) {
-                return rule.sourceVmIds().contains(placement.vmId());
-            }
-            for (Cidr c : rule.sourceCidrs()) {
-                Cidr address = c.isIpv4() ? v4 : v6;
-                if (address != null && c.contains(address)) {
-                    return true;
-                }
-            }
-            return false;
+            return rule.covers(placement.vmId(), v4, v6);
         }
     }
 
     /** True when the rule's source selects this VM. */
     static boolean covers(EgressRule rule, VmPlacement vm) {
-        if (rule.coversWholeNetwork()) {
-            return true;
-        }
-        if (!rule.sourceVmIds().isEmpty()) {
-            return rule.sourceVmIds().contains(vm.vmId());
-        }
-        for (Cidr c : rule.sourceCidrs()) {
-            String ip = c.isIpv4() ? vm.ipv4() : vm.ipv6();
-            if (ip != null && c.containsAddress(ip)) {
-                return true;
-            }
-        }
-        return false;
+        return rule.covers(vm.vmId(), address(vm.ipv4()), address(vm.ipv6()));
     }
 }

@@ -50,6 +50,36 @@ public record EgressRule(String ruleId, Protocol protocol, Action action, int pr
     }
 
     /**
+     * Whether this rule's source selects a VM with the given id and addresses (either may be null).
+     * See {@link #covers(List, List, String, Cidr, Cidr)}.
+     */
+    public boolean covers(String vmId, Cidr ipv4, Cidr ipv6) {
+        return covers(sourceCidrs, sourceVmIds, vmId, ipv4, ipv6);
+    }
+
+    /**
+     * The one decision whether a rule's source selects a VM, for the compiler, the API's views and
+     * the audit tools alike: a rule without sources covers every VM of its network; otherwise a VM
+     * is covered when the rule names its id, or when one of the rule's source CIDRs holds the VM's
+     * address of that family.
+     */
+    public static boolean covers(List<Cidr> sourceCidrs, List<String> sourceVmIds, String vmId, Cidr ipv4, Cidr ipv6) {
+        if (sourceCidrs.isEmpty() && sourceVmIds.isEmpty()) {
+            return true;
+        }
+        if (vmId != null && sourceVmIds.contains(vmId)) {
+            return true;
+        }
+        for (Cidr c : sourceCidrs) {
+            Cidr address = c.isIpv4() ? ipv4 : ipv6;
+            if (address != null && c.contains(address)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
      * What the rule matches, without its id, priority and description: two rules of a network
      * with the same match key are duplicates.
      */

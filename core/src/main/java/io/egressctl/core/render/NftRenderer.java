@@ -128,6 +128,7 @@ public final class NftRenderer {
     private static final int MAX_COMMENT = 128;
 
     private final boolean ruleCounters;
+    private final HostMode mode;
     /**
      * The last plan of each network of the host rendered last, by network id: a host's update changes
      * a network or two, so the others are not planned again. Only networks of the latest render are
@@ -139,20 +140,32 @@ public final class NftRenderer {
     private record NetworkPlan(Fragment fragment, List<VmPlan> vms) {
     }
 
-    /** A renderer without per-rule counters (see {@link #NftRenderer(boolean)}). */
+    /** A renderer for a routed host without per-rule counters (see {@link #NftRenderer(boolean, HostMode)}). */
     public NftRenderer() {
-        this(false);
+        this(false, HostMode.ROUTED);
+    }
+
+    /** A renderer for a routed host. */
+    public NftRenderer(boolean ruleCounters) {
+        this(ruleCounters, HostMode.ROUTED);
     }
 
     /**
+     * @param mode         how the host plugs its VMs in (where a packet's interface can be seen)
      * @param ruleCounters give every rule's set elements a packet and byte counter. Off by default:
      *                     a counter is a per-CPU allocation in the kernel for every element (on a
      *                     host with many cores, megabytes at 10,000 rules) and it costs nft about
      *                     a sixth of a full apply (measured by {@code ./egressctl bench agent}). The
      *                     default-verdict maps count per VM either way.
      */
-    public NftRenderer(boolean ruleCounters) {
+    public NftRenderer(boolean ruleCounters, HostMode mode) {
         this.ruleCounters = ruleCounters;
+        this.mode = java.util.Objects.requireNonNull(mode, "mode");
+    }
+
+    /** Where this renderer's table sees a VM's interface. */
+    public HostMode mode() {
+        return mode;
     }
 
     /** Whether rule elements carry counters. */
@@ -318,7 +331,7 @@ public final class NftRenderer {
 
         public String type() {
             String a = v4 ? "ipv4_addr" : "ipv6_addr";
-            StringBuilder t = new StringBuilder(a);
+            StringBuilder t = new StringBuilder("mark");
             if (dst) {
                 t.append(" . ").append(a);
             }
@@ -337,7 +350,10 @@ public final class NftRenderer {
         public String lookup() {
             String ip = v4 ? "ip" : "ip6";
             String icmp = v4 ? "icmp" : "icmpv6";
-            StringBuilder k = new StringBuilder(ip).append(" saddr");
+            // The key starts with the mark of the VM's interface. Without a destination address
+            // nothing else in the key names the family (tcp, udp and port are the same in both), so
+            // the lookup says it.
+            StringBuilder k = new StringBuilder(dst ? "" : v4 ? "meta nfproto ipv4 " : "meta nfproto ipv6 ").append("meta mark");
             if (dst) {
                 k.append(" . ").append(ip).append(" daddr");
                 if (prefix >= 0 && prefix < (v4 ? 32 : 128)) {
@@ -367,20 +383,167 @@ public final class NftRenderer {
     }
 
     /**
-     * The whole layout of a host: sets in lookup order, the default-verdict map elements, and the
-     * rules left without an element for a VM because earlier rules of that VM decide every packet
-     * they match (one note each, for the script's header: an operator looking for the rule's
-     * element learns why there is none).
+     * The whole layout of a host: rule sets in lookup order, the host's VM ports (interface, mark,
+     * VM), the VMs it does not enforce and why, and the rules left without an element for a VM because
+     * earlier rules of that VM decide every packet they match (one note each, for the script's header).
      */
-    public record Plan(List<LookupSet> sets, List<String> defaults4, List<String> defaults6, List<String> shadowed) {
+    public record Plan(List<LookupSet> sets, List<Port> ports, List<Unenforced> unenforced, List<String> shadowed) {
+
+        /** Networks with a VM this plan does not enforce: the host's applied hash and report leave them out. */
+        public Set<String> unenforcedNetworks() {
+            Set<String> out = new java.util.TreeSet<>();
+            unenforced.forEach(u -> out.add(u.networkId()));
+            return out;
+        }
+    }
+
+    /**
+     * A VM of the host's fragments that the plan renders no rules for, and why: its placement names no
+     * interface (an event older than interface identity), or its interface is claimed by another VM
+     * too (then the interface is rendered fail-closed: everything from it is dropped).
+     */
+    public record Unenforced(String networkId, String vmId, String reason) {
+    }
+
+    /**
+     * One VM interface of the host and the mark its packets carry inside the table. {@code vmId} and
+     * {@code networkId} are null for an interface claimed by several VMs (rendered fail-closed).
+     */
+    public static final class Port {
+        private final int mark;
+        private final String interfaceName;
+        private final String networkId;
+        private final String vmId;
+        private final boolean keepEstablished;
+        private final String defaultVerdict;
+        private final VmPlan vm;
+
+        Port(int mark, String interfaceName, VmPlan vm) {
+            this.mark = mark;
+            this.interfaceName = interfaceName;
+            this.vm = vm;
+            this.networkId = vm == null ? null : vm.networkId();
+            this.vmId = vm == null ? null : vm.vmId();
+            this.keepEstablished = vm != null && vm.keepEstablished();
+            this.defaultVerdict = vm == null ? "drop" : vm.verdict();
+        }
+
+        public int mark() {
+            return mark;
+        }
+
+        public String interfaceName() {
+            return interfaceName;
+        }
+
+        public String networkId() {
+            return networkId;
+        }
+
+        public String vmId() {
+            return vmId;
+        }
+
+        public boolean keepEstablished() {
+            return keepEstablished;
+        }
+
+        public String defaultVerdict() {
+            return defaultVerdict;
+        }
+
+        /** The mark as nft writes it. */
+        public String markText() {
+            return markText(mark);
+        }
+
+        static String markText(int mark) {
+            return String.format("0x%08x", mark);
+        }
+
+        /** What decides this port's packets, as comparable keys: each rule element with its set, and the default. */
+        Set<String> decisions() {
+            Set<String> out = new HashSet<>();
+            out.add("default " + defaultVerdict);
+            if (vm != null) {
+                for (FamilyPlan fam : new FamilyPlan[]{vm.v4(), vm.v6()}) {
+                    if (fam == null) {
+                        continue;
+                    }
+                    for (Placed p : fam.placed()) {
+                        out.add(p.set() + (p.layer() % 2 == 0 ? " deny " : " allow ") + (fam.v4() ? "4" : "6") + p.keyTail());
+                    }
+                }
+                out.add("addr " + vm.address4() + " " + vm.address6());
+            }
+            return out;
+        }
+
+        /** True unless every difference from {@code before} only lets more through (an allow added, a deny removed). */
+        boolean mayBlockMoreThan(Port before) {
+            if (before.vm == vm) {
+                return false; // the same plan object: nothing changed
+            }
+            Set<String> was = before.decisions();
+            Set<String> now = decisions();
+            for (String d : now) {
+                if (!was.contains(d) && !d.contains(" allow ")) {
+                    return true;
+                }
+            }
+            for (String d : was) {
+                if (!now.contains(d) && !d.contains(" deny ")) {
+                    return true;
+                }
+            }
+            return false;
+        }
+    }
+
+    /**
+     * The ports whose established flows must end after {@code after} replaced {@code before}: ports
+     * of networks without {@code keepEstablished} whose decisions may now block a flow they let
+     * through (an element or default added, changed or removed, other than an added allow or a
+     * removed deny), and ports that changed hands. A port new to the host has no flows of ours.
+     * Conservative on purpose: ending an allowed flow's entry costs it nothing, its next packet is
+     * decided again and accepted.
+     */
+    public static List<Port> portsToFlush(Plan before, Plan after) {
+        if (before == null) {
+            return List.of();
+        }
+        Map<String, Port> old = new HashMap<>();
+        before.ports().forEach(p -> old.put(p.interfaceName(), p));
+        List<Port> out = new ArrayList<>();
+        for (Port p : after.ports()) {
+            Port was = old.get(p.interfaceName());
+            if (was == null || p.keepEstablished()) {
+                continue;
+            }
+            boolean otherOwner = !java.util.Objects.equals(was.vmId(), p.vmId()) || !java.util.Objects.equals(was.networkId(), p.networkId())
+                    || was.mark() != p.mark();
+            if (otherOwner || p.mayBlockMoreThan(was)) {
+                out.add(p);
+            }
+        }
+        return out;
     }
 
     /** Renders the full replacement script for a host. */
     public String render(String hostId, SortedMap<String, Fragment> fragments) {
-        Plan plan = plan(fragments);
+        return render(hostId, fragments, plan(fragments));
+    }
+
+    /** Renders the full replacement script for a host from its plan ({@link #plan(SortedMap)} of the same fragments). */
+    public String render(String hostId, SortedMap<String, Fragment> fragments, Plan plan) {
         String table = renderTable(plan);
         StringBuilder sb = new StringBuilder(table.length() + 256 + 100 * plan.shadowed().size());
-        sb.append("# egressctl host ").append(safe(hostId)).append(" hash ").append(hostHash(fragments)).append('\n');
+        sb.append("# egressctl host ").append(safe(hostId)).append(" hash ").append(hostHash(fragments))
+                .append(" mode ").append(mode.name().toLowerCase(java.util.Locale.ROOT)).append('\n');
+        for (Unenforced u : plan.unenforced()) {
+            sb.append("# unenforced: net ").append(safe(u.networkId())).append(" vm ").append(safe(u.vmId())).append(": ")
+                    .append(u.reason().replace('\n', ' ')).append('\n');
+        }
         for (String note : plan.shadowed()) {
             sb.append("# shadowed: ").append(note).append('\n');
         }
@@ -402,13 +565,26 @@ public final class NftRenderer {
         return at < 0 ? script : script.substring(at + 1);
     }
 
-    /** Renders just the {@code table inet egressctl { ... }} block. */
+    /** Renders the tables ({@code table inet egressctl { ... }}, and the bridge table on a bridged host). */
     public String renderTable(SortedMap<String, Fragment> fragments) {
         return renderTable(plan(fragments));
     }
 
+    /** Mark of the VM ports: the high byte tags the product's marks, the low 24 bits tell ports apart. */
+    static final int MARK_TAG = 0x45000000;
+
+    /** The rules that let a VM work whatever its rules say, before the source check: unspecified and link-local sources. */
+    static final List<String> BEFORE_SOURCE_CHECK = List.of(
+            "ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept comment \"dhcp from no address\"",
+            "ip6 saddr { ::, fe80::/10 } icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, mld-listener-report, mld2-listener-report } accept comment \"neighbour discovery from link-local\"",
+            "ip6 saddr fe80::/10 udp sport 546 udp dport 547 accept comment \"dhcpv6 from link-local\"");
+    /** The same needs from the VM's own addresses, after the source check. */
+    static final List<String> AFTER_SOURCE_CHECK = List.of(
+            "udp sport 68 udp dport 67 accept comment \"dhcp\"",
+            "icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert } accept comment \"neighbour discovery\"");
+
     private String renderTable(Plan plan) {
-        int size = 512 + 80 * (plan.defaults4().size() + plan.defaults6().size());
+        int size = 1024 + 160 * plan.ports().size();
         for (LookupSet s : plan.sets()) {
             size += 300;
             for (Element e : s.elements()) {
@@ -436,23 +612,81 @@ public final class NftRenderer {
             sb.append("    }\n");
             sb.append("  }\n");
         }
-        map(sb, "def4", "ipv4_addr", plan.defaults4());
-        map(sb, "def6", "ipv6_addr", plan.defaults6());
+        List<String> ports = new ArrayList<>();
+        List<String> vms = new ArrayList<>();
+        List<String> own = new ArrayList<>();
+        List<String> addr4 = new ArrayList<>();
+        List<String> addr6 = new ArrayList<>();
+        List<String> defaults = new ArrayList<>();
+        for (Port p : plan.ports()) {
+            String m = p.markText();
+            ports.add("\"" + p.interfaceName() + "\" : " + m);
+            vms.add(m);
+            own.add(m + " . " + m);
+            String comment = p.vm == null ? "interface " + p.interfaceName() + " claimed twice" : p.vm.comment();
+            if (p.vm != null && p.vm.address4() != null) {
+                addr4.add(m + " . " + p.vm.address4() + " comment \"" + comment + "\"");
+            }
+            if (p.vm != null && p.vm.address6() != null) {
+                addr6.add(m + " . " + p.vm.address6() + " comment \"" + comment + "\"");
+            }
+            defaults.add(m + " comment \"" + comment + "\" : " + p.defaultVerdict());
+        }
+        if (mode == HostMode.ROUTED) {
+            map(sb, "map", "ports", "ifname : mark", false, ports);
+        }
+        map(sb, "set", "vms", "mark", false, vms);
+        map(sb, "set", "own", "mark . mark", false, own);
+        map(sb, "set", "addr4", "mark . ipv4_addr", false, addr4);
+        map(sb, "set", "addr6", "mark . ipv6_addr", false, addr6);
+        map(sb, "map", "def", "mark : verdict", true, defaults);
+        if (mode == HostMode.ROUTED) {
+            sb.append("  chain prerouting {\n");
+            sb.append("    type filter hook prerouting priority raw; policy accept;\n");
+            sb.append("    meta mark set iifname map @ports\n");
+            sb.append("  }\n");
+        }
         sb.append("  chain forward {\n");
         sb.append("    type filter hook forward priority filter; policy accept;\n");
-        sb.append("    ct state established,related accept\n");
+        sb.append("    meta mark @vms jump vm\n");
+        sb.append("  }\n");
+        sb.append("  chain vm {\n");
+        sb.append("    ct state new ct mark set meta mark\n");
+        sb.append("    ct state established,related meta mark . ct mark @own accept\n");
+        sb.append("    ct state established,related ct mark 0x00000000 accept\n");
+        for (String r : BEFORE_SOURCE_CHECK) {
+            sb.append("    ").append(r).append('\n');
+        }
+        sb.append("    meta mark . ip saddr != @addr4 counter drop comment \"spoofed ipv4 source\"\n");
+        sb.append("    meta mark . ip6 saddr != @addr6 counter drop comment \"spoofed ipv6 source\"\n");
+        for (String r : AFTER_SOURCE_CHECK) {
+            sb.append("    ").append(r).append('\n');
+        }
         for (LookupSet s : plan.sets()) {
             sb.append("    ").append(s.lookup()).append('\n');
         }
-        sb.append("    ip saddr vmap @def4\n");
-        sb.append("    ip6 saddr vmap @def6\n");
+        sb.append("    meta mark vmap @def\n");
         sb.append("  }\n");
         sb.append("}\n");
+        if (mode == HostMode.BRIDGED) {
+            sb.append("table bridge ").append(TABLE).append('\n');
+            sb.append("delete table bridge ").append(TABLE).append('\n');
+            sb.append("table bridge ").append(TABLE).append(" {\n");
+            map(sb, "map", "ports", "ifname : mark", false, ports);
+            sb.append("  chain prerouting {\n");
+            sb.append("    type filter hook prerouting priority -300; policy accept;\n");
+            sb.append("    meta mark set iifname map @ports\n");
+            sb.append("  }\n");
+            sb.append("}\n");
+        }
         return sb.toString();
     }
 
-    private static void map(StringBuilder sb, String name, String type, List<String> elements) {
-        sb.append("  map ").append(name).append(" {\n    type ").append(type).append(" : verdict\n    counter\n");
+    private static void map(StringBuilder sb, String kind, String name, String type, boolean counter, List<String> elements) {
+        sb.append("  ").append(kind).append(' ').append(name).append(" {\n    type ").append(type).append('\n');
+        if (counter) {
+            sb.append("    counter\n");
+        }
         if (!elements.isEmpty()) {
             sb.append("    elements = {\n");
             for (int i = 0; i < elements.size(); i++) {
@@ -465,7 +699,7 @@ public final class NftRenderer {
 
     /**
      * What one rule adds to a host: an {@code add element} command per element of {@code ruleId},
-     * then the forward chain's lookups of the sets they are in, then a {@code # shadowed: ...} note
+     * then the vm chain's lookups of the sets they are in, then a {@code # shadowed: ...} note
      * (an nft comment) for each VM it gets no element for because earlier rules of that VM decide
      * every packet it matches. Empty when it covers no VM there or matches nothing.
      */
@@ -496,9 +730,9 @@ public final class NftRenderer {
 
     /**
      * The layered layout of a host (see the class comment). Networks are planned independently, in
-     * parallel on a large host (the common fork-join pool); what depends on the whole host (an
-     * address claimed only once, the order of elements in a set) is settled afterwards in network
-     * order, so the plan is the same either way.
+     * parallel on a large host (the common fork-join pool); what depends on the whole host (the
+     * marks of the interfaces, an interface claimed twice, the order of elements in a set) is settled
+     * afterwards in network order, so the plan is the same either way.
      */
     public Plan plan(SortedMap<String, Fragment> fragments) {
         int size = 0;
@@ -525,39 +759,104 @@ public final class NftRenderer {
         List<List<VmPlan>> networks = (parallel ? fragments.values().parallelStream() : fragments.values().stream())
                 .map(this::networkPlan).toList();
         lastPlans.keySet().retainAll(fragments.keySet());
-        Map<Long, LookupSet> sets = new TreeMap<>();
-        List<String> defaults4 = new ArrayList<>();
-        List<String> defaults6 = new ArrayList<>();
-        List<String> shadowed = new ArrayList<>();
-        Set<String> seenAddresses = new HashSet<>();
+        List<Unenforced> unenforced = new ArrayList<>();
+        // The VMs of every interface: a VM is its interface, so an interface claimed twice (two
+        // networks' placements naming one tap on this host) can be neither's: it is rendered
+        // fail-closed and both VMs are reported, whichever network sorts first.
+        TreeMap<String, List<VmPlan>> byInterface = new TreeMap<>();
         for (List<VmPlan> network : networks) {
             for (VmPlan vm : network) {
-                // An address may be claimed once per host; a second claim (overlapping tenant CIDRs
-                // on one host) is left out rather than making the whole transaction fail.
-                if (vm.v4() != null && seenAddresses.add(vm.v4().address())) {
-                    vm.v4().addTo(sets, defaults4, shadowed);
-                }
-                if (vm.v6() != null && seenAddresses.add(vm.v6().address())) {
-                    vm.v6().addTo(sets, defaults6, shadowed);
+                if (vm.interfaceName() == null) {
+                    unenforced.add(new Unenforced(vm.networkId(), vm.vmId(),
+                            "no interface in its placement (an event older than interface identity); re-send the placement with interfaceName"));
+                } else {
+                    byInterface.computeIfAbsent(vm.interfaceName(), k -> new ArrayList<>(1)).add(vm);
                 }
             }
         }
-        return new Plan(List.copyOf(sets.values()), defaults4, defaults6, shadowed);
-    }
-
-    /** One VM of a network, planned: per family (null where it has no address of that family). */
-    private record VmPlan(FamilyPlan v4, FamilyPlan v6) {
+        Map<String, Integer> marks = marks(byInterface.keySet());
+        Map<Long, LookupSet> sets = new TreeMap<>();
+        List<String> shadowed = new ArrayList<>();
+        List<Port> ports = new ArrayList<>(byInterface.size());
+        // Elements go into sets in network order (then VM order), as before interfaces: a port's
+        // elements are the same whatever else the host holds, apart from its mark.
+        Map<VmPlan, Port> portOf = new java.util.IdentityHashMap<>();
+        for (Map.Entry<String, List<VmPlan>> e : byInterface.entrySet()) {
+            int mark = marks.get(e.getKey());
+            if (e.getValue().size() == 1) {
+                Port p = new Port(mark, e.getKey(), e.getValue().get(0));
+                portOf.put(e.getValue().get(0), p);
+                ports.add(p);
+            } else {
+                StringBuilder who = new StringBuilder();
+                for (VmPlan vm : e.getValue()) {
+                    who.append(who.isEmpty() ? "" : ", ").append("vm ").append(vm.vmId()).append(" of network ").append(vm.networkId());
+                }
+                for (VmPlan vm : e.getValue()) {
+                    unenforced.add(new Unenforced(vm.networkId(), vm.vmId(), "interface " + e.getKey()
+                            + " is claimed by several VMs on this host (" + who + "): all its traffic is dropped"));
+                }
+                ports.add(new Port(mark, e.getKey(), null));
+            }
+        }
+        for (List<VmPlan> network : networks) {
+            for (VmPlan vm : network) {
+                Port p = portOf.get(vm);
+                if (p == null) {
+                    continue;
+                }
+                String m = p.markText();
+                if (vm.v4() != null) {
+                    vm.v4().addTo(m, sets, shadowed);
+                }
+                if (vm.v6() != null) {
+                    vm.v6().addTo(m, sets, shadowed);
+                }
+            }
+        }
+        return new Plan(List.copyOf(sets.values()), List.copyOf(ports), List.copyOf(unenforced), shadowed);
     }
 
     /**
-     * A VM in one family: its address, its element of the default-verdict map, its elements with the
-     * set each goes to, and its notes on rules left without one.
+     * A mark per interface: the tag in the high byte and 24 bits of the name's FNV-1a hash, the next
+     * free value on a collision (names in order, so the result depends only on the set of names). A
+     * mark stays the same while the interface stays on the host, so a change elsewhere does not touch
+     * its elements; only a collision with a new name that sorts first can move it.
      */
-    private record FamilyPlan(boolean v4, String address, String defaultElement, List<Placed> placed, List<Element> elements,
-                              List<String> shadowed) {
+    static Map<String, Integer> marks(Set<String> interfaceNames) {
+        Map<String, Integer> out = new HashMap<>();
+        Set<Integer> taken = new HashSet<>();
+        for (String name : interfaceNames) {
+            int h = 0x811c9dc5;
+            for (int i = 0; i < name.length(); i++) {
+                h ^= name.charAt(i);
+                h *= 0x01000193;
+            }
+            int id = h & 0x00FFFFFF;
+            while (id == 0 || !taken.add(id)) {
+                id = (id + 1) & 0x00FFFFFF;
+            }
+            out.put(name, MARK_TAG | id);
+        }
+        return out;
+    }
 
-        void addTo(Map<Long, LookupSet> sets, List<String> defaults, List<String> notes) {
-            defaults.add(defaultElement);
+    /**
+     * One VM of a network, planned: its interface (null: not enforceable), the network's default
+     * verdict, the comment naming it, its addresses and per family its rule elements (null where it
+     * has no address of that family).
+     */
+    record VmPlan(String networkId, String vmId, String interfaceName, boolean keepEstablished, String verdict, String comment,
+                  String address4, String address6, FamilyPlan v4, FamilyPlan v6) {
+    }
+
+    /**
+     * A VM in one family: its rule elements with the set each goes to (keys after the mark), and its
+     * notes on rules left without one.
+     */
+    record FamilyPlan(boolean v4, List<Placed> placed, List<String> comments, List<String> shadowed) {
+
+        void addTo(String mark, Map<Long, LookupSet> sets, List<String> notes) {
             for (int i = 0; i < placed.size(); i++) {
                 Placed p = placed.get(i);
                 LookupSet s = sets.get(p.set());
@@ -565,7 +864,7 @@ public final class NftRenderer {
                     s = new LookupSet(p.layer(), p.shape(), v4, p.dst(), p.prefix(), p.bucket(), new ArrayList<>());
                     sets.put(p.set(), s);
                 }
-                s.elements().add(elements.get(i));
+                s.elements().add(new Element(mark + p.keyTail(), comments.get(i)));
             }
             notes.addAll(shadowed);
         }
@@ -579,18 +878,21 @@ public final class NftRenderer {
         for (VmAddress vm : f.vms()) {
             String a4 = host(vm.ipv4(), true);
             String a6 = host(vm.ipv6(), false);
-            if (a4 == null && a6 == null) {
-                continue;
-            }
             String comment = "net " + safe(f.networkId()) + " vm " + safe(vm.vmId());
             // nft refuses the whole script when a comment is longer than this; two 64-character ids are.
             if (comment.length() > MAX_COMMENT) {
                 comment = comment.substring(0, MAX_COMMENT);
             }
+            String iface = vm.interfaceName();
+            if (iface == null) {
+                out.add(new VmPlan(f.networkId(), vm.vmId(), null, f.keepEstablished(), verdict, comment, a4, a6, null, null));
+                continue;
+            }
             BitSet covered = fp.covered(vm.vmId());
-            String tail = " comment \"" + comment + "\" : " + verdict;
-            out.add(new VmPlan(a4 == null ? null : fp.emit(covered, true, a4, a4 + tail),
-                    a6 == null ? null : fp.emit(covered, false, a6, a6 + tail)));
+            String who = "vm " + safe(vm.vmId()) + " (" + iface + ")";
+            out.add(new VmPlan(f.networkId(), vm.vmId(), iface, f.keepEstablished(), verdict, comment, a4, a6,
+                    a4 == null ? null : fp.emit(covered, true, who),
+                    a6 == null ? null : fp.emit(covered, false, who)));
         }
         return out;
     }
@@ -609,7 +911,7 @@ public final class NftRenderer {
     }
 
     /** Where a box of a rule goes for a VM: its set (by sort key) and the key after the source address. */
-    private record Placed(int rule, int layer, Shape shape, boolean dst, int prefix, int bucket, long set, String keyTail) {
+    record Placed(int rule, int layer, Shape shape, boolean dst, int prefix, int bucket, long set, String keyTail) {
     }
 
     /** One fragment's rules, their boxes, and the placement per distinct list of covered rules. */
@@ -670,24 +972,24 @@ public final class NftRenderer {
         }
 
         /**
-         * The elements of a VM (address {@code source}, default-map element {@code defaultElement})
-         * covered by {@code rules}, and notes on those left without one.
+         * The rule elements of a VM ({@code who} names it in notes) covered by {@code rules}, and notes
+         * on those left without one.
          */
-        FamilyPlan emit(BitSet rules, boolean v4, String source, String defaultElement) {
+        FamilyPlan emit(BitSet rules, boolean v4, String who) {
             List<Placed> placed = (v4 ? placed4 : placed6).computeIfAbsent(rules, r -> place(r, v4));
             BitSet withElements = new BitSet();
             placed.forEach(p -> withElements.set(p.rule()));
             List<String> shadowed = new ArrayList<>(0);
             for (int rule = rules.nextSetBit(0); rule >= 0; rule = rules.nextSetBit(rule + 1)) {
                 if (!withElements.get(rule) && !boxes(rule, v4).isEmpty()) {
-                    shadowed.add(comment(rule) + " vm " + source + ": earlier rules decide every packet it matches");
+                    shadowed.add(comment(rule) + " " + who + (v4 ? " ipv4" : " ipv6") + ": earlier rules decide every packet it matches");
                 }
             }
-            List<Element> elements = new ArrayList<>(placed.size());
+            List<String> comments = new ArrayList<>(placed.size());
             for (Placed p : placed) {
-                elements.add(new Element(source + p.keyTail(), comment(p.rule())));
+                comments.add(comment(p.rule()));
             }
-            return new FamilyPlan(v4, source, defaultElement, placed, elements, shadowed);
+            return new FamilyPlan(v4, placed, comments, shadowed);
         }
 
         /**
@@ -863,10 +1165,32 @@ public final class NftRenderer {
         return RULE_HASHES.get(r);
     }
 
-    private static String computeRuleHash(CompiledRule r) {
-        String canonical = r.ruleId() + '|' + r.action() + '|' + r.priority() + '|' + r.protocol() + '|'
-                + r.destinationCidrs() + '|' + r.destinationExceptCidrs() + '|' + r.ports() + '|' + r.icmp();
-        return CanonicalHash.sha256(canonical).substring(0, 12);
+    /**
+     * Built from explicit canonical fields (never a record's {@code toString}, whose format is the
+     * JDK's to change): id, action, priority, protocol, destinations and exceptions as canonical CIDR
+     * text joined by commas, ports as {@code start-end}, ICMP as {@code type/code}; absent fields empty.
+     */
+    static String computeRuleHash(CompiledRule r) {
+        StringBuilder sb = new StringBuilder(96);
+        sb.append(r.ruleId()).append('|').append(r.action().name()).append('|').append(r.priority()).append('|')
+                .append(r.protocol().name()).append("|dst=");
+        joinCidrs(sb, r.destinationCidrs()).append("|except=");
+        joinCidrs(sb, r.destinationExceptCidrs()).append("|ports=");
+        if (r.ports() != null) {
+            sb.append(r.ports().start()).append('-').append(r.ports().end());
+        }
+        sb.append("|icmp=");
+        if (r.icmp() != null) {
+            sb.append(r.icmp().type()).append('/').append(r.icmp().code());
+        }
+        return CanonicalHash.sha256(sb.toString()).substring(0, 12);
+    }
+
+    private static StringBuilder joinCidrs(StringBuilder sb, List<Cidr> cidrs) {
+        for (int i = 0; i < cidrs.size(); i++) {
+            sb.append(i == 0 ? "" : ",").append(cidrs.get(i).toString());
+        }
+        return sb;
     }
 
     private static String hostHash(SortedMap<String, Fragment> fragments) {

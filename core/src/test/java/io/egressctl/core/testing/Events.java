@@ -96,7 +96,15 @@ public final class Events {
 
     public static WorkloadChange placed(String networkId, String vmId, String hostId, String ipv4, String ipv6) {
         return new WorkloadChange(nextEventId("wl"), WorkloadChange.Operation.VM_PLACED, networkId, vmId, hostId, null,
-                ipv4, ipv6, AUDIT);
+                tap(networkId, vmId), null, ipv4, ipv6, AUDIT);
+    }
+
+    /**
+     * The interface the tests' placements give a VM: one per (network, VM), so VMs of different
+     * networks with the same id never claim one interface. At most 11 characters.
+     */
+    public static String tap(String networkId, String vmId) {
+        return "tap" + Integer.toHexString((networkId + "/" + vmId).hashCode());
     }
 
     public static WorkloadChange moved(String networkId, String vmId, String fromHost, String toHost, String ipv4) {
@@ -106,7 +114,7 @@ public final class Events {
     public static WorkloadChange moved(String networkId, String vmId, String fromHost, String toHost, String ipv4,
                                        String ipv6) {
         return new WorkloadChange(nextEventId("wl"), WorkloadChange.Operation.VM_MOVED, networkId, vmId, toHost, fromHost,
-                ipv4, ipv6, AUDIT);
+                tap(networkId, vmId), null, ipv4, ipv6, AUDIT);
     }
 
     public static WorkloadChange removed(String networkId, String vmId, String hostId) {
