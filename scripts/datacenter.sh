@@ -144,6 +144,11 @@ dc_create() {
   fi
   dc_destroy_quiet
   mkdir -p "$DC_HOME/pids" "$DC_HOME/logs"
+  # Written first: `./egressctl down` removes a data center this EGRESS_HOME began to build.
+  {
+    echo "DC_PREFIX=$DC_PREFIX"
+    echo "DC_HOST_IDS=\"$(dc_host_ids | tr '\n' ' ' | sed 's/ $//')\""
+  } >"$DC_HOME/state.env"
   local t0=$SECONDS line i net short prefix ns r h name vnet hidx ip mac tap
   local -a f
 
@@ -219,10 +224,6 @@ dc_create() {
   done
 
   dc_await_servers || return 1
-  {
-    echo "DC_PREFIX=$DC_PREFIX"
-    echo "DC_HOST_IDS=\"$(dc_host_ids | tr '\n' ' ' | sed 's/ $//')\""
-  } >"$DC_HOME/state.env"
 
   # Ready when every VM reaches its router's servers (the servers may need a moment).
   local deadline=$((SECONDS + 20)) missing
@@ -242,6 +243,8 @@ dc_create() {
   done
   dc_log "built in $((SECONDS - t0)) s: hosts $(dc_host_ns 1)..$(dc_host_ns 3) (bridged), ${#DC_VMS[@]} VMs, ${#DC_NETS[@]} routers"
 }
+
+dc_ns_exists() { [[ -e "/run/netns/$1" || -e "/var/run/netns/$1" ]]; }
 
 # Every namespace whose name starts with "$DC_PREFIX-".
 dc_namespaces() {
@@ -396,7 +399,7 @@ dc_probe() {
   local ns net r added=0 rc attempt
   ns="$(dc_vm_ns "$vm")"
   net="$(dc_vm_field "$vm" 2)" || { echo "error: no VM '$vm' (VMs: $(dc_vms | awk '{print $1}' | tr '\n' ' '))"; return 2; }
-  ip netns list | awk '{print $1}' | grep -qx -- "$ns" || { echo "error: namespace $ns does not exist (scripts/datacenter.sh create)"; return 2; }
+  dc_ns_exists "$ns" || { echo "error: namespace $ns does not exist (scripts/datacenter.sh create)"; return 2; }
   r="$(dc_router_ns "$net")"
   case "$kind" in
     tcp | udp) [[ $# -eq 2 ]] || { echo "error: $kind needs DEST PORT"; return 2; } ;;
