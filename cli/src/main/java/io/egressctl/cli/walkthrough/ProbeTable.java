@@ -41,7 +41,7 @@ final class ProbeTable {
             ex = Math.max(ex, r.example().length());
             probe = Math.max(probe, r.check().probe().label().length());
         }
-        String fmt = "  %-" + ex + "s  %-6s  %-" + probe + "s  %-7s  %-7s  %-18s %s%n";
+        String fmt = "  %-" + ex + "s  %-6s  %-" + probe + "s  %-7s  %-7s  %-19s %s%n";
         out.printf(fmt, "example", "VM", "probe", "before", "after", "expected", "ok");
         String last = null;
         for (Row r : rows) {

@@ -88,6 +88,8 @@ public final class Walkthrough {
     private final ApiClient api;
     private final ScriptProber datacenter;
     private final ProbeTable table = new ProbeTable();
+    /** Rules already noted as without element in a host's kernel ({@code ruleId@host}), noted once. */
+    private final Set<String> noted = new java.util.HashSet<>();
 
     public Walkthrough(Env env, PrintStream out) {
         this.env = env;
@@ -367,6 +369,9 @@ public final class Walkthrough {
                 if (datacenter != null && expected) {
                     // The kernel lists elements, not the script's '# shadowed' notes: a rule that earlier rules
                     // of its VMs fully decide has no element there. The probes show what it does.
+                    if (!noted.add(o.ruleId() + "@" + host)) {
+                        continue;
+                    }
                     out.printf("  note: %s (rule %s) has no element in %s's kernel: earlier rules of its VMs decide all it matches"
                             + " (the probes below show the traffic)%n", o.step().title(), o.ruleId(), host);
                     continue;
