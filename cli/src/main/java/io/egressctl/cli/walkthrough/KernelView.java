@@ -85,6 +85,12 @@ final class KernelView {
                 }
             }
         }
+        // Default first, then addresses, then the rules' elements, whatever order the sets came in.
+        out.replaceAll((port, lines) -> {
+            List<String> sorted = new ArrayList<>(lines);
+            sorted.sort(java.util.Comparator.comparingInt(l -> l.startsWith("default ") ? 0 : l.startsWith("address ") ? 1 : 2));
+            return sorted;
+        });
         return out;
     }
 

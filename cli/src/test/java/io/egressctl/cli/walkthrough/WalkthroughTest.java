@@ -65,7 +65,7 @@ class WalkthroughTest {
         String mark1 = vm1.substring("tap-vm1 (".length(), vm1.length() - 1);
         List<String> lines = view.get(vm1);
         assertThat(lines.get(0)).isEqualTo("default accept  (net demo-net vm vm-1)");
-        assertThat(lines).contains("address 10.1.0.11");
+        assertThat(lines.get(1)).as("addresses after the default, before the rules").isEqualTo("address 10.1.0.11");
         assertThat(lines).anyMatch(l -> l.startsWith("l0_all4: " + mark1 + " ") && l.endsWith("(a-all...)"));
         assertThat(lines).anyMatch(l -> l.startsWith("no element: earlier rules decide all it matches") && l.endsWith("(b-icmp...)"));
         assertThat(view.get(vm2)).anyMatch(l -> l.contains(". 192.0.2.53 . udp . 53") && l.endsWith("(c-dns...)"));
