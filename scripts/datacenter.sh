@@ -4,7 +4,7 @@
 #
 #   scripts/datacenter.sh available          exit 0 when this machine can build it (root, ip, nft, socat, ...), else says why
 #   scripts/datacenter.sh create             (re)build it, start the routers' servers
-#   scripts/datacenter.sh destroy            stop the servers, delete every <prefix>-* namespace
+#   scripts/datacenter.sh destroy            stop the servers, delete its namespaces (<prefix>-h*, -r-*, -vm-*)
 #   scripts/datacenter.sh check              exit 0 when it is built and every server runs
 #   scripts/datacenter.sh status             namespaces, links, servers
 #   scripts/datacenter.sh vms                the VM table: name network host-index ipv4 mac tap namespace
@@ -246,9 +246,10 @@ dc_create() {
 
 dc_ns_exists() { [[ -e "/run/netns/$1" || -e "/var/run/netns/$1" ]]; }
 
-# Every namespace whose name starts with "$DC_PREFIX-".
+# The data center's namespaces: <prefix>-h<i>, <prefix>-r-<network>, <prefix>-vm-<name> (those of a
+# data center with a longer prefix, e.g. a test's ecdc-t1a2-*, are not ours).
 dc_namespaces() {
-  ip netns list 2>/dev/null | awk '{ print $1 }' | grep -E "^${DC_PREFIX}-" || true
+  ip netns list 2>/dev/null | awk '{ print $1 }' | grep -E "^${DC_PREFIX}-(h[0-9]+|r-.+|vm-.+)$" || true
 }
 
 dc_destroy_quiet() { dc_destroy >/dev/null 2>&1 || true; }

@@ -5,6 +5,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -15,9 +16,19 @@ import java.util.concurrent.TimeUnit;
 public final class ScriptProber implements Prober {
 
     private final Path script;
+    private final Map<String, String> environment;
 
     public ScriptProber(Path script) {
+        this(script, Map.of());
+    }
+
+    /**
+     * @param environment added to the script's environment, e.g. {@code EGRESS_HOME} and
+     *                    {@code EGRESS_DC_PREFIX} of a data center other than the default one
+     */
+    public ScriptProber(Path script, Map<String, String> environment) {
         this.script = script;
+        this.environment = Map.copyOf(environment);
     }
 
     @Override
@@ -39,7 +50,9 @@ public final class ScriptProber implements Prober {
         List<String> cmd = new ArrayList<>(List.of("bash", script.toString()));
         cmd.addAll(args);
         try {
-            Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+            ProcessBuilder pb = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD);
+            pb.environment().putAll(environment);
+            Process p = pb.start();
             p.getOutputStream().close();
             byte[] out = p.getInputStream().readAllBytes();
             if (!p.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {

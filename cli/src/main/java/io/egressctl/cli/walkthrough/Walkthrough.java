@@ -91,11 +91,17 @@ public final class Walkthrough {
     /** Rules already noted as without element in a host's kernel ({@code ruleId@host}), noted once. */
     private final Set<String> noted = new java.util.HashSet<>();
 
+    /** In the data center when {@link Env#datacenterScript()} names the script, else with dry-run agents. */
     public Walkthrough(Env env, PrintStream out) {
+        this(env, out, env.datacenterScript() == null ? null : new ScriptProber(Path.of(env.datacenterScript())));
+    }
+
+    /** @param datacenter the data center's probes and kernel listings, or null for dry-run agents */
+    public Walkthrough(Env env, PrintStream out, ScriptProber datacenter) {
         this.env = env;
         this.out = out;
         this.api = new ApiClient(env.apiUrl());
-        this.datacenter = env.datacenterScript() == null ? null : new ScriptProber(Path.of(env.datacenterScript()));
+        this.datacenter = datacenter;
     }
 
     static Probe tcp(String vm, int port) {
@@ -336,10 +342,15 @@ public final class Walkthrough {
     private void resetNetwork(String network, String key) {
         ApiClient.Response existing = api.get("/api/v1/networks/" + network, key);
         if (existing.status() == 200) {
-            // A network with VMs cannot be deleted: take the earlier run's VMs off it first.
-            existing.body().get("vms").propertyNames().forEach(vm -> {
-                ApiClient.Response r = api.delete("/api/v1/networks/" + network + "/placements/" + vm + "?wait=applied&timeout=10s",
-                        env.operatorKey());
+            // A network with VMs cannot be deleted: take the earlier run's VMs off it first. Wait until this
+            // run's hosts applied it (the data center's probes start from VMs that are no longer enforced); a
+            // VM on a host of another run (whose agent may be gone) only until compiled.
+            JsonNode vms = existing.body().get("vms");
+            vms.propertyNames().forEach(vm -> {
+                JsonNode host = vms.get(vm).get("hostId");
+                boolean ours = host != null && env.hosts().contains(host.asString());
+                ApiClient.Response r = api.delete("/api/v1/networks/" + network + "/placements/" + vm
+                        + (ours ? "?wait=applied&timeout=10s" : "?wait=compiled&timeout=10s"), env.operatorKey());
                 require(r.status() == 200, "removing " + vm + " failed: " + r.status() + " " + r.body());
             });
             ApiClient.Response d = api.delete("/api/v1/networks/" + network + "?wait=applied&timeout=10s", key);
