@@ -1,6 +1,7 @@
 package io.egressctl.e2e.cli;
 
 import io.egressctl.cli.Env;
+import io.egressctl.cli.api.ApiClient;
 import io.egressctl.cli.walkthrough.ScriptProber;
 import io.egressctl.cli.walkthrough.Walkthrough;
 import io.egressctl.e2e.support.ControlPlane;
@@ -83,11 +84,25 @@ class DatacenterWalkthroughIT {
                     .containsPattern("\\. 10\\.1\\.1\\.10 comment \"net tenant-a-net vm vm-a1\"")
                     .containsPattern("\\. 10\\.1\\.1\\.10 comment \"net tenant-b-net vm vm-b1\"");
         } finally {
+            // Leave no demo networks behind (other tests, like WalkthroughIT, start from none), then the agents.
+            removeNetwork(cp, "demo-net", cp.tenantKey());
+            removeNetwork(cp, "tenant-a-net", cp.tenantKey());
+            removeNetwork(cp, "tenant-b-net", cp.otherTenantKey());
             started.forEach(h -> cp.stopAgent(h, false)); // before the namespaces go: they run nft in them
             String destroyed = run(dcEnv, "destroy");
             assertThat(destroyed).as("datacenter.sh destroy").startsWith("0\n");
             assertThat(run(Map.of(), "netns-list")).doesNotContain(prefix + "-");
         }
+    }
+
+    private static void removeNetwork(ControlPlane cp, String network, String key) {
+        ApiClient.Response existing = cp.api().get("/api/v1/networks/" + network, key);
+        if (existing.status() != 200) {
+            return;
+        }
+        existing.body().get("vms").propertyNames().forEach(vm ->
+                cp.api().delete("/api/v1/networks/" + network + "/placements/" + vm + "?wait=applied&timeout=10s", cp.operatorKey()));
+        cp.api().delete("/api/v1/networks/" + network + "?wait=applied&timeout=10s", key);
     }
 
     /** {@code datacenter.sh ARGS} with extra environment: "exit code\n" then its output (stdout and stderr). */
