@@ -81,7 +81,7 @@ class PreviewController {
         }
         rules.put(rule.ruleId(), rule);
         Map<String, VmPlacement> vms = new TreeMap<>();
-        view.vms().forEach((id, p) -> vms.put(id, new VmPlacement(id, view.networkId(), p.hostId(), p.ipv4(), p.ipv6())));
+        view.vms().forEach((id, p) -> vms.put(id, new VmPlacement(id, view.networkId(), p.hostId(), p.interfaceName(), p.mac(), p.ipv4(), p.ipv6())));
         NetworkState state = NetworkState.restore(view.networkId(), network, rules, vms, Map.of(), view.configVersion(), 0, 0);
 
         List<Map<String, Object>> hosts = new ArrayList<>();
@@ -106,6 +106,9 @@ class PreviewController {
                 Map<String, Object> v = new LinkedHashMap<>();
                 v.put("vmId", vmId);
                 v.put("hostId", hostId);
+                if (vm.interfaceName() != null) {
+                    v.put("interfaceName", vm.interfaceName());
+                }
                 if (vm.ipv4() != null) {
                     v.put("ipv4", vm.ipv4());
                 }
