@@ -78,7 +78,10 @@ class AgentConfig {
                 ConsumerConfig.CLIENT_ID_CONFIG, "egress-agent-" + props.hostId(),
                 ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false,
                 ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, 100,
-                ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+                ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest",
+                // an agent started before the compiler waits for egress.host-updates; it never makes the
+                // broker create it with its own defaults (partition count, retention, replication)
+                ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, false);
         KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(c, new StringDeserializer(), new ByteArrayDeserializer());
         Duration reconcile = props.reconcileInterval() == null ? Duration.ofSeconds(5) : props.reconcileInterval();
         return new HostSync(props.hostId(), consumer, reportProducer, Snapshots.redis(redis),
