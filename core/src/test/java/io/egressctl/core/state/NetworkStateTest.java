@@ -211,6 +211,72 @@ class NetworkStateTest {
         assertThat(state.applyRule(stale, 2).outcome()).isEqualTo(Outcome.ALREADY_APPLIED);
     }
 
+    private static WorkloadChange onInterface(String vmId, String host, String iface, String mac, String ipv4) {
+        return new WorkloadChange("wl-" + vmId + "-" + iface, WorkloadChange.Operation.VM_PLACED, "net-a", vmId, host, null,
+                iface, mac, ipv4, null, placed("net-a", vmId, host, ipv4).audit());
+    }
+
+    @Test
+    void aPlacementKeepsItsInterfaceAndCanonicalMac() {
+        assertThat(state.applyWorkload(onInterface("vm-1", "host-1", "vnet0", "52-54-00-AB-CD-EF", "10.1.0.5"), 1).isAccepted()).isTrue();
+
+        VmPlacement p = state.vms().get("vm-1");
+        assertThat(p.interfaceName()).isEqualTo("vnet0");
+        assertThat(p.mac()).isEqualTo("52:54:00:ab:cd:ef");
+    }
+
+    @Test
+    void aSecondVmOfTheNetworkOnAnInterfaceInUseOnThatHostIsRejectedInLogOrderAsInterfaceInUse() {
+        assertThat(state.applyWorkload(onInterface("vm-1", "host-1", "tap-1", null, "10.1.0.5"), 1).isAccepted()).isTrue();
+
+        Decision d = state.applyWorkload(onInterface("vm-2", "host-1", "tap-1", null, "10.1.0.6"), 2);
+
+        assertThat(d.outcome()).isEqualTo(Outcome.REJECTED);
+        assertThat(d.code()).isEqualTo("INTERFACE_IN_USE");
+        assertThat(d.reason()).isEqualTo("interface tap-1 on host host-1 belongs to vm vm-1 of network net-a");
+        assertThat(state.vms()).containsOnlyKeys("vm-1");
+    }
+
+    @Test
+    void theSameInterfaceNameOnAnotherHostOrTheVmReplacedOnItsOwnInterfaceIsFine() {
+        assertThat(state.applyWorkload(onInterface("vm-1", "host-1", "tap-1", null, "10.1.0.5"), 1).isAccepted()).isTrue();
+
+        assertThat(state.applyWorkload(onInterface("vm-2", "host-2", "tap-1", null, "10.1.0.6"), 2).isAccepted()).isTrue();
+        assertThat(state.applyWorkload(onInterface("vm-1", "host-1", "tap-1", null, "10.1.0.7"), 3).isAccepted()).isTrue();
+        assertThat(state.vms().get("vm-1").ipv4()).isEqualTo("10.1.0.7");
+    }
+
+    @ParameterizedTest(name = "interface ''{0}'' is refused")
+    @CsvSource({"tap-with-16-char", "tap/1", "'tap 1'", "'.'", "'..'", "'tap\"1'", "ünï"})
+    void anInvalidInterfaceNameIsRejectedAsInvalidAndChangesNothing(String iface) {
+        Decision d = state.applyWorkload(onInterface("vm-1", "host-1", iface, null, "10.1.0.5"), 1);
+
+        assertThat(d.outcome()).isEqualTo(Outcome.REJECTED);
+        assertThat(d.code()).isEqualTo("INVALID");
+        assertThat(d.reason()).startsWith("interfaceName ");
+        assertThat(state.vms()).isEmpty();
+    }
+
+    @ParameterizedTest(name = "MAC ''{0}'' is refused")
+    @CsvSource({"01:00:5e:00:00:01", "00:00:00:00:00:00", "52:54:00:ab:cd", "52:54:00:ab:cd:eg", "52:54:00-ab:cd:ef", "525400abcdef"})
+    void anInvalidMacIsRejectedAsInvalidAndChangesNothing(String mac) {
+        Decision d = state.applyWorkload(onInterface("vm-1", "host-1", "tap-1", mac, "10.1.0.5"), 1);
+
+        assertThat(d.outcome()).isEqualTo(Outcome.REJECTED);
+        assertThat(d.code()).isEqualTo("INVALID");
+        assertThat(d.reason()).startsWith("mac ");
+        assertThat(state.vms()).isEmpty();
+    }
+
+    @Test
+    void aPlacementWithoutAnInterfaceFromAnOlderProducerIsAcceptedAsItWas() {
+        WorkloadChange legacy = new WorkloadChange("wl-old", WorkloadChange.Operation.VM_PLACED, "net-a", "vm-1", "host-1", null,
+                "10.1.0.5", null, placed("net-a", "vm-1", "host-1", "10.1.0.5").audit());
+
+        assertThat(state.applyWorkload(legacy, 1).isAccepted()).isTrue();
+        assertThat(state.vms().get("vm-1").interfaceName()).isNull();
+    }
+
     @Test
     void redeliveryOfAWorkloadPositionIsAlreadyAppliedAndChangesNothing() {
         WorkloadChange place = placed("net-a", "vm-1", "host-1", "10.1.0.5");
@@ -348,7 +414,7 @@ class NetworkStateTest {
         state.applyWorkload(placed("net-a", "vm-3", "host-2", "10.1.0.7"), 3);
         state.applyWorkload(moved("net-a", "vm-1", "host-1", "host-3", "10.1.0.5"), 4);
 
-        assertThat(state.vms().get("vm-1")).isEqualTo(new VmPlacement("vm-1", "net-a", "host-3", "10.1.0.5", null));
+        assertThat(state.vms().get("vm-1")).isEqualTo(new VmPlacement("vm-1", "net-a", "host-3", io.egressctl.core.testing.Events.tap("net-a", "vm-1"), null, "10.1.0.5", null));
         assertThat(state.vms().get("vm-2").ipv6()).isEqualTo("fd00::6");
 
         assertThat(state.applyWorkload(drained("net-a", "host-1"), 5).isAccepted()).isTrue();
