@@ -149,17 +149,10 @@ class EgressRuleController {
     }
 
     private static boolean coversVm(NetworkView view, RuleView r, String vmId) {
-        if (r.sourceVmIds().isEmpty() && r.sourceCidrs().isEmpty()) {
-            return true;
-        }
-        if (r.sourceVmIds().contains(vmId)) {
-            return true;
-        }
         NetworkView.VmView vm = view.vms().get(vmId);
-        if (vm == null) {
-            return false;
-        }
-        return r.sourceCidrs().stream().map(io.egressctl.core.model.Cidr::parse)
-                .anyMatch(c -> (c.isIpv4() ? vm.ipv4() : vm.ipv6()) != null && c.containsAddress(c.isIpv4() ? vm.ipv4() : vm.ipv6()));
+        io.egressctl.core.model.Cidr v4 = vm == null || vm.ipv4() == null ? null : io.egressctl.core.model.Cidr.parse(vm.ipv4());
+        io.egressctl.core.model.Cidr v6 = vm == null || vm.ipv6() == null ? null : io.egressctl.core.model.Cidr.parse(vm.ipv6());
+        return io.egressctl.core.model.EgressRule.covers(r.sourceCidrs().stream().map(io.egressctl.core.model.Cidr::parse).toList(),
+                r.sourceVmIds(), vmId, v4, v6);
     }
 }
