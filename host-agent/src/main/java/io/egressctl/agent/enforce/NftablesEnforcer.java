@@ -918,7 +918,8 @@ public final class NftablesEnforcer implements Enforcer {
 
         private static String field(String f) {
             if (f.length() >= 2 && f.charAt(0) == '"' && f.charAt(f.length() - 1) == '"') {
-                return f.substring(1, f.length() - 1);
+                // A name; normalised as a string of the listing is (which cannot tell a name from an address).
+                return normaliseKey(f.substring(1, f.length() - 1));
             }
             if (HEX.matcher(f).matches()) {
                 return Long.toString(Long.parseLong(f.substring(2), 16));
