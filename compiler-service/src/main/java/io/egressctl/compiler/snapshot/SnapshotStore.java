@@ -9,9 +9,10 @@ import java.util.Optional;
 /**
  * Where the compiler materializes its output for readers that were not listening: per-host fragment
  * snapshots (agent bootstrap, invariant 4), network views (rule-service reads), change status,
- * hosts' applied state and the compiler's own checkpoints. Fragment and view writes are guarded by
- * version, so replays and redeliveries never move a value backwards (invariant 3). A batch is
- * written in one round trip.
+ * which VM holds each host interface (rule-service checks placements against it), hosts' applied
+ * state and the compiler's own checkpoints. Fragment and view writes are guarded by version, so
+ * replays and redeliveries never move a value backwards (invariant 3); interface writes are guarded
+ * by their holder. A batch is written in one round trip.
  */
 public interface SnapshotStore {
 
@@ -42,8 +43,23 @@ public interface SnapshotStore {
     record ChangeWrite(String changeId, Map<String, String> fields) {
     }
 
-    /** Everything one consumer batch produced. */
-    record Batch(List<FragmentWrite> fragments, List<ViewWrite> views, List<ChangeWrite> changes) {
+    /**
+     * One change to a host's interface index ({@code egress:host:{H}:interfaces}, interface name to
+     * {@code networkId/vmId}). A claim sets the field to {@code holder} unless a VM of another network
+     * holds it (the first claim stands; the host fails closed on the interface anyway); a release
+     * deletes the field only while it still names {@code holder}, so a late release never frees an
+     * interface another VM has claimed since.
+     */
+    record InterfaceWrite(String hostId, String interfaceName, String holder, boolean claim) {
+    }
+
+    /** Everything one consumer batch produced; interface writes apply in list order per host. */
+    record Batch(List<FragmentWrite> fragments, List<ViewWrite> views, List<ChangeWrite> changes, List<InterfaceWrite> interfaces) {
+
+        /** A batch that changes no interface claims. */
+        public Batch(List<FragmentWrite> fragments, List<ViewWrite> views, List<ChangeWrite> changes) {
+            this(fragments, views, changes, List.of());
+        }
     }
 
     /** What a batch write did: each fragment's outcome and whether each view was written, in order. */
@@ -53,8 +69,15 @@ public interface SnapshotStore {
     /** Writes a batch in one round trip (two when indexes change). */
     BatchResult write(Batch batch);
 
-    /** Records what a host reported as applied. */
+    /** Records what a host reported as applied (fields set, others kept: a NACK keeps the versions of the last ACK). */
     void writeApplied(String hostId, Map<String, String> fields);
+
+    /**
+     * Records an ACK, which lists every version the host holds: sets {@code fields} and, in the same
+     * atomic step, removes every field starting with {@code replacedPrefix} that {@code fields} does
+     * not set (a network the host no longer reports as applied stops counting as applied).
+     */
+    void replaceApplied(String hostId, Map<String, String> fields, String replacedPrefix);
 
     /** The checkpoint of one input partition, if any. */
     Optional<String> readCheckpoint(int partition);

@@ -1190,4 +1190,20 @@ public final class NftablesEnforcer implements Enforcer {
             return items.size() <= 10 ? items.toString() : items.subList(0, 10) + " and " + (items.size() - 10) + " more";
         }
     }
+
+    /**
+     * One {@code nft list table inet egressctl}: true when the table exists and any of its sets or
+     * maps has an element (every VM has one in {@code vms}); false when it is absent or empty.
+     */
+    @Override
+    public boolean holdsRules() throws EnforcementException {
+        NftRunner.Result r = nft.run("", List.of("list", "table", NftRenderer.FAMILY, NftRenderer.TABLE));
+        if (r.ok()) {
+            return r.stdout().contains("elements = {");
+        }
+        if (r.stderr() != null && r.stderr().contains("No such file or directory")) {
+            return false;
+        }
+        throw new EnforcementException("cannot list table " + NftRenderer.FAMILY + " " + NftRenderer.TABLE + " (exit " + r.exitCode() + "): " + r.errorText());
+    }
 }
