@@ -466,8 +466,55 @@ public final class NftablesEnforcer implements Enforcer {
             }
         }
 
-        /** A set or map: header lines (type, flags, counter) and elements as written. */
-        record SetDef(boolean map, List<String> header, List<String> elements) {
+        /**
+         * A set or map: header lines (type, flags, counter) and the text of its elements block as
+         * written (between its braces), split into elements only when asked: an apply that changes a
+         * few sets compares the others' texts and never splits them.
+         */
+        static final class SetDef {
+            private final boolean map;
+            private final List<String> header;
+            private final String elementsText;
+            private List<String> elements;
+
+            SetDef(boolean map, List<String> header, String elementsText) {
+                this.map = map;
+                this.header = header;
+                this.elementsText = elementsText;
+            }
+
+            boolean map() {
+                return map;
+            }
+
+            List<String> header() {
+                return header;
+            }
+
+            /** The elements block's text as written (without its braces). */
+            String elementsText() {
+                return elementsText;
+            }
+
+            /** The elements as written (comment and map data included), in script order. */
+            List<String> elements() {
+                if (elements == null) {
+                    List<String> out = new ArrayList<>();
+                    int from = 0;
+                    int n = elementsText.length();
+                    while (from < n) {
+                        int comma = elementsText.indexOf(',', from);
+                        int end = comma < 0 ? n : comma;
+                        String el = elementsText.substring(from, end).strip();
+                        if (!el.isEmpty()) {
+                            out.add(el);
+                        }
+                        from = end + 1;
+                    }
+                    elements = List.copyOf(out);
+                }
+                return elements;
+            }
         }
 
         record ChainDef(String base, String comment, List<String> rules) {
@@ -487,16 +534,66 @@ public final class NftablesEnforcer implements Enforcer {
             }
         }
 
+        /** Reads a script line by line: blank lines and {@code #} notes skipped, lines stripped. */
+        private static final class Lines {
+            final String text;
+            int pos;
+
+            Lines(String text) {
+                this.text = text;
+            }
+
+            /** The next line that is neither blank nor a note, stripped; null at the end. */
+            String next() {
+                int n = text.length();
+                while (pos < n) {
+                    int eol = text.indexOf('\n', pos);
+                    if (eol < 0) {
+                        eol = n;
+                    }
+                    int start = pos;
+                    pos = eol + 1;
+                    while (start < eol && Character.isWhitespace(text.charAt(start))) {
+                        start++;
+                    }
+                    if (start < eol && text.charAt(start) != '#') {
+                        return text.substring(start, eol).strip();
+                    }
+                }
+                return null;
+            }
+
+            /**
+             * The text from here to the next {@code }} (an elements block that began on the line
+             * before), after which the rest of that line must be blank.
+             */
+            String upToClosingBrace(String name) {
+                int close = text.indexOf('}', pos);
+                if (close < 0) {
+                    throw new IllegalArgumentException("unterminated elements of " + name);
+                }
+                String inner = text.substring(pos, close);
+                int eol = text.indexOf('\n', close);
+                if (eol < 0) {
+                    eol = text.length();
+                }
+                if (!text.substring(close + 1, eol).isBlank()) {
+                    throw new IllegalArgumentException("text after the elements of " + name);
+                }
+                pos = eol + 1;
+                return inner;
+            }
+        }
+
         /**
          * Reads {@code # notes}, {@code table F N} and {@code delete table F N} lines (each table's
          * replacement) and the tables' blocks; anything else is not the renderer's format.
          */
         static Ruleset parse(String script) {
-            String[] lines = script.split("\n");
+            Lines lines = new Lines(script);
             Ruleset rs = new Ruleset(script);
-            for (int i = 0; i < lines.length; i++) {
-                String line = lines[i].strip();
-                if (line.isEmpty() || line.startsWith("#") || TABLE_LINE.matcher(line).matches()) {
+            for (String line = lines.next(); line != null; line = lines.next()) {
+                if (TABLE_LINE.matcher(line).matches()) {
                     continue;
                 }
                 Matcher m = BLOCK.matcher(line);
@@ -507,7 +604,7 @@ public final class NftablesEnforcer implements Enforcer {
                 if (rs.tables.put(t.key(), t) != null) {
                     throw new IllegalArgumentException("table " + t.key() + " defined twice");
                 }
-                i = block(lines, i + 1, t);
+                block(lines, t);
             }
             if (rs.tables.isEmpty()) {
                 throw new IllegalArgumentException("no table block");
@@ -515,15 +612,11 @@ public final class NftablesEnforcer implements Enforcer {
             return rs;
         }
 
-        /** Reads the objects of a table's block into {@code t}; returns the index of its closing line. */
-        private static int block(String[] lines, int i, Table t) {
-            for (; i < lines.length; i++) {
-                String line = lines[i].strip();
-                if (line.isEmpty()) {
-                    continue;
-                }
+        /** Reads the objects of a table's block, up to its closing line, into {@code t}. */
+        private static void block(Lines lines, Table t) {
+            for (String line = lines.next(); line != null; line = lines.next()) {
                 if (line.equals("}")) {
-                    return i;
+                    return;
                 }
                 Matcher m = OBJECT.matcher(line);
                 if (!m.matches()) {
@@ -531,68 +624,49 @@ public final class NftablesEnforcer implements Enforcer {
                 }
                 String kind = m.group(1);
                 String name = m.group(2);
+                boolean chain = kind.equals("chain");
                 List<String> body = new ArrayList<>();
-                List<String> elements = new ArrayList<>();
-                for (i++; i < lines.length && !lines[i].strip().equals("}"); i++) {
-                    String b = lines[i].strip();
-                    if (b.isEmpty()) {
-                        continue;
-                    }
-                    if (!kind.equals("chain") && b.equals("elements = {")) {
-                        // One element a line, up to a line of its own closing the block.
-                        for (i++; i < lines.length && !lines[i].strip().equals("}"); i++) {
-                            String el = lines[i].strip();
-                            if (el.endsWith(",")) {
-                                el = el.substring(0, el.length() - 1).strip();
-                            }
-                            addElements(name, el, elements);
-                        }
-                        if (i >= lines.length) {
-                            throw new IllegalArgumentException("unterminated elements of " + name);
-                        }
-                    } else if (!kind.equals("chain") && b.startsWith("elements = {") && b.endsWith("}")) {
-                        addElements(name, b.substring("elements = {".length(), b.length() - 1), elements);
+                String elements = "";
+                String b;
+                for (b = lines.next(); b != null && !b.equals("}"); b = lines.next()) {
+                    if (!chain && b.equals("elements = {")) {
+                        // One element a line or several, up to the closing brace.
+                        elements = lines.upToClosingBrace(name);
+                    } else if (!chain && b.startsWith("elements = {") && b.endsWith("}")) {
+                        elements = b.substring("elements = {".length(), b.length() - 1);
                     } else if (b.startsWith("elements")) {
                         throw new IllegalArgumentException("elements of " + name + " in an unknown form");
                     } else {
                         body.add(b);
                     }
+                    if (elements.indexOf('{') >= 0) {
+                        throw new IllegalArgumentException("nested braces in elements of " + name);
+                    }
                 }
-                if (i >= lines.length) {
+                if (b == null) {
                     throw new IllegalArgumentException("unterminated " + kind + " " + name);
                 }
-                if (kind.equals("chain")) {
+                if (chain) {
                     String base = null;
                     String comment = null;
                     List<String> rules = new ArrayList<>();
-                    for (String b : body) {
-                        if (base == null && rules.isEmpty() && b.startsWith("type ") && b.contains(" hook ")) {
-                            base = b;
-                        } else if (comment == null && rules.isEmpty() && CHAIN_COMMENT.matcher(b).matches()) {
-                            comment = b;
+                    for (String r : body) {
+                        if (base == null && rules.isEmpty() && r.startsWith("type ") && r.contains(" hook ")) {
+                            base = r;
+                        } else if (comment == null && rules.isEmpty() && CHAIN_COMMENT.matcher(r).matches()) {
+                            comment = r;
                         } else {
-                            rules.add(b);
+                            rules.add(r);
                         }
                     }
-                    if (t.chains.put(name, new ChainDef(base, comment, List.copyOf(rules))) != null) {
+                    if (t.sets.containsKey(name) || t.chains.put(name, new ChainDef(base, comment, List.copyOf(rules))) != null) {
                         throw new IllegalArgumentException("chain " + name + " defined twice");
                     }
-                } else if (t.chains.containsKey(name) || t.sets.put(name, new SetDef(kind.equals("map"), List.copyOf(body), List.copyOf(elements))) != null) {
+                } else if (t.chains.containsKey(name) || t.sets.put(name, new SetDef(kind.equals("map"), List.copyOf(body), elements)) != null) {
                     throw new IllegalArgumentException(kind + " " + name + " defined twice");
                 }
             }
             throw new IllegalArgumentException("unterminated block of table " + t.key());
-        }
-
-        private static void addElements(String name, String text, List<String> elements) {
-            if (text.contains("{") || text.contains("}")) {
-                throw new IllegalArgumentException("nested braces in elements of " + name);
-            }
-            for (String el : text.split(",")) {
-                if (!el.isBlank()) {
-                    elements.add(el.strip());
-                }
-            }
         }
 
         /** The parts of an incremental transaction, each gathered over all tables, sent in this order. */
@@ -660,6 +734,9 @@ public final class NftablesEnforcer implements Enforcer {
                 }
                 if (before.map() != now.map() || !before.header().equals(now.header())) {
                     return false;
+                }
+                if (before.elementsText().equals(now.elementsText())) {
+                    continue;
                 }
                 List<String> was = before.elements();
                 List<String> is = now.elements();
@@ -841,7 +918,8 @@ public final class NftablesEnforcer implements Enforcer {
 
         private static String field(String f) {
             if (f.length() >= 2 && f.charAt(0) == '"' && f.charAt(f.length() - 1) == '"') {
-                return f.substring(1, f.length() - 1);
+                // A name; normalised as a string of the listing is (which cannot tell a name from an address).
+                return normaliseKey(f.substring(1, f.length() - 1));
             }
             if (HEX.matcher(f).matches()) {
                 return Long.toString(Long.parseLong(f.substring(2), 16));

@@ -547,6 +547,11 @@ class NftablesEnforcerTest {
         assertThat(NftablesEnforcer.Keys.normalised("0x45000001 . 2001:db8:0:0::1"))
                 .isEqualTo(NftablesEnforcer.Keys.of(json.readTree("{\"elem\": {\"val\": {\"concat\": [1157627905, \"2001:db8::1\"]}, \"comment\": \"x\"}}")));
         assertThat(NftablesEnforcer.Keys.normalised("\"tap-a1\"")).isEqualTo(NftablesEnforcer.Keys.of(json.readTree("\"tap-a1\"")));
+        // Interface names that look like addresses or numbers read the same from both sides.
+        for (String name : List.of("eth0.100", "01.2.3.4", "1.2.3.4", "0x45", "vnet7", "a")) {
+            assertThat(NftablesEnforcer.Keys.normalised("\"" + name + "\"")).as(name)
+                    .isEqualTo(NftablesEnforcer.Keys.of(json.readTree("\"" + name + "\"")));
+        }
         assertThat(NftablesEnforcer.Keys.normalised("0x45000001 . 198.18.0.0/24"))
                 .isEqualTo(NftablesEnforcer.Keys.of(json.readTree("{\"concat\": [1157627905, {\"prefix\": {\"addr\": \"198.18.0.0\", \"len\": 24}}]}")));
         assertThat(NftablesEnforcer.Keys.of(json.readTree("{\"jump\": {\"target\": \"vm\"}}"))).isEqualTo("jump vm");

@@ -83,12 +83,12 @@ import java.util.regex.Pattern;
  * sample of ours is followed by one of its floor, so both see the same load; the ratios are the
  * medians' ratios. Targets (issue 11): render + full apply within 2x floor (1), one rule changed
  * within 2x floor (2). nft's CPU time (user + system, of the processes this JVM waited for; clock
- * ticks, so means of the runs) is printed beside: it does not grow with the machine's load as wall
- * time does.
+ * ticks, so means of the runs) and the JVM's (render, parse, diff) are printed beside, with the
+ * ratios in CPU time: they do not grow with the machine's load as wall time does.
  *
  * <p>Needs root, nft and ip; iptables-restore is optional (ratio -1 without it). Ends with one line
- * {@code summary: <mode> apply_10k_ms=<n> floor_ms=<n> apply_ratio=<r>x incremental_ms=<n> tiny_ms=<n>
- * incremental_ratio=<r>x ...; before: ...; iptables_ratio=<r> cold_start_ms=<n>}, one group per mode,
+ * {@code summary: <mode> apply_10k_ms=<n> floor_ms=<n> apply_ratio=<r>x (cpu <r>x) incremental_ms=<n> tiny_ms=<n>
+ * incremental_ratio=<r>x (cpu <r>x); ...; before: ...; iptables_ratio=<r> cold_start_ms=<n>}, one group per mode,
  * with the figures of before interface identity (README: source-address keys) beside; iptables_ratio =
  * iptables-restore median / nft full apply median for the same IPv4 rules (above 1: nft is faster).
  *
@@ -205,7 +205,7 @@ public final class AgentApplyBench {
             System.out.printf(Locale.ROOT, "floor, sample for sample with the 10,000 row: %d plain addresses (the script's element count) "
                             + "into one hash set, table replaced: %.1f ms median, %.1f ms p99, nft cpu %.1f ms -> render+apply / floor = %.2fx "
                             + "(cpu %.2fx)%n", elements, row10k.floor().median(), row10k.floor().p99(), row10k.floor().cpu(),
-                    row10k.total() / row10k.floor().median(), (row10k.renderCpu() + row10k.nftCpu()) / row10k.floor().cpu());
+                    row10k.total() / row10k.floor().median(), (row10k.jvmCpu() + row10k.nftCpu()) / row10k.floor().cpu());
 
             // One rule changed on the 10,000-rule host: render + incremental apply, alternating two
             // versions, each sample followed by one of the smallest transaction. One renderer
@@ -216,11 +216,13 @@ public final class AgentApplyBench {
             List<Double> incremental = new ArrayList<>();
             List<Double> incrementalApply = new ArrayList<>();
             List<Double> incrementalNftCpu = new ArrayList<>();
+            List<Double> incrementalJvmCpu = new ArrayList<>();
             List<Double> tinyMs = new ArrayList<>();
             List<Double> tinyCpu = new ArrayList<>();
             for (int r = 0; r < Math.max(runs, 9); r++) {
                 SortedMap<String, Fragment> next = r % 2 == 0 ? b : a;
                 settle();
+                long j0 = jvmThreadsCpuNs();
                 long t0 = System.nanoTime();
                 String s = renderer.render("bench", next);
                 long t1 = System.nanoTime();
@@ -228,6 +230,7 @@ public final class AgentApplyBench {
                 enforcer.apply(s);
                 long t2 = System.nanoTime();
                 incrementalNftCpu.add(childCpuMs() - k0);
+                incrementalJvmCpu.add(ms(jvmThreadsCpuNs() - j0));
                 incremental.add(ms(t2 - t0));
                 incrementalApply.add(ms(t2 - t1));
                 if (!enforcer.lastApplyIncremental()) {
@@ -240,14 +243,16 @@ public final class AgentApplyBench {
                 tinyMs.add(ms(System.nanoTime() - u0));
                 tinyCpu.add(childCpuMs() - c0);
             }
-            Sampled inc = new Sampled(median(incremental), p99(incremental), mean(incrementalNftCpu));
+            // CPU: the JVM's (render, parse, diff) and nft's, against the floor's nft.
+            Sampled inc = new Sampled(median(incremental), p99(incremental), mean(incrementalJvmCpu) + mean(incrementalNftCpu));
             Sampled tinyFloor = new Sampled(median(tinyMs), p99(tinyMs), mean(tinyCpu));
             System.out.printf(Locale.ROOT, "one rule changed on 10,000: render+apply %.1f ms median, %.1f ms p99; apply alone (parse, diff, nft) "
-                            + "%.1f ms median; nft cpu %.1f ms (%d runs, %d fallbacks)%n",
-                    inc.median(), inc.p99(), median(incrementalApply), inc.cpu(), incremental.size(), enforcer.incrementalFallbacks());
+                            + "%.1f ms median; cpu: jvm %.1f ms + nft %.1f ms (%d runs, %d fallbacks)%n",
+                    inc.median(), inc.p99(), median(incrementalApply), mean(incrementalJvmCpu), mean(incrementalNftCpu), incremental.size(),
+                    enforcer.incrementalFallbacks());
             System.out.printf(Locale.ROOT, "floor, sample for sample: the smallest transaction (one element added and deleted, spare nft): "
-                            + "%.1f ms median, %.1f ms p99, nft cpu %.1f ms -> one rule changed / floor = %.2fx%n",
-                    tinyFloor.median(), tinyFloor.p99(), tinyFloor.cpu(), inc.median() / tinyFloor.median());
+                            + "%.1f ms median, %.1f ms p99, nft cpu %.1f ms -> one rule changed / floor = %.2fx (cpu %.2fx); load %s%n",
+                    tinyFloor.median(), tinyFloor.p99(), tinyFloor.cpu(), inc.median() / tinyFloor.median(), inc.cpu() / tinyFloor.cpu(), load());
             figures.add(new ModeFigures(mode, row10k, inc, tinyFloor));
 
             // Read-back cost (the reconcile timer's drift check) on the 10,000-rule host.
@@ -341,10 +346,11 @@ public final class AgentApplyBench {
         System.out.printf(Locale.ROOT, "load at the end: %s%n", load());
         StringBuilder summary = new StringBuilder("summary:");
         for (ModeFigures f : figures) {
-            summary.append(String.format(Locale.ROOT, " %s apply_10k_ms=%.1f floor_ms=%.1f apply_ratio=%.2fx incremental_ms=%.1f tiny_ms=%.1f "
-                            + "incremental_ratio=%.2fx;", f.mode().name().toLowerCase(Locale.ROOT), f.full().total(), f.full().floor().median(),
-                    f.full().total() / f.full().floor().median(), f.incremental().median(), f.tiny().median(),
-                    f.incremental().median() / f.tiny().median()));
+            summary.append(String.format(Locale.ROOT, " %s apply_10k_ms=%.1f floor_ms=%.1f apply_ratio=%.2fx (cpu %.2fx) incremental_ms=%.1f "
+                            + "tiny_ms=%.1f incremental_ratio=%.2fx (cpu %.2fx);", f.mode().name().toLowerCase(Locale.ROOT), f.full().total(),
+                    f.full().floor().median(), f.full().total() / f.full().floor().median(),
+                    (f.full().jvmCpu() + f.full().nftCpu()) / f.full().floor().cpu(), f.incremental().median(), f.tiny().median(),
+                    f.incremental().median() / f.tiny().median(), f.incremental().cpu() / f.tiny().cpu()));
         }
         summary.append(' ').append(BEFORE).append(String.format(Locale.ROOT, "; iptables_ratio=%.2f cold_start_ms=%d", ratio, coldStart));
         System.out.println(summary);
@@ -354,8 +360,11 @@ public final class AgentApplyBench {
     private record Sampled(double median, double p99, double cpu) {
     }
 
-    /** One row of the size table: medians (and the floor sampled beside it, or null). */
-    private record Row(double total, double apply, double renderCpu, double nftCpu, Sampled floor) {
+    /**
+     * One row of the size table: wall medians, CPU (the JVM's for render and apply, a median; nft's, a
+     * mean) and the floor sampled beside it, or null.
+     */
+    private record Row(double total, double apply, double jvmCpu, double nftCpu, Sampled floor) {
     }
 
     /**
@@ -371,6 +380,7 @@ public final class AgentApplyBench {
         List<Double> apply = new ArrayList<>();
         List<Double> total = new ArrayList<>();
         List<Double> renderCpu = new ArrayList<>();
+        List<Double> jvmCpu = new ArrayList<>();
         List<Double> nftCpu = new ArrayList<>();
         List<Double> floorMs = new ArrayList<>();
         List<Double> floorCpu = new ArrayList<>();
@@ -385,6 +395,7 @@ public final class AgentApplyBench {
             double k0 = childCpuMs();
             enforcer.apply(s); // same script again: always a full, table-replacing transaction
             long t2 = System.nanoTime();
+            jvmCpu.add(ms(jvmThreadsCpuNs() - c0));
             nftCpu.add(childCpuMs() - k0);
             render.add(ms(t1 - t0));
             renderCpu.add(ms(c1 - c0));
@@ -402,7 +413,7 @@ public final class AgentApplyBench {
         System.out.printf(Locale.ROOT, "%-6s %12d %5d %9d %10.1f %12.1f / %-9.1f %13.1f / %-9.1f %13.1f %11.1f%n", label, kernelRules(script),
                 count(script, "\n  set ") + count(script, "\n  map "), elements(script), median(render), median(apply), p99(apply),
                 median(total), p99(total), median(renderCpu), mean(nftCpu));
-        return new Row(median(total), median(apply), median(renderCpu), mean(nftCpu),
+        return new Row(median(total), median(apply), median(jvmCpu), mean(nftCpu),
                 floorRunner == null ? null : new Sampled(median(floorMs), p99(floorMs), mean(floorCpu)));
     }
 
