@@ -57,14 +57,20 @@ import java.util.TreeMap;
  *       a hash set "_dst&lt;len&gt;" whose lookup masks the packet's address
  *       ({@code ip daddr & 255.255.255.0}); hash elements cost nft and the kernel less than interval ones
  *   map ports (routed hosts)         interface name : mark
- *   set vms, own                     the marks; mark . mark (flows a port started)
+ *   map towards (routed hosts)       interface name : the port's towards mark T(m) = 0x44.. | (m &amp; 0xffffff)
+ *   set vms, blocked                 the marks; the marks of interfaces several VMs claim
+ *   set own                          m . m (flows the port started), m . T(m) (flows started towards it)
  *   set addr4 / addr6                mark . the VM's address: the source check (anti-spoofing)
  *   map def                          mark : accept | drop (the network's default), counter,
  *                                    commented "net &lt;network&gt; vm &lt;vm&gt;"
  *   chain prerouting (routed hosts)  meta mark set iifname map @ports
- *   chain forward (hook forward)     meta mark @vms jump vm: interfaces that are no VM's are untouched
- *   chain vm                         ct state new ct mark set meta mark; established flows of this
- *                                    port, or towards the VM, accepted; DHCP / ND from unspecified
+ *   chain forward (hook forward)     (routed) a packet with mark 0 towards a VM port gets T(m);
+ *                                    meta mark @vms jump vm: interfaces that are no VM's are untouched;
+ *                                    a new flow towards a VM (non-tcp, or a tcp SYN: not a flow
+ *                                    picked up mid-stream) gets ct mark T(m)
+ *   chain vm                         an interface several VMs claim dropped; ct state new ct mark set
+ *                                    meta mark; established flows whose meta mark . ct mark is in
+ *                                    own accepted (else decided by the rules); DHCP / ND from unspecified
  *                                    and link-local sources accepted; a source that is not the
  *                                    port's address dropped and counted; one lookup per set, in layer
  *                                    order, verdict drop (even layers) or accept (odd layers),
@@ -72,6 +78,7 @@ import java.util.TreeMap;
  *                                    meta mark vmap @def
  * table bridge egressctl (bridged hosts)
  *   map ports; chain prerouting (priority -300)   meta mark set iifname map @ports
+ *   map towards; chain forward (priority -200)    T(m) for packets towards a port (oifname there is the port)
  * </pre>
  * A VM whose placement names no interface cannot be told apart and gets nothing; an interface two VMs
  * claim gets a drop default and no addresses (fail closed). Both are in {@link Plan#unenforced()}.
