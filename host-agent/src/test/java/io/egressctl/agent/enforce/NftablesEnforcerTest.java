@@ -362,9 +362,9 @@ class NftablesEnforcerTest {
         String delta = nft.lastApply().stdin();
         assertThat(enforcer.lastApplyIncremental()).isTrue();
         assertThat(delta).doesNotContain("delete table").doesNotContain("flush chain").doesNotContain("add rule")
-                .contains("delete element inet egressctl l0_port4 { " + m1 + " . tcp . 80, " + m2 + " . tcp . 80 }")
-                .contains("add element inet egressctl l0_port4 { " + m1 + " . tcp . 443 comment \"r=r-80 h=")
-                .contains("delete element inet egressctl l0_port6 { " + m1 + " . tcp . 80 }");
+                .contains("delete element inet egressctl l0_port4 { " + m1 + " . tcp . 80-80, " + m2 + " . tcp . 80-80 }")
+                .contains("add element inet egressctl l0_port4 { " + m1 + " . tcp . 443-443 comment \"r=r-80 h=")
+                .contains("delete element inet egressctl l0_port6 { " + m1 + " . tcp . 80-80 }");
         assertThat(delta.lines()).hasSize(4);
         assertThat(enforcer.inSync(changed)).isTrue();
         assertThat(canonicalOf(nft)).isEqualTo(canonicalOf(fullyApplied(changed)));
