@@ -57,14 +57,20 @@ import java.util.TreeMap;
  *       a hash set "_dst&lt;len&gt;" whose lookup masks the packet's address
  *       ({@code ip daddr & 255.255.255.0}); hash elements cost nft and the kernel less than interval ones
  *   map ports (routed hosts)         interface name : mark
- *   set vms, own                     the marks; mark . mark (flows a port started)
+ *   map towards (routed hosts)       interface name : the port's towards mark T(m) = 0x44.. | (m &amp; 0xffffff)
+ *   set vms, blocked                 the marks; the marks of interfaces several VMs claim
+ *   set own                          m . m (flows the port started), m . T(m) (flows started towards it)
  *   set addr4 / addr6                mark . the VM's address: the source check (anti-spoofing)
  *   map def                          mark : accept | drop (the network's default), counter,
  *                                    commented "net &lt;network&gt; vm &lt;vm&gt;"
  *   chain prerouting (routed hosts)  meta mark set iifname map @ports
- *   chain forward (hook forward)     meta mark @vms jump vm: interfaces that are no VM's are untouched
- *   chain vm                         ct state new ct mark set meta mark; established flows of this
- *                                    port, or towards the VM, accepted; DHCP / ND from unspecified
+ *   chain forward (hook forward)     (routed) a packet with mark 0 towards a VM port gets T(m);
+ *                                    meta mark @vms jump vm: interfaces that are no VM's are untouched;
+ *                                    a new flow towards a VM (non-tcp, or a tcp SYN: not a flow
+ *                                    picked up mid-stream) gets ct mark T(m)
+ *   chain vm                         an interface several VMs claim dropped; ct state new ct mark set
+ *                                    meta mark; established flows whose meta mark . ct mark is in
+ *                                    own accepted (else decided by the rules); DHCP / ND from unspecified
  *                                    and link-local sources accepted; a source that is not the
  *                                    port's address dropped and counted; one lookup per set, in layer
  *                                    order, verdict drop (even layers) or accept (odd layers),
@@ -72,6 +78,7 @@ import java.util.TreeMap;
  *                                    meta mark vmap @def
  * table bridge egressctl (bridged hosts)
  *   map ports; chain prerouting (priority -300)   meta mark set iifname map @ports
+ *   map towards; chain forward (priority -200)    T(m) for packets towards a port (oifname there is the port)
  * </pre>
  * A VM whose placement names no interface cannot be told apart and gets nothing; an interface two VMs
  * claim gets a drop default and no addresses (fail closed). Both are in {@link Plan#unenforced()}.
@@ -306,7 +313,11 @@ public final class NftRenderer {
                     default -> "ipv6-icmp";
                 });
             }
-            if (shape == Shape.PORT || shape == Shape.TYPE || shape == Shape.CODE) {
+            if (shape == Shape.PORT && !exact) {
+                // An interval set (nft 1.0.6 cannot delete an element of a mark-keyed interval set
+                // whose fields are all single values; written as a range, it can).
+                sb.append(" . ").append(x0).append('-').append(x1);
+            } else if (shape == Shape.PORT || shape == Shape.TYPE || shape == Shape.CODE) {
                 sb.append(" . ").append(range(x0, x1));
             }
             if (shape == Shape.CODE) {
@@ -607,16 +618,38 @@ public final class NftRenderer {
 
     /** Mark of the VM ports: the high byte tags the product's marks, the low 24 bits tell ports apart. */
     static final int MARK_TAG = 0x45000000;
+    /**
+     * Mark of packets towards a VM port ({@link #towards}): the port's low 24 bits under this tag. A
+     * flow started towards the port is stamped with it, and {@code own} holds {@code m . T(m)}, so the
+     * VM's replies in it pass, and no other port's packets do.
+     */
+    static final int TOWARDS_TAG = 0x44000000;
+
+    /** The mark of packets towards the port with mark {@code m}. */
+    static int towards(int m) {
+        return TOWARDS_TAG | (m & 0x00FFFFFF);
+    }
 
     /** The rules that let a VM work whatever its rules say, before the source check: unspecified and link-local sources. */
     static final List<String> BEFORE_SOURCE_CHECK = List.of(
             "ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept comment \"dhcp from no address\"",
             "ip6 saddr { ::, fe80::/10 } icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, mld-listener-report, mld2-listener-report } accept comment \"neighbour discovery from link-local\"",
             "ip6 saddr fe80::/10 udp sport 546 udp dport 547 accept comment \"dhcpv6 from link-local\"");
-    /** The same needs from the VM's own addresses, after the source check. */
+    /**
+     * The same needs from the VM's own addresses, after the source check: DHCP to the broadcast
+     * address only (a client whose unicast renewal is dropped falls back to rebinding, broadcast) and
+     * neighbour discovery with the hop limit ND itself requires (255: never routed, RFC 4861).
+     */
     static final List<String> AFTER_SOURCE_CHECK = List.of(
-            "udp sport 68 udp dport 67 accept comment \"dhcp\"",
-            "icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert } accept comment \"neighbour discovery\"");
+            "ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept comment \"dhcp\"",
+            "ip6 hoplimit 255 icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert } accept comment \"neighbour discovery\"");
+
+    /** The forward chain's rules after the jump: a new flow towards a VM is stamped with the port's towards mark. */
+    static final List<String> STAMP_TOWARDS = List.of(
+            "ct state new meta mark & 0xff000000 == 0x44000000 meta l4proto != tcp ct mark set meta mark",
+            "ct state new meta mark & 0xff000000 == 0x44000000 tcp flags & (syn | ack) == syn ct mark set meta mark");
+    /** Marks packets towards a VM port (routed: inet forward chain; bridged: bridge forward chain). */
+    static final String MARK_TOWARDS = "meta mark 0x00000000 meta mark set oifname map @towards";
 
     private String renderTable(Plan plan) {
         int size = 1024 + 160 * plan.ports().size();
@@ -648,6 +681,8 @@ public final class NftRenderer {
             sb.append("  }\n");
         }
         List<String> ports = new ArrayList<>();
+        List<String> towards = new ArrayList<>();
+        List<String> blocked = new ArrayList<>();
         List<String> vms = new ArrayList<>();
         List<String> own = new ArrayList<>();
         List<String> addr4 = new ArrayList<>();
@@ -656,8 +691,14 @@ public final class NftRenderer {
         for (Port p : plan.ports()) {
             String m = p.markText();
             ports.add("\"" + p.interfaceName() + "\" : " + m);
+            String t = Port.markText(towards(p.mark()));
+            towards.add("\"" + p.interfaceName() + "\" : " + t);
             vms.add(m);
             own.add(m + " . " + m);
+            own.add(m + " . " + t);
+            if (p.vm == null) {
+                blocked.add(m);
+            }
             String comment = p.vm == null ? "interface " + p.interfaceName() + " claimed twice" : p.vm.comment();
             if (p.vm != null && p.vm.address4() != null) {
                 addr4.add(m + " . " + p.vm.address4() + " comment \"" + comment + "\"");
@@ -669,8 +710,10 @@ public final class NftRenderer {
         }
         if (mode == HostMode.ROUTED) {
             map(sb, "map", "ports", "ifname : mark", false, ports);
+            map(sb, "map", "towards", "ifname : mark", false, towards);
         }
         map(sb, "set", "vms", "mark", false, vms);
+        map(sb, "set", "blocked", "mark", false, blocked);
         map(sb, "set", "own", "mark . mark", false, own);
         map(sb, "set", "addr4", "mark . ipv4_addr", false, addr4);
         map(sb, "set", "addr6", "mark . ipv6_addr", false, addr6);
@@ -683,12 +726,18 @@ public final class NftRenderer {
         }
         sb.append("  chain forward {\n");
         sb.append("    type filter hook forward priority filter; policy accept;\n");
+        if (mode == HostMode.ROUTED) {
+            sb.append("    ").append(MARK_TOWARDS).append('\n');
+        }
         sb.append("    meta mark @vms jump vm\n");
+        for (String r : STAMP_TOWARDS) {
+            sb.append("    ").append(r).append('\n');
+        }
         sb.append("  }\n");
         sb.append("  chain vm {\n");
+        sb.append("    meta mark @blocked drop comment \"interface claimed by several VMs\"\n");
         sb.append("    ct state new ct mark set meta mark\n");
         sb.append("    ct state established,related meta mark . ct mark @own accept\n");
-        sb.append("    ct state established,related ct mark 0x00000000 accept\n");
         for (String r : BEFORE_SOURCE_CHECK) {
             sb.append("    ").append(r).append('\n');
         }
@@ -708,9 +757,16 @@ public final class NftRenderer {
             sb.append("delete table bridge ").append(TABLE).append('\n');
             sb.append("table bridge ").append(TABLE).append(" {\n");
             map(sb, "map", "ports", "ifname : mark", false, ports);
+            map(sb, "map", "towards", "ifname : mark", false, towards);
             sb.append("  chain prerouting {\n");
             sb.append("    type filter hook prerouting priority -300; policy accept;\n");
             sb.append("    meta mark set iifname map @ports\n");
+            sb.append("  }\n");
+            // Before br_netfilter's forward hook (priority 0) runs the inet forward chains: there
+            // oifname is the bridge, here the bridge port.
+            sb.append("  chain forward {\n");
+            sb.append("    type filter hook forward priority -200; policy accept;\n");
+            sb.append("    ").append(MARK_TOWARDS).append('\n');
             sb.append("  }\n");
             sb.append("}\n");
         }

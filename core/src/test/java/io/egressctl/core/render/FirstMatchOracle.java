@@ -19,13 +19,13 @@ import java.util.Set;
  * says: a VM is its interface.
  * <ol>
  *   <li>A packet entering from an interface that is no VM's is untouched: accept.</li>
+ *   <li>An interface several VMs claim is fail-closed: everything from it is dropped.</li>
  *   <li>What a VM needs to work passes whatever its rules say, before the source check: DHCP from no
  *       address ({@code 0.0.0.0 -> 255.255.255.255}, udp 68 -> 67), neighbour discovery and MLD
  *       reports from the unspecified or a link-local source, DHCPv6 from a link-local source.</li>
- *   <li>An interface several VMs claim is fail-closed: everything else from it is dropped.</li>
  *   <li>A source that is not the VM's own address of the packet's family is dropped (spoofed).</li>
- *   <li>From its own address, DHCP (udp 68 -> 67) and neighbour discovery (router and neighbour
- *       solicitations, neighbour advertisements) pass.</li>
+ *   <li>From its own address, DHCP to the broadcast address (udp 68 -> 67) and neighbour discovery
+ *       with hop limit 255 (router and neighbour solicitations, neighbour advertisements) pass.</li>
  *   <li>Else the first rule of the VM's fragment, in evaluation order, that covers the VM and
  *       matches decides; else the network's default.</li>
  * </ol>
@@ -66,21 +66,21 @@ final class FirstMatchOracle {
         if (claimants.isEmpty()) {
             return new String[]{"accept", "untouched"};
         }
-        if (neededBeforeSourceCheck(p)) {
-            return new String[]{"accept", "needed"};
-        }
         if (claimants.size() > 1) {
             return new String[]{"drop", "claimed twice"};
+        }
+        if (neededBeforeSourceCheck(p)) {
+            return new String[]{"accept", "needed"};
         }
         Placed placed = claimants.get(0);
         String own = p.v4() ? placed.vm().ipv4() : placed.vm().ipv6();
         if (own == null || !address(own).equals(RenderedTable.canonical(p.src()))) {
             return new String[]{"drop", "spoofed"};
         }
-        if (p.proto() == 17 && p.sport() == 68 && p.port() == 67) {
+        if (p.v4() && p.dst().equals("255.255.255.255") && p.proto() == 17 && p.sport() == 68 && p.port() == 67) {
             return new String[]{"accept", "needed"};
         }
-        if (!p.v4() && p.proto() == 58 && ND_OWN.contains(p.icmpType())) {
+        if (!p.v4() && p.proto() == 58 && p.hoplimit() == 255 && ND_OWN.contains(p.icmpType())) {
             return new String[]{"accept", "needed"};
         }
         for (CompiledRule r : placed.fragment().rules()) {
@@ -89,6 +89,31 @@ final class FirstMatchOracle {
             }
         }
         return new String[]{firstMatch(placed.fragment(), placed.vm(), p), "default"};
+    }
+
+    /**
+     * A later packet of a flow, from VM interface {@code iface}: the flow was started by a packet that
+     * entered from {@code startedFrom} (a VM's interface or one that is no VM's) and left by
+     * {@code startedTowards}, a tcp flow by a SYN ({@code syn}) or picked up mid-stream. The VM's
+     * packets in a flow its own interface started, or in a flow started towards its interface from
+     * one that is no VM's (not a tcp flow picked up mid-stream: after its entries were deleted, a
+     * peer's packet must not reopen what the VM's rules block), pass; an interface several VMs
+     * claim passes nothing; any other packet is decided as the first of a flow (a flow started by
+     * another VM, or towards it by another VM of the host: its rules decide its answers too).
+     */
+    static String later(Collection<Fragment> fragments, Packet p, String startedFrom, String startedTowards, boolean tcp, boolean syn) {
+        int claimants = 0;
+        boolean fromVm = false;
+        for (Fragment f : fragments) {
+            for (VmAddress v : f.vms()) {
+                claimants += p.iface().equals(v.interfaceName()) ? 1 : 0;
+                fromVm |= startedFrom.equals(v.interfaceName());
+            }
+        }
+        if (claimants == 1 && (startedFrom.equals(p.iface()) || !fromVm && startedTowards.equals(p.iface()) && (!tcp || syn))) {
+            return "accept";
+        }
+        return verdict(fragments, p);
     }
 
     /** The first rule covering {@code vm} that matches, else the default. */

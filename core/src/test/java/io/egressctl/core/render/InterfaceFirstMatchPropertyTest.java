@@ -132,7 +132,10 @@ class InterfaceFirstMatchPropertyTest {
                 Arbitraries.integers().between(0, PKT_PORTS.length - 1),
                 Arbitraries.integers().between(0, PKT_ICMP.length - 1))
                 .as((i, src, dst, proto, sport, port, icmp) -> new Packet(i, four, src, dst, proto, sport, PKT_PORTS[port],
-                        PKT_ICMP[icmp][0], PKT_ICMP[icmp][1])));
+                        PKT_ICMP[icmp][0], PKT_ICMP[icmp][1])))
+                // Now and then a hop limit other than the usual one (neighbour discovery needs 255).
+                .flatMap(p -> Arbitraries.of(p.hoplimit(), p.hoplimit(), p.hoplimit(), 1, 64, 255).map(h -> new Packet(p.iface(), p.v4(),
+                        p.src(), p.dst(), p.proto(), p.sport(), p.port(), p.icmpType(), p.icmpCode(), h)));
     }
 
     @Provide
@@ -159,7 +162,7 @@ class InterfaceFirstMatchPropertyTest {
                     Arbitraries.integers().between(0, 3)).as((p, port, own) -> {
                         String a = p.v4() ? port[1] : port[2];
                         String src = own > 0 && a != null ? a : p.src();
-                        return new Packet(port[0], p.v4(), src, p.dst(), p.proto(), p.sport(), p.port(), p.icmpType(), p.icmpCode());
+                        return new Packet(port[0], p.v4(), src, p.dst(), p.proto(), p.sport(), p.port(), p.icmpType(), p.icmpCode(), p.hoplimit());
                     });
             Arbitrary<Packet> any = Arbitraries.frequencyOf(Tuple.of(5, fromPorts), Tuple.of(1, packets()));
             return any.list().ofSize(60).map(ps -> Tuple.of(fragments, ps));
@@ -181,6 +184,63 @@ class InterfaceFirstMatchPropertyTest {
         for (Packet p : packets) {
             assertThat(table.verdict(p)).as("%s on a %s host with %s", p, mode, fragments).isEqualTo(FirstMatchOracle.verdict(fragments, p));
             Statistics.label("decided by").collect(FirstMatchOracle.path(fragments, p));
+        }
+    }
+
+    /**
+     * Flows, with conntrack as the rules leave it: a first packet (from a VM's interface or from one
+     * that is no VM's, leaving by a VM's interface or the uplink, a tcp one a SYN or a mid-stream
+     * packet conntrack picks up) that the host accepts gives the flow its ct mark; a later packet of
+     * the flow from a VM's interface (established) passes exactly when {@link FirstMatchOracle#later}
+     * says: the VM's own flow, or one started towards it from outside (not a tcp flow picked up
+     * mid-stream), else the VM's rules decide it as a first packet. So a peer speaking first after
+     * the agent deleted a flow's entries reopens nothing, and a VM cannot send in a flow towards
+     * another VM (another tenant's at the same address).
+     */
+    @Property(tries = 600, edgeCases = EdgeCasesMode.NONE)
+    void aVmsLaterPacketsInAFlowPassOnlyInItsOwnFlowsAndFlowsStartedTowardsIt(
+            @ForAll("scenarios") Tuple.Tuple2<List<Fragment>, List<Packet>> scenario, @ForAll HostMode mode, @ForAll long seed) {
+        List<Fragment> fragments = scenario.get1();
+        List<Packet> packets = scenario.get2();
+        TreeMap<String, Fragment> host = new TreeMap<>();
+        fragments.forEach(f -> host.put(f.networkId(), f));
+        RenderedTable table = RenderedTable.parse(new NftRenderer(false, mode).render("host-p", host));
+        java.util.Random random = new java.util.Random(seed);
+        List<String> outs = new ArrayList<>(List.of(IFACES));
+        outs.add(RenderedTable.UPLINK);
+        for (int i = 0; i + 1 < packets.size(); i += 2) {
+            Packet q = packets.get(i);
+            if (random.nextInt(3) == 0) {
+                q = new Packet(NOT_A_VM, q.v4(), q.src(), q.dst(), q.proto(), q.sport(), q.port(), q.icmpType(), q.icmpCode(), q.hoplimit());
+            }
+            String oif = outs.get(random.nextInt(outs.size()));
+            boolean syn = random.nextBoolean();
+            RenderedTable.Result first = table.evaluate(q, new RenderedTable.Conn("new", 0, oif,
+                    syn ? RenderedTable.SYN : RenderedTable.ACK | RenderedTable.PSH));
+            assertThat(first.verdict()).as("first %s leaving by %s on a %s host with %s", q, oif, mode, fragments)
+                    .isEqualTo(FirstMatchOracle.verdict(fragments, q));
+            if (first.verdict().equals("drop")) {
+                continue;
+            }
+            Packet p = packets.get(i + 1);
+            if (p.v4() != q.v4()) {
+                continue;
+            }
+            String from = switch (random.nextInt(3)) {
+                case 0 -> q.iface();
+                case 1 -> oif;
+                default -> p.iface();
+            };
+            if (from.equals(RenderedTable.UPLINK)) {
+                from = NOT_A_VM;
+            }
+            p = new Packet(from, q.v4(), p.src(), p.dst(), q.proto(), p.sport(), p.port(), p.icmpType(), p.icmpCode(), p.hoplimit());
+            String state = random.nextInt(5) == 0 ? "related" : "established";
+            RenderedTable.Result later = table.evaluate(p, new RenderedTable.Conn(state, first.ctMark(), q.iface(), RenderedTable.ACK));
+            String want = FirstMatchOracle.later(fragments, p, q.iface(), oif, q.proto() == 6, syn);
+            assertThat(later.verdict()).as("%s %s in a flow started by %s (leaving by %s, %s) on a %s host with %s", state, p, q, oif,
+                    syn ? "syn" : "mid-stream", mode, fragments).isEqualTo(want);
+            Statistics.label("later packet").collect(want + (from.equals(q.iface()) ? " own flow" : from.equals(oif) ? " towards it" : " other"));
         }
     }
 

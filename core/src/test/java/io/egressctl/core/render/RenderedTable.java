@@ -34,7 +34,12 @@ import java.util.regex.Pattern;
  *       a protocol field a packet lacks makes its rule not match (nft's implicit dependencies), even
  *       under {@code !=}.</li>
  * </ul>
- * The packet is the first of its flow (conntrack state new, ct mark 0).
+ * {@link #verdict(Packet)} takes the packet as the first of its flow (conntrack state new, ct mark 0,
+ * a tcp packet a SYN) leaving the host by an interface that is no VM's; {@link #evaluate(Packet, Conn)}
+ * takes any conntrack view (state, the flow's ct mark, the output interface, tcp flags) and tells
+ * the ct mark the flow has after the packet too. On a bridged host the bridge family's forward
+ * chains of priority below 0 run before the inet forward chains (br_netfilter's forward hook runs
+ * those at priority 0); there {@code oifname} is the bridge port, in the inet hooks the bridge.
  */
 final class RenderedTable {
 
@@ -57,13 +62,41 @@ final class RenderedTable {
      * A packet entering the host from interface {@code iface}: family, source and destination address,
      * IP protocol number, source and destination port (tcp/udp), ICMP type and code.
      */
-    record Packet(String iface, boolean v4, String src, String dst, int proto, int sport, int port, int icmpType, int icmpCode) {
+    record Packet(String iface, boolean v4, String src, String dst, int proto, int sport, int port, int icmpType, int icmpCode,
+                  int hoplimit) {
+
+        /** A packet with the usual hop limit: 255 for neighbour discovery (RFC 4861), else 64. */
+        Packet(String iface, boolean v4, String src, String dst, int proto, int sport, int port, int icmpType, int icmpCode) {
+            this(iface, v4, src, dst, proto, sport, port, icmpType, icmpCode, !v4 && proto == 58 && icmpType >= 133 && icmpType <= 137 ? 255 : 64);
+        }
 
         /** A packet from an ephemeral source port. */
         Packet(String iface, boolean v4, String src, String dst, int proto, int port, int icmpType, int icmpCode) {
             this(iface, v4, src, dst, proto, 40000, port, icmpType, icmpCode);
         }
     }
+
+    /** tcp flag bits as nft names them. */
+    static final int FIN = 1, SYN = 2, RST = 4, PSH = 8, ACK = 16;
+
+    /**
+     * How conntrack sees a packet: its state ({@code new}, {@code established}, {@code related}), the
+     * flow's ct mark before the packet, the interface the packet leaves by (in the hooks that see the
+     * port; {@link #UPLINK} for one that is no VM's) and, for tcp, its flags.
+     */
+    record Conn(String state, long ctMark, String oif, int tcpFlags) {
+        /** The first packet of a flow leaving by {@code oif} (a tcp packet: a SYN). */
+        static Conn first(String oif) {
+            return new Conn("new", 0, oif, SYN);
+        }
+    }
+
+    /** What the host did with a packet, and the flow's ct mark after it. */
+    record Result(String verdict, long ctMark) {
+    }
+
+    /** An interface that is no VM's, where packets leave the host by default. */
+    static final String UPLINK = "uplink0";
 
     /** Where the host's VM ports are plugged in, as the script's header says (routed when it does not). */
     final HostMode mode;
@@ -261,12 +294,15 @@ final class RenderedTable {
     /** A packet on its way through the hooks: what the rules can read and set. */
     private final class Flight {
         final Packet p;
+        final Conn conn;
         long mark;
         long ctMark;
         int depth;
 
-        Flight(Packet p) {
+        Flight(Packet p, Conn conn) {
             this.p = p;
+            this.conn = conn;
+            this.ctMark = conn.ctMark();
         }
     }
 
@@ -275,19 +311,30 @@ final class RenderedTable {
 
     /** What the host does with a packet: "accept" or "drop" (untouched traffic is accepted by every policy). */
     String verdict(Packet p) {
-        Flight f = new Flight(p);
+        return evaluate(p, Conn.first(UPLINK)).verdict();
+    }
+
+    /** What the host does with a packet conntrack sees as {@code conn}, and the flow's ct mark after it. */
+    Result evaluate(Packet p, Conn conn) {
+        Flight f = new Flight(p, conn);
         List<Chain> path = new ArrayList<>();
         if (mode == HostMode.BRIDGED) {
             path.addAll(base("bridge", "prerouting"));
         }
         path.addAll(base("inet", "prerouting"));
+        if (mode == HostMode.BRIDGED) {
+            path.addAll(base("bridge", "forward").stream().filter(c -> c.priority() < 0).toList());
+        }
         path.addAll(base("inet", "forward"));
+        if (mode == HostMode.BRIDGED) {
+            path.addAll(base("bridge", "forward").stream().filter(c -> c.priority() >= 0).toList());
+        }
         for (Chain c : path) {
             if (run(c, f) == Outcome.DROP) {
-                return "drop";
+                return new Result("drop", f.ctMark);
             }
         }
-        return "accept";
+        return new Result("accept", f.ctMark);
     }
 
     private List<Chain> base(String family, String hook) {
@@ -426,13 +473,13 @@ final class RenderedTable {
                 }
                 hit = false;
                 for (String item : rhs.substring(1, rhs.length() - 1).split(",")) {
-                    hit |= within(exprKind(exprs.get(0)), item.strip(), key.get(0));
+                    hit |= within(key.get(0).kind(), item.strip(), key.get(0));
                 }
             } else {
                 if (exprs.size() != 1) {
                     throw new AssertionError("literal against a concatenation: " + tok);
                 }
-                hit = within(exprKind(exprs.get(0)), rhs, key.get(0));
+                hit = within(key.get(0).kind(), rhs, key.get(0));
             }
             if (hit == negate) {
                 return Outcome.NEXT;
@@ -463,7 +510,8 @@ final class RenderedTable {
             case "th dport", "th sport", "tcp dport", "tcp sport", "udp dport", "udp sport" -> "port";
             case "icmp type" -> "icmp_type";
             case "icmpv6 type" -> "icmpv6_type";
-            case "icmp code", "icmpv6 code" -> "number";
+            case "icmp code", "icmpv6 code", "ip6 hoplimit" -> "number";
+            case "tcp flags" -> "tcpflags";
             default -> throw new AssertionError("unknown expression " + expr);
         };
     }
@@ -477,9 +525,11 @@ final class RenderedTable {
             case "ct mark" -> BigInteger.valueOf(f.ctMark);
             case "meta nfproto" -> BigInteger.valueOf(p.v4() ? 2 : 10);
             case "meta l4proto" -> BigInteger.valueOf(p.proto());
-            case "ct state" -> BigInteger.valueOf(8); // new
+            case "ct state" -> literal("ctstate", f.conn.state());
             case "iifname" -> ifname(family.equals("inet") && mode == HostMode.BRIDGED ? BRIDGE : p.iface());
-            case "oifname" -> throw new AssertionError("oifname: the evaluator knows no output interface");
+            case "oifname" -> ifname(family.equals("inet") && mode == HostMode.BRIDGED ? BRIDGE : f.conn.oif());
+            case "ip6 hoplimit" -> p.v4() ? null : BigInteger.valueOf(p.hoplimit());
+            case "tcp flags" -> p.proto() == 6 ? BigInteger.valueOf(f.conn.tcpFlags()) : null;
             case "ip saddr" -> p.v4() ? value(p.src()) : null;
             case "ip daddr" -> p.v4() ? value(p.dst()) : null;
             case "ip6 saddr" -> p.v4() ? null : value(p.src());
@@ -608,6 +658,20 @@ final class RenderedTable {
             case "ifname" -> ifname(text);
             case "ipv4", "ipv6" -> value(text);
             case "port", "number" -> new BigInteger(text);
+            case "tcpflags" -> {
+                int bits = 0;
+                for (String flag : text.replaceAll("[()]", "").split("\\|")) {
+                    bits |= switch (flag.strip()) {
+                        case "fin" -> FIN;
+                        case "syn" -> SYN;
+                        case "rst" -> RST;
+                        case "psh" -> PSH;
+                        case "ack" -> ACK;
+                        default -> throw new AssertionError("tcp flag " + flag);
+                    };
+                }
+                yield BigInteger.valueOf(bits);
+            }
             case "icmp_type" -> BigInteger.valueOf(text.matches("\\d+") ? Integer.parseInt(text) : switch (text) {
                 case "echo-reply" -> 0;
                 case "destination-unreachable" -> 3;
@@ -651,6 +715,10 @@ final class RenderedTable {
                 i++;
             } else if (c == '"') {
                 int end = rule.indexOf('"', i + 1);
+                out.add(rule.substring(i, end + 1));
+                i = end + 1;
+            } else if (c == '(') {
+                int end = rule.indexOf(')', i);
                 out.add(rule.substring(i, end + 1));
                 i = end + 1;
             } else if (c == '{') {

@@ -124,7 +124,7 @@ class NftablesEnforcerTest {
         assertThat(nft.lastApply().stdin()).isEqualTo(NftRenderer.kernelInput(bridged))
                 .contains("delete table inet egressctl").contains("delete table bridge egressctl");
         assertThat(nft.sets(FakeNftRunner.INET)).doesNotContain("ports").contains("vms", "def");
-        assertThat(nft.sets(FakeNftRunner.BRIDGE)).containsExactly("ports");
+        assertThat(nft.sets(FakeNftRunner.BRIDGE)).containsExactly("ports", "towards");
         assertThat(nft.elements(FakeNftRunner.BRIDGE, "ports")).containsExactlyInAnyOrder("\"tap-a1\"", "\"tap-a2\"", "\"tap-a3\"");
         assertThat(enforcer.inSync(bridged)).isTrue();
         assertThat(nft.calls().stream().filter(FakeNftRunner.Call::isListing).map(c -> c.args().get(3)))
@@ -217,10 +217,10 @@ class NftablesEnforcerTest {
     @Test
     void rulesWithoutCommentsCountByPosition() throws Exception {
         enforcer.apply(base);
-        nft.deleteRuleAt(FakeNftRunner.INET, "forward", 0); // meta mark @vms jump vm
+        nft.deleteRuleAt(FakeNftRunner.INET, "forward", 1); // meta mark @vms jump vm (after the marking of packets towards a VM)
 
         assertThat(enforcer.inSync(base)).isFalse();
-        assertThat(enforcer.lastDriftReason()).contains("chain forward has 0 rules, expected 1");
+        assertThat(enforcer.lastDriftReason()).contains("chain forward has 3 rules, expected 4");
 
         String bridged = base(HostMode.BRIDGED);
         enforcer.apply(bridged);
@@ -362,9 +362,9 @@ class NftablesEnforcerTest {
         String delta = nft.lastApply().stdin();
         assertThat(enforcer.lastApplyIncremental()).isTrue();
         assertThat(delta).doesNotContain("delete table").doesNotContain("flush chain").doesNotContain("add rule")
-                .contains("delete element inet egressctl l0_port4 { " + m1 + " . tcp . 80, " + m2 + " . tcp . 80 }")
-                .contains("add element inet egressctl l0_port4 { " + m1 + " . tcp . 443 comment \"r=r-80 h=")
-                .contains("delete element inet egressctl l0_port6 { " + m1 + " . tcp . 80 }");
+                .contains("delete element inet egressctl l0_port4 { " + m1 + " . tcp . 80-80, " + m2 + " . tcp . 80-80 }")
+                .contains("add element inet egressctl l0_port4 { " + m1 + " . tcp . 443-443 comment \"r=r-80 h=")
+                .contains("delete element inet egressctl l0_port6 { " + m1 + " . tcp . 80-80 }");
         assertThat(delta.lines()).hasSize(4);
         assertThat(enforcer.inSync(changed)).isTrue();
         assertThat(canonicalOf(nft)).isEqualTo(canonicalOf(fullyApplied(changed)));
@@ -407,7 +407,8 @@ class NftablesEnforcerTest {
                 .contains("add element " + portsTable + " egressctl ports { \"tap-a4\" : " + m4 + " }")
                 .contains("delete element inet egressctl vms { " + m2 + " }")
                 .contains("add element inet egressctl vms { " + m4 + " }")
-                .contains("add element inet egressctl own { " + m4 + " . " + m4 + " }")
+                .contains("add element inet egressctl own { " + m4 + " . " + m4 + ", " + m4 + " . 0x44" + m4.substring(4) + " }")
+                .contains("add element " + portsTable + " egressctl towards { \"tap-a4\" : 0x44" + m4.substring(4) + " }")
                 .contains("delete element inet egressctl addr4 { " + m2 + " . 10.250.1.12 }")
                 .contains("add element inet egressctl addr4 { " + m4 + " . 10.250.1.14 comment \"net net-a vm vm4\" }")
                 .contains("delete element inet egressctl def { " + m2 + " }")
@@ -529,7 +530,7 @@ class NftablesEnforcerTest {
         String m1 = Long.toString(Long.parseLong(markOf(base, "tap-a1").substring(2), 16));
         assertThat(NftablesEnforcer.Ruleset.mapElements(inet.sets.get("def"))).containsEntry(m1, "accept").hasSize(3);
         assertThat(inet.chains.get("forward").base()).startsWith("type filter hook forward");
-        assertThat(inet.chains.get("vm").rules()).first().isEqualTo("ct state new ct mark set meta mark");
+        assertThat(inet.chains.get("vm").rules()).first().isEqualTo("meta mark @blocked drop comment \"interface claimed by several VMs\"");
         assertThat(inet.structure().sets().get("l0_port4")).hasSize(2).allMatch(c -> c.comment().startsWith("r=r-80 h=") && c.key().isEmpty());
         assertThat(inet.structure().keyed()).containsEntry("addr4", true).containsEntry("vms", true).containsEntry("own", true)
                 .containsEntry("l0_port4", false).containsEntry("l0_proto4", false);

@@ -22,7 +22,6 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -58,17 +57,16 @@ import static org.assertj.core.api.Assertions.assertThat;
  * "passes" means one try succeeded. Each test is skipped, with the reason, when not root or a tool is
  * missing; with {@code EGRESS_REQUIRE_KERNEL_TESTS=true} in the environment (CI) that fails instead.
  *
- * <p>Three tests show holes of the current ruleset and run only with
- * {@code -Degress.kernel.known-holes=true} (they fail until the renderer is fixed): a peer that
- * speaks first after the flush revives a flow the new rules block; one tenant's VM can send packets
+ * <p>Three tests guard holes the kernel tests found in an earlier ruleset (which accepted every
+ * packet of a flow with ct mark 0 and udp 68 -> 67 to any destination): a peer that speaks first
+ * after the flush must not revive a flow the new rules block; one tenant's VM must not send packets
  * that match the reply direction of a flow started towards the other tenant's VM at the same address
- * (one conntrack table for both tenants); udp 68 -> 67 passes to any destination whatever the rules.
+ * (one conntrack table for both tenants); udp 68 -> 67 must not pass to any destination whatever the
+ * rules. Namespaces are named {@code ech5k...} unless {@code -Degress.kernel.ns-prefix} says otherwise.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @Timeout(240)
 class HostIdentityKernelIT {
-
-    private static final String KNOWN_HOLES = "egress.kernel.known-holes";
 
     private final Map<HostMode, TenantTopology> hosts = new EnumMap<>(HostMode.class);
     private final ExecutorService pool = Executors.newFixedThreadPool(12, r -> {
@@ -398,18 +396,16 @@ class HostIdentityKernelIT {
         }
     }
 
-    // ---- known holes (run with -Degress.kernel.known-holes=true) ----------------------------------
+    // ---- holes an earlier ruleset had ---------------------------------------------------------------
 
     /**
      * After the flush, the peer's next packet (a server push, a keepalive) is picked up by conntrack
-     * as a flow started towards the VM (ct mark 0), and the vm chain's
-     * {@code ct state established,related ct mark 0 accept} then lets the VM's blocked traffic of that
-     * flow through.
+     * mid-stream as a flow started towards the VM. Only a SYN (or a non-tcp packet) stamps a flow
+     * towards a VM with the port's towards mark, so this one keeps ct mark 0, and the VM's packets in
+     * it are decided by its rules again: blocked.
      */
     @ParameterizedTest(name = "{0}")
     @EnumSource(HostMode.class)
-    @EnabledIfSystemProperty(named = KNOWN_HOLES, matches = "true", disabledReason = "known hole of the ruleset: a peer speaking first "
-            + "after the flush revives the blocked flow; -D" + KNOWN_HOLES + "=true runs it")
     void aPeerSpeakingFirstAfterTheFlushDoesNotReopenTheBlockedFlow(HostMode mode) throws Exception {
         TenantTopology t = host(mode);
         apply(t, net("net-a", DefaultPolicy.ALLOW, VM_A), net("net-b", DefaultPolicy.ALLOW, VM_B));
@@ -428,14 +424,12 @@ class HostIdentityKernelIT {
 
     /**
      * Both tenants' flows are in one conntrack table (zone 0). A flow started towards B's VM at
-     * 10.1.1.10 has ct mark 0; a packet from A's VM (same address) that matches its reply direction is
-     * accepted by {@code ct state established,related ct mark 0 accept}, although A blocks everything.
-     * UDP needs no sequence numbers, so it only takes the peer's address and ports.
+     * 10.1.1.10 carries B's towards mark; a packet from A's VM (same address) that matches its reply
+     * direction is not A's flow, so A's rules (block everything) decide it. UDP needs no sequence
+     * numbers, so the packet only takes the peer's address and ports.
      */
     @ParameterizedTest(name = "{0}")
     @EnumSource(HostMode.class)
-    @EnabledIfSystemProperty(named = KNOWN_HOLES, matches = "true", disabledReason = "known hole of the ruleset: one tenant's VM can "
-            + "send in the reply direction of a flow towards the other's VM at the same address; -D" + KNOWN_HOLES + "=true runs it")
     void aVmCannotSendInTheReplyDirectionOfAFlowTowardsTheOtherTenantsVm(HostMode mode) throws Exception {
         TenantTopology t = host(mode);
         apply(t, net("net-a", DefaultPolicy.ALLOW, VM_A, deny("a-all", Protocol.ALL, null, VM_A)),
@@ -456,14 +450,12 @@ class HostIdentityKernelIT {
     }
 
     /**
-     * The vm chain lets {@code udp sport 68 udp dport 67} through from the VM's own address to any
-     * destination (for DHCP renewals, which go unicast to the server), so a VM under DENY, or with a
-     * rule blocking all egress, can still send datagrams from port 68 to port 67 of any host.
+     * The vm chain lets {@code udp sport 68 udp dport 67} from the VM's own address through to the
+     * broadcast address only (a unicast renewal the rules drop falls back to rebinding, broadcast), so
+     * a VM under DENY, or with a rule blocking all egress, cannot send from port 68 to port 67 of a host.
      */
     @ParameterizedTest(name = "{0}")
     @EnumSource(HostMode.class)
-    @EnabledIfSystemProperty(named = KNOWN_HOLES, matches = "true", disabledReason = "known hole of the ruleset: udp 68 -> 67 passes "
-            + "to any destination whatever the rules say; -D" + KNOWN_HOLES + "=true runs it")
     void aVmBlockedFromEverythingCannotSendFromTheDhcpClientPortToAnyHost(HostMode mode) throws Exception {
         TenantTopology t = host(mode);
         apply(t, net("net-a", DefaultPolicy.DENY, VM_A, deny("a-all", Protocol.ALL, null, VM_A)), net("net-b", DefaultPolicy.ALLOW, VM_B));

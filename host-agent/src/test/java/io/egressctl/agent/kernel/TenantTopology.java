@@ -53,7 +53,7 @@ import java.util.regex.Pattern;
  * uplink and other ports sends each packet to its tenant's table. Replies to 10.1.1.10 that come
  * back on up-a find tap-a1, those on up-b find tap-b1.
  *
- * <p>P is {@code ech5k<pid>-<n><r|b>}; {@link #close()} (also a shutdown hook) kills what was started
+ * <p>P is {@code ech5k<pid>-<n><r|b>} ({@code ech5k}: see {@link #PREFIX}); {@link #close()} (also a shutdown hook) kills what was started
  * in the namespaces and deletes them, and namespaces of an earlier run whose JVM is gone are deleted
  * by the next {@link #create}.
  */
@@ -76,7 +76,9 @@ final class TenantTopology implements AutoCloseable {
     static final int VM_PORT = 2222;
 
     private static final AtomicInteger SEQ = new AtomicInteger();
-    private static final Pattern OURS = Pattern.compile("^(ech5k(\\d+)-\\d+[rb]-[a-z]+)\\b.*");
+    /** The namespaces' prefix: {@code ech5k} unless {@code -Degress.kernel.ns-prefix} names another (letters and digits). */
+    static final String PREFIX = System.getProperty("egress.kernel.ns-prefix", "ech5k").replaceAll("[^a-z0-9]", "");
+    private static final Pattern OURS = Pattern.compile("^(" + PREFIX + "(\\d+)-\\d+[rb]-[a-z]+)\\b.*");
     private static final Duration PROBE_TIMEOUT = Duration.ofSeconds(8);
 
     private final HostMode mode;
@@ -109,7 +111,7 @@ final class TenantTopology implements AutoCloseable {
     /** Builds the topology; on any failure whatever was built is removed again. */
     static TenantTopology create(HostMode mode) {
         removeLeftovers();
-        TenantTopology t = new TenantTopology(mode, "ech5k" + ProcessHandle.current().pid() + "-" + SEQ.incrementAndGet()
+        TenantTopology t = new TenantTopology(mode, PREFIX + ProcessHandle.current().pid() + "-" + SEQ.incrementAndGet()
                 + (mode == HostMode.BRIDGED ? "b" : "r"));
         Runtime.getRuntime().addShutdownHook(t.hook);
         try {
