@@ -284,8 +284,8 @@ class NftRendererTest {
     void seedExampleBlockPort80RendersForOneVmAndForASetOfVms() {
         RenderedTable t = table(seedExamples().fragment("host-1"));
 
-        assertThat(elements(t, "10.1.0.5")).contains("l0_port4: 10.1.0.5 . tcp . 80 r=web-one");
-        assertThat(elements(t, "10.1.0.6")).contains("l0_port4: 10.1.0.6 . tcp . 80 r=web-set");
+        assertThat(elements(t, "10.1.0.5")).contains("l0_port4: 10.1.0.5 . tcp . 80-80 r=web-one");
+        assertThat(elements(t, "10.1.0.6")).contains("l0_port4: 10.1.0.6 . tcp . 80-80 r=web-set");
         assertThat(t.vm).contains("meta nfproto ipv4 meta mark . meta l4proto . th dport @l0_port4 drop comment \"layer 0 deny port ipv4\"");
         assertThat(t.sets.get("l0_port4").interval()).as("a port key may hold a range").isTrue();
     }
@@ -378,8 +378,8 @@ class NftRendererTest {
 
         RenderedTable t = table(f);
 
-        assertThat(elements(t, "10.4.0.5")).containsExactly("l0_port4: 10.4.0.5 . tcp . 25 r=block-smtp",
-                "l1_port4: 10.4.0.5 . tcp . 443 r=https");
+        assertThat(elements(t, "10.4.0.5")).containsExactly("l0_port4: 10.4.0.5 . tcp . 25-25 r=block-smtp",
+                "l1_port4: 10.4.0.5 . tcp . 443-443 r=https");
         assertThat(t.sets.get("l0_port4").elements().get(0).comment()).isEqualTo("r=block-smtp h=" + NftRenderer.ruleHash(f.rules().get(0)));
         assertThat(t.vm).containsSubsequence(
                 "meta nfproto ipv4 meta mark . meta l4proto . th dport @l0_port4 drop comment \"layer 0 deny port ipv4\"",
@@ -430,8 +430,8 @@ class NftRendererTest {
         RenderedTable t = table(oneVm(DefaultPolicy.DENY, tcp("d1", Action.DENY, 25, 25), tcp("a1", Action.ALLOW, 443, 443),
                 tcp("d2", Action.DENY, 22, 22), tcp("a2", Action.ALLOW, 80, 80)));
 
-        assertThat(elements(t, "10.9.0.5")).containsExactly("l0_port4: 10.9.0.5 . tcp . 25 r=d1", "l0_port4: 10.9.0.5 . tcp . 22 r=d2",
-                "l1_port4: 10.9.0.5 . tcp . 443 r=a1", "l1_port4: 10.9.0.5 . tcp . 80 r=a2");
+        assertThat(elements(t, "10.9.0.5")).containsExactly("l0_port4: 10.9.0.5 . tcp . 25-25 r=d1", "l0_port4: 10.9.0.5 . tcp . 22-22 r=d2",
+                "l1_port4: 10.9.0.5 . tcp . 443-443 r=a1", "l1_port4: 10.9.0.5 . tcp . 80-80 r=a2");
     }
 
     @Test
@@ -443,7 +443,7 @@ class NftRendererTest {
         assertThat(elements(t, "10.9.0.5")).containsExactly(
                 "l0_all4_dst: 10.9.0.5 . 0.0.0.0-9.255.255.255 r=not-internal",
                 "l0_all4_dst: 10.9.0.5 . 11.0.0.0-255.255.255.255 r=not-internal",
-                "l0_port4_dst: 10.9.0.5 . 10.2.0.0-10.255.255.255 . udp . 53 r=not-10-1",
+                "l0_port4_dst: 10.9.0.5 . 10.2.0.0-10.255.255.255 . udp . 53-53 r=not-10-1",
                 "l0_port4_dst16: 10.9.0.5 . 10.0.0.0 . udp . 53 r=not-10-1");
         assertThat(elements(t, "fd00:9::5")).containsExactly(
                 "l0_all6_dst: fd00:9::5 . ::-fcff:ffff:ffff:ffff:ffff:ffff:ffff:ffff r=not-internal",
@@ -496,9 +496,9 @@ class NftRendererTest {
                 rule("web", Action.DENY, Protocol.TCP, PortRange.single(443), null, List.of("192.0.2.0/24", "2001:db8::/32"), List.of(), "vm-1"),
                 rule("dns", Action.DENY, Protocol.UDP, PortRange.single(53), null, List.of(), List.of(), "vm-1")));
 
-        assertThat(elements(t, "10.9.0.5")).containsExactly("l0_port4: 10.9.0.5 . udp . 53 r=dns",
+        assertThat(elements(t, "10.9.0.5")).containsExactly("l0_port4: 10.9.0.5 . udp . 53-53 r=dns",
                 "l0_port4_dst24: 10.9.0.5 . 192.0.2.0 . tcp . 443 r=web");
-        assertThat(elements(t, "fd00:9::5")).containsExactly("l0_port6: fd00:9::5 . udp . 53 r=dns",
+        assertThat(elements(t, "fd00:9::5")).containsExactly("l0_port6: fd00:9::5 . udp . 53-53 r=dns",
                 "l0_port6_dst32: fd00:9::5 . 2001:db8:: . tcp . 443 r=web");
         assertThat(t.sets.get("l0_port6_dst32").type()).isEqualTo("mark . ipv6_addr . inet_proto . inet_service");
         assertThat(t.vm).contains("meta mark . ip6 daddr & ffff:ffff:: . meta l4proto . th dport @l0_port6_dst32 drop "
@@ -598,7 +598,7 @@ class NftRendererTest {
 
         String script = renderer.render("host-1", host(f));
 
-        assertThat(script).doesNotContain("flush").doesNotContain("SECRET-DESCRIPTION").contains(" . tcp . 80 comment \"r=web h=");
+        assertThat(script).doesNotContain("flush").doesNotContain("SECRET-DESCRIPTION").contains(" . tcp . 80-80 comment \"r=web h=");
     }
 
     @Test
@@ -686,7 +686,7 @@ class NftRendererTest {
                 List.of(rule("o", Action.DENY, Protocol.ALL, null, null, List.of(), List.of(), "vm-o")));
 
         assertThat(elements(table(a, other), "10.9.0.5")).isEqualTo(elements(table(a), "10.9.0.5"))
-                .containsExactly("l1_port4: 10.9.0.5 . tcp . 80 r=x", "l2_port4: 10.9.0.5 . tcp . 1-1000 r=y");
+                .containsExactly("l1_port4: 10.9.0.5 . tcp . 80-80 r=x", "l2_port4: 10.9.0.5 . tcp . 1-1000 r=y");
     }
 
     @Test
@@ -805,7 +805,7 @@ class NftRendererTest {
         SortedMap<String, Fragment> h = host(seedExamples().fragment("host-1"));
 
         assertThat(renderer.ruleStatements(h, "web-set")).containsExactly(
-                "add element inet egressctl l0_port4 { " + markOfVm(h, "vm-2") + " . tcp . 80 comment \"r=web-set h="
+                "add element inet egressctl l0_port4 { " + markOfVm(h, "vm-2") + " . tcp . 80-80 comment \"r=web-set h="
                         + NftRenderer.ruleHash(seedExamples().fragment("host-1").rules().stream()
                         .filter(r -> r.ruleId().equals("web-set")).findFirst().orElseThrow()) + "\" }",
                 "meta nfproto ipv4 meta mark . meta l4proto . th dport @l0_port4 drop comment \"layer 0 deny port ipv4\"",

@@ -116,7 +116,7 @@ class CloudStackClientIT {
         assertThat(rule.get("networkid").asString()).isEqualTo(network);
         assertThat(rule.get("traffictype").asString()).isEqualTo("Egress");
         // The job finished only once the host ACKed: the ruleset already holds the rule.
-        assertThat(lineOf(cp.ruleset(h1), tcpRule)).as("ruleset of %s", h1).startsWith("l0_port4: 10.40.0.11 . tcp . 80 comment");
+        assertThat(lineOf(cp.ruleset(h1), tcpRule)).as("ruleset of %s", h1).startsWith("l0_port4: 10.40.0.11 . tcp . 80-80 comment");
         assertThat(cp.ruleset(h2)).as("must not reach %s", h2).doesNotContain(tcpRule);
     }
 

@@ -108,14 +108,14 @@ class SeedExamplesPipelineIT {
     @Order(3)
     void blockPort80ForOneVm() {
         createAndAssert("tcp80 one", Map.of("protocol", "tcp", "startPort", 80, "sourceCidrs", List.of("10.20.0.12/32")), Set.of(h2),
-                "l0_port4: 10.20.0.12 . tcp . 80 comment");
+                "l0_port4: 10.20.0.12 . tcp . 80-80 comment");
     }
 
     @Test
     @Order(4)
     void blockPort80ForASetOfVms() {
         createAndAssert("tcp80 set", Map.of("protocol", "tcp", "startPort", 80, "sourceCidrs", List.of("10.20.0.11/32", "10.20.0.14/32")),
-                Set.of(h1, h3), "l0_port4: 10.20.0.1", " . tcp . 80 comment");
+                Set.of(h1, h3), "l0_port4: 10.20.0.1", " . tcp . 80-80 comment");
     }
 
     @Test

@@ -40,8 +40,8 @@ class PreviewControllerTest {
         @SuppressWarnings("unchecked")
         List<String> lines = (List<String>) p.get("nftLines");
         assertThat(lines).hasSize(3);
-        assertThat(lines.get(0)).matches("add element inet egressctl l0_port4 \\{ 0x45[0-9a-f]{6} \\. tcp \\. 80 comment \"r=preview h=[0-9a-f]{12}\" }");
-        assertThat(lines.get(1)).matches("add element inet egressctl l0_port4 \\{ 0x45[0-9a-f]{6} \\. tcp \\. 80 comment \"r=preview h=.*");
+        assertThat(lines.get(0)).matches("add element inet egressctl l0_port4 \\{ 0x45[0-9a-f]{6} \\. tcp \\. 80-80 comment \"r=preview h=[0-9a-f]{12}\" }");
+        assertThat(lines.get(1)).matches("add element inet egressctl l0_port4 \\{ 0x45[0-9a-f]{6} \\. tcp \\. 80-80 comment \"r=preview h=.*");
         assertThat(lines.get(2)).isEqualTo("meta nfproto ipv4 meta mark . meta l4proto . th dport @l0_port4 drop comment \"layer 0 deny port ipv4\"");
         assertThat(p).containsEntry("published", false).containsEntry("configVersion", 7L).doesNotContainKey("conflict");
     }
