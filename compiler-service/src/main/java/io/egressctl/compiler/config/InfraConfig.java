@@ -47,14 +47,10 @@ class InfraConfig {
         return new KafkaProducer<>(KafkaDefaults.orderedProducer(bootstrap, "egress-compiler-dlt"), new StringSerializer(), new ByteArraySerializer());
     }
 
+    /** The one log of network, rule and workload events (a network's version is its position here). */
     @Bean
-    NewTopic ruleEvents(EgressProperties props) {
-        return forever(Topics.RULE_EVENTS, props);
-    }
-
-    @Bean
-    NewTopic workloadEvents(EgressProperties props) {
-        return forever(Topics.WORKLOAD_EVENTS, props);
+    NewTopic networkEvents(EgressProperties props) {
+        return forever(Topics.NETWORK_EVENTS, props);
     }
 
     @Bean
@@ -70,13 +66,8 @@ class InfraConfig {
     }
 
     @Bean
-    NewTopic ruleEventsDlt(EgressProperties props) {
-        return forever(Topics.dlt(Topics.RULE_EVENTS), props);
-    }
-
-    @Bean
-    NewTopic workloadEventsDlt(EgressProperties props) {
-        return forever(Topics.dlt(Topics.WORKLOAD_EVENTS), props);
+    NewTopic networkEventsDlt(EgressProperties props) {
+        return forever(Topics.dlt(Topics.NETWORK_EVENTS), props);
     }
 
     @Bean

@@ -4,6 +4,7 @@ import io.egressctl.schemas.registry.HttpSchemaRegistryClient;
 import io.egressctl.schemas.registry.SchemaRegistryClient;
 import io.egressctl.schemas.serde.AvroSerializer;
 import io.egressctl.schemas.serde.KafkaDefaults;
+import io.egressctl.schemas.serde.SubjectNameStrategy;
 import io.egressctl.schemas.serde.Topics;
 import org.apache.avro.specific.SpecificRecord;
 import org.apache.kafka.clients.admin.NewTopic;
@@ -42,17 +43,14 @@ class InfraConfig {
         p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 10_000);
         p.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, 5_000);
         p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, 5_000);
-        return new KafkaProducer<>(p, new StringSerializer(), new AvroSerializer<>(registry));
+        // RuleEvent and WorkloadEvent share egress.network-events: each schema under its own subject.
+        return new KafkaProducer<>(p, new StringSerializer(), new AvroSerializer<>(registry, true, SubjectNameStrategy.TOPIC_RECORD_NAME));
     }
 
+    /** The one log of network, rule and workload events this service writes. */
     @Bean
-    NewTopic ruleEvents(EgressProperties props) {
-        return forever(Topics.RULE_EVENTS, props.partitions());
-    }
-
-    @Bean
-    NewTopic workloadEvents(EgressProperties props) {
-        return forever(Topics.WORKLOAD_EVENTS, props.partitions());
+    NewTopic networkEvents(EgressProperties props) {
+        return forever(Topics.NETWORK_EVENTS, props.partitions());
     }
 
     static NewTopic forever(String name, int partitions) {
