@@ -87,6 +87,23 @@ public class RedisSnapshotStore implements SnapshotStore {
             return out
             """;
 
+    /**
+     * An ACK's applied state. KEYS: the host's applied hash. ARGV: the prefix of the replaced fields,
+     * then (field, value) pairs. Removes the fields with the prefix that the pairs do not set, then
+     * sets the pairs.
+     */
+    static final String REPLACE_APPLIED = """
+            local key = KEYS[1]
+            local prefix = ARGV[1]
+            local keep = {}
+            for i = 2, #ARGV, 2 do keep[ARGV[i]] = true end
+            for _, f in ipairs(redis.call('HKEYS', key)) do
+              if string.sub(f, 1, #prefix) == prefix and not keep[f] then redis.call('HDEL', key, f) end
+            end
+            for i = 2, #ARGV, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+            return 1
+            """;
+
     private static final Duration CHANGE_TTL = Duration.ofDays(7);
     private static final byte[] CAS_FRAGMENTS_BYTES = CAS_FRAGMENTS.getBytes(StandardCharsets.UTF_8);
     private static final byte[] CAS_VIEWS_BYTES = CAS_VIEWS.getBytes(StandardCharsets.UTF_8);
@@ -224,6 +241,17 @@ public class RedisSnapshotStore implements SnapshotStore {
     @Override
     public void writeApplied(String hostId, Map<String, String> fields) {
         redis.hset(RedisKeys.hostApplied(hostId), fields);
+    }
+
+    @Override
+    public void replaceApplied(String hostId, Map<String, String> fields, String replacedPrefix) {
+        List<String> args = new ArrayList<>(1 + 2 * fields.size());
+        args.add(replacedPrefix);
+        fields.forEach((k, v) -> {
+            args.add(k);
+            args.add(v);
+        });
+        redis.eval(REPLACE_APPLIED, List.of(RedisKeys.hostApplied(hostId)), args);
     }
 
     @Override

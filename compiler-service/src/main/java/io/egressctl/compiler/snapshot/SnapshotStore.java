@@ -53,8 +53,15 @@ public interface SnapshotStore {
     /** Writes a batch in one round trip (two when indexes change). */
     BatchResult write(Batch batch);
 
-    /** Records what a host reported as applied. */
+    /** Records what a host reported as applied (fields set, others kept: a NACK keeps the versions of the last ACK). */
     void writeApplied(String hostId, Map<String, String> fields);
+
+    /**
+     * Records an ACK, which lists every version the host holds: sets {@code fields} and, in the same
+     * atomic step, removes every field starting with {@code replacedPrefix} that {@code fields} does
+     * not set (a network the host no longer reports as applied stops counting as applied).
+     */
+    void replaceApplied(String hostId, Map<String, String> fields, String replacedPrefix);
 
     /** The checkpoint of one input partition, if any. */
     Optional<String> readCheckpoint(int partition);

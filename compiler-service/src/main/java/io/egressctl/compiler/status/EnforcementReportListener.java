@@ -3,6 +3,8 @@ package io.egressctl.compiler.status;
 import io.egressctl.compiler.snapshot.SnapshotStore;
 import io.egressctl.events.AppliedFragment;
 import io.egressctl.events.EnforcementReport;
+import io.egressctl.events.EnforcementStatus;
+import io.egressctl.events.UnenforcedVm;
 import io.egressctl.schemas.registry.SchemaRegistryClient;
 import io.egressctl.schemas.serde.AvroDeserializer;
 import io.egressctl.schemas.serde.Topics;
@@ -12,19 +14,36 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.kafka.annotation.KafkaListener;
 import org.springframework.stereotype.Component;
+import tools.jackson.databind.json.JsonMapper;
 
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
- * Folds the agents' enforcement reports into each host's applied state in Redis, which change
- * status (k of n hosts applied) and convergence checks (expected vs applied hash) read.
+ * Folds the agents' enforcement reports into each host's applied state in Redis
+ * ({@code egress:host:{H}:applied}), which change status (k of n hosts applied: the host's
+ * {@code v:<networkId>} against the change's version) and convergence checks (expected vs applied
+ * hash) read.
+ *
+ * <p>An ACK lists every version the host holds, except networks with a VM it did not enforce (no
+ * interface in the placement, an interface claimed twice); so an ACK replaces the host's
+ * {@code v:} fields: a network missing from it loses its field and no change of that network counts
+ * as applied on the host. A NACK keeps the versions of the last ACK (the kernel still holds that
+ * state). Both record the VMs not enforced as a JSON list in the field {@code unenforced}
+ * ({@code [{"networkId":..,"vmId":..,"reason":..}]}, {@code []} when none) for status and audit.
  */
 @Component
 class EnforcementReportListener {
 
     private static final Logger log = LoggerFactory.getLogger(EnforcementReportListener.class);
+
+    /** Prefix of the applied-version fields, {@code v:<networkId>}. */
+    static final String VERSION_PREFIX = "v:";
+    /** Field with the JSON list of the VMs the host does not enforce. */
+    static final String UNENFORCED = "unenforced";
+    private static final JsonMapper JSON = JsonMapper.builder().build();
 
     private final SnapshotStore store;
     private final AvroDeserializer<EnforcementReport> deserializer;
@@ -54,10 +73,28 @@ class EnforcementReportListener {
             fields.put("at", r.getReportedAt().toString());
             fields.put("driftRepairs", Long.toString(r.getDriftRepairs()));
             fields.put("error", r.getError() == null ? "" : r.getError());
+            fields.put(UNENFORCED, unenforcedJson(r.getUnenforced()));
             for (AppliedFragment f : r.getFragments()) {
-                fields.put("v:" + f.getNetworkId(), Long.toString(f.getVersion()));
+                fields.put(VERSION_PREFIX + f.getNetworkId(), Long.toString(f.getVersion()));
             }
-            store.writeApplied(r.getHostId(), fields);
+            if (r.getStatus() == EnforcementStatus.ACK) {
+                store.replaceApplied(r.getHostId(), fields, VERSION_PREFIX);
+            } else {
+                store.writeApplied(r.getHostId(), fields);
+            }
         }
+    }
+
+    /** The report's unenforced VMs as JSON, in the report's order. */
+    static String unenforcedJson(List<UnenforcedVm> unenforced) {
+        List<Map<String, String>> out = new ArrayList<>(unenforced.size());
+        for (UnenforcedVm u : unenforced) {
+            Map<String, String> m = new LinkedHashMap<>();
+            m.put("networkId", u.getNetworkId());
+            m.put("vmId", u.getVmId());
+            m.put("reason", u.getReason());
+            out.add(m);
+        }
+        return JSON.writeValueAsString(out);
     }
 }

@@ -292,6 +292,10 @@ class CompilerPipelineTest {
         }
 
         @Override
+        public void replaceApplied(String hostId, Map<String, String> fields, String replacedPrefix) {
+        }
+
+        @Override
         public Optional<String> readCheckpoint(int partition) {
             return Optional.ofNullable(checkpoints.get(partition));
         }

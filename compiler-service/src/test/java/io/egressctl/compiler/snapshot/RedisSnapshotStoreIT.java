@@ -54,7 +54,7 @@ class RedisSnapshotStoreIT {
             return;
         }
         for (String h : HOSTS) {
-            redis.del(RedisKeys.hostVersions(h), RedisKeys.hostFragments(h));
+            redis.del(RedisKeys.hostVersions(h), RedisKeys.hostFragments(h), RedisKeys.hostApplied(h));
             redis.srem(RedisKeys.hosts(), h);
         }
         for (String n : NETWORKS) {
@@ -87,6 +87,20 @@ class RedisSnapshotStoreIT {
     private static String stored(String host, String network) {
         byte[] b = redis.hget(RedisKeys.hostFragments(host).getBytes(StandardCharsets.UTF_8), network.getBytes(StandardCharsets.UTF_8));
         return b == null ? null : new String(b, StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void anAckReplacesTheHostsVersionsAndANackKeepsThem() {
+        String h = host(9_999);
+        store.writeApplied(h, Map.of("status", "ACK", "hash", "h1", "v:net-a", "3", "v:net-b", "1"));
+
+        // The host stopped enforcing net-b (a VM without an interface): its ACK leaves it out.
+        store.replaceApplied(h, Map.of("status", "ACK", "hash", "h2", "v:net-a", "4", "unenforced", "[{\"networkId\":\"net-b\"}]"), "v:");
+        assertThat(redis.hgetAll(RedisKeys.hostApplied(h))).containsEntry("v:net-a", "4").doesNotContainKey("v:net-b")
+                .containsEntry("hash", "h2").containsEntry("unenforced", "[{\"networkId\":\"net-b\"}]");
+
+        store.writeApplied(h, Map.of("status", "NACK", "error", "nft said no"));
+        assertThat(redis.hgetAll(RedisKeys.hostApplied(h))).containsEntry("v:net-a", "4").containsEntry("status", "NACK");
     }
 
     @Test

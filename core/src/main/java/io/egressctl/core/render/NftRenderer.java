@@ -23,39 +23,59 @@ import java.util.SortedMap;
 import java.util.TreeMap;
 
 /**
- * Renders a host's fragments into one nftables script that replaces the product's table in a single
- * transaction: it creates the table if absent, deletes it and defines it anew, so the kernel never
+ * Renders a host's fragments into one nftables script that replaces the product's tables in a single
+ * transaction: it creates each table if absent, deletes it and defines it anew, so the kernel never
  * sees half a ruleset (invariant 5), and no other table is touched.
+ *
+ * <h2>A VM is its interface</h2>
+ * A VM is known on its host by the interface it is plugged into, never by the source address its
+ * guest sends from (invariant 8). Every VM interface of the host gets a packet mark
+ * ({@link #marks}); on a {@link HostMode#ROUTED routed} host the inet table's prerouting chain sets it
+ * from {@code iifname}, on a {@link HostMode#BRIDGED bridged} host a {@code table bridge egressctl}
+ * prerouting chain sets it from the bridge port (in the inet hooks {@code iifname} is the bridge).
+ * Everything below keys on that mark, so networks may share addresses on one host.
  *
  * <h2>Layout: a few lookups into shared sets, not a chain per VM</h2>
  * nft's cost (applying and listing) is about per kernel rule; set elements are far cheaper. So every
- * rule becomes set elements keyed by the VM's own source address, and the forward chain holds only a
+ * rule becomes set elements keyed by the mark of the VM's interface, and the vm chain holds only a
  * few dozen lookups:
  * <pre>
  * table inet egressctl
  *   set l&lt;L&gt;_&lt;shape&gt;&lt;4|6&gt;[_dst[&lt;len&gt;]][_b&lt;B&gt;]   one element per rule, VM and destination range,
  *                                        commented "r=&lt;rule id&gt; h=&lt;rule hash&gt;"; counter
  *                                        when rule counters are on
- *       key: saddr [. daddr] then by shape
+ *       key: mark [. daddr] then by shape
  *         all:   nothing more                       (every protocol)
  *         proto: . l4proto                          (tcp/udp without ports, ICMP without a type)
  *         port:  . l4proto . dport                  (tcp/udp with a port or port range)
  *         type:  . icmp(v6) type                    (any code)
  *         code:  . icmp(v6) type . icmp(v6) code
- *       daddr only when the rule has destinations or exceptions ("_dst"); flags interval when the
- *       key holds a range (destination or port), a plain hash set otherwise. A destination that is
- *       one prefix of length len, with exact other fields (one port, no port, an ICMP type), is an
- *       exact key instead: its first address, in a hash set "_dst&lt;len&gt;" whose lookup masks the
- *       packet's address ({@code ip daddr & 255.255.255.0}); hash elements cost nft and the kernel
- *       less than interval ones
- *   map def4 / def6                  VM address : accept | drop (the network's default), counter,
+ *       daddr only when the rule has destinations or exceptions ("_dst"), else the lookup names the
+ *       family ({@code meta nfproto ipv4}); flags interval when the key holds a range (destination or
+ *       port), a plain hash set otherwise. A destination that is one prefix of length len, with exact
+ *       other fields (one port, no port, an ICMP type), is an exact key instead: its first address, in
+ *       a hash set "_dst&lt;len&gt;" whose lookup masks the packet's address
+ *       ({@code ip daddr & 255.255.255.0}); hash elements cost nft and the kernel less than interval ones
+ *   map ports (routed hosts)         interface name : mark
+ *   set vms, own                     the marks; mark . mark (flows a port started)
+ *   set addr4 / addr6                mark . the VM's address: the source check (anti-spoofing)
+ *   map def                          mark : accept | drop (the network's default), counter,
  *                                    commented "net &lt;network&gt; vm &lt;vm&gt;"
- *   chain forward (hook forward)     ct state established,related accept
- *                                    one lookup per set, in layer order, verdict drop (even layers)
- *                                    or accept (odd layers), commented with layer, verdict, shape
- *                                    and family
- *                                    ip saddr vmap @def4; ip6 saddr vmap @def6
+ *   chain prerouting (routed hosts)  meta mark set iifname map @ports
+ *   chain forward (hook forward)     meta mark @vms jump vm: interfaces that are no VM's are untouched
+ *   chain vm                         ct state new ct mark set meta mark; established flows of this
+ *                                    port, or towards the VM, accepted; DHCP / ND from unspecified
+ *                                    and link-local sources accepted; a source that is not the
+ *                                    port's address dropped and counted; one lookup per set, in layer
+ *                                    order, verdict drop (even layers) or accept (odd layers),
+ *                                    commented with layer, verdict, shape and family;
+ *                                    meta mark vmap @def
+ * table bridge egressctl (bridged hosts)
+ *   map ports; chain prerouting (priority -300)   meta mark set iifname map @ports
  * </pre>
+ * A VM whose placement names no interface cannot be told apart and gets nothing; an interface two VMs
+ * claim gets a drop default and no addresses (fail closed). Both are in {@link Plan#unenforced()}.
+ *
  * Keys carry no wildcard field ({@code 0.0.0.0/0}, {@code 0-65535}): the kernel's cost per element
  * grows with wildcards and ranges, so a field that would match everything is left out of the key and
  * the rule goes to the set of the narrower shape. A destination list minus its exceptions is

@@ -1,7 +1,9 @@
 package io.egressctl.agent.config;
 
+import io.egressctl.agent.enforce.ConntrackFlowTable;
 import io.egressctl.agent.enforce.DryRunEnforcer;
 import io.egressctl.agent.enforce.Enforcer;
+import io.egressctl.agent.enforce.FlowTable;
 import io.egressctl.agent.sync.HostSync;
 import io.egressctl.agent.sync.Snapshots;
 import io.egressctl.core.render.NftRenderer;
@@ -48,9 +50,32 @@ class AgentConfig {
             case "nftables" -> io.egressctl.agent.enforce.Enforcers.nftables(props);
             default -> throw new IllegalArgumentException("egress.agent.enforcer must be dry-run or nftables, not '" + props.enforcer() + "'");
         };
-        log.info("host {} enforces with the {} enforcer{}, rule counters {}", props.hostId(), e.name(),
-                e instanceof DryRunEnforcer d ? " into " + d.file().toAbsolutePath() : "", props.ruleCounters() ? "on" : "off");
+        log.info("host {} enforces with the {} enforcer{}, host mode {}, rule counters {}", props.hostId(), e.name(),
+                e instanceof DryRunEnforcer d ? " into " + d.file().toAbsolutePath() : "",
+                props.hostMode().name().toLowerCase(java.util.Locale.ROOT), props.ruleCounters() ? "on" : "off");
         return e;
+    }
+
+    /**
+     * Where established flows end after a new block: conntrack in the enforcer's namespace for the
+     * nftables enforcer, nowhere for the dry-run one (it has no kernel flows). A conntrack that
+     * cannot run is reported once here; each flush then fails, is logged and counted, and never
+     * fails an apply.
+     */
+    @Bean
+    FlowTable flowTable(AgentProperties props, Enforcer enforcer) {
+        if (enforcer instanceof DryRunEnforcer) {
+            return FlowTable.NONE;
+        }
+        String binary = props.conntrackBinary() == null || props.conntrackBinary().isBlank() ? "conntrack" : props.conntrackBinary();
+        ConntrackFlowTable table = new ConntrackFlowTable(binary, props.netns(), Duration.ofSeconds(10));
+        try {
+            table.check();
+        } catch (io.egressctl.agent.enforce.EnforcementException ex) {
+            log.warn("host {}: established flows will not end after a new block until conntrack runs: {}", props.hostId(),
+                    ex.getMessage());
+        }
+        return table;
     }
 
     @Bean(destroyMethod = "close")
@@ -71,18 +96,22 @@ class AgentConfig {
 
     @Bean
     HostSync hostSync(AgentProperties props, SharedProperties shared, Producer<String, SpecificRecord> reportProducer,
-                      UnifiedJedis redis, SchemaRegistryClient registry, Enforcer enforcer, MeterRegistry meters) {
+                      UnifiedJedis redis, SchemaRegistryClient registry, Enforcer enforcer, FlowTable flowTable,
+                      MeterRegistry meters) {
         Identifiers.require("egress.agent.host-id", props.hostId());
         Map<String, Object> c = Map.of(
                 ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, shared.kafkaBootstrapServers(),
                 ConsumerConfig.CLIENT_ID_CONFIG, "egress-agent-" + props.hostId(),
                 ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false,
                 ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, 100,
-                ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+                // A position the broker no longer has must not be skipped silently: HostSync bootstraps
+                // again from the snapshot when the consumer reports it.
+                ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "none");
         KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(c, new StringDeserializer(), new ByteArrayDeserializer());
         Duration reconcile = props.reconcileInterval() == null ? Duration.ofSeconds(5) : props.reconcileInterval();
         return new HostSync(props.hostId(), consumer, reportProducer, Snapshots.redis(redis),
-                new AvroDeserializer<>(registry, HostUpdate.class), enforcer, new NftRenderer(props.ruleCounters()), reconcile,
+                new AvroDeserializer<>(registry, HostUpdate.class), enforcer, flowTable,
+                new NftRenderer(props.ruleCounters(), props.hostMode()), reconcile,
                 Clock.systemUTC(), meters);
     }
 
@@ -91,11 +120,18 @@ class AgentConfig {
         return new SyncRunner(sync);
     }
 
-    /** Ready only once the first snapshot is enforced. */
+    /**
+     * Ready once the first snapshot is enforced and while the sync loop syncs; DOWN with the reason
+     * otherwise (first snapshot not applied yet, snapshot unreadable or empty while rules are in
+     * force, "not syncing: ..." while the loop retries). Details: the applied hash and the VMs the
+     * host does not enforce.
+     */
     @Bean
     HealthIndicator enforcementHealth(HostSync sync) {
-        return () -> sync.isBootstrapped()
-                ? Health.up().withDetail("appliedHash", sync.appliedHash()).build()
-                : Health.down().withDetail("reason", "first snapshot not applied yet").build();
+        return () -> {
+            HostSync.Readiness r = sync.readiness();
+            Health.Builder b = r.ready() ? Health.up() : Health.down().withDetail("reason", r.reason());
+            return b.withDetails(r.details()).build();
+        };
     }
 }

@@ -1,5 +1,6 @@
 package io.egressctl.agent.config;
 
+import io.egressctl.core.render.HostMode;
 import org.springframework.boot.context.properties.ConfigurationProperties;
 
 import java.time.Duration;
@@ -15,8 +16,20 @@ import java.time.Duration;
  * @param netns             network namespace to enforce in via {@code ip netns exec} (empty: the agent's own)
  * @param ruleCounters      give every rule's kernel elements a packet counter (off by default; see
  *                          {@code NftRenderer(boolean)} for what they cost)
+ * @param mode              how the host plugs its VMs in: {@code routed} (default; each VM's tap/veth is
+ *                          routed by the host) or {@code bridged} (a Linux bridge per guest network, VM taps
+ *                          as its ports); decides where the table sees a packet's interface (see
+ *                          {@code HostMode})
+ * @param conntrackBinary   path or name of the conntrack binary that ends a port's established flows after a
+ *                          new block (nftables enforcer; default {@code conntrack})
  */
 @ConfigurationProperties("egress.agent")
 public record AgentProperties(String hostId, String enforcer, String dryRunFile, Duration reconcileInterval,
-                              String nftBinary, String netns, boolean ruleCounters) {
+                              String nftBinary, String netns, boolean ruleCounters, String mode,
+                              String conntrackBinary) {
+
+    /** The host mode, {@code routed} when unset. */
+    public HostMode hostMode() {
+        return mode == null || mode.isBlank() ? HostMode.ROUTED : HostMode.parse(mode);
+    }
 }

@@ -46,6 +46,16 @@ public final class DryRunEnforcer implements Enforcer {
         }
     }
 
+    /** True when the file holds a ruleset with any set or map element (a VM, an address, a rule). */
+    @Override
+    public boolean holdsRules() throws EnforcementException {
+        try {
+            return Files.exists(file) && Files.readString(file, StandardCharsets.UTF_8).contains("elements = {");
+        } catch (IOException e) {
+            throw new EnforcementException("cannot read " + file + ": " + e.getMessage(), e);
+        }
+    }
+
     public Path file() {
         return file;
     }

@@ -22,4 +22,19 @@ public interface Enforcer {
      * example a rule deleted by hand) or nothing applied yet.
      */
     boolean inSync(String script) throws EnforcementException;
+
+    /**
+     * True when what is in force holds any VM or rule of ours: something an empty ruleset would take
+     * away. The agent asks before it would apply an empty snapshot at bootstrap, and keeps the table
+     * instead when this is true (fail closed: an emptied cache must not empty the kernel). False when
+     * nothing of ours is in force (a new host) or only an empty table is.
+     *
+     * <p>The default answers false (this enforcer cannot tell): such an enforcer is treated as a new
+     * host. Kernel enforcers override it with one read of their table.
+     *
+     * @throws EnforcementException when what is in force cannot be read (the agent then holds back too)
+     */
+    default boolean holdsRules() throws EnforcementException {
+        return false;
+    }
 }

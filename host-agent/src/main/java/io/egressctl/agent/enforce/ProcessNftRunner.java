@@ -28,6 +28,14 @@ import java.util.regex.Pattern;
  * off the apply's path. nft reads the kernel only once it has read its input, so a spare started
  * long ago applies against the kernel as it is then. When the agent exits, the spare reads the end
  * of its input and exits without a transaction.
+ *
+ * <p>nft is started with glibc's malloc on transparent huge pages ({@code GLIBC_TUNABLES=glibc.malloc.hugetlb=1},
+ * glibc 2.35 and later; older ones ignore it): nft allocates an expression tree per set element, and
+ * on the 10,000-rule host most of its time went to page faults for that memory. Measured on this
+ * project's machine (a virtual machine, where a page fault is dear): nft's CPU time for the full
+ * ruleset 150 -> 105 ms, for 10,000 plain elements 63 -> 48 ms, for the smallest transaction (process
+ * start included) 25 -> 13 ms. A {@code GLIBC_TUNABLES} of the agent's own that already says
+ * {@code glibc.malloc.hugetlb} (e.g. {@code =0} to turn it off) is passed on unchanged.
  */
 public final class ProcessNftRunner implements NftRunner {
 
@@ -126,9 +134,22 @@ public final class ProcessNftRunner implements NftRunner {
         return cmd;
     }
 
+    /** The tunable nft is started with (see the class comment). */
+    static final String MALLOC_HUGETLB = "glibc.malloc.hugetlb=1";
+
+    /** GLIBC_TUNABLES for nft: the agent's own with {@link #MALLOC_HUGETLB} added unless it sets that tunable itself. */
+    static String tunables(String inherited) {
+        if (inherited == null || inherited.isBlank()) {
+            return MALLOC_HUGETLB;
+        }
+        return inherited.contains("glibc.malloc.hugetlb") ? inherited : inherited + ":" + MALLOC_HUGETLB;
+    }
+
     private static Process spawn(List<String> cmd) throws EnforcementException {
         try {
-            return new ProcessBuilder(cmd).start();
+            ProcessBuilder pb = new ProcessBuilder(cmd);
+            pb.environment().put("GLIBC_TUNABLES", tunables(System.getenv("GLIBC_TUNABLES")));
+            return pb.start();
         } catch (IOException e) {
             throw new EnforcementException("cannot start " + String.join(" ", cmd) + ": " + e.getMessage(), e);
         }

@@ -2,16 +2,23 @@ package io.egressctl.agent.sync;
 
 import io.egressctl.agent.enforce.EnforcementException;
 import io.egressctl.agent.enforce.Enforcer;
+import io.egressctl.agent.enforce.FlowTable;
 import io.egressctl.agent.enforce.NftablesEnforcer;
+import io.egressctl.core.compile.Fragment;
 import io.egressctl.core.compile.FragmentUpdate;
 import io.egressctl.core.host.HostState;
 import io.egressctl.core.render.NftRenderer;
+import io.egressctl.core.render.NftRenderer.Plan;
+import io.egressctl.core.render.NftRenderer.Port;
 import io.egressctl.events.AppliedFragment;
 import io.egressctl.events.EnforcementReport;
 import io.egressctl.events.EnforcementStatus;
 import io.egressctl.events.EnforcementTrigger;
 import io.egressctl.events.HostUpdate;
+import io.egressctl.events.UnenforcedVm;
 import io.egressctl.schemas.mapping.EventMapper;
+import io.egressctl.schemas.registry.SchemaRegistryException;
+import io.egressctl.schemas.registry.SchemaRegistryUnreachableException;
 import io.egressctl.schemas.serde.AvroDeserializer;
 import io.egressctl.schemas.serde.Topics;
 import io.micrometer.core.instrument.Counter;
@@ -22,6 +29,7 @@ import org.apache.avro.specific.SpecificRecord;
 import org.apache.kafka.clients.consumer.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.InvalidOffsetException;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.PartitionInfo;
@@ -35,12 +43,17 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalLong;
+import java.util.Set;
+import java.util.SortedMap;
 import java.util.TreeMap;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -53,22 +66,59 @@ import java.util.concurrent.atomic.AtomicLong;
  *       the snapshot's ruleset (an agent restarted after a crash or kill -9: the kernel kept its
  *       table) nothing is applied, only reported; otherwise the whole snapshot is applied;</li>
  *   <li>for each poll: keep only its own host's records that are newer (invariant 3), render the
- *       whole host and apply it in one transaction (invariant 5), report ACK or NACK;</li>
+ *       whole host and apply it in one transaction (invariant 5), end the established flows of the
+ *       ports the apply blocks more on, report ACK or NACK;</li>
  *   <li>on a timer, check the enforced ruleset against the desired one and repair drift (invariant 6);
  *       a failed apply is retried with exponential backoff.</li>
  * </ol>
- * Ready ({@link #isBootstrapped}) only once the first snapshot is enforced (applied, or found in force).
- * Metrics: timer {@code egress.agent.apply} (kernel applies), counter {@code egress.agent.drift.repairs},
- * gauge {@code egress.agent.lag} (records behind the end of its partition, sampled after every poll),
- * counters {@code egress.agent.apply.failures} and {@code egress.agent.poison}.
  *
- * <p>{@link #run} is {@link #bootstrap} then {@link #pollOnce} until {@link #stop}; tests drive the two
- * steps directly on one thread.
+ * <h2>Fail closed</h2>
+ * A snapshot that cannot be read (Redis down), or that holds nothing for this host at all (not even
+ * a tombstone) while the kernel holds a non-empty table of ours ({@link Enforcer#holdsRules}) or this
+ * agent already knows networks, is not applied: the table in force stays, the agent is not ready
+ * (with the reason) and tries the bootstrap again with back-off. Only tombstones (the log removed
+ * the networks) empty a table that held rules. A host with no table of ours and an empty snapshot is
+ * a new host: the empty ruleset is applied and ACKed.
+ *
+ * <h2>An ACK means what it says</h2>
+ * VMs the renderer cannot enforce ({@link Plan#unenforced()}: no interface in their placement, or an
+ * interface claimed by another VM too) are reported in the report's {@code unenforced} list; their
+ * networks are left out of its {@code fragments} and of the applied hash (the host hash over the
+ * fragments of the other networks), so no change of such a network counts as applied on this host
+ * and the host's applied hash differs from the one the compiler expects.
+ *
+ * <h2>A new block ends what it blocks</h2>
+ * After a successful apply, the ports {@link NftRenderer#portsToFlush} names (their decisions may
+ * block a flow they let through before; not ports of networks with keepEstablished) have their
+ * established flows ended through the {@link FlowTable} (conntrack entries with the port's mark).
+ * A bootstrap that replaced a table holding rules ends the flows of every such port of the new plan
+ * (what the old table let through is not known). Failures are logged and counted; the apply stands.
+ *
+ * <h2>Supervised</h2>
+ * {@link #run} survives every exception: each turn ({@link #step}) catches what it throws, records
+ * it as the reason the agent is not syncing ({@link #readiness}), counts it and waits with
+ * exponential back-off (200 ms doubling to 30 s) before the next turn. A consumer position the
+ * broker no longer has (retention, a reset; the consumer runs with {@code auto.offset.reset=none})
+ * bootstraps again from the snapshot rather than skipping. A record the schema registry cannot be
+ * reached for is not skipped as poison: the consumer goes back to it and the turn is retried.
+ *
+ * <p>Ready ({@link #readiness}) once the first snapshot is enforced (applied, or found in force) and
+ * while the loop is not failing or holding back. Metrics: timer {@code egress.agent.apply} (kernel
+ * applies), counter {@code egress.agent.drift.repairs}, gauge {@code egress.agent.lag} (records behind
+ * the end of its partition, sampled after every poll), counters {@code egress.agent.apply.failures},
+ * {@code egress.agent.poison}, {@code egress.agent.sync.failures} (tag {@code reason}:
+ * snapshot-unreadable, snapshot-empty, registry-unreachable, error), {@code egress.agent.rebootstraps},
+ * {@code egress.agent.flows.ended} (conntrack entries deleted) and {@code egress.agent.flows.failures},
+ * gauge {@code egress.agent.unenforced} (VMs of the host's fragments not enforced).
+ *
+ * <p>{@link #run} is {@link #step} until {@link #stop}; {@link #step} is {@link #bootstrap} when one
+ * is due, else {@link #pollOnce}. Tests drive these on one thread.
  */
 public final class HostSync implements Runnable {
 
     private static final Logger log = LoggerFactory.getLogger(HostSync.class);
     private static final Duration MAX_BACKOFF = Duration.ofSeconds(30);
+    private static final Duration FIRST_BACKOFF = Duration.ofMillis(200);
 
     private final String hostId;
     private final Consumer<String, byte[]> consumer;
@@ -76,6 +126,7 @@ public final class HostSync implements Runnable {
     private final SnapshotSource snapshots;
     private final AvroDeserializer<HostUpdate> deserializer;
     private final Enforcer enforcer;
+    private final FlowTable flows;
     private final Duration reconcileInterval;
     private final Clock clock;
     private final MeterRegistry meters;
@@ -83,25 +134,47 @@ public final class HostSync implements Runnable {
     private final NftRenderer renderer;
     private final HostState state;
     private final CountDownLatch bootstrapped = new CountDownLatch(1);
+    private final CountDownLatch stopSignal = new CountDownLatch(1);
     private final AtomicLong driftRepairs = new AtomicLong();
     private final Counter driftCounter;
+    private final Counter rebootstraps;
+    private final Counter flowsEnded;
+    private final Counter flowFailures;
     /** Records behind the end of the partition at the last poll; -1 until first known. */
     private final AtomicLong lag = new AtomicLong(-1);
+    private final AtomicLong unenforcedCount = new AtomicLong();
     private volatile boolean running = true;
 
     private TopicPartition partition;
     private long nextLagLookupAt;
     private boolean lastBootstrapApplied;
+    /** A bootstrap is due: at start, and after the consumer's position became invalid. */
+    private boolean needsBootstrap = true;
+    /** Updates taken into the state that are not yet enforced and reported. */
+    private boolean dirty;
+    /** Change ids taken from the state and not yet sent in a report (a failed send keeps them). */
+    private final List<String> unreportedChangeIds = new ArrayList<>();
+    /** The next successful apply ends the flows of every port of its plan (a bootstrap replaced a table holding rules). */
+    private boolean flushAllOnNextApply;
 
     private String appliedScript;
-    private String appliedHash = HostState.hashOf(new TreeMap<>());
+    private Plan appliedPlan;
+    private volatile String appliedHash = HostState.hashOf(new TreeMap<>());
+    private volatile List<NftRenderer.Unenforced> appliedUnenforced = List.of();
     private boolean pendingRetry;
-    private Duration backoff = Duration.ofMillis(200);
+    private Duration backoff = FIRST_BACKOFF;
     private long nextRetryAt;
     private long nextReconcileAt;
 
+    /** Why the loop is not syncing now (null when it is), since when, and its back-off. */
+    private volatile String fault;
+    private volatile Instant faultSince;
+    private volatile String lastApplyError;
+    private volatile boolean ended;
+    private Duration loopBackoff = FIRST_BACKOFF;
+
     public HostSync(String hostId, Consumer<String, byte[]> consumer, Producer<String, SpecificRecord> producer,
-                    SnapshotSource snapshots, AvroDeserializer<HostUpdate> deserializer, Enforcer enforcer,
+                    SnapshotSource snapshots, AvroDeserializer<HostUpdate> deserializer, Enforcer enforcer, FlowTable flows,
                     NftRenderer renderer, Duration reconcileInterval, Clock clock, MeterRegistry meters) {
         this.hostId = hostId;
         this.consumer = consumer;
@@ -109,6 +182,7 @@ public final class HostSync implements Runnable {
         this.snapshots = snapshots;
         this.deserializer = deserializer;
         this.enforcer = enforcer;
+        this.flows = flows;
         this.renderer = renderer;
         this.reconcileInterval = reconcileInterval;
         this.clock = clock;
@@ -118,13 +192,55 @@ public final class HostSync implements Runnable {
                 .publishPercentiles(0.5, 0.99).register(meters);
         this.driftCounter = Counter.builder("egress.agent.drift.repairs")
                 .description("re-applies after the enforced ruleset drifted from the desired one").register(meters);
+        this.rebootstraps = Counter.builder("egress.agent.rebootstraps")
+                .description("bootstraps from the snapshot after the consumer's position became invalid").register(meters);
+        this.flowsEnded = Counter.builder("egress.agent.flows.ended")
+                .description("established flows (conntrack entries) ended after a new block").register(meters);
+        this.flowFailures = Counter.builder("egress.agent.flows.failures")
+                .description("ports whose established flows could not be ended after a new block").register(meters);
         Gauge.builder("egress.agent.lag", lag, l -> l.get() < 0 ? Double.NaN : l.get())
                 .description("records of the agent's partition of egress.host-updates not yet consumed").register(meters);
+        Gauge.builder("egress.agent.unenforced", unenforcedCount, AtomicLong::get)
+                .description("VMs of the host's fragments the applied ruleset does not enforce").register(meters);
     }
 
     /** True once the first snapshot is enforced (applied, or found already in force). */
     public boolean isBootstrapped() {
         return bootstrapped.getCount() == 0;
+    }
+
+    /** Whether the agent is ready, and why not. */
+    public record Readiness(boolean ready, String reason, Map<String, Object> details) {
+    }
+
+    /**
+     * Ready once the first snapshot is enforced and while the loop syncs. Not ready, with the reason:
+     * before the first snapshot is enforced (with the last apply error if any), while a turn of the
+     * loop fails or holds back (snapshot unreadable or empty, registry unreachable, any exception;
+     * "not syncing: ..."), and after the loop ended. Thread-safe.
+     */
+    public Readiness readiness() {
+        Map<String, Object> details = new LinkedHashMap<>();
+        details.put("appliedHash", appliedHash);
+        List<NftRenderer.Unenforced> un = appliedUnenforced;
+        if (!un.isEmpty()) {
+            List<String> list = new ArrayList<>();
+            un.forEach(u -> list.add("net " + u.networkId() + " vm " + u.vmId() + ": " + u.reason()));
+            details.put("unenforced", list);
+        }
+        String f = fault;
+        if (ended) {
+            return new Readiness(false, "not syncing: the sync loop ended" + (f == null ? "" : " (" + f + ")"), details);
+        }
+        if (f != null) {
+            details.put("since", String.valueOf(faultSince));
+            return new Readiness(false, "not syncing: " + f, details);
+        }
+        if (!isBootstrapped()) {
+            String e = lastApplyError;
+            return new Readiness(false, "first snapshot not applied yet" + (e == null ? "" : ": " + e), details);
+        }
+        return new Readiness(true, "", details);
     }
 
     public String appliedHash() {
@@ -148,30 +264,116 @@ public final class HostSync implements Runnable {
 
     public void stop() {
         running = false;
+        stopSignal.countDown();
         consumer.wakeup();
     }
 
     @Override
     public void run() {
         try {
-            bootstrap();
             while (running) {
-                pollOnce(Duration.ofMillis(100));
+                Duration wait = step(Duration.ofMillis(100));
+                if (running && !wait.isZero()) {
+                    try {
+                        stopSignal.await(wait.toMillis(), TimeUnit.MILLISECONDS);
+                    } catch (InterruptedException e) {
+                        if (!running) {
+                            break;
+                        }
+                        Thread.interrupted(); // not a stop: keep going
+                    }
+                }
             }
-        } catch (WakeupException e) {
-            if (running) {
-                throw e;
-            }
-        } catch (InterruptedException e) {
-            if (running) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException(e);
-            }
-        } catch (RuntimeException e) {
-            log.error("host {}: sync loop stopped", hostId, e);
+        } catch (Error e) {
+            fault = "the sync loop ended: " + e;
+            log.error("host {}: sync loop ended", hostId, e);
             throw e;
         } finally {
+            ended = true;
             consumer.close();
+        }
+    }
+
+    /**
+     * One turn of the supervised loop: a bootstrap when one is due, else a poll. Whatever it throws
+     * is caught here: the reason becomes the readiness answer and a count in
+     * {@code egress.agent.sync.failures}, and the returned wait grows (200 ms doubling up to 30 s);
+     * an invalid consumer position makes the next turn a bootstrap, at once.
+     *
+     * @return how long to wait before the next turn (zero after a good one)
+     */
+    Duration step(Duration pollTimeout) {
+        try {
+            if (needsBootstrap) {
+                bootstrap();
+            } else {
+                pollOnce(pollTimeout);
+            }
+            recovered();
+            return Duration.ZERO;
+        } catch (InvalidOffsetException e) {
+            // Retention deleted what the agent had not read, or its position was reset: what it
+            // missed is in the snapshot, not in the log.
+            needsBootstrap = true;
+            rebootstraps.increment();
+            setFault("its position in " + (partition == null ? Topics.HOST_UPDATES : partition) + " is not valid any more ("
+                    + e.getMessage() + "); bootstrapping again from the snapshot");
+            log.warn("host {}: {}", hostId, fault);
+            return Duration.ZERO;
+        } catch (WakeupException e) {
+            if (!running) {
+                return Duration.ZERO;
+            }
+            return failed("error", "woken up unexpectedly", e);
+        } catch (InterruptedException e) {
+            if (!running) {
+                return Duration.ZERO;
+            }
+            return failed("error", "interrupted", e);
+        } catch (NotReadyException e) {
+            return failed(e.kind, e.getMessage(), null);
+        } catch (RuntimeException e) {
+            return failed("error", e.toString(), e);
+        }
+    }
+
+    private void recovered() {
+        if (fault != null) {
+            log.info("host {}: syncing again (was: {})", hostId, fault);
+        }
+        fault = null;
+        faultSince = null;
+        loopBackoff = FIRST_BACKOFF;
+    }
+
+    private void setFault(String reason) {
+        if (fault == null) {
+            faultSince = clock.instant();
+        }
+        fault = reason;
+    }
+
+    private Duration failed(String kind, String reason, Throwable e) {
+        boolean again = reason.equals(fault);
+        setFault(reason);
+        meters.counter("egress.agent.sync.failures", "reason", kind).increment();
+        Duration wait = loopBackoff;
+        loopBackoff = loopBackoff.multipliedBy(2).compareTo(MAX_BACKOFF) > 0 ? MAX_BACKOFF : loopBackoff.multipliedBy(2);
+        if (e != null && !again) { // the stack once per run of the same failure
+            log.warn("host {}: not syncing, retrying in {}: {}", hostId, wait, reason, e);
+        } else {
+            log.warn("host {}: not syncing, retrying in {}: {}", hostId, wait, reason);
+        }
+        return wait;
+    }
+
+    /** A turn that holds back on purpose: its message is the reason, {@code kind} the metric's tag. */
+    static final class NotReadyException extends RuntimeException {
+        final String kind;
+
+        NotReadyException(String kind, String message, Throwable cause) {
+            super(message, cause);
+            this.kind = kind;
         }
     }
 
@@ -179,14 +381,24 @@ public final class HostSync implements Runnable {
      * Invariant 4: note the partition's end offset, read the snapshot, enforce it, then position the
      * consumer at the noted offset. Enforcing the snapshot skips the kernel apply when the enforcer
      * reports that exactly this ruleset is already in force (a restarted agent), and reports an ACK
-     * with trigger BOOTSTRAP either way.
+     * with trigger BOOTSTRAP either way. Fails closed (see the class comment): throws
+     * {@link NotReadyException} without touching the kernel when the snapshot cannot be read, or
+     * holds nothing for this host while there is something to lose.
      */
     void bootstrap() throws InterruptedException {
         partition = ownPartition();
         consumer.assign(List.of(partition));
         long end = consumer.endOffsets(List.of(partition)).get(partition);
+        List<byte[]> entries;
+        try {
+            entries = snapshots.read(hostId);
+        } catch (RuntimeException e) {
+            throw new NotReadyException("snapshot-unreadable", "cannot read the snapshot of host " + hostId
+                    + " (keeping the ruleset in force): " + e.getMessage(), e);
+        }
         int fromSnapshot = 0;
-        for (byte[] encoded : snapshots.read(hostId)) {
+        int forThisHost = 0;
+        for (byte[] encoded : entries) {
             HostUpdate update;
             try {
                 update = HostUpdate.fromByteBuffer(ByteBuffer.wrap(encoded));
@@ -195,34 +407,82 @@ public final class HostSync implements Runnable {
                 log.warn("host {}: skipping an undecodable snapshot entry: {}", hostId, e.getMessage());
                 continue;
             }
+            if (hostId.equals(update.getHostId())) {
+                forThisHost++;
+            }
             if (offer(update)) {
                 fromSnapshot++;
             }
+        }
+        if (forThisHost == 0) {
+            failClosedOnEmptySnapshot(entries.size());
         }
         log.info("host {}: partition {}, end offset {}, {} fragments from the snapshot; enforcer {}",
                 hostId, partition.partition(), end, fromSnapshot, enforcer.name());
         enforceBootstrap();
         consumer.seek(partition, end);
+        needsBootstrap = false;
         nextReconcileAt = clock.millis() + reconcileInterval.toMillis();
+    }
+
+    /**
+     * The snapshot holds nothing for this host, not even a tombstone. That is a new host, unless
+     * there is something to lose: the agent already knows networks (a bootstrap again after an
+     * invalid position), or the kernel holds a table of ours with rules. Then the cache was emptied
+     * or lost, not the host's networks: hold.
+     */
+    private void failClosedOnEmptySnapshot(int entries) {
+        String what = entries == 0 ? "is empty" : "has no entry this agent can read (" + entries + " undecodable or foreign)";
+        if (!state.versions().isEmpty()) {
+            throw new NotReadyException("snapshot-empty", "the snapshot of host " + hostId + " " + what + " although this agent "
+                    + "knows " + state.versions().size() + " network(s); keeping the ruleset in force until the snapshot is back", null);
+        }
+        boolean holds;
+        try {
+            holds = enforcer.holdsRules();
+        } catch (EnforcementException e) {
+            throw new NotReadyException("snapshot-empty", "the snapshot of host " + hostId + " " + what + " and the ruleset in "
+                    + "force cannot be read (" + e.getMessage() + "); not applying an empty ruleset", e);
+        }
+        if (holds) {
+            throw new NotReadyException("snapshot-empty", "the snapshot of host " + hostId + " " + what + " while the kernel "
+                    + "holds rules of ours; keeping them until the snapshot is back (an emptied cache must not empty the host)", null);
+        }
+        log.info("host {}: empty snapshot and no rules of ours in force: a new host", hostId);
     }
 
     /** One poll: take this host's newer updates and enforce them, then retries and the reconcile timer. */
     void pollOnce(Duration timeout) {
         ConsumerRecords<String, byte[]> records = consumer.poll(timeout);
-        boolean accepted = false;
+        NotReadyException blocked = null;
         for (ConsumerRecord<String, byte[]> record : records) {
             if (!hostId.equals(record.key())) {
                 continue; // another host sharing this partition
             }
+            HostUpdate update;
             try {
-                accepted |= offer(deserializer.deserialize(record.topic(), record.value()));
+                update = deserializer.deserialize(record.topic(), record.value());
+            } catch (RuntimeException e) {
+                if (registryOutage(e)) {
+                    // Not poison: the record is read again once the registry answers.
+                    consumer.seek(partition, record.offset());
+                    blocked = new NotReadyException("registry-unreachable", "the schema registry cannot be reached to read the "
+                            + "update at offset " + record.offset() + ": " + e.getMessage(), e);
+                    break;
+                }
+                meters.counter("egress.agent.poison").increment();
+                log.warn("host {}: skipping bad update at offset {}: {}", hostId, record.offset(), e.getMessage());
+                continue;
+            }
+            try {
+                dirty |= offer(update);
             } catch (RuntimeException e) {
                 meters.counter("egress.agent.poison").increment();
                 log.warn("host {}: skipping bad update at offset {}: {}", hostId, record.offset(), e.getMessage());
             }
         }
         sampleLag();
-        if (accepted) {
+        if (dirty) {
             enforce(EnforcementTrigger.UPDATE, false);
         }
         long now = clock.millis();
@@ -233,6 +493,22 @@ public final class HostSync implements Runnable {
             nextReconcileAt = now + reconcileInterval.toMillis();
             reconcile();
         }
+        if (blocked != null) {
+            throw blocked;
+        }
+    }
+
+    /** True when a deserialization failed because the registry did not answer (or answered 5xx), not because of the bytes. */
+    static boolean registryOutage(Throwable e) {
+        for (Throwable c = e; c != null; c = c.getCause()) {
+            if (c instanceof SchemaRegistryUnreachableException) {
+                return true;
+            }
+            if (c instanceof SchemaRegistryException r) {
+                return r.httpStatus() == 0 || r.httpStatus() >= 500 || r.httpStatus() == 429;
+            }
+        }
+        return false;
     }
 
     /**
@@ -290,64 +566,111 @@ public final class HostSync implements Runnable {
         return true;
     }
 
+    /** What the current state renders to: its plan, script, and the hash and networks an ACK of it reports. */
+    private record Desired(Plan plan, String script, String hash, Set<String> unenforcedNetworks) {
+    }
+
+    private Desired desired() {
+        SortedMap<String, Fragment> fragments = state.fragments();
+        Plan plan = renderer.plan(fragments);
+        String script = renderer.render(hostId, fragments, plan);
+        Set<String> unenforced = plan.unenforcedNetworks();
+        return new Desired(plan, script, enforcedHash(fragments, unenforced), unenforced);
+    }
+
+    /**
+     * The applied hash a host reports: {@link HostState#hashOf} over the fragments of the networks
+     * it enforces, those with an unenforced VM left out (so it differs from the compiler's expected
+     * hash while a VM is not enforced).
+     */
+    static String enforcedHash(SortedMap<String, Fragment> fragments, Set<String> unenforcedNetworks) {
+        if (unenforcedNetworks.isEmpty()) {
+            return HostState.hashOf(fragments);
+        }
+        TreeMap<String, Fragment> enforced = new TreeMap<>(fragments);
+        enforced.keySet().removeAll(unenforcedNetworks);
+        return HostState.hashOf(enforced);
+    }
+
     /**
      * The first enforcement: when the enforcer finds exactly this ruleset in force (the kernel kept
      * the table of an agent that was killed), it is taken as applied without touching the kernel;
      * the ACK's apply time is then the time of that check. Otherwise (or when the check itself
-     * fails) the whole snapshot is applied.
+     * fails) the whole snapshot is applied, and when the table it replaces held rules, the flows of
+     * every port of the new plan are ended after the apply.
      */
     private void enforceBootstrap() {
-        String script = renderer.render(hostId, state.fragments());
+        Desired d = desired();
         long started = System.nanoTime();
         boolean inForce;
         String why;
         try {
-            inForce = enforcer.inSync(script);
+            inForce = enforcer.inSync(d.script());
             why = inForce ? "" : driftReason();
         } catch (EnforcementException e) {
             inForce = false;
             why = "the check failed: " + e.getMessage();
         }
         if (!inForce) {
+            if (appliedPlan == null) {
+                try {
+                    flushAllOnNextApply = enforcer.holdsRules();
+                } catch (EnforcementException e) {
+                    flushAllOnNextApply = true; // cannot tell: end them, it costs an allowed flow nothing
+                }
+            }
             log.info("host {}: bootstrap applies the snapshot (hash {}) with the {} enforcer: what is in force is not it ({})",
-                    hostId, state.hash(), enforcer.name(), why);
+                    hostId, d.hash(), enforcer.name(), why);
             lastBootstrapApplied = true;
-            enforce(EnforcementTrigger.BOOTSTRAP, true, script);
+            enforce(EnforcementTrigger.BOOTSTRAP, true, d);
             return;
         }
         long micros = (System.nanoTime() - started) / 1000;
-        appliedScript = script;
-        appliedHash = state.hash();
+        List<String> changeIds = takeChangeIds();
+        appliedScript = d.script();
+        appliedPlan = d.plan();
+        appliedHash = d.hash();
+        setUnenforced(d.plan().unenforced());
         lastBootstrapApplied = false;
         log.info("host {}: bootstrap found the snapshot (hash {}) already in force with the {} enforcer; nothing applied "
                 + "(check took {} us)", hostId, appliedHash, enforcer.name(), micros);
         bootstrapped.countDown();
-        report(EnforcementTrigger.BOOTSTRAP, EnforcementStatus.ACK, state.drainChangeIds(), null, micros);
+        report(EnforcementTrigger.BOOTSTRAP, EnforcementStatus.ACK, changeIds, null, micros, d.unenforcedNetworks());
     }
 
     private void enforce(EnforcementTrigger trigger, boolean force) {
-        enforce(trigger, force, renderer.render(hostId, state.fragments()));
+        enforce(trigger, force, desired());
     }
 
-    /** Applies {@code script}, the rendering of the current state, and reports. */
-    private void enforce(EnforcementTrigger trigger, boolean force, String script) {
-        String hash = state.hash();
-        List<String> changeIds = state.drainChangeIds();
+    /** Applies {@code d}, the rendering of the current state, ends the flows it blocks, and reports. */
+    private void enforce(EnforcementTrigger trigger, boolean force, Desired d) {
+        List<String> changeIds = takeChangeIds();
         long started = System.nanoTime();
         String error = null;
         try {
-            if (force || !hash.equals(appliedHash) || !script.equals(appliedScript)) {
+            boolean applied = false;
+            if (force || !d.hash().equals(appliedHash) || !d.script().equals(appliedScript)) {
                 Timer.Sample sample = Timer.start(meters);
-                enforcer.apply(script);
+                enforcer.apply(d.script());
                 sample.stop(applyTimer);
+                applied = true;
             }
-            appliedScript = script;
-            appliedHash = hash;
+            Plan before = appliedPlan;
+            appliedScript = d.script();
+            appliedPlan = d.plan();
+            appliedHash = d.hash();
+            setUnenforced(d.plan().unenforced());
             pendingRetry = false;
-            backoff = Duration.ofMillis(200);
+            backoff = FIRST_BACKOFF;
+            lastApplyError = null;
             bootstrapped.countDown();
+            if (applied) {
+                endFlows(flushAllOnNextApply ? flushable(d.plan()) : NftRenderer.portsToFlush(before, d.plan()));
+                flushAllOnNextApply = false;
+            }
         } catch (EnforcementException e) {
             error = e.getMessage();
+            lastApplyError = error;
             pendingRetry = true;
             Duration wait = backoff;
             nextRetryAt = clock.millis() + wait.toMillis();
@@ -356,7 +679,51 @@ public final class HostSync implements Runnable {
             log.warn("host {}: apply failed, keeping the last good ruleset ({}), retry in {}: {}", hostId, appliedHash, wait, error);
         }
         long micros = (System.nanoTime() - started) / 1000;
-        report(trigger, error == null ? EnforcementStatus.ACK : EnforcementStatus.NACK, changeIds, error, micros);
+        report(trigger, error == null ? EnforcementStatus.ACK : EnforcementStatus.NACK, changeIds, error, micros,
+                d.unenforcedNetworks());
+    }
+
+    /** Every port of {@code plan} whose network does not keep established flows. */
+    private static List<Port> flushable(Plan plan) {
+        List<Port> out = new ArrayList<>();
+        for (Port p : plan.ports()) {
+            if (!p.keepEstablished()) {
+                out.add(p);
+            }
+        }
+        return out;
+    }
+
+    /** Ends the established flows of {@code ports}; a failure is logged and counted, never fails the apply. */
+    private void endFlows(List<Port> ports) {
+        for (Port p : ports) {
+            try {
+                long n = flows.endFlows(p.mark());
+                if (n > 0) {
+                    flowsEnded.increment(n);
+                }
+                log.info("host {}: ended {} established flow(s) of port {} (mark {}, net {} vm {}) after a new block",
+                        hostId, n < 0 ? "the" : n, p.interfaceName(), p.markText(), p.networkId(), p.vmId());
+            } catch (EnforcementException | RuntimeException e) {
+                flowFailures.increment();
+                log.warn("host {}: cannot end the established flows of port {} (mark {}) with {}: {}", hostId, p.interfaceName(),
+                        p.markText(), flows.name(), e.getMessage());
+            }
+        }
+    }
+
+    private void setUnenforced(List<NftRenderer.Unenforced> unenforced) {
+        if (!unenforced.equals(appliedUnenforced) && !unenforced.isEmpty()) {
+            unenforced.forEach(u -> log.warn("host {}: not enforced: net {} vm {}: {}", hostId, u.networkId(), u.vmId(), u.reason()));
+        }
+        appliedUnenforced = List.copyOf(unenforced);
+        unenforcedCount.set(unenforced.size());
+    }
+
+    /** The change ids not yet reported: those a failed report kept, then the state's new ones. */
+    private List<String> takeChangeIds() {
+        unreportedChangeIds.addAll(state.drainChangeIds());
+        return List.copyOf(unreportedChangeIds);
     }
 
     private void reconcile() {
@@ -380,18 +747,35 @@ public final class HostSync implements Runnable {
         return enforcer instanceof NftablesEnforcer n && !n.lastDriftReason().isEmpty() ? n.lastDriftReason() : "it differs";
     }
 
-    private void report(EnforcementTrigger trigger, EnforcementStatus status, List<String> changeIds, String error, long micros) {
+    /**
+     * Sends one report. An ACK lists the versions of every network the host knows (tombstones
+     * included) except those with a VM the apply did not enforce, and the VMs it did not enforce;
+     * a NACK lists no versions (the kernel still holds the last good state) and the VMs the state in
+     * force leaves out. Once sent, the change ids are reported and the update is done.
+     */
+    private void report(EnforcementTrigger trigger, EnforcementStatus status, List<String> changeIds, String error, long micros,
+                        Set<String> unenforcedNetworks) {
         List<AppliedFragment> fragments = new ArrayList<>();
-        // On a NACK the kernel still holds the last good state; versions then describe what was wanted.
-        for (Map.Entry<String, Long> e : state.versions().entrySet()) {
-            fragments.add(AppliedFragment.newBuilder().setNetworkId(e.getKey()).setVersion(e.getValue()).build());
+        if (status == EnforcementStatus.ACK) {
+            for (Map.Entry<String, Long> e : state.versions().entrySet()) {
+                if (!unenforcedNetworks.contains(e.getKey())) {
+                    fragments.add(AppliedFragment.newBuilder().setNetworkId(e.getKey()).setVersion(e.getValue()).build());
+                }
+            }
+        }
+        List<UnenforcedVm> unenforced = new ArrayList<>();
+        for (NftRenderer.Unenforced u : appliedUnenforced) {
+            unenforced.add(UnenforcedVm.newBuilder().setNetworkId(u.networkId()).setVmId(String.valueOf(u.vmId()))
+                    .setReason(String.valueOf(u.reason())).build());
         }
         EnforcementReport r = EnforcementReport.newBuilder()
                 .setHostId(hostId).setStatus(status).setTrigger(trigger)
-                .setFragments(status == EnforcementStatus.ACK ? fragments : List.of())
+                .setFragments(fragments)
                 .setAppliedHash(appliedHash).setChangeIds(changeIds).setError(error)
                 .setApplyMicros(micros).setEnforcer(enforcer.name()).setDriftRepairs(driftRepairs.get())
-                .setReportedAt(clock.instant()).build();
+                .setReportedAt(clock.instant()).setUnenforced(unenforced).build();
         producer.send(new ProducerRecord<>(Topics.ENFORCEMENT_REPORTS, hostId, r));
+        unreportedChangeIds.clear();
+        dirty = false;
     }
 }

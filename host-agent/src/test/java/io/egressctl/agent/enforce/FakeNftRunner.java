@@ -11,15 +11,18 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * An in-memory stand-in for nft and the kernel's {@code inet egressctl} table, for unit tests.
- * It understands the renderer's full scripts and the enforcer's incremental transactions (block
- * adds, {@code flush chain}, {@code add rule}, {@code add|delete element}, {@code delete chain|set}),
- * applies each run all-or-nothing like the kernel (an element added twice, or deleted while absent,
- * fails the run), lists the table as nft-style JSON ({@code -j list table}, elements with comment
- * and counter as nft prints them) and answers "No such file or directory" when the table is missing.
+ * An in-memory stand-in for nft and the kernel's tables (any {@code table <family> <name>}: the
+ * product's {@code inet egressctl} and {@code bridge egressctl}), for unit tests. It understands the
+ * renderer's full scripts (one or two tables) and the enforcer's incremental transactions (block adds,
+ * {@code flush chain}, {@code add rule}, {@code add|delete element}, {@code delete chain|set}), applies
+ * each run all-or-nothing like the kernel (an element added twice, or deleted while absent, fails the
+ * run), lists a table as nft-style JSON ({@code -j list table F N}: marks and numbers as JSON numbers,
+ * concatenations, prefixes and ranges as nft prints them, elements with comment and counter wrapped
+ * in {@code {"elem": ...}}) and answers "No such file or directory" when the table is missing.
  * Faults are injected per run ({@link #failNext}, {@link #failWhen}, {@link #throwNext}) and drift by
  * hand ({@link #deleteRule}, {@link #editRule}, {@link #deleteElement}, {@link #editElement},
- * {@link #deleteMapElement}, {@link #dropTable}). Every run is recorded.
+ * {@link #deleteMapElement}, {@link #addElement}, {@link #dropTable}, {@link #addTable}); those take
+ * the inet table unless given another. Every run is recorded.
  */
 final class FakeNftRunner implements NftRunner {
 
@@ -31,6 +34,10 @@ final class FakeNftRunner implements NftRunner {
 
         boolean isFullApply() {
             return isApply() && stdin.contains("delete table inet egressctl");
+        }
+
+        boolean isListing() {
+            return args.size() == 5 && args.subList(0, 3).equals(List.of("-j", "list", "table"));
         }
     }
 
@@ -58,15 +65,17 @@ final class FakeNftRunner implements NftRunner {
     private static final class Obj {
         final boolean map;
         final String type;
+        final boolean counter;
         final Map<String, Elem> elements = new LinkedHashMap<>();
 
-        Obj(boolean map, String type) {
+        Obj(boolean map, String type, boolean counter) {
             this.map = map;
             this.type = type;
+            this.counter = counter;
         }
 
         Obj copy() {
-            Obj o = new Obj(map, type);
+            Obj o = new Obj(map, type, counter);
             o.elements.putAll(elements);
             return o;
         }
@@ -92,13 +101,23 @@ final class FakeNftRunner implements NftRunner {
 
     private static final Pattern COMMENT = Pattern.compile("comment \"([^\"]*)\"$");
     private static final Pattern SET_REF = Pattern.compile("@([A-Za-z0-9_]+)");
+    /** {@code <verb> <family> <table> [rest]} of a command on an object of a table. */
+    private static final Pattern COMMAND = Pattern.compile(
+            "^(flush chain|add rule|delete chain|delete set|delete map|add element|delete element) (\\w+) ([A-Za-z0-9_.-]+) (.*)$");
+    private static final Pattern TABLE = Pattern.compile("^(delete )?table (\\w+) ([A-Za-z0-9_.-]+)( \\{)?$");
+    /** The inet table: what the drift helpers change unless told another. */
+    static final String INET = "inet egressctl";
+    static final String BRIDGE = "bridge egressctl";
 
     private final List<Call> calls = new ArrayList<>();
     private final Deque<Result> failures = new ArrayDeque<>();
     private final Deque<EnforcementException> throwables = new ArrayDeque<>();
     private Predicate<String> failPredicate;
     private String failPredicateStderr;
-    private Table table;
+    /** The kernel's tables by "family name". */
+    private Map<String, Table> tables = new LinkedHashMap<>();
+    /** Families whose tables this fake kernel refuses (a kernel built without them). */
+    private final java.util.Set<String> unsupported = new java.util.HashSet<>();
     /** Listings so far: counter values change from one listing to the next, like traffic does. */
     private int listings;
 
@@ -121,6 +140,12 @@ final class FakeNftRunner implements NftRunner {
         return this;
     }
 
+    /** This kernel has no such family: a transaction naming one of its tables is refused, listing one fails. */
+    FakeNftRunner without(String family) {
+        unsupported.add(family);
+        return this;
+    }
+
     List<Call> calls() {
         return calls;
     }
@@ -135,16 +160,43 @@ final class FakeNftRunner implements NftRunner {
     }
 
     boolean hasTable() {
-        return table != null;
+        return hasTable(INET);
+    }
+
+    boolean hasTable(String table) {
+        return tables.containsKey(table);
     }
 
     void dropTable() {
-        table = null;
+        dropTable(INET);
+    }
+
+    void dropTable(String table) {
+        if (tables.remove(table) == null) {
+            throw new IllegalArgumentException("no table " + table);
+        }
+    }
+
+    /** Applies a script by hand (someone else's nft -f), outside the enforcer. */
+    void addTable(String script) {
+        try {
+            tables = execute(script, tables, unsupported);
+        } catch (Refused e) {
+            throw new IllegalArgumentException(e.getMessage());
+        }
+    }
+
+    private Table table(String table) {
+        Table t = tables.get(table);
+        if (t == null) {
+            throw new IllegalArgumentException("no table " + table);
+        }
+        return t;
     }
 
     /** Deletes the first rule of {@code chain} whose comment contains {@code commentPart}. */
     void deleteRule(String chain, String commentPart) {
-        List<Rule> rules = table.chains.get(chain).rules;
+        List<Rule> rules = table(INET).chains.get(chain).rules;
         for (int i = 0; i < rules.size(); i++) {
             if (rules.get(i).comment() != null && rules.get(i).comment().contains(commentPart)) {
                 rules.remove(i);
@@ -154,9 +206,14 @@ final class FakeNftRunner implements NftRunner {
         throw new IllegalArgumentException("no rule with " + commentPart + " in " + chain);
     }
 
+    /** Deletes the rule at {@code index} of a chain (rules without comments). */
+    void deleteRuleAt(String table, String chain, int index) {
+        table(table).chains.get(chain).rules.remove(index);
+    }
+
     /** Replaces the text of a rule but keeps its comment (like {@code nft replace rule ... comment same}). */
     void editRule(String chain, String commentPart, String newText) {
-        List<Rule> rules = table.chains.get(chain).rules;
+        List<Rule> rules = table(INET).chains.get(chain).rules;
         for (int i = 0; i < rules.size(); i++) {
             if (rules.get(i).comment() != null && rules.get(i).comment().contains(commentPart)) {
                 rules.set(i, new Rule(newText, rules.get(i).comment()));
@@ -167,14 +224,24 @@ final class FakeNftRunner implements NftRunner {
     }
 
     void deleteMapElement(String map, String key) {
-        if (table.sets.get(map).elements.remove(key) == null) {
+        deleteMapElement(INET, map, key);
+    }
+
+    /** Deletes an element of a set or map by its key as written (e.g. {@code 0x45000001} or {@code "tap-a1"}). */
+    void deleteMapElement(String table, String map, String key) {
+        if (table(table).sets.get(map).elements.remove(key) == null) {
             throw new IllegalArgumentException("no element " + key + " in " + map);
         }
     }
 
+    /** Adds an element by hand: key as written, comment or null, map data or null. */
+    void addElement(String table, String set, String key, String comment, String data) {
+        table(table).sets.get(set).elements.put(key, new Elem(comment, data));
+    }
+
     /** Deletes the first element of {@code set} whose comment contains {@code commentPart}; returns its key. */
     String deleteElement(String set, String commentPart) {
-        Map<String, Elem> els = table.sets.get(set).elements;
+        Map<String, Elem> els = table(INET).sets.get(set).elements;
         for (Map.Entry<String, Elem> e : els.entrySet()) {
             if (e.getValue().comment() != null && e.getValue().comment().contains(commentPart)) {
                 els.remove(e.getKey());
@@ -186,7 +253,7 @@ final class FakeNftRunner implements NftRunner {
 
     /** Replaces the key of an element but keeps its comment (delete and add by hand with the same comment). */
     void editElement(String set, String commentPart, String newKey) {
-        Map<String, Elem> els = table.sets.get(set).elements;
+        Map<String, Elem> els = table(INET).sets.get(set).elements;
         for (Map.Entry<String, Elem> e : els.entrySet()) {
             if (e.getValue().comment() != null && e.getValue().comment().contains(commentPart)) {
                 Elem kept = e.getValue();
@@ -198,14 +265,25 @@ final class FakeNftRunner implements NftRunner {
         throw new IllegalArgumentException("no element with " + commentPart + " in " + set);
     }
 
-    /** Set and map names in the fake kernel. */
+    /** Set and map names in the fake kernel's inet table. */
     List<String> sets() {
-        return table == null ? List.of() : List.copyOf(table.sets.keySet());
+        return sets(INET);
     }
 
-    /** Chain names in the fake kernel, in creation order. */
+    List<String> sets(String table) {
+        Table t = tables.get(table);
+        return t == null ? List.of() : List.copyOf(t.sets.keySet());
+    }
+
+    /** Element keys (as written) of a set or map. */
+    List<String> elements(String table, String set) {
+        return List.copyOf(table(table).sets.get(set).elements.keySet());
+    }
+
+    /** Chain names in the fake kernel's inet table, in creation order. */
     List<String> chains() {
-        return table == null ? List.of() : List.copyOf(table.chains.keySet());
+        Table t = tables.get(INET);
+        return t == null ? List.of() : List.copyOf(t.chains.keySet());
     }
 
     @Override
@@ -222,107 +300,130 @@ final class FakeNftRunner implements NftRunner {
                 return new Result(1, "", failPredicateStderr);
             }
             try {
-                table = execute(stdin, table);
+                tables = execute(stdin, tables, unsupported);
                 return new Result(0, "", "");
             } catch (Refused e) {
                 return new Result(1, "", e.getMessage());
             }
         }
-        if (args.equals(List.of("-j", "list", "table", "inet", "egressctl"))) {
-            if (table == null) {
-                return new Result(1, "", "Error: No such file or directory\nlist table inet egressctl\n                 ^^^^^^^^^\n");
+        if (args.size() == 5 && args.subList(0, 3).equals(List.of("-j", "list", "table"))) {
+            String key = args.get(3) + " " + args.get(4);
+            if (unsupported.contains(args.get(3))) {
+                return new Result(1, "", "Error: Could not process rule: Address family not supported by protocol\n");
             }
-            return new Result(0, json(table, ++listings), "");
+            Table t = tables.get(key);
+            if (t == null) {
+                return new Result(1, "", "Error: No such file or directory\nlist table " + key + "\n           ^^^^^^^^^\n");
+            }
+            return new Result(0, json(args.get(3), args.get(4), t, ++listings), "");
         }
         if (args.equals(List.of("list", "tables"))) {
-            return new Result(0, table == null ? "" : "table inet egressctl\n", "");
+            StringBuilder sb = new StringBuilder();
+            tables.keySet().forEach(k -> sb.append("table ").append(k).append('\n'));
+            return new Result(0, sb.toString(), "");
         }
         return new Result(1, "", "Error: fake nft does not know " + args);
     }
 
-    /** Runs a whole input on a copy of the table: the copy replaces the table only when every command worked. */
-    private static Table execute(String input, Table current) throws Refused {
-        Table t = current == null ? null : current.copy();
+    /** Runs a whole input on a copy of the tables: the copy replaces them only when every command worked. */
+    private static Map<String, Table> execute(String input, Map<String, Table> current, java.util.Set<String> unsupported) throws Refused {
+        Map<String, Table> tables = new LinkedHashMap<>();
+        current.forEach((k, v) -> tables.put(k, v.copy()));
         String[] lines = input.split("\n");
         for (int i = 0; i < lines.length; i++) {
             String line = lines[i].strip();
             if (line.isEmpty() || line.startsWith("#")) {
                 continue;
             }
-            if (line.equals("table inet egressctl")) {
-                if (t == null) {
-                    t = new Table();
+            Matcher tm = TABLE.matcher(line);
+            if (tm.matches()) {
+                String key = tm.group(2) + " " + tm.group(3);
+                if (unsupported.contains(tm.group(2))) {
+                    throw new Refused("Error: Could not process rule: Address family not supported by protocol\n" + line);
                 }
-            } else if (line.equals("delete table inet egressctl")) {
-                if (t == null) {
-                    throw new Refused("Error: Could not process rule: No such file or directory");
-                }
-                t = null;
-            } else if (line.equals("table inet egressctl {")) {
-                if (t == null) {
-                    t = new Table();
-                }
-                i = block(lines, i + 1, t);
-            } else if (line.startsWith("flush chain inet egressctl ")) {
-                chain(t, line.substring("flush chain inet egressctl ".length())).rules.clear();
-            } else if (line.startsWith("add rule inet egressctl ")) {
-                String rest = line.substring("add rule inet egressctl ".length());
-                String text = rest.substring(rest.indexOf(' ') + 1);
-                if (text.contains("junk")) {
-                    throw new Refused("Error: syntax error, unexpected junk\n" + text);
-                }
-                Matcher m = COMMENT.matcher(text);
-                chain(t, rest.substring(0, rest.indexOf(' '))).rules.add(new Rule(text, m.find() ? m.group(1) : null));
-            } else if (line.startsWith("delete chain inet egressctl ")) {
-                String name = line.substring("delete chain inet egressctl ".length());
-                chain(t, name);
-                for (Obj o : t.sets.values()) {
-                    for (Elem el : o.elements.values()) {
-                        if (("jump " + name).equals(el.verdict())) {
-                            throw new Refused("Error: Could not process rule: Device or resource busy\n" + line);
-                        }
+                if (tm.group(1) != null) {
+                    if (tm.group(4) != null) {
+                        throw new Refused("Error: syntax error, unexpected '{'\n" + line);
                     }
-                }
-                t.chains.remove(name);
-            } else if (line.startsWith("delete set inet egressctl ")) {
-                String name = line.substring("delete set inet egressctl ".length());
-                if (t == null || t.sets.remove(name) == null) {
-                    throw new Refused("Error: Could not process rule: No such file or directory\n" + line);
-                }
-                for (Chain c : t.chains.values()) {
-                    for (Rule r : c.rules) {
-                        if (r.text().contains("@" + name + " ") || r.text().endsWith("@" + name)) {
-                            throw new Refused("Error: Could not process rule: Device or resource busy\n" + line);
-                        }
-                    }
-                }
-            } else if (line.startsWith("delete element inet egressctl ") || line.startsWith("add element inet egressctl ")) {
-                boolean add = line.startsWith("add");
-                String rest = line.substring((add ? "add" : "delete").length() + " element inet egressctl ".length());
-                String name = rest.substring(0, rest.indexOf(' '));
-                Obj o = t == null ? null : t.sets.get(name);
-                if (o == null) {
-                    throw new Refused("Error: Could not process rule: No such file or directory\n" + line);
-                }
-                String inner = rest.substring(rest.indexOf('{') + 1, rest.lastIndexOf('}'));
-                for (String el : inner.split(",")) {
-                    el = el.strip();
-                    String[] parsed = parseElement(el, o.map);
-                    if (add) {
-                        if (o.elements.containsKey(parsed[0])) {
-                            throw new Refused("Error: Could not process rule: File exists\n" + line);
-                        }
-                        checkJump(t, parsed[2], line);
-                        o.elements.put(parsed[0], new Elem(parsed[1], parsed[2]));
-                    } else if (o.elements.remove(parsed[0]) == null) {
+                    if (tables.remove(key) == null) {
                         throw new Refused("Error: Could not process rule: No such file or directory\n" + line);
                     }
+                    continue;
                 }
-            } else {
+                Table t = tables.computeIfAbsent(key, k -> new Table());
+                if (tm.group(4) != null) {
+                    i = block(lines, i + 1, t);
+                }
+                continue;
+            }
+            Matcher m = COMMAND.matcher(line);
+            if (!m.matches()) {
                 throw new Refused("Error: syntax error, unexpected " + line.split(" ")[0] + "\n" + line);
             }
+            String verb = m.group(1);
+            Table t = tables.get(m.group(2) + " " + m.group(3));
+            String rest = m.group(4);
+            switch (verb) {
+                case "flush chain" -> chain(t, rest).rules.clear();
+                case "add rule" -> {
+                    String text = rest.substring(rest.indexOf(' ') + 1);
+                    if (text.contains("junk")) {
+                        throw new Refused("Error: syntax error, unexpected junk\n" + text);
+                    }
+                    Matcher c = COMMENT.matcher(text);
+                    chain(t, rest.substring(0, rest.indexOf(' '))).rules.add(new Rule(text, c.find() ? c.group(1) : null));
+                }
+                case "delete chain" -> {
+                    chain(t, rest);
+                    for (Obj o : t.sets.values()) {
+                        for (Elem el : o.elements.values()) {
+                            if (("jump " + rest).equals(el.verdict())) {
+                                throw new Refused("Error: Could not process rule: Device or resource busy\n" + line);
+                            }
+                        }
+                    }
+                    t.chains.remove(rest);
+                }
+                case "delete set", "delete map" -> {
+                    if (t == null || t.sets.remove(rest) == null) {
+                        throw new Refused("Error: Could not process rule: No such file or directory\n" + line);
+                    }
+                    for (Chain c : t.chains.values()) {
+                        for (Rule r : c.rules) {
+                            if (r.text().contains("@" + rest + " ") || r.text().endsWith("@" + rest)) {
+                                throw new Refused("Error: Could not process rule: Device or resource busy\n" + line);
+                            }
+                        }
+                    }
+                }
+                default -> {
+                    boolean add = verb.equals("add element");
+                    String name = rest.substring(0, rest.indexOf(' '));
+                    Obj o = t == null ? null : t.sets.get(name);
+                    if (o == null) {
+                        throw new Refused("Error: Could not process rule: No such file or directory\n" + line);
+                    }
+                    String inner = rest.substring(rest.indexOf('{') + 1, rest.lastIndexOf('}'));
+                    for (String el : inner.split(",")) {
+                        el = el.strip();
+                        String[] parsed = parseElement(el, o.map);
+                        if (add) {
+                            if (o.elements.containsKey(parsed[0])) {
+                                throw new Refused("Error: Could not process rule: File exists\n" + line);
+                            }
+                            if (o.map && parsed[2] == null) {
+                                throw new Refused("Error: map element without data\n" + line);
+                            }
+                            checkJump(t, parsed[2], line);
+                            o.elements.put(parsed[0], new Elem(parsed[1], parsed[2]));
+                        } else if (o.elements.remove(parsed[0]) == null) {
+                            throw new Refused("Error: Could not process rule: No such file or directory\n" + line);
+                        }
+                    }
+                }
+            }
         }
-        if (t != null) {
+        for (Table t : tables.values()) {
             for (Obj o : t.sets.values()) {
                 for (Elem v : o.elements.values()) {
                     checkJump(t, v.verdict(), "element");
@@ -336,13 +437,19 @@ final class FakeNftRunner implements NftRunner {
                             throw new Refused("Error: No such file or directory; did you mean set ‘" + m.group(1) + "’?");
                         }
                     }
+                    if (r.text().contains("jump ")) {
+                        String target = r.text().substring(r.text().indexOf("jump ") + 5).split(" ")[0];
+                        if (!t.chains.containsKey(target)) {
+                            throw new Refused("Error: Could not process rule: No such file or directory\njump " + target);
+                        }
+                    }
                 }
             }
         }
-        return t;
+        return tables;
     }
 
-    /** key, comment (or null), verdict (or null) of an element as written. */
+    /** key, comment (or null), data (or null) of an element as written. */
     private static String[] parseElement(String el, boolean map) {
         String verdict = null;
         int colon = el.lastIndexOf(" : ");
@@ -425,7 +532,7 @@ final class FakeNftRunner implements NftRunner {
                         throw new Refused("Error: Could not process rule: File exists");
                     }
                     String type = body.stream().filter(b -> b.startsWith("type ")).findFirst().orElse("type ?").substring(5);
-                    Obj o = new Obj(head[0].equals("map"), type);
+                    Obj o = new Obj(head[0].equals("map"), type, body.contains("counter"));
                     for (String el : elements) {
                         String[] parsed = parseElement(el, o.map);
                         if (o.elements.put(parsed[0], new Elem(parsed[1], parsed[2])) != null) {
@@ -440,12 +547,48 @@ final class FakeNftRunner implements NftRunner {
         throw new Refused("Error: syntax error, unexpected end of file");
     }
 
-    private static String json(Table t, int listing) {
+    /** A key (or map data) as nft -j prints it: numbers and marks as numbers, concatenations, prefixes, ranges. */
+    static String jsonValue(String key) {
+        String[] fields = key.split(" \\. ");
+        if (fields.length > 1) {
+            StringBuilder sb = new StringBuilder("{\"concat\": [");
+            for (int i = 0; i < fields.length; i++) {
+                sb.append(i == 0 ? "" : ", ").append(jsonField(fields[i].strip()));
+            }
+            return sb.append("]}").toString();
+        }
+        return jsonField(key.strip());
+    }
+
+    private static String jsonField(String f) {
+        if (f.startsWith("\"") && f.endsWith("\"") && f.length() >= 2) {
+            return f;
+        }
+        if (f.matches("0x[0-9a-fA-F]+")) {
+            return Long.toString(Long.parseLong(f.substring(2), 16));
+        }
+        if (f.matches("\\d+")) {
+            return f;
+        }
+        int slash = f.indexOf('/');
+        if (slash > 0) {
+            return "{\"prefix\": {\"addr\": \"" + f.substring(0, slash) + "\", \"len\": " + f.substring(slash + 1) + "}}";
+        }
+        int dash = f.indexOf('-');
+        if (dash > 0 && !f.startsWith("ipv6-")) {
+            return "{\"range\": [" + jsonField(f.substring(0, dash)) + ", " + jsonField(f.substring(dash + 1)) + "]}";
+        }
+        return "\"" + f + "\"";
+    }
+
+    private static String json(String family, String name, Table t, int listing) {
+        String ids = "\"family\": \"" + family + "\", \"table\": \"" + name + "\"";
         StringBuilder sb = new StringBuilder("{\"nftables\": [{\"metainfo\": {\"version\": \"1.0.6\", \"json_schema_version\": 1}}");
         int handle = 1;
-        sb.append(", {\"table\": {\"family\": \"inet\", \"name\": \"egressctl\", \"handle\": ").append(handle++).append("}}");
+        sb.append(", {\"table\": {\"family\": \"").append(family).append("\", \"name\": \"").append(name).append("\", \"handle\": ")
+                .append(handle++).append("}}");
         for (Map.Entry<String, Chain> e : t.chains.entrySet()) {
-            sb.append(", {\"chain\": {\"family\": \"inet\", \"table\": \"egressctl\", \"name\": \"").append(e.getKey())
+            sb.append(", {\"chain\": {").append(ids).append(", \"name\": \"").append(e.getKey())
                     .append("\", \"handle\": ").append(handle++);
             String base = e.getValue().base;
             if (base != null) {
@@ -462,21 +605,25 @@ final class FakeNftRunner implements NftRunner {
         }
         for (Map.Entry<String, Obj> e : t.sets.entrySet()) {
             Obj o = e.getValue();
-            sb.append(", {\"").append(o.map ? "map" : "set").append("\": {\"family\": \"inet\", \"name\": \"").append(e.getKey())
-                    .append("\", \"table\": \"egressctl\", \"type\": \"").append(o.type.split(" ")[0]).append("\", \"handle\": ")
+            sb.append(", {\"").append(o.map ? "map" : "set").append("\": {").append(ids).append(", \"name\": \"").append(e.getKey())
+                    .append("\", \"type\": \"").append(o.type.split(" ")[0]).append("\", \"handle\": ")
                     .append(handle++);
             if (!o.elements.isEmpty()) {
                 List<String> els = new ArrayList<>();
                 int[] n = {0};
                 o.elements.forEach((k, v) -> {
-                    // As nft prints an element with a comment and a counter: {"elem": {"val": ..., ...}}.
-                    String key = v.comment() == null ? "\"" + k + "\""
-                            : "{\"elem\": {\"val\": \"" + k + "\", \"comment\": \"" + v.comment()
-                            + "\", \"counter\": {\"packets\": " + (listing * 7 + n[0]++) + ", \"bytes\": " + listing * 100 + "}}}";
+                    // As nft prints an element with a comment or a counter: {"elem": {"val": ..., ...}}.
+                    String key = v.comment() == null && !o.counter ? jsonValue(k)
+                            : "{\"elem\": {\"val\": " + jsonValue(k) + (v.comment() == null ? "" : ", \"comment\": \"" + v.comment() + "\"")
+                            + (o.counter ? ", \"counter\": {\"packets\": " + (listing * 7 + n[0]++) + ", \"bytes\": " + listing * 100 + "}" : "")
+                            + "}}";
                     if (o.map) {
-                        String[] verdict = v.verdict().split(" ");
-                        els.add("[" + key + ", {\"" + verdict[0] + "\": "
-                                + (verdict.length > 1 ? "{\"target\": \"" + verdict[1] + "\"}" : "null") + "}]");
+                        String data = v.verdict();
+                        String[] verdict = data.split(" ");
+                        String json = data.equals("accept") || data.equals("drop") || verdict.length > 1
+                                ? "{\"" + verdict[0] + "\": " + (verdict.length > 1 ? "{\"target\": \"" + verdict[1] + "\"}" : "null") + "}"
+                                : jsonValue(data);
+                        els.add("[" + key + ", " + json + "]");
                     } else {
                         els.add(key);
                     }
@@ -488,7 +635,7 @@ final class FakeNftRunner implements NftRunner {
         for (Map.Entry<String, Chain> e : t.chains.entrySet()) {
             for (Rule r : e.getValue().rules) {
                 String text = r.text().replace("\\", "\\\\").replace("\"", "\\\"");
-                sb.append(", {\"rule\": {\"family\": \"inet\", \"table\": \"egressctl\", \"chain\": \"").append(e.getKey())
+                sb.append(", {\"rule\": {").append(ids).append(", \"chain\": \"").append(e.getKey())
                         .append("\", \"handle\": ").append(handle++).append(", \"expr\": [{\"fake\": \"").append(text)
                         .append("\"}, {\"counter\": {\"packets\": ").append(handle * 7).append(", \"bytes\": ").append(listing).append("}}]");
                 if (r.comment() != null) {

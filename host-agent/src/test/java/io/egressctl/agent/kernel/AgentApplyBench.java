@@ -14,6 +14,7 @@ import io.egressctl.core.model.PortRange;
 import io.egressctl.core.model.Protocol;
 import io.egressctl.core.compile.FragmentUpdate;
 import io.egressctl.core.host.HostState;
+import io.egressctl.core.render.HostMode;
 import io.egressctl.core.render.NftRenderer;
 import io.egressctl.events.HostUpdate;
 import io.egressctl.schemas.mapping.EventMapper;
@@ -51,31 +52,45 @@ import java.util.regex.Pattern;
  * Benchmark of the agent's kernel path (not a test): render plus apply with the real
  * {@link NftablesEnforcer} and nft, in a network namespace of its own, for host snapshots of 100,
  * 1,000 and 10,000 rules; one rule changed on the 10,000-rule host (the incremental transaction);
- * and the same rules as a flat {@code iptables-restore} ruleset for the ratio.
+ * each in both host modes ({@code -Dbench.mode=routed|bridged|both}, default both: a bridged host's
+ * script holds the bridge table too); and the same rules as a flat {@code iptables-restore} ruleset
+ * for the ratio.
  *
- * <p>Host shape: 4 VMs per network, 50 rules per VM, every rule covering one VM; every 4th VM dual-stack;
+ * <p>Host shape: 4 VMs per network, 50 rules per VM, every rule covering one VM, each VM on an
+ * interface of its own ({@code vnet<n>}: 200 interfaces at 10,000 rules); every 4th VM dual-stack;
  * a rule mix of the seed's kinds (tcp port, tcp range, udp, icmp, all) with single destination
  * prefixes, "anywhere", exceptions and, for 1 rule in 10, a destination list drawn from 5 lists per
  * network; every 10th rule an ALLOW (udp 5000-5100 anywhere) after DENY rules it overlaps, so verdicts
  * are mixed and order matters. With the renderer's layered layout (see {@code NftRenderer}) N rules
- * are about N set elements in a few dozen shared sets and only about 20 kernel rules (the forward
- * chain's lookups); the table printed per size shows kernel rules, sets and set elements.
+ * are about N set elements keyed by the mark of the VM's interface, in a few dozen shared sets, and
+ * about 30 kernel rules; the table printed per size shows kernel rules, sets and elements (every set
+ * and map of the script, the ports' too).
  *
  * <p>Runs in a JVM of its own with the agent's flags ({@code -XX:+UseSerialGC -Xmx384m}, as in
  * host-agent/Dockerfile), so render times are those of an agent, not of Maven's JVM:
  * <pre>
  * mvn -q -pl host-agent test-compile exec:exec -Dexec.executable=java -Dexec.classpathScope=test \
- *     "-Dexec.args=-XX:+UseSerialGC -Xmx384m [-Dbench.runs=7] -classpath %classpath io.egressctl.agent.kernel.AgentApplyBench"
+ *     "-Dexec.args=-XX:+UseSerialGC -Xmx384m [-Dbench.runs=7] [-Dbench.mode=both] -classpath %classpath io.egressctl.agent.kernel.AgentApplyBench"
  * </pre>
  * Rules are rendered without per-rule counters (the agent's default); one more row, {@code 10000c},
- * is the 10,000-rule host with them. Each timed sample follows a pause ({@code -Dbench.settleMs}, 200):
- * it measures one update on an otherwise idle host. Printed beside: nft's floors on this machine (the smallest
- * transaction that changes anything, and 10,000 plain addresses into one hash set).
- * Needs root, nft and ip; iptables-restore is optional (ratio -1 without it). Ends with one line
- * {@code summary: apply_10k_ms=<n> incremental_ms=<n> iptables_ratio=<r> cold_start_ms=<n>}, where
- * apply is the median render + full apply replacing a 10,000-rule table, incremental the median
- * render + apply of one changed rule on it, and iptables_ratio = iptables-restore median / nft full
- * apply median for the same IPv4 rules (above 1: nft is faster).
+ * is the routed 10,000-rule host with them. Each timed sample follows a pause ({@code -Dbench.settleMs},
+ * 200): it measures one update on an otherwise idle host.
+ *
+ * <p><b>Floors, measured in the same run, sample for sample</b>: nft run as the agent runs it (a spare
+ * process, see {@code ProcessNftRunner}) for (1) the full apply: as many plain IPv4 addresses as the
+ * 10,000-rule script has elements, into one hash set, replacing its table; (2) one rule changed: the
+ * smallest transaction that changes anything (one element added to a set and deleted again). Each
+ * sample of ours is followed by one of its floor, so both see the same load; the ratios are the
+ * medians' ratios. Targets (issue 11): render + full apply within 2x floor (1), one rule changed
+ * within 2x floor (2). nft's CPU time (user + system, of the processes this JVM waited for; clock
+ * ticks, so means of the runs) is printed beside: it does not grow with the machine's load as wall
+ * time does.
+ *
+ * <p>Needs root, nft and ip; iptables-restore is optional (ratio -1 without it). Ends with one line
+ * {@code summary: <mode> apply_10k_ms=<n> floor_ms=<n> apply_ratio=<r>x incremental_ms=<n> tiny_ms=<n>
+ * incremental_ratio=<r>x ...; before: ...; iptables_ratio=<r> cold_start_ms=<n>}, one group per mode,
+ * with the figures of before interface identity (README: source-address keys) beside; iptables_ratio =
+ * iptables-restore median / nft full apply median for the same IPv4 rules (above 1: nft is faster).
  *
  * <p><b>Cold start</b> is end to end with the real agent: a 1,000-rule snapshot (the host shape above)
  * for a host id of the bench's own is written straight into Redis (HostUpdates in their single-object
@@ -89,12 +104,14 @@ import java.util.regex.Pattern;
  * area heap, from its metrics endpoint) and RSS (VmRSS of /proc/&lt;pid&gt;/status) are read once it
  * is UP. Without the stack's variables, or without the built jar or the product's topics, the line
  * says cold_start_ms=-1 and why. {@code -Dbench.coldRuns=3}, {@code -Dbench.agentJar=<path>}.
+ * The namespace is {@code <-Dbench.netns, default egb><pid>}, deleted at the end.
  */
 public final class AgentApplyBench {
 
-    private static final NftRenderer RENDERER = new NftRenderer();
     private static final int VMS_PER_NETWORK = 4;
     private static final int RULES_PER_VM = 50;
+    /** Before interface identity (source-address keys), README's "Measured" table and issue 11. */
+    private static final String BEFORE = "before (source-address keys): apply 89-91 ms, ratio 2.3-3.0x; one rule changed 16-20 ms, ratio 2.4x";
 
     private AgentApplyBench() {
     }
@@ -103,11 +120,11 @@ public final class AgentApplyBench {
         String reason = reason();
         if (reason != null) {
             System.out.println("bench agent: cannot run: " + reason);
-            System.out.println("summary: apply_10k_ms=-1 incremental_ms=-1 iptables_ratio=-1 cold_start_ms=-1");
+            System.out.println("summary: apply_10k_ms=-1 apply_ratio=-1 incremental_ms=-1 incremental_ratio=-1 iptables_ratio=-1 cold_start_ms=-1");
             return;
         }
         int runs = Integer.getInteger("bench.runs", 7);
-        String ns = "egb" + ProcessHandle.current().pid();
+        String ns = System.getProperty("bench.netns", "egb") + ProcessHandle.current().pid();
         Thread hook = new Thread(() -> NetnsTopology.exec(List.of("ip", "netns", "del", ns), ""));
         Runtime.getRuntime().addShutdownHook(hook);
         try {
@@ -125,133 +142,157 @@ public final class AgentApplyBench {
         }
     }
 
+    private static List<HostMode> modes() {
+        String m = System.getProperty("bench.mode", "both");
+        return m.equalsIgnoreCase("both") ? List.of(HostMode.ROUTED, HostMode.BRIDGED) : List.of(HostMode.parse(m));
+    }
+
+    /** One mode's figures for the summary line. */
+    private record ModeFigures(HostMode mode, Row full, Sampled incremental, Sampled tiny) {
+    }
+
     private static void run(String ns, int runs) throws Exception {
-        // As the agent runs it: applies go to a spare nft process started ahead (see ProcessNftRunner).
-        NftablesEnforcer enforcer = new NftablesEnforcer(new ProcessNftRunner("nft", ns, Duration.ofSeconds(120), true));
-        // Warm up the JVM's renderer and the nft path. The agent is a long-running process: the
-        // render is measured with the JIT done compiling it, as on a host, not on its first calls.
-        for (int i = 0; i < 3; i++) {
-            enforcer.apply(RENDERER.render("bench", host(1000, 0)));
-        }
+        List<HostMode> modes = modes();
+        // Warm up the JVM's renderer. The agent is a long-running process: the render is measured
+        // with the JIT done compiling it, as on a host, not on its first calls.
         SortedMap<String, Fragment> warm = host(10_000, 0);
         for (int i = 0; i < 30; i++) {
             // A new renderer each time: one that remembers the networks would plan nothing after the first.
-            new NftRenderer().render("bench", warm);
-            new NftRenderer(true).render("bench", warm);
-        }
-        System.out.println("wall clock, median / p99; cpu = render (all JVM threads) + nft process CPU time, median (load-independent)");
-        System.out.println("size   kernel_rules  sets  elements  render_ms  full_apply_ms(med/p99)  render+apply_ms(med/p99)  cpu_render_ms  cpu_nft_ms");
-        Row row10k = null;
-        for (int n : new int[]{100, 1_000, 10_000}) {
-            Row row = sizeRow(enforcer, false, String.valueOf(n), host(n, 0), runs);
-            if (n == 10_000) {
-                row10k = row;
+            for (HostMode mode : modes) {
+                new NftRenderer(false, mode).render("bench", warm);
             }
+            new NftRenderer(true, HostMode.ROUTED).render("bench", warm);
         }
-        // The same host with per-rule counters (egress.agent.rule-counters=true): what they cost.
-        sizeRow(enforcer, true, "10000c", warm, runs);
-        System.out.println("(10000c: the 10,000-rule host with per-rule counters on; off by default)");
-        double apply10k = row10k.total();
-        double nft10kApplyOnly = row10k.apply();
-        double nft10kCpu = row10k.nftCpu();
+        // The floors' nft, run as the agent runs it: a spare process started ahead.
+        ProcessNftRunner floorRunner = new ProcessNftRunner("nft", ns, Duration.ofSeconds(120), true);
+        ProcessNftRunner tinyRunner = new ProcessNftRunner("nft", ns, Duration.ofSeconds(30), true);
+        mustApply(tinyRunner, "table inet egressctl_tiny {\n  set s {\n    type ipv4_addr\n  }\n}\n");
+        String tiny = "add element inet egressctl_tiny s { 10.0.0.1 }\ndelete element inet egressctl_tiny s { 10.0.0.1 }\n";
 
-        // The smallest transaction that changes anything: one element added to a set and deleted again.
-        // The smallest transaction that changes anything, with nft started for it and with a spare.
-        double[] tinyMedian = new double[2];
-        for (int k = 0; k < 2; k++) {
-            ProcessNftRunner tiny = new ProcessNftRunner("nft", ns, Duration.ofSeconds(30), k == 1);
-            tiny.run("table inet egressctl_tiny {\n  set s {\n    type ipv4_addr\n  }\n}\n", List.of("-f", "-"));
-            List<Double> tinyMs = new ArrayList<>();
-            for (int r = 0; r < runs; r++) {
-                settle();
-                long t0 = System.nanoTime();
-                var res = tiny.run("add element inet egressctl_tiny s { 10.0.0.1 }\ndelete element inet egressctl_tiny s { 10.0.0.1 }\n",
-                        List.of("-f", "-"));
-                tinyMs.add(ms(System.nanoTime() - t0));
-                if (!res.ok()) {
-                    throw new IllegalStateException("tiny transaction refused: " + res.errorText());
+        List<ModeFigures> figures = new ArrayList<>();
+        Row routed10k = null;
+        for (HostMode mode : modes) {
+            // A fresh namespace state per mode: no table of the other mode's left behind.
+            for (String t : NftablesEnforcer.TABLES) {
+                NetnsTopology.exec(List.of("ip", "netns", "exec", ns, "nft", "delete", "table", t.split(" ")[0], t.split(" ")[1]), "");
+            }
+            // As the agent runs it: applies go to a spare nft process started ahead (see ProcessNftRunner).
+            NftablesEnforcer enforcer = new NftablesEnforcer(new ProcessNftRunner("nft", ns, Duration.ofSeconds(120), true));
+            NftRenderer renderer = new NftRenderer(false, mode);
+            for (int i = 0; i < 3; i++) {
+                enforcer.apply(renderer.render("bench", host(1000, 0)));
+            }
+            String mode10k = renderer.render("bench", warm);
+            int elements = elements(mode10k);
+            String floor = floorScript(elements);
+            System.out.printf(Locale.ROOT, "%n== %s host%s%n", mode.name().toLowerCase(Locale.ROOT),
+                    mode == HostMode.BRIDGED ? " (table bridge egressctl too)" : "");
+            System.out.println("wall clock, median / p99; cpu = render (all JVM threads) median, nft process CPU time mean (load-independent)");
+            System.out.println("size   kernel_rules  sets  elements  render_ms  full_apply_ms(med/p99)  render+apply_ms(med/p99)  cpu_render_ms  cpu_nft_ms");
+            Row row10k = null;
+            for (int n : new int[]{100, 1_000, 10_000}) {
+                Row row = sizeRow(enforcer, false, mode, String.valueOf(n), host(n, 0), runs, n == 10_000 ? floorRunner : null, floor);
+                if (n == 10_000) {
+                    row10k = row;
                 }
             }
-            tiny.run("delete table inet egressctl_tiny\n", List.of("-f", "-"));
-            tinyMedian[k] = median(tinyMs);
-        }
-        System.out.printf(Locale.ROOT, "nft floor: the smallest transaction that changes anything (one element added and deleted): "
-                + "%.1f ms median with nft started for it, %.1f ms with a spare nft (what the agent does)%n", tinyMedian[0], tinyMedian[1]);
-
-        // One rule changed on the 10,000-rule host: render + incremental apply, alternating two versions.
-        // One renderer throughout, as an agent keeps one: it plans again only the network that changed.
-        SortedMap<String, Fragment> a = host(10_000, 0);
-        SortedMap<String, Fragment> b = host(10_000, 1);
-        enforcer.apply(RENDERER.render("bench", a));
-        List<Double> incremental = new ArrayList<>();
-        List<Double> incrementalApply = new ArrayList<>();
-        List<Double> incrementalNftCpu = new ArrayList<>();
-        for (int r = 0; r < Math.max(runs, 9); r++) {
-            SortedMap<String, Fragment> next = r % 2 == 0 ? b : a;
-            settle();
-            long t0 = System.nanoTime();
-            String s = RENDERER.render("bench", next);
-            long t1 = System.nanoTime();
-            double k0 = childCpuMs();
-            enforcer.apply(s);
-            long t2 = System.nanoTime();
-            incrementalNftCpu.add(childCpuMs() - k0);
-            incremental.add(ms(t2 - t0));
-            incrementalApply.add(ms(t2 - t1));
-            if (!enforcer.lastApplyIncremental()) {
-                throw new IllegalStateException("expected an incremental apply");
+            if (mode == HostMode.ROUTED) {
+                // The same host with per-rule counters (egress.agent.rule-counters=true): what they cost.
+                sizeRow(enforcer, true, mode, "10000c", warm, runs, null, null);
+                System.out.println("(10000c: the 10,000-rule host with per-rule counters on; off by default)");
+                routed10k = row10k;
             }
-        }
-        double inc = median(incremental);
-        System.out.printf(Locale.ROOT, "incremental (1 rule changed on 10,000): render+apply %.1f ms median, %.1f ms p99; "
-                        + "apply alone (parse, diff, nft) %.1f ms median; nft cpu %.1f ms (%d runs, %d fallbacks)%n",
-                inc, p99(incremental), median(incrementalApply), median(incrementalNftCpu), incremental.size(),
-                enforcer.incrementalFallbacks());
+            System.out.printf(Locale.ROOT, "floor, sample for sample with the 10,000 row: %d plain addresses (the script's element count) "
+                            + "into one hash set, table replaced: %.1f ms median, %.1f ms p99, nft cpu %.1f ms -> render+apply / floor = %.2fx "
+                            + "(cpu %.2fx)%n", elements, row10k.floor().median(), row10k.floor().p99(), row10k.floor().cpu(),
+                    row10k.total() / row10k.floor().median(), (row10k.renderCpu() + row10k.nftCpu()) / row10k.floor().cpu());
 
-        // Read-back cost (the reconcile timer's drift check) on the 10,000-rule host.
-        String current = RENDERER.render("bench", incremental.size() % 2 == 1 ? b : a);
-        List<Double> check = new ArrayList<>();
-        List<Double> checkCpu = new ArrayList<>();
-        for (int r = 0; r < Math.min(runs, 5); r++) {
-            settle();
-            long t0 = System.nanoTime();
-            double k0 = childCpuMs();
-            boolean ok = enforcer.inSync(current);
-            checkCpu.add(childCpuMs() - k0);
-            check.add(ms(System.nanoTime() - t0));
-            if (!ok) {
-                throw new IllegalStateException("drift in the benchmark namespace: " + enforcer.lastDriftReason());
+            // One rule changed on the 10,000-rule host: render + incremental apply, alternating two
+            // versions, each sample followed by one of the smallest transaction. One renderer
+            // throughout, as an agent keeps one: it plans again only the network that changed.
+            SortedMap<String, Fragment> a = host(10_000, 0);
+            SortedMap<String, Fragment> b = host(10_000, 1);
+            enforcer.apply(renderer.render("bench", a));
+            List<Double> incremental = new ArrayList<>();
+            List<Double> incrementalApply = new ArrayList<>();
+            List<Double> incrementalNftCpu = new ArrayList<>();
+            List<Double> tinyMs = new ArrayList<>();
+            List<Double> tinyCpu = new ArrayList<>();
+            for (int r = 0; r < Math.max(runs, 9); r++) {
+                SortedMap<String, Fragment> next = r % 2 == 0 ? b : a;
+                settle();
+                long t0 = System.nanoTime();
+                String s = renderer.render("bench", next);
+                long t1 = System.nanoTime();
+                double k0 = childCpuMs();
+                enforcer.apply(s);
+                long t2 = System.nanoTime();
+                incrementalNftCpu.add(childCpuMs() - k0);
+                incremental.add(ms(t2 - t0));
+                incrementalApply.add(ms(t2 - t1));
+                if (!enforcer.lastApplyIncremental()) {
+                    throw new IllegalStateException("expected an incremental apply");
+                }
+                settle();
+                double c0 = childCpuMs();
+                long u0 = System.nanoTime();
+                mustApply(tinyRunner, tiny);
+                tinyMs.add(ms(System.nanoTime() - u0));
+                tinyCpu.add(childCpuMs() - c0);
             }
-        }
-        System.out.printf(Locale.ROOT, "inSync read-back on 10,000 rules: %.1f ms median (first: captures the listing), nft cpu %.1f ms%n",
-                median(check), median(checkCpu));
+            Sampled inc = new Sampled(median(incremental), p99(incremental), mean(incrementalNftCpu));
+            Sampled tinyFloor = new Sampled(median(tinyMs), p99(tinyMs), mean(tinyCpu));
+            System.out.printf(Locale.ROOT, "one rule changed on 10,000: render+apply %.1f ms median, %.1f ms p99; apply alone (parse, diff, nft) "
+                            + "%.1f ms median; nft cpu %.1f ms (%d runs, %d fallbacks)%n",
+                    inc.median(), inc.p99(), median(incrementalApply), inc.cpu(), incremental.size(), enforcer.incrementalFallbacks());
+            System.out.printf(Locale.ROOT, "floor, sample for sample: the smallest transaction (one element added and deleted, spare nft): "
+                            + "%.1f ms median, %.1f ms p99, nft cpu %.1f ms -> one rule changed / floor = %.2fx%n",
+                    tinyFloor.median(), tinyFloor.p99(), tinyFloor.cpu(), inc.median() / tinyFloor.median());
+            figures.add(new ModeFigures(mode, row10k, inc, tinyFloor));
 
-        // The machine's floor for loading that many objects with nft: 10,000 plain addresses into one
-        // hash set (the cheapest element there is), replacing the table like a full apply does.
-        StringBuilder floor = new StringBuilder("table inet egressctl_floor\ndelete table inet egressctl_floor\n"
-                + "table inet egressctl_floor {\n  set s {\n    type ipv4_addr\n    elements = { ");
-        for (int i = 0; i < 10_000; i++) {
-            floor.append(i == 0 ? "" : ", ").append("10.").append(i >> 16).append('.').append((i >> 8) & 255).append('.').append(i & 255);
+            // Read-back cost (the reconcile timer's drift check) on the 10,000-rule host.
+            String current = renderer.render("bench", incremental.size() % 2 == 1 ? b : a);
+            List<Double> check = new ArrayList<>();
+            List<Double> checkCpu = new ArrayList<>();
+            for (int r = 0; r < Math.min(runs, 5); r++) {
+                settle();
+                long t0 = System.nanoTime();
+                double k0 = childCpuMs();
+                boolean ok = enforcer.inSync(current);
+                checkCpu.add(childCpuMs() - k0);
+                check.add(ms(System.nanoTime() - t0));
+                if (!ok) {
+                    throw new IllegalStateException("drift in the benchmark namespace: " + enforcer.lastDriftReason());
+                }
+            }
+            NftablesEnforcer restarted = new NftablesEnforcer(new ProcessNftRunner("nft", ns, Duration.ofSeconds(120)));
+            if (!restarted.inSync(current)) {
+                throw new IllegalStateException("a restarted enforcer sees drift in the benchmark namespace: " + restarted.lastDriftReason());
+            }
+            System.out.printf(Locale.ROOT, "inSync read-back on 10,000 rules: %.1f ms median (first: captures the listing), nft cpu %.1f ms; "
+                    + "a restarted agent's check (structure alone) agrees%n", median(check), mean(checkCpu));
         }
-        floor.append(" }\n  }\n}\n");
-        ProcessNftRunner floorRunner = new ProcessNftRunner("nft", ns, Duration.ofSeconds(120), true); // a spare, as the agent
-        List<Double> floorMs = new ArrayList<>();
+        mustApply(tinyRunner, "delete table inet egressctl_tiny\n");
+        floorRunner.run("table inet egressctl_floor\ndelete table inet egressctl_floor\n", List.of("-f", "-"));
+
+        // The smallest transaction with nft started for it (no spare): what the spare saves.
+        ProcessNftRunner noSpare = new ProcessNftRunner("nft", ns, Duration.ofSeconds(30), false);
+        mustApply(noSpare, "table inet egressctl_tiny {\n  set s {\n    type ipv4_addr\n  }\n}\n");
+        List<Double> started = new ArrayList<>();
         for (int r = 0; r < runs; r++) {
             settle();
             long t0 = System.nanoTime();
-            var res = floorRunner.run(floor.toString(), List.of("-f", "-"));
-            floorMs.add(ms(System.nanoTime() - t0));
-            if (!res.ok()) {
-                throw new IllegalStateException("floor script refused: " + res.errorText());
-            }
+            mustApply(noSpare, tiny);
+            started.add(ms(System.nanoTime() - t0));
         }
-        floorRunner.run("delete table inet egressctl_floor\n", List.of("-f", "-"));
-        System.out.printf(Locale.ROOT, "nft floor: 10,000 plain addresses into one hash set, table replaced: %.1f ms median, %.1f ms p99 "
-                + "(what any 10,000-object transaction costs nft on this machine, spare nft as the agent)%n", median(floorMs), p99(floorMs));
+        mustApply(noSpare, "delete table inet egressctl_tiny\n");
+        System.out.printf(Locale.ROOT, "%nthe smallest transaction with nft started for it (no spare): %.1f ms median%n", median(started));
 
         double ratio = -1;
         String iptables = which("iptables-restore");
-        if (iptables != null) {
+        if (iptables != null && routed10k != null) {
+            double nft10kApplyOnly = routed10k.apply();
+            double nft10kCpu = routed10k.nftCpu();
             String flat = iptablesFlat(host(10_000, 0));
             List<Double> ipt = new ArrayList<>();
             List<Double> iptCpu = new ArrayList<>();
@@ -298,29 +339,43 @@ public final class AgentApplyBench {
         }
         long coldStart = ColdStart.measure(ns);
         System.out.printf(Locale.ROOT, "load at the end: %s%n", load());
-        System.out.printf(Locale.ROOT, "summary: apply_10k_ms=%d incremental_ms=%d iptables_ratio=%.2f cold_start_ms=%d%n",
-                Math.round(apply10k), Math.round(inc), ratio, coldStart);
+        StringBuilder summary = new StringBuilder("summary:");
+        for (ModeFigures f : figures) {
+            summary.append(String.format(Locale.ROOT, " %s apply_10k_ms=%.1f floor_ms=%.1f apply_ratio=%.2fx incremental_ms=%.1f tiny_ms=%.1f "
+                            + "incremental_ratio=%.2fx;", f.mode().name().toLowerCase(Locale.ROOT), f.full().total(), f.full().floor().median(),
+                    f.full().total() / f.full().floor().median(), f.incremental().median(), f.tiny().median(),
+                    f.incremental().median() / f.tiny().median()));
+        }
+        summary.append(' ').append(BEFORE).append(String.format(Locale.ROOT, "; iptables_ratio=%.2f cold_start_ms=%d", ratio, coldStart));
+        System.out.println(summary);
     }
 
-    /** Medians of one row of the size table. */
-    private record Row(double total, double apply, double nftCpu) {
+    /** A figure's median and p99 (wall, ms) and nft's CPU time (a mean, ms). */
+    private record Sampled(double median, double p99, double cpu) {
+    }
+
+    /** One row of the size table: medians (and the floor sampled beside it, or null). */
+    private record Row(double total, double apply, double renderCpu, double nftCpu, Sampled floor) {
     }
 
     /**
      * Renders and fully applies one host {@code runs} times, prints its row of the size table. Each
      * run renders with a new renderer, which remembers no network: the render of content the agent
-     * has not seen (a cold start, a host given a new snapshot), in the JVM warmed up before.
+     * has not seen (a cold start, a host given a new snapshot), in the JVM warmed up before. With a
+     * {@code floorRunner}, each sample is followed by one of the floor script on it.
      */
-    private static Row sizeRow(NftablesEnforcer enforcer, boolean ruleCounters, String label, SortedMap<String, Fragment> state, int runs)
-            throws EnforcementException {
-        String script = new NftRenderer(ruleCounters).render("bench", state);
+    private static Row sizeRow(NftablesEnforcer enforcer, boolean ruleCounters, HostMode mode, String label, SortedMap<String, Fragment> state,
+                               int runs, ProcessNftRunner floorRunner, String floor) throws EnforcementException {
+        String script = new NftRenderer(ruleCounters, mode).render("bench", state);
         List<Double> render = new ArrayList<>();
         List<Double> apply = new ArrayList<>();
         List<Double> total = new ArrayList<>();
         List<Double> renderCpu = new ArrayList<>();
         List<Double> nftCpu = new ArrayList<>();
+        List<Double> floorMs = new ArrayList<>();
+        List<Double> floorCpu = new ArrayList<>();
         for (int r = 0; r < runs; r++) {
-            NftRenderer renderer = new NftRenderer(ruleCounters);
+            NftRenderer renderer = new NftRenderer(ruleCounters, mode);
             settle();
             long c0 = jvmThreadsCpuNs();
             long t0 = System.nanoTime();
@@ -335,11 +390,37 @@ public final class AgentApplyBench {
             renderCpu.add(ms(c1 - c0));
             apply.add(ms(t2 - t1));
             total.add(ms(t2 - t0));
+            if (floorRunner != null) {
+                settle();
+                double f0 = childCpuMs();
+                long u0 = System.nanoTime();
+                mustApply(floorRunner, floor);
+                floorMs.add(ms(System.nanoTime() - u0));
+                floorCpu.add(childCpuMs() - f0);
+            }
         }
         System.out.printf(Locale.ROOT, "%-6s %12d %5d %9d %10.1f %12.1f / %-9.1f %13.1f / %-9.1f %13.1f %11.1f%n", label, kernelRules(script),
-                count(script, "\n  set "), setElements(script), median(render), median(apply), p99(apply), median(total), p99(total),
-                median(renderCpu), median(nftCpu));
-        return new Row(median(total), median(apply), median(nftCpu));
+                count(script, "\n  set ") + count(script, "\n  map "), elements(script), median(render), median(apply), p99(apply),
+                median(total), p99(total), median(renderCpu), mean(nftCpu));
+        return new Row(median(total), median(apply), median(renderCpu), mean(nftCpu),
+                floorRunner == null ? null : new Sampled(median(floorMs), p99(floorMs), mean(floorCpu)));
+    }
+
+    /** {@code n} plain IPv4 addresses into one hash set, replacing its table like a full apply does: nft's floor for n elements. */
+    static String floorScript(int n) {
+        StringBuilder floor = new StringBuilder(16 * n + 200).append("table inet egressctl_floor\ndelete table inet egressctl_floor\n"
+                + "table inet egressctl_floor {\n  set s {\n    type ipv4_addr\n    elements = { ");
+        for (int i = 0; i < n; i++) {
+            floor.append(i == 0 ? "" : ", ").append("10.").append(i >> 16).append('.').append((i >> 8) & 255).append('.').append(i & 255);
+        }
+        return floor.append(" }\n  }\n}\n").toString();
+    }
+
+    private static void mustApply(ProcessNftRunner runner, String input) throws EnforcementException {
+        var res = runner.run(input, List.of("-f", "-"));
+        if (!res.ok()) {
+            throw new IllegalStateException("nft refused " + input.lines().findFirst().orElse("") + "...: " + res.errorText());
+        }
     }
 
     /**
@@ -624,7 +705,7 @@ public final class AgentApplyBench {
             for (int v = 0; v < VMS_PER_NETWORK && n * VMS_PER_NETWORK + v < vms; v++) {
                 int id = n * VMS_PER_NETWORK + v;
                 String vm = net + "-vm" + v;
-                addresses.add(new VmAddress(vm, "10.200." + (id / 250) + "." + (id % 250 + 1),
+                addresses.add(new VmAddress(vm, String.format(Locale.ROOT, "vnet%d", id), null, "10.200." + (id / 250) + "." + (id % 250 + 1),
                         id % 4 == 0 ? "fd00:200::" + Integer.toHexString(id + 1) : null));
                 for (int r = 0; r < RULES_PER_VM && made < rules; r++, made++) {
                     boolean changed = variant == 1 && n == networks / 2 && v == 0 && r == 1;
@@ -739,18 +820,18 @@ public final class AgentApplyBench {
         return n;
     }
 
-    /** Elements of the named sets (the rules' elements; the default-verdict maps not counted). */
-    private static int setElements(String script) {
+    /** Elements of every set and map of a script (both tables'). */
+    static int elements(String script) {
         int n = 0;
-        boolean inSet = false;
+        boolean inObject = false;
         boolean inElements = false;
         for (String line : script.split("\n")) {
-            if (line.startsWith("  set ")) {
-                inSet = true;
+            if (line.startsWith("  set ") || line.startsWith("  map ")) {
+                inObject = true;
             } else if (line.equals("  }")) {
-                inSet = false;
+                inObject = false;
                 inElements = false;
-            } else if (inSet && line.equals("    elements = {")) {
+            } else if (inObject && line.equals("    elements = {")) {
                 inElements = true;
             } else if (inElements && line.equals("    }")) {
                 inElements = false;
@@ -793,6 +874,14 @@ public final class AgentApplyBench {
 
     private static double ms(long nanos) {
         return nanos / 1e6;
+    }
+
+    private static double mean(List<Double> xs) {
+        double sum = 0;
+        for (double x : xs) {
+            sum += x;
+        }
+        return xs.isEmpty() ? Double.NaN : sum / xs.size();
     }
 
     private static double median(List<Double> xs) {

@@ -2,6 +2,7 @@ package io.egressctl.agent.sync;
 
 import io.egressctl.agent.enforce.EnforcementException;
 import io.egressctl.agent.enforce.Enforcer;
+import io.egressctl.agent.enforce.FlowTable;
 import io.egressctl.core.compile.CompiledRule;
 import io.egressctl.core.compile.Fragment;
 import io.egressctl.core.compile.FragmentUpdate;
@@ -25,8 +26,10 @@ import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import org.apache.avro.specific.SpecificRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.MockConsumer;
+import org.apache.kafka.clients.consumer.OffsetOutOfRangeException;
 import org.apache.kafka.clients.producer.MockProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.Node;
 import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
@@ -67,7 +70,10 @@ class HostSyncTest {
     private final MutableClock clock = new MutableClock();
     private final SimpleMeterRegistry meters = new SimpleMeterRegistry();
     private final FakeEnforcer enforcer = new FakeEnforcer();
+    private final FakeFlowTable flows = new FakeFlowTable();
     private final List<byte[]> snapshot = new ArrayList<>();
+    /** When set, reading the snapshot throws this (Redis down). */
+    private RuntimeException snapshotFailure;
     private MockConsumer<String, byte[]> consumer;
     private MockProducer<String, SpecificRecord> producer;
     private long nextOffset;
@@ -89,17 +95,40 @@ class HostSyncTest {
     private HostSync sync() {
         return new HostSync(HOST, consumer, producer, host -> {
             assertThat(host).isEqualTo(HOST);
+            if (snapshotFailure != null) {
+                throw snapshotFailure;
+            }
             return List.copyOf(snapshot);
-        }, new AvroDeserializer<>(registry, HostUpdate.class), enforcer, RENDERER, Duration.ofSeconds(5), clock, meters);
+        }, new AvroDeserializer<>(registry, HostUpdate.class), enforcer, flows, RENDERER, Duration.ofSeconds(5), clock, meters);
     }
 
     // ---- fixtures --------------------------------------------------------------------------------
 
+    /** A network with one VM on interface {@code tap-<network>} and a rule denying tcp/{@code port}. */
     static Fragment fragment(String network, int port) {
+        return fragment(network, "tap-" + network, false, deny(network, port));
+    }
+
+    static Fragment fragment(String network, String interfaceName, boolean keepEstablished, CompiledRule... rules) {
         String vm = network + "-vm1";
-        return new Fragment(network, DefaultPolicy.ALLOW, List.of(new VmAddress(vm, "10.1." + port % 250 + ".11", null)),
-                List.of(new CompiledRule("r-" + network + "-" + port, Action.DENY, 1000, Protocol.TCP, List.of(vm), List.of(), List.of(),
-                        PortRange.single(port), null)));
+        return new Fragment(network, DefaultPolicy.ALLOW, List.of(new VmAddress(vm, interfaceName, null, "10.1.1.11", null)),
+                List.of(rules), keepEstablished);
+    }
+
+    static CompiledRule deny(String network, int port) {
+        return rule(network, Action.DENY, port);
+    }
+
+    static CompiledRule rule(String network, Action action, int port) {
+        String vm = network + "-vm1";
+        return new CompiledRule("r-" + network + "-" + action + "-" + port, action, 1000, Protocol.TCP, List.of(vm), List.of(),
+                List.of(), PortRange.single(port), null);
+    }
+
+    /** A network whose VM was placed by an event without an interface (before 0.2.0). */
+    static Fragment legacy(String network, int port) {
+        String vm = network + "-vm1";
+        return new Fragment(network, DefaultPolicy.ALLOW, List.of(new VmAddress(vm, "10.1.1.12", null)), List.of(deny(network, port)));
     }
 
     static FragmentUpdate update(String host, String network, long version, Fragment f, String... changeIds) {
@@ -135,6 +164,18 @@ class HostSyncTest {
             m.put(f.networkId(), f);
         }
         return RENDERER.render(HOST, m);
+    }
+
+    static NftRenderer.Plan plan(Fragment... fragments) {
+        SortedMap<String, Fragment> m = new TreeMap<>();
+        for (Fragment f : fragments) {
+            m.put(f.networkId(), f);
+        }
+        return RENDERER.plan(m);
+    }
+
+    static int mark(String interfaceName, Fragment... fragments) {
+        return plan(fragments).ports().stream().filter(p -> p.interfaceName().equals(interfaceName)).findFirst().orElseThrow().mark();
     }
 
     static String hash(Fragment... fragments) {
@@ -390,11 +431,443 @@ class HostSyncTest {
         assertThat(meters.get("egress.agent.lag").gauge().value()).isEqualTo(42.0);
     }
 
+    // ---- an ACK means what it says -----------------------------------------------------------------
+
+    @Test
+    void aVmWithoutAnInterfaceIsReportedUnenforcedAndItsNetworkLeftOutOfTheAck() throws Exception {
+        Fragment a = fragment("net-a", 80);
+        Fragment old = legacy("net-old", 22);
+        inSnapshot(update(HOST, "net-a", 3, a, "c1"));
+        inSnapshot(update(HOST, "net-old", 5, old, "c2"));
+        HostSync sync = sync();
+
+        sync.bootstrap();
+
+        EnforcementReport r = lastReport();
+        assertThat(r.getStatus()).isEqualTo(EnforcementStatus.ACK);
+        assertThat(r.getFragments()).as("the unenforced network is not reported as applied")
+                .extracting(f -> f.getNetworkId() + "@" + f.getVersion()).containsExactly("net-a@3");
+        assertThat(r.getUnenforced()).extracting(u -> u.getNetworkId() + "/" + u.getVmId())
+                .containsExactly("net-old/net-old-vm1");
+        assertThat(r.getUnenforced().get(0).getReason()).isNotBlank();
+        assertThat(r.getAppliedHash()).as("covers only what was rendered").isEqualTo(hash(a))
+                .isNotEqualTo(hash(a, old));
+        assertThat(sync.appliedHash()).isEqualTo(hash(a));
+        assertThat(meters.get("egress.agent.unenforced").gauge().value()).isEqualTo(1.0);
+        assertThat(sync.readiness().ready()).isTrue();
+        assertThat(sync.readiness().details()).containsKey("unenforced");
+
+        // Once its placement names an interface, the network is enforced and reported.
+        Fragment fixed = fragment("net-old", 22);
+        inLog(HOST, update(HOST, "net-old", 6, fixed, "c3"));
+        sync.pollOnce(Duration.ZERO);
+        r = lastReport();
+        assertThat(r.getFragments()).extracting(f -> f.getNetworkId() + "@" + f.getVersion()).containsExactly("net-a@3", "net-old@6");
+        assertThat(r.getUnenforced()).isEmpty();
+        assertThat(r.getAppliedHash()).isEqualTo(hash(a, fixed));
+        assertThat(sync.readiness().details()).doesNotContainKey("unenforced");
+    }
+
+    @Test
+    void anInterfaceClaimedByTwoNetworksLeavesBothOutOfTheAck() throws Exception {
+        Fragment a = fragment("net-a", "tap-shared", false, deny("net-a", 80));
+        Fragment b = fragment("net-b", "tap-shared", false, deny("net-b", 443));
+        Fragment c = fragment("net-c", 25);
+        inSnapshot(update(HOST, "net-a", 1, a));
+        inSnapshot(update(HOST, "net-b", 1, b));
+        inSnapshot(update(HOST, "net-c", 1, c));
+        HostSync sync = sync();
+
+        sync.bootstrap();
+
+        EnforcementReport r = lastReport();
+        assertThat(r.getFragments()).extracting(f -> f.getNetworkId()).containsExactly("net-c");
+        assertThat(r.getUnenforced()).extracting(u -> u.getNetworkId()).containsExactlyInAnyOrder("net-a", "net-b");
+        assertThat(r.getAppliedHash()).isEqualTo(hash(c));
+        assertThat(enforcer.kernel).as("the shared interface is still in the ruleset, fail-closed").contains("\"tap-shared\"");
+    }
+
+    @Test
+    void aNackReportsNoVersionsAndTheUnenforcedVmsOfTheStateInForce() throws Exception {
+        Fragment a = fragment("net-a", 80);
+        Fragment old = legacy("net-old", 22);
+        inSnapshot(update(HOST, "net-a", 1, a));
+        inSnapshot(update(HOST, "net-old", 1, old));
+        HostSync sync = sync();
+        sync.bootstrap();
+
+        enforcer.failNextApply = "nft: Error: Could not process rule";
+        inLog(HOST, update(HOST, "net-a", 2, fragment("net-a", 81), "c-bad"));
+        sync.pollOnce(Duration.ZERO);
+
+        EnforcementReport nack = lastReport();
+        assertThat(nack.getStatus()).isEqualTo(EnforcementStatus.NACK);
+        assertThat(nack.getFragments()).isEmpty();
+        assertThat(nack.getAppliedHash()).isEqualTo(hash(a));
+        assertThat(nack.getUnenforced()).extracting(u -> u.getNetworkId()).containsExactly("net-old");
+    }
+
+    // ---- fail closed -----------------------------------------------------------------------------
+
+    @Test
+    void anUnreadableSnapshotKeepsTheTableReportsNotReadyAndRetriesWithBackoff() {
+        Fragment a = fragment("net-a", 80);
+        enforcer.kernel = script(a); // what the previous run left in force
+        snapshotFailure = new IllegalStateException("Failed to connect to any host resolved for DNS name.");
+        HostSync sync = sync();
+
+        assertThat(sync.step(Duration.ZERO)).isEqualTo(Duration.ofMillis(200));
+        assertThat(sync.step(Duration.ZERO)).as("back-off grows").isEqualTo(Duration.ofMillis(400));
+
+        assertThat(enforcer.applies).as("nothing applied: the table in force stays").isEmpty();
+        assertThat(enforcer.kernel).isEqualTo(script(a));
+        assertThat(reports()).as("nothing ACKed").isEmpty();
+        HostSync.Readiness r = sync.readiness();
+        assertThat(r.ready()).isFalse();
+        assertThat(r.reason()).startsWith("not syncing: cannot read the snapshot").contains("Failed to connect");
+        assertThat(meters.counter("egress.agent.sync.failures", "reason", "snapshot-unreadable").count()).isEqualTo(2.0);
+
+        // Redis is back: the next turn bootstraps.
+        snapshotFailure = null;
+        inSnapshot(update(HOST, "net-a", 3, a, "c1"));
+        assertThat(sync.step(Duration.ZERO)).isEqualTo(Duration.ZERO);
+        assertThat(sync.readiness().ready()).isTrue();
+        assertThat(lastReport().getStatus()).isEqualTo(EnforcementStatus.ACK);
+        assertThat(lastReport().getAppliedHash()).isEqualTo(hash(a));
+        assertThat(enforcer.applies).as("found in force").isEmpty();
+    }
+
+    @Test
+    void anEmptySnapshotWhileTheKernelHoldsRulesKeepsTheTableAndIsNotReady() {
+        Fragment a = fragment("net-a", 80);
+        enforcer.kernel = script(a);
+        HostSync sync = sync();
+
+        assertThat(sync.step(Duration.ZERO)).isEqualTo(Duration.ofMillis(200));
+
+        assertThat(enforcer.applies).as("never an empty ruleset over a non-empty one").isEmpty();
+        assertThat(enforcer.kernel).isEqualTo(script(a));
+        assertThat(reports()).isEmpty();
+        assertThat(sync.isBootstrapped()).isFalse();
+        assertThat(sync.readiness().reason()).startsWith("not syncing: the snapshot of host host-7 is empty while the kernel holds rules");
+        assertThat(meters.counter("egress.agent.sync.failures", "reason", "snapshot-empty").count()).isEqualTo(1.0);
+
+        // The compiler writes the host's snapshot again: bootstrapped.
+        inSnapshot(update(HOST, "net-a", 3, a, "c1"));
+        sync.step(Duration.ZERO);
+        assertThat(sync.readiness().ready()).isTrue();
+        assertThat(lastReport().getChangeIds()).containsExactly("c1");
+    }
+
+    @Test
+    void anEmptySnapshotOnANewHostIsAppliedAndAcked() {
+        HostSync sync = sync(); // no table of ours in the kernel
+
+        assertThat(sync.step(Duration.ZERO)).isEqualTo(Duration.ZERO);
+
+        assertThat(enforcer.applies).containsExactly(script());
+        assertThat(sync.readiness().ready()).isTrue();
+        assertThat(lastReport().getStatus()).isEqualTo(EnforcementStatus.ACK);
+        assertThat(lastReport().getAppliedHash()).isEqualTo(hash());
+    }
+
+    @Test
+    void anEmptyTableInForceIsNoReasonToHoldBack() {
+        enforcer.kernel = script(); // an empty host's table
+        HostSync sync = sync();
+
+        sync.step(Duration.ZERO);
+
+        assertThat(sync.readiness().ready()).isTrue();
+        assertThat(lastReport().getStatus()).isEqualTo(EnforcementStatus.ACK);
+    }
+
+    @Test
+    void aSnapshotOfTombstonesEmptiesTheTable() {
+        enforcer.kernel = script(fragment("net-a", 80));
+        inSnapshot(update(HOST, "net-a", 4, null, "c-removed")); // the log removed the network
+        HostSync sync = sync();
+
+        assertThat(sync.step(Duration.ZERO)).isEqualTo(Duration.ZERO);
+
+        assertThat(enforcer.kernel).isEqualTo(script());
+        assertThat(sync.readiness().ready()).isTrue();
+        assertThat(lastReport().getFragments()).extracting(f -> f.getNetworkId() + "@" + f.getVersion()).containsExactly("net-a@4");
+        assertThat(lastReport().getChangeIds()).containsExactly("c-removed");
+    }
+
+    @Test
+    void anEmptySnapshotWhileTheKernelCannotBeReadHoldsBack() {
+        enforcer.kernel = script(fragment("net-a", 80));
+        enforcer.failHoldsRules = "cannot list table inet egressctl: Operation not permitted";
+        HostSync sync = sync();
+
+        sync.step(Duration.ZERO);
+
+        assertThat(enforcer.applies).isEmpty();
+        assertThat(sync.readiness().reason()).contains("cannot be read").contains("Operation not permitted");
+    }
+
+    @Test
+    void anEmptySnapshotWhenBootstrappingAgainKeepsWhatTheAgentEnforces() throws Exception {
+        Fragment a = fragment("net-a", 80);
+        inSnapshot(update(HOST, "net-a", 3, a));
+        HostSync sync = sync();
+        sync.bootstrap();
+        snapshot.clear(); // Redis lost its data meanwhile
+
+        consumer.setPollException(new OffsetOutOfRangeException("out of range", Map.of(TP, 2L)));
+        sync.step(Duration.ZERO); // position invalid: bootstrap due
+        assertThat(sync.step(Duration.ZERO)).isEqualTo(Duration.ofMillis(200));
+
+        assertThat(enforcer.applies).containsExactly(script(a));
+        assertThat(enforcer.kernel).isEqualTo(script(a));
+        assertThat(sync.readiness().reason()).contains("is empty although this agent knows 1 network(s)");
+    }
+
+    // ---- a new block ends what it blocks ---------------------------------------------------------
+
+    @Test
+    void aNewBlockEndsTheEstablishedFlowsOfThePortsItBlocksMoreOn() throws Exception {
+        Fragment a = fragment("net-a", 80);
+        Fragment b = fragment("net-b", 443);
+        inSnapshot(update(HOST, "net-a", 1, a));
+        inSnapshot(update(HOST, "net-b", 1, b));
+        HostSync sync = sync();
+        sync.bootstrap();
+        assertThat(flows.ended).as("a new host has no flows of ours").isEmpty();
+
+        Fragment a2 = fragment("net-a", "tap-net-a", false, deny("net-a", 80), deny("net-a", 22));
+        inLog(HOST, update(HOST, "net-a", 2, a2, "c-block"));
+        sync.pollOnce(Duration.ZERO);
+
+        assertThat(flows.ended).as("only the port whose rules block more").containsExactly(mark("tap-net-a", a2, b));
+        assertThat(meters.counter("egress.agent.flows.ended").count()).isEqualTo(3.0);
+        assertThat(lastReport().getStatus()).isEqualTo(EnforcementStatus.ACK);
+    }
+
+    @Test
+    void anAddedAllowEndsNoFlows() throws Exception {
+        Fragment a = fragment("net-a", 80);
+        inSnapshot(update(HOST, "net-a", 1, a));
+        HostSync sync = sync();
+        sync.bootstrap();
+
+        inLog(HOST, update(HOST, "net-a", 2, fragment("net-a", "tap-net-a", false, rule("net-a", Action.ALLOW, 22), deny("net-a", 80))));
+        sync.pollOnce(Duration.ZERO);
+
+        assertThat(enforcer.applies).hasSize(2);
+        assertThat(flows.ended).isEmpty();
+    }
+
+    @Test
+    void aNetworkThatKeepsEstablishedFlowsHasNoneEnded() throws Exception {
+        Fragment a = fragment("net-a", "tap-net-a", true, deny("net-a", 80));
+        inSnapshot(update(HOST, "net-a", 1, a));
+        HostSync sync = sync();
+        sync.bootstrap();
+
+        inLog(HOST, update(HOST, "net-a", 2, fragment("net-a", "tap-net-a", true, deny("net-a", 80), deny("net-a", 22))));
+        sync.pollOnce(Duration.ZERO);
+
+        assertThat(enforcer.applies).hasSize(2);
+        assertThat(flows.ended).isEmpty();
+    }
+
+    @Test
+    void flowsThatCannotBeEndedAreCountedAndTheApplyStands() throws Exception {
+        Fragment a = fragment("net-a", 80);
+        inSnapshot(update(HOST, "net-a", 1, a));
+        HostSync sync = sync();
+        sync.bootstrap();
+
+        flows.failWith = "conntrack v1.4.7 (conntrack-tools): Operation failed: sorry, you must be root";
+        Fragment a2 = fragment("net-a", 22);
+        inLog(HOST, update(HOST, "net-a", 2, a2, "c2"));
+        sync.pollOnce(Duration.ZERO);
+
+        assertThat(meters.counter("egress.agent.flows.failures").count()).isEqualTo(1.0);
+        assertThat(enforcer.kernel).isEqualTo(script(a2));
+        assertThat(lastReport().getStatus()).isEqualTo(EnforcementStatus.ACK);
+        assertThat(lastReport().getChangeIds()).containsExactly("c2");
+        assertThat(sync.readiness().ready()).isTrue();
+    }
+
+    @Test
+    void aBootstrapThatReplacesATableHoldingRulesEndsTheFlowsOfEveryPortThatDoesNotKeepThem() throws Exception {
+        Fragment a = fragment("net-a", 80);
+        Fragment k = fragment("net-k", "tap-net-k", true, deny("net-k", 80));
+        enforcer.kernel = script(fragment("net-a", 81), k); // left by an agent that ran before the change
+        inSnapshot(update(HOST, "net-a", 2, a));
+        inSnapshot(update(HOST, "net-k", 1, k));
+        HostSync sync = sync();
+
+        sync.bootstrap();
+
+        assertThat(enforcer.applies).containsExactly(script(a, k));
+        assertThat(flows.ended).containsExactly(mark("tap-net-a", a, k));
+    }
+
+    @Test
+    void aBootstrapFoundInForceEndsNoFlows() throws Exception {
+        Fragment a = fragment("net-a", 80);
+        enforcer.kernel = script(a);
+        inSnapshot(update(HOST, "net-a", 2, a));
+        HostSync sync = sync();
+
+        sync.bootstrap();
+
+        assertThat(flows.ended).isEmpty();
+    }
+
+    // ---- supervised ------------------------------------------------------------------------------
+
+    @Test
+    void anExceptionInAPollIsNotSyncingWithTheReasonThenSyncsAgain() throws Exception {
+        Fragment a = fragment("net-a", 80);
+        inSnapshot(update(HOST, "net-a", 1, a));
+        HostSync sync = sync();
+        assertThat(sync.step(Duration.ZERO)).isEqualTo(Duration.ZERO);
+        assertThat(sync.readiness().ready()).isTrue();
+
+        consumer.setPollException(new KafkaException("broker said something unexpected"));
+        assertThat(sync.step(Duration.ZERO)).isEqualTo(Duration.ofMillis(200));
+        HostSync.Readiness r = sync.readiness();
+        assertThat(r.ready()).isFalse();
+        assertThat(r.reason()).isEqualTo("not syncing: org.apache.kafka.common.KafkaException: broker said something unexpected");
+        assertThat(r.details()).containsKey("since");
+        assertThat(meters.counter("egress.agent.sync.failures", "reason", "error").count()).isEqualTo(1.0);
+
+        Fragment a2 = fragment("net-a", 22);
+        inLog(HOST, update(HOST, "net-a", 2, a2));
+        assertThat(sync.step(Duration.ZERO)).isEqualTo(Duration.ZERO);
+        assertThat(sync.readiness().ready()).isTrue();
+        assertThat(enforcer.kernel).isEqualTo(script(a2));
+    }
+
+    @Test
+    void aFailingReportIsSentAgainWithItsChangeIds() throws Exception {
+        Fragment a = fragment("net-a", 80);
+        inSnapshot(update(HOST, "net-a", 1, a));
+        HostSync sync = sync();
+        sync.step(Duration.ZERO);
+        int before = reports().size();
+
+        Fragment a2 = fragment("net-a", 22);
+        inLog(HOST, update(HOST, "net-a", 2, a2, "c2"));
+        producer.sendException = new org.apache.kafka.common.errors.TimeoutException("Topic egress.enforcement-reports not present in metadata after 60000 ms.");
+        assertThat(sync.step(Duration.ZERO)).isEqualTo(Duration.ofMillis(200));
+        assertThat(enforcer.kernel).as("applied").isEqualTo(script(a2));
+        assertThat(sync.readiness().ready()).isFalse();
+
+        producer.sendException = null;
+        assertThat(sync.step(Duration.ZERO)).isEqualTo(Duration.ZERO);
+        EnforcementReport r = lastReport();
+        assertThat(reports()).hasSize(before + 1);
+        assertThat(r.getStatus()).isEqualTo(EnforcementStatus.ACK);
+        assertThat(r.getChangeIds()).containsExactly("c2");
+        assertThat(r.getAppliedHash()).isEqualTo(hash(a2));
+        assertThat(enforcer.applies).as("not applied twice").hasSize(2);
+    }
+
+    @Test
+    void anOffsetOutOfRangeBootstrapsAgainFromTheSnapshotInsteadOfSkipping() throws Exception {
+        Fragment a = fragment("net-a", 80);
+        inSnapshot(update(HOST, "net-a", 1, a));
+        HostSync sync = sync();
+        sync.step(Duration.ZERO);
+
+        // While the agent was paused, retention deleted updates it had not read; the snapshot has them.
+        Fragment a3 = fragment("net-a", 22);
+        Fragment b = fragment("net-b", 443);
+        snapshot.clear();
+        inSnapshot(update(HOST, "net-a", 3, a3, "c3"));
+        inSnapshot(update(HOST, "net-b", 1, b, "c4"));
+        nextOffset = 40;
+        consumer.updateBeginningOffsets(Map.of(TP, 30L));
+        consumer.updateEndOffsets(Map.of(TP, nextOffset));
+        consumer.setPollException(new OffsetOutOfRangeException("Fetch position is out of range", Map.of(TP, 5L)));
+
+        assertThat(sync.step(Duration.ZERO)).as("at once").isEqualTo(Duration.ZERO);
+        assertThat(sync.readiness().ready()).isFalse();
+        assertThat(sync.readiness().reason()).contains("bootstrapping again from the snapshot");
+        assertThat(meters.counter("egress.agent.rebootstraps").count()).isEqualTo(1.0);
+
+        assertThat(sync.step(Duration.ZERO)).isEqualTo(Duration.ZERO);
+        assertThat(sync.readiness().ready()).isTrue();
+        assertThat(enforcer.kernel).isEqualTo(script(a3, b));
+        assertThat(lastReport().getTrigger()).isEqualTo(EnforcementTrigger.BOOTSTRAP);
+        assertThat(lastReport().getChangeIds()).containsExactlyInAnyOrder("c3", "c4");
+        assertThat(consumer.position(TP)).as("from the end noted before the snapshot read").isEqualTo(40);
+
+        Fragment b2 = fragment("net-b", 8443);
+        inLog(HOST, update(HOST, "net-b", 2, b2));
+        sync.step(Duration.ZERO);
+        assertThat(enforcer.kernel).isEqualTo(script(a3, b2));
+    }
+
+    @Test
+    void anUnreachableRegistryIsNotPoisonTheUpdateIsReadAgain() throws Exception {
+        HostSync sync = sync();
+        sync.step(Duration.ZERO);
+        Fragment a = fragment("net-a", 80);
+        long offset = nextOffset;
+        inLog(HOST, update(HOST, "net-a", 1, a, "c1"));
+        registry.setUnreachable(true);
+
+        assertThat(sync.step(Duration.ZERO)).isEqualTo(Duration.ofMillis(200));
+        assertThat(sync.readiness().reason()).startsWith("not syncing: the schema registry cannot be reached");
+        assertThat(meters.counter("egress.agent.poison").count()).isZero();
+        assertThat(meters.counter("egress.agent.sync.failures", "reason", "registry-unreachable").count()).isEqualTo(1.0);
+        assertThat(consumer.position(TP)).as("back at the record it could not read").isEqualTo(offset);
+        assertThat(enforcer.applies).hasSize(1);
+
+        // The broker delivers it again from there (MockConsumer forgets delivered records: add it again).
+        registry.setUnreachable(false);
+        consumer.addRecord(new ConsumerRecord<>(TP.topic(), TP.partition(), offset, HOST,
+                serializer.serialize(Topics.HOST_UPDATES, avro(update(HOST, "net-a", 1, a, "c1")))));
+        assertThat(sync.step(Duration.ZERO)).isEqualTo(Duration.ZERO);
+        assertThat(enforcer.kernel).isEqualTo(script(a));
+        assertThat(lastReport().getChangeIds()).containsExactly("c1");
+        assertThat(sync.readiness().ready()).isTrue();
+    }
+
+    @Test
+    void theLoopSurvivesExceptionsOnItsThreadAndEndsOnStop() throws Exception {
+        Fragment a = fragment("net-a", 80);
+        inSnapshot(update(HOST, "net-a", 1, a));
+        HostSync sync = sync();
+        consumer.schedulePollTask(() -> {
+            throw new IllegalStateException("a bug in a poll");
+        });
+        Thread t = new Thread(sync, "host-sync-test");
+        t.start();
+        try {
+            long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+            while (meters.counter("egress.agent.sync.failures", "reason", "error").count() < 1 && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            assertThat(meters.counter("egress.agent.sync.failures", "reason", "error").count()).isEqualTo(1.0);
+            while (!sync.readiness().ready() && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            assertThat(sync.readiness().ready()).as("synced again after the back-off").isTrue();
+            assertThat(t.isAlive()).isTrue();
+        } finally {
+            sync.stop();
+            t.join(5000);
+        }
+        assertThat(t.isAlive()).isFalse();
+        assertThat(sync.readiness().ready()).isFalse();
+        assertThat(sync.readiness().reason()).startsWith("not syncing: the sync loop ended");
+    }
+
     // ---- fakes -----------------------------------------------------------------------------------
 
     /** The kernel as one string: apply replaces it, inSync compares with it. */
     static final class FakeEnforcer implements Enforcer {
         String kernel;
+        String failHoldsRules;
         final List<String> applies = new ArrayList<>();
         int checks;
         String failNextApply;
@@ -426,6 +899,34 @@ class HostSyncTest {
                 throw new EnforcementException(m);
             }
             return script.equals(kernel);
+        }
+
+        @Override
+        public boolean holdsRules() throws EnforcementException {
+            if (failHoldsRules != null) {
+                throw new EnforcementException(failHoldsRules);
+            }
+            return kernel != null && kernel.contains("elements = {");
+        }
+    }
+
+    /** Conntrack as a list of the marks whose flows were ended; each port has three flows. */
+    static final class FakeFlowTable implements FlowTable {
+        final List<Integer> ended = new ArrayList<>();
+        String failWith;
+
+        @Override
+        public String name() {
+            return "fake-conntrack";
+        }
+
+        @Override
+        public long endFlows(int mark) throws EnforcementException {
+            if (failWith != null) {
+                throw new EnforcementException(failWith);
+            }
+            ended.add(mark);
+            return 3;
         }
     }
 
