@@ -224,9 +224,9 @@ public final class CompilerPipeline {
                 pendingTime.put(key(u), record.timestamp());
                 targets.put(u.hostId(), u.version());
             }
-            if (d.isAccepted()) {
-                touched.add(result.networkId());
-            }
+            // A rejected event moves the network's version too: its view is written either way, so the
+            // view's version is the network's position whatever the batching.
+            touched.add(result.networkId());
             changes.add(new ChangeWrite(result.eventId(), changeFields(result, targets, record.timestamp())));
         }
         List<FragmentWrite> fragments = new ArrayList<>(pending.size());
