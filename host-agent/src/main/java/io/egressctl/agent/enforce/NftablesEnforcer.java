@@ -1126,6 +1126,6 @@ public final class NftablesEnforcer implements Enforcer {
         if (r.stderr() != null && r.stderr().contains("No such file or directory")) {
             return false;
         }
-        throw new EnforcementException("cannot list table " + TABLE + " (exit " + r.exitCode() + "): " + r.errorText());
+        throw new EnforcementException("cannot list table " + NftRenderer.FAMILY + " " + NftRenderer.TABLE + " (exit " + r.exitCode() + "): " + r.errorText());
     }
 }
