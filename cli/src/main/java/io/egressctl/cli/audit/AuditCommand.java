@@ -36,6 +36,9 @@ public final class AuditCommand {
                             rebuild every network from the log alone and compare it with the compiler's state
                             in Redis; lists each difference with the first event where the two part; exit 1
                             when anything differs
+              migrate-0.1   [--dry-run] [--from-prefix egress.]
+                            copy a 0.1 history (P + rule-events, P + workload-events) into the empty
+                            network events topic, each network's events merged by log time
 
             times: ISO-8601 (2024-05-01T10:00:00Z, 2024-05-01), relative (-1h, -30m, -2d, now) or epoch ms
 
@@ -80,6 +83,7 @@ public final class AuditCommand {
                 case "verify" -> VerifyCommand.OPTIONS;
                 case "export" -> ExportCommand.OPTIONS;
                 case "replay-check" -> ReplayCheckCommand.OPTIONS;
+                case "migrate-0.1" -> MigrateCommand.OPTIONS;
                 default -> throw new UsageException("unknown command '" + command + "'");
             };
             Options o = Options.parse(rest, AuditContext.FLAGS);
@@ -99,6 +103,7 @@ public final class AuditCommand {
                     case "enforcement" -> new EnforcementCommand(ctx, o).run();
                     case "verify" -> new VerifyCommand(ctx, o).run();
                     case "export" -> new ExportCommand(ctx, o).run();
+                    case "migrate-0.1" -> new MigrateCommand(ctx, o).run();
                     default -> new ReplayCheckCommand(ctx, o).run();
                 };
             }
