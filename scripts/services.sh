@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Service commands of ./egressctl, sourced by it: up, test, walkthrough, bench, audit, rebuild.
+# Service commands of ./egressctl, sourced by it: up, test, walkthrough, bench, audit, rebuild, agent.
 # Starts the three services and the simulated host agents as background processes on 127.0.0.1,
 # with pid files in $EGRESS_HOME/pids so `./egressctl down` stops them with the stack.
 
@@ -7,6 +7,9 @@ SVC_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SVC_HOME="$(realpath -m "${EGRESS_HOME:-$SVC_ROOT/target/egressctl}")"
 SVC_VERSION=0.1.0-SNAPSHOT
 SVC_HOSTS=(${EGRESS_DEMO_HOSTS:-host-1 host-2 host-3})
+
+# shellcheck source=scripts/datacenter.sh
+source "$SVC_ROOT/scripts/datacenter.sh"
 
 svc_log() { printf '[egressctl] %s\n' "$*" >&2; }
 svc_die() { printf '[egressctl] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -45,6 +48,9 @@ svc_credentials() {
       echo "EGRESS_OPERATOR_KEY=ok-$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')"
     } >"$f"
   fi
+  if ! grep -q '^EGRESS_API_KEY_B=' "$f"; then
+    echo "EGRESS_API_KEY_B=tk-$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')" >>"$f"
+  fi
   if ! grep -q '^CLOUDSTACK_KEY=' "$f"; then
     {
       echo "CLOUDSTACK_KEY=$(head -c 24 /dev/urandom | base64 | tr -d '/+=\n')"
@@ -53,8 +59,9 @@ svc_credentials() {
   fi
   # shellcheck source=/dev/null
   source "$f"
-  export EGRESS_API_KEY EGRESS_OPERATOR_KEY CLOUDSTACK_KEY CLOUDSTACK_SECRET
-  export EGRESS_API_KEYS="$EGRESS_API_KEY=demo:tenant:demo-user,$EGRESS_OPERATOR_KEY=ops:operator:compute"
+  export EGRESS_API_KEY EGRESS_API_KEY_B EGRESS_OPERATOR_KEY CLOUDSTACK_KEY CLOUDSTACK_SECRET
+  # Two tenants: "demo" (tenant A: the seed's network and tenant-a-net) and "tenant-b".
+  export EGRESS_API_KEYS="$EGRESS_API_KEY=demo:tenant:demo-user,$EGRESS_API_KEY_B=tenant-b:tenant:user-b,$EGRESS_OPERATOR_KEY=ops:operator:compute"
   export EGRESS_CLOUDSTACK_KEYS="$CLOUDSTACK_KEY:$CLOUDSTACK_SECRET=demo:tenant:demo-user"
 }
 
@@ -124,9 +131,15 @@ svc_start_all() {
     "EGRESS_CLOUDSTACK_KEYS=$EGRESS_CLOUDSTACK_KEYS"
   local i=1 h
   mkdir -p "$SVC_HOME/agents"
+  svc_datacenter_up
   for h in "${SVC_HOSTS[@]}"; do
-    svc_start "agent-$h" "$(svc_jar host-agent)" $((agent_base + i)) "${common[@]}" "EGRESS_AGENT_PORT=$((agent_base + i))" \
-      "EGRESS_HOST_ID=$h" "EGRESS_ENFORCER=dry-run" "EGRESS_DRY_RUN_FILE=$SVC_HOME/agents/$h.nft"
+    local -a how
+    if [[ -n "$SVC_DATACENTER" ]] && ((i <= 3)); then
+      how=("EGRESS_ENFORCER=nftables" "EGRESS_NETNS=$(dc_host_ns "$i")" "EGRESS_AGENT_MODE=bridged")
+    else
+      how=("EGRESS_ENFORCER=dry-run" "EGRESS_DRY_RUN_FILE=$SVC_HOME/agents/$h.nft")
+    fi
+    svc_agent_start "$h" $((agent_base + i)) "${how[@]}"
     i=$((i + 1))
   done
   svc_wait_health compiler-service "$compiler_port"
@@ -140,6 +153,7 @@ svc_start_all() {
   export EGRESS_API_URL="http://127.0.0.1:$api_port"
   svc_env_put EGRESS_API_URL "$EGRESS_API_URL"
   svc_env_put EGRESS_API_KEY "$EGRESS_API_KEY"
+  svc_env_put EGRESS_API_KEY_B "$EGRESS_API_KEY_B"
   svc_env_put EGRESS_OPERATOR_KEY "$EGRESS_OPERATOR_KEY"
   svc_env_put CLOUDSTACK_ENDPOINT "$EGRESS_API_URL/client/api"
   svc_env_put CLOUDSTACK_KEY "$CLOUDSTACK_KEY"
@@ -148,19 +162,73 @@ svc_start_all() {
   svc_env_put EGRESS_DEMO_HOSTS "\"${SVC_HOSTS[*]}\""
 }
 
+# svc_agent_start HOST PORT ENV=VALUE...: one agent; an agent already running with another
+# enforcer, namespace or mode (its settings are kept in agents/<host>.settings) is restarted.
+svc_agent_start() {
+  local h="$1" port="$2"
+  shift 2
+  local settings="$SVC_HOME/agents/$h.settings" want
+  want="$(printf '%s\n' "$@" | sort | tr '\n' ' ')"
+  if svc_pid_alive "agent-$h" && [[ "$(cat "$settings" 2>/dev/null)" != "$want" ]]; then
+    svc_log "agent-$h runs with other settings ($(cat "$settings" 2>/dev/null || echo unknown)): restarting it"
+    svc_stop "agent-$h"
+  fi
+  local common=("KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS" "SCHEMA_REGISTRY_URL=$SCHEMA_REGISTRY_URL" "REDIS_URL=$REDIS_URL")
+  svc_start "agent-$h" "$(svc_jar host-agent)" "$port" "${common[@]}" "EGRESS_AGENT_PORT=$port" "EGRESS_HOST_ID=$h" "$@"
+  echo "$want" >"$settings"
+}
+
+# Decides the mode of `up`: SVC_DATACENTER=1 when the data center in namespaces can run here (root,
+# nft, ip, socat), built or kept; empty (dry-run agents) otherwise, saying why. EGRESS_DATACENTER=off
+# forces dry-run.
+SVC_DATACENTER=""
+svc_datacenter_up() {
+  local why
+  if why="$(dc_unavailable)"; then
+    SVC_DATACENTER=""
+    svc_log "no data center: $why. Agents render to dry-run files ($SVC_HOME/agents/<host>.nft) and the walkthrough cannot probe real traffic (that needs root, nft, ip and socat)."
+    return 0
+  fi
+  if ((${#SVC_HOSTS[@]} < 3)); then
+    svc_log "no data center: it needs three hosts (EGRESS_DEMO_HOSTS names ${SVC_HOSTS[*]}); dry-run agents"
+    return 0
+  fi
+  if dc_check; then
+    svc_log "data center already built ($(dc_host_ns 1)..$(dc_host_ns 3), VMs and routers): kept"
+  else
+    # Agents enforcing in the old namespaces must not outlive them: stop them first.
+    local h
+    for h in "${SVC_HOSTS[@]:0:3}"; do svc_stop "agent-$h"; done
+    svc_log "building the data center in network namespaces ($DC_PREFIX-*)"
+    EGRESS_DEMO_HOSTS="${SVC_HOSTS[*]}" dc_create || svc_die "the data center could not be built (scripts/datacenter.sh status; ./egressctl down cleans up)"
+  fi
+  SVC_DATACENTER=1
+}
+
+# The walkthrough probes real traffic when the data center is built and the agents enforce in it.
+svc_walkthrough_env() {
+  export EGRESS_AGENT_FILES="$SVC_HOME/agents" EGRESS_DEMO_HOSTS="${SVC_HOSTS[*]}"
+  unset EGRESS_DATACENTER_SCRIPT
+  if dc_check 2>/dev/null && grep -qs "EGRESS_ENFORCER=nftables" "$SVC_HOME/agents/${SVC_HOSTS[0]}.settings"; then
+    export EGRESS_DATACENTER_SCRIPT="$SVC_ROOT/scripts/datacenter.sh"
+  fi
+}
+
 svc_cli() {
   java -jar "$(cli_jar)" "$@"
 }
 
 cmd_up() {
   svc_start_all
-  export EGRESS_AGENT_FILES="$SVC_HOME/agents" EGRESS_DEMO_HOSTS="${SVC_HOSTS[*]}"
+  svc_walkthrough_env
   if [[ "${1:-}" != "--no-walkthrough" ]]; then
     svc_cli walkthrough
   fi
+  local where="three dry-run agents render to $SVC_HOME/agents/<host>.nft"
+  [[ -n "$SVC_DATACENTER" ]] && where="three agents enforce with nft in the data center's hosts $(dc_host_ns 1)..$(dc_host_ns 3) (bridged; scripts/datacenter.sh status)"
   cat <<MSG
 
-The control plane runs on 127.0.0.1 (state and logs: $SVC_HOME).
+The control plane runs on 127.0.0.1 (state and logs: $SVC_HOME); $where.
   eval "\$(./egressctl env)"      point tools at it (API, Kafka, registry, Redis, demo keys)
   ./egressctl status              what runs
   ./egressctl down                stop everything
@@ -169,7 +237,50 @@ MSG
 
 cmd_walkthrough() {
   eval "$(bash "$SVC_ROOT/scripts/stack.sh" env)"
+  svc_walkthrough_env
   svc_cli walkthrough "$@"
+}
+
+# ./egressctl agent --host ID --netns NS [--mode bridged|routed] [--port P]: one more agent against
+# the running stack, enforcing with nft in an existing namespace; `./egressctl down` stops it.
+cmd_agent() {
+  local host="" netns="" mode=bridged port=""
+  while (($#)); do
+    case "$1" in
+      --host) host="${2:-}"; shift 2 ;;
+      --netns) netns="${2:-}"; shift 2 ;;
+      --mode) mode="${2:-}"; shift 2 ;;
+      --port) port="${2:-}"; shift 2 ;;
+      -h | --help)
+        echo "usage: ./egressctl agent --host ID --netns NS [--mode bridged|routed] [--port P]"; return 0 ;;
+      *) svc_die "agent: unknown argument '$1' (usage: ./egressctl agent --host ID --netns NS [--mode bridged|routed] [--port P])" ;;
+    esac
+  done
+  [[ -n "$host" && -n "$netns" ]] || svc_die "agent needs --host ID and --netns NS"
+  [[ "$host" =~ ^[A-Za-z0-9._-]{1,64}$ ]] || svc_die "agent: '$host' is not a host id ([A-Za-z0-9._-], up to 64)"
+  [[ "$mode" == bridged || "$mode" == routed ]] || svc_die "agent: --mode is bridged or routed, not '$mode'"
+  [[ "$(id -u)" == 0 ]] || svc_die "agent enforces with nft in a namespace: it needs root"
+  command -v nft >/dev/null 2>&1 || svc_die "agent: nft is not installed (apt-get install nftables)"
+  dc_ns_exists "$netns" || svc_die "agent: no network namespace '$netns' (ip netns list)"
+  svc_pid_alive rule-service || svc_die "the control plane is not running (./egressctl up first)"
+  svc_build
+  eval "$(bash "$SVC_ROOT/scripts/stack.sh" env)"
+  if [[ -z "$port" ]]; then
+    port=$(( ${EGRESS_AGENT_BASE_PORT:-18100} + 10 ))
+    while ss -Hltn "( sport = :$port )" 2>/dev/null | grep -q .; do port=$((port + 1)); done
+  fi
+  svc_agent_start "$host" "$port" "EGRESS_ENFORCER=nftables" "EGRESS_NETNS=$netns" "EGRESS_AGENT_MODE=$mode"
+  svc_wait_health "agent-$host" "$port"
+  svc_log "agent-$host enforces in namespace $netns ($mode) on port $port; pid file $SVC_HOME/pids/agent-$host.pid, log $SVC_HOME/logs/agent-$host.log"
+}
+
+# Called by ./egressctl down after the stack (agents included) has stopped.
+cmd_down_datacenter() {
+  if [[ -f "$DC_HOME/state.env" ]]; then
+    if [[ "$(id -u)" == 0 ]]; then dc_destroy; else svc_log "the data center needs root to be removed (scripts/datacenter.sh destroy)"; fi
+  elif [[ -n "$(dc_namespaces)" ]]; then
+    svc_log "namespaces $DC_PREFIX-* exist but were not built from $SVC_HOME: left alone (scripts/datacenter.sh destroy removes them)"
+  fi
 }
 
 cmd_bench() {

@@ -154,7 +154,7 @@ final class HistoryCommand {
     }
 
     private Row workloadRow(ConsumerRecord<byte[], byte[]> r, WorkloadEvent e) {
-        String where = e.getHostId() + (e.getIpv4() != null ? " " + e.getIpv4() : "") + (e.getIpv6() != null ? " " + e.getIpv6() : "");
+        String where = ViewItems.placementText(e.getHostId(), e.getInterfaceName(), e.getMac(), e.getIpv4(), e.getIpv6());
         String before = e.getPreviousHostId() == null ? null : e.getPreviousHostId();
         boolean leaves = e.getOperation().name().equals("VM_REMOVED") || e.getOperation().name().equals("HOST_DRAINED");
         Map<String, Object> json = base(r, e.getSource().getEventTime());

@@ -56,7 +56,7 @@ final class ViewItems {
             out.put(RULE + r.ruleId(), rule(RuleView.of(r, n.defaultPolicy())));
         }
         for (VmPlacement p : s.vms().values()) {
-            out.put(VM + p.vmId(), vm(new NetworkView.VmView(p.hostId(), p.ipv4(), p.ipv6())));
+            out.put(VM + p.vmId(), vm(NetworkView.VmView.of(p)));
         }
         return out;
     }
@@ -68,7 +68,7 @@ final class ViewItems {
             return out;
         }
         out.put(NETWORK, network(v.tenantId(), v.kind(), v.guestCidr(), v.guestCidr6(), v.defaultPolicy(), v.advanced(),
-                v.ruleQuota()));
+                v.ruleQuota(), v.keepEstablished()));
         out.put(CONFIG_VERSION, version(v.configVersion()));
         if (v.rules() != null) {
             v.rules().forEach((id, r) -> out.put(RULE + id, rule(r)));
@@ -97,7 +97,7 @@ final class ViewItems {
         }
         if (key.startsWith(VM)) {
             VmPlacement p = s.vms().get(key.substring(VM.length()));
-            return p == null ? null : vm(new NetworkView.VmView(p.hostId(), p.ipv4(), p.ipv6()));
+            return p == null ? null : vm(NetworkView.VmView.of(p));
         }
         return null;
     }
@@ -105,12 +105,15 @@ final class ViewItems {
     static Item network(Network n) {
         var spec = EventMapper.toAvro(n);
         return network(n.tenantId(), spec.getKind().name().toLowerCase(), spec.getGuestCidr(), spec.getGuestCidr6(),
-                n.defaultPolicy().name().toLowerCase(), n.advanced(), n.ruleQuota());
+                n.defaultPolicy().name().toLowerCase(), n.advanced(), n.ruleQuota(), n.keepEstablished());
     }
 
-    static Item network(String tenant, String kind, String cidr, String cidr6, String policy, boolean advanced, int quota) {
+    static Item network(String tenant, String kind, String cidr, String cidr6, String policy, boolean advanced, int quota,
+                        boolean keepEstablished) {
         String canonical = String.join("|", String.valueOf(tenant), String.valueOf(kind), String.valueOf(cidr),
-                String.valueOf(cidr6), String.valueOf(policy), String.valueOf(advanced), String.valueOf(quota));
+                String.valueOf(cidr6), String.valueOf(policy), String.valueOf(advanced), String.valueOf(quota))
+                // Written only when set, so items of networks without it compare as they always did.
+                + (keepEstablished ? "|keepEstablished" : "");
         StringBuilder d = new StringBuilder();
         d.append(String.valueOf(kind).replace('_', '-')).append(' ').append(cidr);
         if (cidr6 != null) {
@@ -122,6 +125,9 @@ final class ViewItems {
         }
         if (quota != Network.DEFAULT_RULE_QUOTA) {
             d.append(" quota ").append(quota);
+        }
+        if (keepEstablished) {
+            d.append(" keep-established");
         }
         d.append(" tenant ").append(tenant);
         return new Item(canonical, d.toString());
@@ -135,9 +141,16 @@ final class ViewItems {
         return new Item(Json.line(r), text(r));
     }
 
+    /** A VM as {@code host/interface [mac] addresses}; a VM placed without an interface shows its host alone. */
     static Item vm(NetworkView.VmView p) {
-        String d = p.hostId() + (p.ipv4() == null ? "" : " " + p.ipv4()) + (p.ipv6() == null ? "" : " " + p.ipv6());
+        String d = placementText(p.hostId(), p.interfaceName(), p.mac(), p.ipv4(), p.ipv6());
         return new Item(Json.line(p), d);
+    }
+
+    /** The words a placement is shown in: {@code host-1/tap-a1 52:54:00:12:34:56 10.1.1.10 fd00::10}. */
+    static String placementText(String host, String interfaceName, String mac, String ipv4, String ipv6) {
+        return host + (interfaceName == null ? "" : "/" + interfaceName) + (mac == null ? "" : " " + mac)
+                + (ipv4 == null ? "" : " " + ipv4) + (ipv6 == null ? "" : " " + ipv6);
     }
 
     /** A rule view in the words of {@link RuleText}, with its effective action. */

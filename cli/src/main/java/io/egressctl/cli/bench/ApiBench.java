@@ -226,8 +226,11 @@ public final class ApiBench {
                 for (int v = 0; v < perHost; v++) {
                     String vm = "bench-vm-" + host + "-" + v;
                     int n = ip++;
+                    // An interface name of this run's own (b<suffix>-<v>, at most 15 characters): the demo's
+                    // VMs, or a bench run that was killed before it cleaned up, hold others on these hosts.
                     ApiClient.Response p = api.put("/api/v1/networks/" + network + "/placements/" + vm + "?wait=applied&timeout=30s",
-                            env.operatorKey(), Map.of("hostId", host, "ipv4", "10.250." + n / 256 + "." + n % 256));
+                            env.operatorKey(), Map.of("hostId", host, "interfaceName", "b" + suffix + "-" + v,
+                                    "ipv4", "10.250." + n / 256 + "." + n % 256));
                     require(p, 200, "place " + vm + " on " + host);
                     placed.add(vm);
                     if (!"APPLIED".equals(p.body().path("status").path("status").asString())) {

@@ -58,6 +58,27 @@ class ViewItemsTest {
     }
 
     @Test
+    void aPlacementShowsItsHostInterfaceMacAndAddresses() {
+        var p = new io.egressctl.core.model.VmPlacement("vm-a", "net-1", "host-1", "tap-a1", "52:54:00:12:34:56", "10.20.0.11", "fd00::11");
+        assertThat(ViewItems.vm(NetworkView.VmView.of(p)).display()).isEqualTo("host-1/tap-a1 52:54:00:12:34:56 10.20.0.11 fd00::11");
+        // Placed by an event older than interfaces: the host alone.
+        assertThat(ViewItems.vm(new NetworkView.VmView("host-1", "10.20.0.11", null)).display()).isEqualTo("host-1 10.20.0.11");
+        // The interface is part of what is compared: a view without it differs from a log with it.
+        assertThat(ViewItems.vm(NetworkView.VmView.of(p)).canonical())
+                .isNotEqualTo(ViewItems.vm(new NetworkView.VmView("host-1", "10.20.0.11", "fd00::11")).canonical());
+    }
+
+    @Test
+    void keepEstablishedIsPartOfTheNetworkItem() {
+        NetworkState s = state(Events.created("net-1", 1));
+        NetworkView v = viaJson(s);
+        NetworkView keeping = new NetworkView(v.networkId(), v.tenantId(), v.kind(), v.guestCidr(), v.guestCidr6(), v.defaultPolicy(),
+                v.advanced(), v.ruleQuota(), v.configVersion(), v.version(), v.rules(), v.vms(), true);
+        assertThat(ViewItems.differing(ViewItems.of(s), ViewItems.of(keeping))).containsExactly("network");
+        assertThat(ViewItems.of(keeping).get("network").display()).endsWith("policy allow keep-established tenant acme");
+    }
+
+    @Test
     void aDeletedNetworkHasNoItems() {
         NetworkState s = state(Events.created("net-1", 1), Events.ruleCreated("net-1", 2, Events.tcp("r1", 80, null)),
                 io.egressctl.events.RuleEvent.newBuilder(Events.created("net-1", 3))

@@ -3,6 +3,7 @@ package io.egressctl.compiler.compile;
 import io.egressctl.compiler.snapshot.SnapshotStore;
 import io.egressctl.compiler.snapshot.SnapshotStore.ChangeWrite;
 import io.egressctl.compiler.snapshot.SnapshotStore.FragmentWrite;
+import io.egressctl.compiler.snapshot.SnapshotStore.InterfaceWrite;
 import io.egressctl.compiler.snapshot.SnapshotStore.ViewWrite;
 import io.egressctl.compiler.snapshot.SnapshotStore.WriteOutcome;
 import io.egressctl.core.compile.CompileResult;
@@ -21,6 +22,7 @@ import io.egressctl.schemas.mapping.EventMapper;
 import io.egressctl.schemas.serde.AvroDeserializer;
 import io.egressctl.schemas.serde.Topics;
 import io.egressctl.schemas.view.NetworkView;
+import io.egressctl.schemas.view.RedisKeys;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
@@ -57,7 +59,8 @@ import java.util.TreeMap;
  *     ▼ decode/validate──▶ CompilerEngine (decide in log order, compile the network)
  *     │ poison ─▶ &lt;topic&gt;.DLT          │ FragmentUpdates, coalesced per (host, network): last wins
  *     ▼                                  ▼
- *  change status, network views ──▶ SnapshotStore.write(batch)  (one pipelined round trip)
+ *  change status, network views,
+ *  host interface claims ──────────▶ SnapshotStore.write(batch)  (one pipelined round trip)
  *                                        │ outcome per fragment
  *                                        ▼
  *                         HostUpdate to egress.host-updates unless the store held newer; flush
@@ -152,8 +155,14 @@ public final class CompilerPipeline {
             }
             Checkpoint cp = checkpoint.get();
             for (Checkpoint.NetworkEntry e : cp.networks()) {
-                engine.restore(Checkpoint.restore(e));
+                NetworkState restored = Checkpoint.restore(e);
+                engine.restore(restored);
                 networkPartition.put(e.networkId(), p);
+                // What the index holds for the network as of the checkpoint (its claims were written
+                // when the events before it were); events replayed from there write the differences.
+                if (restored.network() != null) {
+                    claims.put(e.networkId(), claimsOf(restored));
+                }
             }
             TopicPartition tp = new TopicPartition(topics.networkEvents(), p);
             seeks.put(tp, cp.offset());
@@ -171,6 +180,7 @@ public final class CompilerPipeline {
             if (numbers.contains(e.getValue())) {
                 engine.forget(e.getKey());
                 metaJson.remove(e.getKey());
+                claims.remove(e.getKey());
                 return true;
             }
             return false;
@@ -181,6 +191,7 @@ public final class CompilerPipeline {
         pending.keySet().removeIf(k -> !networkPartition.containsKey(networkOf(k)));
         pendingTime.keySet().retainAll(pending.keySet());
         touched.removeIf(n -> !networkPartition.containsKey(n));
+        resync.removeIf(n -> !networkPartition.containsKey(n));
         changes.removeIf(c -> !networkPartition.containsKey(c.fields().get("networkId")));
     }
 
@@ -196,6 +207,7 @@ public final class CompilerPipeline {
                 ruleJson.remove(n);
                 metaJson.remove(n);
             });
+            resync.addAll(touched);
         }
         unfinished = true;
         vmsChanged.clear();
@@ -240,8 +252,19 @@ public final class CompilerPipeline {
         for (String networkId : touched) {
             views.add(view(networkId));
         }
+        Map<String, Map<HostInterface, String>> claimsAfter = new HashMap<>();
+        List<InterfaceWrite> interfaces = interfaceWrites(touched, resync, claimsAfter);
         long storeStart = System.nanoTime();
-        SnapshotStore.BatchResult written = store.write(new SnapshotStore.Batch(fragments, views, changes));
+        SnapshotStore.BatchResult written = store.write(new SnapshotStore.Batch(fragments, views, changes, interfaces));
+        // Only once written: after a failed write the next batch (carrying this one's output, its
+        // networks in resync) diffs against what the index held before, releases included.
+        claimsAfter.forEach((networkId, c) -> {
+            if (c == null) {
+                claims.remove(networkId);
+            } else {
+                claims.put(networkId, c);
+            }
+        });
         List<WriteOutcome> outcomes = written.fragments();
         for (int i = 0; i < views.size(); i++) {
             if (!written.viewsWritten().get(i)) {
@@ -264,6 +287,7 @@ public final class CompilerPipeline {
         pendingTime.clear();
         touched.clear();
         changes.clear();
+        resync.clear();
         unfinished = false;
         dirtySinceCheckpoint |= !records.isEmpty();
         sample.stop(batchTimer);
@@ -353,6 +377,8 @@ public final class CompilerPipeline {
     private final Map<String, Long> pendingTime = new HashMap<>();
     private final Set<String> touched = new LinkedHashSet<>();
     private final List<ChangeWrite> changes = new ArrayList<>();
+    /** Networks of a batch that did not complete: their interface claims are written whole with the next one. */
+    private final Set<String> resync = new LinkedHashSet<>();
     /** True from the start of a batch until its output is stored and published. */
     private boolean unfinished;
 
@@ -416,6 +442,66 @@ public final class CompilerPipeline {
     }
 
     private final Map<String, Map<String, CachedRule>> ruleJson = new HashMap<>();
+
+    /** A VM's interface on its host: one field of the host's interface index. */
+    private record HostInterface(String hostId, String interfaceName) {
+    }
+
+    /**
+     * The host interfaces each network's VMs hold, as this instance last wrote them to the index (VM
+     * id by host interface); absent while the network does not exist. Kept per network so a batch
+     * writes only what changed: a network of thousands of VMs with one VM moved costs two writes.
+     */
+    private final Map<String, Map<HostInterface, String>> claims = new HashMap<>();
+
+    /** The interfaces the VMs of an existing network hold (VMs placed without one hold none). */
+    private static Map<HostInterface, String> claimsOf(NetworkState s) {
+        Map<HostInterface, String> out = new HashMap<>();
+        for (var p : s.vms().values()) {
+            if (p.interfaceName() != null) {
+                out.put(new HostInterface(p.hostId(), p.interfaceName()), p.vmId());
+            }
+        }
+        return out;
+    }
+
+    /**
+     * The interface index writes of a batch: for each network whose VMs changed (or that was created
+     * or deleted, or is resynced whole), the claims it lost are released and the ones it gained (all,
+     * for a resync) are set. A deleted network holds none. Releases go first, so an interface one
+     * network's VM left and another's took in the same batch ends up with the new holder.
+     *
+     * @param after filled with each recomputed network's claims (null: the network does not exist),
+     *              to be kept once the batch is written
+     */
+    private List<InterfaceWrite> interfaceWrites(Set<String> touched, Set<String> resync, Map<String, Map<HostInterface, String>> after) {
+        List<InterfaceWrite> releases = new ArrayList<>();
+        List<InterfaceWrite> sets = new ArrayList<>();
+        for (String networkId : touched) {
+            NetworkState s = engine.state(networkId);
+            boolean exists = s != null && s.network() != null;
+            boolean full = resync.contains(networkId);
+            if (!full && !vmsChanged.contains(networkId) && exists == claims.containsKey(networkId)) {
+                // A rule change: the network's VMs, and so its claims, are what they were.
+                continue;
+            }
+            Map<HostInterface, String> before = claims.getOrDefault(networkId, Map.of());
+            Map<HostInterface, String> now = exists ? claimsOf(s) : Map.of();
+            before.forEach((hi, vm) -> {
+                if (!now.containsKey(hi)) {
+                    releases.add(new InterfaceWrite(hi.hostId(), hi.interfaceName(), RedisKeys.interfaceHolder(networkId, vm), false));
+                }
+            });
+            now.forEach((hi, vm) -> {
+                if (full || !vm.equals(before.get(hi))) {
+                    sets.add(new InterfaceWrite(hi.hostId(), hi.interfaceName(), RedisKeys.interfaceHolder(networkId, vm), true));
+                }
+            });
+            after.put(networkId, exists ? now : null);
+        }
+        releases.addAll(sets);
+        return releases;
+    }
 
     /** Wall-clock time of the batch being processed (one per batch, not per event). */
     private String batchTime = "";

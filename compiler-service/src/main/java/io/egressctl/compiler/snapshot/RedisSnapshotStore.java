@@ -1,6 +1,8 @@
 package io.egressctl.compiler.snapshot;
 
 import io.egressctl.schemas.view.RedisKeys;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import org.springframework.stereotype.Component;
 import redis.clients.jedis.AbstractPipeline;
 import redis.clients.jedis.JedisCluster;
@@ -26,6 +28,8 @@ import java.util.Optional;
  */
 @Component
 public class RedisSnapshotStore implements SnapshotStore {
+
+    private static final Logger log = LoggerFactory.getLogger(RedisSnapshotStore.class);
 
     /** Guarded writes per script call: bounds how long one call holds the (single-threaded) server. */
     static final int CHUNK = 200;
@@ -104,9 +108,41 @@ public class RedisSnapshotStore implements SnapshotStore {
             return 1
             """;
 
+    /**
+     * Host interface index writes. KEYS: one host's interface hash per write. ARGV, for each write:
+     * {@code c} (claim) or {@code r} (release), the interface name, the holder ({@code networkId/vmId}).
+     * A claim sets the field unless a VM of another network holds it; a release deletes it only while
+     * it names the holder. Returns one code per write: 1 done, 0 left as it was.
+     */
+    static final String CAS_INTERFACES = """
+            local out = {}
+            for i = 1, #KEYS do
+              local j = (i - 1) * 3
+              local field = ARGV[j + 2]
+              local holder = ARGV[j + 3]
+              local cur = redis.call('HGET', KEYS[i], field)
+              local code = 0
+              if ARGV[j + 1] == 'r' then
+                if cur == holder then
+                  redis.call('HDEL', KEYS[i], field)
+                  code = 1
+                end
+              else
+                local network = string.sub(holder, 1, string.find(holder, '/', 1, true))
+                if not cur or cur == holder or string.sub(cur, 1, #network) == network then
+                  redis.call('HSET', KEYS[i], field, holder)
+                  code = 1
+                end
+              end
+              out[i] = code
+            end
+            return out
+            """;
+
     private static final Duration CHANGE_TTL = Duration.ofDays(7);
     private static final byte[] CAS_FRAGMENTS_BYTES = CAS_FRAGMENTS.getBytes(StandardCharsets.UTF_8);
     private static final byte[] CAS_VIEWS_BYTES = CAS_VIEWS.getBytes(StandardCharsets.UTF_8);
+    private static final byte[] CAS_INTERFACES_BYTES = CAS_INTERFACES.getBytes(StandardCharsets.UTF_8);
 
     private static final tools.jackson.databind.json.JsonMapper JSON = tools.jackson.databind.json.JsonMapper.builder().build();
 
@@ -124,6 +160,8 @@ public class RedisSnapshotStore implements SnapshotStore {
         List<Chunk> viewChunks = chunks(batch.views(), v -> RedisKeys.network(v.networkId()));
         List<Response<Object>> fragmentResponses = new ArrayList<>(fragmentChunks.size());
         List<Response<Object>> viewResponses = new ArrayList<>(viewChunks.size());
+        List<Chunk> interfaceChunks = chunks(batch.interfaces(), w -> RedisKeys.hostInterfaces(w.hostId()));
+        List<Response<Object>> interfaceResponses = new ArrayList<>(interfaceChunks.size());
         try (AbstractPipeline p = redis.pipelined()) {
             for (Chunk c : fragmentChunks) {
                 List<byte[]> keys = new ArrayList<>(2 * c.indexes().size());
@@ -157,6 +195,20 @@ public class RedisSnapshotStore implements SnapshotStore {
                 }
                 viewResponses.add(p.eval(CAS_VIEWS_BYTES, keys, args));
             }
+            // After the views in the same pipeline: a claim the index shows is already in its network's
+            // view, which is what the rule-service confirms a claim against.
+            for (Chunk c : interfaceChunks) {
+                List<byte[]> keys = new ArrayList<>(c.indexes().size());
+                List<byte[]> args = new ArrayList<>(3 * c.indexes().size());
+                for (int i : c.indexes()) {
+                    InterfaceWrite w = batch.interfaces().get(i);
+                    keys.add(bytes(RedisKeys.hostInterfaces(w.hostId())));
+                    args.add(bytes(w.claim() ? "c" : "r"));
+                    args.add(bytes(w.interfaceName()));
+                    args.add(bytes(w.holder()));
+                }
+                interfaceResponses.add(p.eval(CAS_INTERFACES_BYTES, keys, args));
+            }
             for (ChangeWrite c : batch.changes()) {
                 // One command per change: the status as one JSON string with its expiry.
                 p.setex(RedisKeys.change(c.changeId()), CHANGE_TTL.toSeconds(), JSON.writeValueAsString(c.fields()));
@@ -164,6 +216,16 @@ public class RedisSnapshotStore implements SnapshotStore {
             p.sync();
             long[] fragmentCodes = codes(fragmentChunks, fragmentResponses, batch.fragments().size());
             long[] viewCodes = codes(viewChunks, viewResponses, batch.views().size());
+            long[] interfaceCodes = codes(interfaceChunks, interfaceResponses, batch.interfaces().size());
+            for (int i = 0; i < interfaceCodes.length; i++) {
+                InterfaceWrite w = batch.interfaces().get(i);
+                if (w.claim() && interfaceCodes[i] == 0) {
+                    // Two networks' VMs on one host interface (the rule-service refuses this, but two
+                    // placements can race past it, or a producer can write to the log directly).
+                    log.warn("interface {} on host {}: {} claims it, a VM of another network holds it; the host enforces neither",
+                            w.interfaceName(), w.hostId(), w.holder());
+                }
+            }
             // Second round trip, only for what the first one changed: host and tenant indexes.
             boolean indexes = false;
             for (int i = 0; i < batch.fragments().size(); i++) {

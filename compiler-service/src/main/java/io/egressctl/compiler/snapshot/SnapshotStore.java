@@ -9,9 +9,10 @@ import java.util.Optional;
 /**
  * Where the compiler materializes its output for readers that were not listening: per-host fragment
  * snapshots (agent bootstrap, invariant 4), network views (rule-service reads), change status,
- * hosts' applied state and the compiler's own checkpoints. Fragment and view writes are guarded by
- * version, so replays and redeliveries never move a value backwards (invariant 3). A batch is
- * written in one round trip.
+ * which VM holds each host interface (rule-service checks placements against it), hosts' applied
+ * state and the compiler's own checkpoints. Fragment and view writes are guarded by version, so
+ * replays and redeliveries never move a value backwards (invariant 3); interface writes are guarded
+ * by their holder. A batch is written in one round trip.
  */
 public interface SnapshotStore {
 
@@ -42,8 +43,23 @@ public interface SnapshotStore {
     record ChangeWrite(String changeId, Map<String, String> fields) {
     }
 
-    /** Everything one consumer batch produced. */
-    record Batch(List<FragmentWrite> fragments, List<ViewWrite> views, List<ChangeWrite> changes) {
+    /**
+     * One change to a host's interface index ({@code egress:host:{H}:interfaces}, interface name to
+     * {@code networkId/vmId}). A claim sets the field to {@code holder} unless a VM of another network
+     * holds it (the first claim stands; the host fails closed on the interface anyway); a release
+     * deletes the field only while it still names {@code holder}, so a late release never frees an
+     * interface another VM has claimed since.
+     */
+    record InterfaceWrite(String hostId, String interfaceName, String holder, boolean claim) {
+    }
+
+    /** Everything one consumer batch produced; interface writes apply in list order per host. */
+    record Batch(List<FragmentWrite> fragments, List<ViewWrite> views, List<ChangeWrite> changes, List<InterfaceWrite> interfaces) {
+
+        /** A batch that changes no interface claims. */
+        public Batch(List<FragmentWrite> fragments, List<ViewWrite> views, List<ChangeWrite> changes) {
+            this(fragments, views, changes, List.of());
+        }
     }
 
     /** What a batch write did: each fragment's outcome and whether each view was written, in order. */

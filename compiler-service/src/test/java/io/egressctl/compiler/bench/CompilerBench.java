@@ -215,8 +215,11 @@ public final class CompilerBench {
                     int firstHost = random.nextInt(size.hosts());
                     for (int v = 0; v < VMS_PER_NETWORK; v++) {
                         String host = "h" + ((firstHost + v % HOSTS_PER_NETWORK) % size.hosts());
+                        // Interface names unique across the cloud (so across every host), as a hypervisor numbers its vnets.
+                        String iface = "vnet" + Integer.toString(n * VMS_PER_NETWORK + v, 36);
                         send(producer, topics.networkEvents(), net, EventMapper.toAvro(new WorkloadChange(id("w"), WorkloadChange.Operation.VM_PLACED,
-                                net, net + "-vm" + v, host, null, guest.addressText().replaceAll("\\.0$", "." + (10 + v)), null, audit())));
+                                net, net + "-vm" + v, host, null, iface, null, guest.addressText().replaceAll("\\.0$", "." + (10 + v)), null,
+                                audit())));
                     }
                     for (int r = 0; r < RULES_PER_NETWORK; r++) {
                         String ruleId = id("r");

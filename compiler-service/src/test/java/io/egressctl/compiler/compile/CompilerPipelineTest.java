@@ -113,7 +113,7 @@ class CompilerPipelineTest {
         pipeline.process(setup());
         // Rule changes interleaved with VM changes: the cached network JSON must follow the VMs.
         List<ConsumerRecord<String, byte[]>> changes = List.of(rule(create("r1", "10.0.0.11/32", 80)),
-                workload(new WorkloadChange("w3", WorkloadChange.Operation.VM_PLACED, "n1", "vm3", "h3", null, "10.0.0.13", null, AUDIT)),
+                workload(placed("w3", "n1", "vm3", "h3", "tap-vm3", "10.0.0.13")),
                 rule(create("r2", "10.0.0.12/32", 81)), rule(delete("r1")),
                 workload(new WorkloadChange("w4", WorkloadChange.Operation.VM_REMOVED, "n1", "vm2", "h2", null, null, null, AUDIT)),
                 rule(create("r3", "10.0.0.0/24", 82)));
@@ -202,13 +202,130 @@ class CompilerPipelineTest {
         assertThat(store.checkpoints.get(0)).isNotEqualTo(checkpoint);
     }
 
+    // ---- the host interface index ----
+
+    static WorkloadChange placed(String id, String network, String vm, String host, String iface, String ipv4) {
+        return new WorkloadChange(id, WorkloadChange.Operation.VM_PLACED, network, vm, host, null, iface, null, ipv4, null, AUDIT);
+    }
+
+    static RuleChange createNetwork(String id) {
+        return new RuleChange("c-" + id, RuleChange.Operation.NETWORK_CREATED, id, null, null,
+                new Network(id, "acme", NetworkKind.BASIC, Cidr.parse("10.0.0.0/24"), null, DefaultPolicy.ALLOW, false, 100), null, null, AUDIT);
+    }
+
+    Map<String, String> index(String host) {
+        return store.interfaces.getOrDefault(host, Map.of());
+    }
+
+    @Test
+    void aPlacementClaimsItsHostInterfaceAndAnotherNetworkCannotTakeIt() {
+        pipeline.process(List.of(rule(createNetwork("na")), rule(createNetwork("nb")),
+                workload(placed("w1", "na", "vm-1", "h1", "tap-a1", "10.0.0.11")),
+                workload(placed("w2", "na", "vm-legacy", "h1", null, "10.0.0.12"))));
+        assertThat(index("h1")).isEqualTo(Map.of("tap-a1", "na/vm-1"));
+        // A VM of another network claiming the same interface (past the rule-service): the first claim stands.
+        pipeline.process(List.of(workload(placed("w3", "nb", "vm-9", "h1", "tap-a1", "10.0.0.11"))));
+        assertThat(index("h1")).isEqualTo(Map.of("tap-a1", "na/vm-1"));
+        // nb's VM leaving does not free what na's VM holds.
+        pipeline.process(List.of(workload(new WorkloadChange("w4", WorkloadChange.Operation.VM_REMOVED, "nb", "vm-9", "h1", null, null, null, AUDIT))));
+        assertThat(index("h1")).isEqualTo(Map.of("tap-a1", "na/vm-1"));
+    }
+
+    @Test
+    void aVmPlacedAgainOnItsInterfaceWritesNothingAndARuleChangeNeither() {
+        pipeline.process(List.of(rule(createNetwork("na")), workload(placed("w1", "na", "vm-1", "h1", "tap-a1", "10.0.0.11"))));
+        store.interfaceWrites.clear();
+        pipeline.process(List.of(workload(placed("w2", "na", "vm-1", "h1", "tap-a1", "10.0.0.21"))));
+        pipeline.process(List.of(rule(new RuleChange("c-r1", RuleChange.Operation.RULE_CREATED, "na", null, null, null, null,
+                new EgressRule("r1", Protocol.TCP, null, EgressRule.DEFAULT_PRIORITY, List.of(), List.of(), List.of(), List.of(),
+                        PortRange.single(80), null, null), AUDIT))));
+        assertThat(store.interfaceWrites).isEmpty();
+        assertThat(index("h1")).isEqualTo(Map.of("tap-a1", "na/vm-1"));
+    }
+
+    @Test
+    void aMovedRemovedOrDrainedVmFreesItsInterface() {
+        pipeline.process(List.of(rule(createNetwork("na")),
+                workload(placed("w1", "na", "vm-1", "h1", "tap-a1", "10.0.0.11")),
+                workload(placed("w2", "na", "vm-2", "h1", "tap-a2", "10.0.0.12")),
+                workload(placed("w3", "na", "vm-3", "h2", "tap-a3", "10.0.0.13"))));
+        assertThat(index("h1")).isEqualTo(Map.of("tap-a1", "na/vm-1", "tap-a2", "na/vm-2"));
+        // Moved to another host, and to another interface of the same host.
+        pipeline.process(List.of(workload(new WorkloadChange("w4", WorkloadChange.Operation.VM_MOVED, "na", "vm-1", "h2", "h1", "tap-b1", null,
+                "10.0.0.11", null, AUDIT)), workload(placed("w5", "na", "vm-2", "h1", "tap-b2", "10.0.0.12"))));
+        assertThat(index("h1")).isEqualTo(Map.of("tap-b2", "na/vm-2"));
+        assertThat(index("h2")).isEqualTo(Map.of("tap-a3", "na/vm-3", "tap-b1", "na/vm-1"));
+        pipeline.process(List.of(workload(new WorkloadChange("w6", WorkloadChange.Operation.VM_REMOVED, "na", "vm-3", "h2", null, null, null, AUDIT))));
+        assertThat(index("h2")).isEqualTo(Map.of("tap-b1", "na/vm-1"));
+        pipeline.process(List.of(workload(new WorkloadChange("w7", WorkloadChange.Operation.HOST_DRAINED, "na", null, "h2", null, null, null, AUDIT))));
+        assertThat(index("h2")).isEmpty();
+        assertThat(index("h1")).isEqualTo(Map.of("tap-b2", "na/vm-2"));
+    }
+
+    @Test
+    void anInterfaceOneNetworkLeavesAndAnotherTakesInOneBatchEndsWithTheNewHolder() {
+        pipeline.process(List.of(rule(createNetwork("na")), rule(createNetwork("nb")), workload(placed("w1", "na", "vm-1", "h1", "tap-x", "10.0.0.11"))));
+        pipeline.process(List.of(workload(placed("w2", "nb", "vm-9", "h1", "tap-x", "10.0.0.11")),
+                workload(new WorkloadChange("w3", WorkloadChange.Operation.VM_REMOVED, "na", "vm-1", "h1", null, null, null, AUDIT))));
+        assertThat(index("h1")).isEqualTo(Map.of("tap-x", "nb/vm-9"));
+    }
+
+    @Test
+    void aDeletedNetworkFreesItsInterfacesAndACreatedOneClaimsThem() {
+        // VMs may be placed before their network exists: they hold nothing until it does.
+        pipeline.process(List.of(workload(placed("w1", "na", "vm-1", "h1", "tap-a1", "10.0.0.11"))));
+        assertThat(index("h1")).isEmpty();
+        pipeline.process(List.of(rule(createNetwork("na"))));
+        assertThat(index("h1")).isEqualTo(Map.of("tap-a1", "na/vm-1"));
+        pipeline.process(List.of(rule(new RuleChange("c-del", RuleChange.Operation.NETWORK_DELETED, "na", null, null, null, null, null, AUDIT))));
+        assertThat(index("h1")).isEmpty();
+    }
+
+    @Test
+    void aRestoredInstanceReleasesWhatItsPredecessorClaimed() {
+        pipeline.process(List.of(rule(createNetwork("na")), workload(placed("w1", "na", "vm-1", "h1", "tap-a1", "10.0.0.11"))));
+        pipeline.maybeCheckpoint(true);
+        CompilerPipeline other = newPipeline();
+        other.assign(List.of(new TopicPartition(Topics.NETWORK_EVENTS, 0)));
+        other.process(List.of(workload(new WorkloadChange("w2", WorkloadChange.Operation.VM_REMOVED, "na", "vm-1", "h1", null, null, null, AUDIT))));
+        assertThat(index("h1")).isEmpty();
+    }
+
+    @Test
+    void aBatchWhoseWriteFailedReleasesOnRedelivery() {
+        List<ConsumerRecord<String, byte[]>> first = List.of(rule(createNetwork("na")), workload(placed("w1", "na", "vm-1", "h1", "tap-a1", "10.0.0.11")));
+        pipeline.process(first);
+        ConsumerRecord<String, byte[]> move = workload(new WorkloadChange("w2", WorkloadChange.Operation.VM_MOVED, "na", "vm-1", "h2", "h1",
+                "tap-b1", null, "10.0.0.11", null, AUDIT));
+        store.failWrites = 1;
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> pipeline.process(List.of(move))).hasMessageContaining("Redis is down");
+        assertThat(index("h1")).isEqualTo(Map.of("tap-a1", "na/vm-1"));
+        // Redelivered (ALREADY_APPLIED): the failed batch's output goes with this one, its networks written whole, releases too.
+        pipeline.process(List.of(move));
+        assertThat(index("h1")).isEmpty();
+        assertThat(index("h2")).isEqualTo(Map.of("tap-b1", "na/vm-1"));
+    }
+
+    @Test
+    void theViewShowsInterfacesMacsAndKeepEstablished() {
+        pipeline.process(List.of(rule(new RuleChange("c-na", RuleChange.Operation.NETWORK_CREATED, "na", null, null,
+                        new Network("na", "acme", NetworkKind.BASIC, Cidr.parse("10.0.0.0/24"), null, DefaultPolicy.ALLOW, false, 100, true),
+                        null, null, AUDIT)),
+                workload(new WorkloadChange("w1", WorkloadChange.Operation.VM_PLACED, "na", "vm-1", "h1", null, "tap-a1", "52:54:00:AA:BB:CC",
+                        "10.0.0.11", null, AUDIT))));
+        NetworkView v = NetworkView.fromHash(store.views.get("na"));
+        assertThat(v.keepEstablished()).isTrue();
+        assertThat(v.vms().get("vm-1")).isEqualTo(new NetworkView.VmView("h1", "10.0.0.11", null, "tap-a1", "52:54:00:aa:bb:cc"));
+        assertThat(v).isEqualTo(NetworkView.of(pipeline.engine().state("na")));
+    }
+
     // ---- helpers ----
 
     List<ConsumerRecord<String, byte[]>> setup() {
         List<ConsumerRecord<String, byte[]>> out = new ArrayList<>();
         out.add(rule(new RuleChange("c-net", RuleChange.Operation.NETWORK_CREATED, "n1", null, null, network(), null, null, AUDIT)));
-        out.add(workload(new WorkloadChange("w1", WorkloadChange.Operation.VM_PLACED, "n1", "vm1", "h1", null, "10.0.0.11", null, AUDIT)));
-        out.add(workload(new WorkloadChange("w2", WorkloadChange.Operation.VM_PLACED, "n1", "vm2", "h2", null, "10.0.0.12", null, AUDIT)));
+        out.add(workload(placed("w1", "n1", "vm1", "h1", "tap-vm1", "10.0.0.11")));
+        out.add(workload(placed("w2", "n1", "vm2", "h2", "tap-vm2", "10.0.0.12")));
         return out;
     }
 
@@ -249,6 +366,9 @@ class CompilerPipelineTest {
         final Map<String, Map<String, String>> views = new HashMap<>();
         final Map<String, Map<String, String>> changes = new HashMap<>();
         final Map<Integer, String> checkpoints = new HashMap<>();
+        /** The host interface index, with the same guards as the Redis script: host, interface -> holder. */
+        final Map<String, Map<String, String>> interfaces = new HashMap<>();
+        final List<InterfaceWrite> interfaceWrites = new ArrayList<>();
         long staleFrom = Long.MAX_VALUE;
         /** The next this many batch writes fail as an unreachable Redis would. */
         int failWrites;
@@ -257,7 +377,7 @@ class CompilerPipelineTest {
         public BatchResult write(Batch batch) {
             if (failWrites > 0) {
                 failWrites--;
-                throw new IllegalStateException("store down");
+                throw new IllegalStateException("store down (Redis is down)");
             }
             List<WriteOutcome> out = new ArrayList<>();
             for (FragmentWrite w : batch.fragments()) {
@@ -284,6 +404,17 @@ class CompilerPipelineTest {
                 viewsWritten.add(true);
             }
             batch.changes().forEach(c -> changes.put(c.changeId(), c.fields()));
+            for (InterfaceWrite w : batch.interfaces()) {
+                interfaceWrites.add(w);
+                Map<String, String> hash = interfaces.computeIfAbsent(w.hostId(), h -> new HashMap<>());
+                String cur = hash.get(w.interfaceName());
+                String network = w.holder().substring(0, w.holder().indexOf('/') + 1);
+                if (!w.claim()) {
+                    hash.remove(w.interfaceName(), w.holder());
+                } else if (cur == null || cur.startsWith(network)) {
+                    hash.put(w.interfaceName(), w.holder());
+                }
+            }
             return new BatchResult(out, viewsWritten);
         }
 

@@ -4,6 +4,7 @@ import io.egressctl.compiler.snapshot.SnapshotStore.Batch;
 import io.egressctl.compiler.snapshot.SnapshotStore.BatchResult;
 import io.egressctl.compiler.snapshot.SnapshotStore.ChangeWrite;
 import io.egressctl.compiler.snapshot.SnapshotStore.FragmentWrite;
+import io.egressctl.compiler.snapshot.SnapshotStore.InterfaceWrite;
 import io.egressctl.compiler.snapshot.SnapshotStore.ViewWrite;
 import io.egressctl.compiler.snapshot.SnapshotStore.WriteOutcome;
 import io.egressctl.core.compile.FragmentUpdate;
@@ -54,7 +55,7 @@ class RedisSnapshotStoreIT {
             return;
         }
         for (String h : HOSTS) {
-            redis.del(RedisKeys.hostVersions(h), RedisKeys.hostFragments(h), RedisKeys.hostApplied(h));
+            redis.del(RedisKeys.hostVersions(h), RedisKeys.hostFragments(h), RedisKeys.hostApplied(h), RedisKeys.hostInterfaces(h));
             redis.srem(RedisKeys.hosts(), h);
         }
         for (String n : NETWORKS) {
@@ -206,5 +207,42 @@ class RedisSnapshotStoreIT {
         assertThat(redis.get(RedisKeys.change(id))).contains("\"status\":\"COMPILED\"");
         assertThat(redis.ttl(RedisKeys.change(id))).isPositive();
         redis.del(RedisKeys.change(id));
+    }
+
+    private static BatchResult interfaces(InterfaceWrite... writes) {
+        return store.write(new Batch(List.of(), List.of(), List.of(), List.of(writes)));
+    }
+
+    @Test
+    void interfaceClaimsHoldAgainstOtherNetworksAndReleasesOnlyFreeTheirOwnHolder() {
+        String h = host(900);
+        String key = RedisKeys.hostInterfaces(h);
+        interfaces(new InterfaceWrite(h, "tap-a", "na/vm-1", true), new InterfaceWrite(h, "tap-b", "na/vm-2", true));
+        assertThat(redis.hgetAll(key)).isEqualTo(Map.of("tap-a", "na/vm-1", "tap-b", "na/vm-2"));
+        // Another network's claim does not take it; one of network "na1" is another network, not "na".
+        interfaces(new InterfaceWrite(h, "tap-a", "nb/vm-9", true), new InterfaceWrite(h, "tap-a", "na1/vm-1", true));
+        assertThat(redis.hget(key, "tap-a")).isEqualTo("na/vm-1");
+        // Another VM of the same network takes it (the network's own log decided).
+        interfaces(new InterfaceWrite(h, "tap-b", "na/vm-3", true));
+        assertThat(redis.hget(key, "tap-b")).isEqualTo("na/vm-3");
+        // A release frees only what names its holder.
+        interfaces(new InterfaceWrite(h, "tap-a", "nb/vm-9", false), new InterfaceWrite(h, "tap-b", "na/vm-2", false));
+        assertThat(redis.hgetAll(key)).isEqualTo(Map.of("tap-a", "na/vm-1", "tap-b", "na/vm-3"));
+        // In one batch, in order: released, then claimed by another network.
+        interfaces(new InterfaceWrite(h, "tap-a", "na/vm-1", false), new InterfaceWrite(h, "tap-a", "nb/vm-9", true));
+        assertThat(redis.hgetAll(key)).isEqualTo(Map.of("tap-a", "nb/vm-9", "tap-b", "na/vm-3"));
+    }
+
+    @Test
+    void interfaceWritesOfManyHostsSpanChunks() {
+        int n = RedisSnapshotStore.CHUNK + 11;
+        List<InterfaceWrite> claims = new ArrayList<>();
+        IntStream.range(0, n).forEach(i -> claims.add(new InterfaceWrite(host(1000 + i), "tap-" + i, "na/vm-" + i, true)));
+        store.write(new Batch(List.of(), List.of(), List.of(), claims));
+        IntStream.range(0, n).forEach(i -> assertThat(redis.hget(RedisKeys.hostInterfaces(host(1000 + i)), "tap-" + i)).isEqualTo("na/vm-" + i));
+        List<InterfaceWrite> releases = new ArrayList<>();
+        IntStream.range(0, n).forEach(i -> releases.add(new InterfaceWrite(host(1000 + i), "tap-" + i, "na/vm-" + i, false)));
+        store.write(new Batch(List.of(), List.of(), List.of(), releases));
+        IntStream.range(0, n).forEach(i -> assertThat(redis.exists(RedisKeys.hostInterfaces(host(1000 + i)))).isFalse());
     }
 }

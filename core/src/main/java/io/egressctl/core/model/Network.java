@@ -40,4 +40,9 @@ public record Network(String networkId, String tenantId, NetworkKind kind, Cidr 
     public Network withDefaultPolicy(DefaultPolicy policy) {
         return new Network(networkId, tenantId, kind, guestCidr, guestCidr6, policy, advanced, ruleQuota, keepEstablished);
     }
+
+    /** A copy with another {@code keepEstablished} setting. */
+    public Network withKeepEstablished(boolean keep) {
+        return new Network(networkId, tenantId, kind, guestCidr, guestCidr6, defaultPolicy, advanced, ruleQuota, keep);
+    }
 }

@@ -29,10 +29,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 /**
  * The key correctness property of the layered layout: for random rule lists (overlapping
  * destinations, exceptions, port ranges, ICMP types and codes, both verdicts, both families) and
- * random packets, what the rendered forward chain does (its lookups in order, the first set with a
- * matching element deciding, then the VM's default, untouched traffic accepted) is exactly what the
- * plain first-match evaluation of each VM's rules says. The chain is read back from the script text
- * itself, field by field as the kernel would match it. A second property: within every set no two
+ * random packets on random interfaces, what the rendered ruleset does (the port's mark, the vm
+ * chain's source check, its lookups in order, the first set with a matching element deciding, then
+ * the VM's default; traffic from an interface that is no VM's untouched) is exactly what the plain
+ * first-match evaluation of that interface's VM's rules says ({@link FirstMatchOracle}), on routed
+ * and bridged hosts. The ruleset is read back from the script text itself, field by field as the
+ * kernel would match it ({@link RenderedTable}). A second property: within every set no two
  * elements overlap (the kernel's interval sets refuse that), and every element carries a rule's
  * comment.
  */
@@ -53,9 +55,10 @@ class LayeredFirstMatchPropertyTest {
     private static final int[][] PKT_ICMP = {{8, 0}, {8, 1}, {3, 4}, {3, 1}, {0, 0}, {128, 0}, {128, 3}};
     private static final int[] PROTOS = {6, 17, 1, 58, 47};
 
-    /** Three VMs: dual stack, IPv4 only, IPv6 only; plus a source that is no VM. */
-    private static final List<VmAddress> VMS = List.of(new VmAddress("vm-a", "10.9.0.1", "fd00:9::1"),
-            new VmAddress("vm-b", "10.9.0.2", null), new VmAddress("vm-c", null, "fd00:9::3"));
+    /** Three VMs, each on its interface: dual stack, IPv4 only, IPv6 only; plus an interface that is no VM's. */
+    private static final List<VmAddress> VMS = List.of(new VmAddress("vm-a", "tap-a", null, "10.9.0.1", "fd00:9::1"),
+            new VmAddress("vm-b", "tap-b", null, "10.9.0.2", null), new VmAddress("vm-c", "tap-c", null, null, "fd00:9::3"));
+    private static final String[] IFACES = {"tap-a", "tap-b", "tap-c", "eth9"};
     private static final String[] SOURCES4 = {"10.9.0.1", "10.9.0.2", "10.9.0.99"};
     private static final String[] SOURCES6 = {"fd00:9::1", "fd00:9::3", "fd00:9::99"};
 
@@ -85,29 +88,43 @@ class LayeredFirstMatchPropertyTest {
         return rules().list().ofMinSize(0).ofMaxSize(9).map(LayeredFirstMatchPropertyTest::uniqueIds);
     }
 
+    /**
+     * A packet on a random interface; three times in four from the address of that interface's VM
+     * (so that the rules decide), else from any source (the VM's own, another's, spoofed).
+     */
     @Provide
     Arbitrary<Packet> packets() {
         Arbitrary<Boolean> v4 = Arbitraries.of(true, false);
         return v4.flatMap(four -> Combinators.combine(
+                Arbitraries.of(IFACES),
                 Arbitraries.of(four ? SOURCES4 : SOURCES6),
+                Arbitraries.integers().between(0, 3),
                 Arbitraries.of(four ? PKT_DST4 : PKT_DST6),
                 Arbitraries.of(PROTOS[0], PROTOS[1], PROTOS[2], PROTOS[3], PROTOS[4]),
                 Arbitraries.integers().between(0, PKT_PORTS.length - 1),
                 Arbitraries.integers().between(0, PKT_ICMP.length - 1))
-                .as((src, dst, proto, port, icmp) -> new Packet(four, src, dst, proto, PKT_PORTS[port], PKT_ICMP[icmp][0],
-                        PKT_ICMP[icmp][1])));
+                .as((iface, anySource, own, dst, proto, port, icmp) -> {
+                    String src = anySource;
+                    for (VmAddress v : VMS) {
+                        String a = four ? v.ipv4() : v.ipv6();
+                        if (own > 0 && iface.equals(v.interfaceName()) && a != null) {
+                            src = a;
+                        }
+                    }
+                    return new Packet(iface, four, src, dst, proto, PKT_PORTS[port], PKT_ICMP[icmp][0], PKT_ICMP[icmp][1]);
+                }));
     }
 
     @Property(tries = 600)
     void theLayeredChainDecidesEveryPacketAsTheFirstMatchingRuleDoes(@ForAll("ruleLists") List<CompiledRule> rules,
-                                                                      @ForAll DefaultPolicy policy,
+                                                                      @ForAll DefaultPolicy policy, @ForAll HostMode mode,
                                                                       @ForAll("packetLists") List<Packet> packets) {
         Fragment f = new Fragment("net-p", policy, VMS, rules);
         SortedMap<String, Fragment> host = new TreeMap<>(Map.of("net-p", f));
-        RenderedTable table = RenderedTable.parse(RENDERER.render("host-p", host));
+        RenderedTable table = RenderedTable.parse(new NftRenderer(false, mode).render("host-p", host));
 
         for (Packet p : packets) {
-            assertThat(table.verdict(p)).as("%s with rules %s", p, rules).isEqualTo(firstMatch(f, p));
+            assertThat(table.verdict(p)).as("%s with rules %s", p, rules).isEqualTo(FirstMatchOracle.verdict(List.of(f), p));
         }
     }
 
@@ -134,54 +151,6 @@ class LayeredFirstMatchPropertyTest {
         });
     }
 
-    /** Plain first-match evaluation: the first rule of the source VM that matches, else the default. */
-    static String firstMatch(Fragment f, Packet p) {
-        VmAddress vm = null;
-        for (VmAddress v : f.vms()) {
-            String a = p.v4() ? v.ipv4() : v.ipv6();
-            if (a != null && RenderedTable.canonical(a).equals(RenderedTable.canonical(p.src()))) {
-                vm = v;
-            }
-        }
-        if (vm == null) {
-            return "accept"; // not a VM of this host: untouched
-        }
-        for (CompiledRule r : f.rules()) {
-            if (r.vmIds().contains(vm.vmId()) && matches(r, p)) {
-                return r.action() == Action.DENY ? "drop" : "accept";
-            }
-        }
-        return f.defaultPolicy() == DefaultPolicy.DENY ? "drop" : "accept";
-    }
-
-    static boolean matches(CompiledRule r, Packet p) {
-        boolean protocol = switch (r.protocol()) {
-            case TCP -> p.proto() == 6 && inPorts(r, p);
-            case UDP -> p.proto() == 17 && inPorts(r, p);
-            case ICMP -> p.v4() && p.proto() == 1 && inIcmp(r, p);
-            case ICMPV6 -> !p.v4() && p.proto() == 58 && inIcmp(r, p);
-            case ALL -> true;
-        };
-        if (!protocol) {
-            return false;
-        }
-        Cidr dst = Cidr.parse(p.dst());
-        boolean in = r.destinationCidrs().isEmpty() || r.destinationCidrs().stream().anyMatch(c -> c.contains(dst));
-        return in && r.destinationExceptCidrs().stream().noneMatch(c -> c.contains(dst));
-    }
-
-    private static boolean inPorts(CompiledRule r, Packet p) {
-        return r.ports() == null || (r.ports().start() <= p.port() && p.port() <= r.ports().end());
-    }
-
-    private static boolean inIcmp(CompiledRule r, Packet p) {
-        IcmpMatch m = r.icmp();
-        if (m == null || m.anyType()) {
-            return true;
-        }
-        return m.type() == p.icmpType() && (m.anyCode() || m.code() == p.icmpCode());
-    }
-
     /** Two elements of one set overlap when every field's values intersect. */
     static boolean overlap(List<String> a, List<String> b) {
         for (int i = 0; i < a.size(); i++) {
@@ -195,6 +164,10 @@ class LayeredFirstMatchPropertyTest {
     }
 
     private static BigInteger[] values(String field) {
+        if (field.startsWith("0x")) { // a port's mark
+            BigInteger v = new BigInteger(field.substring(2), 16);
+            return new BigInteger[]{v, v};
+        }
         if (field.contains(".") && !field.matches("\\d+(-\\d+)?") || field.contains(":")) {
             return RenderedTable.range(field);
         }

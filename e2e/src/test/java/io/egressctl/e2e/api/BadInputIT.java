@@ -55,7 +55,7 @@ class BadInputIT {
         net = cp.unique("bad");
         created(api.post("/api/v1/networks?wait=compiled&timeout=30s", cp.tenantKey(), Map.of("networkId", net, "guestCidr", "10.40.0.0/24")));
         ApiClient.Response placed = api.put("/api/v1/networks/" + net + "/placements/vm-1?wait=applied&timeout=30s", cp.operatorKey(),
-                Map.of("hostId", host, "ipv4", "10.40.0.11"));
+                ControlPlane.placement(host, "tap-vm-1", "10.40.0.11"));
         assertThat(placed.status()).as("%s", placed.body()).isEqualTo(200);
         baselineRuleId = created(api.post(rules(net) + "?wait=applied&timeout=30s", cp.tenantKey(),
                 Map.of("protocol", "tcp", "startPort", 22, "sourceCidrs", List.of("10.40.0.11/32", "10.40.0.12/32")))).text("ruleId");
@@ -294,9 +294,69 @@ class BadInputIT {
     void aTenantPlacingAVmAnswers403() {
         Published.Snapshot before = published.snapshot(net, cp.tenantKey());
         String path = "/api/v1/networks/" + net + "/placements/vm-9";
-        assertProblem(api.put(path, cp.tenantKey(), Map.of("hostId", host, "ipv4", "10.40.0.19")), 403, "FORBIDDEN", null,
+        assertProblem(api.put(path, cp.tenantKey(), ControlPlane.placement(host, "tap-vm-9", "10.40.0.19")), 403, "FORBIDDEN", null,
                 "placements are managed by the operator role");
         assertProblem(api.delete("/api/v1/networks/" + net + "/placements/vm-1", cp.tenantKey()), 403, "FORBIDDEN", null, "operator role");
+        published.assertNothingSince(before);
+    }
+
+    /** A placement body for vm-9 on the class's host, with raw JSON for its interface and MAC fields. */
+    static String placementBody(String interfaceFields) {
+        return "{\"hostId\":\"HOST\",\"ipv4\":\"10.40.0.19\"" + (interfaceFields.isEmpty() ? "" : "," + interfaceFields) + "}";
+    }
+
+    static Stream<Named<Case>> placementBodies() {
+        return Stream.of(
+                invalid("missing interfaceName", placementBody(""), "interfaceName", "is required"),
+                invalid("null interfaceName", placementBody("\"interfaceName\":null"), "interfaceName", "is required"),
+                invalid("empty interfaceName", placementBody("\"interfaceName\":\"\""), "interfaceName", "is required"),
+                invalid("interfaceName of 16 characters", placementBody("\"interfaceName\":\"tap-0123456789ab\""), "interfaceName",
+                        "'tap-0123456789ab' is 16 characters long; Linux interface names have at most 15"),
+                invalid("interfaceName with '/'", placementBody("\"interfaceName\":\"tap/1\""), "interfaceName", "contains '/'"),
+                invalid("interfaceName with a space", placementBody("\"interfaceName\":\"tap 1\""), "interfaceName", "contains a space"),
+                invalid("interfaceName '.'", placementBody("\"interfaceName\":\".\""), "interfaceName", "'.' is not a valid interface name"),
+                invalid("interfaceName '..'", placementBody("\"interfaceName\":\"..\""), "interfaceName", "'..' is not a valid interface name"),
+                invalid("interfaceName with a quote", placementBody("\"interfaceName\":\"tap\\\"1\""), "interfaceName", "contains '\"'"),
+                invalid("multicast MAC", placementBody("\"interfaceName\":\"tap-vm-9\",\"mac\":\"01:00:5e:00:00:fb\""), "mac",
+                        "is a multicast address"),
+                invalid("broadcast MAC", placementBody("\"interfaceName\":\"tap-vm-9\",\"mac\":\"ff:ff:ff:ff:ff:ff\""), "mac",
+                        "is a multicast address"),
+                invalid("MAC of five octets", placementBody("\"interfaceName\":\"tap-vm-9\",\"mac\":\"52:54:00:12:34\""), "mac",
+                        "is not a MAC address"),
+                invalid("MAC of seven octets", placementBody("\"interfaceName\":\"tap-vm-9\",\"mac\":\"52:54:00:12:34:56:78\""), "mac",
+                        "is not a MAC address"),
+                invalid("MAC with non-hex digits", placementBody("\"interfaceName\":\"tap-vm-9\",\"mac\":\"52:54:00:zz:34:56\""), "mac",
+                        "is not a MAC address"),
+                invalid("all-zero MAC", placementBody("\"interfaceName\":\"tap-vm-9\",\"mac\":\"00:00:00:00:00:00\""), "mac", "all-zero"),
+                row("interfaceName as a list", placementBody("\"interfaceName\":[\"tap-vm-9\"]"), 400, "BAD_VALUE", "interfaceName",
+                        "must be a string"),
+                row("an unknown field (iface)", placementBody("\"iface\":\"tap-vm-9\""), 400, "UNKNOWN_FIELD", "iface",
+                        "known fields: hostId, interfaceName, ipv4, ipv6, mac"));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("placementBodies")
+    @DisplayName("a bad placement body is refused, naming the field, and nothing is published")
+    void aBadPlacementIsRefusedAndNothingIsPublished(Case c) {
+        Published.Snapshot before = published.snapshot(net, cp.tenantKey());
+        ApiClient.Response r = api.put("/api/v1/networks/" + net + "/placements/vm-9?wait=compiled&timeout=5s", cp.operatorKey(),
+                c.body().replace("HOST", host));
+        assertProblem(r, c.status(), c.code(), c.field(), c.reason());
+        published.assertNothingSince(before);
+    }
+
+    @Test
+    void keepEstablishedOfTheWrongTypeAnswers400() {
+        Published.Snapshot before = published.snapshot(net, cp.tenantKey());
+        for (String value : List.of("\"yes\"", "\"true\"", "1", "{}")) {
+            String id = cp.unique("keep");
+            assertProblem(api.post("/api/v1/networks", cp.tenantKey(), "{\"networkId\":\"" + id + "\",\"guestCidr\":\"10.46.0.0/24\","
+                    + "\"keepEstablished\":" + value + "}"), 400, "BAD_VALUE", "keepEstablished", "must be true or false");
+            assertProblem(api.send("PATCH", "/api/v1/networks/" + net, cp.tenantKey(), "{\"keepEstablished\":" + value + "}", Map.of()),
+                    400, "BAD_VALUE", "keepEstablished", "must be true or false");
+        }
+        assertProblem(api.send("PATCH", "/api/v1/networks/" + net, cp.tenantKey(), "{}", Map.of()), 422, "INVALID", "defaultPolicy",
+                "is required");
         published.assertNothingSince(before);
     }
 

@@ -55,7 +55,7 @@ class PreviewIT {
 
     static void place(String vm, String ip, String host) {
         ApiClient.Response r = api.put("/api/v1/networks/" + net + "/placements/" + vm + "?wait=applied&timeout=30s", cp.operatorKey(),
-                Map.of("hostId", host, "ipv4", ip));
+                ControlPlane.placement(host, "tap-" + vm, ip));
         assertThat(r.status()).as("place %s: %s", vm, r.body()).isEqualTo(200);
     }
 

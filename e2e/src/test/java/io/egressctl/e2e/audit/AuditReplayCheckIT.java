@@ -52,7 +52,7 @@ class AuditReplayCheckIT {
                 Map.of("networkId", network, "guestCidr", "10.40.0.0/24"));
         assertThat(n.status()).as("create network: %s", n.body()).isEqualTo(201);
         ApiClient.Response p = api.put("/api/v1/networks/" + network + "/placements/vm-a?wait=compiled&timeout=20s", cp.operatorKey(),
-                Map.of("hostId", cp.unique("audit-host"), "ipv4", "10.40.0.11"));
+                ControlPlane.placement(cp.unique("audit-host"), "tap-vm-a", "10.40.0.11"));
         assertThat(p.status()).as("place: %s", p.body()).isEqualTo(200);
         web = createRule(Map.of("protocol", "tcp", "startPort", 80, "sourceCidrs", List.of("10.40.0.11/32")));
         icmp = createRule(Map.of("protocol", "icmp"));

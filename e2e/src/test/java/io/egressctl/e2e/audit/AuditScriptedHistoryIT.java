@@ -117,9 +117,10 @@ class AuditScriptedHistoryIT {
         w.put(name, s.write(ruleTopic, net, t(at), e));
     }
 
-    static void workload(String name, int at, WorkloadOperation op, String vm, String host, String previous, String ip) throws Exception {
+    static void workload(String name, int at, WorkloadOperation op, String vm, String host, String previous, String iface, String ip)
+            throws Exception {
         WorkloadEvent e = WorkloadEvent.newBuilder().setEventId("ev-" + name + "-" + s.run).setOperation(op).setNetworkId(netA)
-                .setVmId(vm).setHostId(host).setPreviousHostId(previous).setIpv4(ip).setIpv6(null)
+                .setVmId(vm).setHostId(host).setPreviousHostId(previous).setInterfaceName(iface).setIpv4(ip).setIpv6(null)
                 .setSource(source("compute", "acme", "req-" + name, t(at))).build();
         workloadEvents.put(name, e);
         w.put(name, s.write(workloadTopic, netA, t(at), e));
@@ -153,8 +154,8 @@ class AuditScriptedHistoryIT {
         rule("a1", 0, "alice", "acme", RuleOperation.NETWORK_CREATED, netA, network(netA, "acme", "10.20.0.0/24", DefaultPolicy.ALLOW), null, null, null);
         rule("b1", 5, "mallory", "globex", RuleOperation.NETWORK_CREATED, netB, network(netB, "globex", "10.30.0.0/24", DefaultPolicy.ALLOW), null, null, null);
         rule("a2", 10, "alice", "acme", RuleOperation.RULE_CREATED, netA, null, null, icmp("r-icmp"), null);
-        workload("w1", 11, WorkloadOperation.VM_PLACED, "vm-a", h1, null, "10.20.0.11");
-        workload("w2", 12, WorkloadOperation.VM_PLACED, "vm-b", h1, null, "10.20.0.12");
+        workload("w1", 11, WorkloadOperation.VM_PLACED, "vm-a", h1, null, "tap-a", "10.20.0.11");
+        workload("w2", 12, WorkloadOperation.VM_PLACED, "vm-b", h1, null, "tap-b", "10.20.0.12");
         rule("b2", 15, "mallory", "globex", RuleOperation.RULE_CREATED, netB, null, null,
                 rule("r-dns", Protocol.UDP, 53, null, List.of(), List.of(), List.of("8.8.8.8/32")), null);
         rule("a3", 20, "alice", "acme", RuleOperation.RULE_CREATED, netA, null, null, web(80), null);
@@ -163,7 +164,7 @@ class AuditScriptedHistoryIT {
         report("r2", 31, h1, EnforcementStatus.ACK, 4, 'b', List.of("c2"), null);
         report("x1", 33, h2, EnforcementStatus.ACK, 4, 'c', List.of("c2"), null);
         rule("a5", 40, "carol", "acme", RuleOperation.RULE_CREATED, netA, null, null, icmp("r-dup"), null);
-        workload("w3", 45, WorkloadOperation.VM_MOVED, "vm-b", h2, h1, "10.20.0.12");
+        workload("w3", 45, WorkloadOperation.VM_MOVED, "vm-b", h2, h1, "tap-b", "10.20.0.12");
         rule("a6", 50, "bob", "acme", RuleOperation.RULE_DELETED, netA, null, icmp("r-icmp"), null, null);
         rule("a7", 60, "carol", "acme", RuleOperation.NETWORK_UPDATED, netA, network(netA, "acme", "10.20.0.0/24", DefaultPolicy.DENY), null, null, null);
         report("r3", 61, h1, EnforcementStatus.NACK, 4, 'b', List.of(), "nft: Error: syntax error");
@@ -289,10 +290,10 @@ class AuditScriptedHistoryIT {
         AuditSupport.Run r = audit("history", "--vm", "vm-b");
         Table t = new Table(HISTORY_HEADERS.split(" "));
         t.row(row("a1", "NETWORK_CREATED", null, "alice", "acme", null, NET_A_ALLOW));
-        t.row(row("w2", "VM_PLACED vm-b", null, "compute", "acme", null, h1 + " 10.20.0.12"));
+        t.row(row("w2", "VM_PLACED vm-b", null, "compute", "acme", null, h1 + "/tap-b 10.20.0.12"));
         t.row(row("a3", "RULE_CREATED", "r-web", "alice", "acme", null, "tcp port 80 from vm-b to any"));
         t.row(row("a4", "RULE_UPDATED", "r-web", "bob", "acme", "tcp port 80 from vm-b to any", "tcp port 8080 from vm-b to any"));
-        t.row(row("w3", "VM_MOVED vm-b", null, "compute", "acme", h1, h2 + " 10.20.0.12"));
+        t.row(row("w3", "VM_MOVED vm-b", null, "compute", "acme", h1, h2 + "/tap-b 10.20.0.12"));
         t.row(row("a7", "NETWORK_UPDATED", null, "carol", "acme", null, NET_A_DENY));
         t.row(row("a8", "RULE_UPDATED", "r-web", "dave", "acme", "tcp port 8080 from vm-b to any", "tcp port 9090 from vm-b to any"));
         assertThat(r.out()).isEqualTo(t.render() + "7 events\n");
@@ -437,7 +438,7 @@ class AuditScriptedHistoryIT {
     static byte[] hostUpdate(String host, String net, long version, boolean tombstone, int port) throws Exception {
         io.egressctl.events.Fragment f = tombstone ? null : io.egressctl.events.Fragment.newBuilder()
                 .setDefaultPolicy(DefaultPolicy.ALLOW)
-                .setVms(List.of(VmAddress.newBuilder().setVmId("vm-a").setIpv4("10.20.0.11").setIpv6(null).build()))
+                .setVms(List.of(VmAddress.newBuilder().setVmId("vm-a").setInterfaceName("tap-a").setIpv4("10.20.0.11").setIpv6(null).build()))
                 .setRules(List.of(CompiledRule.newBuilder().setRuleId("r-web").setAction(RuleAction.DENY).setPriority(1000)
                         .setProtocol(Protocol.TCP).setVmIds(List.of("vm-a")).setDestinationCidrs(List.of())
                         .setDestinationExceptCidrs(List.of()).setStartPort(port).setEndPort(port).setIcmpType(null).setIcmpCode(null)

@@ -67,7 +67,7 @@ class CompilerFailoverIT {
                     .isEqualTo(202);
             for (int v = 0; v < 4; v++) {
                 ApiClient.Response r = api.put("/api/v1/networks/" + net + "/placements/vm" + v, cp.operatorKey(),
-                        Map.of("hostId", hosts.get((n + v) % hosts.size()), "ipv4", "10.30." + n + "." + (10 + v)));
+                        ControlPlane.placement(hosts.get((n + v) % hosts.size()), "tap-n" + n + "-vm" + v, "10.30." + n + "." + (10 + v)));
                 assertThat(r.status()).as("%s", r.body()).isEqualTo(202);
             }
         }

@@ -78,12 +78,15 @@ class UntrustedProducersIT {
     @Test
     void aPlacementPublishedStraightToKafkaIsCompiled() throws Exception {
         WorkloadChange placed = new WorkloadChange(cp.unique("ev"), WorkloadChange.Operation.VM_PLACED, network, "vm-direct", host, null,
-                "10.60.0.7", null, AUDIT);
+                "tap-direct", "52:54:00:00:60:07", "10.60.0.7", null, AUDIT);
         avro.send(new ProducerRecord<>(Topics.WORKLOAD_EVENTS, network, EventMapper.toAvro(placed))).get();
         assertThat(ControlPlane.eventually(Duration.ofSeconds(20), () -> {
             ApiClient.Response v = cp.api().get("/api/v1/networks/" + network, cp.tenantKey());
             return v.body().get("vms").has("vm-direct");
         })).isTrue();
+        var vm = cp.api().get("/api/v1/networks/" + network, cp.tenantKey()).body().get("vms").get("vm-direct");
+        assertThat(vm.get("interfaceName").asString()).isEqualTo("tap-direct");
+        assertThat(vm.get("mac").asString()).isEqualTo("52:54:00:00:60:07");
     }
 
     @Test

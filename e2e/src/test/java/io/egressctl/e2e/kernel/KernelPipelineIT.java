@@ -102,8 +102,11 @@ class KernelPipelineIT {
                     Map.of("networkId", network, "guestCidr", "10.250.1.0/24", "guestCidr6", "fd00:250:1::/64"));
             assertThat(r.status()).as("create network: %s", r.body()).isEqualTo(201);
             for (Map.Entry<String, String[]> vm : NetnsTopology.VMS.entrySet()) {
+                // The VM's interface is its veth port in the topology's host namespace (v-<vm>).
+                Map<String, Object> placement = ControlPlane.placement(host, "v-" + vm.getKey(), vm.getValue()[0]);
+                placement.put("ipv6", vm.getValue()[1]);
                 ApiClient.Response p = api.put("/api/v1/networks/" + network + "/placements/" + vm.getKey() + "?" + WAIT,
-                        cp.operatorKey(), Map.of("hostId", host, "ipv4", vm.getValue()[0], "ipv6", vm.getValue()[1]));
+                        cp.operatorKey(), placement);
                 assertThat(p.status()).as("place %s: %s", vm.getKey(), p.body()).isEqualTo(200);
                 assertThat(p.body().get("status").get("status").asString()).isEqualTo("APPLIED");
             }

@@ -67,7 +67,7 @@ class SeedExamplesPipelineIT {
 
     static void place(String vm, String ip, String host) {
         ApiClient.Response r = api.put("/api/v1/networks/" + network + "/placements/" + vm + "?wait=applied&timeout=20s",
-                cp.operatorKey(), Map.of("hostId", host, "ipv4", ip));
+                cp.operatorKey(), ControlPlane.placement(host, "tap-" + vm, ip));
         assertThat(r.status()).as("place %s: %s", vm, r.body()).isEqualTo(200);
         assertThat(r.body().get("status").get("status").asString()).isEqualTo("APPLIED");
     }

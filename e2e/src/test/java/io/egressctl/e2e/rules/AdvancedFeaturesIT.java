@@ -5,6 +5,7 @@ import io.egressctl.e2e.support.ControlPlane;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import tools.jackson.databind.JsonNode;
 
 import java.util.List;
 import java.util.Map;
@@ -42,7 +43,8 @@ class AdvancedFeaturesIT {
         b.put("networkId", id);
         ApiClient.Response r = api.post("/api/v1/networks?wait=compiled&timeout=20s", cp.tenantKey(), b);
         assertThat(r.status()).as("%s", r.body()).isEqualTo(201);
-        Map<String, Object> placement = new java.util.HashMap<>(Map.of("hostId", host, "ipv4", ipv4));
+        // Every test's VM is on the same host: its network's id (unique) names its interface.
+        Map<String, Object> placement = ControlPlane.placement(host, "tap-" + id.substring(id.length() - 10), ipv4);
         if (ipv6 != null) {
             placement.put("ipv6", ipv6);
         }
@@ -107,6 +109,30 @@ class AdvancedFeaturesIT {
         assertThat(r.status()).as("%s", r.body()).isEqualTo(200);
         assertThat(line(rule)).startsWith("l1_port4_dst32: 10.73.0.5 . 192.0.2.53 . udp . 53 comment");
         assertThat(cp.ruleset(host)).containsPattern("10\\.73\\.0\\.5 comment \"net [^\"]+ vm vm-d\" : drop");
+    }
+
+    @Test
+    void keepEstablishedIsSetOnCreateChangedByPatchAndShownInTheView() {
+        String net = network(Map.of("guestCidr", "10.75.0.0/24", "keepEstablished", true), "vm-k", "10.75.0.5", null);
+        JsonNode view = api.get("/api/v1/networks/" + net, cp.tenantKey()).body();
+        assertThat(view.get("keepEstablished").asBoolean()).isTrue();
+        assertThat(view.get("vms").get("vm-k").get("interfaceName").asString()).startsWith("tap-");
+        // A patch of one setting leaves the other as it was, and reaches the host (the fragment changes).
+        ApiClient.Response r = api.send("PATCH", "/api/v1/networks/" + net + "?wait=applied&timeout=20s", cp.tenantKey(),
+                Map.of("keepEstablished", false), Map.of());
+        assertThat(r.status()).as("%s", r.body()).isEqualTo(200);
+        assertThat(r.body().get("status").get("hostsApplied").asInt()).isEqualTo(1);
+        view = api.get("/api/v1/networks/" + net, cp.tenantKey()).body();
+        assertThat(view.get("keepEstablished").asBoolean()).isFalse();
+        assertThat(view.get("defaultPolicy").asString()).isEqualTo("allow");
+        r = api.send("PATCH", "/api/v1/networks/" + net + "?wait=compiled&timeout=20s", cp.tenantKey(), Map.of("defaultPolicy", "deny"), Map.of());
+        assertThat(r.status()).as("%s", r.body()).isEqualTo(200);
+        view = api.get("/api/v1/networks/" + net, cp.tenantKey()).body();
+        assertThat(view.get("keepEstablished").asBoolean()).isFalse();
+        assertThat(view.get("defaultPolicy").asString()).isEqualTo("deny");
+        // A network created without it does not keep established flows.
+        String plain = network(Map.of("guestCidr", "10.76.0.0/24"), "vm-k2", "10.76.0.5", null);
+        assertThat(api.get("/api/v1/networks/" + plain, cp.tenantKey()).body().get("keepEstablished").asBoolean()).isFalse();
     }
 
     @Test

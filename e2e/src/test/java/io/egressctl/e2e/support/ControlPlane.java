@@ -134,6 +134,18 @@ public final class ControlPlane {
         return prefix + "-" + runId + "-" + random().substring(0, 4);
     }
 
+    /**
+     * A placement body: the VM's host, its interface there (its identity on the host; unique per
+     * host, at most 15 characters) and its IPv4 address.
+     */
+    public static Map<String, Object> placement(String hostId, String interfaceName, String ipv4) {
+        Map<String, Object> body = new java.util.LinkedHashMap<>();
+        body.put("hostId", hostId);
+        body.put("interfaceName", interfaceName);
+        body.put("ipv4", ipv4);
+        return body;
+    }
+
     /** Starts a dry-run agent for {@code hostId} and waits until its first snapshot is applied. */
     public synchronized void startAgent(String hostId) {
         startAgent(hostId, Map.of());

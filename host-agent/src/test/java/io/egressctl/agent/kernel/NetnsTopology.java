@@ -36,7 +36,7 @@ import java.util.regex.Pattern;
  *                                                        ┘ 198.18.0.254 2001:2::fe            udp 53, icmp
  * </pre>
  *
- * P is {@code egt<pid>-<n>}, unique per run. The "host" namespace forwards (IPv4 and IPv6) and is where
+ * P is {@code ekt<pid>-<n>}, unique per run. The "host" namespace forwards (IPv4 and IPv6) and is where
  * the enforcer applies its table; every VM also listens on tcp/2222 so tests can check traffic that
  * starts outside (return traffic of the VM). An extra empty namespace ({@link #scratch()}) serves
  * for comparing rulesets. Outside listeners are socat processes answering {@code ok-<port>} (tcp)
@@ -77,7 +77,7 @@ public final class NetnsTopology implements AutoCloseable {
     }
 
     private static final AtomicInteger SEQ = new AtomicInteger();
-    private static final Pattern OURS = Pattern.compile("^(egt(\\d+)-\\d+-[a-z0-9]+)\\b.*");
+    private static final Pattern OURS = Pattern.compile("^(ekt(\\d+)-\\d+-[a-z0-9]+)\\b.*");
     private static final Duration CMD_TIMEOUT = Duration.ofSeconds(20);
 
     private final String prefix;
@@ -111,7 +111,7 @@ public final class NetnsTopology implements AutoCloseable {
     /** Builds the topology; on any failure whatever was built is removed again. */
     public static NetnsTopology create() {
         removeLeftovers();
-        NetnsTopology t = new NetnsTopology("egt" + ProcessHandle.current().pid() + "-" + SEQ.incrementAndGet());
+        NetnsTopology t = new NetnsTopology("ekt" + ProcessHandle.current().pid() + "-" + SEQ.incrementAndGet());
         Runtime.getRuntime().addShutdownHook(t.hook);
         try {
             t.build();

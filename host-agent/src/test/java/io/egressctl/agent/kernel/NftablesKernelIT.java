@@ -13,6 +13,7 @@ import io.egressctl.core.model.DefaultPolicy;
 import io.egressctl.core.model.IcmpMatch;
 import io.egressctl.core.model.PortRange;
 import io.egressctl.core.model.Protocol;
+import io.egressctl.core.render.HostMode;
 import io.egressctl.core.render.NftRenderer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
@@ -58,7 +59,9 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 @Timeout(180)
 class NftablesKernelIT {
 
-    private static final NftRenderer RENDERER = new NftRenderer(true); // rule counters on: their kernel side is tested here too
+    // Rule counters on: their kernel side is tested here too. Bridged: the VMs' veths are ports of the
+    // host's br0 (the host routes between br0 and the outside), so a VM is told apart by its bridge port.
+    private static final NftRenderer RENDERER = new NftRenderer(true, HostMode.BRIDGED);
     private static final Set<Flow> NONE = EnumSet.noneOf(Flow.class);
     private static final Set<Flow> ALL = EnumSet.allOf(Flow.class);
 
@@ -112,9 +115,17 @@ class NftablesKernelIT {
 
     // ---- fixtures --------------------------------------------------------------------------------
 
+    /** A VM of the topology: its interface is its port on the host's bridge. */
     static VmAddress vm(String name) {
         String[] a = NetnsTopology.VMS.get(name);
-        return new VmAddress(name, a[0], a[1]);
+        return new VmAddress(name, "v-" + name, null, a[0], a[1]);
+    }
+
+    /** The mark of a VM's port on this host, as nft writes it (the VMs' interfaces are the same in every script here). */
+    static String mark(String name) {
+        TreeMap<String, Fragment> m = new TreeMap<>();
+        m.put("net-a", net("net-a", DefaultPolicy.ALLOW, List.of("vm1", "vm2", "vm3")));
+        return RENDERER.plan(m).ports().stream().filter(p -> p.interfaceName().equals("v-" + name)).findFirst().orElseThrow().markText();
     }
 
     static CompiledRule rule(String id, Action action, Protocol p, PortRange ports, List<String> vms, String... dst) {
@@ -360,7 +371,8 @@ class NftablesKernelIT {
         List<NetnsTopology.KernelElement> elements = topo.elements(topo.host(), "r=r-80 ");
         assertThat(elements).extracting(NetnsTopology.KernelElement::set).containsExactlyInAnyOrder("l0_port4", "l0_port6");
         for (NetnsTopology.KernelElement e : elements) { // one element for each family
-            NetnsTopology.Result del = topo.nft(topo.host(), "", "delete", "element", "inet", "egressctl", e.set(), "{ " + e.key() + " }");
+            NetnsTopology.Result del = topo.nft(topo.host(), "", "delete", "element", "inet", "egressctl", e.set(),
+                    "{ " + deletable(e.key()) + " }");
             assertThat(del.ok()).as(del.stderr()).isTrue();
         }
         assertThat(topo.reach("vm1", Flow.TCP_80)).as("the hand edit opened tcp/80").isTrue();
@@ -374,6 +386,17 @@ class NftablesKernelIT {
         assertThat(topo.reach("vm1", Flow.TCP6_80)).isFalse();
     }
 
+    /**
+     * A key as {@code delete element} finds it in an interval set: nft 1.0.6 does not find an element
+     * of a concatenation with a mark (a host-byte-order field) whose every field is one value
+     * ({@code 0x45.. . tcp . 80}: "No such file or directory", though the element is listed, matches
+     * packets and was added by the same nft); written with its last field as a range of one
+     * ({@code 0x45.. . tcp . 80-80}) it is found.
+     */
+    static String deletable(String key) {
+        return key.matches(".* \\. \\d+$") ? key.replaceFirst("(\\d+)$", "$1-$1") : key;
+    }
+
     @Test
     void anElementReplacedByHandWithTheSameCommentIsStillDrift() throws Exception {
         String script = allowNet(rule("r-80", Action.DENY, Protocol.TCP, PortRange.single(80), List.of("vm1")));
@@ -382,8 +405,8 @@ class NftablesKernelIT {
         NetnsTopology.KernelElement e = topo.elements(topo.host(), "r=r-80 ").stream().filter(x -> x.set().equals("l0_port4"))
                 .findFirst().orElseThrow();
 
-        NetnsTopology.Result r = topo.nft(topo.host(), "delete element inet egressctl l0_port4 { " + e.key() + " }\n"
-                + "add element inet egressctl l0_port4 { 10.250.1.11 . tcp . 81 comment \"" + e.comment() + "\" }\n", "-f", "-");
+        NetnsTopology.Result r = topo.nft(topo.host(), "delete element inet egressctl l0_port4 { " + deletable(e.key()) + " }\n"
+                + "add element inet egressctl l0_port4 { " + mark("vm1") + " . tcp . 81 comment \"" + e.comment() + "\" }\n", "-f", "-");
         assertThat(r.ok()).as(r.stderr()).isTrue();
         assertThat(topo.reach("vm1", Flow.TCP_80)).isTrue();
 
@@ -399,12 +422,13 @@ class NftablesKernelIT {
         String script = allowNet(rule("r-80", Action.DENY, Protocol.TCP, PortRange.single(80), List.of("vm1")));
         enforcer.apply(script);
         assertThat(enforcer.inSync(script)).isTrue();
-        NetnsTopology.Result list = topo.nft(topo.host(), "", "-a", "list", "chain", "inet", "egressctl", "forward");
+        NetnsTopology.Result list = topo.nft(topo.host(), "", "-a", "list", "chain", "inet", "egressctl", "vm");
         Matcher m = Pattern.compile("@l0_port4 drop comment \"([^\"]+)\" # handle (\\d+)").matcher(list.stdout());
         assertThat(m.find()).as(list.stdout()).isTrue();
 
-        NetnsTopology.Result r = topo.nft(topo.host(), "", "replace", "rule", "inet", "egressctl", "forward", "handle", m.group(2),
-                "ip", "saddr", ".", "meta", "l4proto", ".", "th", "dport", "@l0_port4", "accept", "comment", "\"" + m.group(1) + "\"");
+        NetnsTopology.Result r = topo.nft(topo.host(), "", "replace", "rule", "inet", "egressctl", "vm", "handle", m.group(2),
+                "meta", "nfproto", "ipv4", "meta", "mark", ".", "meta", "l4proto", ".", "th", "dport", "@l0_port4", "accept", "comment",
+                "\"" + m.group(1) + "\"");
         assertThat(r.ok()).as(r.stderr()).isTrue();
         assertThat(topo.reach("vm1", Flow.TCP_80)).isTrue();
 
@@ -433,8 +457,8 @@ class NftablesKernelIT {
     void aScriptNftRejectsLeavesThePreviousRulesetInForceAndNamesNftsError() throws Exception {
         String good = allowNet(rule("r-80", Action.DENY, Protocol.TCP, PortRange.single(80), List.of("vm1")));
         enforcer.apply(good);
-        String bad = good.replace("    ct state established,related accept\n",
-                "    ct state established,related accept\n    tcp dport 99999 counter drop\n");
+        String bad = good.replace("    ct state new ct mark set meta mark\n",
+                "    ct state new ct mark set meta mark\n    tcp dport 99999 counter drop\n");
 
         assertThatThrownBy(() -> enforcer.apply(bad))
                 .isInstanceOf(EnforcementException.class)
@@ -453,8 +477,8 @@ class NftablesKernelIT {
         // kernel refuses it with "File exists"), after the old table was already deleted in the same
         // transaction.
         String bad = allowNet(rule("r-443", Action.DENY, Protocol.TCP, new PortRange(440, 450), List.of("vm2")))
-                .replaceFirst("(      10\\.250\\.1\\.12 \\. tcp \\. 440-450 comment \"[^\"]*\")",
-                        "$1,\n      10.250.1.12 . tcp . 443 comment \"overlap\"");
+                .replaceFirst("(      " + mark("vm2") + " \\. tcp \\. 440-450 comment \"[^\"]*\")",
+                        "$1,\n      " + mark("vm2") + " . tcp . 443 comment \"overlap\"");
         assertThat(bad).contains("comment \"overlap\"");
 
         assertThatThrownBy(() -> enforcer.apply(bad))

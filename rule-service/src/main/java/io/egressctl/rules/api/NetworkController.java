@@ -28,7 +28,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
-/** Guest networks: create, read, change the default egress policy, delete. */
+/** Guest networks: create, read, change the default egress policy or keepEstablished, delete. */
 @RestController
 @RequestMapping("/api/v1/networks")
 class NetworkController {
@@ -87,15 +87,7 @@ class NetworkController {
                                               HttpServletRequest request) {
         NetworkView v = visible(caller, networkId);
         Long expected = ChangeWriter.expectedVersion(ifMatch, v.configVersion());
-        if (body.defaultPolicy() == null) {
-            throw new ValidationException("defaultPolicy", "is required: allow or deny");
-        }
-        List<Violation> violations = new ArrayList<>();
-        var policy = RuleValidator.parsePolicy(body.defaultPolicy(), violations);
-        if (!violations.isEmpty()) {
-            throw new ValidationException(violations);
-        }
-        Network updated = v.network().withDefaultPolicy(policy);
+        Network updated = patched(v.network(), body);
         Map<String, Object> ids = writer.once(caller, null, changeId -> {
             publisher.publish(new RuleChange(changeId, RuleChange.Operation.NETWORK_UPDATED, networkId, expected, null,
                     updated, null, null, writer.audit(caller, request)));
@@ -123,6 +115,26 @@ class NetworkController {
             return Map.of("changeId", changeId, "networkId", networkId);
         });
         return writer.answer(ids, networkId, wait, timeout, HttpStatus.OK);
+    }
+
+    /** The network with a patch's settings; a field left out keeps its value, and at least one is given. */
+    static Network patched(Network current, Requests.NetworkPatch body) {
+        if (body.defaultPolicy() == null && body.keepEstablished() == null) {
+            throw new ValidationException("defaultPolicy", "is required: allow or deny (or give keepEstablished: true or false)");
+        }
+        Network updated = current;
+        if (body.defaultPolicy() != null) {
+            List<Violation> violations = new ArrayList<>();
+            var policy = RuleValidator.parsePolicy(body.defaultPolicy(), violations);
+            if (!violations.isEmpty()) {
+                throw new ValidationException(violations);
+            }
+            updated = updated.withDefaultPolicy(policy);
+        }
+        if (body.keepEstablished() != null) {
+            updated = updated.withKeepEstablished(body.keepEstablished());
+        }
+        return updated;
     }
 
     /** The network if the caller may see it; another tenant's network answers 404, as a missing one. */

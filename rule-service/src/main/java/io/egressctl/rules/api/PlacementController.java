@@ -1,12 +1,9 @@
 package io.egressctl.rules.api;
 
 import io.egressctl.core.event.WorkloadChange;
-import io.egressctl.core.validation.Identifiers;
-import io.egressctl.core.validation.ValidationException;
 import io.egressctl.rules.auth.Caller;
 import io.egressctl.rules.publish.EventPublisher;
 import io.egressctl.rules.views.NetworkViews;
-import io.egressctl.schemas.mapping.EventMapper;
 import io.egressctl.schemas.view.NetworkView;
 import jakarta.servlet.http.HttpServletRequest;
 import org.springframework.http.HttpStatus;
@@ -24,7 +21,9 @@ import java.util.Map;
 
 /**
  * VM placements for upstream compute (operator role): the same WorkloadEvents compute may also
- * publish straight to Kafka.
+ * publish straight to Kafka. A placement names the VM's interface on its host, its identity there;
+ * with {@code ?wait=applied} the answer comes once every affected host enforces it, which is the
+ * gate compute holds a VM's boot on.
  */
 @RestController
 @RequestMapping("/api/v1/networks/{networkId}/placements")
@@ -47,23 +46,19 @@ class PlacementController {
                                               @RequestParam(required = false) String timeout,
                                               HttpServletRequest request) {
         requireOperator(caller);
-        Identifiers.require("networkId", networkId);
-        Identifiers.require("vmId", vmId);
-        Identifiers.require("hostId", body.hostId());
-        if (body.ipv4() == null && body.ipv6() == null) {
-            throw new ValidationException("ipv4", "a VM needs an IPv4 or IPv6 address");
-        }
-        String v4 = EventMapper.address("ipv4", body.ipv4(), true);
-        String v6 = EventMapper.address("ipv6", body.ipv6(), false);
+        Placements.Placement p = Placements.validate(networkId, vmId, body);
         NetworkView view = views.find(networkId).orElse(null);
-        if (view != null && v4 != null && !view.network().guestCidr().containsAddress(v4)) {
-            throw new ValidationException("ipv4", v4 + " is outside the guest CIDR " + view.guestCidr());
-        }
+        Placements.requireInsideGuestCidr(p, view);
+        // Refused here, before anything is published. Two placements racing for one interface both
+        // pass this check; the log then decides: NetworkState rejects the second of one network
+        // (REJECTED INTERFACE_IN_USE), and a host fails closed on an interface two networks claim.
+        Placements.requireInterfaceFree(p, view, views.interfaceHolder(p.hostId(), p.interfaceName()).orElse(null), views::find);
         NetworkView.VmView current = view == null ? null : view.vms().get(vmId);
-        boolean move = current != null && !current.hostId().equals(body.hostId());
+        boolean move = current != null && !current.hostId().equals(p.hostId());
         String changeId = ChangeWriter.newId();
         publisher.publish(new WorkloadChange(changeId, move ? WorkloadChange.Operation.VM_MOVED : WorkloadChange.Operation.VM_PLACED,
-                networkId, vmId, body.hostId(), move ? current.hostId() : null, v4, v6, writer.audit(caller, request)));
+                networkId, vmId, p.hostId(), move ? current.hostId() : null, p.interfaceName(), p.mac(), p.ipv4(), p.ipv6(),
+                writer.audit(caller, request)));
         return writer.answer(Map.of("changeId", changeId, "vmId", vmId), networkId, wait, timeout, HttpStatus.OK);
     }
 

@@ -5,11 +5,16 @@ import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 import tools.jackson.core.StreamReadFeature;
 import tools.jackson.databind.DeserializationFeature;
+import tools.jackson.databind.cfg.CoercionAction;
+import tools.jackson.databind.cfg.CoercionInputShape;
+import tools.jackson.databind.type.LogicalType;
 
 /**
  * Strict reading of request bodies, on top of {@code fail-on-unknown-properties}: a port of
- * {@code 80.5} is refused instead of silently becoming 80, and a field given twice
- * ({@code {"protocol":"tcp","protocol":"all"}}) is refused instead of the last one winning.
+ * {@code 80.5} is refused instead of silently becoming 80, a field given twice
+ * ({@code {"protocol":"tcp","protocol":"all"}}) is refused instead of the last one winning, and a
+ * boolean ({@code advanced}, {@code keepEstablished}) must be JSON {@code true} or {@code false}:
+ * {@code "true"}, {@code "no"} or {@code 1} are refused rather than read as one.
  */
 @Configuration(proxyBeanMethods = false)
 class RequestJson {
@@ -19,6 +24,9 @@ class RequestJson {
         return builder -> builder
                 .disable(DeserializationFeature.ACCEPT_FLOAT_AS_INT)
                 .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
-                .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION);
+                .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+                .withCoercionConfig(LogicalType.Boolean, c -> c
+                        .setCoercion(CoercionInputShape.String, CoercionAction.Fail)
+                        .setCoercion(CoercionInputShape.Integer, CoercionAction.Fail));
     }
 }

@@ -12,13 +12,14 @@ final class Requests {
     }
 
     record NetworkRequest(String networkId, String kind, String guestCidr, String guestCidr6, String defaultPolicy,
-                          Boolean advanced, Integer ruleQuota) {
+                          Boolean advanced, Integer ruleQuota, Boolean keepEstablished) {
         NetworkDraft draft() {
-            return new NetworkDraft(networkId, kind, guestCidr, guestCidr6, defaultPolicy, advanced, ruleQuota);
+            return new NetworkDraft(networkId, kind, guestCidr, guestCidr6, defaultPolicy, advanced, ruleQuota, keepEstablished);
         }
     }
 
-    record NetworkPatch(String defaultPolicy) {
+    /** A change of a network's settings; at least one field is given. */
+    record NetworkPatch(String defaultPolicy, Boolean keepEstablished) {
     }
 
     record RuleRequest(String protocol, String action, Integer priority, List<String> sourceCidrs, List<String> sourceVmIds,
@@ -30,6 +31,10 @@ final class Requests {
         }
     }
 
-    record PlacementRequest(String hostId, String ipv4, String ipv6) {
+    /**
+     * Where a VM runs: its host, the interface it is plugged into there (tap/vnet/veth, its identity on
+     * the host), that interface's MAC, and its addresses.
+     */
+    record PlacementRequest(String hostId, String interfaceName, String mac, String ipv4, String ipv6) {
     }
 }

@@ -24,6 +24,14 @@ public class NetworkViews {
         return Optional.ofNullable(NetworkView.fromHash(redis.hgetAll(RedisKeys.network(networkId))));
     }
 
+    /**
+     * The VM that holds {@code interfaceName} on {@code hostId} ({@code networkId/vmId}), across
+     * networks, as the compilers' index has it; empty when no VM does.
+     */
+    public Optional<String> interfaceHolder(String hostId, String interfaceName) {
+        return Optional.ofNullable(redis.hget(RedisKeys.hostInterfaces(hostId), interfaceName));
+    }
+
     /** Ids of a tenant's networks. */
     public List<String> networkIds(String tenantId) {
         Set<String> ids = redis.smembers(RedisKeys.tenantNetworks(tenantId));

@@ -9,6 +9,10 @@ package io.egressctl.schemas.view;
  * egress:host:{H}:fragments   HASH networkId -> HostUpdate (Avro single-object encoding), tombstones kept
  * egress:host:{H}:versions    HASH networkId -> version of the fragment above (compare-and-set guard)
  * egress:host:{H}:applied     HASH hash, status, error, at, enforcer, v:networkId -> version (from agent reports)
+ * egress:host:{H}:interfaces  HASH interfaceName -> "networkId/vmId": which VM holds each interface of the host, across
+ *                              networks (the compiler sets a field when it accepts a placement and deletes it, only
+ *                              while it still names that VM, when the VM leaves the interface or its network goes;
+ *                              the rule-service refuses a placement on an interface another VM holds)
  * egress:hosts                SET  every host id that ever had a fragment
  * egress:network:{N}          HASH version, json -> the NetworkView without its rules, r:<ruleId> -> one RuleView each
  *                              (compare-and-set on version; a change writes only the rules it touched)
@@ -32,6 +36,18 @@ public final class RedisKeys {
 
     public static String hostApplied(String hostId) {
         return "egress:host:{" + hostId + "}:applied";
+    }
+
+    public static String hostInterfaces(String hostId) {
+        return "egress:host:{" + hostId + "}:interfaces";
+    }
+
+    /**
+     * The value of a {@link #hostInterfaces} field: {@code networkId/vmId}. Ids never contain
+     * {@code /}, so the first one splits it.
+     */
+    public static String interfaceHolder(String networkId, String vmId) {
+        return networkId + "/" + vmId;
     }
 
     public static String hosts() {
