@@ -2,13 +2,18 @@
 # Local stack without Docker: Kafka 4.1.2 (KRaft, combined mode), Apicurio Registry
 # (Confluent-compatible API) and Redis, each a background process of its own.
 #
-#   scripts/stack.sh up | down | status | env | wait [SECONDS] | kafka-tool MAIN_CLASS [ARGS...]
+#   scripts/stack.sh up | down | status | env | wait [SECONDS] | restart [--kill] COMPONENT...
+#                    | kafka-tool MAIN_CLASS [ARGS...]
 #
-# State lives in ${EGRESS_HOME:-<repo>/target/egressctl}:
+# State lives in ${EGRESS_HOME:-<repo>/target/egressctl}, and every component keeps its data
+# across down/up and restarts (the log is the source of truth; the registry holds the schema ids
+# the log was written with; Redis holds checkpoints and views):
 #   lib/       jars and binaries (filled by `mvn -f stack/pom.xml package` when missing)
-#   kafka/     server.properties, log4j2 config, data/ (KRaft log dirs)
-#   registry/  working directory of the registry
-#   redis/     working directory of redis (no persistence)
+#   kafka/     server.properties, log4j2 config, data/ (KRaft log dirs: the topics, i.e. the audit log)
+#   registry/  working directory of the registry; data-v3/ or data-v2/: its H2 database file
+#              (one per Apicurio line: their databases differ, so a stack stays on the line that
+#              holds its schemas)
+#   redis/     working directory of redis: its append-only file (appendonlydir/)
 #   logs/      <component>.log (the previous run's log is kept as <component>.log.1)
 #   pids/      <component>.pid, also written by other scripts (services, agents);
 #              `down` stops every pid found here that is verifiably ours
@@ -18,7 +23,8 @@
 # EGRESS_KAFKA_CONTROLLER_PORT=19093, EGRESS_REGISTRY_PORT=18081,
 # EGRESS_REGISTRY_MGMT_PORT=18082, EGRESS_REDIS_PORT=16379.
 # Other knobs: EGRESS_REGISTRY_LINE=auto|3|2 (3 = Apicurio 3.3.3 on a JDK 21+,
-# 2 = Apicurio 2.6.13.Final on Java 17), EGRESS_REDIS_SERVER=/path/to/redis-server or
+# 2 = Apicurio 2.6.13.Final on Java 17; auto keeps the line whose database holds this stack's
+# schemas, and for a new stack takes 3 when a JDK 21+ is found), EGRESS_REDIS_SERVER=/path/to/redis-server or
 # "embedded" (the binary from the embedded-redis jar; the default when no redis-server is installed),
 # EGRESS_STACK_TIMEOUT (seconds per component, default 180),
 # EGRESS_STOP_TIMEOUT (seconds before SIGKILL, default 10),
@@ -308,16 +314,48 @@ find_java21() {  # prints a java binary of version >= 21, preferring JAVA_HOME, 
   return 0
 }
 
-# Sets REGISTRY_LINE, REGISTRY_VERSION, REGISTRY_JAVA, REGISTRY_JAR, REGISTRY_WHY.
+# The registry keeps its schemas in an H2 database file, one per Apicurio line (2.x and 3.x
+# databases differ). registry_data_dir LINE -> the directory; registry_has_data LINE -> true when
+# that line's database exists.
+registry_data_dir() { echo "$EGRESS_HOME/registry/data-v$1"; }
+registry_has_data() { [[ -f "$(registry_data_dir "$1")/registry.mv.db" ]]; }
+
+# Sets REGISTRY_LINE, REGISTRY_VERSION, REGISTRY_JAVA, REGISTRY_JAR, REGISTRY_WHY, REGISTRY_DB_URL.
+# A stack stays on the line whose database holds its schemas: the log was written with those ids,
+# and the other line would hand out new ones (every record of the history would be undecodable).
 choose_registry() {
-  local want="${EGRESS_REGISTRY_LINE:-auto}" j21
+  local want="${EGRESS_REGISTRY_LINE:-auto}" j21 kept="" other
   j21="$(find_java21)"
+  if registry_has_data 3 && registry_has_data 2; then
+    kept="$(cat "$EGRESS_HOME/registry/line" 2>/dev/null || true)"
+    [[ "$kept" == 2 || "$kept" == 3 ]] || kept=3
+  elif registry_has_data 3; then kept=3
+  elif registry_has_data 2; then kept=2
+  fi
   case "$want" in
-    auto) if [[ -n "$j21" ]]; then REGISTRY_LINE=3; else REGISTRY_LINE=2; fi ;;
-    3) [[ -n "$j21" ]] || die "EGRESS_REGISTRY_LINE=3 needs a JDK 21+ (none in JAVA_HOME, PATH or /usr/lib/jvm)"; REGISTRY_LINE=3 ;;
-    2) REGISTRY_LINE=2 ;;
+    auto)
+      if [[ -n "$kept" ]]; then
+        REGISTRY_LINE="$kept"
+        if [[ "$kept" == 3 && -z "$j21" ]]; then
+          die "this stack's schemas are kept by Apicurio 3 in $(registry_data_dir 3), which needs a JDK 21+ (none in EGRESS_REGISTRY_JAVA, JAVA_HOME, PATH or /usr/lib/jvm). Point EGRESS_REGISTRY_JAVA at a Java 21+ binary; Apicurio 2 cannot read that database, and a new one would give the schemas other ids than the log was written with"
+        fi
+      elif [[ -n "$j21" ]]; then REGISTRY_LINE=3
+      else REGISTRY_LINE=2
+      fi ;;
+    3 | 2)
+      REGISTRY_LINE="$want"
+      other=$(( want == 3 ? 2 : 3 ))
+      if ! registry_has_data "$want" && registry_has_data "$other"; then
+        die "EGRESS_REGISTRY_LINE=$want, but this stack's schemas are kept by Apicurio $other in $(registry_data_dir "$other"); Apicurio $want would start with an empty database and give the schemas other ids than the log was written with. Unset EGRESS_REGISTRY_LINE (or set it to $other), or move that directory away to start over with an empty registry"
+      fi
+      if [[ "$want" == 3 && -z "$j21" ]]; then
+        die "EGRESS_REGISTRY_LINE=3 needs a JDK 21+ (none in EGRESS_REGISTRY_JAVA, JAVA_HOME, PATH or /usr/lib/jvm)"
+      fi ;;
     *) die "EGRESS_REGISTRY_LINE must be auto, 3 or 2 (got '$want')" ;;
   esac
+  # WRITE_DELAY=0: H2 writes every commit before it answers; its default (500 ms) lost a schema
+  # registered just before a SIGKILL in a trial here, while records carrying its id were in the log.
+  REGISTRY_DB_URL="jdbc:h2:file:$(registry_data_dir "$REGISTRY_LINE")/registry;WRITE_DELAY=0"
   if [[ "$REGISTRY_LINE" == 3 ]]; then
     REGISTRY_VERSION="$APICURIO3_VERSION"
     REGISTRY_JAVA="$j21"
@@ -328,8 +366,10 @@ choose_registry() {
     REGISTRY_JAVA="$(default_java)"
     REGISTRY_JAR="$LIB_DIR/registry/$APICURIO2_VERSION/apicurio-registry-app-$APICURIO2_VERSION-runner.jar"
     if [[ "$want" == 2 ]]; then REGISTRY_WHY="EGRESS_REGISTRY_LINE=2"
+    elif [[ "$kept" == 2 ]]; then REGISTRY_WHY="its database holds this stack's schemas; runs on Java $(java_major "$REGISTRY_JAVA")"
     else REGISTRY_WHY="no JDK 21+ found; runs on Java $(java_major "$REGISTRY_JAVA")"; fi
   fi
+  REGISTRY_WHY+="; schemas kept in $(registry_data_dir "$REGISTRY_LINE")"
 }
 
 # Sets REDIS_BIN (and REDIS_EMBEDDED=1 when it comes from the embedded-redis jar).
@@ -418,7 +458,11 @@ log.dirs=$dir/data
 num.partitions=6
 default.replication.factor=1
 min.insync.replicas=1
-auto.create.topics.enable=true
+unclean.leader.election.enable=false
+# Topics are created by the services, with their partition counts, replication and retention
+# (kept forever for the event logs); a client naming a topic that does not exist gets an error
+# instead of a topic with the broker's defaults.
+auto.create.topics.enable=false
 offsets.topic.replication.factor=1
 offsets.topic.num.partitions=1
 transaction.state.log.replication.factor=1
@@ -475,7 +519,8 @@ format_kafka_storage() {
     return 0
   fi
   if [[ -f "$dir/data/meta.properties" ]]; then
-    log "kafka: controller port changed ($have -> $want): wiping $dir/data and formatting anew"
+    # The data is the audit log (topics kept forever): never wipe it behind the operator's back.
+    die "kafka: $dir/data was formatted for ${have:-another controller address} but the controller is now $want (EGRESS_KAFKA_CONTROLLER_PORT changed). Its topics are the log of every accepted change, so it is not wiped: set EGRESS_KAFKA_CONTROLLER_PORT back to ${have##*:}, or, to start over with an empty log, stop the stack and delete $dir/data, $EGRESS_HOME/registry/data-v* and $EGRESS_HOME/redis yourself"
   fi
   rm -rf "$dir/data"
   mkdir -p "$dir/data"
@@ -527,10 +572,16 @@ kafka_healthy() {  # port open and a metadata call answers
 
 # ---------------------------------------------------------------- registry
 
+# Schemas live in an H2 database file under registry/data-v<line> (Apicurio's SQL storage; no other
+# process): Apicurio 3 reads apicurio.datasource.url, Apicurio 2.6 (whose "in-memory" storage is the
+# same SQL storage on H2 jdbc:h2:mem) reads REGISTRY_DATASOURCE_URL. Both ship H2 with file support.
 start_registry() {
   # shellcheck disable=SC2206
   local -a heap=(${EGRESS_REGISTRY_HEAP_OPTS:--Xmx384m})
-  start_bg registry "$EGRESS_HOME/registry" "$REGISTRY_JAVA" "${heap[@]}" \
+  mkdir -p "$(registry_data_dir "$REGISTRY_LINE")"
+  echo "$REGISTRY_LINE" >"$EGRESS_HOME/registry/line"
+  start_bg registry "$EGRESS_HOME/registry" env "REGISTRY_DATASOURCE_URL=$REGISTRY_DB_URL" \
+    "$REGISTRY_JAVA" "${heap[@]}" "-Dapicurio.datasource.url=$REGISTRY_DB_URL" \
     -Dquarkus.http.host=127.0.0.1 "-Dquarkus.http.port=$EGRESS_REGISTRY_PORT" \
     -Dquarkus.management.host=127.0.0.1 "-Dquarkus.management.port=$EGRESS_REGISTRY_MGMT_PORT" \
     -jar "$REGISTRY_JAR"
@@ -544,9 +595,11 @@ registry_healthy() {
 
 # ---------------------------------------------------------------- redis
 
+# Redis keeps its data in an append-only file in redis/ (appendonlydir/ on Redis 7): every write is
+# in the file before the reply (the OS holds it if redis-server is killed), fsync'ed every second.
 start_redis() {
   start_bg redis "$EGRESS_HOME/redis" "$REDIS_BIN" --bind 127.0.0.1 --port "$EGRESS_REDIS_PORT" \
-    --save '' --appendonly no --dir "$EGRESS_HOME/redis" --daemonize no --logfile ''
+    --save '' --appendonly yes --appendfsync everysec --dir "$EGRESS_HOME/redis" --daemonize no --logfile ''
 }
 
 redis_ping() {  # redis_ping PORT
@@ -649,6 +702,54 @@ cmd_up() {
   done
   log "stack up: KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$EGRESS_KAFKA_PORT SCHEMA_REGISTRY_URL=http://127.0.0.1:$EGRESS_REGISTRY_PORT/apis/ccompat/v7 REDIS_URL=redis://127.0.0.1:$EGRESS_REDIS_PORT"
   log "eval \"\$(./egressctl env)\" exports them"
+}
+
+# restart [--kill] NAME...: stop these stack components (SIGTERM, or SIGKILL with --kill: a crash)
+# and start them again with their data, waiting until each is healthy. Services and agents are left
+# running: they reconnect.
+cmd_restart() {
+  local hard=0 name pid port owner
+  [[ "${1:-}" == --kill ]] && { hard=1; shift; }
+  (($#)) || die "restart needs one or more of: ${STACK_COMPONENTS[*]}"
+  for name in "$@"; do
+    [[ " ${STACK_COMPONENTS[*]} " == *" $name "* ]] || die "restart: unknown component '$name' (one of: ${STACK_COMPONENTS[*]})"
+  done
+  take_lock
+  load_ports
+  choose_registry
+  choose_redis
+  ensure_artifacts
+  for name in "$@"; do
+    pid="$(running_pid "$name")"
+    if [[ -z "$pid" ]]; then
+      log "$name was not running"
+      rm -f "$(pidfile "$name")"
+    elif ((hard)); then
+      log "$name: SIGKILL (pid $pid)"
+      signal_pid KILL "$pid"
+      for _ in {1..100}; do gone "$pid" && break; sleep 0.05; done
+      gone "$pid" || die "$name (pid $pid) still alive after SIGKILL"
+      rm -f "$(pidfile "$name")"
+    else
+      stop_group "$name"
+    fi
+    for port in $(component_ports "$name"); do
+      for _ in {1..100}; do port_listening "$port" || break; sleep 0.1; done
+      if port_listening "$port"; then
+        owner="$(port_owner "$port")"
+        die "port $port (for $name) is still in use${owner:+ by $owner}"
+      fi
+    done
+  done
+  local -A t0=()
+  for name in "$@"; do
+    t0[$name]="$(now)"
+    "start_$name"
+    log "$name starting (pid $(read_pid "$name")), log: $LOGS_DIR/$name.log"
+  done
+  for name in "$@"; do
+    wait_healthy "$name" "${t0[$name]}"
+  done
 }
 
 cmd_wait() {
@@ -758,6 +859,9 @@ usage: scripts/stack.sh COMMAND
   status      table of component, pid, port, state
   env         print export lines for KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL, REDIS_URL, EGRESS_HOME
   wait [S]    wait up to S seconds (default $STACK_TIMEOUT) until every stack component is healthy
+  restart [--kill] COMPONENT...
+              stop kafka, registry and/or redis (SIGTERM; --kill: SIGKILL, a crash) and start them
+              again on their kept data; services and agents keep running and reconnect
   kafka-tool MAIN_CLASS [ARGS...]
               run a Kafka tool on the stack's classpath, e.g.
               kafka-tool org.apache.kafka.tools.TopicCommand --bootstrap-server 127.0.0.1:19092 --list
@@ -774,6 +878,7 @@ main() {
     status) cmd_status "$@" ;;
     env) cmd_env "$@" ;;
     wait) cmd_wait "$@" ;;
+    restart) cmd_restart "$@" ;;
     kafka-tool)
       [[ $# -ge 1 ]] || die "kafka-tool needs a main class"
       [[ -f "$(kafka_jar)" ]] || die "Kafka jars are missing; run './egressctl stack up' first"

@@ -4,23 +4,27 @@ import io.egressctl.schemas.registry.HttpSchemaRegistryClient;
 import io.egressctl.schemas.registry.SchemaRegistryClient;
 import io.egressctl.schemas.serde.AvroSerializer;
 import io.egressctl.schemas.serde.KafkaDefaults;
+import io.egressctl.schemas.serde.TopicTopology;
 import io.egressctl.schemas.serde.Topics;
 import org.apache.avro.specific.SpecificRecord;
-import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
-import org.apache.kafka.common.config.TopicConfig;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.springframework.beans.factory.annotation.Value;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
-import org.springframework.kafka.config.TopicBuilder;
+import org.springframework.kafka.core.KafkaAdmin;
 import redis.clients.jedis.UnifiedJedis;
 
 import java.net.URI;
+import java.time.Duration;
+import java.util.List;
 
-/** Kafka topics, producers, the schema registry client and Redis for the compiler. */
+/**
+ * Kafka topics, producers, the schema registry client and Redis for the compiler. The producers (and
+ * through them the listeners) depend on the topic check, so nothing reads or writes before it passed.
+ */
 @Configuration(proxyBeanMethods = false)
 class InfraConfig {
 
@@ -37,45 +41,42 @@ class InfraConfig {
     /** Idempotent, acks=all producer for HostUpdates: per-host order survives retries. */
     @Bean(destroyMethod = "close")
     Producer<String, SpecificRecord> avroProducer(@Value("${spring.kafka.bootstrap-servers}") String bootstrap,
-                                                  SchemaRegistryClient registry) {
+                                                  SchemaRegistryClient registry, TopicTopology.Report topology) {
         return new KafkaProducer<>(KafkaDefaults.orderedProducer(bootstrap, "egress-compiler"), new StringSerializer(), new AvroSerializer<>(registry));
     }
 
     /** Raw producer for dead-letter records: the original bytes, reason in headers. */
     @Bean(destroyMethod = "close")
-    Producer<String, byte[]> dltProducer(@Value("${spring.kafka.bootstrap-servers}") String bootstrap) {
+    Producer<String, byte[]> dltProducer(@Value("${spring.kafka.bootstrap-servers}") String bootstrap,
+                                         TopicTopology.Report topology) {
         return new KafkaProducer<>(KafkaDefaults.orderedProducer(bootstrap, "egress-compiler-dlt"), new StringSerializer(), new ByteArraySerializer());
     }
 
-    /** The one log of network, rule and workload events (a network's version is its position here). */
+    /**
+     * The topics this service reads and writes, checked (never changed) before anything else of the
+     * service starts: absent ones are created, and the service refuses to run when an existing one has
+     * another partition count than {@code egress.partitions} (see {@link TopicTopology}).
+     */
     @Bean
-    NewTopic networkEvents(EgressProperties props) {
-        return forever(Topics.NETWORK_EVENTS, props);
+    TopicTopology.Report topicTopology(KafkaAdmin kafkaAdmin, EgressProperties props, TopicProperties topics) {
+        return TopicChecks.ensure("compiler-service", kafkaAdmin, requiredTopics(props.partitions(), topics.durability()),
+                topics.checkTimeout());
     }
 
-    @Bean
-    NewTopic hostUpdates(EgressProperties props) {
-        return TopicBuilder.name(Topics.HOST_UPDATES).partitions(props.partitions()).replicas(1)
-                .config(TopicConfig.RETENTION_MS_CONFIG, String.valueOf(7L * 24 * 3600 * 1000)).build();
+    /**
+     * Every topic of the compiler: the network events log (its input: network, rule and workload events,
+     * one order per network), host updates, reports, and their dead letters.
+     */
+    static List<TopicTopology.Requirement> requiredTopics(int partitions, KafkaDefaults.Durability durability) {
+        return List.of(
+                TopicTopology.keyed(KafkaDefaults.keptForever(Topics.NETWORK_EVENTS, partitions, durability), PARTITIONS_SETTING),
+                TopicTopology.keyed(KafkaDefaults.retainedFor(Topics.HOST_UPDATES, partitions, Duration.ofDays(7), durability),
+                        PARTITIONS_SETTING),
+                TopicTopology.keyed(KafkaDefaults.retainedFor(Topics.ENFORCEMENT_REPORTS, partitions, Duration.ofDays(30), durability),
+                        PARTITIONS_SETTING),
+                TopicTopology.anyPartitionCount(KafkaDefaults.keptForever(Topics.dlt(Topics.NETWORK_EVENTS), partitions, durability)),
+                TopicTopology.anyPartitionCount(KafkaDefaults.keptForever(Topics.dlt(Topics.ENFORCEMENT_REPORTS), partitions, durability)));
     }
 
-    @Bean
-    NewTopic enforcementReports(EgressProperties props) {
-        return TopicBuilder.name(Topics.ENFORCEMENT_REPORTS).partitions(props.partitions()).replicas(1)
-                .config(TopicConfig.RETENTION_MS_CONFIG, String.valueOf(30L * 24 * 3600 * 1000)).build();
-    }
-
-    @Bean
-    NewTopic networkEventsDlt(EgressProperties props) {
-        return forever(Topics.dlt(Topics.NETWORK_EVENTS), props);
-    }
-
-    @Bean
-    NewTopic enforcementReportsDlt(EgressProperties props) {
-        return forever(Topics.dlt(Topics.ENFORCEMENT_REPORTS), props);
-    }
-
-    private static NewTopic forever(String name, EgressProperties props) {
-        return KafkaDefaults.keptForever(name, props.partitions());
-    }
+    static final String PARTITIONS_SETTING = "egress.partitions / EGRESS_PARTITIONS";
 }

@@ -94,8 +94,9 @@ class KernelPipelineIT {
         try {
             redis = new UnifiedJedis(URI.create(cp.env("REDIS_URL")));
             host = cp.unique("kh");
+            // The topology's VMs are ports of a bridge in the host namespace: a bridged host.
             agentEnv = Map.of("EGRESS_ENFORCER", "nftables", "EGRESS_NETNS", topo.host(), "EGRESS_RECONCILE_INTERVAL", "1s",
-                    "EGRESS_RULE_COUNTERS", "true");
+                    "EGRESS_RULE_COUNTERS", "true", "EGRESS_AGENT_MODE", "bridged");
             cp.startAgent(host, agentEnv);
             network = cp.unique("knet");
             ApiClient.Response r = api.post("/api/v1/networks?wait=compiled&timeout=30s", cp.tenantKey(),
@@ -320,7 +321,7 @@ class KernelPipelineIT {
         assertThat(t.find()).as("table handle in\n%s", listing).isTrue();
         String tableHandle = t.group(1);
         Map<String, String> setHandles = setHandles(listing);
-        assertThat(setHandles).containsKeys("l0_port4", "def4", "def6");
+        assertThat(setHandles).containsKeys("l0_port4", "def", "addr4", "addr6");
         List<NetnsTopology.KernelElement> before = kernelElements(ruleId);
         assertThat(before).extracting(NetnsTopology.KernelElement::set).containsExactlyInAnyOrder("l0_port4", "l0_port6");
         long packetsBefore = v4Packets(before);

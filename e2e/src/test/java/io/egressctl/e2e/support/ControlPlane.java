@@ -232,19 +232,35 @@ public final class ControlPlane {
 
     /**
      * The rendered element line of a rule with the name of its set in front, e.g.
-     * {@code l0_port4: 10.0.0.1 . tcp . 80 comment "r=<id> h=<hash>"}: sets of even layers drop,
+     * {@code l0_port4: 10.0.0.1 . tcp . 80 comment "r=<id> h=<hash>"} (the port's mark shown as its VM's
+     * address): sets of even layers drop,
      * odd layers accept.
      */
     public static String lineOf(String ruleset, String ruleId) {
         String set = "";
+        Map<String, String> address4 = new HashMap<>();
+        Map<String, String> address6 = new HashMap<>();
+        String found = null;
+        String foundSet = null;
         for (String l : ruleset.split("\n")) {
             if (l.startsWith("  set ")) {
                 set = l.substring(6, l.length() - 2);
-            } else if (l.contains("r=" + ruleId + " ")) {
-                return set + ": " + l.strip().replaceAll(",$", "");
+            } else if ((set.equals("addr4") || set.equals("addr6")) && l.strip().startsWith("0x")) {
+                String[] f = l.strip().split(" ");
+                (set.equals("addr4") ? address4 : address6).put(f[0], f[2]);
+            } else if (found == null && l.contains("r=" + ruleId + " ")) {
+                found = l.strip().replaceAll(",$", "");
+                foundSet = set;
             }
         }
-        return "";
+        if (found == null) {
+            return "";
+        }
+        // Elements are keyed by the mark of the VM's interface; show the mark as the VM's address of
+        // the set's family (the addr4/addr6 sets map one to the other), so a line reads as the rule does.
+        String mark = found.substring(0, found.indexOf(' '));
+        String address = (foundSet.matches("l\\d+_[a-z]+6.*") ? address6 : address4).get(mark);
+        return foundSet + ": " + (address == null ? found : address + found.substring(mark.length()));
     }
 
     /**

@@ -106,7 +106,10 @@ class AgentConfig {
                 ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, 100,
                 // A position the broker no longer has must not be skipped silently: HostSync bootstraps
                 // again from the snapshot when the consumer reports it.
-                ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "none");
+                ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "none",
+                // an agent started before the compiler waits for egress.host-updates; it never makes the
+                // broker create it with its own defaults (partition count, retention, replication)
+                ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, false);
         KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(c, new StringDeserializer(), new ByteArrayDeserializer());
         Duration reconcile = props.reconcileInterval() == null ? Duration.ofSeconds(5) : props.reconcileInterval();
         return new HostSync(props.hostId(), consumer, reportProducer, Snapshots.redis(redis),

@@ -81,8 +81,13 @@ class PreviewController {
         }
         rules.put(rule.ruleId(), rule);
         Map<String, VmPlacement> vms = new TreeMap<>();
+<<<<<<< HEAD
         view.vms().forEach((id, p) -> vms.put(id, new VmPlacement(id, view.networkId(), p.hostId(), p.ipv4(), p.ipv6())));
         NetworkState state = NetworkState.restore(view.networkId(), network, rules, vms, Map.of(), view.configVersion(), 0);
+=======
+        view.vms().forEach((id, p) -> vms.put(id, new VmPlacement(id, view.networkId(), p.hostId(), p.interfaceName(), p.mac(), p.ipv4(), p.ipv6())));
+        NetworkState state = NetworkState.restore(view.networkId(), network, rules, vms, Map.of(), view.configVersion(), 0, 0);
+>>>>>>> main
 
         List<Map<String, Object>> hosts = new ArrayList<>();
         List<Map<String, Object>> affectedVms = new ArrayList<>();
@@ -106,6 +111,9 @@ class PreviewController {
                 Map<String, Object> v = new LinkedHashMap<>();
                 v.put("vmId", vmId);
                 v.put("hostId", hostId);
+                if (vm.interfaceName() != null) {
+                    v.put("interfaceName", vm.interfaceName());
+                }
                 if (vm.ipv4() != null) {
                     v.put("ipv4", vm.ipv4());
                 }

@@ -5,9 +5,9 @@ import io.egressctl.schemas.registry.SchemaRegistryClient;
 import io.egressctl.schemas.serde.AvroSerializer;
 import io.egressctl.schemas.serde.KafkaDefaults;
 import io.egressctl.schemas.serde.SubjectNameStrategy;
+import io.egressctl.schemas.serde.TopicTopology;
 import io.egressctl.schemas.serde.Topics;
 import org.apache.avro.specific.SpecificRecord;
-import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerConfig;
@@ -15,9 +15,11 @@ import org.apache.kafka.common.serialization.StringSerializer;
 import org.springframework.beans.factory.annotation.Value;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
+import org.springframework.kafka.core.KafkaAdmin;
 import redis.clients.jedis.UnifiedJedis;
 
 import java.net.URI;
+import java.util.List;
 import java.util.Map;
 
 /** The event producer, the schema registry client, Redis and the topics this service writes. */
@@ -37,7 +39,7 @@ class InfraConfig {
     /** Idempotent producer (acks=all): a retried send never duplicates or reorders a network's events. */
     @Bean(destroyMethod = "close")
     Producer<String, SpecificRecord> eventProducer(@Value("${spring.kafka.bootstrap-servers}") String bootstrap,
-                                                   SchemaRegistryClient registry) {
+                                                   SchemaRegistryClient registry, TopicTopology.Report topology) {
         Map<String, Object> p = KafkaDefaults.orderedProducer(bootstrap, "egress-rule-service");
         // A request waits for its event: fail within seconds rather than hang when the broker is away.
         p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 10_000);
@@ -47,13 +49,24 @@ class InfraConfig {
         return new KafkaProducer<>(p, new StringSerializer(), new AvroSerializer<>(registry, true, SubjectNameStrategy.TOPIC_RECORD_NAME));
     }
 
-    /** The one log of network, rule and workload events this service writes. */
+    /**
+     * The topics this service writes, checked (never changed) before the producer exists: absent ones
+     * are created, and the service refuses to run when an existing one has another partition count than
+     * {@code egress.partitions} (see {@link TopicTopology}).
+     */
     @Bean
-    NewTopic networkEvents(EgressProperties props) {
-        return forever(Topics.NETWORK_EVENTS, props.partitions());
+    TopicTopology.Report topicTopology(KafkaAdmin kafkaAdmin, EgressProperties props, TopicProperties topics) {
+        return TopicChecks.ensure("rule-service", kafkaAdmin, requiredTopics(props.partitions(), topics.durability()),
+                topics.checkTimeout());
     }
 
-    static NewTopic forever(String name, int partitions) {
-        return KafkaDefaults.keptForever(name, partitions);
+    /**
+     * The event log this service publishes to, the one log of network, rule and workload events (the
+     * compiler checks the same one, and its own).
+     */
+    static List<TopicTopology.Requirement> requiredTopics(int partitions, KafkaDefaults.Durability durability) {
+        return List.of(TopicTopology.keyed(KafkaDefaults.keptForever(Topics.NETWORK_EVENTS, partitions, durability), PARTITIONS_SETTING));
     }
+
+    static final String PARTITIONS_SETTING = "egress.partitions / EGRESS_PARTITIONS";
 }

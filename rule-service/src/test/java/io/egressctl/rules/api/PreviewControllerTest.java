@@ -22,9 +22,9 @@ class PreviewControllerTest {
 
     private static NetworkView view(Map<String, RuleView> rules) {
         Map<String, NetworkView.VmView> vms = new TreeMap<>();
-        vms.put("vm-a", new NetworkView.VmView("h1", "10.0.0.11", null));
-        vms.put("vm-b", new NetworkView.VmView("h2", "10.0.0.12", null));
-        vms.put("vm-c", new NetworkView.VmView("h2", "10.0.0.13", null));
+        vms.put("vm-a", new NetworkView.VmView("h1", "10.0.0.11", null, "tap-vm-a", null));
+        vms.put("vm-b", new NetworkView.VmView("h2", "10.0.0.12", null, "tap-vm-b", null));
+        vms.put("vm-c", new NetworkView.VmView("h2", "10.0.0.13", null, "tap-vm-c", null));
         return new NetworkView("n1", "acme", "basic", "10.0.0.0/24", null, "allow", false, 1000, 7, 9, rules, vms);
     }
 
@@ -40,9 +40,9 @@ class PreviewControllerTest {
         @SuppressWarnings("unchecked")
         List<String> lines = (List<String>) p.get("nftLines");
         assertThat(lines).hasSize(3);
-        assertThat(lines.get(0)).matches("add element inet egressctl l0_port4 \\{ 10\\.0\\.0\\.12 \\. tcp \\. 80 comment \"r=preview h=[0-9a-f]{12}\" }");
-        assertThat(lines.get(1)).startsWith("add element inet egressctl l0_port4 { 10.0.0.13 . tcp . 80 comment \"r=preview h=");
-        assertThat(lines.get(2)).isEqualTo("ip saddr . meta l4proto . th dport @l0_port4 drop comment \"layer 0 deny port ipv4\"");
+        assertThat(lines.get(0)).matches("add element inet egressctl l0_port4 \\{ 0x45[0-9a-f]{6} \\. tcp \\. 80 comment \"r=preview h=[0-9a-f]{12}\" }");
+        assertThat(lines.get(1)).matches("add element inet egressctl l0_port4 \\{ 0x45[0-9a-f]{6} \\. tcp \\. 80 comment \"r=preview h=.*");
+        assertThat(lines.get(2)).isEqualTo("meta nfproto ipv4 meta mark . meta l4proto . th dport @l0_port4 drop comment \"layer 0 deny port ipv4\"");
         assertThat(p).containsEntry("published", false).containsEntry("configVersion", 7L).doesNotContainKey("conflict");
     }
 
@@ -54,9 +54,9 @@ class PreviewControllerTest {
         // One element per VM and destination, on both hosts; the lookup they go through listed once.
         // Each destination is one /24 and the port one port: exact keys, masked to /24 by the lookup.
         assertThat(lines).hasSize(7).filteredOn(l -> l.startsWith("add element inet egressctl l0_port4_dst24 { "))
-                .hasSize(6).anyMatch(l -> l.startsWith("add element inet egressctl l0_port4_dst24 { 10.0.0.11 . 192.0.2.0 . udp . 53 comment"))
-                .anyMatch(l -> l.startsWith("add element inet egressctl l0_port4_dst24 { 10.0.0.13 . 198.51.100.0 . udp . 53 comment"));
-        assertThat(lines).containsOnlyOnce("ip saddr . ip daddr & 255.255.255.0 . meta l4proto . th dport @l0_port4_dst24 drop "
+                .hasSize(6).anyMatch(l -> l.matches("add element inet egressctl l0_port4_dst24 \\{ 0x45[0-9a-f]{6} \\. 192\\.0\\.2\\.0 \\. udp \\. 53 comment.*"))
+                .anyMatch(l -> l.matches("add element inet egressctl l0_port4_dst24 \\{ 0x45[0-9a-f]{6} \\. 198\\.51\\.100\\.0 \\. udp \\. 53 comment.*"));
+        assertThat(lines).containsOnlyOnce("meta mark . ip daddr & 255.255.255.0 . meta l4proto . th dport @l0_port4_dst24 drop "
                 + "comment \"layer 0 deny port ipv4 by destination /24\"");
         @SuppressWarnings("unchecked")
         List<Map<String, Object>> hosts = (List<Map<String, Object>>) p.get("hosts");
@@ -89,7 +89,7 @@ class PreviewControllerTest {
         @SuppressWarnings("unchecked")
         List<String> lines = (List<String>) p.get("nftLines");
         assertThat(lines).singleElement().asString()
-                .matches("# shadowed: r=preview h=[0-9a-f]{12} vm 10\\.0\\.0\\.12: earlier rules decide every packet it matches");
+                .matches("# shadowed: r=preview h=[0-9a-f]{12} vm vm-b \\(tap-vm-b\\) ipv4: earlier rules decide every packet it matches");
     }
 
     @Test
