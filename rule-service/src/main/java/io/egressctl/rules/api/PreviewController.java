@@ -81,13 +81,8 @@ class PreviewController {
         }
         rules.put(rule.ruleId(), rule);
         Map<String, VmPlacement> vms = new TreeMap<>();
-<<<<<<< HEAD
-        view.vms().forEach((id, p) -> vms.put(id, new VmPlacement(id, view.networkId(), p.hostId(), p.ipv4(), p.ipv6())));
-        NetworkState state = NetworkState.restore(view.networkId(), network, rules, vms, Map.of(), view.configVersion(), 0);
-=======
         view.vms().forEach((id, p) -> vms.put(id, new VmPlacement(id, view.networkId(), p.hostId(), p.interfaceName(), p.mac(), p.ipv4(), p.ipv6())));
-        NetworkState state = NetworkState.restore(view.networkId(), network, rules, vms, Map.of(), view.configVersion(), 0, 0);
->>>>>>> main
+        NetworkState state = NetworkState.restore(view.networkId(), network, rules, vms, Map.of(), view.configVersion(), 0);
 
         List<Map<String, Object>> hosts = new ArrayList<>();
         List<Map<String, Object>> affectedVms = new ArrayList<>();
