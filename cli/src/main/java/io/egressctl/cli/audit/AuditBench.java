@@ -5,6 +5,8 @@ import io.egressctl.core.model.EgressRule;
 import io.egressctl.core.state.NetworkState;
 import io.egressctl.events.RuleEvent;
 import io.egressctl.schemas.serde.AvroSerializer;
+import io.egressctl.schemas.serde.SubjectNameStrategy;
+import org.apache.avro.specific.SpecificRecord;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -34,7 +36,8 @@ import java.util.concurrent.atomic.AtomicReference;
  */
 public final class AuditBench {
 
-    static final Set<String> OPTIONS = Set.of("events", "partitions", "networks", "max-rules", "topic", "keep", "runs", "threads");
+    static final Set<String> OPTIONS = Set.of("events", "partitions", "networks", "max-rules", "placements-every", "topic", "keep",
+            "runs", "threads");
 
     private AuditBench() {
     }
@@ -58,7 +61,8 @@ public final class AuditBench {
         } catch (UsageException e) {
             err.println("bench audit: " + e.getMessage());
             err.println("usage: egressctl bench audit [--events 1000000] [--partitions 6] [--networks 2000] [--max-rules 12]"
-                    + " [--topic egress.audit-bench.rule-events] [--runs 1] [--keep] [connection options of egressctl audit]");
+                    + " [--placements-every 5] [--topic egress.audit-bench.network-events] [--runs 1] [--keep]"
+                    + " [connection options of egressctl audit]");
             return 2;
         }
         try (ctx) {
@@ -79,6 +83,8 @@ public final class AuditBench {
         private final String topic;
         private final boolean keep;
         private final int threads;
+        /** Every n-th event of a network is a VM placement (the one log carries both kinds); 0: none. */
+        private final int placementsEvery;
 
         Runner(AuditContext ctx, Options o) {
             this.ctx = ctx;
@@ -87,14 +93,16 @@ public final class AuditBench {
             this.networks = o.intValue("networks", 2_000);
             this.maxRules = o.intValue("max-rules", 12);
             this.runs = o.intValue("runs", 2);
-            this.topic = o.get("topic", "egress.audit-bench.rule-events");
+            this.topic = o.get("topic", "egress.audit-bench.network-events");
+            this.placementsEvery = o.intValue("placements-every", 5);
             this.keep = o.has("keep");
             this.threads = o.intValue("threads", Runtime.getRuntime().availableProcessors());
         }
 
         int run() {
             PrintStream out = ctx.out;
-            out.printf(Locale.ROOT, "bench audit: %,d rule events, %d partitions, %,d networks, topic %s on %s%n", events, partitions,
+            out.printf(Locale.ROOT, "bench audit: %,d network events (%s), %d partitions, %,d networks, topic %s on %s%n", events,
+                    placementsEvery > 0 ? "every " + placementsEvery + "th event of a network a placement" : "rule events only", partitions,
                     networks, topic, ctx.bootstrap);
             try (Admin admin = ctx.admin()) {
                 recreate(admin);
@@ -151,8 +159,9 @@ public final class AuditBench {
 
         private SyntheticHistory produce() {
             SyntheticHistory history = new SyntheticHistory("bench-", networks, maxRules,
-                    Instant.now().minusSeconds(events / 1000 + 3600), 1);
-            AvroSerializer<RuleEvent> serializer = new AvroSerializer<>(ctx.registry());
+                    Instant.now().minusSeconds(events / 1000 + 3600), 1).withPlacements(placementsEvery);
+            // RuleEvent and WorkloadEvent each under their own subject (TopicRecordNameStrategy), as rule-service writes them.
+            AvroSerializer<SpecificRecord> serializer = new AvroSerializer<>(ctx.registry(), true, SubjectNameStrategy.TOPIC_RECORD_NAME);
             AtomicReference<Exception> failure = new AtomicReference<>();
             long t0 = System.nanoTime();
             long bytes = 0;
@@ -160,10 +169,11 @@ public final class AuditBench {
             try (KafkaProducer<String, byte[]> producer = ctx.producer()) {
                 for (int i = 0; i < events; i++) {
                     long ts = history.time(history.index()).toEpochMilli();
-                    RuleEvent e = history.next();
+                    SpecificRecord e = history.nextEvent();
                     byte[] value = serializer.serialize(topic, e);
                     bytes += value.length;
-                    producer.send(new ProducerRecord<>(topic, null, ts, e.getNetworkId(), value), (m, ex) -> {
+                    String key = e instanceof RuleEvent r ? r.getNetworkId() : ((io.egressctl.events.WorkloadEvent) e).getNetworkId();
+                    producer.send(new ProducerRecord<>(topic, null, ts, key, value), (m, ex) -> {
                         if (ex != null) {
                             failure.compareAndSet(null, ex);
                         }
@@ -210,7 +220,7 @@ public final class AuditBench {
                     synchronized (parts) {
                         parts.add(part);
                     }
-                    return r -> part.rule(r.topic(), r.key(), r.value(), r.offset());
+                    return r -> part.event(r.topic(), r.key(), r.value(), r.offset());
                 })) {
                     workers = fold.workers();
                     read = log.readBatches(ranges, fold, ctx.progress("replay ", total));
@@ -222,7 +232,7 @@ public final class AuditBench {
             Replay replay = new Replay(ctx.registry());
             parts.forEach(replay::absorb);
             double rate = read / s;
-            String check = check(replay, history.expected());
+            String check = check(replay, history.expected(), history.expectedVms());
             ctx.out.printf(Locale.ROOT, "replay %d: %,d events in %.2f s = %,.0f events/s (fetch + decode + fold into %,d network"
                     + " states on %d fold thread%s; %d rejected, %d skipped; process cpu %.2f s = %,.0f events per cpu-second);"
                     + " state %s%n", run, read, s, rate, replay.states().size(), workers, workers == 1 ? "" : "s",
@@ -244,7 +254,7 @@ public final class AuditBench {
                 long cpu0 = processCpuNanos();
                 long t0 = System.nanoTime();
                 try (ParallelFold fold = new ParallelFold(threads, i -> {
-                    EventDecoder<RuleEvent> decoder = new EventDecoder<>(ctx.registry(), RuleEvent.class);
+                    EventDecoder<SpecificRecord> decoder = EventDecoder.networkEvents(ctx.registry());
                     return r -> decoder.decode(r.topic(), r.value());
                 })) {
                     read = log.readBatches(ranges, fold, ctx.progress("decode ", events));
@@ -265,7 +275,8 @@ public final class AuditBench {
             return 0;
         }
 
-        private static String check(Replay replay, Map<String, Map<String, Integer>> expected) {
+        private static String check(Replay replay, Map<String, Map<String, Integer>> expected,
+                                    Map<String, Map<String, String>> expectedVms) {
             if (replay.states().size() != expected.size()) {
                 return "has " + replay.states().size() + " networks, expected " + expected.size();
             }
@@ -277,6 +288,11 @@ public final class AuditBench {
                 }
                 if (!s.rules().keySet().equals(e.getValue().keySet())) {
                     return "network " + e.getKey() + " has rules " + s.rules().keySet() + ", expected " + e.getValue().keySet();
+                }
+                Map<String, String> vms = new java.util.TreeMap<>();
+                s.vms().forEach((id, p) -> vms.put(id, p.hostId()));
+                if (!vms.equals(expectedVms.getOrDefault(e.getKey(), Map.of()))) {
+                    return "network " + e.getKey() + " has VMs " + vms + ", expected " + expectedVms.get(e.getKey());
                 }
                 for (EgressRule r : s.rules().values()) {
                     if (r.ports() == null || r.ports().start() != e.getValue().get(r.ruleId())) {

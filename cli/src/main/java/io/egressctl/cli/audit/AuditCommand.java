@@ -30,12 +30,15 @@ public final class AuditCommand {
               verify        [--host H ...] [--all] [--silent-after 5m]
                             last applied hash of every host vs the hash expected from its fragments in Redis;
                             lists hosts lagging, drifted or silent (--all: every host); exit 1 when any differs
-              export        --file F [--from T1] [--to T2] [--topic rule-events|workload-events|enforcement-reports|host-updates]
+              export        --file F [--from T1] [--to T2] [--topic network-events|enforcement-reports|host-updates]
                             the events as JSON Lines; prints the sha256 of the file and writes it to F.sha256
               replay-check  [--network N ...] [--threads 2]
                             rebuild every network from the log alone and compare it with the compiler's state
                             in Redis; lists each difference with the first event where the two part; exit 1
                             when anything differs
+              migrate-0.1   [--dry-run] [--from-prefix egress.]
+                            copy a 0.1 history (P + rule-events, P + workload-events) into the empty
+                            network events topic, each network's events merged by log time
 
             times: ISO-8601 (2024-05-01T10:00:00Z, 2024-05-01), relative (-1h, -30m, -2d, now) or epoch ms
 
@@ -46,8 +49,9 @@ public final class AuditCommand {
               --command-config FILE          Kafka client properties (TLS, SASL, ...); schema.registry.* and
                                              basic.auth.* keys go to the registry client
               --consumer-property K=V        one more client property (repeatable; wins over the file)
-              --topic-prefix P               topics P + rule-events, workload-events, enforcement-reports
-              --rule-topic T, --workload-topic T, --report-topic T   one topic name each
+              --topic-prefix P               topics P + network-events, enforcement-reports
+              --event-topic T, --report-topic T   one topic name each (0.2 reads network, rule and
+                                             workload events from one topic, egress.network-events)
 
             output: --output table (default) | json; progress on a terminal (--progress / --no-progress)
             exit codes: 0 done, 1 differences found (verify, replay-check), 2 bad command line, 4 could not finish
@@ -79,6 +83,7 @@ public final class AuditCommand {
                 case "verify" -> VerifyCommand.OPTIONS;
                 case "export" -> ExportCommand.OPTIONS;
                 case "replay-check" -> ReplayCheckCommand.OPTIONS;
+                case "migrate-0.1" -> MigrateCommand.OPTIONS;
                 default -> throw new UsageException("unknown command '" + command + "'");
             };
             Options o = Options.parse(rest, AuditContext.FLAGS);
@@ -98,6 +103,7 @@ public final class AuditCommand {
                     case "enforcement" -> new EnforcementCommand(ctx, o).run();
                     case "verify" -> new VerifyCommand(ctx, o).run();
                     case "export" -> new ExportCommand(ctx, o).run();
+                    case "migrate-0.1" -> new MigrateCommand(ctx, o).run();
                     default -> new ReplayCheckCommand(ctx, o).run();
                 };
             }

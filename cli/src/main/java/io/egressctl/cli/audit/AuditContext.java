@@ -38,10 +38,10 @@ public final class AuditContext implements AutoCloseable {
 
     /** Options every audit command takes. */
     public static final Set<String> COMMON = Set.of("bootstrap-server", "schema-registry", "redis", "consumer-property",
-            "command-config", "topic-prefix", "rule-topic", "workload-topic", "report-topic", "output", "progress",
+            "command-config", "topic-prefix", "event-topic", "report-topic", "output", "progress",
             "no-progress", "help");
     /** Common options that take no value. */
-    public static final Set<String> FLAGS = Set.of("progress", "no-progress", "help", "all", "decisions");
+    public static final Set<String> FLAGS = Set.of("progress", "no-progress", "help", "all", "decisions", "dry-run");
 
     private static final String REGISTRY_PREFIX = "schema.registry.";
 
@@ -52,8 +52,8 @@ public final class AuditContext implements AutoCloseable {
     final Map<String, String> clientProperties;
     /** Settings for the registry client (schema.registry.*, basic.auth.*) taken out of the above. */
     final Map<String, String> registryProperties;
-    final String ruleTopic;
-    final String workloadTopic;
+    /** The network events log (network, rule and workload events, one order per network). */
+    final String eventTopic;
     final String reportTopic;
     final boolean json;
     final boolean progress;
@@ -92,8 +92,7 @@ public final class AuditContext implements AutoCloseable {
         this.clientProperties = Map.copyOf(props);
         this.registryProperties = Map.copyOf(reg);
         String prefix = o.get("topic-prefix");
-        this.ruleTopic = o.get("rule-topic", prefix == null ? Topics.RULE_EVENTS : prefix + "rule-events");
-        this.workloadTopic = o.get("workload-topic", prefix == null ? Topics.WORKLOAD_EVENTS : prefix + "workload-events");
+        this.eventTopic = o.get("event-topic", prefix == null ? Topics.NETWORK_EVENTS : prefix + "network-events");
         this.reportTopic = o.get("report-topic", prefix == null ? Topics.ENFORCEMENT_REPORTS : prefix + "enforcement-reports");
         String output = o.get("output", "table");
         if (!output.equals("table") && !output.equals("json")) {

@@ -22,15 +22,16 @@ import java.util.Map;
 /**
  * Decodes schema-registry framed Avro values (the same wire format and resolution rules as
  * {@link AvroDeserializer}) for long replays: one resolved {@link SpecificDatumReader} per writer schema
- * id, fetched from the registry once, and one reused {@link BinaryDecoder}. Not thread-safe: one per
+ * id, fetched from the registry once, and one reused {@link BinaryDecoder}. A topic that carries several
+ * record types (egress.network-events: RuleEvent and WorkloadEvent) is read with {@link #ofTypes}: each
+ * writer schema id is resolved to the given class of the same full name. Not thread-safe: one per
  * reading thread.
  */
 public final class EventDecoder<T extends SpecificRecord> {
 
     private final SchemaRegistryClient registry;
-    private final Class<T> type;
-    private final SpecificData model;
-    private final Schema readerSchema;
+    /** The reader classes by the full names they read. */
+    private final Map<String, Class<? extends T>> types;
     private final Map<Integer, SpecificDatumReader<T>> readers = new HashMap<>();
     private final Map<Integer, String> failures = new HashMap<>();
     private BinaryDecoder decoder;
@@ -39,9 +40,27 @@ public final class EventDecoder<T extends SpecificRecord> {
 
     public EventDecoder(SchemaRegistryClient registry, Class<T> type) {
         this.registry = registry;
-        this.type = type;
-        this.model = SpecificData.getForClass(type);
-        this.readerSchema = model.getSchema(type);
+        this.types = Map.of("", type);
+    }
+
+    private EventDecoder(SchemaRegistryClient registry, Map<String, Class<? extends T>> types) {
+        this.registry = registry;
+        this.types = types;
+    }
+
+    /** A decoder of several record types, each payload read as the one whose full name its writer schema has. */
+    @SafeVarargs
+    public static <T extends SpecificRecord> EventDecoder<T> ofTypes(SchemaRegistryClient registry, Class<? extends T>... types) {
+        Map<String, Class<? extends T>> byName = new java.util.LinkedHashMap<>();
+        for (Class<? extends T> t : types) {
+            byName.put(SpecificData.getForClass(t).getSchema(t).getFullName(), t);
+        }
+        return new EventDecoder<>(registry, byName);
+    }
+
+    /** The decoder of the network events log: RuleEvent and WorkloadEvent. */
+    public static EventDecoder<SpecificRecord> networkEvents(SchemaRegistryClient registry) {
+        return ofTypes(registry, io.egressctl.events.RuleEvent.class, io.egressctl.events.WorkloadEvent.class);
     }
 
     /**
@@ -63,7 +82,7 @@ public final class EventDecoder<T extends SpecificRecord> {
         } catch (IOException | AvroRuntimeException | IndexOutOfBoundsException | ClassCastException
                 | NegativeArraySizeException e) {
             throw new SerializationException("cannot decode the Avro body (" + (data.length - WireFormat.HEADER_SIZE)
-                    + " bytes) of a record from topic " + topic + " with schema id " + id + " as " + type.getName() + ": " + e, e);
+                    + " bytes) of a record from topic " + topic + " with schema id " + id + ": " + e, e);
         }
     }
 
@@ -87,6 +106,15 @@ public final class EventDecoder<T extends SpecificRecord> {
                 failures.put(id, "unknown schema id " + id + " of a record from topic " + topic + ": " + e.getMessage());
                 throw new SerializationException(failures.get(id), e);
             }
+            Class<? extends T> type = types.size() == 1 && types.containsKey("") ? types.get("") : types.get(writer.getFullName());
+            if (type == null) {
+                failure = "schema id " + id + " is a " + writer.getFullName() + ", not one of the record types of topic " + topic
+                        + " (" + String.join(", ", types.keySet()) + ")";
+                failures.put(id, failure);
+                throw new SerializationException(failure);
+            }
+            SpecificData model = SpecificData.getForClass(type);
+            Schema readerSchema = model.getSchema(type);
             List<String> problems = BackwardCompatibility.problems(readerSchema, writer);
             if (!problems.isEmpty()) {
                 failure = "schema id " + id + " (" + writer.getFullName() + ") of a record from topic " + topic

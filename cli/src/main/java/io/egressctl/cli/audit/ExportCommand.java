@@ -24,7 +24,7 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * {@code audit export --from T1 --to T2 --file F [--topic rule-events]}: the events of a topic stamped
+ * {@code audit export --from T1 --to T2 --file F [--topic network-events]}: the events of a topic stamped
  * between T1 and T2 (both inclusive, range found with the time index) as JSON Lines for a SIEM, partition
  * by partition in offset order, each line with topic, partition, offset, timestamp, key and the decoded
  * value (an undecodable value is kept as base64 with the reason). The sha256 of the file is printed and
@@ -39,7 +39,8 @@ final class ExportCommand {
     private final Instant to;
     private final Path file;
     private final String topic;
-    private final Class<? extends SpecificRecord> type;
+    /** The value types the topic carries (network events: two). */
+    private final List<Class<? extends SpecificRecord>> types;
 
     ExportCommand(AuditContext ctx, Options o) {
         this.ctx = ctx;
@@ -49,32 +50,35 @@ final class ExportCommand {
         if (from != null && to != null && to.isBefore(from)) {
             throw new UsageException("--to " + Times.format(to) + " is before --from " + Times.format(from));
         }
-        String t = o.get("topic", ctx.ruleTopic);
+        String t = o.get("topic", ctx.eventTopic);
         this.topic = switch (t) {
-            case "rule-events" -> ctx.ruleTopic;
-            case "workload-events" -> ctx.workloadTopic;
+            case "network-events" -> ctx.eventTopic;
             case "enforcement-reports" -> ctx.reportTopic;
             case "host-updates" -> Topics.HOST_UPDATES;
             default -> t;
         };
-        this.type = typeOf(topic);
+        this.types = typesOf(topic);
     }
 
-    static Class<? extends SpecificRecord> typeOf(String topic) {
+    static List<Class<? extends SpecificRecord>> typesOf(String topic) {
+        if (topic.endsWith("network-events")) {
+            return List.of(RuleEvent.class, WorkloadEvent.class);
+        }
+        // 0.1's topics, for exporting an old log before it is migrated
         if (topic.endsWith("rule-events")) {
-            return RuleEvent.class;
+            return List.of(RuleEvent.class);
         }
         if (topic.endsWith("workload-events")) {
-            return WorkloadEvent.class;
+            return List.of(WorkloadEvent.class);
         }
         if (topic.endsWith("enforcement-reports")) {
-            return EnforcementReport.class;
+            return List.of(EnforcementReport.class);
         }
         if (topic.endsWith("host-updates")) {
-            return HostUpdate.class;
+            return List.of(HostUpdate.class);
         }
-        throw new UsageException("--topic " + topic + ": cannot tell its value type (names end with rule-events,"
-                + " workload-events, enforcement-reports or host-updates)");
+        throw new UsageException("--topic " + topic + ": cannot tell its value type (names end with network-events,"
+                + " enforcement-reports or host-updates)");
     }
 
     int run() {
@@ -88,7 +92,8 @@ final class ExportCommand {
             if (parent != null) {
                 Files.createDirectories(parent);
             }
-            EventDecoder<? extends SpecificRecord> decoder = new EventDecoder<>(ctx.registry(), type);
+            @SuppressWarnings("unchecked")
+            EventDecoder<SpecificRecord> decoder = EventDecoder.ofTypes(ctx.registry(), types.toArray(new Class[0]));
             long fromMs = from == null ? Long.MIN_VALUE : from.toEpochMilli();
             long toMs = to == null ? Long.MAX_VALUE : to.toEpochMilli();
             Progress progress = ctx.progress("export ", total);

@@ -9,6 +9,7 @@ import io.egressctl.events.RuleSpec;
 import io.egressctl.events.WorkloadEvent;
 import io.egressctl.schemas.mapping.EventMapper;
 import io.egressctl.schemas.serde.Topics;
+import org.apache.avro.specific.SpecificRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.TopicPartition;
@@ -30,7 +31,7 @@ import java.util.Set;
  *
  * <ul>
  *   <li>{@code --network N} reads only the partition N's key maps to;</li>
- *   <li>{@code --vm V} first reads the VM's placements from the workload events (networks and addresses
+ *   <li>{@code --vm V} first reads the VM's placements from the log's workload events (networks and addresses
  *       it ever had), then lists those placements and every rule change of its networks whose rule covers
  *       it (by VM id, by a source CIDR holding one of its addresses, or as a whole-network rule), and the
  *       network changes;</li>
@@ -61,7 +62,7 @@ final class HistoryCommand {
     /** VM id filter: network -> addresses the VM had there. */
     private final Map<String, Set<String>> vmAddresses = new LinkedHashMap<>();
     /** Decodes without folding (no --decisions). */
-    private EventDecoder<RuleEvent> ruleDecoder;
+    private EventDecoder<SpecificRecord> eventDecoder;
 
     HistoryCommand(AuditContext ctx, Options o) {
         this.ctx = ctx;
@@ -89,10 +90,10 @@ final class HistoryCommand {
                     return 0;
                 }
             }
-            List<TopicPartition> tps = partitions(log, ctx.ruleTopic);
+            List<TopicPartition> tps = partitions(log, ctx.eventTopic);
             List<LogReader.Range> ranges = log.ranges(tps, decisions ? null : from, to);
             long total = ranges.stream().mapToLong(LogReader.Range::size).sum();
-            log.read(ranges, r -> onRule(r, replay, rows), ctx.progress("history ", total));
+            log.read(ranges, r -> onRecord(r, replay, rows), ctx.progress("history ", total));
         }
         rows.sort(Comparator.comparingLong(Row::logTime).thenComparing(Row::topic).thenComparingInt(Row::partition)
                 .thenComparingLong(Row::offset));
@@ -123,17 +124,20 @@ final class HistoryCommand {
     }
 
     private void readPlacements(LogReader log, List<Row> rows) {
-        List<TopicPartition> tps = partitions(log, ctx.workloadTopic);
+        List<TopicPartition> tps = partitions(log, ctx.eventTopic);
         List<LogReader.Range> ranges = log.ranges(tps, null, to);
-        EventDecoder<WorkloadEvent> decoder = new EventDecoder<>(ctx.registry(), WorkloadEvent.class);
+        EventDecoder<SpecificRecord> decoder = EventDecoder.networkEvents(ctx.registry());
         log.read(ranges, r -> {
             WorkloadEvent e;
             try {
-                e = decoder.decode(r.topic(), r.value());
+                if (!(decoder.decode(r.topic(), r.value()) instanceof WorkloadEvent w)) {
+                    return;
+                }
+                e = w;
             } catch (SerializationException ex) {
                 return;
             }
-            if (e == null || !vm.equals(e.getVmId()) || (network != null && !network.equals(e.getNetworkId()))) {
+            if (!vm.equals(e.getVmId()) || (network != null && !network.equals(e.getNetworkId()))) {
                 return;
             }
             Set<String> ips = vmAddresses.computeIfAbsent(e.getNetworkId(), k -> new LinkedHashSet<>());
@@ -173,7 +177,11 @@ final class HistoryCommand {
         return json;
     }
 
-    private void onRule(ConsumerRecord<byte[], byte[]> r, Replay replay, List<Row> rows) {
+    /**
+     * One record of the log: folded (with --decisions, placements too, as the compiler folds them) and,
+     * for a network or rule event that passes the filters, listed. Placements are listed by the --vm pass.
+     */
+    private void onRecord(ConsumerRecord<byte[], byte[]> r, Replay replay, List<Row> rows) {
         String key = r.key() == null ? null : new String(r.key(), StandardCharsets.UTF_8);
         if (network != null && !network.equals(key)) {
             return;
@@ -187,11 +195,11 @@ final class HistoryCommand {
         if (decisions) {
             NetworkState s = key == null ? null : replay.state(key);
             before = s == null ? null : s.network();
-            step = replay.rule(r.topic(), r.key(), r.value(), r.offset());
+            step = replay.event(r.topic(), r.key(), r.value(), r.offset());
         } else {
             step = decodeOnly(r);
         }
-        if (!wanted) {
+        if (!wanted || step.event() instanceof WorkloadEvent) {
             return;
         }
         RuleEvent e = (RuleEvent) step.event();
@@ -214,18 +222,18 @@ final class HistoryCommand {
 
     private Replay.Step decodeOnly(ConsumerRecord<byte[], byte[]> r) {
         try {
-            RuleEvent e = decoder().decode(r.topic(), r.value());
+            SpecificRecord e = decoder().decode(r.topic(), r.value());
             return new Replay.Step(e, null, null, e == null ? "undecodable: null value" : null);
         } catch (SerializationException ex) {
             return new Replay.Step(null, null, null, "undecodable: " + ex.getMessage());
         }
     }
 
-    private EventDecoder<RuleEvent> decoder() {
-        if (ruleDecoder == null) {
-            ruleDecoder = new EventDecoder<>(ctx.registry(), RuleEvent.class);
+    private EventDecoder<SpecificRecord> decoder() {
+        if (eventDecoder == null) {
+            eventDecoder = EventDecoder.networkEvents(ctx.registry());
         }
-        return ruleDecoder;
+        return eventDecoder;
     }
 
     private boolean matches(RuleEvent e) {
@@ -359,9 +367,6 @@ final class HistoryCommand {
                 : new Table("time", "position", "network", "operation", "rule", "actor", "tenant", "request", "before", "after");
         for (Row r : rows) {
             String pos = "p" + r.partition() + "@" + r.offset();
-            if (!r.topic().equals(ctx.ruleTopic)) {
-                pos = "workload:" + pos;
-            }
             if (decisions) {
                 t.row(Times.format(r.time()), pos, r.networkId(), r.operation(), r.ruleId(), r.actor(), r.tenantId(),
                         r.requestId(), r.before(), r.after(), r.outcome() == null ? "-" : r.outcome());

@@ -16,7 +16,8 @@ import java.util.Map;
 import java.util.TreeSet;
 
 /**
- * Some networks' rule events replayed in log order from the start of their partitions (the partitions
+ * Some networks' events (network, rule and workload events of the one log) replayed in log order from
+ * the start of their partitions (the partitions
  * their keys map to), up to a time: the end bound of each partition is its first record stamped later
  * than the time, found with the time index ({@code offsetsForTimes}), so nothing past it is read. Every
  * partition is read once for all the networks it holds. Call {@link #upTo} with growing times to see the
@@ -52,7 +53,7 @@ final class NetworkReplay {
     NetworkReplay(AuditContext ctx, LogReader log, List<String> networks) {
         this.ctx = ctx;
         this.log = log;
-        List<TopicPartition> all = log.partitions(ctx.ruleTopic);
+        List<TopicPartition> all = log.partitions(ctx.eventTopic);
         TreeSet<Integer> used = new TreeSet<>();
         for (String n : networks) {
             TopicPartition tp = all.get(Topics.partitionFor(n, all.size()));
@@ -90,7 +91,7 @@ final class NetworkReplay {
             if (n == null) {
                 return;
             }
-            Replay.Step step = replay.rule(r.topic(), r.key(), r.value(), r.offset());
+            Replay.Step step = replay.event(r.topic(), r.key(), r.value(), r.offset());
             Stats s = stats.get(n);
             s.events++;
             if (step.decision() == null) {
@@ -110,7 +111,7 @@ final class NetworkReplay {
     /** What the replay of one network read: its partition, the offsets read so far and its events. */
     StateCommand.Replayed replayed(String networkId) {
         Stats s = stats.get(networkId);
-        return new StateCommand.Replayed(ctx.ruleTopic, s.partition.partition(), start.get(s.partition),
+        return new StateCommand.Replayed(ctx.eventTopic, s.partition.partition(), start.get(s.partition),
                 position.get(s.partition), s.events, s.rejected, s.skipped);
     }
 }

@@ -17,11 +17,13 @@ import java.util.Map;
 import java.util.TreeMap;
 
 /**
- * Folds log records into {@link NetworkState}s exactly as the compiler does: every record decoded and
- * mapped, a record that cannot be decoded or is invalid (or whose key is not its network id) skipped as
- * the compiler dead-letters it, every other one decided by {@link NetworkState#applyRule} /
- * {@link NetworkState#applyWorkload} at position offset + 1. The same log gives the same states on every
- * replay (invariant 2). Not thread-safe.
+ * Folds records of the network events log ({@code egress.network-events}: RuleEvent and WorkloadEvent
+ * in one order per network) into {@link NetworkState}s exactly as the compiler does: every record decoded
+ * and mapped, a record that cannot be decoded or is invalid (or whose key is not its network id) skipped
+ * as the compiler dead-letters it, every other one decided by {@link NetworkState#applyRule} /
+ * {@link NetworkState#applyWorkload} at position offset + 1, so a network's version is the position of
+ * its last event, as the compiler's is. The same log gives the same states on every replay
+ * (invariant 2). Not thread-safe.
  */
 public final class Replay {
 
@@ -37,30 +39,29 @@ public final class Replay {
     }
 
     private final Map<String, NetworkState> states = new HashMap<>();
-    private final EventDecoder<RuleEvent> rules;
-    private final EventDecoder<WorkloadEvent> workloads;
+    private final EventDecoder<org.apache.avro.specific.SpecificRecord> events;
     long records;
     long skipped;
     long rejected;
 
     public Replay(SchemaRegistryClient registry) {
-        this.rules = new EventDecoder<>(registry, RuleEvent.class);
-        this.workloads = new EventDecoder<>(registry, WorkloadEvent.class);
+        this.events = EventDecoder.networkEvents(registry);
     }
 
-    /** Decodes and folds a record of the rule-events topic. */
-    public Step rule(String topic, byte[] key, byte[] value, long offset) {
+    /** Decodes and folds a record of the network events log, whatever its type. */
+    public Step event(String topic, byte[] key, byte[] value, long offset) {
         records++;
-        RuleEvent e;
+        org.apache.avro.specific.SpecificRecord e;
         try {
-            e = rules.decode(topic, value);
+            e = events.decode(topic, value);
         } catch (SerializationException ex) {
             return skip(null, "undecodable: " + ex.getMessage());
         }
         if (e == null) {
             return skip(null, "undecodable: null value");
         }
-        return rule(e, key == null ? null : new String(key, StandardCharsets.UTF_8), offset);
+        String k = key == null ? null : new String(key, StandardCharsets.UTF_8);
+        return e instanceof RuleEvent r ? rule(r, k, offset) : workload((WorkloadEvent) e, k, offset);
     }
 
     /** Folds a decoded rule event found at {@code offset} under {@code key}. */
@@ -81,25 +82,14 @@ public final class Replay {
         return new Step(e, c, d, null);
     }
 
-    /** Decodes and folds a record of the workload-events topic. */
-    public Step workload(String topic, byte[] key, byte[] value, long offset) {
-        records++;
-        WorkloadEvent e;
-        try {
-            e = workloads.decode(topic, value);
-        } catch (SerializationException ex) {
-            return skip(null, "undecodable: " + ex.getMessage());
-        }
-        if (e == null) {
-            return skip(null, "undecodable: null value");
-        }
+    /** Folds a decoded placement event found at {@code offset} under {@code key}. */
+    public Step workload(WorkloadEvent e, String k, long offset) {
         WorkloadChange c;
         try {
             c = EventMapper.fromAvro(e);
         } catch (ValidationException | IllegalArgumentException | NullPointerException ex) {
             return skip(e, "invalid: " + ex.getMessage());
         }
-        String k = key == null ? null : new String(key, StandardCharsets.UTF_8);
         if (!c.networkId().equals(k)) {
             return skip(e, "invalid: record key '" + k + "' differs from networkId '" + c.networkId() + "'");
         }

@@ -28,10 +28,11 @@ import java.util.TreeMap;
 import java.util.TreeSet;
 
 /**
- * {@code audit replay-check [--network N ...]}: rebuilds every network from the log alone (rule and
- * workload events from the start of every partition up to the end offsets noted at start, folded like
- * the compiler folds them) and compares the result with the compiler's current state in Redis (the
- * {@code egress:network:{N}} view: definition, config version, rules, VMs, and the view version). Each
+ * {@code audit replay-check [--network N ...]}: rebuilds every network from the log alone (the network
+ * events log from the start of every partition up to the end offsets noted at start, folded like the
+ * compiler folds them) and compares the result with the compiler's current state in Redis (the
+ * {@code egress:network:{N}} view: definition, config version, rules, VMs, and the view version, which
+ * is the position of the network's last decided event). Each
  * difference is listed with the first event where the two part: the event after which the log no longer
  * holds what Redis holds (Redis lags or was left behind), or, when the log never held Redis's value (an
  * edit by hand), the event that first set the item in the log. Exit code 1 when anything differs.
@@ -51,9 +52,9 @@ final class ReplayCheckCommand {
 
     private final AuditContext ctx;
     private final Set<String> only;
-    /** Networks with an accepted event (the compiler wrote a view), and the position of their last accepted workload event. */
-    private final Map<String, Long> acceptedWorkload = new java.util.concurrent.ConcurrentHashMap<>();
-    private final Map<String, Integer> partitionCounts = new HashMap<>();
+    /** Networks with a decided event: the compiler wrote a view for them. */
+    private final Set<String> decided = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    private int partitionCount;
     private final java.util.concurrent.atomic.LongAdder ruleEvents = new java.util.concurrent.atomic.LongAdder();
     private final java.util.concurrent.atomic.LongAdder workloadEvents = new java.util.concurrent.atomic.LongAdder();
     private final int threads;
@@ -70,9 +71,7 @@ final class ReplayCheckCommand {
         Replay replay = new Replay(ctx.registry());
         try (KafkaConsumer<byte[], byte[]> consumer = ctx.consumer()) {
             LogReader log = new LogReader(consumer);
-            List<LogReader.Range> ranges = new ArrayList<>();
-            ranges.addAll(ranges(log, ctx.ruleTopic, true));
-            ranges.addAll(ranges(log, ctx.workloadTopic, false));
+            List<LogReader.Range> ranges = ranges(log, ctx.eventTopic);
             long total = ranges.stream().mapToLong(LogReader.Range::size).sum();
             // Every network is folded by one worker (records go by key), so the states need no sharing.
             List<Replay> parts = new ArrayList<>();
@@ -92,7 +91,7 @@ final class ReplayCheckCommand {
             UnifiedJedis redis = ctx.redis();
             Set<String> networks = new TreeSet<>(only);
             if (only.isEmpty()) {
-                networks.addAll(acceptedWorkload.keySet());
+                networks.addAll(decided);
                 networks.addAll(redisNetworks(redis));
             }
             checked = networks.size();
@@ -112,21 +111,13 @@ final class ReplayCheckCommand {
         String summary = "checked " + checked + (checked == 1 ? " network" : " networks") + " against Redis: "
                 + (checked - differing) + " match, " + differing + " differ; replayed " + ruleEvents.sum() + " rule events and "
                 + workloadEvents.sum() + " workload events (" + replay.skipped() + " skipped as undecodable or invalid)";
-        ctx.out.print(ctx.json ? json(differences, checked, differing, summary) : table(differences, summary, ctx.ruleTopic));
+        ctx.out.print(ctx.json ? json(differences, checked, differing, summary) : table(differences, summary));
         return differences.isEmpty() ? 0 : 1;
     }
 
-    private List<LogReader.Range> ranges(LogReader log, String topic, boolean required) {
-        List<TopicPartition> tps;
-        try {
-            tps = log.partitions(topic);
-        } catch (IllegalStateException e) {
-            if (required) {
-                throw e;
-            }
-            return List.of();
-        }
-        partitionCounts.put(topic, tps.size());
+    private List<LogReader.Range> ranges(LogReader log, String topic) {
+        List<TopicPartition> tps = log.partitions(topic);
+        partitionCount = tps.size();
         if (!only.isEmpty()) {
             Set<TopicPartition> wanted = new LinkedHashSet<>();
             for (String n : only) {
@@ -143,17 +134,15 @@ final class ReplayCheckCommand {
         if (networks != null && !networks.contains(key)) {
             return null;
         }
-        boolean rule = r.topic().equals(ctx.ruleTopic);
-        Replay.Step step = rule ? replay.rule(r.topic(), r.key(), r.value(), r.offset())
-                : replay.workload(r.topic(), r.key(), r.value(), r.offset());
+        Replay.Step step = replay.event(r.topic(), r.key(), r.value(), r.offset());
         if (count) {
-            if (rule) {
-                ruleEvents.increment();
-            } else {
+            if (step.event() instanceof WorkloadEvent) {
                 workloadEvents.increment();
+            } else if (step.event() instanceof RuleEvent) {
+                ruleEvents.increment();
             }
-            if (step.accepted()) {
-                acceptedWorkload.merge(key, rule ? 0L : r.offset() + 1, Math::max);
+            if (step.decision() != null) {
+                decided.add(key);
             }
         }
         return step;
@@ -178,7 +167,7 @@ final class ReplayCheckCommand {
 
     private void compare(String n, NetworkState s, Map<String, String> hash, List<Difference> out,
                          Map<String, Map<String, ViewItems.Item>> redisItemsOf, Map<String, List<String>> itemsToTrace) {
-        boolean logHasView = acceptedWorkload.containsKey(n);
+        boolean logHasView = decided.contains(n);
         boolean redisHasView = hash != null && !hash.isEmpty();
         if (!logHasView && !redisHasView) {
             return;
@@ -204,12 +193,10 @@ final class ReplayCheckCommand {
             redisItemsOf.put(n, redisItems);
             itemsToTrace.put(n, keys);
         }
-        // The compiler writes the view on every accepted event (and on redelivery) with the sum of both
-        // topics' positions; whatever order it read the two topics in, the last write comes after the last
-        // accepted event of each topic, so its version lies between the sum of those two positions and the
-        // replayed version.
-        long lo = s == null ? 0 : s.configVersion() + acceptedWorkload.getOrDefault(n, 0L);
-        long hi = s == null ? 0 : s.version();
+        // The compiler writes the view for every decided event (accepted or rejected) with the network's
+        // version, its position in the log: the last write has the replayed version, whatever the batching.
+        long lo = s == null ? 0 : s.version();
+        long hi = lo;
         String rv = redisHasView ? hash.get("version") : null;
         Long redisVersion = null;
         try {
@@ -235,7 +222,7 @@ final class ReplayCheckCommand {
         }
         List<LogReader.Range> ranges = new ArrayList<>();
         for (LogReader.Range r : pass1) {
-            int count = partitionCounts.get(r.partition().topic());
+            int count = partitionCount;
             if (items.keySet().stream().anyMatch(n -> Topics.partitionFor(n, count) == r.partition().partition())) {
                 ranges.add(r);
             }
@@ -323,21 +310,21 @@ final class ReplayCheckCommand {
         }
     }
 
-    static String describe(EventRef e, String ruleTopic) {
+    static String describe(EventRef e) {
         if (e == null) {
             return null;
         }
-        return (e.topic().equals(ruleTopic) ? "" : "workload ") + "p" + e.partition() + "@" + e.offset() + " " + e.operation()
+        return "p" + e.partition() + "@" + e.offset() + " " + e.operation()
                 + " " + Times.format(e.time()) + " " + e.actor() + " " + e.requestId();
     }
 
-    static String table(List<Difference> differences, String summary, String ruleTopic) {
+    static String table(List<Difference> differences, String summary) {
         StringBuilder sb = new StringBuilder();
         if (!differences.isEmpty()) {
             Table t = new Table("network", "item", "log", "redis", "parted at");
             for (Difference d : differences) {
                 t.row(d.networkId(), d.item(), d.log() == null ? "(absent)" : d.log(), d.redis() == null ? "(absent)" : d.redis(),
-                        describe(d.partedAt(), ruleTopic));
+                        describe(d.partedAt()));
             }
             sb.append(t.render());
         }

@@ -8,6 +8,9 @@ import io.egressctl.events.RuleEvent;
 import io.egressctl.events.RuleOperation;
 import io.egressctl.events.RuleSpec;
 import io.egressctl.events.Source;
+import io.egressctl.events.WorkloadEvent;
+import io.egressctl.events.WorkloadOperation;
+import org.apache.avro.specific.SpecificRecord;
 
 import java.time.Instant;
 import java.util.ArrayList;
@@ -17,10 +20,12 @@ import java.util.Map;
 import java.util.TreeMap;
 
 /**
- * A deterministic, valid rule-event history over simulated time for benchmarks and tests: networks take
- * turns; each starts with NETWORK_CREATED, then its rules are created, updated and deleted so a network
- * keeps about {@code maxRules} rules (every event is accepted in log order). Event {@code i} is stamped
- * {@code start + i * stepMillis}. The generator knows the rule set every network must end with.
+ * A deterministic, valid history of the network events log over simulated time for benchmarks and
+ * tests: networks take turns; each starts with NETWORK_CREATED, then its rules are created, updated and
+ * deleted so a network keeps about {@code maxRules} rules (every event is accepted in log order); with
+ * {@link #withPlacements} every n-th event of a network is a VM placement or move (WorkloadEvent) instead,
+ * as in the one log of 0.2. Event {@code i} is stamped {@code start + i * stepMillis}. The generator
+ * knows the rule set and the VMs every network must end with.
  */
 public final class SyntheticHistory {
 
@@ -31,6 +36,8 @@ public final class SyntheticHistory {
     private final long stepMillis;
     private final int[] steps;
     private final List<LinkedHashMap<String, RuleSpec>> live = new ArrayList<>();
+    private final List<TreeMap<String, String>> vms = new ArrayList<>();
+    private int placementsEvery;
     private long index;
 
     /**
@@ -46,7 +53,14 @@ public final class SyntheticHistory {
         this.steps = new int[networks];
         for (int i = 0; i < networks; i++) {
             live.add(new LinkedHashMap<>());
+            vms.add(new TreeMap<>());
         }
+    }
+
+    /** Makes every {@code every}-th event of a network (after its creation) a VM placement or move; 0: none. */
+    public SyntheticHistory withPlacements(int every) {
+        this.placementsEvery = every;
+        return this;
     }
 
     public String networkId(int n) {
@@ -63,14 +77,32 @@ public final class SyntheticHistory {
         return index;
     }
 
-    /** The next event; its timestamp is {@link #time(long)} of its index. */
+    /** The next event, a rule or network event (without {@link #withPlacements}); its timestamp is {@link #time(long)} of its index. */
     public RuleEvent next() {
+        if (!(nextEvent() instanceof RuleEvent e)) {
+            throw new IllegalStateException("the next event is a placement: use nextEvent()");
+        }
+        return e;
+    }
+
+    /** The next event of the log (RuleEvent or WorkloadEvent); its timestamp is {@link #time(long)} of its index. */
+    public SpecificRecord nextEvent() {
         long i = index++;
         int n = (int) (i % networks);
         int k = steps[n]++;
         String net = networkId(n);
         Source source = Source.newBuilder().setActor("user-" + (n % 17)).setTenantId(tenant(n)).setRequestId("req-" + i)
-                .setEventTime(time(i)).setService("audit-bench").setServiceVersion("0.1.0").build();
+                .setEventTime(time(i)).setService("audit-bench").setServiceVersion("0.2.0").build();
+        if (k > 0 && placementsEvery > 0 && k % placementsEvery == 0) {
+            int vm = (k / placementsEvery) % 8;
+            String vmId = net + "-vm-" + vm;
+            String host = "host-" + ((n + k) % 97);
+            String previous = vms.get(n).put(vmId, host);
+            return WorkloadEvent.newBuilder().setEventId("ev-" + i).setNetworkId(net).setSource(source)
+                    .setOperation(previous == null ? WorkloadOperation.VM_PLACED : WorkloadOperation.VM_MOVED)
+                    .setVmId(vmId).setHostId(host).setPreviousHostId(previous).setInterfaceName("tap-" + n % 10000 + "-" + vm)
+                    .setIpv4(subnet(n) + "." + (10 + vm)).build();
+        }
         RuleEvent.Builder e = RuleEvent.newBuilder().setEventId("ev-" + i).setNetworkId(net).setSource(source);
         if (k == 0) {
             return e.setOperation(RuleOperation.NETWORK_CREATED).setNetwork(network(n)).build();
@@ -121,6 +153,17 @@ public final class SyntheticHistory {
                 .setDestinationExceptCidrs(List.of())
                 .setStartPort(port).setEndPort(port).setIcmpType(null).setIcmpCode(null)
                 .setDescription(null).build();
+    }
+
+    /** The VMs every network holds after the events generated so far: network id to VM id to host. */
+    public Map<String, Map<String, String>> expectedVms() {
+        Map<String, Map<String, String>> out = new TreeMap<>();
+        for (int n = 0; n < networks; n++) {
+            if (steps[n] > 0) {
+                out.put(networkId(n), new TreeMap<>(vms.get(n)));
+            }
+        }
+        return out;
     }
 
     /** The rules every network holds after the events generated so far: network id to rule id to port. */

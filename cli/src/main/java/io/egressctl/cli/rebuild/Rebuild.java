@@ -204,7 +204,7 @@ public final class Rebuild {
 
     private static Map<TopicPartition, Long> ends(Admin admin) throws Exception {
         Map<TopicPartition, OffsetSpec> request = new TreeMap<>(java.util.Comparator.comparing(TopicPartition::toString));
-        for (String topic : List.of(Topics.RULE_EVENTS, Topics.WORKLOAD_EVENTS)) {
+        for (String topic : List.of(Topics.NETWORK_EVENTS)) {
             int partitions = admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic).partitions().size();
             for (int p = 0; p < partitions; p++) {
                 request.put(new TopicPartition(topic, p), OffsetSpec.latest());

@@ -78,12 +78,12 @@ class AuditContextTest {
     @Test
     void topicsFollowThePrefixOrTheirOwnFlags() {
         AuditContext plain = context(false);
-        assertThat(Set.of(plain.ruleTopic, plain.workloadTopic, plain.reportTopic))
-                .containsExactlyInAnyOrder("egress.rule-events", "egress.workload-events", "egress.enforcement-reports");
+        assertThat(Set.of(plain.eventTopic, plain.reportTopic))
+                .containsExactlyInAnyOrder("egress.network-events", "egress.enforcement-reports");
         AuditContext prefixed = context(false, "--topic-prefix", "staging.egress.", "--report-topic", "reports");
-        assertThat(prefixed.ruleTopic).isEqualTo("staging.egress.rule-events");
-        assertThat(prefixed.workloadTopic).isEqualTo("staging.egress.workload-events");
+        assertThat(prefixed.eventTopic).isEqualTo("staging.egress.network-events");
         assertThat(prefixed.reportTopic).isEqualTo("reports");
+        assertThat(context(false, "--event-topic", "old.egress.rule-events").eventTopic).isEqualTo("old.egress.rule-events");
     }
 
     @Test

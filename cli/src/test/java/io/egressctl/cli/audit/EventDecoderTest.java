@@ -36,6 +36,25 @@ class EventDecoderTest {
     }
 
     @Test
+    void theNetworkEventsDecoderReadsEachTypeOfTheOneLogAsItsOwnClassAndRefusesOthers() {
+        InMemorySchemaRegistryClient registry = new InMemorySchemaRegistryClient();
+        AvroSerializer<org.apache.avro.specific.SpecificRecord> ser = new AvroSerializer<>(registry);
+        RuleEvent created = Events.created("net-1", 1);
+        io.egressctl.events.WorkloadEvent placed = io.egressctl.events.WorkloadEvent.newBuilder().setEventId("w1")
+                .setOperation(io.egressctl.events.WorkloadOperation.VM_PLACED).setNetworkId("net-1").setVmId("vm-1").setHostId("h1")
+                .setSource(created.getSource()).build();
+        EventDecoder<org.apache.avro.specific.SpecificRecord> d = EventDecoder.networkEvents(registry);
+
+        assertThat(d.decode("egress.network-events", ser.serialize("egress.network-events", created))).isEqualTo(created);
+        assertThat(d.decode("egress.network-events", ser.serialize("egress.network-events", placed))).isEqualTo(placed);
+        byte[] other = ser.serialize("egress.network-events", io.egressctl.events.HostUpdate.newBuilder().setHostId("h1")
+                .setNetworkId("net-1").setVersion(1).setTombstone(true).setFragment(null).setFragmentHash("")
+                .setChangeIds(java.util.List.of()).setCompiledAt(java.time.Instant.EPOCH).build());
+        assertThatThrownBy(() -> d.decode("egress.network-events", other)).isInstanceOf(SerializationException.class)
+                .hasMessageContaining("is a io.egressctl.events.HostUpdate, not one of the record types of topic egress.network-events");
+    }
+
+    @Test
     void aBadRecordIsASerializationExceptionButAnUnreachableRegistryStopsTheAudit() {
         EventDecoder<RuleEvent> d = new EventDecoder<>(new InMemorySchemaRegistryClient(), RuleEvent.class);
         assertThatThrownBy(() -> d.decode("t", new byte[] {1, 0, 0, 0, 1, 2})).isInstanceOf(SerializationException.class)

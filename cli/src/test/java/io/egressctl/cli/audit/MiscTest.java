@@ -61,15 +61,17 @@ class MiscTest {
     @Test
     void aParallelFoldEndsWithTheStatesOfASequentialOne() {
         InMemorySchemaRegistryClient registry = new InMemorySchemaRegistryClient();
-        AvroSerializer<RuleEvent> ser = new AvroSerializer<>(registry);
-        SyntheticHistory h = new SyntheticHistory("p-", 50, 6, Instant.parse("2024-01-01T00:00:00Z"), 1);
+        AvroSerializer<org.apache.avro.specific.SpecificRecord> ser = new AvroSerializer<>(registry);
+        SyntheticHistory h = new SyntheticHistory("p-", 50, 6, Instant.parse("2024-01-01T00:00:00Z"), 1).withPlacements(4);
         List<ConsumerRecord<byte[], byte[]>> records = new ArrayList<>();
         for (int i = 0; i < 5_000; i++) {
-            RuleEvent e = h.next();
-            records.add(new ConsumerRecord<>("t", 0, i, e.getNetworkId().getBytes(StandardCharsets.UTF_8), ser.serialize("t", e)));
+            var e = h.nextEvent();
+            String key = e instanceof RuleEvent r ? r.getNetworkId() : ((io.egressctl.events.WorkloadEvent) e).getNetworkId();
+            records.add(new ConsumerRecord<>("x.network-events", 0, i, key.getBytes(StandardCharsets.UTF_8),
+                    ser.serialize("x.network-events", e)));
         }
         Replay sequential = new Replay(registry);
-        records.forEach(r -> sequential.rule(r.topic(), r.key(), r.value(), r.offset()));
+        records.forEach(r -> sequential.event(r.topic(), r.key(), r.value(), r.offset()));
 
         List<Replay> parts = new ArrayList<>();
         try (ParallelFold fold = new ParallelFold(3, i -> {
@@ -77,7 +79,7 @@ class MiscTest {
             synchronized (parts) {
                 parts.add(p);
             }
-            return r -> p.rule(r.topic(), r.key(), r.value(), r.offset());
+            return r -> p.event(r.topic(), r.key(), r.value(), r.offset());
         })) {
             for (int i = 0; i < records.size(); i += 700) {
                 fold.accept(new TopicPartition("t", 0), records.subList(i, Math.min(records.size(), i + 700)));
@@ -91,6 +93,8 @@ class MiscTest {
         sequential.states().forEach((id, s) -> {
             assertThat(merged.state(id).rules()).isEqualTo(s.rules());
             assertThat(merged.state(id).configVersion()).isEqualTo(s.configVersion());
+            assertThat(merged.state(id).vms()).isEqualTo(s.vms());
+            assertThat(merged.state(id).version()).isEqualTo(s.version());
         });
     }
 }

@@ -21,7 +21,7 @@ class StateFormatTest {
         return replay.state("net-1");
     }
 
-    static final StateCommand.Replayed REPLAYED = new StateCommand.Replayed("egress.rule-events", 3, 0, 12, 3, 0, 0);
+    static final StateCommand.Replayed REPLAYED = new StateCommand.Replayed("egress.network-events", 3, 0, 12, 3, 0, 0);
 
     @Test
     void table() {
@@ -32,7 +32,7 @@ class StateFormatTest {
                 at: 2024-05-01T10:00:05.000Z
                 definition: basic 10.20.0.0/24 policy allow tenant acme
                 config version: 3
-                replayed: 3 events of egress.rule-events partition 3 offsets 0..12 (0 rejected, 0 skipped)
+                replayed: 3 events of egress.network-events partition 3 offsets 0..12 (0 rejected, 0 skipped)
                 rules: 2
                 RULE  ACTION  MATCH                                  DESCRIPTION
                 r-a   deny    tcp port 22 from all-vms to any        -
@@ -43,7 +43,7 @@ class StateFormatTest {
     @Test
     void aNetworkThatDoesNotExistYet() {
         assertThat(StateCommand.table("net-1", Events.T0, new NetworkState("net-1"),
-                new StateCommand.Replayed("egress.rule-events", 3, 0, 0, 0, 0, 0)))
+                new StateCommand.Replayed("egress.network-events", 3, 0, 0, 0, 0, 0)))
                 .contains("definition: (none: the network does not exist at this time)\n")
                 .endsWith("rules: 0\n");
     }

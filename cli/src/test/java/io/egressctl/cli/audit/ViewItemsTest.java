@@ -88,7 +88,7 @@ class ViewItemsTest {
     }
 
     static ReplayCheckCommand.EventRef ref(long offset) {
-        return new ReplayCheckCommand.EventRef("egress.rule-events", 0, offset, "RULE_UPDATED", "e" + offset,
+        return new ReplayCheckCommand.EventRef("egress.network-events", 0, offset, "RULE_UPDATED", "e" + offset,
                 Instant.parse("2024-05-01T10:00:00Z").plusSeconds(offset), "alice", "req-" + offset);
     }
 
@@ -126,7 +126,7 @@ class ViewItemsTest {
     void rendersDifferencesWithTheirPartingEvent() {
         var d = new ReplayCheckCommand.Difference("net-1", "rule r1", "tcp port 80 from all-vms to any deny",
                 "tcp port 8080 from all-vms to any deny", ref(2));
-        assertThat(ReplayCheckCommand.table(java.util.List.of(d), "checked 1 network", "egress.rule-events")).isEqualTo("""
+        assertThat(ReplayCheckCommand.table(java.util.List.of(d), "checked 1 network")).isEqualTo("""
                 NETWORK  ITEM     LOG                                   REDIS                                   PARTED AT
                 net-1    rule r1  tcp port 80 from all-vms to any deny  tcp port 8080 from all-vms to any deny  p0@2 RULE_UPDATED 2024-05-01T10:00:02.000Z alice req-2
                 checked 1 network

@@ -16,22 +16,24 @@ import java.util.Base64;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
- * The compiler's state for one input partition at a pair of offsets: where to resume in each input
- * topic and the full state of every network of that partition. Written after the batch it covers
- * was stored and published, so a restore plus the log from these offsets equals a full replay.
+ * The compiler's state for one partition of the network events log at one offset: where to resume
+ * and the full state of every network of that partition. Written after the batch it covers was
+ * stored and published, so a restore plus the log from this offset equals a full replay.
  * Network definitions and rules are kept as base64 Avro single-object encodings of the contract
  * records, so nothing is lost in translation (explicit actions, priorities, descriptions).
  *
- * @param ruleOffset     next offset to read in egress.rule-events for this partition
- * @param workloadOffset next offset to read in egress.workload-events for this partition
+ * @param topic  the topic the offset is in ({@code egress.network-events}): a checkpoint of another
+ *               topic, or of 0.1's two topics (no such field), is not restored
+ * @param offset next offset to read in that topic's partition
  */
-record Checkpoint(long ruleOffset, long workloadOffset, List<NetworkEntry> networks) {
+record Checkpoint(String topic, long offset, List<NetworkEntry> networks) {
 
-    /** One network's state. */
+    /** One network's state; {@code position} is the network's version (offset + 1 of its last event). */
     record NetworkEntry(String networkId, String network, List<String> rules, List<VmEntry> vms,
-                        Map<String, String> idempotencyKeys, long configVersion, long rulePosition, long workloadPosition) {
+                        Map<String, String> idempotencyKeys, long configVersion, long position) {
     }
 
     /** One VM placement; interface and MAC absent (null) in checkpoints written before they were kept. */
@@ -51,7 +53,7 @@ record Checkpoint(long ruleOffset, long workloadOffset, List<NetworkEntry> netwo
         }
         String network = s.network() == null ? null : encode(bytes(EventMapper.toAvro(s.network())));
         return new NetworkEntry(s.networkId(), network, rules, vms, new LinkedHashMap<>(s.idempotencyKeys()),
-                s.configVersion(), s.rulePosition(), s.workloadPosition());
+                s.configVersion(), s.position());
     }
 
     static NetworkState restore(NetworkEntry e) {
@@ -68,7 +70,7 @@ record Checkpoint(long ruleOffset, long workloadOffset, List<NetworkEntry> netwo
             var network = e.network() == null ? null
                     : EventMapper.fromAvro(NetworkSpec.fromByteBuffer(ByteBuffer.wrap(Base64.getDecoder().decode(e.network()))));
             return NetworkState.restore(e.networkId(), network, rules, vms, e.idempotencyKeys(), e.configVersion(),
-                    e.rulePosition(), e.workloadPosition());
+                    e.position());
         } catch (IOException ex) {
             throw new UncheckedIOException("corrupt checkpoint for network " + e.networkId(), ex);
         }
@@ -78,8 +80,16 @@ record Checkpoint(long ruleOffset, long workloadOffset, List<NetworkEntry> netwo
         return JSON.writeValueAsString(this);
     }
 
-    static Checkpoint fromJson(String json) {
-        return JSON.readValue(json, Checkpoint.class);
+    /**
+     * The checkpoint in {@code json} if it was written for {@code topic}; empty for one of another topic
+     * or of 0.1's format (offsets of two topics), which cannot be resumed from.
+     */
+    static Optional<Checkpoint> fromJson(String json, String topic) {
+        var tree = JSON.readTree(json);
+        if (!tree.has("topic") || !topic.equals(tree.get("topic").asString())) {
+            return Optional.empty();
+        }
+        return Optional.of(JSON.treeToValue(tree, Checkpoint.class));
     }
 
     private static String encode(ByteBuffer b) {

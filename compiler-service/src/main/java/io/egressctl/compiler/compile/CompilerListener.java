@@ -1,10 +1,7 @@
 package io.egressctl.compiler.compile;
 
 import io.egressctl.compiler.snapshot.SnapshotStore;
-import io.egressctl.events.RuleEvent;
-import io.egressctl.events.WorkloadEvent;
 import io.egressctl.schemas.registry.SchemaRegistryClient;
-import io.egressctl.schemas.serde.AvroDeserializer;
 import io.egressctl.schemas.serde.Topics;
 import io.micrometer.core.instrument.MeterRegistry;
 import org.apache.avro.specific.SpecificRecord;
@@ -23,8 +20,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The Spring Kafka adapter of the {@link CompilerPipeline}: one listener thread, batches of both
- * input topics, offsets committed after each batch was stored and published. On assignment a
+ * The Spring Kafka adapter of the {@link CompilerPipeline}: one listener thread, batches of the
+ * network events log, offsets committed after each batch was stored and published. On assignment a
  * partition resumes from its checkpoint, or from the beginning of the log when it has none.
  */
 @Component
@@ -37,9 +34,8 @@ class CompilerListener implements ConsumerSeekAware {
     CompilerListener(SnapshotStore store, Producer<String, SpecificRecord> avroProducer, Producer<String, byte[]> dltProducer,
                      SchemaRegistryClient registry, MeterRegistry meters,
                      @Value("${egress.compiler.checkpoint-interval-ms:5000}") long checkpointIntervalMillis) {
-        this.pipeline = new CompilerPipeline(store, avroProducer, dltProducer, new AvroDeserializer<>(registry, RuleEvent.class),
-                new AvroDeserializer<>(registry, WorkloadEvent.class), CompilerPipeline.TopicNames.defaults(),
-                checkpointIntervalMillis, meters);
+        this.pipeline = new CompilerPipeline(store, avroProducer, dltProducer, CompilerPipeline.eventDeserializer(registry),
+                CompilerPipeline.TopicNames.defaults(), checkpointIntervalMillis, meters);
     }
 
     @Override
@@ -63,7 +59,7 @@ class CompilerListener implements ConsumerSeekAware {
         log.info("revoked {}; stopped writing for their networks", partitions);
     }
 
-    @KafkaListener(id = "compiler", topics = {Topics.RULE_EVENTS, Topics.WORKLOAD_EVENTS},
+    @KafkaListener(id = "compiler", topics = Topics.NETWORK_EVENTS,
             groupId = "${egress.compiler.group:egress-compiler}", batch = "true")
     synchronized void onBatch(List<ConsumerRecord<String, byte[]>> records) {
         pipeline.process(records);

@@ -54,7 +54,9 @@ import java.util.TreeMap;
 /**
  * The compiler's work on one consumer batch, independent of Spring:
  * <pre>
- *  records ──decode/validate──▶ CompilerEngine (decide in log order, compile the network)
+ *  records of egress.network-events (RuleEvent, WorkloadEvent: one log, one position per network)
+ *     │
+ *     ▼ decode/validate──▶ CompilerEngine (decide in log order, compile the network)
  *     │ poison ─▶ &lt;topic&gt;.DLT          │ FragmentUpdates, coalesced per (host, network): last wins
  *     ▼                                  ▼
  *  change status, network views,
@@ -65,17 +67,22 @@ import java.util.TreeMap;
  *                                        ▼
  *                         checkpoint per owned partition (offsets + network states), now and then
  * </pre>
- * HostUpdates are stamped with the time of the event that caused them, never the wall clock, so a
- * rebuild from the log writes byte-identical snapshots. Not thread-safe: the consumer thread owns it.
+ * HostUpdates carry the version (the position in the log) and are stamped with the change id and
+ * the time of the event that produced them, never the wall clock, so whatever the batching, the
+ * poll sizes or the restarts, the same log publishes the same (version, content) HostUpdates byte
+ * for byte (coalescing only leaves some out) and a rebuild writes byte-identical snapshots
+ * ({@code ReplayDeterminismTest}). What a batch that failed half way produced is kept and written
+ * and published with the next batch, and no checkpoint is written meanwhile. Not thread-safe: the
+ * consumer thread owns it.
  */
 public final class CompilerPipeline {
 
     private static final Logger log = LoggerFactory.getLogger(CompilerPipeline.class);
 
-    /** Input topic names (configurable so benchmarks and tests can use their own). */
-    public record TopicNames(String ruleEvents, String workloadEvents, String hostUpdates) {
+    /** Topic names (configurable so benchmarks and tests can use their own). */
+    public record TopicNames(String networkEvents, String hostUpdates) {
         public static TopicNames defaults() {
-            return new TopicNames(Topics.RULE_EVENTS, Topics.WORKLOAD_EVENTS, Topics.HOST_UPDATES);
+            return new TopicNames(Topics.NETWORK_EVENTS, Topics.HOST_UPDATES);
         }
     }
 
@@ -86,8 +93,7 @@ public final class CompilerPipeline {
     private final SnapshotStore store;
     private final Producer<String, SpecificRecord> producer;
     private final Producer<String, byte[]> dltProducer;
-    private final AvroDeserializer<RuleEvent> ruleDeserializer;
-    private final AvroDeserializer<WorkloadEvent> workloadDeserializer;
+    private final AvroDeserializer<SpecificRecord> eventDeserializer;
     private final TopicNames topics;
     private final long checkpointIntervalMillis;
     private final JsonMapper json = JsonMapper.builder().build();
@@ -101,14 +107,16 @@ public final class CompilerPipeline {
     private long lastCheckpoint = System.currentTimeMillis();
     private boolean dirtySinceCheckpoint;
 
+    /**
+     * @param eventDeserializer reads both record types of the network events topic (see {@link #eventDeserializer})
+     */
     public CompilerPipeline(SnapshotStore store, Producer<String, SpecificRecord> producer, Producer<String, byte[]> dltProducer,
-                            AvroDeserializer<RuleEvent> ruleDeserializer, AvroDeserializer<WorkloadEvent> workloadDeserializer,
+                            AvroDeserializer<SpecificRecord> eventDeserializer,
                             TopicNames topics, long checkpointIntervalMillis, MeterRegistry meters) {
         this.store = store;
         this.producer = producer;
         this.dltProducer = dltProducer;
-        this.ruleDeserializer = ruleDeserializer;
-        this.workloadDeserializer = workloadDeserializer;
+        this.eventDeserializer = eventDeserializer;
         this.topics = topics;
         this.checkpointIntervalMillis = checkpointIntervalMillis;
         this.meters = meters;
@@ -117,6 +125,11 @@ public final class CompilerPipeline {
         this.fragmentsWritten = Counter.builder("egress.compiler.fragments.written").register(meters);
         this.storeTimer = Timer.builder("egress.compiler.store").description("one batch's Redis round trip(s)").register(meters);
         this.flushTimer = Timer.builder("egress.compiler.flush").description("waiting for the batch's HostUpdates to be acknowledged").register(meters);
+    }
+
+    /** The deserializer of the network events topic: RuleEvent or WorkloadEvent by the writer schema's name. */
+    public static AvroDeserializer<SpecificRecord> eventDeserializer(io.egressctl.schemas.registry.SchemaRegistryClient registry) {
+        return AvroDeserializer.ofTypes(registry, RuleEvent.class, WorkloadEvent.class);
     }
 
     /**
@@ -133,11 +146,14 @@ public final class CompilerPipeline {
                 continue;
             }
             var text = store.readCheckpoint(p);
-            if (text.isEmpty()) {
-                log.info("partition {}: no checkpoint, replaying from the beginning", p);
+            var checkpoint = text.flatMap(t -> Checkpoint.fromJson(t, topics.networkEvents()));
+            if (checkpoint.isEmpty()) {
+                log.info("partition {}: no checkpoint{}, replaying {} from the beginning", p,
+                        text.isPresent() ? " of " + topics.networkEvents() + " (one of another format or topic was left alone)" : "",
+                        topics.networkEvents());
                 continue;
             }
-            Checkpoint cp = Checkpoint.fromJson(text.get());
+            Checkpoint cp = checkpoint.get();
             for (Checkpoint.NetworkEntry e : cp.networks()) {
                 NetworkState restored = Checkpoint.restore(e);
                 engine.restore(restored);
@@ -148,12 +164,10 @@ public final class CompilerPipeline {
                     claims.put(e.networkId(), claimsOf(restored));
                 }
             }
-            seeks.put(new TopicPartition(topics.ruleEvents(), p), cp.ruleOffset());
-            seeks.put(new TopicPartition(topics.workloadEvents(), p), cp.workloadOffset());
-            positions.put(new TopicPartition(topics.ruleEvents(), p), cp.ruleOffset());
-            positions.put(new TopicPartition(topics.workloadEvents(), p), cp.workloadOffset());
-            log.info("partition {}: restored {} networks from the checkpoint at rule offset {}, workload offset {}",
-                    p, cp.networks().size(), cp.ruleOffset(), cp.workloadOffset());
+            TopicPartition tp = new TopicPartition(topics.networkEvents(), p);
+            seeks.put(tp, cp.offset());
+            positions.put(tp, cp.offset());
+            log.info("partition {}: restored {} networks from the checkpoint at offset {}", p, cp.networks().size(), cp.offset());
         }
         return seeks;
     }
@@ -173,18 +187,30 @@ public final class CompilerPipeline {
         });
         owned.removeAll(numbers);
         positions.keySet().removeIf(tp -> numbers.contains(tp.partition()));
+        // What an unfinished batch produced for these networks is the new owner's to produce again.
+        pending.keySet().removeIf(k -> !networkPartition.containsKey(networkOf(k)));
+        pendingTime.keySet().retainAll(pending.keySet());
+        touched.removeIf(n -> !networkPartition.containsKey(n));
+        resync.removeIf(n -> !networkPartition.containsKey(n));
+        changes.removeIf(c -> !networkPartition.containsKey(c.fields().get("networkId")));
     }
 
     /** Processes one consumer batch end to end (store, publish, flush); see the class comment. */
     public void process(List<ConsumerRecord<String, byte[]>> records) {
         Timer.Sample sample = Timer.start(meters);
         batchTime = Instant.now().toString();
-        Map<String, FragmentUpdate> pending = new LinkedHashMap<>();
-        Map<String, Long> pendingTime = new HashMap<>();
-        Set<String> touched = new LinkedHashSet<>();
-        Set<String> resync = new LinkedHashSet<>();
+        if (unfinished) {
+            // The last batch failed after the engine took its events: its output is still pending (written
+            // and published with this batch); the read model caches may hold views that never reached the store.
+            log.warn("the previous batch did not complete: writing and publishing its {} updates with this batch", pending.size());
+            touched.forEach(n -> {
+                ruleJson.remove(n);
+                metaJson.remove(n);
+            });
+            resync.addAll(touched);
+        }
+        unfinished = true;
         vmsChanged.clear();
-        List<ChangeWrite> changes = new ArrayList<>();
         for (ConsumerRecord<String, byte[]> record : records) {
             positions.put(new TopicPartition(record.topic(), record.partition()), record.offset() + 1);
             owned.add(record.partition());
@@ -196,12 +222,12 @@ public final class CompilerPipeline {
             eventCounters.computeIfAbsent(record.topic() + '/' + d.outcome(),
                     k -> meters.counter("egress.compiler.events", "topic", record.topic(), "outcome", d.outcome().name())).increment();
             networkPartition.put(result.networkId(), record.partition());
-            if (!record.topic().equals(topics.ruleEvents())) {
+            if (lastWasWorkload) {
                 vmsChanged.add(result.networkId());
             }
             if (d.outcome() == Decision.Outcome.ALREADY_APPLIED) {
-                // A redelivery after a failed batch: make sure what was decided reached the store and the hosts.
-                resync.add(result.networkId());
+                // A redelivery: its output was produced when it was first decided (and, if that batch
+                // failed, is still pending), so a replay never publishes other bytes for a version.
                 continue;
             }
             Map<String, Long> targets = new TreeMap<>();
@@ -210,19 +236,10 @@ public final class CompilerPipeline {
                 pendingTime.put(key(u), record.timestamp());
                 targets.put(u.hostId(), u.version());
             }
-            if (d.isAccepted()) {
-                touched.add(result.networkId());
-            }
+            // A rejected event moves the network's version too: its view is written either way, so the
+            // view's version is the network's position whatever the batching.
+            touched.add(result.networkId());
             changes.add(new ChangeWrite(result.eventId(), changeFields(result, targets, record.timestamp())));
-        }
-        for (String networkId : resync) {
-            NetworkState s = engine.state(networkId);
-            for (Map.Entry<String, Fragment> e : engine.fragments(networkId).entrySet()) {
-                FragmentUpdate u = new FragmentUpdate(e.getKey(), networkId, s.version(), e.getValue(), e.getValue().hash(), List.of());
-                pending.putIfAbsent(key(u), u);
-                pendingTime.putIfAbsent(key(u), 0L);
-            }
-            touched.add(networkId);
         }
         List<FragmentWrite> fragments = new ArrayList<>(pending.size());
         List<HostUpdate> avro = new ArrayList<>(pending.size());
@@ -239,8 +256,8 @@ public final class CompilerPipeline {
         List<InterfaceWrite> interfaces = interfaceWrites(touched, resync, claimsAfter);
         long storeStart = System.nanoTime();
         SnapshotStore.BatchResult written = store.write(new SnapshotStore.Batch(fragments, views, changes, interfaces));
-        // Only once written: after a failed write the redelivered batch (ALREADY_APPLIED, resync)
-        // diffs against what the index held before, releases included.
+        // Only once written: after a failed write the next batch (carrying this one's output, its
+        // networks in resync) diffs against what the index held before, releases included.
         claimsAfter.forEach((networkId, c) -> {
             if (c == null) {
                 claims.remove(networkId);
@@ -266,15 +283,24 @@ public final class CompilerPipeline {
         long flushStart = System.nanoTime();
         producer.flush();
         flushTimer.record(System.nanoTime() - flushStart, java.util.concurrent.TimeUnit.NANOSECONDS);
+        pending.clear();
+        pendingTime.clear();
+        touched.clear();
+        changes.clear();
+        resync.clear();
+        unfinished = false;
         dirtySinceCheckpoint |= !records.isEmpty();
         sample.stop(batchTimer);
         maybeCheckpoint(false);
     }
 
-    /** Writes checkpoints of every owned partition if the interval passed (or {@code force}). */
+    /**
+     * Writes checkpoints of every owned partition if the interval passed (or {@code force}); never while
+     * the output of a batch is not stored and published yet (a checkpoint must not move past it).
+     */
     public void maybeCheckpoint(boolean force) {
         long now = System.currentTimeMillis();
-        if (!dirtySinceCheckpoint || (!force && now - lastCheckpoint < checkpointIntervalMillis)) {
+        if (unfinished || !dirtySinceCheckpoint || (!force && now - lastCheckpoint < checkpointIntervalMillis)) {
             return;
         }
         Map<Integer, List<Checkpoint.NetworkEntry>> byPartition = new TreeMap<>();
@@ -287,24 +313,34 @@ public final class CompilerPipeline {
         });
         for (Map.Entry<Integer, List<Checkpoint.NetworkEntry>> e : byPartition.entrySet()) {
             int p = e.getKey();
-            long ruleOffset = positions.getOrDefault(new TopicPartition(topics.ruleEvents(), p), 0L);
-            long workloadOffset = positions.getOrDefault(new TopicPartition(topics.workloadEvents(), p), 0L);
-            store.writeCheckpoint(p, new Checkpoint(ruleOffset, workloadOffset, e.getValue()).toJson());
+            long offset = positions.getOrDefault(new TopicPartition(topics.networkEvents(), p), 0L);
+            store.writeCheckpoint(p, new Checkpoint(topics.networkEvents(), offset, e.getValue()).toJson());
         }
         lastCheckpoint = now;
         dirtySinceCheckpoint = false;
     }
 
+    /** Whether the record {@link #decide} last decided was a placement (its network's cached JSON is stale). */
+    private boolean lastWasWorkload;
+
+    /** Decodes a record of the network events log and decides it at its position (offset + 1), whatever its type. */
     private CompileResult decide(ConsumerRecord<String, byte[]> record) {
         try {
-            if (record.topic().equals(topics.ruleEvents())) {
-                RuleChange c = EventMapper.fromAvro(ruleDeserializer.deserialize(record.topic(), record.value()));
+            SpecificRecord event = eventDeserializer.deserialize(record.topic(), record.value());
+            if (event instanceof RuleEvent e) {
+                RuleChange c = EventMapper.fromAvro(e);
                 requireKey(record, c.networkId());
+                lastWasWorkload = false;
                 return engine.onRuleChange(c, record.offset() + 1);
             }
-            WorkloadChange c = EventMapper.fromAvro(workloadDeserializer.deserialize(record.topic(), record.value()));
-            requireKey(record, c.networkId());
-            return engine.onWorkloadChange(c, record.offset() + 1);
+            if (event instanceof WorkloadEvent e) {
+                WorkloadChange c = EventMapper.fromAvro(e);
+                requireKey(record, c.networkId());
+                lastWasWorkload = true;
+                return engine.onWorkloadChange(c, record.offset() + 1);
+            }
+            throw new SerializationException(event == null ? "a null value (tombstone) is no event"
+                    : "a " + event.getSchema().getFullName() + " is no event of " + record.topic());
         } catch (SerializationException e) {
             deadLetter(record, "undecodable", e.getMessage());
         } catch (ValidationException | IllegalArgumentException | NullPointerException e) {
@@ -327,6 +363,24 @@ public final class CompilerPipeline {
     private static String key(FragmentUpdate u) {
         return u.hostId() + '\u0000' + u.networkId();
     }
+
+    private static String networkOf(String key) {
+        return key.substring(key.indexOf('\u0000') + 1);
+    }
+
+    /*
+     * The output of the batch being processed, kept across a batch that fails half way (a store or
+     * publish error after the engine took its events): the next batch writes and publishes it again
+     * (identical bytes; the store's guard answers SAME), and no checkpoint is written until it is.
+     */
+    private final Map<String, FragmentUpdate> pending = new LinkedHashMap<>();
+    private final Map<String, Long> pendingTime = new HashMap<>();
+    private final Set<String> touched = new LinkedHashSet<>();
+    private final List<ChangeWrite> changes = new ArrayList<>();
+    /** Networks of a batch that did not complete: their interface claims are written whole with the next one. */
+    private final Set<String> resync = new LinkedHashSet<>();
+    /** True from the start of a batch until its output is stored and published. */
+    private boolean unfinished;
 
     private ViewWrite view(String networkId) {
         NetworkState s = engine.state(networkId);

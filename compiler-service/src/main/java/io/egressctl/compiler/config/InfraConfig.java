@@ -63,17 +63,18 @@ class InfraConfig {
                 topics.checkTimeout());
     }
 
-    /** Every topic of the compiler: the two input logs, host updates, reports, and their dead letters. */
+    /**
+     * Every topic of the compiler: the network events log (its input: network, rule and workload events,
+     * one order per network), host updates, reports, and their dead letters.
+     */
     static List<TopicTopology.Requirement> requiredTopics(int partitions, KafkaDefaults.Durability durability) {
         return List.of(
-                TopicTopology.keyed(KafkaDefaults.keptForever(Topics.RULE_EVENTS, partitions, durability), PARTITIONS_SETTING),
-                TopicTopology.keyed(KafkaDefaults.keptForever(Topics.WORKLOAD_EVENTS, partitions, durability), PARTITIONS_SETTING),
+                TopicTopology.keyed(KafkaDefaults.keptForever(Topics.NETWORK_EVENTS, partitions, durability), PARTITIONS_SETTING),
                 TopicTopology.keyed(KafkaDefaults.retainedFor(Topics.HOST_UPDATES, partitions, Duration.ofDays(7), durability),
                         PARTITIONS_SETTING),
                 TopicTopology.keyed(KafkaDefaults.retainedFor(Topics.ENFORCEMENT_REPORTS, partitions, Duration.ofDays(30), durability),
                         PARTITIONS_SETTING),
-                TopicTopology.anyPartitionCount(KafkaDefaults.keptForever(Topics.dlt(Topics.RULE_EVENTS), partitions, durability)),
-                TopicTopology.anyPartitionCount(KafkaDefaults.keptForever(Topics.dlt(Topics.WORKLOAD_EVENTS), partitions, durability)),
+                TopicTopology.anyPartitionCount(KafkaDefaults.keptForever(Topics.dlt(Topics.NETWORK_EVENTS), partitions, durability)),
                 TopicTopology.anyPartitionCount(KafkaDefaults.keptForever(Topics.dlt(Topics.ENFORCEMENT_REPORTS), partitions, durability)));
     }
 

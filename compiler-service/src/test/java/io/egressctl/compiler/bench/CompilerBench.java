@@ -12,12 +12,9 @@ import io.egressctl.core.model.Network;
 import io.egressctl.core.model.NetworkKind;
 import io.egressctl.core.model.PortRange;
 import io.egressctl.core.model.Protocol;
-import io.egressctl.events.RuleEvent;
-import io.egressctl.events.WorkloadEvent;
 import io.egressctl.schemas.mapping.EventMapper;
 import io.egressctl.schemas.registry.HttpSchemaRegistryClient;
 import io.egressctl.schemas.registry.SchemaRegistryClient;
-import io.egressctl.schemas.serde.AvroDeserializer;
 import io.egressctl.schemas.serde.AvroSerializer;
 import io.egressctl.schemas.serde.KafkaDefaults;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
@@ -193,15 +190,14 @@ public final class CompilerBench {
         // Topics of their own per measurement: re-creating a name just deleted races the deletion
         // (NOT_LEADER, then an idempotent producer stuck on OUT_OF_ORDER_SEQUENCE_NUMBER).
         String prefix = "bench." + run + "." + (++measurements) + "." + size.name().replace("*", "-spread");
-        CompilerPipeline.TopicNames topics = new CompilerPipeline.TopicNames(prefix + ".rule-events", prefix + ".workload-events",
-                prefix + ".host-updates");
+        CompilerPipeline.TopicNames topics = new CompilerPipeline.TopicNames(prefix + ".network-events", prefix + ".host-updates");
         try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap));
              UnifiedJedis redis = new UnifiedJedis(URI.create(redisUrl));
              Producer<String, SpecificRecord> producer = producer();
              // The pipeline's own producer has the service's settings (KafkaDefaults), not the loader's.
              Producer<String, SpecificRecord> compilerProducer = new KafkaProducer<>(KafkaDefaults.orderedProducer(bootstrap, "bench-compiler"),
                      new StringSerializer(), new AvroSerializer<>(registry))) {
-            admin.createTopics(List.of(new NewTopic(topics.ruleEvents(), 6, (short) 1), new NewTopic(topics.workloadEvents(), 6, (short) 1),
+            admin.createTopics(List.of(new NewTopic(topics.networkEvents(), 6, (short) 1),
                     new NewTopic(topics.hostUpdates(), 6, (short) 1))).all().get();
             awaitLeaders(producer, topics);
             awaitLeaders(compilerProducer, topics);
@@ -213,7 +209,7 @@ public final class CompilerBench {
                 for (int n = 0; n < size.networks(); n++) {
                     String net = "n" + n;
                     Cidr guest = Cidr.parse("10." + (n / 256) + "." + (n % 256) + ".0/24");
-                    send(producer, topics.ruleEvents(), net, EventMapper.toAvro(new RuleChange(id("c"), RuleChange.Operation.NETWORK_CREATED,
+                    send(producer, topics.networkEvents(), net, EventMapper.toAvro(new RuleChange(id("c"), RuleChange.Operation.NETWORK_CREATED,
                             net, null, null, new Network(net, "t" + (n % 50), NetworkKind.BASIC, guest, null, DefaultPolicy.ALLOW, false, 10_000),
                             null, null, audit())));
                     int firstHost = random.nextInt(size.hosts());
@@ -221,7 +217,7 @@ public final class CompilerBench {
                         String host = "h" + ((firstHost + v % HOSTS_PER_NETWORK) % size.hosts());
                         // Interface names unique across the cloud (so across every host), as a hypervisor numbers its vnets.
                         String iface = "vnet" + Integer.toString(n * VMS_PER_NETWORK + v, 36);
-                        send(producer, topics.workloadEvents(), net, EventMapper.toAvro(new WorkloadChange(id("w"), WorkloadChange.Operation.VM_PLACED,
+                        send(producer, topics.networkEvents(), net, EventMapper.toAvro(new WorkloadChange(id("w"), WorkloadChange.Operation.VM_PLACED,
                                 net, net + "-vm" + v, host, null, iface, null, guest.addressText().replaceAll("\\.0$", "." + (10 + v)), null,
                                 audit())));
                     }
@@ -230,7 +226,7 @@ public final class CompilerBench {
                         if (n < size.active()) {
                             rules.add(new String[] {net, ruleId, guest.addressText()});
                         }
-                        send(producer, topics.ruleEvents(), net, EventMapper.toAvro(ruleCreated(net, ruleId, guest, r, random)));
+                        send(producer, topics.networkEvents(), net, EventMapper.toAvro(ruleCreated(net, ruleId, guest, r, random)));
                     }
                 }
                 producer.flush();
@@ -248,12 +244,12 @@ public final class CompilerBench {
                         Cidr guest = Cidr.parse("10." + (n / 256) + "." + (n % 256) + ".0/24");
                         String ruleId = id("r");
                         rules.add(new String[] {net, ruleId, guest.addressText()});
-                        send(producer, topics.ruleEvents(), net, EventMapper.toAvro(ruleCreated(net, ruleId, guest, RULES_PER_NETWORK + i, random)));
+                        send(producer, topics.networkEvents(), net, EventMapper.toAvro(ruleCreated(net, ruleId, guest, RULES_PER_NETWORK + i, random)));
                     } else {
                         String[] victim = rules.remove(random.nextInt(rules.size()));
                         EgressRule before = new EgressRule(victim[1], Protocol.TCP, null, EgressRule.DEFAULT_PRIORITY, List.of(), List.of(),
                                 List.of(), List.of(), PortRange.single(1), null, null);
-                        send(producer, topics.ruleEvents(), victim[0], EventMapper.toAvro(new RuleChange(id("c"), RuleChange.Operation.RULE_DELETED,
+                        send(producer, topics.networkEvents(), victim[0], EventMapper.toAvro(new RuleChange(id("c"), RuleChange.Operation.RULE_DELETED,
                                 victim[0], null, null, null, before, null, audit())));
                     }
                 }
@@ -299,7 +295,7 @@ public final class CompilerBench {
                         size.name(), setupEvents, setupSeconds, changes, seconds, result.perSecond(), result.microsPerChange(), hosts.size(), bytes);
                 return result;
             } finally {
-                admin.deleteTopics(List.of(topics.ruleEvents(), topics.workloadEvents(), topics.hostUpdates())).all().get();
+                admin.deleteTopics(List.of(topics.networkEvents(), topics.hostUpdates())).all().get();
                 redis.flushDB();
             }
         }
@@ -315,12 +311,12 @@ public final class CompilerBench {
     private CompilerPipeline pipeline(UnifiedJedis redis, Producer<String, SpecificRecord> producer, CompilerPipeline.TopicNames topics) {
         Producer<String, byte[]> dlt = new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap),
                 new StringSerializer(), new ByteArraySerializer());
-        return new CompilerPipeline(new RedisSnapshotStore(redis), producer, dlt, new AvroDeserializer<>(registry, RuleEvent.class),
-                new AvroDeserializer<>(registry, WorkloadEvent.class), topics, Long.MAX_VALUE, meters);
+        return new CompilerPipeline(new RedisSnapshotStore(redis), producer, dlt, CompilerPipeline.eventDeserializer(registry),
+                topics, Long.MAX_VALUE, meters);
     }
 
     /**
-     * Reads both input topics from {@code from} (null: the beginning) until {@code count} records were
+     * Reads the network events topic from {@code from} (null: the beginning) until {@code count} records were
      * processed ({@code pipeline} null: only polled, for the floor); returns the offsets reached,
      * where the next run starts.
      */
@@ -332,8 +328,7 @@ public final class CompilerBench {
                 ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false), new StringDeserializer(), new ByteArrayDeserializer())) {
             List<TopicPartition> tps = new ArrayList<>();
             for (int p = 0; p < 6; p++) {
-                tps.add(new TopicPartition(topics.ruleEvents(), p));
-                tps.add(new TopicPartition(topics.workloadEvents(), p));
+                tps.add(new TopicPartition(topics.networkEvents(), p));
             }
             consumer.assign(tps);
             if (from == null) {
@@ -378,7 +373,7 @@ public final class CompilerBench {
      */
     private static void awaitLeaders(Producer<String, SpecificRecord> producer, CompilerPipeline.TopicNames topics) throws InterruptedException {
         long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
-        for (String t : List.of(topics.ruleEvents(), topics.workloadEvents(), topics.hostUpdates())) {
+        for (String t : List.of(topics.networkEvents(), topics.hostUpdates())) {
             while (producer.partitionsFor(t).size() < 6 || producer.partitionsFor(t).stream().anyMatch(p -> p.leader() == null)) {
                 if (System.nanoTime() > deadline) {
                     throw new IllegalStateException("topic " + t + " has no leader for every partition after 60 s");

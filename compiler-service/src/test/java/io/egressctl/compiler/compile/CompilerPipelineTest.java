@@ -12,11 +12,8 @@ import io.egressctl.core.model.NetworkKind;
 import io.egressctl.core.model.PortRange;
 import io.egressctl.core.model.Protocol;
 import io.egressctl.events.HostUpdate;
-import io.egressctl.events.RuleEvent;
-import io.egressctl.events.WorkloadEvent;
 import io.egressctl.schemas.mapping.EventMapper;
 import io.egressctl.schemas.registry.InMemorySchemaRegistryClient;
-import io.egressctl.schemas.serde.AvroDeserializer;
 import io.egressctl.schemas.serde.AvroSerializer;
 import io.egressctl.schemas.serde.Topics;
 import io.egressctl.schemas.view.NetworkView;
@@ -24,6 +21,7 @@ import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import org.apache.avro.specific.SpecificRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.producer.MockProducer;
+import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.Test;
@@ -51,10 +49,14 @@ class CompilerPipelineTest {
     final FakeStore store = new FakeStore();
     final MockProducer<String, SpecificRecord> producer = new MockProducer<>(true, null, new StringSerializer(), new AvroSerializer<>(registry));
     final MockProducer<String, byte[]> dlt = new MockProducer<>(true, null, new StringSerializer(), new ByteArraySerializer());
-    final CompilerPipeline pipeline = new CompilerPipeline(store, producer, dlt, new AvroDeserializer<>(registry, RuleEvent.class),
-            new AvroDeserializer<>(registry, WorkloadEvent.class), CompilerPipeline.TopicNames.defaults(), 0, new SimpleMeterRegistry());
-    long ruleOffset;
-    long workloadOffset;
+    final CompilerPipeline pipeline = newPipeline();
+    /** Next offset of partition 0 of egress.network-events. */
+    long offset;
+
+    CompilerPipeline newPipeline() {
+        return new CompilerPipeline(store, producer, dlt, CompilerPipeline.eventDeserializer(registry),
+                CompilerPipeline.TopicNames.defaults(), 0, new SimpleMeterRegistry());
+    }
 
     @Test
     void updatesOfOneHostAndNetworkInOneBatchAreCoalescedToTheNewest() {
@@ -98,7 +100,7 @@ class CompilerPipelineTest {
     @Test
     void undecodableAndInvalidRecordsAreDeadLetteredAndTheBatchGoesOn() {
         List<ConsumerRecord<String, byte[]>> batch = new ArrayList<>(setup());
-        batch.add(new ConsumerRecord<>(Topics.RULE_EVENTS, 0, ruleOffset++, "n1", new byte[] {1, 2, 3}));
+        batch.add(new ConsumerRecord<>(Topics.NETWORK_EVENTS, 0, offset++, "n1", new byte[] {1, 2, 3}));
         batch.add(rule(create("r1", "10.0.0.11/32", 80)));
         pipeline.process(batch);
         assertThat(dlt.history()).hasSize(1);
@@ -132,13 +134,72 @@ class CompilerPipelineTest {
         pipeline.process(setup());
         pipeline.process(List.of(rule(create("r1", "10.0.0.11/32", 80))));
         pipeline.maybeCheckpoint(true);
-        CompilerPipeline other = new CompilerPipeline(store, producer, dlt, new AvroDeserializer<>(registry, RuleEvent.class),
-                new AvroDeserializer<>(registry, WorkloadEvent.class), CompilerPipeline.TopicNames.defaults(), 0, new SimpleMeterRegistry());
-        var seeks = other.assign(List.of(new org.apache.kafka.common.TopicPartition(Topics.RULE_EVENTS, 0),
-                new org.apache.kafka.common.TopicPartition(Topics.WORKLOAD_EVENTS, 0)));
-        assertThat(seeks.values()).containsExactlyInAnyOrder(ruleOffset, workloadOffset);
+        CompilerPipeline other = newPipeline();
+        var seeks = other.assign(List.of(new TopicPartition(Topics.NETWORK_EVENTS, 0)));
+        assertThat(seeks).containsExactly(Map.entry(new TopicPartition(Topics.NETWORK_EVENTS, 0), offset));
         assertThat(other.engine().fragments("n1")).isEqualTo(pipeline.engine().fragments("n1"));
-        assertThat(other.engine().state("n1").version()).isEqualTo(pipeline.engine().state("n1").version());
+        assertThat(other.engine().state("n1").version()).isEqualTo(pipeline.engine().state("n1").version()).isEqualTo(offset);
+    }
+
+    @Test
+    void versionsArePositionsInTheOneLogWhateverTheEventsType() {
+        pipeline.process(setup());
+        assertThat(pipeline.engine().state("n1").version()).as("network at 1, two placements at 2 and 3").isEqualTo(3);
+        assertThat(published("h2")).extracting(HostUpdate::getVersion).containsExactly(3L);
+        pipeline.process(List.of(rule(create("r1", "10.0.0.11/32", 80))));
+        assertThat(published("h1")).extracting(HostUpdate::getVersion).containsExactly(2L, 4L);
+        assertThat(NetworkView.fromHash(store.views.get("n1")).version()).isEqualTo(4);
+        assertThat(store.changes.get("c-r1").get("version")).isEqualTo("4");
+    }
+
+    @Test
+    void aCheckpointOfAnotherTopicOrOf01sTwoTopicsIsNotRestored() {
+        store.checkpoints.put(0, "{\"ruleOffset\":12,\"workloadOffset\":5,\"networks\":[]}");
+        assertThat(newPipeline().assign(List.of(new TopicPartition(Topics.NETWORK_EVENTS, 0)))).as("0.1's format").isEmpty();
+        store.checkpoints.put(0, "{\"topic\":\"other.network-events\",\"offset\":12,\"networks\":[]}");
+        assertThat(newPipeline().assign(List.of(new TopicPartition(Topics.NETWORK_EVENTS, 0)))).as("another topic").isEmpty();
+    }
+
+    @Test
+    void aRecordOfAnotherTypeOnTheLogIsDeadLetteredAsUndecodable() {
+        List<ConsumerRecord<String, byte[]>> batch = new ArrayList<>(setup());
+        batch.add(new ConsumerRecord<>(Topics.NETWORK_EVENTS, 0, offset++, "n1",
+                serializer.serialize(Topics.NETWORK_EVENTS, HostUpdate.newBuilder().setHostId("h1").setNetworkId("n1").setVersion(1)
+                        .setTombstone(true).setFragment(null).setFragmentHash("").setChangeIds(List.of()).setCompiledAt(Instant.EPOCH).build())));
+        batch.add(rule(create("r1", "10.0.0.11/32", 80)));
+
+        pipeline.process(batch);
+
+        assertThat(dlt.history()).hasSize(1);
+        assertThat(dlt.history().get(0).topic()).isEqualTo("egress.network-events.DLT");
+        assertThat(new String(dlt.history().get(0).headers().lastHeader("egress.dlt.reason").value()))
+                .contains("io.egressctl.events.HostUpdate, not one of the record types of topic egress.network-events");
+        assertThat(published("h1")).extracting(HostUpdate::getVersion).containsExactly(5L);
+    }
+
+    @Test
+    void whatABatchThatFailedHalfWayProducedIsPublishedWithTheNextAndNoCheckpointMovesPastItMeanwhile() {
+        pipeline.process(setup());
+        pipeline.maybeCheckpoint(true);
+        String checkpoint = store.checkpoints.get(0);
+        List<ConsumerRecord<String, byte[]>> batch = List.of(rule(create("r1", "10.0.0.11/32", 80)),
+                workload(new WorkloadChange("w3", WorkloadChange.Operation.VM_MOVED, "n1", "vm2", "h3", "h2", "10.0.0.12", null, AUDIT)));
+        producer.clear();
+        store.failWrites = 1;
+
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> pipeline.process(batch)).hasMessageContaining("store down");
+        pipeline.maybeCheckpoint(true);
+        assertThat(store.checkpoints.get(0)).as("no checkpoint past an unfinished batch").isEqualTo(checkpoint);
+        assertThat(producer.history()).isEmpty();
+
+        pipeline.process(batch); // the listener's retry: every event already applied
+        assertThat(producer.history()).extracting(r -> r.key() + "@" + ((HostUpdate) r.value()).getVersion())
+                .containsExactly("h1@4", "h3@5", "h2@5");
+        assertThat(published("h1").get(0).getChangeIds()).containsExactly("c-r1");
+        assertThat(store.changes).containsKeys("c-r1", "w3");
+        assertThat(NetworkView.fromHash(store.views.get("n1"))).isEqualTo(NetworkView.of(pipeline.engine().state("n1")));
+        pipeline.maybeCheckpoint(true);
+        assertThat(store.checkpoints.get(0)).isNotEqualTo(checkpoint);
     }
 
     // ---- the host interface index ----
@@ -224,10 +285,8 @@ class CompilerPipelineTest {
     void aRestoredInstanceReleasesWhatItsPredecessorClaimed() {
         pipeline.process(List.of(rule(createNetwork("na")), workload(placed("w1", "na", "vm-1", "h1", "tap-a1", "10.0.0.11"))));
         pipeline.maybeCheckpoint(true);
-        CompilerPipeline other = new CompilerPipeline(store, producer, dlt, new AvroDeserializer<>(registry, RuleEvent.class),
-                new AvroDeserializer<>(registry, WorkloadEvent.class), CompilerPipeline.TopicNames.defaults(), 0, new SimpleMeterRegistry());
-        other.assign(List.of(new org.apache.kafka.common.TopicPartition(Topics.RULE_EVENTS, 0),
-                new org.apache.kafka.common.TopicPartition(Topics.WORKLOAD_EVENTS, 0)));
+        CompilerPipeline other = newPipeline();
+        other.assign(List.of(new TopicPartition(Topics.NETWORK_EVENTS, 0)));
         other.process(List.of(workload(new WorkloadChange("w2", WorkloadChange.Operation.VM_REMOVED, "na", "vm-1", "h1", null, null, null, AUDIT))));
         assertThat(index("h1")).isEmpty();
     }
@@ -238,10 +297,10 @@ class CompilerPipelineTest {
         pipeline.process(first);
         ConsumerRecord<String, byte[]> move = workload(new WorkloadChange("w2", WorkloadChange.Operation.VM_MOVED, "na", "vm-1", "h2", "h1",
                 "tap-b1", null, "10.0.0.11", null, AUDIT));
-        store.failNext = true;
+        store.failWrites = 1;
         org.assertj.core.api.Assertions.assertThatThrownBy(() -> pipeline.process(List.of(move))).hasMessageContaining("Redis is down");
         assertThat(index("h1")).isEqualTo(Map.of("tap-a1", "na/vm-1"));
-        // Redelivered: decided already (ALREADY_APPLIED), so the network is written whole, its release too.
+        // Redelivered (ALREADY_APPLIED): the failed batch's output goes with this one, its networks written whole, releases too.
         pipeline.process(List.of(move));
         assertThat(index("h1")).isEmpty();
         assertThat(index("h2")).isEqualTo(Map.of("tap-b1", "na/vm-1"));
@@ -287,12 +346,12 @@ class CompilerPipelineTest {
     }
 
     ConsumerRecord<String, byte[]> rule(RuleChange c) {
-        return new ConsumerRecord<>(Topics.RULE_EVENTS, 0, ruleOffset++, c.networkId(), serializer.serialize(Topics.RULE_EVENTS, EventMapper.toAvro(c)));
+        return new ConsumerRecord<>(Topics.NETWORK_EVENTS, 0, offset++, c.networkId(), serializer.serialize(Topics.NETWORK_EVENTS, EventMapper.toAvro(c)));
     }
 
     ConsumerRecord<String, byte[]> workload(WorkloadChange c) {
-        return new ConsumerRecord<>(Topics.WORKLOAD_EVENTS, 0, workloadOffset++, c.networkId(),
-                serializer.serialize(Topics.WORKLOAD_EVENTS, EventMapper.toAvro(c)));
+        return new ConsumerRecord<>(Topics.NETWORK_EVENTS, 0, offset++, c.networkId(),
+                serializer.serialize(Topics.NETWORK_EVENTS, EventMapper.toAvro(c)));
     }
 
     List<HostUpdate> published(String host) {
@@ -311,13 +370,14 @@ class CompilerPipelineTest {
         final Map<String, Map<String, String>> interfaces = new HashMap<>();
         final List<InterfaceWrite> interfaceWrites = new ArrayList<>();
         long staleFrom = Long.MAX_VALUE;
-        boolean failNext;
+        /** The next this many batch writes fail as an unreachable Redis would. */
+        int failWrites;
 
         @Override
         public BatchResult write(Batch batch) {
-            if (failNext) {
-                failNext = false;
-                throw new IllegalStateException("Redis is down");
+            if (failWrites > 0) {
+                failWrites--;
+                throw new IllegalStateException("store down (Redis is down)");
             }
             List<WriteOutcome> out = new ArrayList<>();
             for (FragmentWrite w : batch.fragments()) {

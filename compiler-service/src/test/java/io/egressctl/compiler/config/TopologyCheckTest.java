@@ -93,9 +93,8 @@ class TopologyCheckTest {
         TopicTopology.Report first = TopicTopology.ensure(admin, InfraConfig.requiredTopics(6, KafkaDefaults.Durability.SINGLE_BROKER),
                 Duration.ofSeconds(30));
 
-        assertThat(first.created()).containsExactlyInAnyOrder(Topics.RULE_EVENTS, Topics.WORKLOAD_EVENTS, Topics.HOST_UPDATES,
-                Topics.ENFORCEMENT_REPORTS, Topics.dlt(Topics.RULE_EVENTS), Topics.dlt(Topics.WORKLOAD_EVENTS),
-                Topics.dlt(Topics.ENFORCEMENT_REPORTS));
+        assertThat(first.created()).containsExactlyInAnyOrder(Topics.NETWORK_EVENTS, Topics.HOST_UPDATES,
+                Topics.ENFORCEMENT_REPORTS, Topics.dlt(Topics.NETWORK_EVENTS), Topics.dlt(Topics.ENFORCEMENT_REPORTS));
         assertThat(first.warnings()).isEmpty();
         for (String t : first.created()) {
             assertThat(partitions(t)).as(t).isEqualTo(6);
@@ -104,15 +103,15 @@ class TopologyCheckTest {
             assertThat(c.get(TopicConfig.UNCLEAN_LEADER_ELECTION_ENABLE_CONFIG).value()).as(t).isEqualTo("false");
             assertThat(describe(t).partitions().get(0).replicas()).as(t).hasSize(1);
         }
-        assertThat(config(Topics.RULE_EVENTS).get(TopicConfig.RETENTION_MS_CONFIG).value()).isEqualTo("-1");
-        assertThat(config(Topics.WORKLOAD_EVENTS).get(TopicConfig.RETENTION_BYTES_CONFIG).value()).isEqualTo("-1");
+        assertThat(config(Topics.NETWORK_EVENTS).get(TopicConfig.RETENTION_MS_CONFIG).value()).isEqualTo("-1");
+        assertThat(config(Topics.NETWORK_EVENTS).get(TopicConfig.RETENTION_BYTES_CONFIG).value()).isEqualTo("-1");
         assertThat(config(Topics.HOST_UPDATES).get(TopicConfig.RETENTION_MS_CONFIG).value())
                 .isEqualTo(String.valueOf(Duration.ofDays(7).toMillis()));
 
         TopicTopology.Report second = TopicTopology.ensure(admin, InfraConfig.requiredTopics(6, KafkaDefaults.Durability.SINGLE_BROKER),
                 Duration.ofSeconds(30));
         assertThat(second.created()).isEmpty();
-        assertThat(second.checked()).hasSize(7);
+        assertThat(second.checked()).hasSize(5);
         assertThat(second.warnings()).isEmpty();
     }
 
@@ -126,15 +125,14 @@ class TopologyCheckTest {
         TopicTopology.MismatchException mismatch = rootCause(failure, TopicTopology.MismatchException.class);
         assertThat(mismatch.getMessage())
                 .startsWith("refusing to start")
-                .contains("topic egress.rule-events has 6 partitions, this service is configured for 12")
-                .contains("topic egress.workload-events has 6 partitions")
+                .contains("topic egress.network-events has 6 partitions, this service is configured for 12")
                 .contains("topic egress.host-updates has 6 partitions")
                 .contains("topic egress.enforcement-reports has 6 partitions")
                 .contains("EGRESS_PARTITIONS; set it to 6")
                 .contains("Nothing was changed");
-        assertThat(mismatch.mismatches()).hasSize(4); // dead-letter topics' counts decide nothing
-        for (String t : List.of(Topics.RULE_EVENTS, Topics.WORKLOAD_EVENTS, Topics.HOST_UPDATES, Topics.ENFORCEMENT_REPORTS,
-                Topics.dlt(Topics.RULE_EVENTS))) {
+        assertThat(mismatch.mismatches()).hasSize(3); // dead-letter topics' counts decide nothing
+        for (String t : List.of(Topics.NETWORK_EVENTS, Topics.HOST_UPDATES, Topics.ENFORCEMENT_REPORTS,
+                Topics.dlt(Topics.NETWORK_EVENTS))) {
             assertThat(partitions(t)).as(t + " keeps its partitions").isEqualTo(6);
         }
         assertThat(allConfigs()).isEqualTo(configsBefore);
@@ -142,35 +140,35 @@ class TopologyCheckTest {
 
     @Test
     void aCompilerConfiguredForFewerPartitionsRefusesToo() throws Exception {
-        admin.createTopics(List.of(new NewTopic(Topics.RULE_EVENTS, 8, (short) 1))).all().get();
+        admin.createTopics(List.of(new NewTopic(Topics.NETWORK_EVENTS, 8, (short) 1))).all().get();
 
         Throwable failure = startCompiler(6);
 
         assertThat(rootCause(failure, TopicTopology.MismatchException.class).mismatches())
-                .containsExactly("topic egress.rule-events has 8 partitions, this service is configured for 6"
+                .containsExactly("topic egress.network-events has 8 partitions, this service is configured for 6"
                         + " (egress.partitions / EGRESS_PARTITIONS; set it to 8 to run against this topic)");
-        assertThat(partitions(Topics.RULE_EVENTS)).isEqualTo(8);
+        assertThat(partitions(Topics.NETWORK_EVENTS)).isEqualTo(8);
         // a refused start creates nothing either: the check decides before it writes
-        assertThat(admin.listTopics().names().get()).containsExactly(Topics.RULE_EVENTS);
+        assertThat(admin.listTopics().names().get()).containsExactly(Topics.NETWORK_EVENTS);
     }
 
     @Test
     void otherDifferencesAreReportedAndLeftAsTheyAre() throws Exception {
         admin.createTopics(List.of(
-                new NewTopic(Topics.RULE_EVENTS, 6, (short) 1).configs(Map.of(TopicConfig.RETENTION_MS_CONFIG, "86400000")),
-                new NewTopic(Topics.dlt(Topics.RULE_EVENTS), 1, (short) 1))).all().get();
+                new NewTopic(Topics.NETWORK_EVENTS, 6, (short) 1).configs(Map.of(TopicConfig.RETENTION_MS_CONFIG, "86400000")),
+                new NewTopic(Topics.dlt(Topics.NETWORK_EVENTS), 1, (short) 1))).all().get();
 
         TopicTopology.Report report = TopicTopology.ensure(admin, InfraConfig.requiredTopics(6, KafkaDefaults.Durability.SINGLE_BROKER),
                 Duration.ofSeconds(30));
 
-        assertThat(report.created()).as(report.toString()).hasSize(5);
+        assertThat(report.created()).as(report.toString()).hasSize(3);
         assertThat(report.warnings()).contains(
-                "topic egress.rule-events has retention.ms=86400000, this service would create it with -1; left as it is"
+                "topic egress.network-events has retention.ms=86400000, this service would create it with -1; left as it is"
                         + " (kafka-configs --alter changes it)",
-                "topic egress.rule-events.DLT has 1 partitions, this service is configured for 6; left as it is"
+                "topic egress.network-events.DLT has 1 partitions, this service is configured for 6; left as it is"
                         + " (its partition count decides nothing)");
-        assertThat(config(Topics.RULE_EVENTS).get(TopicConfig.RETENTION_MS_CONFIG).value()).isEqualTo("86400000");
-        assertThat(partitions(Topics.dlt(Topics.RULE_EVENTS))).isEqualTo(1);
+        assertThat(config(Topics.NETWORK_EVENTS).get(TopicConfig.RETENTION_MS_CONFIG).value()).isEqualTo("86400000");
+        assertThat(partitions(Topics.dlt(Topics.NETWORK_EVENTS))).isEqualTo(1);
     }
 
     @Test

@@ -17,14 +17,16 @@ import io.egressctl.core.model.EgressRule;
 import io.egressctl.core.model.VmPlacement;
 
 /**
- * The incremental compiler: holds the state of the networks it owns and, for each event, decides
- * it, recompiles only that network and returns the fragments whose content changed, plus
- * tombstones for hosts that no longer run the network.
+ * The incremental compiler: holds the state of the networks it owns and, for each event of the
+ * network events log, decides it, recompiles only that network and returns the fragments whose
+ * content changed, plus tombstones for hosts that no longer run the network. Every update carries
+ * the network's version, the position of the event that produced it: the same log gives the same
+ * (version, content) sequence however it is split into batches or across restarts.
  *
  * <pre>
- *  RuleChange ─┐                                   ┌─▶ FragmentUpdate (changed hash)
+ *  RuleChange ─┐  (one log,                        ┌─▶ FragmentUpdate (changed hash)
  *              ├─▶ NetworkState ─▶ FragmentCompiler ┤
- *  Workload ───┘   (decide, log order)  (per host)  └─▶ FragmentUpdate (tombstone)
+ *  Workload ───┘   one position)        (per host)  └─▶ FragmentUpdate (tombstone)
  *                                         ▲
  *                              emitted hashes per (network, host)
  * </pre>
@@ -39,7 +41,8 @@ public final class CompilerEngine {
     private final Map<String, Map<String, String>> emitted = new HashMap<>();
 
     /**
-     * Decides a rule event at {@code position} (offset + 1) and recompiles the hosts it can touch:
+     * Decides a network or rule event at {@code position} (offset + 1 in the network's partition of
+     * the network events log) and recompiles the hosts it can touch:
      * for a rule change, the hosts of the VMs the rule covered before and covers after; for a
      * network change, every host of the network.
      */
@@ -62,7 +65,10 @@ public final class CompilerEngine {
         return result(state, change.eventId(), d, affected);
     }
 
-    /** Decides a placement event at {@code position} (offset + 1) and recompiles the hosts it touches. */
+    /**
+     * Decides a placement event at {@code position} (offset + 1 in the network's partition of the
+     * network events log, the same positions as rule events) and recompiles the hosts it touches.
+     */
     public CompileResult onWorkloadChange(WorkloadChange change, long position) {
         NetworkState state = networks.computeIfAbsent(change.networkId(), NetworkState::new);
         Set<String> affected = new TreeSet<>();

@@ -23,9 +23,13 @@ import java.util.TreeMap;
  * the log positions it has consumed. Decides every event in log order (invariant 2): stale
  * versions, duplicate rules and quota overflows are rejected here, the same way on every replay.
  *
- * <p>Log positions are Kafka offsets + 1 of the event in its topic partition; every event of one
- * network shares a partition, so positions only grow per network. Not thread-safe: one owner
- * (the compiler instance holding the partition) mutates it.
+ * <p>Every event that decides a network's state (network, rule and workload events) is in one
+ * ordered log, keyed by the network id, so all of a network's events share one partition. An
+ * event's position is its Kafka offset + 1 in that partition; the network's version is the
+ * position of the last event it consumed (accepted or rejected). Positions only grow per network,
+ * and the same log gives the same (version, content) sequence on every replay, however it is
+ * batched or restarted. Not thread-safe: one owner (the compiler instance holding the partition)
+ * mutates it.
  */
 public final class NetworkState {
 
@@ -41,8 +45,7 @@ public final class NetworkState {
     private final TreeMap<String, VmPlacement> vms = new TreeMap<>();
     private final LinkedHashMap<String, String> idempotencyKeys = new LinkedHashMap<>();
     private long configVersion;
-    private long rulePosition;
-    private long workloadPosition;
+    private long position;
 
     public NetworkState(String networkId) {
         this.networkId = networkId;
@@ -72,28 +75,30 @@ public final class NetworkState {
         return configVersion;
     }
 
-    public long rulePosition() {
-        return rulePosition;
-    }
-
-    public long workloadPosition() {
-        return workloadPosition;
+    /** Position (offset + 1) of the last event of this network consumed from its log, 0 before the first. */
+    public long position() {
+        return position;
     }
 
     /**
-     * Version of the compiled fragments: the sum of both topics' positions, so it only grows and
-     * is the same after any full replay of the log.
+     * Version of the network and of its compiled fragments: its position in the log. It only grows
+     * and is a function of the log alone: any replay of the log reaches the same content at the
+     * same version.
      */
     public long version() {
-        return rulePosition + workloadPosition;
+        return position;
     }
 
-    /** Decides and, when accepted, applies a rule event found at {@code position} of its partition. */
+    /**
+     * Decides and, when accepted, applies a network or rule event found at {@code position}
+     * (offset + 1) of the network's partition. An event at or before the current position was
+     * consumed already: {@link Decision.Outcome#ALREADY_APPLIED}, nothing changes.
+     */
     public Decision applyRule(RuleChange c, long position) {
-        if (position <= rulePosition) {
+        if (position <= this.position) {
             return Decision.alreadyApplied();
         }
-        rulePosition = position;
+        this.position = position;
         Decision d = decideRule(c);
         if (d.isAccepted()) {
             configVersion = position;
@@ -245,15 +250,17 @@ public final class NetworkState {
     }
 
     /**
-     * Decides and applies a placement event found at {@code position} of its partition. A placement
+     * Decides and applies a placement event found at {@code position} (offset + 1) of the network's
+     * partition, the same log as its rule events (an event at or before the current position was
+     * consumed already: {@link Decision.Outcome#ALREADY_APPLIED}). A placement
      * with an invalid VM or host id or a malformed address is rejected as {@code INVALID}; addresses
      * are kept in canonical text form.
      */
     public Decision applyWorkload(WorkloadChange c, long position) {
-        if (position <= workloadPosition) {
+        if (position <= this.position) {
             return Decision.alreadyApplied();
         }
-        workloadPosition = position;
+        this.position = position;
         switch (c.operation()) {
             case VM_PLACED, VM_MOVED -> {
                 // Upstream compute is held to the same rules as tenants: ids and addresses end up in
@@ -338,19 +345,19 @@ public final class NetworkState {
     }
 
     /**
-     * Rebuilds a state from a checkpoint. The arguments must come from a state's own accessors.
+     * Rebuilds a state from a checkpoint. The arguments must come from a state's own accessors
+     * ({@code position} from {@link #position()}).
      */
     public static NetworkState restore(String networkId, Network network, Map<String, EgressRule> rules,
                                        Map<String, VmPlacement> vms, Map<String, String> idempotencyKeys,
-                                       long configVersion, long rulePosition, long workloadPosition) {
+                                       long configVersion, long position) {
         NetworkState s = new NetworkState(networkId);
         s.network = network;
         rules.values().forEach(s::putRule);
         s.vms.putAll(vms);
         s.idempotencyKeys.putAll(idempotencyKeys);
         s.configVersion = configVersion;
-        s.rulePosition = rulePosition;
-        s.workloadPosition = workloadPosition;
+        s.position = position;
         return s;
     }
 }

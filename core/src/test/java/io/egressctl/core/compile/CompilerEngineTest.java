@@ -9,7 +9,6 @@ import io.egressctl.core.state.NetworkState;
 import io.egressctl.core.testing.Hosts;
 import io.egressctl.core.testing.Log;
 import io.egressctl.core.testing.Log.Delivery;
-import io.egressctl.core.testing.Log.Topic;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -22,7 +21,6 @@ import java.util.Set;
 import java.util.SortedMap;
 import java.util.TreeMap;
 import java.util.stream.Collectors;
-import java.util.stream.IntStream;
 
 import static io.egressctl.core.testing.Drafts.draft;
 import static io.egressctl.core.testing.Events.drained;
@@ -41,10 +39,11 @@ import static io.egressctl.core.testing.Events.ruleUpdated;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * Order and duplicate independence of the incremental compiler (invariants 2 and 3), in the style of
- * calico's calc-graph tests: one scenario replayed in order, with every event twice, split across a
- * restart at every point, and with the two topics interleaved in many ways. A fake fleet of agents
- * ({@link Hosts}) folds the updates and asserts the agents' invariants as they arrive.
+ * The incremental compiler as a function of the log (invariants 2 and 3), in the style of calico's
+ * calc-graph tests: one scenario (network, rule and workload events in one log) replayed in order,
+ * with every event twice, split across a restart at every point, with a redelivered tail. Every run
+ * emits the same (version, content) sequence. A fake fleet of agents ({@link Hosts}) folds the
+ * updates and asserts the agents' invariants as they arrive.
  */
 class CompilerEngineTest {
 
@@ -223,60 +222,86 @@ class CompilerEngineTest {
     }
 
     @Test
-    void theTopicsInterleavedInAnyOrderThatKeepsEachTopicsOwnOrderEndTheSame() {
+    void versionsArePositionsInTheOneLogWhateverTheKindOfEvent() {
         Log log = scenario();
-        Run expected = run(log.inOrder());
-        List<List<Delivery>> orders = new ArrayList<>();
-        orders.add(log.topicFirst(Topic.RULES));
-        orders.add(log.topicFirst(Topic.WORKLOADS));
-        IntStream.range(0, 50).forEach(seed -> orders.add(log.randomInterleaving(seed)));
+        Run run = run(log.inOrder());
 
-        for (List<Delivery> order : orders) {
-            Run run = run(order);
-
-            assertSameOutcome(run, expected);
-            assertThat(run.engine().states()).allSatisfy(s ->
-                    assertThat(s.version()).isEqualTo(expected.engine().state(s.networkId()).version()));
+        for (int i = 0; i < run.results().size(); i++) {
+            Delivery d = log.inOrder().get(i);
+            assertThat(run.results().get(i).networkVersion()).as("event %s", d.eventId()).isEqualTo(d.position());
+            assertThat(run.results().get(i).updates()).allSatisfy(u -> assertThat(u.version()).isEqualTo(d.position()));
         }
+        // A network's version is the position of its last event, whatever its kind: net-a ends on a placement.
+        long lastOfNetA = log.inOrder().stream().filter(d -> d.eventId() != null && networkOf(d).equals("net-a"))
+                .mapToLong(Delivery::position).max().orElseThrow();
+        assertThat(run.engine().state("net-a").version()).isEqualTo(lastOfNetA);
     }
 
     @Test
-    void interleavedAndDuplicatedAndRestartedAllAtOnceEndsTheSame() {
+    void anEventBehindTheNetworksPositionIsAlreadyAppliedWhateverItsKind() {
+        twoNetworksOnThreeHosts();
+        long at = engine.state("net-a").version();
+
+        CompileResult late = engine.onRuleChange(ruleCreated("net-a", A_ICMP), at - 1);
+
+        assertThat(late.decision().outcome()).isEqualTo(Decision.Outcome.ALREADY_APPLIED);
+        assertThat(late.updates()).isEmpty();
+        assertThat(engine.state("net-a").rules()).isEmpty();
+    }
+
+    @Test
+    void duplicatedAndRestartedWithARedeliveredTailAllAtOnceEmitsTheSameVersionsAndContents() {
         Log log = scenario();
         Run expected = run(log.inOrder());
+        Map<String, FragmentUpdate> expectedUpdates = Log.byVersion(expected.results());
 
         for (int seed = 0; seed < 20; seed++) {
-            List<Delivery> order = log.randomInterleaving(seed);
+            List<Delivery> order = log.inOrder();
             int split = (seed * 7) % order.size();
             CompilerEngine first = new CompilerEngine();
             Hosts hosts = new Hosts();
+            List<CompileResult> results = new ArrayList<>();
             for (Delivery d : order.subList(0, split)) {
-                hosts.accept(d.deliverTo(first));
-                hosts.accept(d.deliverTo(first));
+                results.add(d.deliverTo(first));
+                results.add(d.deliverTo(first));
             }
+            results.forEach(hosts::accept);
             CompilerEngine second = Log.restart(first);
-            Log.replay(order.subList(Math.max(0, split - 2), order.size()), second, hosts);
+            List<CompileResult> after = Log.replay(order.subList(Math.max(0, split - 2), order.size()), second, hosts);
+            results.addAll(after);
 
             assertThat(hosts.fragments()).as("seed %d", seed).isEqualTo(expected.fragments());
             assertThat(hosts.hashes()).as("seed %d", seed).isEqualTo(expected.hosts().hashes());
+            assertThat(Log.byVersion(results)).as("seed %d: the same (version, content) sequence", seed).isEqualTo(expectedUpdates);
+            assertThat(versions(second)).as("seed %d", seed).isEqualTo(versions(expected.engine()));
         }
+    }
+
+    private static String networkOf(Delivery d) {
+        return d.event() instanceof io.egressctl.core.event.RuleChange r ? r.networkId()
+                : ((io.egressctl.core.event.WorkloadChange) d.event()).networkId();
+    }
+
+    private static Map<String, Long> versions(CompilerEngine engine) {
+        Map<String, Long> out = new TreeMap<>();
+        engine.states().forEach(s -> out.put(s.networkId(), s.version()));
+        return out;
     }
 
     // Targeted behaviour
 
     private final CompilerEngine engine = new CompilerEngine();
     private final Hosts hosts = new Hosts();
-    private long rulePosition;
-    private long workloadPosition;
+    private long position;
 
     private CompileResult deliverRule(io.egressctl.core.event.RuleChange c) {
-        CompileResult r = engine.onRuleChange(c, ++rulePosition);
+        CompileResult r = engine.onRuleChange(c, ++position);
         hosts.accept(r);
         return r;
     }
 
     private CompileResult deliverWorkload(io.egressctl.core.event.WorkloadChange c) {
-        CompileResult r = engine.onWorkloadChange(c, ++workloadPosition);
+        CompileResult r = engine.onWorkloadChange(c, ++position);
         hosts.accept(r);
         return r;
     }
@@ -413,7 +438,7 @@ class CompilerEngineTest {
         deliverRule(ruleCreated("net-a", A_ICMP));
 
         CompileResult duplicate = deliverRule(ruleCreated("net-a", A_ICMP.withId("again")));
-        CompileResult redelivered = engine.onRuleChange(ruleCreated("net-a", A_80), rulePosition);
+        CompileResult redelivered = engine.onRuleChange(ruleCreated("net-a", A_80), position);
 
         assertThat(duplicate.decision().code()).isEqualTo("DUPLICATE_RULE");
         assertThat(duplicate.updates()).isEmpty();
@@ -421,12 +446,18 @@ class CompilerEngineTest {
         assertThat(redelivered.updates()).isEmpty();
     }
 
-    @ParameterizedTest(name = "versions only grow per (host, network) with interleaving seed {0}")
-    @ValueSource(longs = {1, 2, 3, 4, 5})
-    void versionsOnlyGrowPerHostAndNetwork(long seed) {
+    @ParameterizedTest(name = "versions only grow per (host, network) with a restart after {0} events")
+    @ValueSource(ints = {0, 3, 9, 17, 28})
+    void versionsOnlyGrowPerHostAndNetwork(int split) {
         Map<String, Long> last = new HashMap<>();
+        List<Delivery> order = scenario().inOrder();
+        CompilerEngine first = new CompilerEngine();
+        List<CompileResult> results = new ArrayList<>();
+        order.subList(0, split).forEach(d -> results.add(d.deliverTo(first)));
+        CompilerEngine second = Log.restart(first);
+        order.subList(Math.max(0, split - 3), order.size()).forEach(d -> results.add(d.deliverTo(second)));
 
-        for (CompileResult r : run(scenario().randomInterleaving(seed)).results()) {
+        for (CompileResult r : results) {
             for (FragmentUpdate u : r.updates()) {
                 Long previous = last.put(u.hostId() + "/" + u.networkId(), u.version());
                 if (previous != null) {
@@ -444,10 +475,10 @@ class CompilerEngineTest {
         engine.states().forEach(s -> restarted.restore(Log.checkpoint(s)));
 
         assertThat(restarted.fragments("net-a")).isEqualTo(engine.fragments("net-a"));
-        assertThat(restarted.onWorkloadChange(placed("net-a", "a1", "h1", "10.1.0.5"), workloadPosition).updates())
+        assertThat(restarted.onWorkloadChange(placed("net-a", "a1", "h1", "10.1.0.5"), position).updates())
                 .as("a redelivery").isEmpty();
 
-        CompileResult r = restarted.onRuleChange(ruleCreated("net-a", A_ICMP), rulePosition + 1);
+        CompileResult r = restarted.onRuleChange(ruleCreated("net-a", A_ICMP), position + 1);
 
         assertThat(hostsOf(r)).containsExactly("h1");
         assertThat(r.updates().get(0).version()).isGreaterThan(engine.state("net-a").version());

@@ -39,13 +39,12 @@ class NftRendererTest {
     private static final class NetworkBuilder {
         private final Network network;
         private final NetworkState state;
-        private long rulePosition = 1;
-        private long workloadPosition;
+        private long position = 1;
 
         NetworkBuilder(Network network) {
             this.network = network;
             this.state = new NetworkState(network.networkId());
-            assertThat(state.applyRule(Events.networkCreated(network), rulePosition).isAccepted()).isTrue();
+            assertThat(state.applyRule(Events.networkCreated(network), position).isAccepted()).isTrue();
         }
 
         NetworkBuilder vm(String vmId, String host, String ipv4) {
@@ -53,14 +52,14 @@ class NftRendererTest {
         }
 
         NetworkBuilder vm(String vmId, String host, String ipv4, String ipv6) {
-            assertThat(state.applyWorkload(Events.placed(network.networkId(), vmId, host, ipv4, ipv6), ++workloadPosition)
+            assertThat(state.applyWorkload(Events.placed(network.networkId(), vmId, host, ipv4, ipv6), ++position)
                     .isAccepted()).isTrue();
             return this;
         }
 
         NetworkBuilder rule(String ruleId, Drafts d) {
             EgressRule r = Events.rule(ruleId, network, d.build());
-            assertThat(state.applyRule(Events.ruleCreated(network.networkId(), r), ++rulePosition).isAccepted()).isTrue();
+            assertThat(state.applyRule(Events.ruleCreated(network.networkId(), r), ++position).isAccepted()).isTrue();
             return this;
         }
 

@@ -69,7 +69,7 @@ class NetworkStateTest {
 
         assertThat(d).isEqualTo(Decision.accepted("r-80"));
         assertThat(state.configVersion()).isEqualTo(7);
-        assertThat(state.rulePosition()).isEqualTo(7);
+        assertThat(state.position()).isEqualTo(7);
         assertThat(state.rules()).containsOnlyKeys("r-80");
     }
 
@@ -85,7 +85,7 @@ class NetworkStateTest {
         assertThat(d.ruleId()).isEqualTo("r-icmp");
         assertThat(state.rules()).containsOnlyKeys("r-80");
         assertThat(state.configVersion()).as("a rejection does not move the config version").isEqualTo(2);
-        assertThat(state.rulePosition()).as("but its position is consumed").isEqualTo(3);
+        assertThat(state.position()).as("but its position is consumed").isEqualTo(3);
     }
 
     @Test
@@ -199,7 +199,7 @@ class NetworkStateTest {
         assertThat(state.rules()).isEqualTo(rulesBefore);
         assertThat(state.network()).isEqualTo(NET);
         assertThat(state.configVersion()).isEqualTo(2);
-        assertThat(state.rulePosition()).isEqualTo(2);
+        assertThat(state.position()).isEqualTo(2);
     }
 
     @Test
@@ -338,7 +338,7 @@ class NetworkStateTest {
         for (int i = 0; i < NetworkState.IDEMPOTENCY_MEMORY; i++) {
             keys.put("key-" + i, "rule-" + i);
         }
-        NetworkState full = NetworkState.restore("net-a", NET, Map.of(), Map.of(), keys, 1, 1, 0);
+        NetworkState full = NetworkState.restore("net-a", NET, Map.of(), Map.of(), keys, 1, 1);
 
         assertThat(full.applyRule(withKey("key-new", ruleCreated("net-a", BLOCK_80)), 2).isAccepted()).isTrue();
 
@@ -422,8 +422,8 @@ class NetworkStateTest {
 
         assertThat(state.applyWorkload(removed("net-a", "vm-3", "host-2"), 6).isAccepted()).isTrue();
         assertThat(state.vms()).containsOnlyKeys("vm-1");
-        assertThat(state.workloadPosition()).isEqualTo(6);
-        assertThat(state.rulePosition()).as("the two topics keep separate positions").isZero();
+        assertThat(state.position()).isEqualTo(6);
+        assertThat(state.configVersion()).as("placements do not move the config version (If-Match)").isZero();
     }
 
     @Test
@@ -431,7 +431,7 @@ class NetworkStateTest {
         Decision d = state.applyWorkload(removed("net-a", "vm-9", "host-1"), 1);
 
         assertRejected(d, "VM_NOT_FOUND");
-        assertThat(state.workloadPosition()).isEqualTo(1);
+        assertThat(state.position()).isEqualTo(1);
     }
 
     @ParameterizedTest(name = "a placement with {0} ''{1}'' is rejected as INVALID")
@@ -475,16 +475,29 @@ class NetworkStateTest {
     }
 
     @Test
-    void theVersionIsTheSumOfBothPositionsSoItOnlyGrows() {
+    void theVersionIsThePositionOfTheLastEventOfTheOneLogWhateverItsKind() {
         created();
         long before = state.version();
         state.applyWorkload(placed("net-a", "vm-1", "host-1", "10.1.0.5"), 4);
         long afterWorkload = state.version();
-        state.applyRule(expecting(99, ruleCreated("net-a", BLOCK_80)), 3);
+        state.applyRule(expecting(99, ruleCreated("net-a", BLOCK_80)), 6);
 
         assertThat(before).isEqualTo(1);
-        assertThat(afterWorkload).isEqualTo(5);
-        assertThat(state.version()).as("even a rejected event moves it").isEqualTo(7);
+        assertThat(afterWorkload).isEqualTo(4);
+        assertThat(state.version()).as("even a rejected event moves it").isEqualTo(6);
+        assertThat(state.configVersion()).as("only accepted network and rule events move the config version").isEqualTo(1);
+    }
+
+    @Test
+    void rulesAndPlacementsShareOnePositionSoAnEventOfEitherKindBehindItIsAlreadyApplied() {
+        created();
+        assertThat(state.applyWorkload(placed("net-a", "vm-1", "host-1", "10.1.0.5"), 3).isAccepted()).isTrue();
+
+        assertThat(state.applyRule(ruleCreated("net-a", BLOCK_80), 2).outcome()).isEqualTo(Outcome.ALREADY_APPLIED);
+        assertThat(state.applyWorkload(placed("net-a", "vm-2", "host-1", "10.1.0.6"), 3).outcome()).isEqualTo(Outcome.ALREADY_APPLIED);
+        assertThat(state.rules()).isEmpty();
+        assertThat(state.vms()).containsOnlyKeys("vm-1");
+        assertThat(state.applyRule(ruleCreated("net-a", BLOCK_80), 4).isAccepted()).isTrue();
     }
 
     @Test
@@ -522,10 +535,10 @@ class NetworkStateTest {
     void aRestoredStateHoldsTheSameContentAndDecidesTheNextEventTheSame() {
         created();
         state.applyRule(withKey("k-1", ruleCreated("net-a", BLOCK_80)), 2);
-        state.applyWorkload(placed("net-a", "vm-1", "host-1", "10.1.0.5"), 1);
+        assertThat(state.applyWorkload(placed("net-a", "vm-1", "host-1", "10.1.0.5"), 3).isAccepted()).isTrue();
 
         NetworkState copy = NetworkState.restore(state.networkId(), state.network(), state.rules(), state.vms(),
-                state.idempotencyKeys(), state.configVersion(), state.rulePosition(), state.workloadPosition());
+                state.idempotencyKeys(), state.configVersion(), state.position());
 
         assertThat(copy.network()).isEqualTo(state.network());
         assertThat(copy.rules()).isEqualTo(state.rules());
@@ -533,7 +546,7 @@ class NetworkStateTest {
         assertThat(copy.idempotencyKeys()).isEqualTo(state.idempotencyKeys());
         assertThat(copy.version()).isEqualTo(state.version());
         RuleChange next = withKey("k-1", ruleCreated("net-a", BLOCK_ICMP));
-        assertThat(copy.applyRule(next, 3)).isEqualTo(state.applyRule(next, 3));
-        assertThat(copy.applyRule(next, 2).outcome()).isEqualTo(Outcome.ALREADY_APPLIED);
+        assertThat(copy.applyRule(next, 4)).isEqualTo(state.applyRule(next, 4));
+        assertThat(copy.applyRule(next, 3).outcome()).isEqualTo(Outcome.ALREADY_APPLIED);
     }
 }

@@ -2,29 +2,31 @@ package io.egressctl.core.testing;
 
 import io.egressctl.core.compile.CompileResult;
 import io.egressctl.core.compile.CompilerEngine;
+import io.egressctl.core.compile.FragmentUpdate;
 import io.egressctl.core.event.RuleChange;
 import io.egressctl.core.event.WorkloadChange;
 import io.egressctl.core.state.NetworkState;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Random;
+import java.util.Map;
+import java.util.TreeMap;
 
 /**
- * Two topics as a test sees them: {@code egress.rule-events} and {@code egress.workload-events},
- * one partition each. Appending assigns the next position (offset + 1) of the event's topic; the
- * append order is one possible consumption order.
+ * The network events log as a test sees it: {@code egress.network-events}, one partition, network,
+ * rule and workload events in one order. Appending assigns the next position (offset + 1); the
+ * append order is the only order a consumer can see.
  */
 public final class Log {
 
-    /** The two input topics. */
-    public enum Topic { RULES, WORKLOADS }
+    /** What an event is (both kinds share the log and its positions). */
+    public enum Kind { RULE, WORKLOAD }
 
-    /** One record: its topic, its position in that topic and the event. */
-    public record Delivery(Topic topic, long position, Object event) {
+    /** One record: its kind, its position in the log and the event. */
+    public record Delivery(Kind kind, long position, Object event) {
 
         public CompileResult deliverTo(CompilerEngine engine) {
-            return topic == Topic.RULES
+            return kind == Kind.RULE
                     ? engine.onRuleChange((RuleChange) event, position)
                     : engine.onWorkloadChange((WorkloadChange) event, position);
         }
@@ -35,25 +37,20 @@ public final class Log {
     }
 
     private final List<Delivery> deliveries = new ArrayList<>();
-    private long rulePosition;
-    private long workloadPosition;
+    private long position;
 
     public Log rule(RuleChange c) {
-        deliveries.add(new Delivery(Topic.RULES, ++rulePosition, c));
+        deliveries.add(new Delivery(Kind.RULE, ++position, c));
         return this;
     }
 
     public Log workload(WorkloadChange c) {
-        deliveries.add(new Delivery(Topic.WORKLOADS, ++workloadPosition, c));
+        deliveries.add(new Delivery(Kind.WORKLOAD, ++position, c));
         return this;
     }
 
     public List<Delivery> inOrder() {
         return List.copyOf(deliveries);
-    }
-
-    public List<Delivery> topic(Topic t) {
-        return deliveries.stream().filter(d -> d.topic() == t).toList();
     }
 
     /** Every event delivered twice in a row (a consumer that re-polls before committing). */
@@ -62,28 +59,6 @@ public final class Log {
         for (Delivery d : deliveries) {
             out.add(d);
             out.add(d);
-        }
-        return out;
-    }
-
-    /** All of one topic, then all of the other: each topic's own order holds. */
-    public List<Delivery> topicFirst(Topic first) {
-        List<Delivery> out = new ArrayList<>(topic(first));
-        out.addAll(topic(first == Topic.RULES ? Topic.WORKLOADS : Topic.RULES));
-        return out;
-    }
-
-    /** A random merge of the two topics that keeps each topic's own order. */
-    public List<Delivery> randomInterleaving(long seed) {
-        Random random = new Random(seed);
-        List<Delivery> rules = topic(Topic.RULES);
-        List<Delivery> workloads = topic(Topic.WORKLOADS);
-        List<Delivery> out = new ArrayList<>();
-        int r = 0;
-        int w = 0;
-        while (r < rules.size() || w < workloads.size()) {
-            boolean takeRule = w == workloads.size() || (r < rules.size() && random.nextBoolean());
-            out.add(takeRule ? rules.get(r++) : workloads.get(w++));
         }
         return out;
     }
@@ -99,10 +74,27 @@ public final class Log {
         return results;
     }
 
+    /**
+     * Every update of some results by (host, network, version), checking on the way that no
+     * (host, network, version) was emitted with two different contents.
+     */
+    public static Map<String, FragmentUpdate> byVersion(List<CompileResult> results) {
+        Map<String, FragmentUpdate> out = new TreeMap<>();
+        for (CompileResult r : results) {
+            for (FragmentUpdate u : r.updates()) {
+                FragmentUpdate previous = out.putIfAbsent(u.hostId() + "/" + u.networkId() + "@" + u.version(), u);
+                if (previous != null && !previous.equals(u)) {
+                    throw new AssertionError("two contents at one version: " + previous + " and " + u);
+                }
+            }
+        }
+        return out;
+    }
+
     /** A checkpoint copy of a network state, made only through its public accessors. */
     public static NetworkState checkpoint(NetworkState s) {
         return NetworkState.restore(s.networkId(), s.network(), s.rules(), s.vms(), s.idempotencyKeys(), s.configVersion(),
-                s.rulePosition(), s.workloadPosition());
+                s.position());
     }
 
     /** A new engine restored from checkpoints of every network of {@code engine}. */

@@ -112,7 +112,7 @@ class PlacementIdentityIT {
     }
 
     static String publishDirectly(WorkloadChange c) throws Exception {
-        avro.send(new ProducerRecord<>(Topics.WORKLOAD_EVENTS, c.networkId(), EventMapper.toAvro(c))).get();
+        avro.send(new ProducerRecord<>(Topics.NETWORK_EVENTS, c.networkId(), EventMapper.toAvro(c))).get();
         return c.eventId();
     }
 

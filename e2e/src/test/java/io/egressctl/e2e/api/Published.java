@@ -21,7 +21,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 /**
  * Proves that a refused request published nothing: the network's read model (view, versions, ETag,
  * rule list) is unchanged after a settle, and, in the log itself, no record keyed by the network was
- * appended to its partition of {@code egress.rule-events} or {@code egress.workload-events}.
+ * appended to its partition of {@code egress.network-events}.
  */
 final class Published implements AutoCloseable {
 
@@ -29,8 +29,7 @@ final class Published implements AutoCloseable {
     static final Duration SETTLE = Duration.ofMillis(400);
 
     /** What a network looked like: read model and log end offsets of its partitions. */
-    record Snapshot(String networkId, String apiKey, int status, String view, String etag, String rules,
-                    long ruleEventsEnd, long workloadEventsEnd) {
+    record Snapshot(String networkId, String apiKey, int status, String view, String etag, String rules, long eventsEnd) {
     }
 
     private final ControlPlane cp;
@@ -51,14 +50,13 @@ final class Published implements AutoCloseable {
         ApiClient.Response net = api.get("/api/v1/networks/" + networkId, apiKey);
         ApiClient.Response rules = api.get("/api/v1/networks/" + networkId + "/egress-rules", apiKey);
         return new Snapshot(networkId, apiKey, net.status(), String.valueOf(net.body()), header(net, "ETag"), String.valueOf(rules.body()),
-                end(partition(Topics.RULE_EVENTS, networkId)), end(partition(Topics.WORKLOAD_EVENTS, networkId)));
+                end(partition(Topics.NETWORK_EVENTS, networkId)));
     }
 
     /** Asserts that nothing about the network changed since {@code before}, after a settle. */
     void assertNothingSince(Snapshot before) {
         ControlPlane.sleep(SETTLE.toMillis());
-        List<String> keys = keysSince(Topics.RULE_EVENTS, before.networkId(), before.ruleEventsEnd());
-        keys.addAll(keysSince(Topics.WORKLOAD_EVENTS, before.networkId(), before.workloadEventsEnd()));
+        List<String> keys = keysSince(Topics.NETWORK_EVENTS, before.networkId(), before.eventsEnd());
         assertThat(keys).as("events published for network %s", before.networkId()).doesNotContain(before.networkId());
         Snapshot after = snapshot(before.networkId(), before.apiKey());
         assertThat(after.status()).as("GET network status").isEqualTo(before.status());

@@ -3,6 +3,8 @@ package io.egressctl.e2e.audit;
 import io.egressctl.cli.audit.SyntheticHistory;
 import io.egressctl.core.state.NetworkState;
 import io.egressctl.events.RuleEvent;
+import io.egressctl.events.WorkloadEvent;
+import org.apache.avro.specific.SpecificRecord;
 import io.egressctl.schemas.mapping.EventMapper;
 import io.egressctl.schemas.view.NetworkView;
 import io.egressctl.schemas.view.RedisKeys;
@@ -26,8 +28,9 @@ import java.util.concurrent.Future;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * A 100,000-event rule history (400 networks, rules created, updated and deleted, stamped 10 ms apart in
- * March 2024) on a 6-partition topic of its own; {@code audit state} rebuilds every network from it and
+ * A 100,000-event network events history (400 networks, rules created, updated and deleted, every 5th
+ * event of a network a VM placement or move, stamped 10 ms apart in March 2024) on a 6-partition topic of
+ * its own, as the one log 0.2 keeps; {@code audit state} rebuilds every network from it and
  * must end with exactly the rules the generator predicts, at the end of the log and at a time in the
  * middle (bounded with the time index); {@code audit replay-check} rebuilds all of it (folding in parallel)
  * and finds it equal to the views a compiler would have written.
@@ -38,6 +41,9 @@ class AuditLargeReplayIT {
     static final int NETWORKS = 400;
     static final int MAX_RULES = 8;
     static final Instant START = Instant.parse("2024-03-01T00:00:00Z");
+    static final int PLACEMENTS_EVERY = 5;
+    static long ruleEvents;
+    static long workloadEvents;
     static final JsonMapper JSON = JsonMapper.builder().build();
 
     static AuditSupport s;
@@ -47,31 +53,44 @@ class AuditLargeReplayIT {
     static final Map<String, NetworkState> compiled = new HashMap<>();
 
     static SyntheticHistory generator() {
-        return new SyntheticHistory("k" + s.run + "-", NETWORKS, MAX_RULES, START, 10);
+        return new SyntheticHistory("k" + s.run + "-", NETWORKS, MAX_RULES, START, 10).withPlacements(PLACEMENTS_EVERY);
     }
 
     @BeforeAll
     static void writeTheHistory() throws Exception {
         s = new AuditSupport();
         prefix = "it-audit-large-" + s.run + ".";
-        String topic = prefix + "rule-events";
+        String topic = prefix + "network-events";
         s.createTopic(topic, 6);
         history = generator();
         long t0 = System.nanoTime();
-        List<RuleEvent> events = new ArrayList<>(EVENTS);
+        List<SpecificRecord> events = new ArrayList<>(EVENTS);
         List<Future<RecordMetadata>> stored = new ArrayList<>(EVENTS);
         for (int i = 0; i < EVENTS; i++) {
             long ts = history.time(history.index()).toEpochMilli();
-            RuleEvent e = history.next();
+            SpecificRecord e = history.nextEvent();
             events.add(e);
-            stored.add(s.send(topic, e.getNetworkId(), ts, s.serialize(topic, e)));
+            stored.add(s.send(topic, networkOf(e), ts, s.serialize(topic, e)));
         }
         s.flush();
         System.out.printf("[audit-large] wrote %,d events in %.1f s%n", EVENTS, (System.nanoTime() - t0) / 1e9);
         for (int i = 0; i < EVENTS; i++) {
-            RuleEvent e = events.get(i);
-            compiled.computeIfAbsent(e.getNetworkId(), NetworkState::new).applyRule(EventMapper.fromAvro(e), stored.get(i).get().offset() + 1);
+            SpecificRecord e = events.get(i);
+            NetworkState st = compiled.computeIfAbsent(networkOf(e), NetworkState::new);
+            long position = stored.get(i).get().offset() + 1;
+            if (e instanceof RuleEvent r) {
+                ruleEvents++;
+                st.applyRule(EventMapper.fromAvro(r), position);
+            } else {
+                workloadEvents++;
+                assertThat(st.applyWorkload(EventMapper.fromAvro((WorkloadEvent) e), position).isAccepted()).isTrue();
+            }
         }
+        assertThat(workloadEvents).isPositive();
+    }
+
+    static String networkOf(SpecificRecord e) {
+        return e instanceof RuleEvent r ? r.getNetworkId() : ((WorkloadEvent) e).getNetworkId();
     }
 
     @AfterAll
@@ -141,8 +160,8 @@ class AuditLargeReplayIT {
                 AuditSupport.Run r = s.audit(Instant.parse("2024-04-01T00:00:00Z"), a.toArray(String[]::new));
                 double seconds = (System.nanoTime() - t0) / 1e9;
                 assertThat(r.err()).isEmpty();
-                assertThat(r.out()).isEqualTo("checked 400 networks against Redis: 400 match, 0 differ; replayed 100000 rule events"
-                        + " and 0 workload events (0 skipped as undecodable or invalid)\n");
+                assertThat(r.out()).isEqualTo("checked 400 networks against Redis: 400 match, 0 differ; replayed " + ruleEvents
+                        + " rule events and " + workloadEvents + " workload events (0 skipped as undecodable or invalid)\n");
                 assertThat(r.code()).isZero();
                 System.out.printf("[audit-large] replay-check of %d networks over %,d events in %.2f s%n", NETWORKS, EVENTS, seconds);
 
@@ -158,8 +177,8 @@ class AuditLargeReplayIT {
                 AuditSupport.Run edited = s.audit(Instant.parse("2024-04-01T00:00:00Z"), a.toArray(String[]::new));
                 assertThat(edited.code()).isEqualTo(1);
                 assertThat(edited.out()).startsWith("NETWORK").contains(victim + "  rule " + rule + "  ")
-                        .endsWith("checked 400 networks against Redis: 399 match, 1 differ; replayed 100000 rule events"
-                                + " and 0 workload events (0 skipped as undecodable or invalid)\n");
+                        .endsWith("checked 400 networks against Redis: 399 match, 1 differ; replayed " + ruleEvents
+                                + " rule events and " + workloadEvents + " workload events (0 skipped as undecodable or invalid)\n");
             } finally {
                 compiled.keySet().forEach(id -> redis.del(RedisKeys.network(id)));
             }
@@ -171,7 +190,7 @@ class AuditLargeReplayIT {
         int k = 61_234;
         SyntheticHistory partial = generator();
         for (int i = 0; i < k; i++) {
-            partial.next();
+            partial.nextEvent();
         }
         Instant at = partial.time(k - 1);
         Map<String, Map<String, Integer>> expected = partial.expected();

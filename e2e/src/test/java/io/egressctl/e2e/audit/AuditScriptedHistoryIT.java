@@ -52,8 +52,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * {@code egressctl audit} against the real broker, registry and Redis: a scripted history with known
- * timestamps (simulated time, May 2024) is written to topics of this run ({@code --topic-prefix}), then
- * every command's output is asserted exactly. Offsets and partitions come from what the broker stored.
+ * timestamps (simulated time, May 2024) is written to topics of this run ({@code --topic-prefix}: the
+ * network events log, rule and placement events of a network in one order, and reports), then every
+ * command's output is asserted exactly. Offsets and partitions come from what the broker stored.
  */
 class AuditScriptedHistoryIT {
 
@@ -64,8 +65,7 @@ class AuditScriptedHistoryIT {
     static AuditSupport s;
     static UnifiedJedis redis;
     static String prefix;
-    static String ruleTopic;
-    static String workloadTopic;
+    static String eventTopic;
     static String reportTopic;
     static String netA;
     static String netB;
@@ -114,7 +114,7 @@ class AuditScriptedHistoryIT {
                 .setExpectedVersion(expected).setNetwork(n).setRuleBefore(before).setRuleAfter(after)
                 .setSource(source(actor, tenant, "req-" + name, t(at))).build();
         ruleEvents.put(name, e);
-        w.put(name, s.write(ruleTopic, net, t(at), e));
+        w.put(name, s.write(eventTopic, net, t(at), e));
     }
 
     static void workload(String name, int at, WorkloadOperation op, String vm, String host, String previous, String iface, String ip)
@@ -123,7 +123,7 @@ class AuditScriptedHistoryIT {
                 .setVmId(vm).setHostId(host).setPreviousHostId(previous).setInterfaceName(iface).setIpv4(ip).setIpv6(null)
                 .setSource(source("compute", "acme", "req-" + name, t(at))).build();
         workloadEvents.put(name, e);
-        w.put(name, s.write(workloadTopic, netA, t(at), e));
+        w.put(name, s.write(eventTopic, netA, t(at), e));
     }
 
     static void report(String name, int at, String host, EnforcementStatus status, long version, char hash, List<String> changes,
@@ -140,11 +140,9 @@ class AuditScriptedHistoryIT {
         s = new AuditSupport();
         redis = new UnifiedJedis(URI.create(s.redisUrl));
         prefix = "it-audit-" + s.run + ".";
-        ruleTopic = prefix + "rule-events";
-        workloadTopic = prefix + "workload-events";
+        eventTopic = prefix + "network-events";
         reportTopic = prefix + "enforcement-reports";
-        s.createTopic(ruleTopic, 3);
-        s.createTopic(workloadTopic, 3);
+        s.createTopic(eventTopic, 3);
         s.createTopic(reportTopic, 3);
         netA = "a-" + s.run;
         netB = "b-" + s.run;
@@ -193,7 +191,7 @@ class AuditScriptedHistoryIT {
 
     static String position(String name) {
         AuditSupport.Written x = w.get(name);
-        return (x.topic().equals(workloadTopic) ? "workload:" : "") + "p" + x.partition() + "@" + x.offset();
+        return "p" + x.partition() + "@" + x.offset();
     }
 
     static final String HISTORY_HEADERS = "time position network operation rule actor tenant request before after";
@@ -260,7 +258,7 @@ class AuditScriptedHistoryIT {
         JsonNode first = doc.get("events").get(0);
         assertThat(first.get("time").asString()).isEqualTo("2024-05-01T10:00:05.000Z");
         assertThat(first.get("logTime").asString()).isEqualTo("2024-05-01T10:00:05.000Z");
-        assertThat(first.get("topic").asString()).isEqualTo(ruleTopic);
+        assertThat(first.get("topic").asString()).isEqualTo(eventTopic);
         assertThat(first.get("partition").asInt()).isEqualTo(w.get("b1").partition());
         assertThat(first.get("offset").asLong()).isEqualTo(w.get("b1").offset());
         assertThat(first.get("operation").asString()).isEqualTo("NETWORK_CREATED");
@@ -332,7 +330,7 @@ class AuditScriptedHistoryIT {
                 + "at: 2024-05-01T10:00:35.000Z\n"
                 + "definition: " + NET_A_ALLOW + "\n"
                 + "config version: " + pos("a4") + "\n"
-                + "replayed: 4 events of " + ruleTopic + " partition " + p + " offsets 0.." + boundAfter(ruleTopic, p, 35)
+                + "replayed: 6 events of " + eventTopic + " partition " + p + " offsets 0.." + boundAfter(eventTopic, p, 35)
                 + " (0 rejected, 0 skipped)\n"
                 + "rules: 2\n" + rules);
 
@@ -341,7 +339,7 @@ class AuditScriptedHistoryIT {
                 + "at: 2024-06-01T12:00:00.000Z\n"
                 + "definition: " + NET_A_DENY + "\n"
                 + "config version: " + pos("a7") + "\n"
-                + "replayed: 8 events of " + ruleTopic + " partition " + p + " offsets 0.." + boundAfter(ruleTopic, p, 3600)
+                + "replayed: 11 events of " + eventTopic + " partition " + p + " offsets 0.." + boundAfter(eventTopic, p, 3600)
                 + " (2 rejected, 0 skipped)\n"
                 + "rules: 1\n"
                 + new Table("rule", "action", "match", "description").row("r-web", "allow", "tcp port 8080 from vm-b to any", null).render());
@@ -404,7 +402,7 @@ class AuditScriptedHistoryIT {
         byte[] bytes = Files.readAllBytes(file);
         String sha = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
         TreeMap<Integer, List<AuditSupport.Written>> byPartition = new TreeMap<>();
-        for (String name : List.of("a2", "b2", "a3", "a4")) {
+        for (String name : List.of("a2", "w1", "w2", "b2", "a3", "a4")) {
             byPartition.computeIfAbsent(w.get(name).partition(), k -> new ArrayList<>()).add(w.get(name));
         }
         Table spans = new Table("partition", "first offset", "last offset", "events");
@@ -414,18 +412,18 @@ class AuditScriptedHistoryIT {
             spans.row(p, list.get(0).offset(), list.get(list.size() - 1).offset(), list.size());
             list.forEach(x -> expectedOrder.add(x.partition() + "@" + x.offset()));
         });
-        assertThat(r.out()).isEqualTo("exported 4 events of " + ruleTopic + " to " + file + "\n"
+        assertThat(r.out()).isEqualTo("exported 6 events of " + eventTopic + " to " + file + "\n"
                 + "range: 2024-05-01T10:00:10.000Z .. 2024-05-01T10:00:30.000Z\n"
                 + spans.render()
                 + "sha256: " + sha + " (" + file + ".sha256)\n");
         assertThat(Files.readString(Path.of(file + ".sha256"))).isEqualTo(sha + "  audit.jsonl\n");
         List<String> lines = new String(bytes, StandardCharsets.UTF_8).lines().toList();
-        assertThat(lines).hasSize(4);
+        assertThat(lines).hasSize(6);
         List<String> order = new ArrayList<>();
         for (String line : lines) {
             JsonNode n = JSON.readTree(line);
             order.add(n.get("partition").asInt() + "@" + n.get("offset").asLong());
-            assertThat(n.get("topic").asString()).isEqualTo(ruleTopic);
+            assertThat(n.get("topic").asString()).isEqualTo(eventTopic);
             assertThat(n.get("value").get("eventId").asString()).startsWith("ev-").endsWith(s.run);
             assertThat(n.get("value").get("source").get("eventTime").asString()).isEqualTo(n.get("timestamp").asString());
             assertThat(n.get("key").asString()).isEqualTo(n.get("value").get("networkId").asString());
@@ -576,14 +574,12 @@ class AuditScriptedHistoryIT {
         NetworkState old = fold(netA, List.of("a1", "a2", "w1", "w2", "a3", "w3"));
         writeView(netA, old, viewJson(old));
         AuditSupport.Run behind = audit("replay-check", "--network", netA);
-        long hi = a.version();
-        long lo = pos("a7") + pos("w3");
         assertThat(behind.out()).isEqualTo(new Table("network", "item", "log", "redis", "parted at")
                 .row(netA, "network", NET_A_DENY, NET_A_ALLOW, parted("a7"))
                 .row(netA, "config version", pos("a7"), pos("a3"), parted("a4"))
                 .row(netA, "rule r-icmp", "(absent)", ICMP + " deny", parted("a6"))
                 .row(netA, "rule r-web", "tcp port 8080 from vm-b to any allow", "tcp port 80 from vm-b to any deny", parted("a4"))
-                .row(netA, "version", lo + ".." + hi, old.version(), null)
+                .row(netA, "version", a.version(), old.version(), null)
                 .render()
                 + "checked 1 network against Redis: 0 match, 1 differ; replayed 8 rule events and 3 workload events"
                 + " (0 skipped as undecodable or invalid)\n");

@@ -79,7 +79,7 @@ class UntrustedProducersIT {
     void aPlacementPublishedStraightToKafkaIsCompiled() throws Exception {
         WorkloadChange placed = new WorkloadChange(cp.unique("ev"), WorkloadChange.Operation.VM_PLACED, network, "vm-direct", host, null,
                 "tap-direct", "52:54:00:00:60:07", "10.60.0.7", null, AUDIT);
-        avro.send(new ProducerRecord<>(Topics.WORKLOAD_EVENTS, network, EventMapper.toAvro(placed))).get();
+        avro.send(new ProducerRecord<>(Topics.NETWORK_EVENTS, network, EventMapper.toAvro(placed))).get();
         assertThat(ControlPlane.eventually(Duration.ofSeconds(20), () -> {
             ApiClient.Response v = cp.api().get("/api/v1/networks/" + network, cp.tenantKey());
             return v.body().get("vms").has("vm-direct");
@@ -91,24 +91,28 @@ class UntrustedProducersIT {
 
     @Test
     void poisonRecordsGoToTheDeadLetterTopicWithTheirReasonAndTheConsumerCarriesOn() throws Exception {
-        List<TopicPartition> dlt = partitions(Topics.dlt(Topics.RULE_EVENTS));
+        List<TopicPartition> dlt = partitions(Topics.dlt(Topics.NETWORK_EVENTS));
         Map<TopicPartition, Long> start;
         try (KafkaConsumer<String, byte[]> c = consumer()) {
             start = c.endOffsets(dlt);
         }
         // 1. Not Avro at all.
-        raw.send(new ProducerRecord<>(Topics.RULE_EVENTS, network, "{\"not\":\"avro\"}".getBytes(StandardCharsets.UTF_8))).get();
+        raw.send(new ProducerRecord<>(Topics.NETWORK_EVENTS, network, "{\"not\":\"avro\"}".getBytes(StandardCharsets.UTF_8))).get();
         // 2. Wire format with a schema id no registry knows.
-        raw.send(new ProducerRecord<>(Topics.RULE_EVENTS, network, new byte[] {0, 0x7f, 0x7f, 0x7f, 0x7f, 1, 2, 3})).get();
+        raw.send(new ProducerRecord<>(Topics.NETWORK_EVENTS, network, new byte[] {0, 0x7f, 0x7f, 0x7f, 0x7f, 1, 2, 3})).get();
         // 3. Decodes, but a rule's source CIDR has host bits set: invalid by the core's rules.
         RuleEvent invalid = EventMapper.toAvro(ruleChange("r-ok", "10.60.0.0/24"));
         invalid.getRuleAfter().setSourceCidrs(List.of("10.60.0.9/24"));
-        avro.send(new ProducerRecord<>(Topics.RULE_EVENTS, network, invalid)).get();
+        avro.send(new ProducerRecord<>(Topics.NETWORK_EVENTS, network, invalid)).get();
         // 4. Keyed by another network than it names: would break per-network order.
-        avro.send(new ProducerRecord<>(Topics.RULE_EVENTS, "some-other-key", EventMapper.toAvro(ruleChange("r-key", "10.60.0.0/24")))).get();
-        // 5. A good event after all of them is still compiled.
+        avro.send(new ProducerRecord<>(Topics.NETWORK_EVENTS, "some-other-key", EventMapper.toAvro(ruleChange("r-key", "10.60.0.0/24")))).get();
+        // 5. A record of a type the log does not carry (a HostUpdate, under its own subject on this topic).
+        avro.send(new ProducerRecord<>(Topics.NETWORK_EVENTS, network, io.egressctl.events.HostUpdate.newBuilder().setHostId(host)
+                .setNetworkId(network).setVersion(1).setTombstone(true).setFragment(null).setFragmentHash("")
+                .setChangeIds(List.of()).setCompiledAt(java.time.Instant.EPOCH).build())).get();
+        // 6. A good event after all of them is still compiled.
         RuleChange good = ruleChange("r-good", "10.60.0.0/24");
-        avro.send(new ProducerRecord<>(Topics.RULE_EVENTS, network, EventMapper.toAvro(good))).get();
+        avro.send(new ProducerRecord<>(Topics.NETWORK_EVENTS, network, EventMapper.toAvro(good))).get();
 
         assertThat(ControlPlane.eventually(Duration.ofSeconds(20),
                 () -> cp.api().get("/api/v1/networks/" + network + "/egress-rules/r-good", cp.tenantKey()).status() == 200)).isTrue();
@@ -118,17 +122,18 @@ class UntrustedProducersIT {
             c.assign(dlt);
             start.forEach(c::seek);
             long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
-            while (dead.size() < 4 && System.nanoTime() < deadline) {
+            while (dead.size() < 5 && System.nanoTime() < deadline) {
                 c.poll(Duration.ofMillis(200)).forEach(dead::add);
             }
         }
         List<String> kinds = dead.stream().map(r -> header(r, "egress.dlt.kind")).toList();
         List<String> reasons = dead.stream().map(r -> header(r, "egress.dlt.reason")).toList();
-        assertThat(dead).hasSize(4);
-        assertThat(kinds).containsExactlyInAnyOrder("undecodable", "undecodable", "invalid", "invalid");
+        assertThat(dead).hasSize(5);
+        assertThat(kinds).containsExactlyInAnyOrder("undecodable", "undecodable", "undecodable", "invalid", "invalid");
+        assertThat(reasons).anyMatch(r -> r.contains("io.egressctl.events.HostUpdate, not one of the record types of topic"));
         assertThat(reasons).anyMatch(r -> r.contains("host bits"));
         assertThat(reasons).anyMatch(r -> r.contains("differs from networkId"));
-        assertThat(dead).allMatch(r -> header(r, "egress.dlt.original").startsWith(Topics.RULE_EVENTS));
+        assertThat(dead).allMatch(r -> header(r, "egress.dlt.original").startsWith(Topics.NETWORK_EVENTS));
         assertThat(dead).anyMatch(r -> new String(r.value(), StandardCharsets.UTF_8).equals("{\"not\":\"avro\"}"));
         assertThat(cp.api().get("/api/v1/networks/" + network + "/egress-rules", cp.tenantKey()).body().toString())
                 .contains("r-good").doesNotContain("r-ok").doesNotContain("r-key");

@@ -72,10 +72,10 @@ import static org.assertj.core.api.Assertions.assertThat;
  */
 class RegistryRestartIT {
 
-    /** Every value type of the contract topics, and the topic whose subject it belongs to. */
+    /** Every value type of the contract topics, and the topic whose subject it belongs to (the network events log carries two). */
     private static final Map<Class<? extends SpecificRecord>, String> TYPES = Map.of(
-            RuleEvent.class, Topics.RULE_EVENTS,
-            WorkloadEvent.class, Topics.WORKLOAD_EVENTS,
+            RuleEvent.class, Topics.NETWORK_EVENTS,
+            WorkloadEvent.class, Topics.NETWORK_EVENTS,
             HostUpdate.class, Topics.HOST_UPDATES,
             EnforcementReport.class, Topics.ENFORCEMENT_REPORTS);
     private static final int PER_TYPE = 20;
@@ -181,7 +181,7 @@ class RegistryRestartIT {
      * (left in the topics by older stacks whose registry forgot their ids, or poison) have a null datum.
      */
     private static Map<String, Entry> history() throws Exception {
-        List<String> topics = new ArrayList<>(TYPES.values());
+        List<String> topics = new ArrayList<>(new java.util.TreeSet<>(TYPES.values()));
         admin.listTopics().names().get().stream().filter(t -> t.contains(RUN)).sorted().forEach(topics::add);
         AvroDeserializer<SpecificRecord> fresh = new AvroDeserializer<>(new HttpSchemaRegistryClient(registryUrl));
         Map<String, Entry> out = new TreeMap<>();
@@ -269,7 +269,8 @@ class RegistryRestartIT {
         }
         for (Map.Entry<Class<? extends SpecificRecord>, String> t : TYPES.entrySet()) {
             Schema current = SpecificData.get().getSchema(t.getKey());
-            int id = fresh.register(Topics.subject(t.getValue(), false), current);
+            int id = fresh.register(io.egressctl.schemas.serde.SubjectNameStrategy.forTopic(t.getValue(), false)
+                    .subject(t.getValue(), false, current), current);
             Integer written = idBySchema.get(current.getFullName());
             if (written != null) {
                 assertThat(fresh.schemaById(written)).isNotNull();

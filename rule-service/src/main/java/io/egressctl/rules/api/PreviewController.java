@@ -82,7 +82,7 @@ class PreviewController {
         rules.put(rule.ruleId(), rule);
         Map<String, VmPlacement> vms = new TreeMap<>();
         view.vms().forEach((id, p) -> vms.put(id, new VmPlacement(id, view.networkId(), p.hostId(), p.interfaceName(), p.mac(), p.ipv4(), p.ipv6())));
-        NetworkState state = NetworkState.restore(view.networkId(), network, rules, vms, Map.of(), view.configVersion(), 0, 0);
+        NetworkState state = NetworkState.restore(view.networkId(), network, rules, vms, Map.of(), view.configVersion(), 0);
 
         List<Map<String, Object>> hosts = new ArrayList<>();
         List<Map<String, Object>> affectedVms = new ArrayList<>();

@@ -4,6 +4,7 @@ import io.egressctl.schemas.registry.HttpSchemaRegistryClient;
 import io.egressctl.schemas.registry.SchemaRegistryClient;
 import io.egressctl.schemas.serde.AvroSerializer;
 import io.egressctl.schemas.serde.KafkaDefaults;
+import io.egressctl.schemas.serde.SubjectNameStrategy;
 import io.egressctl.schemas.serde.TopicTopology;
 import io.egressctl.schemas.serde.Topics;
 import org.apache.avro.specific.SpecificRecord;
@@ -44,7 +45,8 @@ class InfraConfig {
         p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 10_000);
         p.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, 5_000);
         p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, 5_000);
-        return new KafkaProducer<>(p, new StringSerializer(), new AvroSerializer<>(registry));
+        // RuleEvent and WorkloadEvent share egress.network-events: each schema under its own subject.
+        return new KafkaProducer<>(p, new StringSerializer(), new AvroSerializer<>(registry, true, SubjectNameStrategy.TOPIC_RECORD_NAME));
     }
 
     /**
@@ -58,11 +60,12 @@ class InfraConfig {
                 topics.checkTimeout());
     }
 
-    /** The event logs this service publishes to (the compiler checks the same ones, and its own). */
+    /**
+     * The event log this service publishes to, the one log of network, rule and workload events (the
+     * compiler checks the same one, and its own).
+     */
     static List<TopicTopology.Requirement> requiredTopics(int partitions, KafkaDefaults.Durability durability) {
-        return List.of(
-                TopicTopology.keyed(KafkaDefaults.keptForever(Topics.RULE_EVENTS, partitions, durability), PARTITIONS_SETTING),
-                TopicTopology.keyed(KafkaDefaults.keptForever(Topics.WORKLOAD_EVENTS, partitions, durability), PARTITIONS_SETTING));
+        return List.of(TopicTopology.keyed(KafkaDefaults.keptForever(Topics.NETWORK_EVENTS, partitions, durability), PARTITIONS_SETTING));
     }
 
     static final String PARTITIONS_SETTING = "egress.partitions / EGRESS_PARTITIONS";

@@ -18,8 +18,10 @@ import java.util.concurrent.TimeoutException;
 
 /**
  * Publishes accepted changes keyed by network id and waits for the broker's acknowledgement, so an
- * answered request is a durable event. A broker or registry failure answers 503 and publishes
- * nothing the caller is told about.
+ * answered request is a durable event. Network, rule and placement events all go to the one log
+ * {@code egress.network-events} (RuleEvent and WorkloadEvent, each its own schema), so the order of a
+ * network's events, and hence its versions, is decided by that log alone. A broker or registry
+ * failure answers 503 and publishes nothing the caller is told about.
  */
 @Component
 public class EventPublisher {
@@ -31,11 +33,11 @@ public class EventPublisher {
     }
 
     public RecordMetadata publish(RuleChange change) {
-        return send(new ProducerRecord<>(Topics.RULE_EVENTS, change.networkId(), EventMapper.toAvro(change)));
+        return send(new ProducerRecord<>(Topics.NETWORK_EVENTS, change.networkId(), EventMapper.toAvro(change)));
     }
 
     public RecordMetadata publish(WorkloadChange change) {
-        return send(new ProducerRecord<>(Topics.WORKLOAD_EVENTS, change.networkId(), EventMapper.toAvro(change)));
+        return send(new ProducerRecord<>(Topics.NETWORK_EVENTS, change.networkId(), EventMapper.toAvro(change)));
     }
 
     private RecordMetadata send(ProducerRecord<String, SpecificRecord> record) {

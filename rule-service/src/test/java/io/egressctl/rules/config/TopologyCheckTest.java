@@ -48,7 +48,7 @@ class TopologyCheckTest {
 
     @Test
     void aRuleServiceConfiguredForAnotherPartitionCountRefusesToStartAndChangesNothing() throws Exception {
-        admin.createTopics(List.of(new NewTopic(Topics.RULE_EVENTS, 6, (short) 1))).all().get();
+        admin.createTopics(List.of(new NewTopic(Topics.NETWORK_EVENTS, 6, (short) 1))).all().get();
 
         Throwable failure = null;
         try (ConfigurableApplicationContext ctx = new SpringApplicationBuilder(RuleServiceApplication.class).run(
@@ -74,11 +74,11 @@ class TopologyCheckTest {
         }
         assertThat(mismatch).as("cause of %s", failure).isNotNull();
         assertThat(mismatch.getMessage()).startsWith("refusing to start")
-                .contains("topic egress.rule-events has 6 partitions, this service is configured for 12"
+                .contains("topic egress.network-events has 6 partitions, this service is configured for 12"
                         + " (egress.partitions / EGRESS_PARTITIONS; set it to 6 to run against this topic)")
                 .contains("Nothing was changed");
-        assertThat(admin.describeTopics(List.of(Topics.RULE_EVENTS)).allTopicNames().get().get(Topics.RULE_EVENTS).partitions())
+        assertThat(admin.describeTopics(List.of(Topics.NETWORK_EVENTS)).allTopicNames().get().get(Topics.NETWORK_EVENTS).partitions())
                 .hasSize(6);
-        assertThat(admin.listTopics().names().get()).containsExactly(Topics.RULE_EVENTS);
+        assertThat(admin.listTopics().names().get()).containsExactly(Topics.NETWORK_EVENTS);
     }
 }

@@ -31,7 +31,10 @@ import io.egressctl.schemas.registry.SchemaRegistryException;
  *
  * <p>The reader class is the one given to the constructor, or the one named by
  * {@value AvroSerdeConfig#SPECIFIC_AVRO_VALUE_TYPE} ({@value AvroSerdeConfig#SPECIFIC_AVRO_KEY_TYPE} for keys);
- * without either, the generated class named like the writer schema. A null payload deserializes to null.
+ * without either, the generated class named like the writer schema. A topic that carries several record
+ * types (such as {@code egress.network-events}) is read with {@link #ofTypes}: the writer schema is resolved
+ * by its id and the class picked by the schema's full name among the given ones; a record of any other type
+ * is refused as undecodable. A null payload deserializes to null.
  * A bad magic byte, a payload too short for the header, an unknown schema id, a writer schema the reader
  * cannot read, and a corrupt body each throw {@link SerializationException} saying which. Thread-safe.
  */
@@ -40,6 +43,8 @@ public class AvroDeserializer<T extends SpecificRecord> implements Deserializer<
     private volatile SchemaRegistryClient client;
     private volatile Class<? extends T> type;
     private volatile boolean isKey;
+    /** Several reader classes by the full names they read (their schema's and its aliases); null: one type. */
+    private volatile Map<String, Class<? extends T>> types;
     /** schema id -> how to read it (or why it cannot be read). */
     private final ConcurrentMap<Integer, Reader<T>> readers = new ConcurrentHashMap<>();
 
@@ -61,6 +66,28 @@ public class AvroDeserializer<T extends SpecificRecord> implements Deserializer<
     /** Reads into the generated class named like each payload's writer schema. */
     public AvroDeserializer(SchemaRegistryClient client) {
         this.client = Objects.requireNonNull(client, "client");
+    }
+
+    /**
+     * Reads a topic that carries several record types: each payload into the one of {@code types} whose
+     * schema has the writer schema's full name (or an alias of it), resolved with Avro schema resolution
+     * as for a single type. A payload of another type throws {@link SerializationException}.
+     */
+    @SafeVarargs
+    public static <T extends SpecificRecord> AvroDeserializer<T> ofTypes(SchemaRegistryClient client,
+                                                                         Class<? extends T>... types) {
+        if (types.length == 0) {
+            throw new IllegalArgumentException("no record types");
+        }
+        Map<String, Class<? extends T>> byName = new java.util.LinkedHashMap<>();
+        for (Class<? extends T> type : types) {
+            Schema schema = SpecificData.getForClass(type).getSchema(type);
+            byName.put(schema.getFullName(), type);
+            schema.getAliases().forEach(alias -> byName.putIfAbsent(alias, type));
+        }
+        AvroDeserializer<T> d = new AvroDeserializer<>(client);
+        d.types = Map.copyOf(byName);
+        return d;
     }
 
     /**
@@ -130,6 +157,16 @@ public class AvroDeserializer<T extends SpecificRecord> implements Deserializer<
     @SuppressWarnings("unchecked")
     private Reader<T> newReader(int id, Schema writer) {
         Class<? extends T> readerClass = type;
+        Map<String, Class<? extends T>> several = types;
+        if (several != null && writer.getType() == Schema.Type.RECORD) {
+            readerClass = several.get(writer.getFullName());
+            if (readerClass == null) {
+                return Reader.failed("schema id " + id + " is a " + writer.getFullName() + ", not one of the record types"
+                        + " of topic {topic} (" + String.join(", ", new java.util.TreeSet<>(several.keySet())) + ")");
+            }
+        } else if (several != null) {
+            return Reader.failed("schema id " + id + " is a " + writer.getType() + ", not a record type of topic {topic}");
+        }
         if (readerClass == null) {
             Class<?> generated = writer.getType() == Schema.Type.RECORD ? SpecificData.get().getClass(writer) : null;
             if (generated == null || !SpecificRecord.class.isAssignableFrom(generated)) {

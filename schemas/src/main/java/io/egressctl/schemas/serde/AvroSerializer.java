@@ -28,7 +28,11 @@ import io.egressctl.schemas.registry.SchemaRegistryException;
  * big-endian schema id, Avro binary), byte for byte what Confluent's KafkaAvroSerializer writes for the
  * same schema id.
  *
- * <p>The subject is {@code <topic>-value} ({@code <topic>-key} for a key serializer: TopicNameStrategy).
+ * <p>The subject follows a {@link SubjectNameStrategy}: the one given to the constructor or configured
+ * with {@value SubjectNameStrategy#VALUE_CONFIG} ({@value SubjectNameStrategy#KEY_CONFIG} for keys), else
+ * {@link SubjectNameStrategy#forTopic}: {@code <topic>-<record full name>} (TopicRecordNameStrategy) on a
+ * topic that carries several record types such as {@code egress.network-events}, {@code <topic>-value}
+ * ({@code <topic>-key} for a key serializer: TopicNameStrategy) on every other topic.
  * By default a schema the subject does not hold yet is registered ({@value AvroSerdeConfig#AUTO_REGISTER_SCHEMAS}
  * = true); with false it must already be registered. Ids are cached per subject, so the registry is called
  * once per (topic, schema). A null record serializes to null (a Kafka tombstone). Thread-safe.
@@ -41,6 +45,8 @@ public class AvroSerializer<T extends SpecificRecord> implements Serializer<T> {
     private volatile SchemaRegistryClient client;
     private volatile boolean autoRegister;
     private volatile boolean isKey;
+    /** Null: {@link SubjectNameStrategy#forTopic} per topic. */
+    private volatile SubjectNameStrategy strategy;
 
     /** subject -> schema -> id. */
     private final ConcurrentMap<String, ConcurrentMap<Schema, Integer>> ids = new ConcurrentHashMap<>();
@@ -58,12 +64,22 @@ public class AvroSerializer<T extends SpecificRecord> implements Serializer<T> {
 
     /** A value serializer; with {@code autoRegister} false every schema must already be registered. */
     public AvroSerializer(SchemaRegistryClient client, boolean autoRegister) {
-        this.client = Objects.requireNonNull(client, "client");
-        this.autoRegister = autoRegister;
+        this(client, autoRegister, null);
     }
 
     /**
-     * Reads {@value AvroSerdeConfig#AUTO_REGISTER_SCHEMAS} and, unless a client was given to the
+     * A value serializer with a fixed subject name strategy ({@code null}: {@link SubjectNameStrategy#forTopic}
+     * per topic); with {@code autoRegister} false every schema must already be registered.
+     */
+    public AvroSerializer(SchemaRegistryClient client, boolean autoRegister, SubjectNameStrategy strategy) {
+        this.client = Objects.requireNonNull(client, "client");
+        this.autoRegister = autoRegister;
+        this.strategy = strategy;
+    }
+
+    /**
+     * Reads {@value AvroSerdeConfig#AUTO_REGISTER_SCHEMAS}, {@value SubjectNameStrategy#VALUE_CONFIG} (or
+     * {@value SubjectNameStrategy#KEY_CONFIG}) and, unless a client was given to the
      * constructor, builds an HTTP client from {@value AvroSerdeConfig#SCHEMA_REGISTRY_URL} and
      * {@value AvroSerdeConfig#BASIC_AUTH_USER_INFO}.
      */
@@ -71,6 +87,10 @@ public class AvroSerializer<T extends SpecificRecord> implements Serializer<T> {
     public void configure(Map<String, ?> configs, boolean isKey) {
         this.isKey = isKey;
         this.autoRegister = AvroSerdeConfig.bool(configs, AvroSerdeConfig.AUTO_REGISTER_SCHEMAS, autoRegister);
+        Object configured = configs.get(isKey ? SubjectNameStrategy.KEY_CONFIG : SubjectNameStrategy.VALUE_CONFIG);
+        if (configured != null) {
+            this.strategy = SubjectNameStrategy.parse(configured);
+        }
         if (client == null) {
             client = HttpSchemaRegistryClient.fromConfig(configs);
         }
@@ -87,7 +107,8 @@ public class AvroSerializer<T extends SpecificRecord> implements Serializer<T> {
                     + AvroSerdeConfig.SCHEMA_REGISTRY_URL);
         }
         Schema schema = data.getSchema();
-        String subject = Topics.subject(topic, isKey);
+        SubjectNameStrategy s = strategy;
+        String subject = (s != null ? s : SubjectNameStrategy.forTopic(topic, isKey)).subject(topic, isKey, schema);
         int id = schemaId(registry, subject, schema);
         try {
             ByteArrayOutputStream out = new ByteArrayOutputStream(1024);

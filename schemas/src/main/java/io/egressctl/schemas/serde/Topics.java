@@ -6,13 +6,29 @@ import java.util.Objects;
 
 /**
  * The project's Kafka topics (see the Contracts table of the design brief), their schema-registry subjects
- * (TopicNameStrategy) and the partition a key lands on.
+ * and the partition a key lands on.
+ *
+ * <p>Everything that decides a network's state is in one topic, {@link #NETWORK_EVENTS}, keyed by network
+ * id: network and rule events ({@code RuleEvent}) and placements ({@code WorkloadEvent}) in one order per
+ * network, so a network's version is its position in that log. A topic that carries several record types
+ * registers each under its own subject (TopicRecordNameStrategy: {@code <topic>-<record full name>});
+ * every other topic has one subject (TopicNameStrategy: {@code <topic>-value}).
  */
 public final class Topics {
 
-    /** Accepted changes of networks and rules; key networkId; value RuleEvent; never expires. */
+    /**
+     * Network, rule and workload events (RuleEvent and WorkloadEvent, each its own schema); key networkId;
+     * never expires. The source of truth: a network's version is the position of its last event here.
+     */
+    public static final String NETWORK_EVENTS = "egress.network-events";
+    /**
+     * Where 0.1 kept network and rule events (RuleEvent). 0.2 reads only {@link #NETWORK_EVENTS}; the name
+     * stays for the migration of old logs (see docs/operations.md).
+     */
+    @Deprecated
     public static final String RULE_EVENTS = "egress.rule-events";
-    /** VM placements from upstream compute; key networkId; value WorkloadEvent. */
+    /** Where 0.1 kept placements (WorkloadEvent); read only to migrate old logs, like {@link #RULE_EVENTS}. */
+    @Deprecated
     public static final String WORKLOAD_EVENTS = "egress.workload-events";
     /** Desired (host, network) fragments or their tombstones; key hostId; value HostUpdate. */
     public static final String HOST_UPDATES = "egress.host-updates";
@@ -20,14 +36,16 @@ public final class Topics {
     public static final String ENFORCEMENT_REPORTS = "egress.enforcement-reports";
     /** Suffix of a topic's dead-letter topic: original bytes plus reason headers. */
     public static final String DLT = ".DLT";
+    /** Name ending of a topic that carries several record types (with a prefix in tests and benches). */
+    static final String SEVERAL_TYPES_SUFFIX = "network-events";
 
-    /** The four topics of the contract, in flow order. */
-    public static final List<String> ALL = List.of(RULE_EVENTS, WORKLOAD_EVENTS, HOST_UPDATES, ENFORCEMENT_REPORTS);
+    /** The three topics of the contract, in flow order. */
+    public static final List<String> ALL = List.of(NETWORK_EVENTS, HOST_UPDATES, ENFORCEMENT_REPORTS);
 
     private Topics() {
     }
 
-    /** The dead-letter topic of {@code topic}, e.g. {@code egress.rule-events.DLT}. */
+    /** The dead-letter topic of {@code topic}, e.g. {@code egress.network-events.DLT}. */
     public static String dlt(String topic) {
         return Objects.requireNonNull(topic, "topic") + DLT;
     }
@@ -35,6 +53,19 @@ public final class Topics {
     /** TopicNameStrategy subject: {@code <topic>-value}, or {@code <topic>-key} for keys. */
     public static String subject(String topic, boolean isKey) {
         return Objects.requireNonNull(topic, "topic") + (isKey ? "-key" : "-value");
+    }
+
+    /** TopicRecordNameStrategy subject: {@code <topic>-<record full name>}, e.g. {@code egress.network-events-io.egressctl.events.RuleEvent}. */
+    public static String subject(String topic, String recordFullName) {
+        return Objects.requireNonNull(topic, "topic") + "-" + Objects.requireNonNull(recordFullName, "recordFullName");
+    }
+
+    /**
+     * Whether {@code topic} carries several record types, so that each registers under its own subject:
+     * {@link #NETWORK_EVENTS}, and any topic whose name ends like it (tests and benches prefix their own).
+     */
+    public static boolean carriesSeveralRecordTypes(String topic) {
+        return topic != null && topic.endsWith(SEVERAL_TYPES_SUFFIX);
     }
 
     /**

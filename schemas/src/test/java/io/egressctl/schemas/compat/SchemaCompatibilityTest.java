@@ -31,7 +31,7 @@ import tools.jackson.databind.node.ObjectNode;
  * The build gate for schema evolution: every schema in src/main/avro must be BACKWARD compatible with its
  * copy in every release under src/main/released/&lt;version&gt;/, i.e. the new schema, as reader, can read
  * data written with the released one ({@code SchemaCompatibility.checkReaderWriterCompatibility(newReader,
- * oldWriter)}). Checked against every release, not only the last (BACKWARD_TRANSITIVE): egress.rule-events
+ * oldWriter)}). Checked against every release, not only the last (BACKWARD_TRANSITIVE): egress.network-events
  * is kept forever and replayed from its start, so records written by the first release must stay readable.
  * A failure here fails {@code mvn install}; the message names the schema, the release, and the record and
  * field that broke.

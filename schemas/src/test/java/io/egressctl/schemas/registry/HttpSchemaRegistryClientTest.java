@@ -252,7 +252,8 @@ class HttpSchemaRegistryClientTest {
         Map<String, Object> configs = Map.of(
                 AvroSerdeConfig.SCHEMA_REGISTRY_URL, stub.url(),
                 AvroSerdeConfig.BASIC_AUTH_USER_INFO, "svc:pw",
-                AvroSerdeConfig.SPECIFIC_AVRO_VALUE_TYPE, RuleEvent.class.getName());
+                AvroSerdeConfig.SPECIFIC_AVRO_VALUE_TYPE, RuleEvent.class.getName(),
+                io.egressctl.schemas.serde.SubjectNameStrategy.VALUE_CONFIG, "io.confluent.kafka.serializers.subject.TopicRecordNameStrategy");
         AvroSerializer<RuleEvent> serializer = new AvroSerializer<>();
         serializer.configure(configs, false);
         AvroDeserializer<RuleEvent> deserializer = new AvroDeserializer<>();
@@ -260,12 +261,12 @@ class HttpSchemaRegistryClientTest {
 
         RuleEvent event = Fixtures.ruleCreated("chg-7", "net-3");
         for (int i = 0; i < 3; i++) {
-            assertThat(deserializer.deserialize(Topics.RULE_EVENTS, serializer.serialize(Topics.RULE_EVENTS, event)))
+            assertThat(deserializer.deserialize(Topics.NETWORK_EVENTS, serializer.serialize(Topics.NETWORK_EVENTS, event)))
                     .isEqualTo(event);
         }
 
         assertThat(stub.requests).extracting(r -> r.method() + " " + r.rawPath()).containsExactly(
-                "POST /apis/ccompat/v7/subjects/egress.rule-events-value/versions",
+                "POST /apis/ccompat/v7/subjects/egress.network-events-io.egressctl.events.RuleEvent/versions",
                 "GET /apis/ccompat/v7/schemas/ids/1");
         assertThat(stub.requests).allSatisfy(r -> assertThat(r.authorization()).startsWith("Basic "));
         serializer.close();

@@ -40,20 +40,71 @@ class AvroSerdeTest {
 
     @Test
     void everyContractTypeRoundTrips() {
-        assertRoundTrip(Topics.RULE_EVENTS, Fixtures.ruleCreated("chg-1", "net-1"), RuleEvent.class);
-        assertRoundTrip(Topics.WORKLOAD_EVENTS, Fixtures.vmPlaced(), WorkloadEvent.class);
+        assertRoundTrip(Topics.NETWORK_EVENTS, Fixtures.ruleCreated("chg-1", "net-1"), RuleEvent.class);
+        assertRoundTrip(Topics.NETWORK_EVENTS, Fixtures.vmPlaced(), WorkloadEvent.class);
         assertRoundTrip(Topics.HOST_UPDATES, Fixtures.hostUpdate(), HostUpdate.class);
         assertRoundTrip(Topics.HOST_UPDATES, Fixtures.hostTombstone(), HostUpdate.class);
         assertRoundTrip(Topics.ENFORCEMENT_REPORTS, Fixtures.nack(), EnforcementReport.class);
-        assertThat(registry.subjects()).containsExactlyInAnyOrder("egress.rule-events-value", "egress.workload-events-value",
-                "egress.host-updates-value", "egress.enforcement-reports-value");
+        assertThat(registry.subjects()).containsExactlyInAnyOrder("egress.network-events-io.egressctl.events.RuleEvent",
+                "egress.network-events-io.egressctl.events.WorkloadEvent", "egress.host-updates-value",
+                "egress.enforcement-reports-value");
+    }
+
+    @Test
+    void theNetworkEventsTopicCarriesBothEventTypesEachUnderItsOwnSubjectAndReadsBackAsItsOwnClass() {
+        AvroSerializer<SpecificRecord> serializer = new AvroSerializer<>(registry);
+        AvroDeserializer<SpecificRecord> deserializer = AvroDeserializer.ofTypes(registry, RuleEvent.class, WorkloadEvent.class);
+        RuleEvent rule = Fixtures.ruleCreated("chg-1", "net-1");
+        WorkloadEvent placed = Fixtures.vmPlaced();
+
+        byte[] ruleBytes = serializer.serialize(Topics.NETWORK_EVENTS, rule);
+        byte[] placedBytes = serializer.serialize(Topics.NETWORK_EVENTS, placed);
+
+        assertThat(deserializer.deserialize(Topics.NETWORK_EVENTS, ruleBytes)).isInstanceOf(RuleEvent.class).isEqualTo(rule);
+        assertThat(deserializer.deserialize(Topics.NETWORK_EVENTS, placedBytes)).isInstanceOf(WorkloadEvent.class).isEqualTo(placed);
+        assertThat(registry.subjects()).containsExactlyInAnyOrder("egress.network-events-io.egressctl.events.RuleEvent",
+                "egress.network-events-io.egressctl.events.WorkloadEvent");
+        assertThat(WireFormat.schemaId("t", ruleBytes)).isNotEqualTo(WireFormat.schemaId("t", placedBytes));
+        assertThat(registry.latest("egress.network-events-io.egressctl.events.RuleEvent")).contains(RuleEvent.getClassSchema());
+    }
+
+    @Test
+    void aRecordOfAnotherTypeOnTheNetworkEventsTopicIsRefusedAsUndecodable() {
+        byte[] bytes = new AvroSerializer<HostUpdate>(registry).serialize(Topics.NETWORK_EVENTS, Fixtures.hostUpdate());
+        AvroDeserializer<SpecificRecord> deserializer = AvroDeserializer.ofTypes(registry, RuleEvent.class, WorkloadEvent.class);
+
+        assertThatThrownBy(() -> deserializer.deserialize(Topics.NETWORK_EVENTS, bytes))
+                .isInstanceOf(SerializationException.class)
+                .hasMessage("schema id 1 is a io.egressctl.events.HostUpdate, not one of the record types of topic"
+                        + " egress.network-events (io.egressctl.events.RuleEvent, io.egressctl.events.WorkloadEvent)");
+    }
+
+    @Test
+    void theSubjectNameStrategyIsConfiguredByConfluentsNamesAndDefaultsPerTopic() {
+        AvroSerializer<HostUpdate> topicRecord = new AvroSerializer<>(registry);
+        topicRecord.configure(Map.of(SubjectNameStrategy.VALUE_CONFIG, "io.confluent.kafka.serializers.subject.TopicRecordNameStrategy"), false);
+        AvroSerializer<HostUpdate> recordName = new AvroSerializer<>(registry, true, SubjectNameStrategy.RECORD_NAME);
+        AvroSerializer<HostUpdate> topicName = new AvroSerializer<>(registry);
+        topicName.configure(Map.of(SubjectNameStrategy.VALUE_CONFIG, "TopicNameStrategy"), false);
+
+        topicRecord.serialize("t1", Fixtures.hostUpdate());
+        recordName.serialize("t2", Fixtures.hostUpdate());
+        topicName.serialize("x.network-events", Fixtures.hostUpdate());
+
+        assertThat(registry.subjects()).containsExactlyInAnyOrder("t1-io.egressctl.events.HostUpdate",
+                "io.egressctl.events.HostUpdate", "x.network-events-value");
+        assertThat(SubjectNameStrategy.forTopic(Topics.NETWORK_EVENTS, false)).isEqualTo(SubjectNameStrategy.TOPIC_RECORD_NAME);
+        assertThat(SubjectNameStrategy.forTopic(Topics.NETWORK_EVENTS, true)).isEqualTo(SubjectNameStrategy.TOPIC_NAME);
+        assertThat(SubjectNameStrategy.forTopic(Topics.HOST_UPDATES, false)).isEqualTo(SubjectNameStrategy.TOPIC_NAME);
+        assertThatThrownBy(() -> SubjectNameStrategy.parse("RandomStrategy")).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("TopicRecordNameStrategy");
     }
 
     @Test
     void logicalTypesAndNestedRecordsSurvive() {
         RuleEvent event = Fixtures.ruleCreated("chg-2", "net-9");
         RuleEvent back = new AvroDeserializer<>(registry, RuleEvent.class)
-                .deserialize(Topics.RULE_EVENTS, new AvroSerializer<RuleEvent>(registry).serialize(Topics.RULE_EVENTS, event));
+                .deserialize(Topics.NETWORK_EVENTS, new AvroSerializer<RuleEvent>(registry).serialize(Topics.NETWORK_EVENTS, event));
         assertThat(back.getSource().getEventTime()).isEqualTo(Fixtures.T0);
         assertThat(back.getRuleAfter().getDescription()).isEqualTo("no plain http, héllo ✓");
         assertThat(back.getRuleBefore()).isNull();
@@ -250,7 +301,7 @@ class AvroSerdeTest {
             }
         }
         Schema old = Schema.createRecord(current.getName(), null, current.getNamespace(), false, oldFields);
-        int oldId = registry.register(Topics.subject(Topics.WORKLOAD_EVENTS, false), old);
+        int oldId = registry.register(Topics.subject(Topics.NETWORK_EVENTS, old.getFullName()), old);
 
         WorkloadEvent sample = Fixtures.vmPlaced();
         Schema sourceSchema = old.getField("source").schema();
@@ -273,7 +324,7 @@ class AvroSerdeTest {
         assertThat(oldId).isLessThan(128);
 
         WorkloadEvent back = new AvroDeserializer<>(registry, WorkloadEvent.class)
-                .deserialize(Topics.WORKLOAD_EVENTS, out.toByteArray());
+                .deserialize(Topics.NETWORK_EVENTS, out.toByteArray());
 
         assertThat(back.getVmId()).isEqualTo("vm-1");
         assertThat(back.getIpv4()).isEqualTo("10.1.1.10");
@@ -291,14 +342,14 @@ class AvroSerdeTest {
 
     @Test
     void readerTypeComesFromConfigByName() {
-        byte[] bytes = new AvroSerializer<RuleEvent>(registry).serialize(Topics.RULE_EVENTS, Fixtures.ruleCreated("c", "n"));
+        byte[] bytes = new AvroSerializer<RuleEvent>(registry).serialize(Topics.NETWORK_EVENTS, Fixtures.ruleCreated("c", "n"));
         AvroDeserializer<RuleEvent> deserializer = new AvroDeserializer<>();
         // a registry URL is required when no client was given; the reader class comes from the config
         deserializer.configure(Map.of(AvroSerdeConfig.SCHEMA_REGISTRY_URL, "http://127.0.0.1:9/apis/ccompat/v7",
                 AvroSerdeConfig.SPECIFIC_AVRO_VALUE_TYPE, RuleEvent.class.getName()), false);
-        assertThatThrownBy(() -> deserializer.deserialize(Topics.RULE_EVENTS, bytes))
+        assertThatThrownBy(() -> deserializer.deserialize(Topics.NETWORK_EVENTS, bytes))
                 .isInstanceOf(SerializationException.class)
-                .hasMessageContaining("cannot fetch the writer schema id 1 of a record from topic egress.rule-events")
+                .hasMessageContaining("cannot fetch the writer schema id 1 of a record from topic egress.network-events")
                 .hasMessageContaining("schema registry at http://127.0.0.1:9/apis/ccompat/v7 is unreachable");
     }
 

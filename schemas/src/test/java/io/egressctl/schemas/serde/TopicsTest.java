@@ -17,13 +17,24 @@ class TopicsTest {
 
     @Test
     void topicNamesFollowTheContract() {
-        assertThat(Topics.RULE_EVENTS).isEqualTo("egress.rule-events");
-        assertThat(Topics.WORKLOAD_EVENTS).isEqualTo("egress.workload-events");
+        assertThat(Topics.NETWORK_EVENTS).isEqualTo("egress.network-events");
         assertThat(Topics.HOST_UPDATES).isEqualTo("egress.host-updates");
         assertThat(Topics.ENFORCEMENT_REPORTS).isEqualTo("egress.enforcement-reports");
-        assertThat(Topics.dlt(Topics.HOST_UPDATES)).isEqualTo("egress.host-updates.DLT");
-        assertThat(Topics.subject(Topics.RULE_EVENTS, false)).isEqualTo("egress.rule-events-value");
-        assertThat(Topics.subject(Topics.RULE_EVENTS, true)).isEqualTo("egress.rule-events-key");
+        assertThat(Topics.ALL).containsExactly("egress.network-events", "egress.host-updates", "egress.enforcement-reports");
+        assertThat(Topics.dlt(Topics.NETWORK_EVENTS)).isEqualTo("egress.network-events.DLT");
+        assertThat(Topics.subject(Topics.HOST_UPDATES, false)).isEqualTo("egress.host-updates-value");
+        assertThat(Topics.subject(Topics.HOST_UPDATES, true)).isEqualTo("egress.host-updates-key");
+        assertThat(Topics.subject(Topics.NETWORK_EVENTS, "io.egressctl.events.RuleEvent"))
+                .isEqualTo("egress.network-events-io.egressctl.events.RuleEvent");
+    }
+
+    @Test
+    void onlyTheNetworkEventsTopicCarriesSeveralRecordTypes() {
+        assertThat(Topics.carriesSeveralRecordTypes(Topics.NETWORK_EVENTS)).isTrue();
+        assertThat(Topics.carriesSeveralRecordTypes("bench-7.network-events")).as("prefixed, as tests and benches do").isTrue();
+        assertThat(Topics.carriesSeveralRecordTypes(Topics.HOST_UPDATES)).isFalse();
+        assertThat(Topics.carriesSeveralRecordTypes(Topics.ENFORCEMENT_REPORTS)).isFalse();
+        assertThat(Topics.carriesSeveralRecordTypes(Topics.dlt(Topics.NETWORK_EVENTS))).isFalse();
     }
 
     @Test
