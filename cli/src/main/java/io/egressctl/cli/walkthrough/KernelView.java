@@ -71,7 +71,8 @@ final class KernelView {
         }
         for (Map.Entry<String, List<String>> set : sets.entrySet()) {
             String name = set.getKey();
-            if (name.equals("ports") || name.equals("def") || name.equals("vms") || name.equals("own")) {
+            // Only addresses and rule sets are per port; the other maps and sets are the layout's own.
+            if (java.util.Set.of("ports", "towards", "def", "vms", "own", "blocked").contains(name)) {
                 continue;
             }
             for (String e : set.getValue()) {
