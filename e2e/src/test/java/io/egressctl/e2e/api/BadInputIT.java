@@ -464,7 +464,7 @@ class BadInputIT {
         JsonNode stored = api.get(rules(net) + "/" + ruleId, cp.tenantKey()).body();
         assertThat(stored.get("description").asString()).isEqualTo(description);
         String ruleset = cp.ruleset(host);
-        assertThat(ruleset).as("the rule reached its host").contains("r=" + ruleId + " ").contains("10.40.0.11 . tcp . 31337 comment");
+        assertThat(ruleset).as("the rule reached its host").contains("r=" + ruleId + " ").containsPattern("0x45[0-9a-f]{6} \\. tcp \\. 31337-31337 comment");
         assertThat(ruleset).doesNotContain("flush ruleset").doesNotContain("pwned").doesNotContain("hook output").doesNotContain(description);
         // Every comment in the ruleset is one the renderer wrote, never tenant text.
         List<String> comments = ruleset.lines().filter(l -> l.contains("comment \""))

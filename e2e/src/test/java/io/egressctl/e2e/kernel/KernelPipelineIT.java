@@ -258,8 +258,9 @@ class KernelPipelineIT {
         policy("deny");
         try {
             assertBlocked("under DENY without rules", ALL, ALL, ALL);
-            // Traffic that starts outside: the VMs' answers are established/related and pass.
-            assertThat(topo.tcpFromOutside("vm2")).as("outside -> vm2:2222 under DENY").isTrue();
+            // Traffic the host routes into its bridge cannot be stamped as started towards the VM (documented
+            // limit of bridged hosts that route into their bridges): under DENY the VM's answer is its rules'.
+            assertThat(topo.tcpFromOutside("vm2")).as("outside -> vm2:2222 under DENY, routed into the bridge").isFalse();
 
             // Under DENY a CloudStack rule (no explicit action) opens what it matches.
             String ruleId = create("allow tcp/80 for vm1", Map.of("protocol", "tcp", "startPort", 80,
@@ -288,7 +289,9 @@ class KernelPipelineIT {
                 .containsExactlyInAnyOrder("l0_port4", "l0_port6");
 
         for (NetnsTopology.KernelElement e : elements) {
-            NetnsTopology.Result del = topo.nft(topo.host(), "", "delete", "element", "inet", "egressctl", e.set(), "{ " + e.key() + " }");
+            // nft 1.0.6 finds a single-valued element of a mark-keyed interval set only as a range of one.
+            NetnsTopology.Result del = topo.nft(topo.host(), "", "delete", "element", "inet", "egressctl", e.set(),
+                    "{ " + (e.key().matches(".* \\. \\d+$") ? e.key().replaceFirst("(\\d+)$", "$1-$1") : e.key()) + " }");
             assertThat(del.ok()).as("nft delete element: %s", del.stderr()).isTrue();
         }
         long deletedAt = System.nanoTime();

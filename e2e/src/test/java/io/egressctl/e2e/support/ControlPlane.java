@@ -243,7 +243,7 @@ public final class ControlPlane {
         String found = null;
         String foundSet = null;
         for (String l : ruleset.split("\n")) {
-            if (l.startsWith("  set ")) {
+            if (l.startsWith("  set ") || l.startsWith("  map ")) {
                 set = l.substring(6, l.length() - 2);
             } else if ((set.equals("addr4") || set.equals("addr6")) && l.strip().startsWith("0x")) {
                 String[] f = l.strip().split(" ");
