@@ -470,7 +470,9 @@ class BadInputIT {
         List<String> comments = ruleset.lines().filter(l -> l.contains("comment \""))
                 .map(l -> l.substring(l.indexOf("comment \"") + 9)).collect(Collectors.toList());
         assertThat(comments).isNotEmpty().allSatisfy(c -> assertThat(c).matches("(r=[A-Za-z0-9._:-]+ h=[0-9a-f]+\",?"
-                + "|net [A-Za-z0-9._:-]+ vm [A-Za-z0-9._:-]+\" : (accept|drop),?"
+                + "|net [A-Za-z0-9._:-]+ vm [A-Za-z0-9._:-]+\"( : (accept|drop))?,?"
+                + "|(interface claimed by several VMs|dhcp( from no address| to broadcast)?|dhcpv6 from link-local"
+                + "|neighbour discovery( from link-local)?|spoofed ipv[46] source)\""
                 + "|layer [0-9]+ (deny|allow) (all|proto|port|type|code) ipv[46]( by destination)?( bucket [0-9]+)?\")"));
     }
 }
