@@ -59,7 +59,7 @@ class InfraConfig {
      */
     @Bean
     TopicTopology.Report topicTopology(KafkaAdmin kafkaAdmin, EgressProperties props, TopicProperties topics) {
-        return TopicChecks.ensure("compiler-service", kafkaAdmin, requiredTopics(props.partitions(), topics.durability()),
+        return TopicTopology.ensure("compiler-service", kafkaAdmin.getConfigurationProperties(), requiredTopics(props.partitions(), topics.durability()),
                 topics.checkTimeout());
     }
 

@@ -56,7 +56,7 @@ class InfraConfig {
      */
     @Bean
     TopicTopology.Report topicTopology(KafkaAdmin kafkaAdmin, EgressProperties props, TopicProperties topics) {
-        return TopicChecks.ensure("rule-service", kafkaAdmin, requiredTopics(props.partitions(), topics.durability()),
+        return TopicTopology.ensure("rule-service", kafkaAdmin.getConfigurationProperties(), requiredTopics(props.partitions(), topics.durability()),
                 topics.checkTimeout());
     }
 

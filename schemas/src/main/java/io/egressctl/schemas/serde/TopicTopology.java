@@ -42,6 +42,8 @@ import java.util.concurrent.TimeoutException;
  */
 public final class TopicTopology {
 
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(TopicTopology.class);
+
     private static final long MAX_BACKOFF_MS = 5_000;
 
     private TopicTopology() {
@@ -125,6 +127,33 @@ public final class TopicTopology {
     public static final class CreationException extends IllegalStateException {
         CreationException(String message, Throwable cause) {
             super(message, cause);
+        }
+    }
+
+    /**
+     * The start-up check of a service: {@link #ensure(Admin, Collection, Duration)} with an admin client
+     * made from the service's own admin settings (bootstrap servers, TLS, SASL as Spring Boot built
+     * them), its outcome logged under the service's name. Throws what the check throws.
+     */
+    public static Report ensure(String service, Map<String, Object> adminConfig, Collection<Requirement> required, Duration timeout) {
+        Map<String, Object> config = new java.util.HashMap<>(adminConfig);
+        config.putIfAbsent(org.apache.kafka.clients.admin.AdminClientConfig.CLIENT_ID_CONFIG, service + "-topic-check");
+        try (Admin admin = Admin.create(config)) {
+            Report report;
+            try {
+                report = ensure(admin, required, timeout);
+            } catch (RuntimeException e) {
+                LOG.error("{}: {}", service, e.getMessage());
+                throw e;
+            }
+            if (!report.created().isEmpty()) {
+                LOG.info("{}: created topics {}", service, report.created());
+            }
+            if (!report.checked().isEmpty()) {
+                LOG.info("{}: topics {} exist with the configured partition counts", service, report.checked());
+            }
+            report.warnings().forEach(w -> LOG.warn("{}: {}", service, w));
+            return report;
         }
     }
 
