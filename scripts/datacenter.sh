@@ -96,7 +96,7 @@ dc_unavailable() {
   [[ "$(id -u)" == 0 ]] || { echo "it needs root (ip netns, nft); running as uid $(id -u)"; return 0; }
   local t
   for t in ip nft socat ping timeout; do
-    command -v "$t" >/dev/null 2>&1 || { echo "it needs '$t' on PATH (Debian: iproute2 nftables socat iputils-ping coreutils)"; return 0; }
+    command -v "$t" >/dev/null 2>&1 || { echo "it needs '$t' on PATH (Debian: iproute2 nftables conntrack socat iputils-ping coreutils)"; return 0; }
   done
   nft list tables >/dev/null 2>&1 || { echo "nft does not work here: $(nft list tables 2>&1 | head -n 1)"; return 0; }
   return 1
