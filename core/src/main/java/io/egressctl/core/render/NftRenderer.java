@@ -9,6 +9,12 @@ import io.egressctl.core.model.Action;
 import io.egressctl.core.model.Cidr;
 import io.egressctl.core.model.DefaultPolicy;
 import io.egressctl.core.model.Protocol;
+import io.egressctl.core.nft.NftChain;
+import io.egressctl.core.nft.NftElement;
+import io.egressctl.core.nft.NftRuleset;
+import io.egressctl.core.nft.NftScript;
+import io.egressctl.core.nft.NftSet;
+import io.egressctl.core.nft.NftTable;
 import io.egressctl.core.render.AddressSpans.Span;
 
 import java.util.ArrayList;
@@ -331,20 +337,12 @@ public final class NftRenderer {
         }
     }
 
-    /** One element of a set: its key (as rendered) and comment. */
-    public record Element(String key, String comment) {
-        /** The element as it appears in the script. */
-        public String text() {
-            return key + " comment \"" + comment + "\"";
-        }
-    }
-
     /**
      * One named set and the lookup rule that uses it. {@code prefix} is -1 for a set keyed by
      * destination ranges (or without destination), else the length its exact destination keys are
      * masked to.
      */
-    public record LookupSet(int layer, Shape shape, boolean v4, boolean dst, int prefix, int bucket, List<Element> elements) {
+    public record LookupSet(int layer, Shape shape, boolean v4, boolean dst, int prefix, int bucket, List<NftElement> elements) {
 
         public String name() {
             return "l" + layer + "_" + shape.word() + (v4 ? "4" : "6") + (dst ? "_dst" : "") + (prefix < 0 ? "" : Integer.toString(prefix))
@@ -582,21 +580,29 @@ public final class NftRenderer {
 
     /** Renders the full replacement script for a host from its plan ({@link #plan(SortedMap)} of the same fragments). */
     public String render(String hostId, SortedMap<String, Fragment> fragments, Plan plan) {
-        String table = renderTable(plan);
-        StringBuilder sb = new StringBuilder(table.length() + 256 + 100 * plan.shadowed().size());
-        sb.append("# egressctl host ").append(safe(hostId)).append(" hash ").append(hostHash(fragments))
-                .append(" mode ").append(mode.name().toLowerCase(java.util.Locale.ROOT)).append('\n');
+        return NftScript.script(ruleset(hostId, fragments, plan));
+    }
+
+    /**
+     * The host's ruleset as values (see {@link NftRuleset}): the tables of {@code plan}, and notes for
+     * readers: the host and its hash, then one line per VM left unenforced and per rule left without
+     * an element for a VM.
+     */
+    public NftRuleset ruleset(String hostId, SortedMap<String, Fragment> fragments, Plan plan) {
+        List<String> notes = new ArrayList<>(1 + plan.unenforced().size() + plan.shadowed().size());
+        notes.add("egressctl host " + safe(hostId) + " hash " + hostHash(fragments) + " mode " + mode.name().toLowerCase(java.util.Locale.ROOT));
         for (Unenforced u : plan.unenforced()) {
-            sb.append("# unenforced: net ").append(safe(u.networkId())).append(" vm ").append(safe(u.vmId())).append(": ")
-                    .append(u.reason().replace('\n', ' ')).append('\n');
+            notes.add("unenforced: net " + safe(u.networkId()) + " vm " + safe(u.vmId()) + ": " + u.reason().replace('\n', ' '));
         }
         for (String note : plan.shadowed()) {
-            sb.append("# shadowed: ").append(note).append('\n');
+            notes.add("shadowed: " + note);
         }
-        sb.append("table ").append(FAMILY).append(' ').append(TABLE).append('\n');
-        sb.append("delete table ").append(FAMILY).append(' ').append(TABLE).append('\n');
-        sb.append(table);
-        return sb.toString();
+        return new NftRuleset(tables(plan), notes);
+    }
+
+    /** The host's ruleset of its fragments ({@link #ruleset(String, SortedMap, Plan)} of their plan). */
+    public NftRuleset ruleset(String hostId, SortedMap<String, Fragment> fragments) {
+        return ruleset(hostId, fragments, plan(fragments));
     }
 
     /**
@@ -611,9 +617,9 @@ public final class NftRenderer {
         return at < 0 ? script : script.substring(at + 1);
     }
 
-    /** Renders the tables ({@code table inet egressctl { ... }}, and the bridge table on a bridged host). */
+    /** The tables' blocks ({@code table inet egressctl { ... }}, and the bridge table's on a bridged host). */
     public String renderTable(SortedMap<String, Fragment> fragments) {
-        return renderTable(plan(fragments));
+        return NftScript.blocks(new NftRuleset(tables(plan(fragments)), List.of()));
     }
 
     /** Mark of the VM ports: the high byte tags the product's marks, the low 24 bits tell ports apart. */
@@ -651,141 +657,99 @@ public final class NftRenderer {
     /** Marks packets towards a VM port (routed: inet forward chain; bridged: bridge forward chain). */
     static final String MARK_TOWARDS = "meta mark 0x00000000 meta mark set oifname map @towards";
 
-    private String renderTable(Plan plan) {
-        int size = 1024 + 160 * plan.ports().size();
+    /** The plan's tables: the inet table, and on a bridged host the bridge table. */
+    private List<NftTable> tables(Plan plan) {
+        List<NftSet> sets = new ArrayList<>(plan.sets().size() + 8);
+        List<String> ruleSetHeader = new ArrayList<>(3);
         for (LookupSet s : plan.sets()) {
-            size += 300;
-            for (Element e : s.elements()) {
-                size += e.key().length() + e.comment().length() + 20;
-            }
-        }
-        StringBuilder sb = new StringBuilder(size);
-        sb.append("table ").append(FAMILY).append(' ').append(TABLE).append(" {\n");
-        for (LookupSet s : plan.sets()) {
-            sb.append("  set ").append(s.name()).append(" {\n");
-            sb.append("    type ").append(s.type()).append('\n');
+            ruleSetHeader.clear();
+            ruleSetHeader.add("type " + s.type());
             if (s.interval()) {
-                sb.append("    flags interval\n");
+                ruleSetHeader.add("flags interval");
             }
             if (ruleCounters) {
-                sb.append("    counter\n");
+                ruleSetHeader.add("counter");
             }
-            sb.append("    elements = {\n");
-            List<Element> elements = s.elements();
-            for (int i = 0; i < elements.size(); i++) {
-                Element e = elements.get(i);
-                sb.append("      ").append(e.key()).append(" comment \"").append(e.comment()).append('"')
-                        .append(i + 1 < elements.size() ? ",\n" : "\n");
-            }
-            sb.append("    }\n");
-            sb.append("  }\n");
+            sets.add(new NftSet(s.name(), false, ruleSetHeader, s.elements()));
         }
-        List<String> ports = new ArrayList<>();
-        List<String> towards = new ArrayList<>();
-        List<String> blocked = new ArrayList<>();
-        List<String> vms = new ArrayList<>();
-        List<String> own = new ArrayList<>();
-        List<String> addr4 = new ArrayList<>();
-        List<String> addr6 = new ArrayList<>();
-        List<String> defaults = new ArrayList<>();
+        int n = plan.ports().size();
+        List<NftElement> ports = new ArrayList<>(n);
+        List<NftElement> towards = new ArrayList<>(n);
+        List<NftElement> blocked = new ArrayList<>();
+        List<NftElement> vms = new ArrayList<>(n);
+        List<NftElement> own = new ArrayList<>(2 * n);
+        List<NftElement> addr4 = new ArrayList<>(n);
+        List<NftElement> addr6 = new ArrayList<>(n);
+        List<NftElement> defaults = new ArrayList<>(n);
         for (Port p : plan.ports()) {
             String m = p.markText();
-            ports.add("\"" + p.interfaceName() + "\" : " + m);
+            String name = "\"" + p.interfaceName() + "\"";
+            ports.add(new NftElement(name, null, m));
             String t = Port.markText(towards(p.mark()));
-            towards.add("\"" + p.interfaceName() + "\" : " + t);
-            vms.add(m);
-            own.add(m + " . " + m);
-            own.add(m + " . " + t);
+            towards.add(new NftElement(name, null, t));
+            vms.add(NftElement.of(m, null));
+            own.add(NftElement.of(m + " . " + m, null));
+            own.add(NftElement.of(m + " . " + t, null));
             if (p.vm == null) {
-                blocked.add(m);
+                blocked.add(NftElement.of(m, null));
             }
             String comment = p.vm == null ? "interface " + p.interfaceName() + " claimed twice" : p.vm.comment();
             if (p.vm != null && p.vm.address4() != null) {
-                addr4.add(m + " . " + p.vm.address4() + " comment \"" + comment + "\"");
+                addr4.add(NftElement.of(m + " . " + p.vm.address4(), comment));
             }
             if (p.vm != null && p.vm.address6() != null) {
-                addr6.add(m + " . " + p.vm.address6() + " comment \"" + comment + "\"");
+                addr6.add(NftElement.of(m + " . " + p.vm.address6(), comment));
             }
-            defaults.add(m + " comment \"" + comment + "\" : " + p.defaultVerdict());
+            defaults.add(new NftElement(m, comment, p.defaultVerdict()));
         }
         if (mode == HostMode.ROUTED) {
-            map(sb, "map", "ports", "ifname : mark", false, ports);
-            map(sb, "map", "towards", "ifname : mark", false, towards);
+            sets.add(new NftSet("ports", true, List.of("type ifname : mark"), ports));
+            sets.add(new NftSet("towards", true, List.of("type ifname : mark"), towards));
         }
-        map(sb, "set", "vms", "mark", false, vms);
-        map(sb, "set", "blocked", "mark", false, blocked);
-        map(sb, "set", "own", "mark . mark", false, own);
-        map(sb, "set", "addr4", "mark . ipv4_addr", false, addr4);
-        map(sb, "set", "addr6", "mark . ipv6_addr", false, addr6);
-        map(sb, "map", "def", "mark : verdict", true, defaults);
+        sets.add(new NftSet("vms", false, List.of("type mark"), vms));
+        sets.add(new NftSet("blocked", false, List.of("type mark"), blocked));
+        sets.add(new NftSet("own", false, List.of("type mark . mark"), own));
+        sets.add(new NftSet("addr4", false, List.of("type mark . ipv4_addr"), addr4));
+        sets.add(new NftSet("addr6", false, List.of("type mark . ipv6_addr"), addr6));
+        sets.add(new NftSet("def", true, List.of("type mark : verdict", "counter"), defaults));
+        List<NftChain> chains = new ArrayList<>(3);
         if (mode == HostMode.ROUTED) {
-            sb.append("  chain prerouting {\n");
-            sb.append("    type filter hook prerouting priority raw; policy accept;\n");
-            sb.append("    meta mark set iifname map @ports\n");
-            sb.append("  }\n");
+            chains.add(new NftChain("prerouting", "type filter hook prerouting priority raw; policy accept;",
+                    List.of("meta mark set iifname map @ports")));
         }
-        sb.append("  chain forward {\n");
-        sb.append("    type filter hook forward priority filter; policy accept;\n");
+        List<String> forward = new ArrayList<>(4);
         if (mode == HostMode.ROUTED) {
-            sb.append("    ").append(MARK_TOWARDS).append('\n');
+            forward.add(MARK_TOWARDS);
         }
-        sb.append("    meta mark @vms jump vm\n");
-        for (String r : STAMP_TOWARDS) {
-            sb.append("    ").append(r).append('\n');
-        }
-        sb.append("  }\n");
-        sb.append("  chain vm {\n");
-        sb.append("    meta mark @blocked drop comment \"interface claimed by several VMs\"\n");
-        sb.append("    ct state new ct mark set meta mark\n");
-        sb.append("    ct state established,related meta mark . ct mark @own accept\n");
-        for (String r : BEFORE_SOURCE_CHECK) {
-            sb.append("    ").append(r).append('\n');
-        }
-        sb.append("    meta mark . ip saddr != @addr4 counter drop comment \"spoofed ipv4 source\"\n");
-        sb.append("    meta mark . ip6 saddr != @addr6 counter drop comment \"spoofed ipv6 source\"\n");
-        for (String r : AFTER_SOURCE_CHECK) {
-            sb.append("    ").append(r).append('\n');
-        }
+        forward.add("meta mark @vms jump vm");
+        forward.addAll(STAMP_TOWARDS);
+        chains.add(new NftChain("forward", "type filter hook forward priority filter; policy accept;", forward));
+        List<String> vm = new ArrayList<>(16 + plan.sets().size());
+        vm.add("meta mark @blocked drop comment \"interface claimed by several VMs\"");
+        vm.add("ct state new ct mark set meta mark");
+        vm.add("ct state established,related meta mark . ct mark @own accept");
+        vm.addAll(BEFORE_SOURCE_CHECK);
+        vm.add("meta mark . ip saddr != @addr4 counter drop comment \"spoofed ipv4 source\"");
+        vm.add("meta mark . ip6 saddr != @addr6 counter drop comment \"spoofed ipv6 source\"");
+        vm.addAll(AFTER_SOURCE_CHECK);
         for (LookupSet s : plan.sets()) {
-            sb.append("    ").append(s.lookup()).append('\n');
+            vm.add(s.lookup());
         }
-        sb.append("    meta mark vmap @def\n");
-        sb.append("  }\n");
-        sb.append("}\n");
+        vm.add("meta mark vmap @def");
+        chains.add(new NftChain("vm", null, vm));
+        List<NftTable> tables = new ArrayList<>(2);
+        tables.add(new NftTable(FAMILY, TABLE, sets, chains));
         if (mode == HostMode.BRIDGED) {
-            sb.append("table bridge ").append(TABLE).append('\n');
-            sb.append("delete table bridge ").append(TABLE).append('\n');
-            sb.append("table bridge ").append(TABLE).append(" {\n");
-            map(sb, "map", "ports", "ifname : mark", false, ports);
-            map(sb, "map", "towards", "ifname : mark", false, towards);
-            sb.append("  chain prerouting {\n");
-            sb.append("    type filter hook prerouting priority -300; policy accept;\n");
-            sb.append("    meta mark set iifname map @ports\n");
-            sb.append("  }\n");
             // Before br_netfilter's forward hook (priority 0) runs the inet forward chains: there
             // oifname is the bridge, here the bridge port.
-            sb.append("  chain forward {\n");
-            sb.append("    type filter hook forward priority -200; policy accept;\n");
-            sb.append("    ").append(MARK_TOWARDS).append('\n');
-            sb.append("  }\n");
-            sb.append("}\n");
+            tables.add(new NftTable("bridge", TABLE,
+                    List.of(new NftSet("ports", true, List.of("type ifname : mark"), ports),
+                            new NftSet("towards", true, List.of("type ifname : mark"), towards)),
+                    List.of(new NftChain("prerouting", "type filter hook prerouting priority -300; policy accept;",
+                                    List.of("meta mark set iifname map @ports")),
+                            new NftChain("forward", "type filter hook forward priority -200; policy accept;", List.of(MARK_TOWARDS)))));
         }
-        return sb.toString();
-    }
-
-    private static void map(StringBuilder sb, String kind, String name, String type, boolean counter, List<String> elements) {
-        sb.append("  ").append(kind).append(' ').append(name).append(" {\n    type ").append(type).append('\n');
-        if (counter) {
-            sb.append("    counter\n");
-        }
-        if (!elements.isEmpty()) {
-            sb.append("    elements = {\n");
-            for (int i = 0; i < elements.size(); i++) {
-                sb.append("      ").append(elements.get(i)).append(i + 1 < elements.size() ? ",\n" : "\n");
-            }
-            sb.append("    }\n");
-        }
-        sb.append("  }\n");
+        return tables;
     }
 
     /**
@@ -800,7 +764,7 @@ public final class NftRenderer {
         Set<String> lookups = new LinkedHashSet<>();
         Plan plan = plan(fragments);
         for (LookupSet s : plan.sets()) {
-            for (Element e : s.elements()) {
+            for (NftElement e : s.elements()) {
                 if (e.comment().startsWith(tag)) {
                     elements.add("add element " + FAMILY + " " + TABLE + " " + s.name() + " { " + e.text() + " }");
                     lookups.add(s.lookup());
@@ -955,7 +919,7 @@ public final class NftRenderer {
                     s = new LookupSet(p.layer(), p.shape(), v4, p.dst(), p.prefix(), p.bucket(), new ArrayList<>());
                     sets.put(p.set(), s);
                 }
-                s.elements().add(new Element(mark + p.keyTail(), comments.get(i)));
+                s.elements().add(NftElement.of(mark + p.keyTail(), comments.get(i)));
             }
             notes.addAll(shadowed);
         }

@@ -1,5 +1,8 @@
 package io.egressctl.agent.enforce;
 
+import io.egressctl.core.nft.NftRuleset;
+import io.egressctl.core.nft.NftScript;
+
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -7,7 +10,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 
 /**
- * Enforces into a file: writes the rendered nftables script where an operator (or a test) can read
+ * Enforces into a file: writes the ruleset as an nftables script ({@link NftScript#script}) where an operator (or a test) can read
  * it, atomically (write a sibling, then rename), so a reader never sees half a ruleset. For machines
  * without nft or root.
  */
@@ -25,7 +28,8 @@ public final class DryRunEnforcer implements Enforcer {
     }
 
     @Override
-    public void apply(String script) throws EnforcementException {
+    public void apply(NftRuleset ruleset) throws EnforcementException {
+        String script = NftScript.script(ruleset);
         try {
             Path parent = file.toAbsolutePath().getParent();
             Files.createDirectories(parent);
@@ -38,9 +42,9 @@ public final class DryRunEnforcer implements Enforcer {
     }
 
     @Override
-    public boolean inSync(String script) throws EnforcementException {
+    public boolean inSync(NftRuleset ruleset) throws EnforcementException {
         try {
-            return Files.exists(file) && Files.readString(file, StandardCharsets.UTF_8).equals(script);
+            return Files.exists(file) && Files.readString(file, StandardCharsets.UTF_8).equals(NftScript.script(ruleset));
         } catch (IOException e) {
             throw new EnforcementException("cannot read " + file + ": " + e.getMessage(), e);
         }

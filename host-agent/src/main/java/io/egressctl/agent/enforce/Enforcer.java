@@ -1,8 +1,10 @@
 package io.egressctl.agent.enforce;
 
+import io.egressctl.core.nft.NftRuleset;
+
 /**
- * The seam between the agent and the place rules are enforced. Implementations apply a complete
- * rendered ruleset atomically: after {@link #apply} returns, all of it is in force; after it
+ * The seam between the agent and the place rules are enforced. Implementations take the host's ruleset
+ * as values ({@link NftRuleset}; text is made of it only where it leaves the process) and apply it atomically: after {@link #apply} returns, all of it is in force; after it
  * throws, the previous ruleset still is (invariant 5). Called from the agent's one sync thread.
  */
 public interface Enforcer {
@@ -11,17 +13,17 @@ public interface Enforcer {
     String name();
 
     /**
-     * Replaces the product's ruleset with {@code script} in one transaction.
+     * Replaces the product's tables with {@code ruleset}'s in one transaction.
      *
      * @throws EnforcementException with the enforcer's own message when the apply failed
      */
-    void apply(String script) throws EnforcementException;
+    void apply(NftRuleset ruleset) throws EnforcementException;
 
     /**
-     * True when what is in force equals what {@code script} defines; false means drift (for
+     * True when what is in force equals what {@code ruleset} defines; false means drift (for
      * example a rule deleted by hand) or nothing applied yet.
      */
-    boolean inSync(String script) throws EnforcementException;
+    boolean inSync(NftRuleset ruleset) throws EnforcementException;
 
     /**
      * True when what is in force holds any VM or rule of ours: something an empty ruleset would take

@@ -2,6 +2,13 @@ package io.egressctl.agent.enforce;
 
 import io.egressctl.core.hash.CanonicalHash;
 import io.egressctl.core.model.Cidr;
+import io.egressctl.core.nft.NftChain;
+import io.egressctl.core.nft.NftDelta;
+import io.egressctl.core.nft.NftElement;
+import io.egressctl.core.nft.NftRuleset;
+import io.egressctl.core.nft.NftScript;
+import io.egressctl.core.nft.NftSet;
+import io.egressctl.core.nft.NftTable;
 import io.egressctl.core.render.NftRenderer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -24,46 +31,44 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * Enforces a host's rendered ruleset in the kernel with nftables, in the product's own tables only
+ * Enforces a host's ruleset in the kernel with nftables, in the product's own tables only
  * ({@code table inet egressctl}, and {@code table bridge egressctl} on a bridged host); every other
  * table on the host is left alone.
  *
- * <h2>A script: one or two tables</h2>
- * The renderer's script replaces each table it defines with {@code table F egressctl} / {@code delete
- * table F egressctl} / {@code table F egressctl { ... }}: always the inet table, then on a bridged host
- * the bridge table (the map of VM ports to marks and the prerouting chain that sets the mark). The
- * product's tables are {@link #TABLES}: a script is the whole desired state of them, so the drift
- * check wants a product table the script does not define absent, and the next full apply removes a
- * product table known to be there (applied before, or found by the drift check) that the script does
- * not mention: the bridge table of a host that went from bridged to routed.
+ * <h2>The ruleset is the currency; text only for nft</h2>
+ * The enforcer takes {@link NftRuleset} values, keeps the one it applied last, and diffs values
+ * ({@link NftDelta}, pure, in core). Text is made only for nft's stdin ({@link NftScript}). The product's
+ * tables are {@link #TABLES}: a ruleset is the whole desired state of them, so the drift check wants a
+ * product table the ruleset does not define absent, and the next full apply removes a product table
+ * known to be there (applied before, or found by the drift check) that the ruleset does not define:
+ * the bridge table of a host that went from bridged to routed.
  *
  * <h2>Apply: always one transaction</h2>
  * nft sends everything read from one {@code nft -f -} run as one netlink batch, which the kernel
  * commits entirely or not at all, so after {@link #apply} returns the whole new ruleset is in force
  * and after it throws the previous one still is (invariant 5). Two forms are sent:
  * <ul>
- *   <li><b>full</b>: the renderer's script as is (both tables when it has both), used for the first
- *       apply, for a re-apply of the same script (drift repair), when the set of tables changes (a
- *       host mode change) and whenever the incremental form is not possible or fails;</li>
- *   <li><b>incremental</b>: when the kernel holds the previous script this enforcer applied, only the
- *       difference, table by table: new sets, {@code delete element} / {@code add element} on the
- *       sets and maps whose elements changed ({@code ports}, {@code vms}, {@code own}, {@code addr4},
- *       {@code addr6}, {@code def} and the rule sets), a chain flushed and refilled when its rules
- *       changed (the vm chain when a lookup comes or goes), then deletion of sets no longer used. The
- *       renderer's names are stable (sets by layer, shape, family and bucket; marks by interface), so
- *       one rule changed on a 10,000-rule host is a few element operations instead of rebuilding the
- *       tables. If the kernel refuses the delta (say an element it deletes was removed by hand) the
- *       full script is applied in the same call.</li>
+ *   <li><b>full</b>: every table replaced ({@code table F N} / {@code delete table F N} /
+ *       {@code table F N { ... }}), used for the first apply, for a re-apply of the same ruleset (drift
+ *       repair), when the set of tables changes (a host mode change) and whenever the incremental form
+ *       is not possible or fails;</li>
+ *   <li><b>incremental</b>: when the kernel holds the previous ruleset this enforcer applied, only the
+ *       {@link NftDelta}: new sets, {@code delete element} / {@code add element} on the sets and maps
+ *       whose elements changed, a chain flushed and refilled when its rules changed, then deletion of
+ *       sets no longer used. The renderer's names are stable (sets by layer, shape, family and bucket;
+ *       marks by interface), so one rule changed on a 10,000-rule host is a few element operations
+ *       instead of rebuilding the tables. If the kernel refuses the delta (say an element it deletes
+ *       was removed by hand) the full ruleset is applied in the same call.</li>
  * </ul>
  * A failed apply raises an {@link EnforcementException} whose message carries nft's own stderr.
  *
  * <h2>inSync: two checks, on {@code nft -j list table F egressctl} of every table</h2>
- * Each of the script's tables is listed (one nft run per table, run side by side), and each product
- * table the script does not define too, to see it is absent. Comparing the kernel's listing with the
- * desired script as text cannot work: nft normalises what it prints (marks as numbers in JSON,
+ * Each of the ruleset's tables is listed (one nft run per table, run side by side), and each product
+ * table the ruleset does not define too, to see it is absent. Comparing the kernel's listing with the
+ * desired ruleset's text cannot work: nft normalises what it prints (marks as numbers in JSON,
  * {@code 8} in an ICMP type as {@code echo-request}, counters change with traffic). So:
  * <ol>
- *   <li><b>structure, from the script alone</b> (works after an agent restart, with nothing applied
+ *   <li><b>structure, from the ruleset alone</b> (works after an agent restart, with nothing applied
  *       by this process), per table: the chains with their hook and policy, each chain's rules in
  *       order identified by their comments (the lookups are commented with layer, verdict, shape,
  *       family and bucket; rules without a comment, such as {@code meta mark @vms jump vm}, count by
@@ -77,7 +82,7 @@ import java.util.regex.Pattern;
  *   <li><b>content, against the kernel's own rendering</b>: at the first check after one of this
  *       enforcer's applies, once the structure matches, the kernel's listings are captured in a
  *       canonical form (handles and counter values dropped, those of set elements too, elements
- *       sorted); later checks of the same script compare the whole listings with it. That also
+ *       sorted); later checks of the same ruleset compare the whole listings with it. That also
  *       catches an edit that keeps comments (a {@code drop} lookup turned into {@code accept}, an
  *       element replaced by one with another port and the same comment), which the structure check
  *       cannot see. Capturing lazily rather than right after the apply keeps a second full listing
@@ -96,7 +101,7 @@ public final class NftablesEnforcer implements Enforcer {
 
     private static final Logger log = LoggerFactory.getLogger(NftablesEnforcer.class);
     /**
-     * The product's tables ({@code family name}). A script defines some of them; a full apply removes
+     * The product's tables ({@code family name}). A ruleset defines some of them; a full apply removes
      * the others, and the drift check wants them absent.
      */
     public static final List<String> TABLES = List.of(NftRenderer.FAMILY + " " + NftRenderer.TABLE, "bridge " + NftRenderer.TABLE);
@@ -105,13 +110,16 @@ public final class NftablesEnforcer implements Enforcer {
 
     private final NftRunner nft;
 
-    /** What this enforcer last applied successfully, parsed; null when unknown (kernel not trusted). */
-    private Ruleset applied;
+    /** What this enforcer last applied successfully; null when unknown (kernel not trusted). */
+    private NftRuleset applied;
+    /** The structure check's expectations of {@link #expectedFor}'s tables, by table. */
+    private Map<String, Structure> expected = Map.of();
+    private NftRuleset expectedFor;
     /** Canonical kernel listings of {@link #applied}, captured at the first check after the apply. */
     private String snapshot;
     /** sha256 of the last raw listings found equal to {@link #snapshot}, counters removed: the cheap path. */
     private String snapshotRawHash;
-    /** Product tables the script did not define that the last drift check found in the kernel: the next full apply removes them. */
+    /** Product tables the ruleset did not define that the last drift check found in the kernel: the next full apply removes them. */
     private final Set<String> stray = new LinkedHashSet<>();
     private String lastDrift = "";
     private long fullApplies;
@@ -129,16 +137,15 @@ public final class NftablesEnforcer implements Enforcer {
     }
 
     @Override
-    public synchronized void apply(String script) throws EnforcementException {
-        Ruleset previous = applied;
+    public synchronized void apply(NftRuleset desired) throws EnforcementException {
+        Objects.requireNonNull(desired, "desired");
+        NftRuleset previous = applied;
         // Forget what the kernel holds until this apply is known to have succeeded or failed cleanly.
         applied = null;
         snapshot = null;
         snapshotRawHash = null;
-        Ruleset desired = null;
-        if (previous != null && !script.equals(previous.script)) {
-            desired = Ruleset.parseOrNull(script);
-            String delta = desired == null ? null : Ruleset.delta(previous, desired);
+        if (previous != null && !desired.sameTables(previous)) {
+            NftDelta delta = NftDelta.between(previous, desired);
             if (delta != null && delta.isEmpty()) {
                 applied = desired;
                 lastApplyIncremental = true;
@@ -147,7 +154,7 @@ public final class NftablesEnforcer implements Enforcer {
             }
             if (delta != null) {
                 // A runner failure (timeout, cannot start) leaves the kernel in an unknown state: applied stays null.
-                NftRunner.Result r = nft.run(delta, NftRunner.APPLY);
+                NftRunner.Result r = nft.run(NftScript.delta(delta), NftRunner.APPLY);
                 if (r.ok()) {
                     applied = desired;
                     lastApplyIncremental = true;
@@ -158,75 +165,49 @@ public final class NftablesEnforcer implements Enforcer {
                 log.info("incremental nft transaction refused, applying the full ruleset instead: {}", r.errorText());
             }
         }
-        // The full script. The header notes are for readers of the script: nft is sent it without them
-        // (see NftRenderer). While nft works, the script is parsed for the drift checks that follow.
+        // The whole ruleset, after the removal of product tables known to be there that it does not
+        // define (a host that went from bridged to routed). Only tables known to be there are removed:
+        // a kernel without the bridge family would refuse even the creation of a bridge table, and
+        // with it a routed host's whole ruleset.
         Set<String> remove = new LinkedHashSet<>(stray);
         if (previous != null) {
-            remove.addAll(previous.tables.keySet());
+            previous.tables().forEach(t -> remove.add(t.key()));
         }
-        NftRunner.Pending run = nft.start(fullInput(script, remove), NftRunner.APPLY);
-        Ruleset parsed = desired != null ? desired : Ruleset.parseOrNull(script);
-        NftRunner.Result r = run.await();
+        NftRunner.Result r = nft.run(NftScript.kernelInput(desired, remove), NftRunner.APPLY);
         if (!r.ok()) {
             // A refused transaction changed nothing: the previous ruleset is still what the kernel holds.
             applied = previous;
             throw new EnforcementException("nft rejected the ruleset (exit " + r.exitCode() + "): " + r.errorText());
         }
-        applied = parsed;
+        applied = desired;
         stray.clear();
         lastApplyIncremental = false;
         fullApplies++;
     }
 
-    /**
-     * What a full apply sends nft: the script without its header notes, after the removal
-     * ({@code table X} / {@code delete table X}: created if absent, then deleted) of the product
-     * tables in {@code remove} the script does not mention, so that the transaction leaves exactly the
-     * script's tables. Only tables known to be there are removed: a kernel without the bridge family
-     * would refuse even the creation of a bridge table, and with it a routed host's whole ruleset.
-     */
-    static String fullInput(String script, Set<String> remove) {
-        String input = NftRenderer.kernelInput(script);
-        StringBuilder removals = null;
-        for (String t : remove) {
-            if (!mentions(script, t)) {
-                if (removals == null) {
-                    removals = new StringBuilder(input.length() + 128);
-                }
-                removals.append("table ").append(t).append("\ndelete table ").append(t).append('\n');
+    /** What the structure check expects of each of {@code desired}'s tables (computed once per ruleset). */
+    private Map<String, Structure> expected(NftRuleset desired) {
+        if (expectedFor != desired) {
+            Map<String, Structure> out = new LinkedHashMap<>();
+            for (NftTable t : desired.tables()) {
+                out.put(t.key(), Structure.of(t));
             }
+            expected = out;
+            expectedFor = desired;
         }
-        return removals == null ? input : removals.append(input).toString();
-    }
-
-    /** True when a line of the script is {@code table <t>}, {@code delete table <t>} or {@code table <t> {}. */
-    static boolean mentions(String script, String table) {
-        String needle = "table " + table;
-        for (int at = script.indexOf(needle); at >= 0; at = script.indexOf(needle, at + 1)) {
-            int lineStart = script.lastIndexOf('\n', at) + 1;
-            String before = script.substring(lineStart, at);
-            int end = at + needle.length();
-            boolean wholeName = end == script.length() || script.charAt(end) == '\n' || script.startsWith(" {", end);
-            if ((before.isEmpty() || before.equals("delete ")) && wholeName) {
-                return true;
-            }
-        }
-        return false;
+        return expected;
     }
 
     @Override
-    public synchronized boolean inSync(String script) throws EnforcementException {
-        boolean ours = applied != null && script.equals(applied.script);
-        Ruleset desired = ours ? applied : Ruleset.parseOrNull(script);
-        // The tables to read back, and the product tables that must be absent. A script that is not
-        // in the renderer's format is only known to need the inet table.
-        List<String> present = desired != null ? List.copyOf(desired.tables.keySet()) : List.of(TABLES.get(0));
+    public synchronized boolean inSync(NftRuleset desired) throws EnforcementException {
+        boolean ours = desired.sameTables(applied);
+        // The tables to read back, and the product tables that must be absent.
+        List<String> present = new ArrayList<>(desired.tables().size());
+        desired.tables().forEach(t -> present.add(t.key()));
         List<String> absent = new ArrayList<>();
-        if (desired != null) {
-            for (String t : TABLES) {
-                if (!desired.tables.containsKey(t)) {
-                    absent.add(t);
-                }
+        for (String t : TABLES) {
+            if (desired.table(t) == null) {
+                absent.add(t);
             }
         }
         // Every listing runs side by side (a process each), then each is awaited.
@@ -287,13 +268,12 @@ public final class NftablesEnforcer implements Enforcer {
                 throw new EnforcementException("nft -j printed something that is not JSON: " + e.getOriginalMessage(), e);
             }
         }
-        if (desired != null) {
-            for (int i = 0; i < present.size(); i++) {
-                Structure expected = desired.tables.get(present.get(i)).structure();
-                String difference = expected.difference(Structure.of(listings.get(i), expected.keyed()));
-                if (difference != null) {
-                    return drift("table " + present.get(i) + ": " + difference);
-                }
+        Map<String, Structure> expected = expected(desired);
+        for (int i = 0; i < present.size(); i++) {
+            Structure want = expected.get(present.get(i));
+            String difference = want.difference(Structure.of(listings.get(i), want.keyed()));
+            if (difference != null) {
+                return drift("table " + present.get(i) + ": " + difference);
             }
         }
         if (ours) {
@@ -309,8 +289,6 @@ public final class NftablesEnforcer implements Enforcer {
                         + "(a rule or set element was edited in place)");
             }
             snapshotRawHash = rawHash;
-        } else if (desired == null) {
-            return drift("the desired script is not in the renderer's format and was not applied by this enforcer");
         }
         lastDrift = "";
         return true;
@@ -328,7 +306,7 @@ public final class NftablesEnforcer implements Enforcer {
 
     private boolean drift(String reason) {
         lastDrift = reason;
-        // Whatever the kernel holds now, it is not known to be the last applied script: the next
+        // Whatever the kernel holds now, it is not known to be the last applied ruleset: the next
         // apply must be a full one.
         applied = null;
         snapshot = null;
@@ -421,461 +399,6 @@ public final class NftablesEnforcer implements Enforcer {
         return out.toString();
     }
 
-    /**
-     * The renderer's script, parsed: its tables ({@code family name}, in script order), each with the
-     * objects of its block: sets and maps (header lines and elements) and chains (base-chain line,
-     * comment, rule lines), in script order.
-     */
-    static final class Ruleset {
-
-        final String script;
-        final Map<String, Table> tables = new LinkedHashMap<>();
-
-        private Ruleset(String script) {
-            this.script = script;
-        }
-
-        /** The table {@code family name} (e.g. {@code inet egressctl}), or null. */
-        Table table(String key) {
-            return tables.get(key);
-        }
-
-        /** One table's block. */
-        static final class Table {
-            final String family;
-            final String name;
-            final Map<String, SetDef> sets = new LinkedHashMap<>();
-            final Map<String, ChainDef> chains = new LinkedHashMap<>();
-            private Structure structure;
-
-            Table(String family, String name) {
-                this.family = family;
-                this.name = name;
-            }
-
-            String key() {
-                return family + " " + name;
-            }
-
-            /** What the structure check expects of the kernel's listing of this table (computed once). */
-            Structure structure() {
-                if (structure == null) {
-                    structure = Structure.of(this);
-                }
-                return structure;
-            }
-        }
-
-        /**
-         * A set or map: header lines (type, flags, counter) and the text of its elements block as
-         * written (between its braces), split into elements only when asked: an apply that changes a
-         * few sets compares the others' texts and never splits them.
-         */
-        static final class SetDef {
-            private final boolean map;
-            private final List<String> header;
-            private final String elementsText;
-            private List<String> elements;
-
-            SetDef(boolean map, List<String> header, String elementsText) {
-                this.map = map;
-                this.header = header;
-                this.elementsText = elementsText;
-            }
-
-            boolean map() {
-                return map;
-            }
-
-            List<String> header() {
-                return header;
-            }
-
-            /** The elements block's text as written (without its braces). */
-            String elementsText() {
-                return elementsText;
-            }
-
-            /** The elements as written (comment and map data included), in script order. */
-            List<String> elements() {
-                if (elements == null) {
-                    List<String> out = new ArrayList<>();
-                    int from = 0;
-                    int n = elementsText.length();
-                    while (from < n) {
-                        int comma = elementsText.indexOf(',', from);
-                        int end = comma < 0 ? n : comma;
-                        String el = elementsText.substring(from, end).strip();
-                        if (!el.isEmpty()) {
-                            out.add(el);
-                        }
-                        from = end + 1;
-                    }
-                    elements = List.copyOf(out);
-                }
-                return elements;
-            }
-        }
-
-        record ChainDef(String base, String comment, List<String> rules) {
-        }
-
-        private static final Pattern BLOCK = Pattern.compile("^table (\\w+) ([A-Za-z0-9_.-]+) \\{$");
-        private static final Pattern TABLE_LINE = Pattern.compile("^(?:delete )?table \\w+ [A-Za-z0-9_.-]+$");
-        private static final Pattern OBJECT = Pattern.compile("^(set|map|chain) ([A-Za-z0-9_.-]+) \\{$");
-        private static final Pattern CHAIN_COMMENT = Pattern.compile("comment \"[^\"]*\"");
-
-        /** Parses a script in the renderer's format, or returns null when it is not in that format. */
-        static Ruleset parseOrNull(String script) {
-            try {
-                return parse(script);
-            } catch (IllegalArgumentException e) {
-                return null;
-            }
-        }
-
-        /** Reads a script line by line: blank lines and {@code #} notes skipped, lines stripped. */
-        private static final class Lines {
-            final String text;
-            int pos;
-
-            Lines(String text) {
-                this.text = text;
-            }
-
-            /** The next line that is neither blank nor a note, stripped; null at the end. */
-            String next() {
-                int n = text.length();
-                while (pos < n) {
-                    int eol = text.indexOf('\n', pos);
-                    if (eol < 0) {
-                        eol = n;
-                    }
-                    int start = pos;
-                    pos = eol + 1;
-                    while (start < eol && Character.isWhitespace(text.charAt(start))) {
-                        start++;
-                    }
-                    if (start < eol && text.charAt(start) != '#') {
-                        return text.substring(start, eol).strip();
-                    }
-                }
-                return null;
-            }
-
-            /**
-             * The text from here to the next {@code }} (an elements block that began on the line
-             * before), after which the rest of that line must be blank.
-             */
-            String upToClosingBrace(String name) {
-                int close = text.indexOf('}', pos);
-                if (close < 0) {
-                    throw new IllegalArgumentException("unterminated elements of " + name);
-                }
-                String inner = text.substring(pos, close);
-                int eol = text.indexOf('\n', close);
-                if (eol < 0) {
-                    eol = text.length();
-                }
-                if (!text.substring(close + 1, eol).isBlank()) {
-                    throw new IllegalArgumentException("text after the elements of " + name);
-                }
-                pos = eol + 1;
-                return inner;
-            }
-        }
-
-        /**
-         * Reads {@code # notes}, {@code table F N} and {@code delete table F N} lines (each table's
-         * replacement) and the tables' blocks; anything else is not the renderer's format.
-         */
-        static Ruleset parse(String script) {
-            Lines lines = new Lines(script);
-            Ruleset rs = new Ruleset(script);
-            for (String line = lines.next(); line != null; line = lines.next()) {
-                if (TABLE_LINE.matcher(line).matches()) {
-                    continue;
-                }
-                Matcher m = BLOCK.matcher(line);
-                if (!m.matches()) {
-                    throw new IllegalArgumentException("unexpected line: " + line);
-                }
-                Table t = new Table(m.group(1), m.group(2));
-                if (rs.tables.put(t.key(), t) != null) {
-                    throw new IllegalArgumentException("table " + t.key() + " defined twice");
-                }
-                block(lines, t);
-            }
-            if (rs.tables.isEmpty()) {
-                throw new IllegalArgumentException("no table block");
-            }
-            return rs;
-        }
-
-        /** Reads the objects of a table's block, up to its closing line, into {@code t}. */
-        private static void block(Lines lines, Table t) {
-            for (String line = lines.next(); line != null; line = lines.next()) {
-                if (line.equals("}")) {
-                    return;
-                }
-                Matcher m = OBJECT.matcher(line);
-                if (!m.matches()) {
-                    throw new IllegalArgumentException("unexpected line: " + line);
-                }
-                String kind = m.group(1);
-                String name = m.group(2);
-                boolean chain = kind.equals("chain");
-                List<String> body = new ArrayList<>();
-                String elements = "";
-                String b;
-                for (b = lines.next(); b != null && !b.equals("}"); b = lines.next()) {
-                    if (!chain && b.equals("elements = {")) {
-                        // One element a line or several, up to the closing brace.
-                        elements = lines.upToClosingBrace(name);
-                    } else if (!chain && b.startsWith("elements = {") && b.endsWith("}")) {
-                        elements = b.substring("elements = {".length(), b.length() - 1);
-                    } else if (b.startsWith("elements")) {
-                        throw new IllegalArgumentException("elements of " + name + " in an unknown form");
-                    } else {
-                        body.add(b);
-                    }
-                    if (elements.indexOf('{') >= 0) {
-                        throw new IllegalArgumentException("nested braces in elements of " + name);
-                    }
-                }
-                if (b == null) {
-                    throw new IllegalArgumentException("unterminated " + kind + " " + name);
-                }
-                if (chain) {
-                    String base = null;
-                    String comment = null;
-                    List<String> rules = new ArrayList<>();
-                    for (String r : body) {
-                        if (base == null && rules.isEmpty() && r.startsWith("type ") && r.contains(" hook ")) {
-                            base = r;
-                        } else if (comment == null && rules.isEmpty() && CHAIN_COMMENT.matcher(r).matches()) {
-                            comment = r;
-                        } else {
-                            rules.add(r);
-                        }
-                    }
-                    if (t.sets.containsKey(name) || t.chains.put(name, new ChainDef(base, comment, List.copyOf(rules))) != null) {
-                        throw new IllegalArgumentException("chain " + name + " defined twice");
-                    }
-                } else if (t.chains.containsKey(name) || t.sets.put(name, new SetDef(kind.equals("map"), List.copyOf(body), elements)) != null) {
-                    throw new IllegalArgumentException(kind + " " + name + " defined twice");
-                }
-            }
-            throw new IllegalArgumentException("unterminated block of table " + t.key());
-        }
-
-        /** The parts of an incremental transaction, each gathered over all tables, sent in this order. */
-        private static final class Delta {
-            final StringBuilder blocks = new StringBuilder();
-            final StringBuilder elementDeletes = new StringBuilder();
-            final StringBuilder elementAdds = new StringBuilder();
-            final StringBuilder flushes = new StringBuilder();
-            final StringBuilder refills = new StringBuilder();
-            final StringBuilder chainDeletes = new StringBuilder();
-            final StringBuilder setDeletes = new StringBuilder();
-
-            String text() {
-                // Element changes before chain deletions: a chain is deletable only once no map jumps to it.
-                return new StringBuilder().append(blocks).append(elementDeletes).append(elementAdds).append(flushes)
-                        .append(refills).append(chainDeletes).append(setDeletes).toString();
-            }
-        }
-
-        /**
-         * The incremental transaction that turns a kernel holding {@code from} into {@code to}: empty
-         * when nothing differs, null when only a full replacement can do it (a table added or removed,
-         * as when the host's mode changes; a changed base-chain definition, a new base chain; a set or
-         * map whose header changed under the same name; a map added or removed).
-         *
-         * <p>In order, over all tables: new sets (with their elements) in a block per table; then, per
-         * existing set or map, {@code delete element} of the keys that went or changed (an element's
-         * comment and a map element's data count: a rule whose hash changed gets its elements
-         * replaced, a port whose mark or default changed its map element) and {@code add element} of
-         * the new ones (deletions first: an interval set refuses an element overlapping one still in
-         * it, a map a key it holds); then changed chains flushed and refilled with {@code add rule};
-         * then chains and sets no longer used deleted, once no rule references them.
-         */
-        static String delta(Ruleset from, Ruleset to) {
-            if (!from.tables.keySet().equals(to.tables.keySet())) {
-                return null;
-            }
-            Delta d = new Delta();
-            for (Table now : to.tables.values()) {
-                if (!delta(from.tables.get(now.key()), now, d)) {
-                    return null;
-                }
-            }
-            return d.text();
-        }
-
-        /** Adds one table's changes to {@code d}; false when only a full replacement can do it. */
-        private static boolean delta(Table from, Table to, Delta d) {
-            String t = to.key();
-            StringBuilder adds = new StringBuilder();
-            for (Map.Entry<String, SetDef> e : to.sets.entrySet()) {
-                SetDef now = e.getValue();
-                SetDef before = from.sets.get(e.getKey());
-                if (before == null) {
-                    if (now.map() || from.chains.containsKey(e.getKey())) {
-                        return false;
-                    }
-                    adds.append("  set ").append(e.getKey()).append(" {\n");
-                    now.header().forEach(h -> adds.append("    ").append(h).append('\n'));
-                    if (!now.elements().isEmpty()) {
-                        adds.append("    elements = { ").append(String.join(", ", now.elements())).append(" }\n");
-                    }
-                    adds.append("  }\n");
-                    continue;
-                }
-                if (before.map() != now.map() || !before.header().equals(now.header())) {
-                    return false;
-                }
-                if (before.elementsText().equals(now.elementsText())) {
-                    continue;
-                }
-                List<String> was = before.elements();
-                List<String> is = now.elements();
-                if (was.equals(is)) {
-                    continue;
-                }
-                // Elements keep their order from one render to the next: only the stretch between the
-                // common head and tail can differ (a key is once in a set, so one in the head or tail
-                // of either list is nowhere else in the other).
-                int head = 0;
-                while (head < was.size() && head < is.size() && was.get(head).equals(is.get(head))) {
-                    head++;
-                }
-                int endWas = was.size();
-                int endIs = is.size();
-                while (endWas > head && endIs > head && was.get(endWas - 1).equals(is.get(endIs - 1))) {
-                    endWas--;
-                    endIs--;
-                }
-                Map<String, String> old = elementsByKey(before, was.subList(head, endWas));
-                Map<String, String> fresh = elementsByKey(now, is.subList(head, endIs));
-                List<String> gone = new ArrayList<>();
-                List<String> added = new ArrayList<>();
-                old.forEach((k, v) -> {
-                    if (!v.equals(fresh.get(k))) {
-                        gone.add(k);
-                    }
-                });
-                fresh.forEach((k, v) -> {
-                    if (!v.equals(old.get(k))) {
-                        added.add(v);
-                    }
-                });
-                if (!gone.isEmpty()) {
-                    d.elementDeletes.append("delete element ").append(t).append(' ').append(e.getKey())
-                            .append(" { ").append(String.join(", ", gone)).append(" }\n");
-                }
-                if (!added.isEmpty()) {
-                    d.elementAdds.append("add element ").append(t).append(' ').append(e.getKey())
-                            .append(" { ").append(String.join(", ", added)).append(" }\n");
-                }
-            }
-            for (Map.Entry<String, SetDef> e : from.sets.entrySet()) {
-                if (!to.sets.containsKey(e.getKey())) {
-                    if (e.getValue().map()) {
-                        return false;
-                    }
-                    d.setDeletes.append("delete set ").append(t).append(' ').append(e.getKey()).append('\n');
-                }
-            }
-            for (Map.Entry<String, ChainDef> e : to.chains.entrySet()) {
-                ChainDef now = e.getValue();
-                ChainDef before = from.chains.get(e.getKey());
-                if (before != null && before.equals(now)) {
-                    continue;
-                }
-                if (before == null) {
-                    if (now.base() != null || from.sets.containsKey(e.getKey())) {
-                        return false;
-                    }
-                    adds.append("  chain ").append(e.getKey()).append(" {\n");
-                    if (now.comment() != null) {
-                        adds.append("    ").append(now.comment()).append('\n');
-                    }
-                    now.rules().forEach(r -> adds.append("    ").append(r).append('\n'));
-                    adds.append("  }\n");
-                } else if (!Objects.equals(before.base(), now.base()) || !Objects.equals(before.comment(), now.comment())) {
-                    return false;
-                } else {
-                    // Same chain (a base chain keeps its hook): only its rules change, in this transaction.
-                    d.flushes.append("flush chain ").append(t).append(' ').append(e.getKey()).append('\n');
-                    now.rules().forEach(r -> d.refills.append("add rule ").append(t).append(' ').append(e.getKey())
-                            .append(' ').append(r).append('\n'));
-                }
-            }
-            for (Map.Entry<String, ChainDef> e : from.chains.entrySet()) {
-                if (!to.chains.containsKey(e.getKey())) {
-                    if (e.getValue().base() != null) {
-                        return false;
-                    }
-                    // Flushed first: its rules may hold the last references to sets deleted below.
-                    d.flushes.append("flush chain ").append(t).append(' ').append(e.getKey()).append('\n');
-                    d.chainDeletes.append("delete chain ").append(t).append(' ').append(e.getKey()).append('\n');
-                }
-            }
-            if (!adds.isEmpty()) {
-                d.blocks.append("table ").append(t).append(" {\n").append(adds).append("}\n");
-            }
-            return true;
-        }
-
-        /**
-         * Elements of a set or map by key (normalised as the kernel prints addresses): the whole
-         * element text, comment and data included, so a changed comment or data is a change.
-         */
-        static Map<String, String> elementsByKey(SetDef set) {
-            return elementsByKey(set, set.elements());
-        }
-
-        /** {@link #elementsByKey(SetDef)} of some of the set's elements. */
-        static Map<String, String> elementsByKey(SetDef set, List<String> elements) {
-            Map<String, String> out = new LinkedHashMap<>();
-            for (String el : elements) {
-                out.put(elementKey(set, el), el);
-            }
-            return out;
-        }
-
-        /** The key of an element: the text before its comment (and, in a map, before the data). */
-        static String elementKey(SetDef set, String el) {
-            String key = el;
-            if (set.map()) {
-                int colon = key.indexOf(" : ");
-                if (colon < 0) {
-                    throw new IllegalArgumentException("map element without data: " + el);
-                }
-                key = key.substring(0, colon);
-            }
-            int c = key.indexOf(" comment \"");
-            if (c >= 0) {
-                key = key.substring(0, c);
-            }
-            return set.map() ? normaliseKey(key.strip()) : key.strip();
-        }
-
-        /** Elements of a map: key to data (a verdict or a value), both as the kernel's listing is read. */
-        static Map<String, String> mapElements(SetDef map) {
-            Map<String, String> out = new LinkedHashMap<>();
-            for (String el : map.elements()) {
-                int colon = el.indexOf(" : ");
-                if (colon < 0) {
-                    throw new IllegalArgumentException("map element without data: " + el);
-                }
-                out.put(Keys.normalised(elementKey(map, el)), Keys.normalised(el.substring(colon + 3).strip()));
-            }
-            return out;
-        }
-    }
-
     /** Normalises an address or prefix to the text nft prints (compressed IPv6, no /32 on hosts). */
     static String normaliseKey(String key) {
         // Only what can be an address is parsed (no exception thrown for every protocol or name).
@@ -892,8 +415,8 @@ public final class NftablesEnforcer implements Enforcer {
     }
 
     /**
-     * Element keys in one comparable form, read from the script or from nft's JSON listing: the
-     * fields of a concatenation joined by {@code " . "}, a mark (hex in the script, a number in
+     * Element keys in one comparable form, read from a ruleset or from nft's JSON listing: the
+     * fields of a concatenation joined by {@code " . "}, a mark (hex in a ruleset, a number in
      * JSON) as a decimal number, an interface name without its quotes, an address or prefix as nft
      * prints it, a range as {@code lo-hi}.
      */
@@ -904,7 +427,7 @@ public final class NftablesEnforcer implements Enforcer {
         private Keys() {
         }
 
-        /** A key (or a map element's data) as written in the script, normalised. */
+        /** A key (or a map element's data) as written in a ruleset, normalised. */
         static String normalised(String key) {
             if (key.indexOf(" . ") < 0) {
                 return field(key);
@@ -928,7 +451,7 @@ public final class NftablesEnforcer implements Enforcer {
         }
 
         /**
-         * True when every field of a script key is a mark, one address or prefix, or a quoted name:
+         * True when every field of a ruleset key is a mark, one address or prefix, or a quoted name:
          * fields nft lists back in a form {@link #normalised} reproduces (a protocol, port or ICMP
          * type may come back as a name or another number format, a range as a prefix).
          */
@@ -996,10 +519,10 @@ public final class NftablesEnforcer implements Enforcer {
      * What the structure check compares of one table: chains (base-chain hook and policy, rule
      * identities in order), map elements (key to data) and named sets with their elements: by key
      * and comment in the sets whose keys are {@linkplain Keys#comparable comparable}, by comment (a
-     * sorted multiset) in the others. Built from a script's table or from nft's JSON listing of it.
+     * sorted multiset) in the others. Built from a ruleset's table or from nft's JSON listing of it.
      *
      * @param sets  per set, its elements as "key comment" (sorted)
-     * @param keyed the sets compared by key too (decided from the script; a listing is read with the script's)
+     * @param keyed the sets compared by key too (decided from the ruleset; a listing is read with the ruleset's)
      */
     record Structure(Map<String, String> bases, Map<String, List<String>> rules,
                      Map<String, Map<String, String>> maps, Map<String, List<Elem>> sets, Map<String, Boolean> keyed) {
@@ -1021,52 +544,50 @@ public final class NftablesEnforcer implements Enforcer {
         private static final Pattern COMMENT = Pattern.compile("comment \"([^\"]*)\"$");
         private static final Pattern BASE = Pattern.compile("type (\\w+) hook (\\w+).*?(?:policy (\\w+))?;?$");
 
-        static Structure of(Ruleset.Table table) {
+        /** What a table of a ruleset should look like in the kernel's listing. */
+        static Structure of(NftTable table) {
             Map<String, String> bases = new TreeMap<>();
             Map<String, List<String>> rules = new TreeMap<>();
             Map<String, Map<String, String>> maps = new TreeMap<>();
             Map<String, List<Elem>> sets = new TreeMap<>();
             Map<String, Boolean> keyed = new TreeMap<>();
-            table.chains.forEach((name, c) -> {
+            for (NftChain c : table.chains()) {
                 if (c.base() != null) {
                     Matcher m = BASE.matcher(c.base());
-                    bases.put(name, m.find() ? m.group(1) + " hook " + m.group(2) + " policy "
+                    bases.put(c.name(), m.find() ? m.group(1) + " hook " + m.group(2) + " policy "
                             + (m.group(3) == null ? "accept" : m.group(3)) : c.base());
                 } else {
-                    bases.put(name, "");
+                    bases.put(c.name(), "");
                 }
                 List<String> ids = new ArrayList<>();
                 for (String r : c.rules()) {
                     Matcher m = COMMENT.matcher(r);
                     ids.add(m.find() ? m.group(1) : "");
                 }
-                rules.put(name, ids);
-            });
-            table.sets.forEach((name, s) -> {
+                rules.put(c.name(), ids);
+            }
+            for (NftSet s : table.sets()) {
                 if (s.map()) {
-                    maps.put(name, new TreeMap<>(Ruleset.mapElements(s)));
-                    return;
+                    Map<String, String> elements = new TreeMap<>();
+                    for (NftElement e : s.elements()) {
+                        elements.put(Keys.normalised(e.key()), e.data() == null ? "?" : Keys.normalised(e.data()));
+                    }
+                    maps.put(s.name(), elements);
+                    continue;
                 }
                 List<Elem> elements = new ArrayList<>(s.elements().size());
                 boolean comparable = true;
-                for (String el : s.elements()) {
-                    String key = el;
-                    String comment = "";
-                    int c = el.indexOf(" comment \"");
-                    if (c >= 0) {
-                        key = el.substring(0, c).strip();
-                        comment = el.substring(c + 10, el.lastIndexOf('"'));
-                    }
-                    comparable = comparable && Keys.comparable(key);
-                    elements.add(new Elem(comparable ? Keys.normalised(key) : "", comment));
+                for (NftElement e : s.elements()) {
+                    comparable = comparable && Keys.comparable(e.key());
+                    elements.add(new Elem(comparable ? Keys.normalised(e.key()) : "", e.comment() == null ? "" : e.comment()));
                 }
                 if (!comparable) {
                     elements.replaceAll(e -> new Elem("", e.comment()));
                 }
                 Collections.sort(elements);
-                sets.put(name, elements);
-                keyed.put(name, comparable);
-            });
+                sets.put(s.name(), elements);
+                keyed.put(s.name(), comparable);
+            }
             return new Structure(bases, rules, maps, sets, keyed);
         }
 

@@ -7,6 +7,7 @@ import io.egressctl.agent.enforce.NftablesEnforcer;
 import io.egressctl.core.compile.Fragment;
 import io.egressctl.core.compile.FragmentUpdate;
 import io.egressctl.core.host.HostState;
+import io.egressctl.core.nft.NftRuleset;
 import io.egressctl.core.render.NftRenderer;
 import io.egressctl.core.render.NftRenderer.Plan;
 import io.egressctl.core.render.NftRenderer.Port;
@@ -157,7 +158,7 @@ public final class HostSync implements Runnable {
     /** The next successful apply ends the flows of every port of its plan (a bootstrap replaced a table holding rules). */
     private boolean flushAllOnNextApply;
 
-    private String appliedScript;
+    private NftRuleset appliedRuleset;
     private Plan appliedPlan;
     private volatile String appliedHash = HostState.hashOf(new TreeMap<>());
     private volatile List<NftRenderer.Unenforced> appliedUnenforced = List.of();
@@ -566,16 +567,16 @@ public final class HostSync implements Runnable {
         return true;
     }
 
-    /** What the current state renders to: its plan, script, and the hash and networks an ACK of it reports. */
-    private record Desired(Plan plan, String script, String hash, Set<String> unenforcedNetworks) {
+    /** What the current state renders to: its plan, ruleset, and the hash and networks an ACK of it reports. */
+    private record Desired(Plan plan, NftRuleset ruleset, String hash, Set<String> unenforcedNetworks) {
     }
 
     private Desired desired() {
         SortedMap<String, Fragment> fragments = state.fragments();
         Plan plan = renderer.plan(fragments);
-        String script = renderer.render(hostId, fragments, plan);
+        NftRuleset ruleset = renderer.ruleset(hostId, fragments, plan);
         Set<String> unenforced = plan.unenforcedNetworks();
-        return new Desired(plan, script, enforcedHash(fragments, unenforced), unenforced);
+        return new Desired(plan, ruleset, enforcedHash(fragments, unenforced), unenforced);
     }
 
     /**
@@ -605,7 +606,7 @@ public final class HostSync implements Runnable {
         boolean inForce;
         String why;
         try {
-            inForce = enforcer.inSync(d.script());
+            inForce = enforcer.inSync(d.ruleset());
             why = inForce ? "" : driftReason();
         } catch (EnforcementException e) {
             inForce = false;
@@ -627,7 +628,7 @@ public final class HostSync implements Runnable {
         }
         long micros = (System.nanoTime() - started) / 1000;
         List<String> changeIds = takeChangeIds();
-        appliedScript = d.script();
+        appliedRuleset = d.ruleset();
         appliedPlan = d.plan();
         appliedHash = d.hash();
         setUnenforced(d.plan().unenforced());
@@ -649,14 +650,14 @@ public final class HostSync implements Runnable {
         String error = null;
         try {
             boolean applied = false;
-            if (force || !d.hash().equals(appliedHash) || !d.script().equals(appliedScript)) {
+            if (force || !d.hash().equals(appliedHash) || !d.ruleset().sameTables(appliedRuleset)) {
                 Timer.Sample sample = Timer.start(meters);
-                enforcer.apply(d.script());
+                enforcer.apply(d.ruleset());
                 sample.stop(applyTimer);
                 applied = true;
             }
             Plan before = appliedPlan;
-            appliedScript = d.script();
+            appliedRuleset = d.ruleset();
             appliedPlan = d.plan();
             appliedHash = d.hash();
             setUnenforced(d.plan().unenforced());
@@ -727,11 +728,11 @@ public final class HostSync implements Runnable {
     }
 
     private void reconcile() {
-        if (appliedScript == null || pendingRetry) {
+        if (appliedRuleset == null || pendingRetry) {
             return;
         }
         try {
-            if (!enforcer.inSync(appliedScript)) {
+            if (!enforcer.inSync(appliedRuleset)) {
                 driftRepairs.incrementAndGet();
                 driftCounter.increment();
                 log.warn("host {}: drift detected ({}), re-applying hash {}", hostId, driftReason(), appliedHash);

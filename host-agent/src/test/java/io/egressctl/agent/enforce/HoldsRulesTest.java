@@ -3,6 +3,7 @@ package io.egressctl.agent.enforce;
 import io.egressctl.core.compile.Fragment;
 import io.egressctl.core.compile.VmAddress;
 import io.egressctl.core.model.DefaultPolicy;
+import io.egressctl.core.nft.NftRuleset;
 import io.egressctl.core.render.HostMode;
 import io.egressctl.core.render.NftRenderer;
 import org.junit.jupiter.api.Test;
@@ -26,13 +27,13 @@ class HoldsRulesTest {
     @TempDir
     Path dir;
 
-    private static String render(HostMode mode, boolean withVm) {
+    private static NftRuleset render(HostMode mode, boolean withVm) {
         SortedMap<String, Fragment> m = new TreeMap<>();
         if (withVm) {
             m.put("net-a", new Fragment("net-a", DefaultPolicy.DENY, List.of(new VmAddress("vm-1", "tap-a1", null, "10.1.1.10", null)),
                     List.of()));
         }
-        return new NftRenderer(false, mode).render("host-1", m);
+        return new NftRenderer(false, mode).ruleset("host-1", m);
     }
 
     @Test
@@ -79,11 +80,11 @@ class HoldsRulesTest {
             }
 
             @Override
-            public void apply(String script) {
+            public void apply(NftRuleset ruleset) {
             }
 
             @Override
-            public boolean inSync(String script) {
+            public boolean inSync(NftRuleset ruleset) {
                 return false;
             }
         };

@@ -1,5 +1,7 @@
 package io.egressctl.agent.enforce;
 
+import io.egressctl.core.nft.NftRuleset;
+import io.egressctl.core.nft.NftScript;
 import io.egressctl.core.render.HostMode;
 import io.egressctl.core.render.NftRenderer;
 import org.junit.jupiter.api.AfterAll;
@@ -88,7 +90,7 @@ class NftablesEnforcerIT {
         NftablesEnforcer enforcer = new NftablesEnforcer(nft);
         Random rnd = new Random(mode == HostMode.ROUTED ? 5 : 6);
         for (int step = 0; step < 25; step++) {
-            String script = NftablesEnforcerTest.randomScript(rnd, mode);
+            NftRuleset script = NftablesEnforcerTest.randomScript(rnd, mode);
             enforcer.apply(script);
             assertThat(enforcer.inSync(script)).as("step %d: %s", step, enforcer.lastDriftReason()).isTrue();
             assertThat(enforcer.inSync(script)).as("step %d, the cheap path", step).isTrue();
@@ -96,7 +98,7 @@ class NftablesEnforcerIT {
             assertThat(restarted.inSync(script)).as("step %d, structure alone: %s", step, restarted.lastDriftReason()).isTrue();
             if (enforcer.lastApplyIncremental()) {
                 String incremental = listing();
-                NftRunner.Result full = nft.run(NftablesEnforcer.fullInput(script, java.util.Set.of()), NftRunner.APPLY);
+                NftRunner.Result full = nft.run(NftScript.kernelInput(script), NftRunner.APPLY);
                 assertThat(full.ok()).as(full.errorText()).isTrue();
                 assertThat(incremental).as("step %d: the delta's result is the full script's", step).isEqualTo(listing());
             }
@@ -130,8 +132,8 @@ class NftablesEnforcerIT {
             java.util.TreeMap<String, io.egressctl.core.compile.Fragment> host = new java.util.TreeMap<>();
             host.put("net-1", new io.egressctl.core.compile.Fragment("net-1", io.egressctl.core.model.DefaultPolicy.ALLOW, List.of(vm),
                     rules, false));
-            String script = renderer.render("enforcer-it", host);
-            assertThat(script).as("a port field of an interval set is written as a range").contains(" . tcp . " + ports.get(0) + "-" + ports.get(0));
+            NftRuleset script = renderer.ruleset("enforcer-it", host);
+            assertThat(NftScript.script(script)).as("a port field of an interval set is written as a range").contains(" . tcp . " + ports.get(0) + "-" + ports.get(0));
             enforcer.apply(script);
             assertThat(enforcer.inSync(script)).as("step %d: %s", step, enforcer.lastDriftReason()).isTrue();
             NftablesEnforcer restarted = new NftablesEnforcer(nft);
@@ -139,7 +141,7 @@ class NftablesEnforcerIT {
             if (step > 0) {
                 assertThat(enforcer.lastApplyIncremental()).as("step %d applied incrementally", step).isTrue();
                 String incremental = listing();
-                NftRunner.Result full = nft.run(NftablesEnforcer.fullInput(script, java.util.Set.of()), NftRunner.APPLY);
+                NftRunner.Result full = nft.run(NftScript.kernelInput(script), NftRunner.APPLY);
                 assertThat(full.ok()).as(full.errorText()).isTrue();
                 assertThat(incremental).as("step %d: the delta's result is the full script's", step).isEqualTo(listing());
             }
@@ -152,8 +154,8 @@ class NftablesEnforcerIT {
     void modeChangesReplaceTheTablesAndADeletedBridgeTableIsDrift() throws Exception {
         NftablesEnforcer enforcer = new NftablesEnforcer(nft);
         Random rnd = new Random(9);
-        String routed = NftablesEnforcerTest.randomScript(rnd, HostMode.ROUTED);
-        String bridged = NftablesEnforcerTest.randomScript(rnd, HostMode.BRIDGED);
+        NftRuleset routed = NftablesEnforcerTest.randomScript(rnd, HostMode.ROUTED);
+        NftRuleset bridged = NftablesEnforcerTest.randomScript(rnd, HostMode.BRIDGED);
 
         enforcer.apply(routed);
         assertThat(tables()).containsExactly("inet egressctl");
@@ -173,7 +175,7 @@ class NftablesEnforcerIT {
         assertThat(enforcer.inSync(routed)).as(enforcer.lastDriftReason()).isTrue();
 
         // A bridge table left by an earlier bridged agent, found by a restarted routed one.
-        nft.run(NftRenderer.kernelInput(bridged).substring(NftRenderer.kernelInput(bridged).indexOf("table bridge egressctl\n")),
+        nft.run(NftScript.kernelInput(new NftRuleset(List.of(bridged.table("bridge egressctl")), List.of())),
                 NftRunner.APPLY);
         NftablesEnforcer restarted = new NftablesEnforcer(nft);
         assertThat(restarted.inSync(routed)).isFalse();
@@ -186,7 +188,7 @@ class NftablesEnforcerIT {
     @ParameterizedTest
     @EnumSource(HostMode.class)
     void handMadeDriftIsSeenInTheKernelsListing(HostMode mode) throws Exception {
-        String script = NftablesEnforcerTest.script(mode, io.egressctl.core.model.DefaultPolicy.ALLOW,
+        NftRuleset script = NftablesEnforcerTest.script(mode, io.egressctl.core.model.DefaultPolicy.ALLOW,
                 List.of(new io.egressctl.core.compile.VmAddress("vm1", "tap-a1", null, "10.250.1.11", "fd00:250:1::11"),
                         new io.egressctl.core.compile.VmAddress("vm2", "tap-a2", null, "10.250.1.12", null)),
                 NftablesEnforcerTest.deny("r-80", io.egressctl.core.model.Protocol.TCP, io.egressctl.core.model.PortRange.single(80),

@@ -9,6 +9,10 @@ import io.egressctl.core.model.DefaultPolicy;
 import io.egressctl.core.model.IcmpMatch;
 import io.egressctl.core.model.PortRange;
 import io.egressctl.core.model.Protocol;
+import io.egressctl.core.nft.NftChain;
+import io.egressctl.core.nft.NftRuleset;
+import io.egressctl.core.nft.NftScript;
+import io.egressctl.core.nft.NftTable;
 import io.egressctl.core.render.HostMode;
 import io.egressctl.core.render.NftRenderer;
 import org.junit.jupiter.api.Test;
@@ -45,18 +49,19 @@ class NftablesEnforcerTest {
         return java.util.Arrays.stream(c).map(Cidr::parse).toList();
     }
 
-    static String script(DefaultPolicy policy, List<VmAddress> vms, CompiledRule... rules) {
+    static NftRuleset script(DefaultPolicy policy, List<VmAddress> vms, CompiledRule... rules) {
         return script(HostMode.ROUTED, policy, vms, rules);
     }
 
-    static String script(HostMode mode, DefaultPolicy policy, List<VmAddress> vms, CompiledRule... rules) {
+    static NftRuleset script(HostMode mode, DefaultPolicy policy, List<VmAddress> vms, CompiledRule... rules) {
         TreeMap<String, Fragment> f = new TreeMap<>();
         f.put("net-a", new Fragment("net-a", policy, vms, List.of(rules)));
-        return (mode == HostMode.ROUTED ? ROUTED : BRIDGED).render("host-1", f);
+        return (mode == HostMode.ROUTED ? ROUTED : BRIDGED).ruleset("host-1", f);
     }
 
     /** The set holding the (first) element of {@code ruleId} in a rendered script. */
-    static String setOf(String script, String ruleId) {
+    static String setOf(NftRuleset ruleset, String ruleId) {
+        String script = NftScript.script(ruleset);
         String set = null;
         for (String line : script.split("\n")) {
             if (line.startsWith("  set ")) {
@@ -71,7 +76,8 @@ class NftablesEnforcerTest {
     }
 
     /** The mark of an interface, as the script writes it ({@code 0x45......}), read from its ports map. */
-    static String markOf(String script, String iface) {
+    static String markOf(NftRuleset ruleset, String iface) {
+        String script = NftScript.script(ruleset);
         Matcher m = Pattern.compile("\"" + Pattern.quote(iface) + "\" : (0x[0-9a-f]{8})").matcher(script);
         if (!m.find()) {
             throw new AssertionError("no port " + iface + " in\n" + script);
@@ -79,23 +85,23 @@ class NftablesEnforcerTest {
         return m.group(1);
     }
 
-    private String base(HostMode mode) {
+    private NftRuleset base(HostMode mode) {
         return script(mode, DefaultPolicy.ALLOW, List.of(VM1, VM2, VM3),
                 deny("r-icmp", Protocol.ICMP, null, List.of("vm1")),
                 deny("r-80", Protocol.TCP, PortRange.single(80), List.of("vm1", "vm2")),
                 deny("r-range", Protocol.TCP, new PortRange(8000, 8010), List.of("vm2"), "198.18.0.0/24", "203.0.113.0/24"));
     }
 
-    private final String base = base(HostMode.ROUTED);
+    private final NftRuleset base = base(HostMode.ROUTED);
 
-    private String withPort(HostMode mode, int port) {
+    private NftRuleset withPort(HostMode mode, int port) {
         return script(mode, DefaultPolicy.ALLOW, List.of(VM1, VM2, VM3),
                 deny("r-icmp", Protocol.ICMP, null, List.of("vm1")),
                 deny("r-80", Protocol.TCP, PortRange.single(port), List.of("vm1", "vm2")),
                 deny("r-range", Protocol.TCP, new PortRange(8000, 8010), List.of("vm2"), "198.18.0.0/24", "203.0.113.0/24"));
     }
 
-    private String withPort(int port) {
+    private NftRuleset withPort(int port) {
         return withPort(HostMode.ROUTED, port);
     }
 
@@ -105,8 +111,8 @@ class NftablesEnforcerTest {
 
         assertThat(nft.applies()).hasSize(1);
         assertThat(nft.lastApply().stdin()).as("the script from its first statement: header notes are not nft's")
-                .isEqualTo(base.substring(base.indexOf("\ntable inet egressctl\n") + 1));
-        assertThat(base).startsWith("# egressctl host ");
+                .isEqualTo(NftScript.kernelInput(base));
+        assertThat(NftScript.script(base)).startsWith("# egressctl host ");
         assertThat(nft.lastApply().args()).containsExactly("-f", "-");
         assertThat(enforcer.inSync(base)).isTrue();
         assertThat(enforcer.name()).isEqualTo("nftables");
@@ -116,12 +122,12 @@ class NftablesEnforcerTest {
 
     @Test
     void aBridgedHostsScriptAppliesBothTablesInOneTransactionAndChecksBoth() throws Exception {
-        String bridged = base(HostMode.BRIDGED);
+        NftRuleset bridged = base(HostMode.BRIDGED);
 
         enforcer.apply(bridged);
 
         assertThat(nft.applies()).hasSize(1);
-        assertThat(nft.lastApply().stdin()).isEqualTo(NftRenderer.kernelInput(bridged))
+        assertThat(nft.lastApply().stdin()).isEqualTo(NftScript.kernelInput(bridged))
                 .contains("delete table inet egressctl").contains("delete table bridge egressctl");
         assertThat(nft.sets(FakeNftRunner.INET)).doesNotContain("ports").contains("vms", "def");
         assertThat(nft.sets(FakeNftRunner.BRIDGE)).containsExactly("ports", "towards");
@@ -135,7 +141,7 @@ class NftablesEnforcerTest {
     @Test
     void failedApplySurfacesNftsStderrAndKeepsThePreviousRuleset() throws Exception {
         enforcer.apply(base);
-        String broken = base.replace("ct state new ct mark set meta mark", "junk accept");
+        NftRuleset broken = Rulesets.replacingRule(base, "ct state new ct mark set meta mark", "junk accept");
         nft.failNext(1, "/dev/stdin:25:5-8: Error: syntax error, unexpected junk\n    junk accept\n    ^^^^\n");
 
         assertThatThrownBy(() -> enforcer.apply(broken))
@@ -148,7 +154,7 @@ class NftablesEnforcerTest {
     @Test
     void aRefusedScriptChangesNothingInTheFakeKernelEither() throws Exception {
         enforcer.apply(base);
-        String broken = base.replace("ct state new ct mark set meta mark", "junk accept");
+        NftRuleset broken = Rulesets.replacingRule(base, "ct state new ct mark set meta mark", "junk accept");
 
         assertThatThrownBy(() -> enforcer.apply(broken)).hasMessageContaining("unexpected junk");
         assertThat(enforcer.inSync(base)).isTrue();
@@ -158,7 +164,7 @@ class NftablesEnforcerTest {
     void runnerFailureIsAnEnforcementExceptionAndTheNextApplyIsFull() throws Exception {
         enforcer.apply(base);
         nft.throwNext(new EnforcementException("nft -f - did not finish within PT30S and was killed"));
-        String next = withPort(81);
+        NftRuleset next = withPort(81);
 
         assertThatThrownBy(() -> enforcer.apply(next)).hasMessageContaining("did not finish");
         enforcer.apply(next);
@@ -177,7 +183,7 @@ class NftablesEnforcerTest {
 
     @Test
     void notInSyncWhenTheBridgeTableWasDeletedAndTheNextApplyRestoresIt() throws Exception {
-        String bridged = base(HostMode.BRIDGED);
+        NftRuleset bridged = base(HostMode.BRIDGED);
         enforcer.apply(bridged);
         assertThat(enforcer.inSync(bridged)).isTrue();
         nft.dropTable(FakeNftRunner.BRIDGE);
@@ -222,7 +228,7 @@ class NftablesEnforcerTest {
         assertThat(enforcer.inSync(base)).isFalse();
         assertThat(enforcer.lastDriftReason()).contains("chain forward has 3 rules, expected 4");
 
-        String bridged = base(HostMode.BRIDGED);
+        NftRuleset bridged = base(HostMode.BRIDGED);
         enforcer.apply(bridged);
         assertThat(enforcer.inSync(bridged)).isTrue();
         nft.deleteRuleAt(FakeNftRunner.BRIDGE, "prerouting", 0); // meta mark set iifname map @ports
@@ -241,7 +247,7 @@ class NftablesEnforcerTest {
 
     @Test
     void notInSyncWhenABridgePortIsUnmappedOrRemarked() throws Exception {
-        String bridged = base(HostMode.BRIDGED);
+        NftRuleset bridged = base(HostMode.BRIDGED);
         enforcer.apply(bridged);
         nft.deleteMapElement(FakeNftRunner.BRIDGE, "ports", "\"tap-a2\"");
 
@@ -329,14 +335,14 @@ class NftablesEnforcerTest {
     @ParameterizedTest
     @EnumSource(HostMode.class)
     void afterARestartTheStructureCheckAloneRecognisesARightKernel(HostMode mode) throws Exception {
-        String s = base(mode);
+        NftRuleset s = base(mode);
         enforcer.apply(s);
         NftablesEnforcer restarted = new NftablesEnforcer(nft);
 
         assertThat(restarted.inSync(s)).isTrue();
-        String other = script(mode, DefaultPolicy.ALLOW, List.of(VM1, VM2, VM3), deny("r-80", Protocol.TCP, PortRange.single(80), List.of("vm1")));
+        NftRuleset other = script(mode, DefaultPolicy.ALLOW, List.of(VM1, VM2, VM3), deny("r-80", Protocol.TCP, PortRange.single(80), List.of("vm1")));
         assertThat(restarted.inSync(other)).isFalse();
-        String otherPort = script(mode, DefaultPolicy.ALLOW, List.of(VM1, VM2, new VmAddress("vm3", "tap-a9", null, "10.250.1.13", null)),
+        NftRuleset otherPort = script(mode, DefaultPolicy.ALLOW, List.of(VM1, VM2, new VmAddress("vm3", "tap-a9", null, "10.250.1.13", null)),
                 deny("r-icmp", Protocol.ICMP, null, List.of("vm1")),
                 deny("r-80", Protocol.TCP, PortRange.single(80), List.of("vm1", "vm2")),
                 deny("r-range", Protocol.TCP, new PortRange(8000, 8010), List.of("vm2"), "198.18.0.0/24", "203.0.113.0/24"));
@@ -353,7 +359,7 @@ class NftablesEnforcerTest {
     @Test
     void oneChangedRuleIsAnIncrementalTransactionOfItsElementsOnly() throws Exception {
         enforcer.apply(base);
-        String changed = withPort(443);
+        NftRuleset changed = withPort(443);
         String m1 = markOf(base, "tap-a1");
         String m2 = markOf(base, "tap-a2");
 
@@ -372,9 +378,9 @@ class NftablesEnforcerTest {
 
     @Test
     void oneChangedRuleOnABridgedHostLeavesTheBridgeTableAlone() throws Exception {
-        String bridged = base(HostMode.BRIDGED);
+        NftRuleset bridged = base(HostMode.BRIDGED);
         enforcer.apply(bridged);
-        String changed = withPort(HostMode.BRIDGED, 443);
+        NftRuleset changed = withPort(HostMode.BRIDGED, 443);
 
         enforcer.apply(changed);
 
@@ -387,10 +393,10 @@ class NftablesEnforcerTest {
     @ParameterizedTest
     @EnumSource(HostMode.class)
     void portsSetsAndLookupsComeAndGoIncrementally(HostMode mode) throws Exception {
-        String before = base(mode);
+        NftRuleset before = base(mode);
         enforcer.apply(before);
         VmAddress vm4 = new VmAddress("vm4", "tap-a4", null, "10.250.1.14", null);
-        String next = script(mode, DefaultPolicy.ALLOW, List.of(VM1, VM3, vm4),
+        NftRuleset next = script(mode, DefaultPolicy.ALLOW, List.of(VM1, VM3, vm4),
                 deny("r-80", Protocol.TCP, PortRange.single(80), List.of("vm1", "vm4"), "192.0.2.0/24", "198.51.100.0/24"),
                 new CompiledRule("r-ok", Action.ALLOW, 1000, Protocol.ALL, List.of("vm1"), cidrs("192.0.2.0/25"), List.of(), null, null));
         String m1 = markOf(next, "tap-a1");
@@ -430,8 +436,8 @@ class NftablesEnforcerTest {
 
     @Test
     void aModeChangeIsAFullApplyAndRoutedRemovesTheBridgeTable() throws Exception {
-        String routed = base(HostMode.ROUTED);
-        String bridged = base(HostMode.BRIDGED);
+        NftRuleset routed = base(HostMode.ROUTED);
+        NftRuleset bridged = base(HostMode.BRIDGED);
         enforcer.apply(routed);
 
         enforcer.apply(bridged);
@@ -449,8 +455,8 @@ class NftablesEnforcerTest {
 
     @Test
     void aBridgeTableLeftOnARoutedHostIsDriftAndTheNextApplyRemovesIt() throws Exception {
-        nft.addTable(NftRenderer.kernelInput(base(HostMode.BRIDGED))); // what a bridged agent left before a restart
-        String routed = base(HostMode.ROUTED);
+        nft.addTable(NftScript.kernelInput(base(HostMode.BRIDGED))); // what a bridged agent left before a restart
+        NftRuleset routed = base(HostMode.ROUTED);
 
         assertThat(enforcer.inSync(routed)).isFalse();
         assertThat(enforcer.lastDriftReason()).isEqualTo("table bridge egressctl is in the kernel but not in the desired ruleset");
@@ -478,14 +484,14 @@ class NftablesEnforcerTest {
     void anIncrementalTransactionTheKernelRefusesFallsBackToTheFullScript() throws Exception {
         enforcer.apply(base);
         nft.failWhen(s -> !s.contains("delete table"), "Error: Could not process rule: No such file or directory\n");
-        String next = withPort(81);
+        NftRuleset next = withPort(81);
 
         enforcer.apply(next);
 
         List<FakeNftRunner.Call> applies = nft.applies();
         assertThat(applies).hasSize(3);
         assertThat(applies.get(1).isFullApply()).isFalse();
-        assertThat(applies.get(2).stdin()).isEqualTo(NftRenderer.kernelInput(next));
+        assertThat(applies.get(2).stdin()).isEqualTo(NftScript.kernelInput(next));
         assertThat(enforcer.incrementalFallbacks()).isEqualTo(1);
         assertThat(enforcer.inSync(next)).isTrue();
     }
@@ -511,32 +517,24 @@ class NftablesEnforcerTest {
     }
 
     @Test
-    void aScriptThatIsNotTheRenderersFormatIsAppliedWhole() throws Exception {
-        enforcer.apply(base);
-        String custom = "table inet egressctl\ndelete table inet egressctl\n";
-        enforcer.apply(custom);
-        assertThat(nft.lastApply().stdin()).isEqualTo(custom);
-        assertThat(nft.hasTable()).isFalse();
-    }
+    void theExpectedStructureOfARulesetsTablesKeysWhatTheListingCanReproduce() {
+        NftRuleset rs = base(HostMode.BRIDGED);
 
-    @Test
-    void theParserReadsTheRenderersTablesSetsMapsAndChains() {
-        NftablesEnforcer.Ruleset rs = NftablesEnforcer.Ruleset.parse(base(HostMode.BRIDGED));
-
-        assertThat(rs.tables.keySet()).containsExactly("inet egressctl", "bridge egressctl");
-        NftablesEnforcer.Ruleset.Table inet = rs.table("inet egressctl");
-        assertThat(inet.sets.get("l0_port4").header()).containsExactly("type mark . inet_proto . inet_service", "flags interval");
-        assertThat(inet.sets.get("l0_port4").elements()).hasSize(2).allMatch(e -> e.contains(" comment \"r=r-80 h="));
+        assertThat(rs.tables()).extracting(NftTable::key).containsExactly("inet egressctl", "bridge egressctl");
+        NftTable inet = rs.table("inet egressctl");
+        assertThat(inet.set("l0_port4").header()).containsExactly("type mark . inet_proto . inet_service", "flags interval");
+        assertThat(inet.set("l0_port4").elements()).hasSize(2).allMatch(e -> e.comment().startsWith("r=r-80 h="));
         String m1 = Long.toString(Long.parseLong(markOf(base, "tap-a1").substring(2), 16));
-        assertThat(NftablesEnforcer.Ruleset.mapElements(inet.sets.get("def"))).containsEntry(m1, "accept").hasSize(3);
-        assertThat(inet.chains.get("forward").base()).startsWith("type filter hook forward");
-        assertThat(inet.chains.get("vm").rules()).first().isEqualTo("meta mark @blocked drop comment \"interface claimed by several VMs\"");
-        assertThat(inet.structure().sets().get("l0_port4")).hasSize(2).allMatch(c -> c.comment().startsWith("r=r-80 h=") && c.key().isEmpty());
-        assertThat(inet.structure().keyed()).containsEntry("addr4", true).containsEntry("vms", true).containsEntry("own", true)
+        NftablesEnforcer.Structure structure = NftablesEnforcer.Structure.of(inet);
+        assertThat(structure.maps().get("def")).containsEntry(m1, "accept").hasSize(3);
+        assertThat(inet.chain("forward").base()).startsWith("type filter hook forward");
+        assertThat(inet.chain("vm").rules()).first().isEqualTo("meta mark @blocked drop comment \"interface claimed by several VMs\"");
+        assertThat(structure.sets().get("l0_port4")).hasSize(2).allMatch(c -> c.comment().startsWith("r=r-80 h=") && c.key().isEmpty());
+        assertThat(structure.keyed()).containsEntry("addr4", true).containsEntry("vms", true).containsEntry("own", true)
                 .containsEntry("l0_port4", false).containsEntry("l0_proto4", false);
-        NftablesEnforcer.Ruleset.Table bridge = rs.table("bridge egressctl");
-        assertThat(NftablesEnforcer.Ruleset.mapElements(bridge.sets.get("ports"))).containsEntry("tap-a1", m1).hasSize(3);
-        assertThat(bridge.structure().bases()).containsEntry("prerouting", "filter hook prerouting policy accept");
+        NftablesEnforcer.Structure bridge = NftablesEnforcer.Structure.of(rs.table("bridge egressctl"));
+        assertThat(bridge.maps().get("ports")).containsEntry("tap-a1", m1).hasSize(3);
+        assertThat(bridge.bases()).containsEntry("prerouting", "filter hook prerouting policy accept");
     }
 
     @Test
@@ -563,21 +561,12 @@ class NftablesEnforcerTest {
         assertThat(NftablesEnforcer.Keys.comparable("0x45000001 . tcp . 80")).isFalse();
     }
 
-    @Test
-    void mentionsFindsATablesOwnLinesOnly() {
-        assertThat(NftablesEnforcer.mentions("table inet egressctl\n", "inet egressctl")).isTrue();
-        assertThat(NftablesEnforcer.mentions("x\ndelete table bridge egressctl\n", "bridge egressctl")).isTrue();
-        assertThat(NftablesEnforcer.mentions("x\ntable bridge egressctl {\n}\n", "bridge egressctl")).isTrue();
-        assertThat(NftablesEnforcer.mentions("table bridge egressctl2\n", "bridge egressctl")).isFalse();
-        assertThat(NftablesEnforcer.mentions("# table bridge egressctl\n", "bridge egressctl")).isFalse();
-    }
-
     @ParameterizedTest
     @EnumSource(HostMode.class)
     void randomSequencesOfHostStatesConvergeIncrementallyToWhatAFullApplyBuilds(HostMode mode) throws Exception {
         Random rnd = new Random(7);
         for (int step = 0; step < 60; step++) {
-            String s = randomScript(rnd, mode);
+            NftRuleset s = randomScript(rnd, mode);
             enforcer.apply(s);
             assertThat(enforcer.inSync(s)).as("step %d: %s", step, enforcer.lastDriftReason()).isTrue();
             assertThat(canonicalOf(nft)).as("step %d", step).isEqualTo(canonicalOf(fullyApplied(s)));
@@ -592,7 +581,7 @@ class NftablesEnforcerTest {
         Random rnd = new Random(11);
         for (int step = 0; step < 40; step++) {
             HostMode mode = rnd.nextInt(5) == 0 ? HostMode.BRIDGED : HostMode.ROUTED;
-            String s = randomScript(rnd, mode);
+            NftRuleset s = randomScript(rnd, mode);
             enforcer.apply(s);
             assertThat(enforcer.inSync(s)).as("step %d: %s", step, enforcer.lastDriftReason()).isTrue();
             assertThat(nft.hasTable(FakeNftRunner.BRIDGE)).isEqualTo(mode == HostMode.BRIDGED);
@@ -605,7 +594,7 @@ class NftablesEnforcerTest {
      * Two networks on one host, VMs coming and going, on interfaces drawn from a small pool (so an
      * interface is now and then claimed by two VMs: rendered fail-closed), with random rules.
      */
-    static String randomScript(Random rnd, HostMode mode) {
+    static NftRuleset randomScript(Random rnd, HostMode mode) {
         TreeMap<String, Fragment> f = new TreeMap<>();
         String[] ifaces = {"tap-a1", "tap-a2", "tap-a3", "tap-b1", "tap-b2", "vnet7", "vnet8"};
         for (String net : List.of("net-a", "net-b")) {
@@ -638,12 +627,12 @@ class NftablesEnforcerTest {
             }
             f.put(net, new Fragment(net, rnd.nextBoolean() ? DefaultPolicy.ALLOW : DefaultPolicy.DENY, vms, rules));
         }
-        return new NftRenderer(false, mode).render("host-1", f);
+        return new NftRenderer(false, mode).ruleset("host-1", f);
     }
 
-    private static FakeNftRunner fullyApplied(String script) throws EnforcementException {
+    private static FakeNftRunner fullyApplied(NftRuleset ruleset) throws EnforcementException {
         FakeNftRunner fresh = new FakeNftRunner();
-        assertThat(fresh.run(script, List.of("-f", "-")).ok()).isTrue();
+        assertThat(fresh.run(NftScript.script(ruleset), List.of("-f", "-")).ok()).isTrue();
         return fresh;
     }
 

@@ -1,5 +1,6 @@
 package io.egressctl.agent.kernel;
 
+import io.egressctl.core.nft.NftRuleset;
 import io.egressctl.agent.enforce.EnforcementException;
 import io.egressctl.agent.enforce.NftablesEnforcer;
 import io.egressctl.agent.enforce.ProcessNftRunner;
@@ -180,7 +181,7 @@ public final class AgentApplyBench {
             NftablesEnforcer enforcer = new NftablesEnforcer(new ProcessNftRunner("nft", ns, Duration.ofSeconds(120), true));
             NftRenderer renderer = new NftRenderer(false, mode);
             for (int i = 0; i < 3; i++) {
-                enforcer.apply(renderer.render("bench", host(1000, 0)));
+                enforcer.apply(renderer.ruleset("bench", host(1000, 0)));
             }
             String mode10k = renderer.render("bench", warm);
             int elements = elements(mode10k);
@@ -212,7 +213,7 @@ public final class AgentApplyBench {
             // throughout, as an agent keeps one: it plans again only the network that changed.
             SortedMap<String, Fragment> a = host(10_000, 0);
             SortedMap<String, Fragment> b = host(10_000, 1);
-            enforcer.apply(renderer.render("bench", a));
+            enforcer.apply(renderer.ruleset("bench", a));
             List<Double> incremental = new ArrayList<>();
             List<Double> incrementalApply = new ArrayList<>();
             List<Double> incrementalNftCpu = new ArrayList<>();
@@ -224,7 +225,7 @@ public final class AgentApplyBench {
                 settle();
                 long j0 = jvmThreadsCpuNs();
                 long t0 = System.nanoTime();
-                String s = renderer.render("bench", next);
+                NftRuleset s = renderer.ruleset("bench", next);
                 long t1 = System.nanoTime();
                 double k0 = childCpuMs();
                 enforcer.apply(s);
@@ -243,10 +244,10 @@ public final class AgentApplyBench {
                 tinyMs.add(ms(System.nanoTime() - u0));
                 tinyCpu.add(childCpuMs() - c0);
             }
-            // CPU: the JVM's (render, parse, diff) and nft's, against the floor's nft.
+            // CPU: the JVM's (plan, diff) and nft's, against the floor's nft.
             Sampled inc = new Sampled(median(incremental), p99(incremental), mean(incrementalJvmCpu) + mean(incrementalNftCpu));
             Sampled tinyFloor = new Sampled(median(tinyMs), p99(tinyMs), mean(tinyCpu));
-            System.out.printf(Locale.ROOT, "one rule changed on 10,000: render+apply %.1f ms median, %.1f ms p99; apply alone (parse, diff, nft) "
+            System.out.printf(Locale.ROOT, "one rule changed on 10,000: render+apply %.1f ms median, %.1f ms p99; apply alone (diff, nft) "
                             + "%.1f ms median; cpu: jvm %.1f ms + nft %.1f ms (%d runs, %d fallbacks)%n",
                     inc.median(), inc.p99(), median(incrementalApply), mean(incrementalJvmCpu), mean(incrementalNftCpu), incremental.size(),
                     enforcer.incrementalFallbacks());
@@ -256,7 +257,7 @@ public final class AgentApplyBench {
             figures.add(new ModeFigures(mode, row10k, inc, tinyFloor));
 
             // Read-back cost (the reconcile timer's drift check) on the 10,000-rule host.
-            String current = renderer.render("bench", incremental.size() % 2 == 1 ? b : a);
+            NftRuleset current = renderer.ruleset("bench", incremental.size() % 2 == 1 ? b : a);
             List<Double> check = new ArrayList<>();
             List<Double> checkCpu = new ArrayList<>();
             for (int r = 0; r < Math.min(runs, 5); r++) {
@@ -389,7 +390,7 @@ public final class AgentApplyBench {
             settle();
             long c0 = jvmThreadsCpuNs();
             long t0 = System.nanoTime();
-            String s = renderer.render("bench", state);
+            NftRuleset s = renderer.ruleset("bench", state);
             long t1 = System.nanoTime();
             long c1 = jvmThreadsCpuNs();
             double k0 = childCpuMs();

@@ -1,5 +1,9 @@
 package io.egressctl.agent.kernel;
 
+import io.egressctl.agent.enforce.Rulesets;
+import io.egressctl.core.nft.NftElement;
+import io.egressctl.core.nft.NftRuleset;
+import io.egressctl.core.nft.NftScript;
 import io.egressctl.agent.enforce.EnforcementException;
 import io.egressctl.agent.enforce.NftablesEnforcer;
 import io.egressctl.agent.enforce.ProcessNftRunner;
@@ -137,16 +141,16 @@ class NftablesKernelIT {
         return new Fragment(id, policy, vms.stream().map(NftablesKernelIT::vm).toList(), List.of(rules));
     }
 
-    static String render(Fragment... fragments) {
+    static NftRuleset render(Fragment... fragments) {
         TreeMap<String, Fragment> m = new TreeMap<>();
         for (Fragment f : fragments) {
             m.put(f.networkId(), f);
         }
-        return RENDERER.render("kernel-it", m);
+        return RENDERER.ruleset("kernel-it", m);
     }
 
     /** net-a, default ALLOW, all three VMs, with the given rules. */
-    static String allowNet(CompiledRule... rules) {
+    static NftRuleset allowNet(CompiledRule... rules) {
         return render(net("net-a", DefaultPolicy.ALLOW, List.of("vm1", "vm2", "vm3"), rules));
     }
 
@@ -193,13 +197,13 @@ class NftablesKernelIT {
     @ParameterizedTest(name = "{0} for {1}")
     @MethodSource("seeds")
     void eachSeedExampleBlocksExactlyWhatItSaysForExactlyTheVmsItNames(Seed seed, List<String> vms) throws Exception {
-        String withRule = allowNet(rule("r-seed", Action.DENY, seed.protocol(), seed.ports(), vms));
+        NftRuleset withRule = allowNet(rule("r-seed", Action.DENY, seed.protocol(), seed.ports(), vms));
         enforcer.apply(withRule);
         assertThat(enforcer.inSync(withRule)).isTrue();
         assertBlocked("with '" + seed + "' for " + vms, expect(
                 seed.blocks(), vms.contains("vm2") ? seed.blocks() : NONE, NONE));
 
-        String without = allowNet();
+        NftRuleset without = allowNet();
         enforcer.apply(without);
         assertThat(enforcer.inSync(without)).isTrue();
         assertBlocked("after removing '" + seed + "'", expect(NONE, NONE, NONE));
@@ -213,12 +217,12 @@ class NftablesKernelIT {
     void appliesGoToASpareNftStartedAheadAndAKilledSpareIsReplacedNotUsed() throws Exception {
         ProcessNftRunner runner = new ProcessNftRunner("nft", topo.host(), Duration.ofSeconds(30), true);
         NftablesEnforcer spared = new NftablesEnforcer(runner);
-        String blockIcmp = allowNet(rule("r-icmp", Action.DENY, Protocol.ICMP, null, List.of("vm1")));
+        NftRuleset blockIcmp = allowNet(rule("r-icmp", Action.DENY, Protocol.ICMP, null, List.of("vm1")));
         spared.apply(blockIcmp);
         ProcessHandle first = awaitSpare(runner);
 
         // Idle for a while, then used: it applies against the kernel as it is when written to.
-        String blockWeb = allowNet(rule("r-web", Action.DENY, Protocol.TCP, PortRange.single(80), List.of("vm2")));
+        NftRuleset blockWeb = allowNet(rule("r-web", Action.DENY, Protocol.TCP, PortRange.single(80), List.of("vm2")));
         Thread.sleep(300);
         spared.apply(blockWeb);
         assertThat(first.isAlive()).as("the spare ran the apply and exited").isFalse();
@@ -258,7 +262,7 @@ class NftablesKernelIT {
 
     @Test
     void denyDefaultWithOneAllowRuleOpensOnlyThatFlowAndReturnTrafficStillWorks() throws Exception {
-        String script = render(
+        NftRuleset script = render(
                 net("net-a", DefaultPolicy.DENY, List.of("vm1", "vm2"),
                         rule("r-web", Action.ALLOW, Protocol.TCP, PortRange.single(80), List.of("vm1"))),
                 net("net-b", DefaultPolicy.ALLOW, List.of("vm3")));
@@ -292,7 +296,7 @@ class NftablesKernelIT {
     @Test
     void overlappingAllowAndDenyRulesDecideAsTheirFirstMatchInTheKernel() throws Exception {
         List<String> vm1 = List.of("vm1");
-        String script = render(
+        NftRuleset script = render(
                 net("net-a", DefaultPolicy.ALLOW, List.of("vm1", "vm2"),
                         rule("allow-8005", Action.ALLOW, Protocol.TCP, PortRange.single(8005), null, vm1, List.of("198.18.0.1/32"), List.of()),
                         rule("deny-8000s", Action.DENY, Protocol.TCP, new PortRange(8000, 8010), null, List.of("vm1", "vm2"),
@@ -308,7 +312,7 @@ class NftablesKernelIT {
                         rule("allow-80", Action.ALLOW, Protocol.TCP, PortRange.single(80), null, List.of("vm3"), List.of(), List.of()),
                         rule("deny-80-v6", Action.DENY, Protocol.TCP, PortRange.single(80), null, List.of("vm3"), List.of("2001:2::/64"),
                                 List.of())));
-        assertThat(script).as("layers 0 to 2 and a bucket").contains("@l1_port4_dst32 accept", "@l2_port4_dst drop", "@l0_port4_b1 drop");
+        assertThat(NftScript.script(script)).as("layers 0 to 2 and a bucket").contains("@l1_port4_dst32 accept", "@l2_port4_dst drop", "@l0_port4_b1 drop");
         enforcer.apply(script);
         assertThat(enforcer.inSync(script)).isTrue();
 
@@ -328,8 +332,8 @@ class NftablesKernelIT {
         Random rnd = new Random(23);
         long fallbacksBefore = enforcer.incrementalFallbacks();
         for (int step = 0; step < 25; step++) {
-            String script = adversarialHost(rnd);
-            NetnsTopology.Result full = topo.nft(topo.scratch(), script, "-f", "-");
+            NftRuleset script = adversarialHost(rnd);
+            NetnsTopology.Result full = topo.nft(topo.scratch(), NftScript.kernelInput(script), "-f", "-");
             assertThat(full.ok()).as("step %d, full apply:\n%s\n%s", step, full.stderr(), script).isTrue();
             enforcer.apply(script);
             assertThat(canonical(topo.host())).as("step %d", step).isEqualTo(canonical(topo.scratch()));
@@ -339,7 +343,7 @@ class NftablesKernelIT {
     }
 
     /** Rules drawn from a small pool of nested and overlapping matches, so layers and buckets abound. */
-    static String adversarialHost(Random rnd) {
+    static NftRuleset adversarialHost(Random rnd) {
         String[] dst = {"198.18.0.0/16", "198.18.0.0/24", "198.18.0.1/32", "198.18.0.0/25", "198.18.0.128/25", "203.0.113.0/24",
                 "2001:2::/64", "2001:2::1/128", "2001:db8::/32", "0.0.0.0/1"};
         int[][] ports = {{80, 80}, {80, 90}, {85, 100}, {443, 443}, {1, 1024}, {8000, 8010}, {8005, 8011}};
@@ -371,7 +375,7 @@ class NftablesKernelIT {
 
     @Test
     void anElementDeletedByHandIsDetectedAndRepaired() throws Exception {
-        String script = allowNet(rule("r-80", Action.DENY, Protocol.TCP, PortRange.single(80), List.of("vm1")));
+        NftRuleset script = allowNet(rule("r-80", Action.DENY, Protocol.TCP, PortRange.single(80), List.of("vm1")));
         enforcer.apply(script);
         assertThat(enforcer.inSync(script)).isTrue();
         assertThat(topo.reach("vm1", Flow.TCP_80)).isFalse();
@@ -407,7 +411,7 @@ class NftablesKernelIT {
 
     @Test
     void anElementReplacedByHandWithTheSameCommentIsStillDrift() throws Exception {
-        String script = allowNet(rule("r-80", Action.DENY, Protocol.TCP, PortRange.single(80), List.of("vm1")));
+        NftRuleset script = allowNet(rule("r-80", Action.DENY, Protocol.TCP, PortRange.single(80), List.of("vm1")));
         enforcer.apply(script);
         assertThat(enforcer.inSync(script)).isTrue(); // captures the kernel's listing
         NetnsTopology.KernelElement e = topo.elements(topo.host(), "r=r-80 ").stream().filter(x -> x.set().equals("l0_port4"))
@@ -427,7 +431,7 @@ class NftablesKernelIT {
 
     @Test
     void aLookupEditedByHandKeepingItsCommentIsStillDrift() throws Exception {
-        String script = allowNet(rule("r-80", Action.DENY, Protocol.TCP, PortRange.single(80), List.of("vm1")));
+        NftRuleset script = allowNet(rule("r-80", Action.DENY, Protocol.TCP, PortRange.single(80), List.of("vm1")));
         enforcer.apply(script);
         assertThat(enforcer.inSync(script)).isTrue();
         NetnsTopology.Result list = topo.nft(topo.host(), "", "-a", "list", "chain", "inet", "egressctl", "vm");
@@ -448,7 +452,7 @@ class NftablesKernelIT {
 
     @Test
     void aMissingTableIsDriftAndTheApplyRecreatesIt() throws Exception {
-        String script = allowNet(rule("r-80", Action.DENY, Protocol.TCP, PortRange.single(80), List.of("vm2")));
+        NftRuleset script = allowNet(rule("r-80", Action.DENY, Protocol.TCP, PortRange.single(80), List.of("vm2")));
         enforcer.apply(script);
         assertThat(topo.nft(topo.host(), "", "delete", "table", "inet", "egressctl").ok()).isTrue();
 
@@ -463,10 +467,9 @@ class NftablesKernelIT {
 
     @Test
     void aScriptNftRejectsLeavesThePreviousRulesetInForceAndNamesNftsError() throws Exception {
-        String good = allowNet(rule("r-80", Action.DENY, Protocol.TCP, PortRange.single(80), List.of("vm1")));
+        NftRuleset good = allowNet(rule("r-80", Action.DENY, Protocol.TCP, PortRange.single(80), List.of("vm1")));
         enforcer.apply(good);
-        String bad = good.replace("    ct state new ct mark set meta mark\n",
-                "    ct state new ct mark set meta mark\n    tcp dport 99999 counter drop\n");
+        NftRuleset bad = Rulesets.insertingRule(good, "ct state new ct mark set meta mark", "tcp dport 99999 counter drop");
 
         assertThatThrownBy(() -> enforcer.apply(bad))
                 .isInstanceOf(EnforcementException.class)
@@ -479,15 +482,14 @@ class NftablesKernelIT {
 
     @Test
     void aTransactionTheKernelRefusesHalfwayChangesNothing() throws Exception {
-        String good = allowNet(rule("r-80", Action.DENY, Protocol.TCP, PortRange.single(80), List.of("vm1")));
+        NftRuleset good = allowNet(rule("r-80", Action.DENY, Protocol.TCP, PortRange.single(80), List.of("vm1")));
         enforcer.apply(good);
         // Parses fine, fails in the kernel: an element overlapping another in an interval set (the
         // kernel refuses it with "File exists"), after the old table was already deleted in the same
         // transaction.
-        String bad = allowNet(rule("r-443", Action.DENY, Protocol.TCP, new PortRange(440, 450), List.of("vm2")))
-                .replaceFirst("(      " + mark("vm2") + " \\. tcp \\. 440-450 comment \"[^\"]*\")",
-                        "$1,\n      " + mark("vm2") + " . tcp . 443 comment \"overlap\"");
-        assertThat(bad).contains("comment \"overlap\"");
+        NftRuleset bad = Rulesets.addingElementBeside(
+                allowNet(rule("r-443", Action.DENY, Protocol.TCP, new PortRange(440, 450), List.of("vm2"))),
+                mark("vm2") + " . tcp . 440-450", NftElement.of(mark("vm2") + " . tcp . 443", "overlap"));
 
         assertThatThrownBy(() -> enforcer.apply(bad))
                 .isInstanceOf(EnforcementException.class)
@@ -504,11 +506,11 @@ class NftablesKernelIT {
         Random rnd = new Random(11);
         long incrementalBefore = enforcer.incrementalApplies();
         long fallbacksBefore = enforcer.incrementalFallbacks();
-        String previous = null;
+        NftRuleset previous = null;
         for (int step = 0; step < 16; step++) {
-            String script = randomHost(rnd);
+            NftRuleset script = randomHost(rnd);
             enforcer.apply(script);
-            NetnsTopology.Result full = topo.nft(topo.scratch(), script, "-f", "-");
+            NetnsTopology.Result full = topo.nft(topo.scratch(), NftScript.kernelInput(script), "-f", "-");
             assertThat(full.ok()).as(full.stderr()).isTrue();
             assertThat(canonical(topo.host())).as("step %d", step).isEqualTo(canonical(topo.scratch()));
             assertThat(enforcer.inSync(script)).as("step %d", step).isTrue();
@@ -519,7 +521,7 @@ class NftablesKernelIT {
         assertThat(enforcer.incrementalFallbacks() - fallbacksBefore).as("deltas the kernel refused").isZero();
 
         // And traffic agrees after final incremental steps: one rule, then its port changed in place.
-        String last = allowNet(rule("r-all", Action.DENY, Protocol.ALL, null, List.of("vm3")),
+        NftRuleset last = allowNet(rule("r-all", Action.DENY, Protocol.ALL, null, List.of("vm3")),
                 rule("r-80", Action.DENY, Protocol.TCP, PortRange.single(80), List.of("vm1")));
         enforcer.apply(last);
         assertThat(enforcer.lastApplyIncremental()).isTrue();
@@ -536,7 +538,7 @@ class NftablesKernelIT {
         return NftablesEnforcer.canonical(JsonMapper.builder().build().readTree(r.stdout()));
     }
 
-    static String randomHost(Random rnd) {
+    static NftRuleset randomHost(Random rnd) {
         List<String> all = List.of("vm1", "vm2", "vm3");
         List<String> inA = all.stream().filter(v -> rnd.nextInt(4) > 0).toList();
         String[][] lists = {{}, {"198.18.0.0/24"}, {"198.18.0.0/24", "203.0.113.0/24"}, {"192.0.2.0/24", "2001:2::/64"}};

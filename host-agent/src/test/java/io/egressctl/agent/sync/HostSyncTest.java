@@ -1,5 +1,7 @@
 package io.egressctl.agent.sync;
 
+import io.egressctl.core.nft.NftRuleset;
+import io.egressctl.core.nft.NftScript;
 import io.egressctl.agent.enforce.EnforcementException;
 import io.egressctl.agent.enforce.Enforcer;
 import io.egressctl.agent.enforce.FlowTable;
@@ -864,7 +866,7 @@ class HostSyncTest {
 
     // ---- fakes -----------------------------------------------------------------------------------
 
-    /** The kernel as one string: apply replaces it, inSync compares with it. */
+    /** The kernel as one string (the ruleset's script): apply replaces it, inSync compares with it. */
     static final class FakeEnforcer implements Enforcer {
         String kernel;
         String failHoldsRules;
@@ -880,7 +882,8 @@ class HostSyncTest {
         }
 
         @Override
-        public void apply(String script) throws EnforcementException {
+        public void apply(NftRuleset ruleset) throws EnforcementException {
+            String script = NftScript.script(ruleset);
             if (failNextApply != null) {
                 lastFailure = failNextApply;
                 failNextApply = null;
@@ -891,7 +894,8 @@ class HostSyncTest {
         }
 
         @Override
-        public boolean inSync(String script) throws EnforcementException {
+        public boolean inSync(NftRuleset ruleset) throws EnforcementException {
+            String script = NftScript.script(ruleset);
             checks++;
             if (failNextCheck != null) {
                 String m = failNextCheck;

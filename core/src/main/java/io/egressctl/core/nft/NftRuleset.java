@@ -1,0 +1,35 @@
+package io.egressctl.core.nft;
+
+import java.util.List;
+
+/**
+ * The whole desired state of the product's tables on one host, as values: what an enforcer applies
+ * and checks, and what {@link NftDelta} diffs. Text is made of it only where it leaves the process
+ * ({@link NftScript}: nft's stdin, a dry-run file).
+ *
+ * @param notes lines for people and tools reading a script ({@code egressctl host ... hash ...},
+ *              {@code unenforced: ...}, {@code shadowed: ...}), written as {@code #} comments ahead of
+ *              the tables; never sent to nft and not part of what is enforced
+ */
+public record NftRuleset(List<NftTable> tables, List<String> notes) {
+
+    public NftRuleset {
+        tables = List.copyOf(tables);
+        notes = List.copyOf(notes);
+    }
+
+    /** The table {@code family name}, or null. */
+    public NftTable table(String key) {
+        for (NftTable t : tables) {
+            if (t.key().equals(key)) {
+                return t;
+            }
+        }
+        return null;
+    }
+
+    /** True when both define the same tables (notes aside): the same thing in the kernel. */
+    public boolean sameTables(NftRuleset o) {
+        return o != null && tables.equals(o.tables);
+    }
+}
