@@ -123,6 +123,16 @@ import java.util.TreeMap;
  * need no ordering: whichever of them matches first gives the same answer. Lookups of one layer may
  * come in any order for the same reason. ∎
  *
+ * <h2>Merged boxes</h2>
+ * After layering, the boxes of one VM in one layer all carry the layer's verdict, so only their union
+ * matters to the claim above: boxes bound for interval sets that touch along one dimension and agree
+ * on the others become one (port ranges of one protocol to the same destinations, then destination
+ * ranges with the same protocol and ports, a few rounds), and a box inside such a union is dropped.
+ * Exact keys are left as they are (a hash element costs the kernel less than any range). The merged
+ * element's comment names every rule it stands for ({@code r=a h=.. r=b h=..}, then {@code +n} past
+ * nft's comment limit). Overlapping port ranges of one VM, common in real policies, thus cost one
+ * interval element instead of one per rule and bucket.
+ *
  * <h2>Interval sets refuse overlapping elements</h2>
  * The kernel's concatenated interval sets (pipapo) refuse an element that overlaps one already in the
  * set (File exists), and any set an identical one. Elements of different VMs never overlap (the
@@ -765,7 +775,7 @@ public final class NftRenderer {
         Plan plan = plan(fragments);
         for (LookupSet s : plan.sets()) {
             for (NftElement e : s.elements()) {
-                if (e.comment().startsWith(tag)) {
+                if (e.comment().startsWith(tag) || e.comment().contains(" " + tag)) {
                     elements.add("add element " + FAMILY + " " + TABLE + " " + s.name() + " { " + e.text() + " }");
                     lookups.add(s.lookup());
                 }
@@ -909,9 +919,14 @@ public final class NftRenderer {
      * A VM in one family: its rule elements with the set each goes to (keys after the mark), and its
      * notes on rules left without one.
      */
-    record FamilyPlan(boolean v4, List<Placed> placed, List<String> comments, List<String> shadowed) {
+    record FamilyPlan(boolean v4, List<Placed> placed, List<String> comments, List<String> shadowed, ElementMemo memo) {
+
+        FamilyPlan(boolean v4, List<Placed> placed, List<String> comments, List<String> shadowed) {
+            this(v4, placed, comments, shadowed, new ElementMemo());
+        }
 
         void addTo(String mark, Map<Long, LookupSet> sets, List<String> notes) {
+            List<NftElement> elements = memo.elements(mark, placed, comments);
             for (int i = 0; i < placed.size(); i++) {
                 Placed p = placed.get(i);
                 LookupSet s = sets.get(p.set());
@@ -919,9 +934,45 @@ public final class NftRenderer {
                     s = new LookupSet(p.layer(), p.shape(), v4, p.dst(), p.prefix(), p.bucket(), new ArrayList<>());
                     sets.put(p.set(), s);
                 }
-                s.elements().add(NftElement.of(mark + p.keyTail(), comments.get(i)));
+                s.elements().add(elements.get(i));
             }
             notes.addAll(shadowed);
+        }
+    }
+
+    /**
+     * A VM's elements for the mark they were last built with. A network's plan is kept while its
+     * fragment is unchanged, and so are its elements: the next render of the host reuses the same
+     * element values, and the enforcer's diff finds them equal at the cost of a reference comparison.
+     * Not part of a plan's value (every memo equals every other).
+     */
+    static final class ElementMemo {
+        private record Built(String mark, List<NftElement> elements) {
+        }
+
+        private volatile Built built;
+
+        List<NftElement> elements(String mark, List<Placed> placed, List<String> comments) {
+            Built b = built;
+            if (b == null || !b.mark().equals(mark)) {
+                List<NftElement> out = new ArrayList<>(placed.size());
+                for (int i = 0; i < placed.size(); i++) {
+                    out.add(NftElement.of(mark + placed.get(i).keyTail(), comments.get(i)));
+                }
+                b = new Built(mark, List.copyOf(out));
+                built = b;
+            }
+            return b.elements();
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof ElementMemo;
+        }
+
+        @Override
+        public int hashCode() {
+            return 0;
         }
     }
 
@@ -966,7 +1017,7 @@ public final class NftRenderer {
     }
 
     /** Where a box of a rule goes for a VM: its set (by sort key) and the key after the source address. */
-    record Placed(int rule, int layer, Shape shape, boolean dst, int prefix, int bucket, long set, String keyTail) {
+    record Placed(int rule, List<Integer> alsoRules, int layer, Shape shape, boolean dst, int prefix, int bucket, long set, String keyTail) {
     }
 
     /** One fragment's rules, their boxes, and the placement per distinct list of covered rules. */
@@ -1033,7 +1084,10 @@ public final class NftRenderer {
         FamilyPlan emit(BitSet rules, boolean v4, String who) {
             List<Placed> placed = (v4 ? placed4 : placed6).computeIfAbsent(rules, r -> place(r, v4));
             BitSet withElements = new BitSet();
-            placed.forEach(p -> withElements.set(p.rule()));
+            placed.forEach(p -> {
+                withElements.set(p.rule());
+                p.alsoRules().forEach(withElements::set);
+            });
             List<String> shadowed = new ArrayList<>(0);
             for (int rule = rules.nextSetBit(0); rule >= 0; rule = rules.nextSetBit(rule + 1)) {
                 if (!withElements.get(rule) && !boxes(rule, v4).isEmpty()) {
@@ -1042,9 +1096,31 @@ public final class NftRenderer {
             }
             List<String> comments = new ArrayList<>(placed.size());
             for (Placed p : placed) {
-                comments.add(comment(p.rule()));
+                comments.add(p.alsoRules().isEmpty() ? comment(p.rule()) : mergedComment(p));
             }
             return new FamilyPlan(v4, placed, comments, shadowed);
+        }
+
+        /**
+         * The comment of an element that is the union of several rules' boxes: their {@code r=<id>
+         * h=<hash>} tags in rule order, as many as fit nft's comment limit, then {@code +n} for the rest.
+         */
+        private String mergedComment(Placed p) {
+            StringBuilder sb = new StringBuilder(comment(p.rule()));
+            int left = p.alsoRules().size();
+            for (int rule : p.alsoRules()) {
+                String tag = comment(rule);
+                String more = " +" + (left - 1);
+                if (sb.length() + 1 + tag.length() + (left > 1 ? more.length() : 0) > MAX_COMMENT) {
+                    break;
+                }
+                sb.append(' ').append(tag);
+                left--;
+            }
+            if (left > 0) {
+                sb.append(" +").append(left);
+            }
+            return sb.toString();
         }
 
         /**
@@ -1096,31 +1172,159 @@ public final class NftRenderer {
                 }
                 layer[j] = l;
             }
-            // Per set (layer, shape, destination or not): the boxes already placed, per bucket.
-            Map<Long, List<List<Box>>> groups = new HashMap<>();
-            List<Placed> out = new ArrayList<>();
+            // Boxes of one layer share its verdict, so only their union matters: boxes that touch
+            // along one dimension (ports, or destinations) and agree on the rest become one (see
+            // the class comment, "Merged boxes").
+            List<Merged> items = new ArrayList<>();
             for (int j = 0; j < order.length; j++) {
                 for (Box b : live.get(j)) {
-                    Shape shape = b.shape();
-                    boolean dst = !b.anywhere();
-                    int prefix = b.exactPrefix();
-                    // In an exact set, boxes overlap only when identical, and an identical box is
-                    // never live (it lies inside the earlier one): such sets need no second bucket.
-                    List<List<Box>> buckets = groups.computeIfAbsent(LookupSet.sortKey(layer[j], shape, v4, dst, prefix, 0),
-                            k -> new ArrayList<>());
-                    int bucket = 0;
-                    while (bucket < buckets.size() && overlapsAny(buckets.get(bucket), b)) {
-                        bucket++;
-                    }
-                    if (bucket == buckets.size()) {
-                        buckets.add(new ArrayList<>());
-                    }
-                    buckets.get(bucket).add(b);
-                    out.add(new Placed(order[j], layer[j], shape, dst, prefix, bucket,
-                            LookupSet.sortKey(layer[j], shape, v4, dst, prefix, bucket), b.keyTail(spanTexts, prefix >= 0)));
+                    items.add(new Merged(b, layer[j], order[j], items.size()));
                 }
             }
+            items = merge(items);
+            // Per set (layer, shape, destination or not): the boxes already placed, per bucket.
+            Map<Long, List<List<Box>>> groups = new HashMap<>();
+            List<Placed> out = new ArrayList<>(items.size());
+            for (Merged m : items) {
+                Box b = m.box;
+                Shape shape = b.shape();
+                boolean dst = !b.anywhere();
+                int prefix = b.exactPrefix();
+                // In an exact set, boxes overlap only when identical, and an identical box is
+                // never live (it lies inside the earlier one): such sets need no second bucket.
+                List<List<Box>> buckets = groups.computeIfAbsent(LookupSet.sortKey(m.layer, shape, v4, dst, prefix, 0),
+                        k -> new ArrayList<>());
+                int bucket = 0;
+                while (bucket < buckets.size() && overlapsAny(buckets.get(bucket), b)) {
+                    bucket++;
+                }
+                if (bucket == buckets.size()) {
+                    buckets.add(new ArrayList<>());
+                }
+                buckets.get(bucket).add(b);
+                out.add(new Placed(m.rules.get(0), m.rules.size() == 1 ? List.of() : List.copyOf(m.rules.subList(1, m.rules.size())),
+                        m.layer, shape, dst, prefix, bucket, LookupSet.sortKey(m.layer, shape, v4, dst, prefix, bucket),
+                        b.keyTail(spanTexts, prefix >= 0)));
+            }
             return out;
+        }
+
+        /** A box of a layer and the rules (in order) whose boxes it is the union of; {@code seq} keeps the output order. */
+        private static final class Merged {
+            Box box;
+            final int layer;
+            final List<Integer> rules = new ArrayList<>(1);
+            int seq;
+
+            Merged(Box box, int layer, int rule, int seq) {
+                this.box = box;
+                this.layer = layer;
+                this.rules.add(rule);
+                this.seq = seq;
+            }
+
+            /** A box that only an interval set can hold (not one exact key): the only kind worth merging. */
+            boolean interval() {
+                return box.exactPrefix() < 0 && (!box.anywhere() || box.kind() == Kind.PORT);
+            }
+
+            void absorb(Merged o, Box union) {
+                box = union;
+                for (int r : o.rules) {
+                    if (!rules.contains(r)) {
+                        rules.add(r);
+                    }
+                }
+                rules.sort(null);
+            }
+        }
+
+        /**
+         * Boxes of one layer that touch along one dimension and agree on every other become one: port
+         * ranges of one protocol to the same destinations, then destination ranges of the same
+         * protocol and ports, again until nothing changes (a few rounds). Only boxes bound for interval
+         * sets take part: an exact key is cheaper to the kernel than any range, so two adjacent /24s
+         * stay two hash elements. The union of a layer's boxes is unchanged, so the first match is too.
+         */
+        private static List<Merged> merge(List<Merged> items) {
+            if (items.size() < 2) {
+                return items;
+            }
+            List<Merged> now = items;
+            for (int round = 0; round < 4; round++) {
+                int before = now.size();
+                now = mergeAlong(now, true);
+                now = mergeAlong(now, false);
+                if (now.size() == before) {
+                    break;
+                }
+            }
+            // A box (an exact key, say) inside a merged box of its layer adds nothing: same verdict.
+            List<Merged> kept = new ArrayList<>(now.size());
+            for (Merged m : now) {
+                Merged container = null;
+                for (Merged o : now) {
+                    if (o != m && o.layer == m.layer && o.rules.size() > 1 && m.box.within(o.box) && !o.box.equals(m.box)) {
+                        container = o;
+                        break;
+                    }
+                }
+                if (container == null) {
+                    kept.add(m);
+                } else {
+                    container.absorb(m, container.box);
+                    container.seq = Math.min(container.seq, m.seq);
+                }
+            }
+            kept.sort(java.util.Comparator.comparingInt(m -> m.seq));
+            return kept;
+        }
+
+        /** One sweep along ports ({@code ports}) or destinations. */
+        private static List<Merged> mergeAlong(List<Merged> items, boolean ports) {
+            Map<List<Object>, List<Merged>> groups = new java.util.LinkedHashMap<>();
+            List<Merged> out = new ArrayList<>(items.size());
+            for (Merged m : items) {
+                Box b = m.box;
+                if (!m.interval() || ports && b.kind() != Kind.PORT) {
+                    out.add(m);
+                    continue;
+                }
+                List<Object> key = ports ? List.of(m.layer, b.proto(), b.dst(), b.y0(), b.y1())
+                        : List.of(m.layer, b.kind(), b.proto(), b.x0(), b.x1(), b.y0(), b.y1(), b.dst().v4());
+                groups.computeIfAbsent(key, k -> new ArrayList<>()).add(m);
+            }
+            for (List<Merged> group : groups.values()) {
+                if (group.size() == 1) {
+                    out.add(group.get(0));
+                    continue;
+                }
+                group.sort(ports ? java.util.Comparator.comparingInt(m -> m.box.x0())
+                        : java.util.Comparator.comparing((Merged m) -> m.box.dst().lo()));
+                Merged cur = group.get(0);
+                for (int i = 1; i < group.size(); i++) {
+                    Merged next = group.get(i);
+                    Box c = cur.box;
+                    Box n = next.box;
+                    if (ports && n.x0() <= c.x1() + 1) {
+                        cur.absorb(next, new Box(c.kind(), c.dst(), c.proto(), c.x0(), Math.max(c.x1(), n.x1()), c.y0(), c.y1()));
+                    } else if (!ports && touches(c.dst(), n.dst())) {
+                        Span u = new Span(c.dst().v4(), c.dst().lo(), c.dst().hi().compareTo(n.dst().hi()) >= 0 ? c.dst().hi() : n.dst().hi());
+                        cur.absorb(next, new Box(c.kind(), u, c.proto(), c.x0(), c.x1(), c.y0(), c.y1()));
+                    } else {
+                        out.add(cur);
+                        cur = next;
+                    }
+                    cur.seq = Math.min(cur.seq, next.seq);
+                }
+                out.add(cur);
+            }
+            return out;
+        }
+
+        /** True when {@code b} (starting at or after {@code a}'s start) overlaps {@code a} or starts right after it. */
+        private static boolean touches(Span a, Span b) {
+            return AddressSpans.union(List.of(a, b)).size() == 1;
         }
 
         private static boolean withinAny(Box b, List<Box> boxes) {

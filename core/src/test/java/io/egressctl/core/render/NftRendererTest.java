@@ -461,14 +461,38 @@ class NftRendererTest {
     }
 
     @Test
-    void overlappingBoxesOfOneVmInOneSetGoToBuckets() {
+    void touchingPortRangesOfOneLayerBecomeOneElementNamingEveryRule() {
         RenderedTable t = table(oneVm(DefaultPolicy.ALLOW, tcp("a", Action.DENY, 80, 90), tcp("b", Action.DENY, 85, 100),
-                tcp("c", Action.DENY, 88, 120), tcp("d", Action.DENY, 200, 300)));
+                tcp("c", Action.DENY, 101, 120), tcp("d", Action.DENY, 200, 300)));
 
-        assertThat(elements(t, "10.9.0.5")).containsExactly("l0_port4: 10.9.0.5 . tcp . 80-90 r=a", "l0_port4: 10.9.0.5 . tcp . 200-300 r=d",
-                "l0_port4_b1: 10.9.0.5 . tcp . 85-100 r=b", "l0_port4_b2: 10.9.0.5 . tcp . 88-120 r=c");
-        assertThat(t.vm).contains("meta nfproto ipv4 meta mark . meta l4proto . th dport @l0_port4_b1 drop comment \"layer 0 deny port ipv4 bucket 1\"");
-        // Another VM's equal boxes never overlap these (another source address): same sets, no more buckets.
+        assertThat(elements(t, "10.9.0.5")).containsExactly("l0_port4: 10.9.0.5 . tcp . 80-120 r=a", "l0_port4: 10.9.0.5 . tcp . 200-300 r=d");
+        assertThat(t.sets.get("l0_port4").elements().get(0).comment()).matches("r=a h=[0-9a-f]{12} r=b h=[0-9a-f]{12} r=c h=[0-9a-f]{12}");
+        assertThat(t.sets).doesNotContainKey("l0_port4_b1");
+        assertThat(t.verdict(packetFrom(t, true, "10.9.0.5", "198.18.0.1", 6, 101, 0, 0))).isEqualTo("drop");
+        assertThat(t.verdict(packetFrom(t, true, "10.9.0.5", "198.18.0.1", 6, 121, 0, 0))).isEqualTo("accept");
+    }
+
+    @Test
+    void destinationRangesOfOneLayerMergeButExactKeysStayExact() {
+        RenderedTable t = table(oneVm(DefaultPolicy.ALLOW,
+                rule("x", Action.DENY, Protocol.TCP, PortRange.single(443), null, List.of("100.64.0.0/10"), List.of("100.64.8.0/24"), "vm-1"),
+                rule("y", Action.DENY, Protocol.TCP, PortRange.single(443), null, List.of("100.64.0.0/10"), List.of("100.64.18.0/24"), "vm-1"),
+                tcp("p", Action.DENY, 22, 22, "198.18.1.0/24"), tcp("q", Action.DENY, 22, 22, "198.18.2.0/24")));
+
+        assertThat(elements(t, "10.9.0.5")).as("x and y together cover 100.64.0.0/10: one exact key; two /24s stay two hash keys")
+                .containsExactly("l0_port4_dst10: 10.9.0.5 . 100.64.0.0 . tcp . 443 r=x", "l0_port4_dst24: 10.9.0.5 . 198.18.1.0 . tcp . 22 r=p",
+                        "l0_port4_dst24: 10.9.0.5 . 198.18.2.0 . tcp . 22 r=q");
+    }
+
+    @Test
+    void overlappingBoxesOfOneVmThatCannotMergeGoToBuckets() {
+        RenderedTable t = table(oneVm(DefaultPolicy.ALLOW, tcp("a", Action.DENY, 80, 90, "10.0.0.0/8"), tcp("b", Action.DENY, 85, 100, "10.1.0.0/16"),
+                tcp("d", Action.DENY, 200, 300)));
+
+        assertThat(elements(t, "10.9.0.5")).containsExactly("l0_port4: 10.9.0.5 . tcp . 200-300 r=d",
+                "l0_port4_dst: 10.9.0.5 . 10.0.0.0/8 . tcp . 80-90 r=a", "l0_port4_dst_b1: 10.9.0.5 . 10.1.0.0/16 . tcp . 85-100 r=b");
+        assertThat(t.vm).contains("meta mark . ip daddr . meta l4proto . th dport @l0_port4_dst_b1 drop comment \"layer 0 deny port ipv4 by destination bucket 1\"");
+        // Another VM's equal boxes never overlap these (another mark): same sets, no more buckets.
         Fragment two = new Fragment("net-t", DefaultPolicy.ALLOW, List.of(vmAt("vm-1", "10.9.0.5", null),
                 vmAt("vm-2", "10.9.0.6", null)), List.of(
                 rule("a", Action.DENY, Protocol.TCP, new PortRange(80, 90), null, List.of(), List.of(), "vm-1", "vm-2")));
