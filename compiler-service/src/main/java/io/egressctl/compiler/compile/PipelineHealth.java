@@ -36,6 +36,7 @@ public class PipelineHealth implements HealthIndicator {
     private final MeterRegistry meters;
     private final Clock clock;
 
+    @org.springframework.beans.factory.annotation.Autowired
     public PipelineHealth(MeterRegistry meters) {
         this(meters, Clock.systemUTC());
     }
