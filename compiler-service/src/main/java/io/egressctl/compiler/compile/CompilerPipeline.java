@@ -416,7 +416,9 @@ public final class CompilerPipeline {
      * Forgets partitions another instance took over (the store refused a write for them): their
      * networks, pending output and epochs; their records are ignored until they are assigned here again.
      */
-    private void fence(Set<Integer> partitions) {
+    private void fence(Set<Integer> refused) {
+        // A refusal that names no partition (an unexpected reply) fences every partition this instance holds.
+        Set<Integer> partitions = refused.isEmpty() ? Set.copyOf(epochs.keySet()) : refused;
         log.warn("fenced: the store refused writes for partition(s) {} (another instance took them over); forgetting them", partitions);
         meters.counter("egress.compiler.fenced").increment(partitions.size());
         revoke(partitions.stream().map(p -> new TopicPartition(topics.networkEvents(), p)).toList());
