@@ -128,7 +128,8 @@ class CompilerOutagesIT {
     @Test
     @Order(1)
     void anUnreachableRegistryIsRetriedNotDeadLettered() throws Exception {
-        // Down before the compiler fetched a single writer schema: no record of the log can be decoded.
+        // Down since before the compiler started: it has not fetched a single writer schema, so no record
+        // of the log can be decoded.
         proxy.down();
         List<String> changes = new ArrayList<>();
         String net = "it-" + RUN + "-reg";
@@ -164,6 +165,7 @@ class CompilerOutagesIT {
         List<String> changes = new ArrayList<>();
         Map<String, Long> lastPosition = new ConcurrentHashMap<>();
         Map<String, Integer> rules = new ConcurrentHashMap<>();
+        proxy.up();
         double before = retries("redis");
         try (Producer<String, SpecificRecord> producer = producer();
              UnifiedJedis admin = new UnifiedJedis(URI.create(redisUrl()))) {
@@ -276,12 +278,11 @@ class CompilerOutagesIT {
             this.port = port;
         }
 
+        /** A proxy on a free port, closed. */
         static RegistryProxy start(URI target) {
             try (ServerSocket probe = new ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
-                RegistryProxy p = new RegistryProxy(target, probe.getLocalPort());
-                probe.close();
-                p.up();
-                return p;
+                // Closed until a test opens it: the compiler starts consuming as soon as its context is up.
+                return new RegistryProxy(target, probe.getLocalPort());
             } catch (IOException e) {
                 throw new IllegalStateException(e);
             }
