@@ -81,8 +81,12 @@ import java.util.concurrent.TimeoutException;
  * poll sizes or the restarts, the same log publishes the same (version, content) HostUpdates byte
  * for byte (coalescing only leaves some out) and a rebuild writes byte-identical snapshots
  * ({@code ReplayDeterminismTest}). What a batch that failed half way produced is kept and written
- * and published with the next batch, and no checkpoint is written meanwhile. Not thread-safe: the
- * consumer thread owns it.
+ * and published with the next batch, and no checkpoint is written meanwhile; a batch is done only
+ * when every send (dead letters too) is acknowledged, and records this instance already decided are
+ * passed over when a failed batch is read again. An outage of the schema registry fails the batch
+ * (retried), it does not make a record poison. Every store write carries this instance's epoch of the
+ * partitions it claimed ({@link #assign}); a refused write ({@link FencedException}: another instance
+ * took partitions over) makes it forget those partitions. Not thread-safe: the consumer thread owns it.
  */
 public final class CompilerPipeline {
 
