@@ -1,5 +1,6 @@
 package io.egressctl.compiler.compile;
 
+import io.egressctl.compiler.snapshot.FencedException;
 import io.egressctl.compiler.snapshot.SnapshotStore;
 import io.egressctl.compiler.snapshot.SnapshotStore.ChangeWrite;
 import io.egressctl.compiler.snapshot.SnapshotStore.FragmentWrite;
@@ -30,6 +31,9 @@ import org.apache.avro.specific.SpecificRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.KafkaException;
+import io.egressctl.schemas.registry.RegistryOutage;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.SerializationException;
 import org.apache.kafka.common.header.internals.RecordHeaders;
@@ -48,8 +52,13 @@ import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
  * The compiler's work on one consumer batch, independent of Spring:
@@ -72,8 +81,12 @@ import java.util.TreeMap;
  * poll sizes or the restarts, the same log publishes the same (version, content) HostUpdates byte
  * for byte (coalescing only leaves some out) and a rebuild writes byte-identical snapshots
  * ({@code ReplayDeterminismTest}). What a batch that failed half way produced is kept and written
- * and published with the next batch, and no checkpoint is written meanwhile. Not thread-safe: the
- * consumer thread owns it.
+ * and published with the next batch, and no checkpoint is written meanwhile; a batch is done only
+ * when every send (dead letters too) is acknowledged, and records this instance already decided are
+ * passed over when a failed batch is read again. An outage of the schema registry fails the batch
+ * (retried), it does not make a record poison. Every store write carries this instance's epoch of the
+ * partitions it claimed ({@link #assign}); a refused write ({@link FencedException}: another instance
+ * took partitions over) makes it forget those partitions. Not thread-safe: the consumer thread owns it.
  */
 public final class CompilerPipeline {
 
@@ -90,6 +103,21 @@ public final class CompilerPipeline {
     private final Map<String, Integer> networkPartition = new HashMap<>();
     private final Map<TopicPartition, Long> positions = new HashMap<>();
     private final Set<Integer> owned = new java.util.TreeSet<>();
+    /** This instance's fencing epoch of each partition it claimed ({@link SnapshotStore#claim}). */
+    private final Map<Integer, Long> epochs = new TreeMap<>();
+    /**
+     * Partitions whose writes the store refused since they were last assigned here: another instance
+     * took them over. Their records are ignored until the group assigns them here again.
+     */
+    private final Set<Integer> fenced = new java.util.TreeSet<>();
+    /** Dead letters decided but not yet acknowledged by Kafka: sent (again) until they are. */
+    private final List<DeadLetter> pendingDeadLetters = new ArrayList<>();
+
+    /** A dead letter of a record of an input partition. */
+    private record DeadLetter(int partition, ProducerRecord<String, byte[]> record) {
+    }
+    /** How long to wait for a send that flush() should already have completed. */
+    private static final long SEND_WAIT_SECONDS = 180;
     private final SnapshotStore store;
     private final Producer<String, SpecificRecord> producer;
     private final Producer<String, byte[]> dltProducer;
@@ -142,10 +170,25 @@ public final class CompilerPipeline {
         Set<Integer> numbers = new java.util.TreeSet<>();
         partitions.forEach(tp -> numbers.add(tp.partition()));
         for (int p : numbers) {
-            if (!owned.add(p)) {
+            if (owned.contains(p) && !fenced.contains(p)) {
                 continue;
             }
-            var text = store.readCheckpoint(p);
+            fenced.remove(p);
+            // The epoch first, then the checkpoint: from here on a write of the previous owner is refused,
+            // so the checkpoint read is the last one it could write.
+            long epoch;
+            Optional<String> text;
+            try {
+                epoch = store.claim(p);
+                text = store.readCheckpoint(p);
+            } catch (RuntimeException e) {
+                // Not taken: the listener claims it again before processing a record of it.
+                owned.remove(p);
+                throw e;
+            }
+            owned.add(p);
+            epochs.put(p, epoch);
+            log.info("partition {}: claimed with epoch {}", p, epoch);
             var checkpoint = text.flatMap(t -> Checkpoint.fromJson(t, topics.networkEvents()));
             if (checkpoint.isEmpty()) {
                 log.info("partition {}: no checkpoint{}, replaying {} from the beginning", p,
@@ -186,6 +229,7 @@ public final class CompilerPipeline {
             return false;
         });
         owned.removeAll(numbers);
+        numbers.forEach(epochs::remove);
         positions.keySet().removeIf(tp -> numbers.contains(tp.partition()));
         // What an unfinished batch produced for these networks is the new owner's to produce again.
         pending.keySet().removeIf(k -> !networkPartition.containsKey(networkOf(k)));
@@ -193,6 +237,8 @@ public final class CompilerPipeline {
         touched.removeIf(n -> !networkPartition.containsKey(n));
         resync.removeIf(n -> !networkPartition.containsKey(n));
         changes.removeIf(c -> !networkPartition.containsKey(c.fields().get("networkId")));
+        // The new owner decides these records again, dead letters included.
+        pendingDeadLetters.removeIf(d -> numbers.contains(d.partition()));
     }
 
     /** Processes one consumer batch end to end (store, publish, flush); see the class comment. */
@@ -212,9 +258,18 @@ public final class CompilerPipeline {
         unfinished = true;
         vmsChanged.clear();
         for (ConsumerRecord<String, byte[]> record : records) {
-            positions.put(new TopicPartition(record.topic(), record.partition()), record.offset() + 1);
+            TopicPartition tp = new TopicPartition(record.topic(), record.partition());
+            Long next = positions.get(tp);
+            if (fenced.contains(record.partition()) || next != null && record.offset() < next) {
+                // Fenced: the partition's new owner decides it. Below the position: decided (or dead-lettered)
+                // by this instance already, in a batch that failed after it and is being retried.
+                continue;
+            }
             owned.add(record.partition());
+            // May throw (the registry cannot be reached): the batch fails before this record is taken, and
+            // the retry starts from it.
             CompileResult result = decide(record);
+            positions.put(tp, record.offset() + 1);
             if (result == null) {
                 continue;
             }
@@ -255,7 +310,13 @@ public final class CompilerPipeline {
         Map<String, Map<HostInterface, String>> claimsAfter = new HashMap<>();
         List<InterfaceWrite> interfaces = interfaceWrites(touched, resync, claimsAfter);
         long storeStart = System.nanoTime();
-        SnapshotStore.BatchResult written = store.write(new SnapshotStore.Batch(fragments, views, changes, interfaces));
+        SnapshotStore.BatchResult written;
+        try {
+            written = store.write(new SnapshotStore.Batch(fragments, views, changes, interfaces, Map.copyOf(epochs)));
+        } catch (FencedException e) {
+            fence(e.partitions());
+            throw e;
+        }
         // Only once written: after a failed write the next batch (carrying this one's output, its
         // networks in resync) diffs against what the index held before, releases included.
         claimsAfter.forEach((networkId, c) -> {
@@ -273,16 +334,42 @@ public final class CompilerPipeline {
             }
         }
         storeTimer.record(System.nanoTime() - storeStart, java.util.concurrent.TimeUnit.NANOSECONDS);
+        List<Future<RecordMetadata>> sends = new ArrayList<>(outcomes.size());
         for (int i = 0; i < outcomes.size(); i++) {
             if (outcomes.get(i) != WriteOutcome.STALE) {
                 // Snapshot first, then the log (invariant 4).
-                producer.send(new ProducerRecord<>(topics.hostUpdates(), avro.get(i).getHostId(), avro.get(i)));
-                fragmentsWritten.increment();
+                sends.add(producer.send(new ProducerRecord<>(topics.hostUpdates(), avro.get(i).getHostId(), avro.get(i))));
             }
         }
+        List<Future<RecordMetadata>> deadLetters = new ArrayList<>(pendingDeadLetters.size());
+        pendingDeadLetters.forEach(d -> deadLetters.add(dltProducer.send(d.record())));
         long flushStart = System.nanoTime();
         producer.flush();
+        if (!deadLetters.isEmpty()) {
+            dltProducer.flush();
+        }
         flushTimer.record(System.nanoTime() - flushStart, java.util.concurrent.TimeUnit.NANOSECONDS);
+        // Durable only once acknowledged: flush() returns after a failed send too. A failure fails the batch,
+        // which is then published again whole (identical bytes; agents ignore what is not newer).
+        RuntimeException deadLetterFailure = null;
+        for (int i = deadLetters.size() - 1; i >= 0; i--) {
+            RuntimeException failure = failureOf(deadLetters.get(i), "a dead letter to " + pendingDeadLetters.get(i).record().topic());
+            if (failure == null) {
+                pendingDeadLetters.remove(i);
+            } else {
+                deadLetterFailure = failure;
+            }
+        }
+        for (Future<RecordMetadata> f : sends) {
+            RuntimeException failure = failureOf(f, "a HostUpdate to " + topics.hostUpdates());
+            if (failure != null) {
+                throw failure;
+            }
+        }
+        if (deadLetterFailure != null) {
+            throw deadLetterFailure;
+        }
+        fragmentsWritten.increment(sends.size());
         pending.clear();
         pendingTime.clear();
         touched.clear();
@@ -311,13 +398,64 @@ public final class CompilerPipeline {
                 byPartition.get(p).add(Checkpoint.of(s));
             }
         });
+        Set<Integer> refused = new java.util.TreeSet<>();
         for (Map.Entry<Integer, List<Checkpoint.NetworkEntry>> e : byPartition.entrySet()) {
             int p = e.getKey();
             long offset = positions.getOrDefault(new TopicPartition(topics.networkEvents(), p), 0L);
-            store.writeCheckpoint(p, new Checkpoint(topics.networkEvents(), offset, e.getValue()).toJson());
+            try {
+                store.writeCheckpoint(p, new Checkpoint(topics.networkEvents(), offset, e.getValue()).toJson(), epochs.getOrDefault(p, 0L));
+            } catch (FencedException fencedOut) {
+                refused.addAll(fencedOut.partitions().isEmpty() ? Set.of(p) : fencedOut.partitions());
+            }
         }
         lastCheckpoint = now;
         dirtySinceCheckpoint = false;
+        if (!refused.isEmpty()) {
+            fence(refused);
+            throw new FencedException(refused);
+        }
+    }
+
+    /**
+     * Forgets partitions another instance took over (the store refused a write for them): their
+     * networks, pending output and epochs; their records are ignored until they are assigned here again.
+     */
+    private void fence(Set<Integer> refused) {
+        // A refusal that names no partition (an unexpected reply) fences every partition this instance holds.
+        Set<Integer> partitions = refused.isEmpty() ? Set.copyOf(epochs.keySet()) : refused;
+        log.warn("fenced: the store refused writes for partition(s) {} (another instance took them over); forgetting them", partitions);
+        meters.counter("egress.compiler.fenced").increment(partitions.size());
+        revoke(partitions.stream().map(p -> new TopicPartition(topics.networkEvents(), p)).toList());
+        fenced.addAll(partitions);
+    }
+
+    /** The partitions this instance writes for (claimed and not fenced). */
+    public Set<Integer> owned() {
+        return Set.copyOf(owned);
+    }
+
+    /**
+     * Whether a record of {@code partition} needs the partition claimed first: it was assigned but its
+     * claim failed. Never for a fenced partition: only a new assignment by the group gives it back.
+     */
+    public boolean needsClaim(int partition) {
+        return !owned.contains(partition) && !fenced.contains(partition);
+    }
+
+    /** Null when the send was acknowledged; otherwise the failure, saying what was sent. */
+    private static RuntimeException failureOf(Future<RecordMetadata> f, String what) {
+        try {
+            f.get(SEND_WAIT_SECONDS, TimeUnit.SECONDS);
+            return null;
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause() == null ? e : e.getCause();
+            return cause instanceof KafkaException k ? k : new KafkaException("sending " + what + " failed: " + cause, cause);
+        } catch (TimeoutException e) {
+            return new KafkaException("sending " + what + " was not acknowledged in " + SEND_WAIT_SECONDS + " s", e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return new KafkaException("interrupted while waiting for " + what, e);
+        }
     }
 
     /** Whether the record {@link #decide} last decided was a placement (its network's cached JSON is stale). */
@@ -342,6 +480,10 @@ public final class CompilerPipeline {
             throw new SerializationException(event == null ? "a null value (tombstone) is no event"
                     : "a " + event.getSchema().getFullName() + " is no event of " + record.topic());
         } catch (SerializationException e) {
+            if (RegistryOutage.isOutage(e)) {
+                // Not a property of the record: the same bytes decode once the registry answers.
+                throw e;
+            }
             deadLetter(record, "undecodable", e.getMessage());
         } catch (ValidationException | IllegalArgumentException | NullPointerException e) {
             deadLetter(record, "invalid", e.getMessage());
@@ -595,7 +737,9 @@ public final class CompilerPipeline {
         headers.add("egress.dlt.kind", kind.getBytes(StandardCharsets.UTF_8));
         headers.add("egress.dlt.reason", String.valueOf(reason).getBytes(StandardCharsets.UTF_8));
         headers.add("egress.dlt.original", (record.topic() + "-" + record.partition() + "@" + record.offset()).getBytes(StandardCharsets.UTF_8));
-        dltProducer.send(new ProducerRecord<>(Topics.dlt(record.topic()), null, record.key(), record.value(), headers));
+        // Sent with the batch's output and awaited before the batch completes (and its offsets are committed).
+        pendingDeadLetters.add(new DeadLetter(record.partition(),
+                new ProducerRecord<>(Topics.dlt(record.topic()), null, record.key(), record.value(), headers)));
         meters.counter("egress.compiler.dlt", "topic", record.topic(), "kind", kind).increment();
     }
 

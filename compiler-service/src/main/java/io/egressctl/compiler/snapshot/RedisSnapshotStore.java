@@ -9,6 +9,7 @@ import redis.clients.jedis.JedisCluster;
 import redis.clients.jedis.util.JedisClusterCRC16;
 import redis.clients.jedis.Response;
 import redis.clients.jedis.UnifiedJedis;
+import redis.clients.jedis.exceptions.JedisDataException;
 
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -38,9 +39,9 @@ public class RedisSnapshotStore implements SnapshotStore {
      * Fragment writes. KEYS: versions, fragments, for each write. ARGV: networkId, version, payload,
      * for each write. Returns one code per write: 2 written, 1 same version held, 0 newer held.
      */
-    static final String CAS_FRAGMENTS = """
+    static final String CAS_FRAGMENTS = EpochFence.PRELUDE + """
             local out = {}
-            for i = 1, #KEYS, 2 do
+            for i = 1, nk, 2 do
               local j = (i - 1) / 2 * 3
               local code = 2
               local cur = redis.call('HGET', KEYS[i], ARGV[j + 1])
@@ -63,10 +64,10 @@ public class RedisSnapshotStore implements SnapshotStore {
      * full (1/0), n fields to set, m fields to delete, then the n (field, value) pairs, then the m
      * fields. Returns one code per write: 1 written, 0 when the hash holds this version or a newer one.
      */
-    static final String CAS_VIEWS = """
+    static final String CAS_VIEWS = EpochFence.PRELUDE + """
             local out = {}
             local a = 1
-            for k = 1, #KEYS do
+            for k = 1, nk do
               local n = tonumber(ARGV[a + 3])
               local m = tonumber(ARGV[a + 4])
               local cur = redis.call('HGET', KEYS[k], 'version')
@@ -114,9 +115,9 @@ public class RedisSnapshotStore implements SnapshotStore {
      * A claim sets the field unless a VM of another network holds it; a release deletes it only while
      * it names the holder. Returns one code per write: 1 done, 0 left as it was.
      */
-    static final String CAS_INTERFACES = """
+    static final String CAS_INTERFACES = EpochFence.PRELUDE + """
             local out = {}
-            for i = 1, #KEYS do
+            for i = 1, nk do
               local j = (i - 1) * 3
               local field = ARGV[j + 2]
               local holder = ARGV[j + 3]
@@ -139,10 +140,28 @@ public class RedisSnapshotStore implements SnapshotStore {
             return out
             """;
 
+    /**
+     * Change status writes. KEYS: one change key per write. ARGV: the expiry in seconds, then one
+     * value per write. Returns the number written.
+     */
+    static final String SET_CHANGES = EpochFence.PRELUDE + """
+            for i = 1, nk do
+              redis.call('SET', KEYS[i], ARGV[i + 1], 'EX', ARGV[1])
+            end
+            return nk
+            """;
+
+    /** A checkpoint write. KEYS: the checkpoint key. ARGV: the checkpoint. */
+    static final String SET_CHECKPOINT = EpochFence.PRELUDE + """
+            redis.call('SET', KEYS[1], ARGV[1])
+            return 1
+            """;
+
     private static final Duration CHANGE_TTL = Duration.ofDays(7);
     private static final byte[] CAS_FRAGMENTS_BYTES = CAS_FRAGMENTS.getBytes(StandardCharsets.UTF_8);
     private static final byte[] CAS_VIEWS_BYTES = CAS_VIEWS.getBytes(StandardCharsets.UTF_8);
     private static final byte[] CAS_INTERFACES_BYTES = CAS_INTERFACES.getBytes(StandardCharsets.UTF_8);
+    private static final byte[] SET_CHANGES_BYTES = SET_CHANGES.getBytes(StandardCharsets.UTF_8);
 
     private static final tools.jackson.databind.json.JsonMapper JSON = tools.jackson.databind.json.JsonMapper.builder().build();
 
@@ -162,6 +181,9 @@ public class RedisSnapshotStore implements SnapshotStore {
         List<Response<Object>> viewResponses = new ArrayList<>(viewChunks.size());
         List<Chunk> interfaceChunks = chunks(batch.interfaces(), w -> RedisKeys.hostInterfaces(w.hostId()));
         List<Response<Object>> interfaceResponses = new ArrayList<>(interfaceChunks.size());
+        List<Chunk> changeChunks = chunks(batch.changes(), c -> RedisKeys.change(c.changeId()));
+        List<Response<Object>> changeResponses = new ArrayList<>(changeChunks.size());
+        Map<Integer, Long> epochs = batch.epochs();
         try (AbstractPipeline p = redis.pipelined()) {
             for (Chunk c : fragmentChunks) {
                 List<byte[]> keys = new ArrayList<>(2 * c.indexes().size());
@@ -174,6 +196,7 @@ public class RedisSnapshotStore implements SnapshotStore {
                     args.add(bytes(Long.toString(w.update().version())));
                     args.add(w.encodedHostUpdate());
                 }
+                EpochFence.append(keys, args, epochs);
                 fragmentResponses.add(p.eval(CAS_FRAGMENTS_BYTES, keys, args));
             }
             for (Chunk c : viewChunks) {
@@ -193,6 +216,7 @@ public class RedisSnapshotStore implements SnapshotStore {
                     });
                     v.removedFields().forEach(field -> args.add(bytes(field)));
                 }
+                EpochFence.append(keys, args, epochs);
                 viewResponses.add(p.eval(CAS_VIEWS_BYTES, keys, args));
             }
             // After the views in the same pipeline: a claim the index shows is already in its network's
@@ -207,16 +231,36 @@ public class RedisSnapshotStore implements SnapshotStore {
                     args.add(bytes(w.interfaceName()));
                     args.add(bytes(w.holder()));
                 }
+                EpochFence.append(keys, args, epochs);
                 interfaceResponses.add(p.eval(CAS_INTERFACES_BYTES, keys, args));
             }
-            for (ChangeWrite c : batch.changes()) {
-                // One command per change: the status as one JSON string with its expiry.
-                p.setex(RedisKeys.change(c.changeId()), CHANGE_TTL.toSeconds(), JSON.writeValueAsString(c.fields()));
+            for (Chunk c : changeChunks) {
+                // The status of each change as one JSON string with its expiry.
+                List<byte[]> keys = new ArrayList<>(c.indexes().size());
+                List<byte[]> args = new ArrayList<>(1 + c.indexes().size());
+                args.add(bytes(Long.toString(CHANGE_TTL.toSeconds())));
+                for (int i : c.indexes()) {
+                    ChangeWrite w = batch.changes().get(i);
+                    keys.add(bytes(RedisKeys.change(w.changeId())));
+                    args.add(bytes(JSON.writeValueAsString(w.fields())));
+                }
+                EpochFence.append(keys, args, epochs);
+                changeResponses.add(p.eval(SET_CHANGES_BYTES, keys, args));
             }
             p.sync();
-            long[] fragmentCodes = codes(fragmentChunks, fragmentResponses, batch.fragments().size());
-            long[] viewCodes = codes(viewChunks, viewResponses, batch.views().size());
-            long[] interfaceCodes = codes(interfaceChunks, interfaceResponses, batch.interfaces().size());
+            long[] fragmentCodes;
+            long[] viewCodes;
+            long[] interfaceCodes;
+            try {
+                fragmentCodes = codes(fragmentChunks, fragmentResponses, batch.fragments().size());
+                viewCodes = codes(viewChunks, viewResponses, batch.views().size());
+                interfaceCodes = codes(interfaceChunks, interfaceResponses, batch.interfaces().size());
+                changeResponses.forEach(Response::get);
+            } catch (JedisDataException e) {
+                // Every call carried the same fence, so a refusal refused them all (unless the epoch moved
+                // between two calls of the pipeline: then what landed before was written by the owner).
+                throw EpochFence.translate(e);
+            }
             for (int i = 0; i < interfaceCodes.length; i++) {
                 InterfaceWrite w = batch.interfaces().get(i);
                 if (w.claim() && interfaceCodes[i] == 0) {
@@ -322,8 +366,20 @@ public class RedisSnapshotStore implements SnapshotStore {
     }
 
     @Override
-    public void writeCheckpoint(int partition, String checkpoint) {
-        redis.set(RedisKeys.checkpoint(partition), checkpoint);
+    public void writeCheckpoint(int partition, String checkpoint, long epoch) {
+        List<String> keys = new ArrayList<>(List.of(RedisKeys.checkpoint(partition)));
+        List<String> args = new ArrayList<>(List.of(checkpoint));
+        EpochFence.appendStrings(keys, args, epoch > 0 ? Map.of(partition, epoch) : Map.of());
+        try {
+            redis.eval(SET_CHECKPOINT, keys, args);
+        } catch (JedisDataException e) {
+            throw EpochFence.translate(e);
+        }
+    }
+
+    @Override
+    public long claim(int partition) {
+        return redis.incr(RedisKeys.epoch(partition));
     }
 
     private static byte[] bytes(String s) {

@@ -53,12 +53,24 @@ public interface SnapshotStore {
     record InterfaceWrite(String hostId, String interfaceName, String holder, boolean claim) {
     }
 
-    /** Everything one consumer batch produced; interface writes apply in list order per host. */
-    record Batch(List<FragmentWrite> fragments, List<ViewWrite> views, List<ChangeWrite> changes, List<InterfaceWrite> interfaces) {
+    /**
+     * Everything one consumer batch produced; interface writes apply in list order per host.
+     *
+     * @param epochs the writer's fencing epoch of each input partition it owns ({@link #claim}): the
+     *               batch is refused whole with {@link FencedException} when one of them is older than
+     *               the store's (another instance took that partition over); empty: not fenced
+     */
+    record Batch(List<FragmentWrite> fragments, List<ViewWrite> views, List<ChangeWrite> changes, List<InterfaceWrite> interfaces,
+                 Map<Integer, Long> epochs) {
 
-        /** A batch that changes no interface claims. */
+        /** A batch that is not fenced. */
+        public Batch(List<FragmentWrite> fragments, List<ViewWrite> views, List<ChangeWrite> changes, List<InterfaceWrite> interfaces) {
+            this(fragments, views, changes, interfaces, Map.of());
+        }
+
+        /** A batch that changes no interface claims and is not fenced. */
         public Batch(List<FragmentWrite> fragments, List<ViewWrite> views, List<ChangeWrite> changes) {
-            this(fragments, views, changes, List.of());
+            this(fragments, views, changes, List.of(), Map.of());
         }
     }
 
@@ -82,6 +94,20 @@ public interface SnapshotStore {
     /** The checkpoint of one input partition, if any. */
     Optional<String> readCheckpoint(int partition);
 
-    /** Replaces the checkpoint of one input partition (one key, so the write is atomic). */
-    void writeCheckpoint(int partition, String checkpoint);
+    /**
+     * Replaces the checkpoint of one input partition (one key, so the write is atomic), unless another
+     * instance took the partition over since this writer claimed it.
+     *
+     * @param epoch the writer's epoch of the partition ({@link #claim}); 0: not fenced
+     * @throws FencedException when the store holds a newer epoch for the partition (nothing written)
+     */
+    void writeCheckpoint(int partition, String checkpoint, long epoch);
+
+    /**
+     * Takes over the writes of one input partition: bumps the partition's fencing epoch and returns it.
+     * From then on, batches and checkpoints carrying an older epoch for the partition are refused, so
+     * an instance that lost the partition (paused past its session timeout, say) cannot write.
+     * Called on assignment, before the checkpoint is read.
+     */
+    long claim(int partition);
 }

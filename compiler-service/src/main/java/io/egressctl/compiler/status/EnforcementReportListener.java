@@ -1,6 +1,8 @@
 package io.egressctl.compiler.status;
 
+import io.egressctl.compiler.compile.PipelineHealth;
 import io.egressctl.compiler.snapshot.SnapshotStore;
+import io.egressctl.schemas.registry.RegistryOutage;
 import io.egressctl.events.AppliedFragment;
 import io.egressctl.events.EnforcementReport;
 import io.egressctl.events.EnforcementStatus;
@@ -45,15 +47,24 @@ class EnforcementReportListener {
     static final String UNENFORCED = "unenforced";
     private static final JsonMapper JSON = JsonMapper.builder().build();
 
+    static final String ID = "enforcement-status";
+
     private final SnapshotStore store;
     private final AvroDeserializer<EnforcementReport> deserializer;
+    private final PipelineHealth health;
 
-    EnforcementReportListener(SnapshotStore store, SchemaRegistryClient registry) {
+    EnforcementReportListener(SnapshotStore store, SchemaRegistryClient registry, PipelineHealth health) {
         this.store = store;
         this.deserializer = new AvroDeserializer<>(registry, EnforcementReport.class);
+        this.health = health;
     }
 
-    @KafkaListener(id = "enforcement-status", topics = Topics.ENFORCEMENT_REPORTS, groupId = "${egress.compiler.status-group:egress-compiler-status}",
+    /**
+     * A batch of reports. A Redis or registry failure fails the batch, which is retried from its first
+     * report ({@code NeverSkipErrorHandler}; writing a report again is harmless); only a report that is
+     * undecodable while the registry answers is skipped, with a warning.
+     */
+    @KafkaListener(id = ID, topics = Topics.ENFORCEMENT_REPORTS, groupId = "${egress.compiler.status-group:egress-compiler-status}",
             batch = "true")
     void onReports(List<ConsumerRecord<String, byte[]>> records) {
         for (ConsumerRecord<String, byte[]> record : records) {
@@ -61,6 +72,9 @@ class EnforcementReportListener {
             try {
                 r = deserializer.deserialize(record.topic(), record.value());
             } catch (SerializationException e) {
+                if (RegistryOutage.isOutage(e)) {
+                    throw e;
+                }
                 log.warn("skipping undecodable report {}-{}@{}: {}", record.topic(), record.partition(), record.offset(), e.getMessage());
                 continue;
             }
@@ -83,6 +97,7 @@ class EnforcementReportListener {
                 store.writeApplied(r.getHostId(), fields);
             }
         }
+        health.succeeded(ID);
     }
 
     /** The report's unenforced VMs as JSON, in the report's order. */

@@ -372,6 +372,8 @@ class CompilerPipelineTest {
         long staleFrom = Long.MAX_VALUE;
         /** The next this many batch writes fail as an unreachable Redis would. */
         int failWrites;
+        /** The next this many checkpoint writes fail as an unreachable Redis would. */
+        int failCheckpoints;
 
         @Override
         public BatchResult write(Batch batch) {
@@ -379,6 +381,7 @@ class CompilerPipelineTest {
                 failWrites--;
                 throw new IllegalStateException("store down (Redis is down)");
             }
+            fence(batch.epochs());
             List<WriteOutcome> out = new ArrayList<>();
             for (FragmentWrite w : batch.fragments()) {
                 String key = w.update().hostId() + "/" + w.update().networkId();
@@ -432,8 +435,35 @@ class CompilerPipelineTest {
         }
 
         @Override
-        public void writeCheckpoint(int partition, String checkpoint) {
+        public void writeCheckpoint(int partition, String checkpoint, long epoch) {
+            if (failCheckpoints > 0) {
+                failCheckpoints--;
+                throw new IllegalStateException("store down (Redis is down)");
+            }
+            fence(epoch > 0 ? Map.of(partition, epoch) : Map.of());
             checkpoints.put(partition, checkpoint);
+        }
+
+        @Override
+        public long claim(int partition) {
+            return epochs.merge(partition, 1L, Long::sum);
+        }
+
+        /** The fencing epoch of each partition, as the Redis scripts check it. */
+        final Map<Integer, Long> epochs = new HashMap<>();
+
+        /** Refuses a write whose epochs are older than the store's, as the Redis scripts' prelude does. */
+        void fence(Map<Integer, Long> writer) {
+            java.util.Set<Integer> stale = new java.util.TreeSet<>();
+            writer.forEach((p, e) -> {
+                if (epochs.getOrDefault(p, 0L) > e) {
+                    stale.add(p);
+                }
+            });
+            if (!stale.isEmpty()) {
+                throw new io.egressctl.compiler.snapshot.FencedException(stale);
+            }
+            writer.forEach((p, e) -> epochs.merge(p, e, Math::max));
         }
     }
 }

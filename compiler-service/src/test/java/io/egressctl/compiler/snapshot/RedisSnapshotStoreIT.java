@@ -24,6 +24,7 @@ import java.util.UUID;
 import java.util.stream.IntStream;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
  * {@link RedisSnapshotStore} against the stack's real Redis (REDIS_URL; {@code ./egressctl test}
@@ -62,6 +63,7 @@ class RedisSnapshotStoreIT {
             redis.del(RedisKeys.network(n));
         }
         redis.del(RedisKeys.tenantNetworks("t-" + RUN));
+        redis.del(RedisKeys.change("it-" + RUN + "-change"));
         redis.close();
     }
 
@@ -244,5 +246,52 @@ class RedisSnapshotStoreIT {
         IntStream.range(0, n).forEach(i -> releases.add(new InterfaceWrite(host(1000 + i), "tap-" + i, "na/vm-" + i, false)));
         store.write(new Batch(List.of(), List.of(), List.of(), releases));
         IntStream.range(0, n).forEach(i -> assertThat(redis.exists(RedisKeys.hostInterfaces(host(1000 + i)))).isFalse());
+    }
+
+    /** A partition number no compiler of the stack uses: its epoch and checkpoint keys are this run's. */
+    private static final int PARTITION = 10_000 + new java.util.Random().nextInt(1_000_000);
+
+    @Test
+    void aWriterWithAnOlderEpochIsRefusedWholeAndItsCheckpointToo() {
+        try {
+            String h = host(20_000);
+            String net = network("fenced");
+            String change = "it-" + RUN + "-change";
+            long old = store.claim(PARTITION);
+            store.write(new Batch(List.of(fragment(h, net, 1, "old-1")), List.of(), List.of(), List.of(), Map.of(PARTITION, old)));
+            store.writeCheckpoint(PARTITION, "{\"by\":\"old\"}", old);
+
+            long current = store.claim(PARTITION); // another instance took the partition over
+            assertThat(current).isGreaterThan(old);
+            Batch stale = new Batch(List.of(fragment(h, net, 2, "old-2")),
+                    List.of(new ViewWrite(net, "t-" + RUN, 2, "{}", Map.of(), List.of(), true)),
+                    List.of(new ChangeWrite(change, Map.of("status", "COMPILED"))),
+                    List.of(new InterfaceWrite(h, "tap-z", net + "/vm-1", true)), Map.of(PARTITION, old));
+            assertThatThrownBy(() -> store.write(stale)).isInstanceOf(FencedException.class)
+                    .satisfies(e -> assertThat(((FencedException) e).partitions()).containsExactly(PARTITION));
+            assertThat(stored(h, net)).isEqualTo("old-1");
+            assertThat(redis.exists(RedisKeys.network(net))).isFalse();
+            assertThat(redis.exists(RedisKeys.change(change))).isFalse();
+            assertThat(redis.exists(RedisKeys.hostInterfaces(h))).isFalse();
+            assertThatThrownBy(() -> store.writeCheckpoint(PARTITION, "{\"by\":\"zombie\"}", old)).isInstanceOf(FencedException.class);
+            assertThat(redis.get(RedisKeys.checkpoint(PARTITION))).isEqualTo("{\"by\":\"old\"}");
+
+            // The owner's writes land.
+            BatchResult r = store.write(new Batch(List.of(fragment(h, net, 2, "new-2")), List.of(), List.of(), List.of(), Map.of(PARTITION, current)));
+            assertThat(r.fragments()).containsExactly(WriteOutcome.WRITTEN);
+            store.writeCheckpoint(PARTITION, "{\"by\":\"owner\"}", current);
+            assertThat(redis.get(RedisKeys.checkpoint(PARTITION))).isEqualTo("{\"by\":\"owner\"}");
+
+            // Redis emptied of the epoch: the first writer sets it again, and an older one is refused after a newer wrote.
+            redis.del(RedisKeys.epoch(PARTITION));
+            store.write(new Batch(List.of(fragment(h, net, 3, "old-3")), List.of(), List.of(), List.of(), Map.of(PARTITION, old)));
+            assertThat(redis.get(RedisKeys.epoch(PARTITION))).isEqualTo(Long.toString(old));
+            store.write(new Batch(List.of(fragment(h, net, 4, "new-4")), List.of(), List.of(), List.of(), Map.of(PARTITION, current)));
+            assertThat(redis.get(RedisKeys.epoch(PARTITION))).isEqualTo(Long.toString(current));
+            assertThatThrownBy(() -> store.writeCheckpoint(PARTITION, "{}", old)).isInstanceOf(FencedException.class);
+            assertThat(stored(h, net)).isEqualTo("new-4");
+        } finally {
+            redis.del(RedisKeys.epoch(PARTITION), RedisKeys.checkpoint(PARTITION));
+        }
     }
 }

@@ -30,7 +30,8 @@ class EnforcementReportListenerTest {
     private final InMemorySchemaRegistryClient registry = new InMemorySchemaRegistryClient();
     private final AvroSerializer<EnforcementReport> serializer = new AvroSerializer<>(registry);
     private final HashStore store = new HashStore();
-    private final EnforcementReportListener listener = new EnforcementReportListener(store, registry);
+    private final EnforcementReportListener listener = new EnforcementReportListener(store, registry,
+            new io.egressctl.compiler.compile.PipelineHealth(new io.micrometer.core.instrument.simple.SimpleMeterRegistry()));
     private long offset;
 
     private void fold(EnforcementReport r) {
@@ -111,7 +112,12 @@ class EnforcementReportListenerTest {
         }
 
         @Override
-        public void writeCheckpoint(int partition, String checkpoint) {
+        public void writeCheckpoint(int partition, String checkpoint, long epoch) {
+        }
+
+        @Override
+        public long claim(int partition) {
+            return 1;
         }
     }
 }

@@ -35,6 +35,7 @@ public final class ControlPlane {
     private final Map<String, String> stackEnv = new HashMap<>();
     private final Map<String, Process> processes = new HashMap<>();
     private final Map<String, Integer> agentPorts = new HashMap<>();
+    private final Map<String, Integer> servicePorts = new HashMap<>();
     private final Map<String, Map<String, String>> agentEnv = new HashMap<>();
     private final String tenantKey = "tk-" + random();
     private final String otherTenantKey = "tk-" + random();
@@ -172,11 +173,39 @@ public final class ControlPlane {
      */
     public synchronized void startCompiler(String name, Map<String, String> env) {
         int port = freePort();
+        servicePorts.put(name, port);
         Map<String, String> e = new HashMap<>(stackEnv);
         e.put("EGRESS_COMPILER_PORT", String.valueOf(port));
         e.putAll(env);
         start(name, jar("compiler-service"), e);
         waitHealthy(name, port);
+    }
+
+    /** The HTTP port of a compiler started with {@link #startCompiler}. */
+    public synchronized int port(String name) {
+        return servicePorts.get(name);
+    }
+
+    /**
+     * Sends a process started by this fixture a signal by its pid: {@code STOP} freezes it (no thread
+     * runs, no heartbeat is sent, as in a long GC pause or a VM stall), {@code CONT} lets it go on.
+     */
+    public synchronized void signal(String name, String signal) {
+        Process p = processes.get(name);
+        if (p == null) {
+            throw new IllegalStateException("no process " + name);
+        }
+        try {
+            int rc = new ProcessBuilder("kill", "-" + signal, Long.toString(p.pid())).inheritIO().start().waitFor();
+            if (rc != 0) {
+                throw new IllegalStateException("kill -" + signal + " " + p.pid() + " exited with " + rc);
+            }
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
     }
 
     /** Stops a process started by this fixture: gracefully, or with SIGKILL as a crash would. */

@@ -70,6 +70,14 @@ public final class RedisKeys {
         return "egress:checkpoint:" + partition;
     }
 
+    /**
+     * The fencing epoch of one partition of the network events log: bumped by each compiler that takes
+     * the partition over; a write carrying an older epoch is refused (docs/architecture.md, "Fencing").
+     */
+    public static String epoch(int partition) {
+        return "egress:epoch:" + partition;
+    }
+
     /** Every key the product writes starts with this, so a rebuild can drop exactly them. */
     public static final String PREFIX = "egress:";
 }
