@@ -301,26 +301,41 @@ class NetworkStateTest {
     }
 
     @Test
-    void aRetriedRequestWithTheSameIfMatchIsAnIdempotentReplayNotAStaleVersion() {
+    void aRepublishedCopyWithTheSameIfMatchIsIgnoredNotAStaleVersion() {
         created();
         RuleChange request = expecting(1, withKey("req-42", ruleCreated("net-a", BLOCK_80)));
         assertThat(state.applyRule(request, 2).isAccepted()).isTrue();
 
+        // The API republishes the very event (same key, same rule id) when its first publish timed out.
         RuleChange retry = expecting(1, withKey("req-42", ruleCreated("net-a", BLOCK_80)));
 
-        assertRejected(state.applyRule(retry, 3), "IDEMPOTENT_REPLAY");
+        assertThat(state.applyRule(retry, 3).outcome()).isEqualTo(Decision.Outcome.ALREADY_APPLIED);
+        assertThat(state.version()).as("a copy moves nothing").isEqualTo(2);
+        assertThat(state.rules()).containsOnlyKeys("r-80");
     }
 
     @Test
-    void aRetriedDeleteIsAnIdempotentReplayNotARuleNotFound() {
+    void aRepublishedDeleteIsIgnoredNotARuleNotFound() {
         created();
         state.applyRule(ruleCreated("net-a", BLOCK_80), 2);
         assertThat(state.applyRule(withKey("req-del", ruleDeleted("net-a", BLOCK_80)), 3).isAccepted()).isTrue();
 
         Decision retry = state.applyRule(withKey("req-del", ruleDeleted("net-a", BLOCK_80)), 4);
 
-        assertRejected(retry, "IDEMPOTENT_REPLAY");
-        assertThat(retry.ruleId()).isEqualTo("r-80");
+        assertThat(retry.outcome()).isEqualTo(Decision.Outcome.ALREADY_APPLIED);
+        assertThat(state.version()).isEqualTo(3);
+    }
+
+    @Test
+    void aRepublishedNetworkCreateIsIgnoredAndAnotherCreateUnderItsKeyIsAnIdempotentReplay() {
+        RuleChange create = withKey("req-net", networkCreated(NET));
+        assertThat(state.applyRule(create, 1).isAccepted()).isTrue();
+
+        assertThat(state.applyRule(create, 2).outcome()).as("the same event again").isEqualTo(Decision.Outcome.ALREADY_APPLIED);
+        assertThat(state.version()).isEqualTo(1);
+        Decision other = state.applyRule(withKey("req-net", networkCreated(NET)), 3);
+        assertRejected(other, "IDEMPOTENT_REPLAY");
+        assertThat(other.reason()).contains("creation of network net-a");
     }
 
     @Test
@@ -548,5 +563,51 @@ class NetworkStateTest {
         RuleChange next = withKey("k-1", ruleCreated("net-a", BLOCK_ICMP));
         assertThat(copy.applyRule(next, 4)).isEqualTo(state.applyRule(next, 4));
         assertThat(copy.applyRule(next, 3).outcome()).isEqualTo(Outcome.ALREADY_APPLIED);
+    }
+
+    // ---- the operator's limits, decided in log order ----
+
+    @Test
+    void aDirectProducersRuleOverTheOperatorsLimitIsRejectedInLogOrder() {
+        NetworkState limited = new NetworkState("net-a", new Limits(2, 10, 100_000));
+        assertThat(limited.applyRule(networkCreated(network("net-a", "10.1.0.0/24", null, DefaultPolicy.ALLOW, false, 2)), 1)
+                .isAccepted()).isTrue();
+        assertThat(limited.applyRule(ruleCreated("net-a", BLOCK_80), 2).isAccepted()).isTrue();
+        assertThat(limited.applyRule(ruleCreated("net-a", BLOCK_ICMP), 3).isAccepted()).isTrue();
+
+        Decision third = limited.applyRule(ruleCreated("net-a", rule("r-443", NET, draft("tcp").port(443).build())), 4);
+
+        assertRejected(third, "QUOTA_EXCEEDED");
+        assertThat(limited.rules()).containsOnlyKeys("r-80", "r-icmp");
+        assertThat(limited.version()).as("a rejected event moves the version").isEqualTo(4);
+    }
+
+    @Test
+    void aTenantsQuotaAboveTheLimitIsRejectedAndAnOlderNetworkIsHeldToTheLimit() {
+        NetworkState limited = new NetworkState("net-a", new Limits(1, 10, 100_000));
+        Decision create = limited.applyRule(networkCreated(NET), 1);
+        assertRejected(create, "INVALID");
+        assertThat(create.reason()).contains("ruleQuota 1000 is outside 1..1");
+
+        // A network created under a higher limit (a checkpoint of before) keeps its quota on paper,
+        // but its rules stop at the operator's limit.
+        NetworkState older = NetworkState.restore("net-a", NET, Map.of(), Map.of(), Map.of(), 1, 1).withLimits(new Limits(1, 10, 100_000));
+        assertThat(older.applyRule(ruleCreated("net-a", BLOCK_80), 2).isAccepted()).isTrue();
+        Decision over = older.applyRule(ruleCreated("net-a", BLOCK_ICMP), 3);
+        assertRejected(over, "QUOTA_EXCEEDED");
+        assertThat(over.reason()).contains("the operator's limit of rules per network");
+    }
+
+    @Test
+    void aDirectProducersGuestCidrTooWideIsRejected() {
+        Network everything = new Network("net-a", "tenant-1", NetworkKind.BASIC, Cidr.parse("0.0.0.0/0"), null, DefaultPolicy.ALLOW,
+                false, 10);
+        Decision d = state.applyRule(networkCreated(everything), 1);
+        assertRejected(d, "INVALID");
+        assertThat(d.reason()).contains("0.0.0.0/0 is too wide for a guest network");
+        assertThat(state.network()).isNull();
+        Network v6 = new Network("net-a", "tenant-1", NetworkKind.BASIC, Cidr.parse("10.1.0.0/24"), Cidr.parse("::/0"),
+                DefaultPolicy.ALLOW, false, 10);
+        assertRejected(state.applyRule(networkCreated(v6), 2), "INVALID");
     }
 }
