@@ -39,6 +39,9 @@ public final class NetworkState {
     /** Value remembered for a network created under an idempotency key: this prefix and the event id. */
     static final String NETWORK_MARK = "network:";
 
+    /** Stateless and thread-safe: shared by every network's size checks. */
+    private static final io.egressctl.core.compile.FragmentCompiler FRAGMENTS = new io.egressctl.core.compile.FragmentCompiler();
+
     private final String networkId;
     private final Limits limits;
     private final RuleValidator validator = new RuleValidator();
@@ -233,7 +236,17 @@ public final class NetworkState {
                             + " rules" + (quota < network.ruleQuota() ? " (the operator's limit of rules per network)" : ""),
                             rule.ruleId());
                 }
+                EgressRule previous = rules.get(rule.ruleId());
                 putRule(rule);
+                Decision tooLarge = checkFragmentSize(FRAGMENTS.hostsCoveredBy(this, rule), rule.ruleId());
+                if (tooLarge != null) {
+                    // Undone: the event is rejected, the state is as before it.
+                    removeRule(rule.ruleId());
+                    if (previous != null) {
+                        putRule(previous);
+                    }
+                    return tooLarge;
+                }
                 remember(c.idempotencyKey(), rule.ruleId());
                 return Decision.accepted(rule.ruleId());
             }
@@ -250,6 +263,27 @@ public final class NetworkState {
             }
             default -> throw new IllegalStateException("unhandled operation " + c.operation());
         }
+    }
+
+    /**
+     * Refuses a change after which a fragment of one of {@code hosts} would be larger than the
+     * operator's fragment budget ({@link Limits#fragmentBytes()}, under the broker's record limit):
+     * the HostUpdate could not be sent, so the change is rejected in log order instead.
+     * Costs one compile of those hosts.
+     */
+    private Decision checkFragmentSize(java.util.Set<String> hosts, String ruleId) {
+        if (hosts.isEmpty()) {
+            return null;
+        }
+        for (Map.Entry<String, io.egressctl.core.compile.Fragment> f : FRAGMENTS.compile(this, hosts).entrySet()) {
+            long bytes = io.egressctl.core.compile.FragmentSize.bound(f.getValue());
+            if (bytes > limits.fragmentBytes()) {
+                return Decision.rejected("FRAGMENT_TOO_LARGE", "the change would make network " + networkId + "'s rules for host "
+                        + f.getKey() + " " + bytes + " bytes, over the limit of " + limits.fragmentBytes()
+                        + " (fewer rules, fewer VMs on the host, or shorter lists)", ruleId);
+            }
+        }
+        return null;
     }
 
     private void putRule(EgressRule rule) {
@@ -358,7 +392,16 @@ public final class NetworkState {
                         }
                     }
                 }
-                vms.put(c.vmId(), new VmPlacement(c.vmId(), networkId, c.hostId(), iface, mac, ipv4, ipv6));
+                VmPlacement previous = vms.put(c.vmId(), new VmPlacement(c.vmId(), networkId, c.hostId(), iface, mac, ipv4, ipv6));
+                Decision tooLarge = checkFragmentSize(java.util.Set.of(c.hostId()), null);
+                if (tooLarge != null) {
+                    if (previous == null) {
+                        vms.remove(c.vmId());
+                    } else {
+                        vms.put(c.vmId(), previous);
+                    }
+                    return tooLarge;
+                }
             }
             case VM_REMOVED -> {
                 VmPlacement p = c.vmId() == null ? null : vms.get(c.vmId());

@@ -610,4 +610,57 @@ class NetworkStateTest {
                 DefaultPolicy.ALLOW, false, 10);
         assertRejected(state.applyRule(networkCreated(v6), 2), "INVALID");
     }
+
+    @Test
+    void aRuleThatWouldMakeAHostsFragmentTooLargeForARecordIsRejectedAndUndone() {
+        NetworkState small = new NetworkState("net-a", new Limits(1000, 10, 2048));
+        assertThat(small.applyRule(networkCreated(NET), 1).isAccepted()).isTrue();
+        assertThat(small.applyWorkload(placed("net-a", "vm-1", "host-1", "10.1.0.11"), 2).isAccepted()).isTrue();
+        long position = 2;
+        Decision last = null;
+        int accepted = 0;
+        for (int port = 1; port < 200; port++) {
+            last = small.applyRule(ruleCreated("net-a", rule("r-" + port, NET, draft("tcp").port(port).build())), ++position);
+            if (!last.isAccepted()) {
+                break;
+            }
+            accepted++;
+        }
+        assertRejected(last, "FRAGMENT_TOO_LARGE");
+        assertThat(last.reason()).contains("host host-1").contains("over the limit of 2048");
+        assertThat(small.rules()).as("the refused rule is not kept").hasSize(accepted);
+        long bound = io.egressctl.core.compile.FragmentSize.bound(new io.egressctl.core.compile.FragmentCompiler().compile(small).get("host-1"));
+        assertThat(bound).isLessThanOrEqualTo(2048);
+        // A rule that covers no VM of the host adds nothing to its fragment: accepted.
+        assertThat(small.applyRule(ruleCreated("net-a", rule("r-other", NET, draft("tcp").port(999).sources("10.1.0.99/32").build())),
+                ++position).isAccepted()).isTrue();
+    }
+
+    @Test
+    void aPlacementThatWouldMakeAHostsFragmentTooLargeIsRejectedAndTheVmKeepsItsPlace() {
+        NetworkState small = new NetworkState("net-a", new Limits(1000, 10, 2048));
+        assertThat(small.applyRule(networkCreated(NET), 1).isAccepted()).isTrue();
+        for (int port = 1; port <= 10; port++) {
+            assertThat(small.applyRule(ruleCreated("net-a", rule("r-" + port, NET, draft("tcp").port(port).build())), 1 + port).isAccepted())
+                    .isTrue();
+        }
+        long position = 11;
+        Decision last = null;
+        int vm = 0;
+        while (vm < 100) {
+            vm++;
+            last = small.applyWorkload(placed("net-a", "vm-" + vm, "host-1", "10.1.0." + vm), ++position);
+            if (!last.isAccepted()) {
+                break;
+            }
+        }
+        assertRejected(last, "FRAGMENT_TOO_LARGE");
+        assertThat(small.vms()).doesNotContainKey("vm-" + vm).hasSize(vm - 1);
+        // The same VM fits on another host.
+        assertThat(small.applyWorkload(placed("net-a", "vm-" + vm, "host-2", "10.1.0." + vm), ++position).isAccepted()).isTrue();
+        // And moving a VM onto the full host is refused with the VM left where it was.
+        Decision move = small.applyWorkload(placed("net-a", "vm-" + vm, "host-1", "10.1.0." + vm), ++position);
+        assertRejected(move, "FRAGMENT_TOO_LARGE");
+        assertThat(small.vms().get("vm-" + vm).hostId()).isEqualTo("host-2");
+    }
 }
