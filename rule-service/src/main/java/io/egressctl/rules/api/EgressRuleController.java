@@ -63,8 +63,10 @@ class EgressRuleController {
             String ruleId = claim.entityId();
             EgressRule rule = validator.validateRule(ruleId, body.draft(), network);
             checkConflicts(view, rule, limits);
-            publisher.publish(new RuleChange(claim.changeId(), RuleChange.Operation.RULE_CREATED, networkId, expected, idempotencyKey,
-                    null, null, rule, writer.audit(caller, request)));
+            RuleChange change = new RuleChange(claim.changeId(), RuleChange.Operation.RULE_CREATED, networkId, expected, idempotencyKey,
+                    null, null, rule, writer.audit(caller, request));
+            FragmentBudget.check(view, limits, (copy, position) -> copy.applyRule(change, position));
+            publisher.publish(change);
             return Map.of("changeId", claim.changeId(), "ruleId", ruleId);
         });
         return writer.answer(ids, networkId, wait, timeout, HttpStatus.CREATED);
@@ -106,8 +108,10 @@ class EgressRuleController {
         checkConflicts(view, after, limits);
         Map<String, Object> ids = writer.once(claim -> {
             String changeId = claim.changeId();
-            publisher.publish(new RuleChange(changeId, RuleChange.Operation.RULE_UPDATED, networkId, expected, null,
-                    null, before, after, writer.audit(caller, request)));
+            RuleChange change = new RuleChange(changeId, RuleChange.Operation.RULE_UPDATED, networkId, expected, null,
+                    null, before, after, writer.audit(caller, request));
+            FragmentBudget.check(view, limits, (copy, position) -> copy.applyRule(change, position));
+            publisher.publish(change);
             return Map.of("changeId", changeId, "ruleId", ruleId);
         });
         return writer.answer(ids, networkId, wait, timeout, HttpStatus.OK);
