@@ -232,4 +232,23 @@ class IdempotencyIT {
         assertThat(status.get("status").asString()).as("the change is not overwritten as rejected: %s", status).isIn("COMPILED", "APPLIED");
         assertThat(status.get("ruleId").asString()).isEqualTo(ruleId);
     }
+
+    @Test
+    void aRetriedNetworkCreateGetsTheFirstAnswerNotNetworkExists() {
+        String key = "k-" + UUID.randomUUID();
+        String id = cp.unique("idem-net");
+        Map<String, Object> body = Map.of("networkId", id, "guestCidr", "10.50.0.0/24");
+        ApiClient.Response first = api.send("POST", "/api/v1/networks?wait=compiled&timeout=30s", cp.tenantKey(), body,
+                Map.of("Idempotency-Key", key));
+        assertThat(first.status()).as("%s", first.body()).isEqualTo(201);
+        ApiClient.Response again = api.send("POST", "/api/v1/networks", cp.tenantKey(), body, Map.of("Idempotency-Key", key));
+        assertThat(again.status()).as("%s", again.body()).isEqualTo(202);
+        assertThat(again.text("changeId")).isEqualTo(first.text("changeId"));
+        assertThat(again.text("networkId")).isEqualTo(id);
+        assertThat(again.body().get("idempotentReplay").asBoolean()).isTrue();
+        assertProblem(api.send("POST", "/api/v1/networks", cp.tenantKey(), Map.of("networkId", id, "guestCidr", "10.51.0.0/24"),
+                Map.of("Idempotency-Key", key)), 422, "IDEMPOTENCY_KEY_REUSED", null, null);
+        // Without the key, the same create is what it is: the network exists.
+        assertProblem(api.post("/api/v1/networks", cp.tenantKey(), body), 409, "NETWORK_EXISTS", null, null);
+    }
 }

@@ -148,13 +148,22 @@ class ChangeWriter {
      */
     Map<String, Object> once(Caller caller, String idempotencyKey, String fingerprint, String entityField,
                              Function<Claim, Map<String, Object>> publish) {
+        return once(caller, idempotencyKey, fingerprint, entityField, null, publish);
+    }
+
+    /**
+     * As {@link #once(Caller, String, String, String, Function)}, for a write whose entity id is given
+     * by the request (a network's id) rather than made up ({@code entityId} null).
+     */
+    Map<String, Object> once(Caller caller, String idempotencyKey, String fingerprint, String entityField, String entityId,
+                             Function<Claim, Map<String, Object>> publish) {
         if (idempotencyKey == null) {
             return once(publish);
         }
         checkIdempotencyKey(idempotencyKey);
         String key = RedisKeys.PREFIX + "idem:" + caller.tenantId() + ":" + idempotencyKey;
         for (int attempt = 0; attempt < 5; attempt++) {
-            Claim fresh = Claim.fresh();
+            Claim fresh = entityId == null ? Claim.fresh() : new Claim(newId(), entityId);
             String mine = CANONICAL.writeValueAsString(new ClaimRecord(fingerprint, fresh.changeId(), fresh.entityId(), entityField,
                     clock.millis()));
             if (redis.set(key, mine, SetParams.setParams().nx().ex(IDEMPOTENCY_TTL.toSeconds())) != null) {
@@ -164,13 +173,20 @@ class ChangeWriter {
             if (text == null) {
                 continue; // expired in between: claim it again
             }
+            Map<String, String> stored = redis.hgetAll(key + ":result");
+            if (!text.startsWith("{")) {
+                // A claim of the previous release ("pending", no fingerprint): its answer, or wait for it.
+                if (!stored.isEmpty()) {
+                    return replay(stored);
+                }
+                throw new ApiException(HttpStatus.CONFLICT, "REQUEST_IN_PROGRESS", "a request with this Idempotency-Key is in progress");
+            }
             ClaimRecord first = CANONICAL.readValue(text, ClaimRecord.class);
             if (!first.fingerprint().equals(fingerprint)) {
                 throw new ApiException(HttpStatus.UNPROCESSABLE_CONTENT, "IDEMPOTENCY_KEY_REUSED",
                         "Idempotency-Key '" + idempotencyKey + "' was used for another request (another body, path or network); "
                                 + "use a new key for a new request", Map.of("changeId", first.changeId()));
             }
-            Map<String, String> stored = redis.hgetAll(key + ":result");
             if (!stored.isEmpty()) {
                 return replay(stored);
             }

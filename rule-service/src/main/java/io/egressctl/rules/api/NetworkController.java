@@ -56,7 +56,7 @@ class NetworkController {
                                                HttpServletRequest request) {
         Network network = validator.validateNetwork(body.draft(), caller.tenantId(), limits);
         String fingerprint = idempotencyKey == null ? null : writer.fingerprint(request, body);
-        Map<String, Object> ids = writer.once(caller, idempotencyKey, fingerprint, null, claim -> {
+        Map<String, Object> ids = writer.once(caller, idempotencyKey, fingerprint, "networkId", network.networkId(), claim -> {
             // Checked inside the claim: a retry of a create that went through finds it done (its stored
             // answer), not NETWORK_EXISTS.
             if (views.find(network.networkId()).isPresent()) {
