@@ -86,7 +86,9 @@ public final class Replay {
         if (!c.networkId().equals(key)) {
             return skip(e, "invalid: record key '" + key + "' differs from networkId '" + c.networkId() + "'");
         }
-        Decision d = states.computeIfAbsent(c.networkId(), n -> new NetworkState(n, limits)).applyRule(c, offset + 1);
+        NetworkState state = states.computeIfAbsent(c.networkId(), n -> new NetworkState(n, limits));
+        Decision d = state.applyRule(c, offset + 1);
+        state.takeCheckedFragments(); // a replay compiles nothing: not kept for it
         if (d.outcome() == Decision.Outcome.REJECTED) {
             rejected++;
         }
@@ -104,7 +106,9 @@ public final class Replay {
         if (!c.networkId().equals(k)) {
             return skip(e, "invalid: record key '" + k + "' differs from networkId '" + c.networkId() + "'");
         }
-        Decision d = states.computeIfAbsent(c.networkId(), n -> new NetworkState(n, limits)).applyWorkload(c, offset + 1);
+        NetworkState state = states.computeIfAbsent(c.networkId(), n -> new NetworkState(n, limits));
+        Decision d = state.applyWorkload(c, offset + 1);
+        state.takeCheckedFragments(); // a replay compiles nothing: not kept for it
         if (d.outcome() == Decision.Outcome.REJECTED) {
             rejected++;
         }

@@ -103,7 +103,7 @@ public final class CompilerEngine {
 
     /** Compares the affected hosts' fresh fragments ({@code null}: all hosts) with what they were sent. */
     private List<FragmentUpdate> diff(NetworkState state, List<String> changeIds, Set<String> affected) {
-        Map<String, Fragment> fresh = compiler.compile(state, affected);
+        Map<String, Fragment> fresh = fresh(state, affected);
         Map<String, String> sent = emitted.computeIfAbsent(state.networkId(), n -> new TreeMap<>());
         List<FragmentUpdate> out = new ArrayList<>();
         for (Map.Entry<String, Fragment> e : fresh.entrySet()) {
@@ -118,6 +118,24 @@ public final class CompilerEngine {
                 out.add(new FragmentUpdate(host, state.networkId(), state.version(), null, "", changeIds));
                 sent.remove(host);
             }
+        }
+        return out;
+    }
+
+    /**
+     * Fresh fragments of the affected hosts: those the fold's size check compiled for this very event
+     * are reused (the state has not changed since), the other hosts are compiled.
+     */
+    private Map<String, Fragment> fresh(NetworkState state, Set<String> affected) {
+        NetworkState.CheckedFragments checked = state.takeCheckedFragments();
+        if (checked == null || affected == null || !affected.containsAll(checked.hosts())) {
+            return compiler.compile(state, affected);
+        }
+        Set<String> rest = new TreeSet<>(affected);
+        rest.removeAll(checked.hosts());
+        Map<String, Fragment> out = new TreeMap<>(checked.fragments());
+        if (!rest.isEmpty()) {
+            out.putAll(compiler.compile(state, rest));
         }
         return out;
     }

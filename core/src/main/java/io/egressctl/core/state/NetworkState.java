@@ -53,6 +53,15 @@ public final class NetworkState {
     private final LinkedHashMap<String, String> idempotencyKeys = new LinkedHashMap<>();
     private long configVersion;
     private long position;
+    /** Fragments the last event's size check compiled (null: none), for the compiler to reuse. */
+    private CheckedFragments checked;
+
+    /**
+     * Fragments a size check compiled for {@code hosts} (a host of the set without VMs of the network has
+     * no entry), on the state as the event left it.
+     */
+    public record CheckedFragments(java.util.Set<String> hosts, Map<String, io.egressctl.core.compile.Fragment> fragments) {
+    }
 
     /** A network decided under the default {@link Limits}. */
     public NetworkState(String networkId) {
@@ -117,6 +126,7 @@ public final class NetworkState {
      * consumed already: {@link Decision.Outcome#ALREADY_APPLIED}, nothing changes.
      */
     public Decision applyRule(RuleChange c, long position) {
+        checked = null;
         if (position <= this.position || isRepublished(c)) {
             // A republished copy (same idempotency key and the same rule or network the first copy
             // created) is the same request's retry after a publish whose outcome was unknown: it was
@@ -275,7 +285,8 @@ public final class NetworkState {
         if (hosts.isEmpty()) {
             return null;
         }
-        for (Map.Entry<String, io.egressctl.core.compile.Fragment> f : FRAGMENTS.compile(this, hosts).entrySet()) {
+        Map<String, io.egressctl.core.compile.Fragment> compiled = FRAGMENTS.compile(this, hosts);
+        for (Map.Entry<String, io.egressctl.core.compile.Fragment> f : compiled.entrySet()) {
             long bytes = io.egressctl.core.compile.FragmentSize.bound(f.getValue());
             if (bytes > limits.fragmentBytes()) {
                 return Decision.rejected("FRAGMENT_TOO_LARGE", "the change would make network " + networkId + "'s rules for host "
@@ -283,7 +294,18 @@ public final class NetworkState {
                         + " (fewer rules, fewer VMs on the host, or shorter lists)", ruleId);
             }
         }
+        checked = new CheckedFragments(java.util.Set.copyOf(hosts), compiled);
         return null;
+    }
+
+    /**
+     * The fragments the last event's size check compiled, once (then null): the compiler reuses them
+     * instead of compiling those hosts again. Null when the last event was not checked or was rejected.
+     */
+    public CheckedFragments takeCheckedFragments() {
+        CheckedFragments c = checked;
+        checked = null;
+        return c;
     }
 
     private void putRule(EgressRule rule) {
@@ -351,6 +373,7 @@ public final class NetworkState {
      * are kept in canonical text form.
      */
     public Decision applyWorkload(WorkloadChange c, long position) {
+        checked = null;
         if (position <= this.position) {
             return Decision.alreadyApplied();
         }
