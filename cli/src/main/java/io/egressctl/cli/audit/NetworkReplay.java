@@ -105,7 +105,7 @@ final class NetworkReplay {
     /** The state so far; never null (a network without events has no definition and no rules). */
     NetworkState state(String networkId) {
         NetworkState s = replay.state(networkId);
-        return s != null ? s : new NetworkState(networkId);
+        return s != null ? s : new NetworkState(networkId, replay.limits());
     }
 
     /** What the replay of one network read: its partition, the offsets read so far and its events. */

@@ -40,12 +40,23 @@ public final class Replay {
 
     private final Map<String, NetworkState> states = new HashMap<>();
     private final EventDecoder<org.apache.avro.specific.SpecificRecord> events;
+    private final io.egressctl.core.state.Limits limits;
     long records;
     long skipped;
     long rejected;
 
+    /**
+     * A replay under the operator's limits as the services read them ({@code EGRESS_MAX_RULES_PER_NETWORK}
+     * and the others, from the environment; defaults when unset), so it decides as the compiler did.
+     */
     public Replay(SchemaRegistryClient registry) {
+        this(registry, io.egressctl.core.state.Limits.from(System::getenv));
+    }
+
+    /** A replay deciding under {@code limits}. */
+    public Replay(SchemaRegistryClient registry, io.egressctl.core.state.Limits limits) {
         this.events = EventDecoder.networkEvents(registry);
+        this.limits = limits;
     }
 
     /** Decodes and folds a record of the network events log, whatever its type. */
@@ -75,7 +86,9 @@ public final class Replay {
         if (!c.networkId().equals(key)) {
             return skip(e, "invalid: record key '" + key + "' differs from networkId '" + c.networkId() + "'");
         }
-        Decision d = states.computeIfAbsent(c.networkId(), NetworkState::new).applyRule(c, offset + 1);
+        NetworkState state = states.computeIfAbsent(c.networkId(), n -> new NetworkState(n, limits));
+        Decision d = state.applyRule(c, offset + 1);
+        state.takeCheckedFragments(); // a replay compiles nothing: not kept for it
         if (d.outcome() == Decision.Outcome.REJECTED) {
             rejected++;
         }
@@ -93,7 +106,9 @@ public final class Replay {
         if (!c.networkId().equals(k)) {
             return skip(e, "invalid: record key '" + k + "' differs from networkId '" + c.networkId() + "'");
         }
-        Decision d = states.computeIfAbsent(c.networkId(), NetworkState::new).applyWorkload(c, offset + 1);
+        NetworkState state = states.computeIfAbsent(c.networkId(), n -> new NetworkState(n, limits));
+        Decision d = state.applyWorkload(c, offset + 1);
+        state.takeCheckedFragments(); // a replay compiles nothing: not kept for it
         if (d.outcome() == Decision.Outcome.REJECTED) {
             rejected++;
         }
@@ -103,6 +118,11 @@ public final class Replay {
     private Step skip(Object event, String why) {
         skipped++;
         return new Step(event, null, null, why);
+    }
+
+    /** The limits this replay decides under. */
+    public io.egressctl.core.state.Limits limits() {
+        return limits;
     }
 
     /** The state of a network (null when no record of it was folded). */

@@ -41,9 +41,10 @@ class CompilerListener implements ConsumerSeekAware {
 
     CompilerListener(SnapshotStore store, Producer<String, SpecificRecord> avroProducer, Producer<String, byte[]> dltProducer,
                      SchemaRegistryClient registry, MeterRegistry meters, PipelineHealth health,
-                     @Value("${egress.compiler.checkpoint-interval-ms:5000}") long checkpointIntervalMillis) {
+                     @Value("${egress.compiler.checkpoint-interval-ms:5000}") long checkpointIntervalMillis,
+                     io.egressctl.core.state.Limits limits) {
         this.pipeline = new CompilerPipeline(store, avroProducer, dltProducer, CompilerPipeline.eventDeserializer(registry),
-                CompilerPipeline.TopicNames.defaults(), checkpointIntervalMillis, meters);
+                CompilerPipeline.TopicNames.defaults(), checkpointIntervalMillis, meters, limits);
         this.health = health;
     }
 

@@ -99,7 +99,7 @@ public final class CompilerPipeline {
         }
     }
 
-    private final CompilerEngine engine = new CompilerEngine();
+    private final CompilerEngine engine;
     private final Map<String, Integer> networkPartition = new HashMap<>();
     private final Map<TopicPartition, Long> positions = new HashMap<>();
     private final Set<Integer> owned = new java.util.TreeSet<>();
@@ -141,6 +141,15 @@ public final class CompilerPipeline {
     public CompilerPipeline(SnapshotStore store, Producer<String, SpecificRecord> producer, Producer<String, byte[]> dltProducer,
                             AvroDeserializer<SpecificRecord> eventDeserializer,
                             TopicNames topics, long checkpointIntervalMillis, MeterRegistry meters) {
+        this(store, producer, dltProducer, eventDeserializer, topics, checkpointIntervalMillis, meters,
+                io.egressctl.core.state.Limits.defaults());
+    }
+
+    /** A pipeline deciding every network under the operator's {@code limits}. */
+    public CompilerPipeline(SnapshotStore store, Producer<String, SpecificRecord> producer, Producer<String, byte[]> dltProducer,
+                            AvroDeserializer<SpecificRecord> eventDeserializer, TopicNames topics, long checkpointIntervalMillis,
+                            MeterRegistry meters, io.egressctl.core.state.Limits limits) {
+        this.engine = new CompilerEngine(limits);
         this.store = store;
         this.producer = producer;
         this.dltProducer = dltProducer;

@@ -3,6 +3,7 @@ package io.egressctl.core.compile;
 import io.egressctl.core.event.RuleChange;
 import io.egressctl.core.event.WorkloadChange;
 import io.egressctl.core.state.Decision;
+import io.egressctl.core.state.Limits;
 import io.egressctl.core.state.NetworkState;
 
 import java.util.ArrayList;
@@ -36,9 +37,20 @@ import io.egressctl.core.model.VmPlacement;
 public final class CompilerEngine {
 
     private final FragmentCompiler compiler = new FragmentCompiler();
+    private final Limits limits;
     private final Map<String, NetworkState> networks = new HashMap<>();
     /** Last emitted fragment hash per network, per host: what the hosts were told. */
     private final Map<String, Map<String, String>> emitted = new HashMap<>();
+
+    /** An engine deciding under the default {@link Limits}. */
+    public CompilerEngine() {
+        this(Limits.defaults());
+    }
+
+    /** An engine deciding every network under the operator's {@code limits} (the same as audit replay's). */
+    public CompilerEngine(Limits limits) {
+        this.limits = limits;
+    }
 
     /**
      * Decides a network or rule event at {@code position} (offset + 1 in the network's partition of
@@ -47,7 +59,7 @@ public final class CompilerEngine {
      * network change, every host of the network.
      */
     public CompileResult onRuleChange(RuleChange change, long position) {
-        NetworkState state = networks.computeIfAbsent(change.networkId(), NetworkState::new);
+        NetworkState state = networks.computeIfAbsent(change.networkId(), n -> new NetworkState(n, limits));
         String ruleId = change.ruleId();
         EgressRule before = ruleId == null ? null : state.rules().get(ruleId);
         Decision d = state.applyRule(change, position);
@@ -70,7 +82,7 @@ public final class CompilerEngine {
      * network events log, the same positions as rule events) and recompiles the hosts it touches.
      */
     public CompileResult onWorkloadChange(WorkloadChange change, long position) {
-        NetworkState state = networks.computeIfAbsent(change.networkId(), NetworkState::new);
+        NetworkState state = networks.computeIfAbsent(change.networkId(), n -> new NetworkState(n, limits));
         Set<String> affected = new TreeSet<>();
         affected.add(change.hostId());
         if (change.previousHostId() != null) {
@@ -91,7 +103,7 @@ public final class CompilerEngine {
 
     /** Compares the affected hosts' fresh fragments ({@code null}: all hosts) with what they were sent. */
     private List<FragmentUpdate> diff(NetworkState state, List<String> changeIds, Set<String> affected) {
-        Map<String, Fragment> fresh = compiler.compile(state, affected);
+        Map<String, Fragment> fresh = fresh(state, affected);
         Map<String, String> sent = emitted.computeIfAbsent(state.networkId(), n -> new TreeMap<>());
         List<FragmentUpdate> out = new ArrayList<>();
         for (Map.Entry<String, Fragment> e : fresh.entrySet()) {
@@ -110,8 +122,29 @@ public final class CompilerEngine {
         return out;
     }
 
+    /**
+     * Fresh fragments of the affected hosts: those the fold's size check compiled for this very event
+     * are reused (the state has not changed since), the other hosts are compiled.
+     */
+    private Map<String, Fragment> fresh(NetworkState state, Set<String> affected) {
+        NetworkState.CheckedFragments checked = state.takeCheckedFragments();
+        if (checked == null || affected == null || !affected.containsAll(checked.hosts())) {
+            return compiler.compile(state, affected);
+        }
+        Set<String> rest = new TreeSet<>(affected);
+        rest.removeAll(checked.hosts());
+        Map<String, Fragment> out = new TreeMap<>(checked.fragments());
+        if (!rest.isEmpty()) {
+            out.putAll(compiler.compile(state, rest));
+        }
+        return out;
+    }
+
     /** Installs a network restored from a checkpoint; the hosts are assumed to hold its fragments. */
     public void restore(NetworkState state) {
+        if (!state.limits().equals(limits)) {
+            state = state.withLimits(limits);
+        }
         networks.put(state.networkId(), state);
         Map<String, String> sent = new TreeMap<>();
         compiler.compile(state).forEach((host, f) -> sent.put(host, f.hash()));

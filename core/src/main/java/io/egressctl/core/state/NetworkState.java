@@ -36,7 +36,14 @@ public final class NetworkState {
     /** Idempotency keys remembered per network (oldest forgotten first). */
     static final int IDEMPOTENCY_MEMORY = 10_000;
 
+    /** Value remembered for a network created under an idempotency key: this prefix and the event id. */
+    static final String NETWORK_MARK = "network:";
+
+    /** Stateless and thread-safe: shared by every network's size checks. */
+    private static final io.egressctl.core.compile.FragmentCompiler FRAGMENTS = new io.egressctl.core.compile.FragmentCompiler();
+
     private final String networkId;
+    private final Limits limits;
     private final RuleValidator validator = new RuleValidator();
     private Network network;
     private final TreeMap<String, EgressRule> rules = new TreeMap<>();
@@ -46,9 +53,33 @@ public final class NetworkState {
     private final LinkedHashMap<String, String> idempotencyKeys = new LinkedHashMap<>();
     private long configVersion;
     private long position;
+    /** Fragments the last event's size check compiled (null: none), for the compiler to reuse. */
+    private CheckedFragments checked;
 
+    /**
+     * Fragments a size check compiled for {@code hosts} (a host of the set without VMs of the network has
+     * no entry), on the state as the event left it.
+     */
+    public record CheckedFragments(java.util.Set<String> hosts, Map<String, io.egressctl.core.compile.Fragment> fragments) {
+    }
+
+    /** A network decided under the default {@link Limits}. */
     public NetworkState(String networkId) {
+        this(networkId, Limits.defaults());
+    }
+
+    /**
+     * A network decided under the operator's limits. Every fold of the log (compiler, audit replay)
+     * must pass the same limits to decide the same.
+     */
+    public NetworkState(String networkId, Limits limits) {
         this.networkId = networkId;
+        this.limits = limits;
+    }
+
+    /** The limits this network is decided under. */
+    public Limits limits() {
+        return limits;
     }
 
     public String networkId() {
@@ -95,7 +126,11 @@ public final class NetworkState {
      * consumed already: {@link Decision.Outcome#ALREADY_APPLIED}, nothing changes.
      */
     public Decision applyRule(RuleChange c, long position) {
-        if (position <= this.position) {
+        checked = null;
+        if (position <= this.position || isRepublished(c)) {
+            // A republished copy (same idempotency key and the same rule or network the first copy
+            // created) is the same request's retry after a publish whose outcome was unknown: it was
+            // decided when its first copy was, so it neither moves the version nor records a change.
             return Decision.alreadyApplied();
         }
         this.position = position;
@@ -106,12 +141,34 @@ public final class NetworkState {
         return d;
     }
 
+    /**
+     * True when {@code c} is another copy of an event already accepted: the idempotency key is
+     * remembered for the very rule this event creates or deletes (the API fixes a request's rule id
+     * and change id when it claims the key, so a retry republishes the same ids), or for the network
+     * this very event id created.
+     */
+    private boolean isRepublished(RuleChange c) {
+        if (c.idempotencyKey() == null) {
+            return false;
+        }
+        String seen = idempotencyKeys.get(c.idempotencyKey());
+        if (seen == null) {
+            return false;
+        }
+        if (c.operation() == RuleChange.Operation.NETWORK_CREATED) {
+            return seen.equals(NETWORK_MARK + c.eventId());
+        }
+        return seen.equals(c.ruleId());
+    }
+
     private Decision decideRule(RuleChange c) {
         // The idempotency key is checked before the version: a client retrying a request that was
         // applied sends the same If-Match, which the applied request itself has made stale.
         if (c.idempotencyKey() != null && idempotencyKeys.containsKey(c.idempotencyKey())) {
-            return Decision.rejected("IDEMPOTENT_REPLAY", "request already applied as rule "
-                    + idempotencyKeys.get(c.idempotencyKey()), idempotencyKeys.get(c.idempotencyKey()));
+            String seen = idempotencyKeys.get(c.idempotencyKey());
+            boolean network = seen.startsWith(NETWORK_MARK);
+            return Decision.rejected("IDEMPOTENT_REPLAY", "request already applied as "
+                    + (network ? "the creation of network " + networkId : "rule " + seen), network ? null : seen);
         }
         if (c.expectedVersion() != null && c.expectedVersion() != configVersion) {
             return Decision.rejected("STALE_VERSION", "network " + networkId + " is at version " + configVersion
@@ -127,6 +184,7 @@ public final class NetworkState {
                     return invalid;
                 }
                 network = c.network();
+                remember(c.idempotencyKey(), NETWORK_MARK + c.eventId());
                 return Decision.accepted(null);
             }
             case NETWORK_UPDATED -> {
@@ -182,11 +240,23 @@ public final class NetworkState {
                 if (existingId != null && !existingId.equals(rule.ruleId())) {
                     return Decision.rejected("DUPLICATE_RULE", "an identical rule exists: " + existingId, existingId);
                 }
-                if (create && rules.size() >= network.ruleQuota()) {
-                    return Decision.rejected("QUOTA_EXCEEDED", "network " + networkId + " already has its quota of "
-                            + network.ruleQuota() + " rules", rule.ruleId());
+                int quota = limits.effectiveQuota(network.ruleQuota());
+                if (create && rules.size() >= quota) {
+                    return Decision.rejected("QUOTA_EXCEEDED", "network " + networkId + " already has its quota of " + quota
+                            + " rules" + (quota < network.ruleQuota() ? " (the operator's limit of rules per network)" : ""),
+                            rule.ruleId());
                 }
+                EgressRule previous = rules.get(rule.ruleId());
                 putRule(rule);
+                Decision tooLarge = checkFragmentSize(FRAGMENTS.hostsCoveredBy(this, rule), rule.ruleId());
+                if (tooLarge != null) {
+                    // Undone: the event is rejected, the state is as before it.
+                    removeRule(rule.ruleId());
+                    if (previous != null) {
+                        putRule(previous);
+                    }
+                    return tooLarge;
+                }
                 remember(c.idempotencyKey(), rule.ruleId());
                 return Decision.accepted(rule.ruleId());
             }
@@ -203,6 +273,39 @@ public final class NetworkState {
             }
             default -> throw new IllegalStateException("unhandled operation " + c.operation());
         }
+    }
+
+    /**
+     * Refuses a change after which a fragment of one of {@code hosts} would be larger than the
+     * operator's fragment budget ({@link Limits#fragmentBytes()}, under the broker's record limit):
+     * the HostUpdate could not be sent, so the change is rejected in log order instead.
+     * Costs one compile of those hosts.
+     */
+    private Decision checkFragmentSize(java.util.Set<String> hosts, String ruleId) {
+        if (hosts.isEmpty()) {
+            return null;
+        }
+        Map<String, io.egressctl.core.compile.Fragment> compiled = FRAGMENTS.compile(this, hosts);
+        for (Map.Entry<String, io.egressctl.core.compile.Fragment> f : compiled.entrySet()) {
+            long bytes = io.egressctl.core.compile.FragmentSize.bound(f.getValue());
+            if (bytes > limits.fragmentBytes()) {
+                return Decision.rejected("FRAGMENT_TOO_LARGE", "the change would make network " + networkId + "'s rules for host "
+                        + f.getKey() + " " + bytes + " bytes, over the limit of " + limits.fragmentBytes()
+                        + " (fewer rules, fewer VMs on the host, or shorter lists)", ruleId);
+            }
+        }
+        checked = new CheckedFragments(java.util.Set.copyOf(hosts), compiled);
+        return null;
+    }
+
+    /**
+     * The fragments the last event's size check compiled, once (then null): the compiler reuses them
+     * instead of compiling those hosts again. Null when the last event was not checked or was rejected.
+     */
+    public CheckedFragments takeCheckedFragments() {
+        CheckedFragments c = checked;
+        checked = null;
+        return c;
     }
 
     private void putRule(EgressRule rule) {
@@ -229,6 +332,19 @@ public final class NetworkState {
         if (!networkId.equals(c.network().networkId())) {
             return Decision.rejected("INVALID", c.operation() + " for network " + networkId + " carries network "
                     + c.network().networkId(), null);
+        }
+        // A producer writing to the log directly is held to what the API checks.
+        Network n = c.network();
+        String wide = n.guestCidr() == null ? null : RuleValidator.guestPrefixProblem(n.guestCidr());
+        if (wide == null && n.guestCidr6() != null) {
+            wide = RuleValidator.guestPrefixProblem(n.guestCidr6());
+        }
+        if (wide != null) {
+            return Decision.rejected("INVALID", wide, null);
+        }
+        if (n.ruleQuota() < 1 || n.ruleQuota() > limits.rulesPerNetwork()) {
+            return Decision.rejected("INVALID", "ruleQuota " + n.ruleQuota() + " is outside 1.." + limits.rulesPerNetwork()
+                    + " (the operator's limit of rules per network)", null);
         }
         return null;
     }
@@ -257,6 +373,7 @@ public final class NetworkState {
      * are kept in canonical text form.
      */
     public Decision applyWorkload(WorkloadChange c, long position) {
+        checked = null;
         if (position <= this.position) {
             return Decision.alreadyApplied();
         }
@@ -298,7 +415,16 @@ public final class NetworkState {
                         }
                     }
                 }
-                vms.put(c.vmId(), new VmPlacement(c.vmId(), networkId, c.hostId(), iface, mac, ipv4, ipv6));
+                VmPlacement previous = vms.put(c.vmId(), new VmPlacement(c.vmId(), networkId, c.hostId(), iface, mac, ipv4, ipv6));
+                Decision tooLarge = checkFragmentSize(java.util.Set.of(c.hostId()), null);
+                if (tooLarge != null) {
+                    if (previous == null) {
+                        vms.remove(c.vmId());
+                    } else {
+                        vms.put(c.vmId(), previous);
+                    }
+                    return tooLarge;
+                }
             }
             case VM_REMOVED -> {
                 VmPlacement p = c.vmId() == null ? null : vms.get(c.vmId());
@@ -351,7 +477,19 @@ public final class NetworkState {
     public static NetworkState restore(String networkId, Network network, Map<String, EgressRule> rules,
                                        Map<String, VmPlacement> vms, Map<String, String> idempotencyKeys,
                                        long configVersion, long position) {
-        NetworkState s = new NetworkState(networkId);
+        return restore(networkId, network, rules, vms, idempotencyKeys, configVersion, position, Limits.defaults());
+    }
+
+    /** This state, to be decided further under {@code other} limits (a copy; this one is unchanged). */
+    public NetworkState withLimits(Limits other) {
+        return restore(networkId, network, rules, vms, idempotencyKeys, configVersion, position, other);
+    }
+
+    /** Rebuilds a state from a checkpoint, to be decided further under {@code limits}. */
+    public static NetworkState restore(String networkId, Network network, Map<String, EgressRule> rules,
+                                       Map<String, VmPlacement> vms, Map<String, String> idempotencyKeys,
+                                       long configVersion, long position, Limits limits) {
+        NetworkState s = new NetworkState(networkId, limits);
         s.network = network;
         rules.values().forEach(s::putRule);
         s.vms.putAll(vms);

@@ -1,5 +1,7 @@
 package io.egressctl.core.validation;
 
+import io.egressctl.core.state.Limits;
+
 import io.egressctl.core.model.Action;
 import io.egressctl.core.model.Cidr;
 import io.egressctl.core.model.DefaultPolicy;
@@ -26,8 +28,15 @@ public final class RuleValidator {
     public static final int MAX_LIST_ENTRIES = 256;
     /** Most characters of a description. */
     public static final int MAX_DESCRIPTION = 255;
-    /** Largest rule quota a network may ask for. */
-    public static final int MAX_RULE_QUOTA = 100_000;
+    /** Largest rule quota a network may ask for under the default limits ({@link Limits#DEFAULT_RULES_PER_NETWORK}). */
+    public static final int MAX_RULE_QUOTA = Limits.DEFAULT_RULES_PER_NETWORK;
+    /**
+     * Shortest IPv4 guest prefix: a /8 (16.7 million addresses) is the widest a guest network may be;
+     * {@code 0.0.0.0/0} or a /4 is not a guest network but the Internet.
+     */
+    public static final int MIN_GUEST_PREFIX_V4 = 8;
+    /** Shortest IPv6 guest prefix: a /48 (a site); {@code ::/0} or a /16 is not a guest network. */
+    public static final int MIN_GUEST_PREFIX_V6 = 48;
 
     /**
      * Validates a rule draft against its network.
@@ -242,6 +251,17 @@ public final class RuleValidator {
      * @throws ValidationException listing every violation
      */
     public Network validateNetwork(NetworkDraft d, String tenantId) {
+        return validateNetwork(d, tenantId, Limits.defaults());
+    }
+
+    /**
+     * Validates a network draft for a tenant under the operator's limits: a {@code ruleQuota} above
+     * {@link Limits#rulesPerNetwork()} is a violation; an omitted one is {@link Network#DEFAULT_RULE_QUOTA}
+     * or the limit, whichever is lower.
+     *
+     * @throws ValidationException listing every violation
+     */
+    public Network validateNetwork(NetworkDraft d, String tenantId, Limits limits) {
         List<Violation> v = new ArrayList<>();
         if (d.networkId() == null || !Identifiers.isValid(d.networkId())) {
             v.add(new Violation("networkId", d.networkId() == null ? "is required" : "is not a valid id (letters, digits, . _ : -; at most 64)"));
@@ -265,6 +285,8 @@ public final class RuleValidator {
                 guest = Cidr.parse(d.guestCidr());
                 if (!guest.isIpv4()) {
                     v.add(new Violation("guestCidr", "must be IPv4; give the IPv6 prefix as guestCidr6"));
+                } else if (guestPrefixProblem(guest) != null) {
+                    v.add(new Violation("guestCidr", guestPrefixProblem(guest)));
                 }
             } catch (IllegalArgumentException e) {
                 v.add(new Violation("guestCidr", e.getMessage()));
@@ -276,6 +298,8 @@ public final class RuleValidator {
                 guest6 = Cidr.parse(d.guestCidr6());
                 if (guest6.isIpv4()) {
                     v.add(new Violation("guestCidr6", "must be an IPv6 prefix"));
+                } else if (guestPrefixProblem(guest6) != null) {
+                    v.add(new Violation("guestCidr6", guestPrefixProblem(guest6)));
                 }
             } catch (IllegalArgumentException e) {
                 v.add(new Violation("guestCidr6", e.getMessage()));
@@ -285,10 +309,13 @@ public final class RuleValidator {
         if (d.defaultPolicy() != null) {
             policy = parsePolicy(d.defaultPolicy(), v);
         }
-        int quota = Network.DEFAULT_RULE_QUOTA;
+        int quota = limits.effectiveQuota(Network.DEFAULT_RULE_QUOTA);
         if (d.ruleQuota() != null) {
-            if (d.ruleQuota() < 1 || d.ruleQuota() > MAX_RULE_QUOTA) {
-                v.add(new Violation("ruleQuota", d.ruleQuota() + " is outside 1.." + MAX_RULE_QUOTA));
+            if (d.ruleQuota() < 1) {
+                v.add(new Violation("ruleQuota", d.ruleQuota() + " is outside 1.." + limits.rulesPerNetwork()));
+            } else if (d.ruleQuota() > limits.rulesPerNetwork()) {
+                v.add(new Violation("ruleQuota", d.ruleQuota() + " is above the operator's limit of " + limits.rulesPerNetwork()
+                        + " rules per network"));
             } else {
                 quota = d.ruleQuota();
             }
@@ -298,6 +325,18 @@ public final class RuleValidator {
         }
         return new Network(d.networkId(), tenantId, kind, guest, guest6, policy, Boolean.TRUE.equals(d.advanced()), quota,
                 Boolean.TRUE.equals(d.keepEstablished()));
+    }
+
+    /**
+     * Why a prefix is too wide to be a guest network (shorter than /{@value #MIN_GUEST_PREFIX_V4} for
+     * IPv4, /{@value #MIN_GUEST_PREFIX_V6} for IPv6), or null when it is not.
+     */
+    public static String guestPrefixProblem(Cidr guest) {
+        int min = guest.isIpv4() ? MIN_GUEST_PREFIX_V4 : MIN_GUEST_PREFIX_V6;
+        if (guest.prefixLength() < min) {
+            return guest + " is too wide for a guest network: the prefix must be /" + min + " or longer";
+        }
+        return null;
     }
 
     /** Parses {@code allow} or {@code deny}, case-insensitively. */

@@ -301,26 +301,41 @@ class NetworkStateTest {
     }
 
     @Test
-    void aRetriedRequestWithTheSameIfMatchIsAnIdempotentReplayNotAStaleVersion() {
+    void aRepublishedCopyWithTheSameIfMatchIsIgnoredNotAStaleVersion() {
         created();
         RuleChange request = expecting(1, withKey("req-42", ruleCreated("net-a", BLOCK_80)));
         assertThat(state.applyRule(request, 2).isAccepted()).isTrue();
 
+        // The API republishes the very event (same key, same rule id) when its first publish timed out.
         RuleChange retry = expecting(1, withKey("req-42", ruleCreated("net-a", BLOCK_80)));
 
-        assertRejected(state.applyRule(retry, 3), "IDEMPOTENT_REPLAY");
+        assertThat(state.applyRule(retry, 3).outcome()).isEqualTo(Decision.Outcome.ALREADY_APPLIED);
+        assertThat(state.version()).as("a copy moves nothing").isEqualTo(2);
+        assertThat(state.rules()).containsOnlyKeys("r-80");
     }
 
     @Test
-    void aRetriedDeleteIsAnIdempotentReplayNotARuleNotFound() {
+    void aRepublishedDeleteIsIgnoredNotARuleNotFound() {
         created();
         state.applyRule(ruleCreated("net-a", BLOCK_80), 2);
         assertThat(state.applyRule(withKey("req-del", ruleDeleted("net-a", BLOCK_80)), 3).isAccepted()).isTrue();
 
         Decision retry = state.applyRule(withKey("req-del", ruleDeleted("net-a", BLOCK_80)), 4);
 
-        assertRejected(retry, "IDEMPOTENT_REPLAY");
-        assertThat(retry.ruleId()).isEqualTo("r-80");
+        assertThat(retry.outcome()).isEqualTo(Decision.Outcome.ALREADY_APPLIED);
+        assertThat(state.version()).isEqualTo(3);
+    }
+
+    @Test
+    void aRepublishedNetworkCreateIsIgnoredAndAnotherCreateUnderItsKeyIsAnIdempotentReplay() {
+        RuleChange create = withKey("req-net", networkCreated(NET));
+        assertThat(state.applyRule(create, 1).isAccepted()).isTrue();
+
+        assertThat(state.applyRule(create, 2).outcome()).as("the same event again").isEqualTo(Decision.Outcome.ALREADY_APPLIED);
+        assertThat(state.version()).isEqualTo(1);
+        Decision other = state.applyRule(withKey("req-net", networkCreated(NET)), 3);
+        assertRejected(other, "IDEMPOTENT_REPLAY");
+        assertThat(other.reason()).contains("creation of network net-a");
     }
 
     @Test
@@ -548,5 +563,104 @@ class NetworkStateTest {
         RuleChange next = withKey("k-1", ruleCreated("net-a", BLOCK_ICMP));
         assertThat(copy.applyRule(next, 4)).isEqualTo(state.applyRule(next, 4));
         assertThat(copy.applyRule(next, 3).outcome()).isEqualTo(Outcome.ALREADY_APPLIED);
+    }
+
+    // ---- the operator's limits, decided in log order ----
+
+    @Test
+    void aDirectProducersRuleOverTheOperatorsLimitIsRejectedInLogOrder() {
+        NetworkState limited = new NetworkState("net-a", new Limits(2, 10, 100_000));
+        assertThat(limited.applyRule(networkCreated(network("net-a", "10.1.0.0/24", null, DefaultPolicy.ALLOW, false, 2)), 1)
+                .isAccepted()).isTrue();
+        assertThat(limited.applyRule(ruleCreated("net-a", BLOCK_80), 2).isAccepted()).isTrue();
+        assertThat(limited.applyRule(ruleCreated("net-a", BLOCK_ICMP), 3).isAccepted()).isTrue();
+
+        Decision third = limited.applyRule(ruleCreated("net-a", rule("r-443", NET, draft("tcp").port(443).build())), 4);
+
+        assertRejected(third, "QUOTA_EXCEEDED");
+        assertThat(limited.rules()).containsOnlyKeys("r-80", "r-icmp");
+        assertThat(limited.version()).as("a rejected event moves the version").isEqualTo(4);
+    }
+
+    @Test
+    void aTenantsQuotaAboveTheLimitIsRejectedAndAnOlderNetworkIsHeldToTheLimit() {
+        NetworkState limited = new NetworkState("net-a", new Limits(1, 10, 100_000));
+        Decision create = limited.applyRule(networkCreated(NET), 1);
+        assertRejected(create, "INVALID");
+        assertThat(create.reason()).contains("ruleQuota 1000 is outside 1..1");
+
+        // A network created under a higher limit (a checkpoint of before) keeps its quota on paper,
+        // but its rules stop at the operator's limit.
+        NetworkState older = NetworkState.restore("net-a", NET, Map.of(), Map.of(), Map.of(), 1, 1).withLimits(new Limits(1, 10, 100_000));
+        assertThat(older.applyRule(ruleCreated("net-a", BLOCK_80), 2).isAccepted()).isTrue();
+        Decision over = older.applyRule(ruleCreated("net-a", BLOCK_ICMP), 3);
+        assertRejected(over, "QUOTA_EXCEEDED");
+        assertThat(over.reason()).contains("the operator's limit of rules per network");
+    }
+
+    @Test
+    void aDirectProducersGuestCidrTooWideIsRejected() {
+        Network everything = new Network("net-a", "tenant-1", NetworkKind.BASIC, Cidr.parse("0.0.0.0/0"), null, DefaultPolicy.ALLOW,
+                false, 10);
+        Decision d = state.applyRule(networkCreated(everything), 1);
+        assertRejected(d, "INVALID");
+        assertThat(d.reason()).contains("0.0.0.0/0 is too wide for a guest network");
+        assertThat(state.network()).isNull();
+        Network v6 = new Network("net-a", "tenant-1", NetworkKind.BASIC, Cidr.parse("10.1.0.0/24"), Cidr.parse("::/0"),
+                DefaultPolicy.ALLOW, false, 10);
+        assertRejected(state.applyRule(networkCreated(v6), 2), "INVALID");
+    }
+
+    @Test
+    void aRuleThatWouldMakeAHostsFragmentTooLargeForARecordIsRejectedAndUndone() {
+        NetworkState small = new NetworkState("net-a", new Limits(1000, 10, 2048));
+        assertThat(small.applyRule(networkCreated(NET), 1).isAccepted()).isTrue();
+        assertThat(small.applyWorkload(placed("net-a", "vm-1", "host-1", "10.1.0.11"), 2).isAccepted()).isTrue();
+        long position = 2;
+        Decision last = null;
+        int accepted = 0;
+        for (int port = 1; port < 200; port++) {
+            last = small.applyRule(ruleCreated("net-a", rule("r-" + port, NET, draft("tcp").port(port).build())), ++position);
+            if (!last.isAccepted()) {
+                break;
+            }
+            accepted++;
+        }
+        assertRejected(last, "FRAGMENT_TOO_LARGE");
+        assertThat(last.reason()).contains("host host-1").contains("over the limit of 2048");
+        assertThat(small.rules()).as("the refused rule is not kept").hasSize(accepted);
+        long bound = io.egressctl.core.compile.FragmentSize.bound(new io.egressctl.core.compile.FragmentCompiler().compile(small).get("host-1"));
+        assertThat(bound).isLessThanOrEqualTo(2048);
+        // A rule that covers no VM of the host adds nothing to its fragment: accepted.
+        assertThat(small.applyRule(ruleCreated("net-a", rule("r-other", NET, draft("tcp").port(999).sources("10.1.0.99/32").build())),
+                ++position).isAccepted()).isTrue();
+    }
+
+    @Test
+    void aPlacementThatWouldMakeAHostsFragmentTooLargeIsRejectedAndTheVmKeepsItsPlace() {
+        NetworkState small = new NetworkState("net-a", new Limits(1000, 10, 2048));
+        assertThat(small.applyRule(networkCreated(NET), 1).isAccepted()).isTrue();
+        for (int port = 1; port <= 10; port++) {
+            assertThat(small.applyRule(ruleCreated("net-a", rule("r-" + port, NET, draft("tcp").port(port).build())), 1 + port).isAccepted())
+                    .isTrue();
+        }
+        long position = 11;
+        Decision last = null;
+        int vm = 0;
+        while (vm < 100) {
+            vm++;
+            last = small.applyWorkload(placed("net-a", "vm-" + vm, "host-1", "10.1.0." + vm), ++position);
+            if (!last.isAccepted()) {
+                break;
+            }
+        }
+        assertRejected(last, "FRAGMENT_TOO_LARGE");
+        assertThat(small.vms()).doesNotContainKey("vm-" + vm).hasSize(vm - 1);
+        // The same VM fits on another host.
+        assertThat(small.applyWorkload(placed("net-a", "vm-" + vm, "host-2", "10.1.0." + vm), ++position).isAccepted()).isTrue();
+        // And moving a VM onto the full host is refused with the VM left where it was.
+        Decision move = small.applyWorkload(placed("net-a", "vm-" + vm, "host-1", "10.1.0." + vm), ++position);
+        assertRejected(move, "FRAGMENT_TOO_LARGE");
+        assertThat(small.vms().get("vm-" + vm).hostId()).isEqualTo("host-2");
     }
 }

@@ -314,9 +314,17 @@ class RuleValidatorTest {
                 Arguments.of("unknown policy", new NetworkDraft("net-1", null, "10.1.0.0/24", null, "drop", null, null), "tenant-1",
                         "defaultPolicy", "unknown policy 'drop': use allow or deny"),
                 Arguments.of("quota 0", new NetworkDraft("net-1", null, "10.1.0.0/24", null, null, null, 0), "tenant-1",
-                        "ruleQuota", "0 is outside 1..100000"),
-                Arguments.of("quota over the maximum", new NetworkDraft("net-1", null, "10.1.0.0/24", null, null, null, 100_001),
-                        "tenant-1", "ruleQuota", "100001 is outside 1..100000"));
+                        "ruleQuota", "0 is outside 1..10000"),
+                Arguments.of("quota over the operator's limit", new NetworkDraft("net-1", null, "10.1.0.0/24", null, null, null, 10_001),
+                        "tenant-1", "ruleQuota", "10001 is above the operator's limit of 10000 rules per network"),
+                Arguments.of("guest CIDR 0.0.0.0/0", new NetworkDraft("net-1", null, "0.0.0.0/0", null, null, null, null),
+                        "tenant-1", "guestCidr", "0.0.0.0/0 is too wide for a guest network: the prefix must be /8 or longer"),
+                Arguments.of("guest CIDR /7", new NetworkDraft("net-1", null, "10.0.0.0/7", null, null, null, null),
+                        "tenant-1", "guestCidr", "the prefix must be /8 or longer"),
+                Arguments.of("guestCidr6 ::/0", new NetworkDraft("net-1", null, "10.1.0.0/24", "::/0", null, null, null),
+                        "tenant-1", "guestCidr6", "::/0 is too wide for a guest network: the prefix must be /48 or longer"),
+                Arguments.of("guestCidr6 /32", new NetworkDraft("net-1", null, "10.1.0.0/24", "fd00::/32", null, null, null),
+                        "tenant-1", "guestCidr6", "the prefix must be /48 or longer"));
     }
 
     @ParameterizedTest(name = "{0} is refused")
@@ -328,6 +336,24 @@ class RuleValidatorTest {
         assertThat(e).as(name).isNotNull();
         assertThat(e.violations()).extracting(Violation::field).containsExactly(field);
         assertThat(e.violations().get(0).reason()).contains(reason);
+    }
+
+    @Test
+    void theWidestGuestPrefixesAreAccepted() {
+        assertThat(validator.validateNetwork(new NetworkDraft("net-1", null, "10.0.0.0/8", "fd00:1::/48", null, null, null), "t")
+                .guestCidr().prefixLength()).isEqualTo(8);
+    }
+
+    @Test
+    void theOperatorsLimitCapsTheQuota() {
+        io.egressctl.core.state.Limits limits = new io.egressctl.core.state.Limits(500, 10, 100_000);
+        assertThat(validator.validateNetwork(new NetworkDraft("net-1", null, "10.1.0.0/24", null, null, null, null), "t", limits)
+                .ruleQuota()).as("the default quota, lowered to the limit").isEqualTo(500);
+        assertThat(validator.validateNetwork(new NetworkDraft("net-1", null, "10.1.0.0/24", null, null, null, 500), "t", limits)
+                .ruleQuota()).isEqualTo(500);
+        ValidationException e = catchThrowableOfType(ValidationException.class, () -> validator.validateNetwork(
+                new NetworkDraft("net-1", null, "10.1.0.0/24", null, null, null, 501), "t", limits));
+        assertThat(e.violations().get(0).reason()).isEqualTo("501 is above the operator's limit of 500 rules per network");
     }
 
     @Test

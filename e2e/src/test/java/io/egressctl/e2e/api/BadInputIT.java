@@ -16,6 +16,7 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.time.Duration;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -115,6 +116,13 @@ class BadInputIT {
                 row("a string where a list belongs", "{\"protocol\":\"tcp\",\"sourceCidrs\":\"10.40.0.0/24\"}", 400, "BAD_VALUE", "sourceCidrs", "must be a JSON array"),
                 row("an object inside a list", "{\"protocol\":\"tcp\",\"destinationCidrs\":[\"192.0.2.0/24\",{}]}", 400, "BAD_VALUE", "destinationCidrs[1]", "must be a string"),
                 row("a string where a number belongs", "{\"protocol\":\"tcp\",\"startPort\":\"http\"}", 400, "BAD_VALUE", "startPort", "must be an integer"),
+                row("a numeric string where a number belongs (\"startPort\":\"80\")", "{\"protocol\":\"tcp\",\"startPort\":\"80\"}", 400, "BAD_VALUE", "startPort",
+                        "must be an integer, not a string"),
+                row("a numeric string as endPort", "{\"protocol\":\"tcp\",\"startPort\":80,\"endPort\":\"90\"}", 400, "BAD_VALUE", "endPort",
+                        "must be an integer"),
+                row("a numeric string as icmpType", "{\"protocol\":\"icmp\",\"icmpType\":\"8\"}", 400, "BAD_VALUE", "icmpType", "must be an integer"),
+                row("a boolean where a number belongs", "{\"protocol\":\"tcp\",\"startPort\":true}", 400, "BAD_VALUE", "startPort", "must be an integer"),
+                row("a number where a string belongs", "{\"protocol\":6}", 400, "BAD_VALUE", "protocol", "must be a string"),
                 // 422: readable, but not a valid rule
                 invalid("missing protocol", "{\"startPort\":80}", "protocol", "is required"),
                 invalid("null protocol", "{\"protocol\":null}", "protocol", "is required"),
@@ -417,11 +425,51 @@ class BadInputIT {
         published.assertNothingSince(before);
     }
 
+    @ParameterizedTest(name = "timeout={0}")
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"-5s", "-1ms", "0s", "0ms", "PT-5S", "-PT5S", "PT0S"})
+    void aNegativeOrZeroTimeoutAnswers400BeforeAnythingIsPublished(String timeout) {
+        Published.Snapshot before = published.snapshot(net, cp.tenantKey());
+        assertProblem(api.post(rules(net) + "?wait=applied&timeout=" + timeout, cp.tenantKey(), Map.of("protocol", "tcp", "startPort", 32)),
+                400, "BAD_PARAMETER", "timeout", "must be positive");
+        assertProblem(api.put("/api/v1/networks/" + net + "/placements/vm-9?wait=applied&timeout=" + timeout, cp.operatorKey(),
+                ControlPlane.placement(host, "tap-vm-9", "10.40.0.19")), 400, "BAD_PARAMETER", "timeout", "must be positive");
+        assertProblem(api.get("/api/v1/changes/no-such-change?wait=applied&timeout=" + timeout, cp.tenantKey()),
+                400, "BAD_PARAMETER", "timeout", "must be positive");
+        published.assertNothingSince(before);
+    }
+
+    @Test
+    void aHugeTimeoutIsCappedNotRefused() {
+        // Capped at 60 s: a compiled change answers as soon as it is compiled, whatever the timeout asked.
+        long start = System.nanoTime();
+        ApiClient.Response r = created(api.post(rules(net) + "?wait=compiled&timeout=99999999999s", cp.tenantKey(),
+                Map.of("protocol", "tcp", "startPort", 33)));
+        assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(30));
+        assertThat(api.delete(rules(net) + "/" + r.text("ruleId") + "?wait=compiled&timeout=30s", cp.tenantKey()).status()).isEqualTo(200);
+    }
+
     @Test
     void aBadIdempotencyKeyAnswers400() {
         Published.Snapshot before = published.snapshot(net, cp.tenantKey());
         assertProblem(api.send("POST", rules(net), cp.tenantKey(), Map.of("protocol", "tcp", "startPort", 30), Map.of("Idempotency-Key", "k".repeat(129))),
-                400, "BAD_IDEMPOTENCY_KEY", null, "at most 128 printable characters");
+                400, "BAD_IDEMPOTENCY_KEY", "Idempotency-Key", "is 129 characters long; at most 128 are allowed");
+        // 10 KB: under the server's header limit (16 KiB), so our own check answers, as problem+json.
+        assertProblem(api.send("POST", rules(net), cp.tenantKey(), Map.of("protocol", "tcp", "startPort", 30),
+                Map.of("Idempotency-Key", "k".repeat(10 * 1024))), 400, "BAD_IDEMPOTENCY_KEY", "Idempotency-Key", "is 10240 characters long");
+        // A bad key is found before the body: even with an invalid body the answer is about the key.
+        assertProblem(api.send("POST", rules(net), cp.tenantKey(), Map.of("protocol", "gre"), Map.of("Idempotency-Key", "k".repeat(200))),
+                400, "BAD_IDEMPOTENCY_KEY", "Idempotency-Key", null);
+        assertProblem(api.send("POST", "/api/v1/networks", cp.tenantKey(), Map.of("networkId", cp.unique("k"), "guestCidr", "10.47.0.0/24"),
+                Map.of("Idempotency-Key", "k".repeat(10 * 1024))), 400, "BAD_IDEMPOTENCY_KEY", "Idempotency-Key", null);
+        published.assertNothingSince(before);
+    }
+
+    @Test
+    void headersOverTheServersLimitAnswerProblemJsonFromTheContainer() {
+        Published.Snapshot before = published.snapshot(net, cp.tenantKey());
+        ApiClient.Response r = api.send("POST", rules(net), cp.tenantKey(), Map.of("protocol", "tcp", "startPort", 30),
+                Map.of("Idempotency-Key", "k".repeat(20 * 1024)));
+        assertProblem(r, 400, "BAD_REQUEST", null, "larger than the server accepts");
         published.assertNothingSince(before);
     }
 
@@ -435,6 +483,16 @@ class BadInputIT {
         rows.put("policy", Named.of("unknown default policy",
                 Map.of("guestCidr", "10.44.0.0/24", "defaultPolicy", "reject", "field", "defaultPolicy", "reason", "use allow or deny")));
         rows.put("kind", Named.of("unknown kind", Map.of("guestCidr", "10.44.0.0/24", "kind", "vlan", "field", "kind", "reason", "use basic or vpc_tier")));
+        rows.put("everything", Named.of("guest CIDR 0.0.0.0/0",
+                Map.of("guestCidr", "0.0.0.0/0", "field", "guestCidr", "reason", "0.0.0.0/0 is too wide for a guest network: the prefix must be /8 or longer")));
+        rows.put("wide", Named.of("guest CIDR 10.0.0.0/7",
+                Map.of("guestCidr", "10.0.0.0/7", "field", "guestCidr", "reason", "the prefix must be /8 or longer")));
+        rows.put("everything6", Named.of("guestCidr6 ::/0",
+                Map.of("guestCidr", "10.44.0.0/24", "guestCidr6", "::/0", "field", "guestCidr6", "reason", "the prefix must be /48 or longer")));
+        rows.put("wide6", Named.of("guestCidr6 fd00::/32",
+                Map.of("guestCidr", "10.44.0.0/24", "guestCidr6", "fd00::/32", "field", "guestCidr6", "reason", "the prefix must be /48 or longer")));
+        rows.put("quota over limit", Named.of("rule quota above the operator's limit (10000)", Map.of("guestCidr", "10.44.0.0/24",
+                "ruleQuota", 10_001, "field", "ruleQuota", "reason", "10001 is above the operator's limit of 10000 rules per network")));
         rows.put("guest6", Named.of("IPv4 prefix given as guestCidr6",
                 Map.of("guestCidr", "10.44.0.0/24", "guestCidr6", "10.45.0.0/24", "field", "guestCidr6", "reason", "must be an IPv6 prefix")));
         return rows.values().stream();

@@ -12,6 +12,7 @@ import org.springframework.http.ResponseEntity;
 import org.springframework.stereotype.Component;
 import redis.clients.jedis.UnifiedJedis;
 import redis.clients.jedis.params.SetParams;
+import tools.jackson.databind.json.JsonMapper;
 
 import java.net.URI;
 import java.time.Clock;
@@ -35,12 +36,18 @@ class ChangeWriter {
     private final ChangeTracker tracker;
     private final UnifiedJedis redis;
     private final String serviceVersion;
-    private final Clock clock = Clock.systemUTC();
+    private final Clock clock;
 
+    @org.springframework.beans.factory.annotation.Autowired
     ChangeWriter(ChangeTracker tracker, UnifiedJedis redis, EgressProperties props) {
+        this(tracker, redis, props.serviceVersion(), Clock.systemUTC());
+    }
+
+    ChangeWriter(ChangeTracker tracker, UnifiedJedis redis, String serviceVersion, Clock clock) {
         this.tracker = tracker;
         this.redis = redis;
-        this.serviceVersion = props.serviceVersion() == null ? "dev" : props.serviceVersion();
+        this.serviceVersion = serviceVersion == null ? "dev" : serviceVersion;
+        this.clock = clock;
     }
 
     Audit audit(Caller caller, HttpServletRequest request) {
@@ -86,39 +93,187 @@ class ChangeWriter {
     }
 
     /**
-     * Runs {@code publish} once per idempotency key: a retry with the same key gets the first
-     * request's ids back instead of a second change.
+     * The ids of one write, fixed before anything is published: the change (event) id and the id of
+     * what it creates (a rule or a network). A retry under the same idempotency key republishes the
+     * same ids, which the log decides once (NetworkState ignores a copy of an event it accepted).
      */
-    Map<String, Object> once(Caller caller, String idempotencyKey, Function<String, Map<String, Object>> publish) {
-        String changeId = newId();
+    record Claim(String changeId, String entityId) {
+        static Claim fresh() {
+            return new Claim(newId(), newId());
+        }
+    }
+
+    /**
+     * What Redis keeps for an idempotency key: the request's fingerprint, the ids the key was claimed
+     * with, when the current attempt started (0: the last attempt ended with its publish outcome
+     * unknown, so a retry may republish at once) and which field names the created entity.
+     */
+    record ClaimRecord(String fingerprint, String changeId, String entityId, String entityField, long claimedAt) {
+    }
+
+    /**
+     * How long an attempt holds its key before a retry may take it over: longer than a publish can take
+     * ({@link io.egressctl.rules.publish.EventPublisher} waits at most 15 s for the broker), so a live
+     * attempt is never doubled; a crashed one blocks its key for this long, not for a day.
+     */
+    static final Duration CLAIM_LEASE = Duration.ofSeconds(30);
+
+    /**
+     * The fingerprint of a request under an idempotency key: method, path (with the network id) and the
+     * body as parsed, written back canonically (so blanks and field order do not count).
+     */
+    String fingerprint(HttpServletRequest request, Object body) {
+        String canonical = body == null ? "" : CANONICAL.writeValueAsString(body);
+        return io.egressctl.core.hash.CanonicalHash.sha256(request.getMethod() + " " + request.getRequestURI() + "\n" + canonical);
+    }
+
+    private static final JsonMapper CANONICAL = JsonMapper.builder()
+            .enable(tools.jackson.databind.SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS).build();
+
+    /** Runs {@code publish} with fresh ids, for a write without an idempotency key. */
+    Map<String, Object> once(Function<Claim, Map<String, Object>> publish) {
+        return publish.apply(Claim.fresh());
+    }
+
+    /**
+     * Runs {@code publish} once per idempotency key and request. A retry of the same request (same
+     * {@code fingerprint}) gets the first outcome back with {@code idempotentReplay: true}; while the
+     * first attempt is still publishing it gets 409 {@code REQUEST_IN_PROGRESS}; after an attempt that
+     * crashed, or whose publish timed out, it republishes the same event (same change id and entity
+     * id), which the log decides once. The same key with another request is 422
+     * {@code IDEMPOTENCY_KEY_REUSED}. An attempt refused before publishing (400, 409, 422) releases the
+     * key: nothing was published.
+     *
+     * @param entityField the name of the created entity's id in the answer ({@code ruleId}, {@code networkId})
+     */
+    Map<String, Object> once(Caller caller, String idempotencyKey, String fingerprint, String entityField,
+                             Function<Claim, Map<String, Object>> publish) {
+        return once(caller, idempotencyKey, fingerprint, entityField, null, publish);
+    }
+
+    /**
+     * As {@link #once(Caller, String, String, String, Function)}, for a write whose entity id is given
+     * by the request (a network's id) rather than made up ({@code entityId} null).
+     */
+    Map<String, Object> once(Caller caller, String idempotencyKey, String fingerprint, String entityField, String entityId,
+                             Function<Claim, Map<String, Object>> publish) {
         if (idempotencyKey == null) {
-            return publish.apply(changeId);
+            return once(publish);
         }
-        if (idempotencyKey.length() > 128 || idempotencyKey.chars().anyMatch(Character::isISOControl)) {
-            throw new ApiException(HttpStatus.BAD_REQUEST, "BAD_IDEMPOTENCY_KEY", "Idempotency-Key must be at most 128 printable characters");
-        }
+        checkIdempotencyKey(idempotencyKey);
         String key = RedisKeys.PREFIX + "idem:" + caller.tenantId() + ":" + idempotencyKey;
-        String claimed = redis.set(key, "pending", SetParams.setParams().nx().ex(IDEMPOTENCY_TTL.toSeconds()));
-        if (claimed == null) {
-            Map<String, String> first = redis.hgetAll(key + ":result");
-            if (first.isEmpty()) {
+        for (int attempt = 0; attempt < 5; attempt++) {
+            Claim fresh = entityId == null ? Claim.fresh() : new Claim(newId(), entityId);
+            String mine = CANONICAL.writeValueAsString(new ClaimRecord(fingerprint, fresh.changeId(), fresh.entityId(), entityField,
+                    clock.millis()));
+            if (redis.set(key, mine, SetParams.setParams().nx().ex(IDEMPOTENCY_TTL.toSeconds())) != null) {
+                return attempt(key, mine, fresh, publish);
+            }
+            String text = redis.get(key);
+            if (text == null) {
+                continue; // expired in between: claim it again
+            }
+            Map<String, String> stored = redis.hgetAll(key + ":result");
+            if (!text.startsWith("{")) {
+                // A claim of the previous release ("pending", no fingerprint): its answer, or wait for it.
+                if (!stored.isEmpty()) {
+                    return replay(stored);
+                }
                 throw new ApiException(HttpStatus.CONFLICT, "REQUEST_IN_PROGRESS", "a request with this Idempotency-Key is in progress");
             }
-            Map<String, Object> out = new LinkedHashMap<>(first);
-            out.put("idempotentReplay", true);
-            return out;
+            ClaimRecord first = CANONICAL.readValue(text, ClaimRecord.class);
+            if (!first.fingerprint().equals(fingerprint)) {
+                throw new ApiException(HttpStatus.UNPROCESSABLE_CONTENT, "IDEMPOTENCY_KEY_REUSED",
+                        "Idempotency-Key '" + idempotencyKey + "' was used for another request (another body, path or network); "
+                                + "use a new key for a new request", Map.of("changeId", first.changeId()));
+            }
+            if (!stored.isEmpty()) {
+                return replay(stored);
+            }
+            Claim claim = new Claim(first.changeId(), first.entityId());
+            if (tracker.find(first.changeId()).isPresent()) {
+                // The first attempt's event is in the log (the compiler decided it): its outcome is the answer.
+                return replay(store(key, ids(claim, first.entityField())));
+            }
+            long age = clock.millis() - first.claimedAt();
+            if (age >= 0 && age < CLAIM_LEASE.toMillis()) {
+                long retryAfter = Math.max(1, (CLAIM_LEASE.toMillis() - age + 999) / 1000);
+                throw new ApiException(HttpStatus.CONFLICT, "REQUEST_IN_PROGRESS",
+                        "a request with this Idempotency-Key is in progress; retry after " + retryAfter + " s",
+                        Map.of("retryAfterSeconds", retryAfter, "changeId", first.changeId()));
+            }
+            // The first attempt crashed or its publish timed out: take the key over, with the same ids.
+            String taken = CANONICAL.writeValueAsString(new ClaimRecord(first.fingerprint(), first.changeId(), first.entityId(),
+                    first.entityField(), clock.millis()));
+            if (compareAndSet(key, text, taken)) {
+                return attempt(key, taken, claim, publish);
+            }
         }
+        throw new ApiException(HttpStatus.CONFLICT, "REQUEST_IN_PROGRESS", "a request with this Idempotency-Key is in progress");
+    }
+
+    /** Refuses a key over 128 characters or with characters outside printable ASCII (400, before anything else). */
+    static void checkIdempotencyKey(String key) {
+        if (key.isEmpty() || key.length() > 128 || !key.chars().allMatch(c -> c >= 0x20 && c < 0x7f)) {
+            String reason = key.length() > 128 ? "is " + key.length() + " characters long; at most 128 are allowed"
+                    : "must be 1 to 128 printable ASCII characters";
+            throw new ApiException(HttpStatus.BAD_REQUEST, "BAD_IDEMPOTENCY_KEY", "Idempotency-Key " + reason,
+                    Map.of("errors", java.util.List.of(Map.of("field", "Idempotency-Key", "reason", reason))));
+        }
+    }
+
+    private Map<String, Object> attempt(String key, String claimText, Claim claim, Function<Claim, Map<String, Object>> publish) {
+        Map<String, Object> result;
         try {
-            Map<String, Object> result = publish.apply(changeId);
-            Map<String, String> stored = new LinkedHashMap<>();
-            result.forEach((k, v) -> stored.put(k, String.valueOf(v)));
-            redis.hset(key + ":result", stored);
-            redis.expire(key + ":result", IDEMPOTENCY_TTL.toSeconds());
-            return result;
+            result = publish.apply(claim);
+        } catch (ApiException e) {
+            if (e.code().equals("PUBLISH_FAILED")) {
+                // The event may be in the log all the same: keep the key and its ids, and let a retry
+                // take it over at once (it republishes the same event, which the log decides once).
+                ClaimRecord r = CANONICAL.readValue(claimText, ClaimRecord.class);
+                compareAndSet(key, claimText, CANONICAL.writeValueAsString(
+                        new ClaimRecord(r.fingerprint(), r.changeId(), r.entityId(), r.entityField(), 0)));
+            } else {
+                redis.del(key);
+            }
+            throw e;
         } catch (RuntimeException e) {
             redis.del(key);
             throw e;
         }
+        Map<String, String> stored = new LinkedHashMap<>();
+        result.forEach((k, v) -> stored.put(k, String.valueOf(v)));
+        store(key, stored);
+        return result;
+    }
+
+    private static Map<String, String> ids(Claim claim, String entityField) {
+        Map<String, String> out = new LinkedHashMap<>();
+        out.put("changeId", claim.changeId());
+        if (entityField != null) {
+            out.put(entityField, claim.entityId());
+        }
+        return out;
+    }
+
+    private Map<String, String> store(String key, Map<String, String> result) {
+        redis.hset(key + ":result", result);
+        redis.expire(key + ":result", IDEMPOTENCY_TTL.toSeconds());
+        return result;
+    }
+
+    private static Map<String, Object> replay(Map<String, String> stored) {
+        Map<String, Object> out = new LinkedHashMap<>(stored);
+        out.put("idempotentReplay", true);
+        return out;
+    }
+
+    private static final String CAS_SCRIPT = "if redis.call('get', KEYS[1]) == ARGV[1] then "
+            + "redis.call('set', KEYS[1], ARGV[2], 'KEEPTTL') return 1 else return 0 end";
+
+    private boolean compareAndSet(String key, String expected, String next) {
+        Object r = redis.eval(CAS_SCRIPT, java.util.List.of(key), java.util.List.of(expected, next));
+        return r instanceof Long l && l == 1L;
     }
 
     /** The answer to a write: 202 with the change, or the status once {@code wait} is reached. */
@@ -140,24 +295,49 @@ class ChangeWriter {
         return ResponseEntity.status(s.reached(wait) ? whenDone : HttpStatus.ACCEPTED).location(location).body(body);
     }
 
+    /**
+     * The {@code timeout} of a wait: {@code 500ms}, {@code 5s} or ISO-8601 ({@code PT5S}), default 10 s.
+     * Zero and negative values are refused (leave out {@code wait} to not wait); a value above
+     * {@link ChangeTracker#MAX_WAIT} waits {@code MAX_WAIT} (the answer says so with 202 and the
+     * status so far, as any wait that times out).
+     */
     static Duration parseTimeout(String timeout) {
         if (timeout == null) {
             return Duration.ofSeconds(10);
         }
-        String t = timeout.trim().toLowerCase();
+        String t = timeout.trim().toLowerCase(java.util.Locale.ROOT);
+        Duration d;
         try {
-            if (t.startsWith("pt")) {
-                return Duration.parse(timeout.trim());
+            java.util.regex.Matcher m;
+            if (t.startsWith("pt") || t.startsWith("-pt")) {
+                d = Duration.parse(t.toUpperCase(java.util.Locale.ROOT));
+            } else if ((m = MILLIS.matcher(t)).matches()) {
+                d = m.group(1).length() > 12 ? ChangeTracker.MAX_WAIT.plusMillis(1) : Duration.ofMillis(Long.parseLong(m.group(1)));
+                d = m.group().startsWith("-") ? d.negated() : d;
+            } else if ((m = SECONDS.matcher(t)).matches()) {
+                // Saturate first: a huge value is capped below, never wrapped into a negative one.
+                double seconds = Double.parseDouble(m.group(1));
+                d = seconds > ChangeTracker.MAX_WAIT.toSeconds() ? ChangeTracker.MAX_WAIT.plusMillis(1)
+                        : Duration.ofMillis((long) Math.ceil(seconds * 1000));
+                d = m.group().startsWith("-") ? d.negated() : d;
+            } else {
+                throw new NumberFormatException(t);
             }
-            if (t.endsWith("ms")) {
-                return Duration.ofMillis(Long.parseLong(t.substring(0, t.length() - 2)));
-            }
-            if (t.endsWith("s")) {
-                return Duration.ofMillis((long) (Double.parseDouble(t.substring(0, t.length() - 1)) * 1000));
-            }
-            return Duration.parse(timeout);
-        } catch (NumberFormatException | DateTimeParseException e) {
-            throw new ApiException(HttpStatus.BAD_REQUEST, "BAD_PARAMETER", "timeout must look like 500ms, 5s or PT5S");
+        } catch (NumberFormatException | DateTimeParseException | ArithmeticException e) {
+            throw badTimeout("must look like 500ms, 5s or PT5S");
         }
+        if (d.isNegative() || d.isZero()) {
+            throw badTimeout("must be positive (1ms to " + ChangeTracker.MAX_WAIT.toSeconds()
+                    + "s); leave out wait to answer without waiting");
+        }
+        return d.compareTo(ChangeTracker.MAX_WAIT) > 0 ? ChangeTracker.MAX_WAIT : d;
+    }
+
+    private static final java.util.regex.Pattern MILLIS = java.util.regex.Pattern.compile("-?([0-9]{1,18})ms");
+    private static final java.util.regex.Pattern SECONDS = java.util.regex.Pattern.compile("-?([0-9]{1,18}(?:\\.[0-9]{1,9})?)s");
+
+    private static ApiException badTimeout(String reason) {
+        return new ApiException(HttpStatus.BAD_REQUEST, "BAD_PARAMETER", "timeout " + reason,
+                Map.of("errors", java.util.List.of(Map.of("field", "timeout", "reason", reason))));
     }
 }

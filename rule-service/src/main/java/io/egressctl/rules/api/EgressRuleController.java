@@ -3,6 +3,7 @@ package io.egressctl.rules.api;
 import io.egressctl.core.event.RuleChange;
 import io.egressctl.core.model.EgressRule;
 import io.egressctl.core.model.Network;
+import io.egressctl.core.state.Limits;
 import io.egressctl.core.validation.RuleValidator;
 import io.egressctl.rules.auth.Caller;
 import io.egressctl.rules.publish.EventPublisher;
@@ -35,12 +36,15 @@ class EgressRuleController {
     private final NetworkController networks;
     private final EventPublisher publisher;
     private final ChangeWriter writer;
+    private final Limits limits;
     private final RuleValidator validator = new RuleValidator();
 
-    EgressRuleController(NetworkController networks, NetworkViews views, EventPublisher publisher, ChangeWriter writer) {
+    EgressRuleController(NetworkController networks, NetworkViews views, EventPublisher publisher, ChangeWriter writer,
+                         Limits limits) {
         this.networks = networks;
         this.publisher = publisher;
         this.writer = writer;
+        this.limits = limits;
     }
 
     @PostMapping
@@ -54,13 +58,16 @@ class EgressRuleController {
         NetworkView view = networks.visible(caller, networkId);
         Long expected = ChangeWriter.expectedVersion(ifMatch, view.configVersion());
         Network network = view.network();
-        Map<String, Object> ids = writer.once(caller, idempotencyKey, changeId -> {
-            String ruleId = ChangeWriter.newId();
+        String fingerprint = idempotencyKey == null ? null : writer.fingerprint(request, body);
+        Map<String, Object> ids = writer.once(caller, idempotencyKey, fingerprint, "ruleId", claim -> {
+            String ruleId = claim.entityId();
             EgressRule rule = validator.validateRule(ruleId, body.draft(), network);
-            checkConflicts(view, rule);
-            publisher.publish(new RuleChange(changeId, RuleChange.Operation.RULE_CREATED, networkId, expected, idempotencyKey,
-                    null, null, rule, writer.audit(caller, request)));
-            return Map.of("changeId", changeId, "ruleId", ruleId);
+            checkConflicts(view, rule, limits);
+            RuleChange change = new RuleChange(claim.changeId(), RuleChange.Operation.RULE_CREATED, networkId, expected, idempotencyKey,
+                    null, null, rule, writer.audit(caller, request));
+            FragmentBudget.check(view, limits, (copy, position) -> copy.applyRule(change, position));
+            publisher.publish(change);
+            return Map.of("changeId", claim.changeId(), "ruleId", ruleId);
         });
         return writer.answer(ids, networkId, wait, timeout, HttpStatus.CREATED);
     }
@@ -98,10 +105,13 @@ class EgressRuleController {
         EgressRule before = existing(view, ruleId);
         Long expected = ChangeWriter.expectedVersion(ifMatch, view.configVersion());
         EgressRule after = validator.validateRule(ruleId, body.draft(), view.network());
-        checkConflicts(view, after);
-        Map<String, Object> ids = writer.once(caller, null, changeId -> {
-            publisher.publish(new RuleChange(changeId, RuleChange.Operation.RULE_UPDATED, networkId, expected, null,
-                    null, before, after, writer.audit(caller, request)));
+        checkConflicts(view, after, limits);
+        Map<String, Object> ids = writer.once(claim -> {
+            String changeId = claim.changeId();
+            RuleChange change = new RuleChange(changeId, RuleChange.Operation.RULE_UPDATED, networkId, expected, null,
+                    null, before, after, writer.audit(caller, request));
+            FragmentBudget.check(view, limits, (copy, position) -> copy.applyRule(change, position));
+            publisher.publish(change);
             return Map.of("changeId", changeId, "ruleId", ruleId);
         });
         return writer.answer(ids, networkId, wait, timeout, HttpStatus.OK);
@@ -117,7 +127,8 @@ class EgressRuleController {
         NetworkView view = networks.visible(caller, networkId);
         EgressRule before = existing(view, ruleId);
         Long expected = ChangeWriter.expectedVersion(ifMatch, view.configVersion());
-        Map<String, Object> ids = writer.once(caller, null, changeId -> {
+        Map<String, Object> ids = writer.once(claim -> {
+            String changeId = claim.changeId();
             publisher.publish(new RuleChange(changeId, RuleChange.Operation.RULE_DELETED, networkId, expected, null,
                     null, before, null, writer.audit(caller, request)));
             return Map.of("changeId", changeId, "ruleId", ruleId);
@@ -133,8 +144,11 @@ class EgressRuleController {
         return rule;
     }
 
-    /** Fast feedback on what the log would reject anyway: duplicates and the quota. */
-    static void checkConflicts(NetworkView view, EgressRule rule) {
+    /**
+     * Fast feedback on what the log would reject anyway: duplicates and the quota (the network's own,
+     * never above the operator's limit of rules per network).
+     */
+    static void checkConflicts(NetworkView view, EgressRule rule, Limits limits) {
         String key = rule.matchKey();
         for (EgressRule existing : view.ruleList()) {
             if (!existing.ruleId().equals(rule.ruleId()) && existing.matchKey().equals(key)) {
@@ -142,9 +156,11 @@ class EgressRuleController {
                         Map.of("existingRuleId", existing.ruleId()));
             }
         }
-        if (!view.rules().containsKey(rule.ruleId()) && view.rules().size() >= view.ruleQuota()) {
+        int quota = limits.effectiveQuota(view.ruleQuota());
+        if (!view.rules().containsKey(rule.ruleId()) && view.rules().size() >= quota) {
             throw new ApiException(HttpStatus.CONFLICT, "QUOTA_EXCEEDED", "network " + view.networkId() + " already has its quota of "
-                    + view.ruleQuota() + " rules");
+                    + quota + " rules" + (quota < view.ruleQuota() ? " (the operator's limit of rules per network)" : ""),
+                    Map.of("quota", quota));
         }
     }
 

@@ -2,6 +2,7 @@ package io.egressctl.rules.api;
 
 import io.egressctl.core.event.RuleChange;
 import io.egressctl.core.model.Network;
+import io.egressctl.core.state.Limits;
 import io.egressctl.core.validation.RuleValidator;
 import io.egressctl.core.validation.ValidationException;
 import io.egressctl.core.validation.Violation;
@@ -36,12 +37,14 @@ class NetworkController {
     private final NetworkViews views;
     private final EventPublisher publisher;
     private final ChangeWriter writer;
+    private final Limits limits;
     private final RuleValidator validator = new RuleValidator();
 
-    NetworkController(NetworkViews views, EventPublisher publisher, ChangeWriter writer) {
+    NetworkController(NetworkViews views, EventPublisher publisher, ChangeWriter writer, Limits limits) {
         this.views = views;
         this.publisher = publisher;
         this.writer = writer;
+        this.limits = limits;
     }
 
     @PostMapping
@@ -51,14 +54,23 @@ class NetworkController {
                                                @RequestParam(required = false) String timeout,
                                                @RequestHeader(name = "Idempotency-Key", required = false) String idempotencyKey,
                                                HttpServletRequest request) {
-        Network network = validator.validateNetwork(body.draft(), caller.tenantId());
-        if (views.find(network.networkId()).isPresent()) {
-            throw new ApiException(HttpStatus.CONFLICT, "NETWORK_EXISTS", "network " + network.networkId() + " already exists");
-        }
-        Map<String, Object> ids = writer.once(caller, idempotencyKey, changeId -> {
-            publisher.publish(new RuleChange(changeId, RuleChange.Operation.NETWORK_CREATED, network.networkId(), null,
+        Network network = validator.validateNetwork(body.draft(), caller.tenantId(), limits);
+        String fingerprint = idempotencyKey == null ? null : writer.fingerprint(request, body);
+        Map<String, Object> ids = writer.once(caller, idempotencyKey, fingerprint, "networkId", network.networkId(), claim -> {
+            // Checked inside the claim: a retry of a create that went through finds it done (its stored
+            // answer), not NETWORK_EXISTS.
+            if (views.find(network.networkId()).isPresent()) {
+                throw new ApiException(HttpStatus.CONFLICT, "NETWORK_EXISTS", "network " + network.networkId() + " already exists");
+            }
+            int owned = views.networkIds(caller.tenantId()).size();
+            if (owned >= limits.networksPerTenant()) {
+                throw new ApiException(HttpStatus.CONFLICT, "NETWORK_LIMIT_EXCEEDED", "tenant " + caller.tenantId() + " already has "
+                        + owned + " networks, the operator's limit of networks per tenant is " + limits.networksPerTenant(),
+                        Map.of("limit", limits.networksPerTenant()));
+            }
+            publisher.publish(new RuleChange(claim.changeId(), RuleChange.Operation.NETWORK_CREATED, network.networkId(), null,
                     idempotencyKey, network, null, null, writer.audit(caller, request)));
-            return Map.of("changeId", changeId, "networkId", network.networkId());
+            return Map.of("changeId", claim.changeId(), "networkId", network.networkId());
         });
         return writer.answer(ids, network.networkId(), wait, timeout, HttpStatus.CREATED);
     }
@@ -88,7 +100,8 @@ class NetworkController {
         NetworkView v = visible(caller, networkId);
         Long expected = ChangeWriter.expectedVersion(ifMatch, v.configVersion());
         Network updated = patched(v.network(), body);
-        Map<String, Object> ids = writer.once(caller, null, changeId -> {
+        Map<String, Object> ids = writer.once(claim -> {
+            String changeId = claim.changeId();
             publisher.publish(new RuleChange(changeId, RuleChange.Operation.NETWORK_UPDATED, networkId, expected, null,
                     updated, null, null, writer.audit(caller, request)));
             return Map.of("changeId", changeId, "networkId", networkId);
@@ -109,7 +122,8 @@ class NetworkController {
             throw new ApiException(HttpStatus.CONFLICT, "NETWORK_IN_USE", "network " + networkId + " still has "
                     + v.vms().size() + " VMs placed; remove them first", Map.of("vms", v.vms().size()));
         }
-        Map<String, Object> ids = writer.once(caller, null, changeId -> {
+        Map<String, Object> ids = writer.once(claim -> {
+            String changeId = claim.changeId();
             publisher.publish(new RuleChange(changeId, RuleChange.Operation.NETWORK_DELETED, networkId, expected, null,
                     null, null, null, writer.audit(caller, request)));
             return Map.of("changeId", changeId, "networkId", networkId);
@@ -135,6 +149,11 @@ class NetworkController {
             updated = updated.withKeepEstablished(body.keepEstablished());
         }
         return updated;
+    }
+
+    /** The operator's limits the API checks writes against. */
+    Limits limits() {
+        return limits;
     }
 
     /** The network if the caller may see it; another tenant's network answers 404, as a missing one. */

@@ -32,11 +32,13 @@ class PlacementController {
     private final NetworkViews views;
     private final EventPublisher publisher;
     private final ChangeWriter writer;
+    private final io.egressctl.core.state.Limits limits;
 
-    PlacementController(NetworkViews views, EventPublisher publisher, ChangeWriter writer) {
+    PlacementController(NetworkViews views, EventPublisher publisher, ChangeWriter writer, io.egressctl.core.state.Limits limits) {
         this.views = views;
         this.publisher = publisher;
         this.writer = writer;
+        this.limits = limits;
     }
 
     @PutMapping("/{vmId}")
@@ -56,9 +58,11 @@ class PlacementController {
         NetworkView.VmView current = view == null ? null : view.vms().get(vmId);
         boolean move = current != null && !current.hostId().equals(p.hostId());
         String changeId = ChangeWriter.newId();
-        publisher.publish(new WorkloadChange(changeId, move ? WorkloadChange.Operation.VM_MOVED : WorkloadChange.Operation.VM_PLACED,
+        WorkloadChange change = new WorkloadChange(changeId, move ? WorkloadChange.Operation.VM_MOVED : WorkloadChange.Operation.VM_PLACED,
                 networkId, vmId, p.hostId(), move ? current.hostId() : null, p.interfaceName(), p.mac(), p.ipv4(), p.ipv6(),
-                writer.audit(caller, request)));
+                writer.audit(caller, request));
+        FragmentBudget.check(view, limits, (copy, position) -> copy.applyWorkload(change, position));
+        publisher.publish(change);
         return writer.answer(Map.of("changeId", changeId, "vmId", vmId), networkId, wait, timeout, HttpStatus.OK);
     }
 

@@ -49,8 +49,17 @@ class PreviewController {
     private final FragmentCompiler compiler = new FragmentCompiler();
     private final NftRenderer renderer = new NftRenderer();
 
-    PreviewController(NetworkController networks) {
+    private final io.egressctl.core.state.Limits limits;
+
+    @org.springframework.beans.factory.annotation.Autowired
+    PreviewController(NetworkController networks, io.egressctl.core.state.Limits limits) {
         this.networks = networks;
+        this.limits = limits;
+    }
+
+    /** A preview under the default limits (tests). */
+    PreviewController(NetworkController networks) {
+        this(networks, io.egressctl.core.state.Limits.defaults());
     }
 
     @PostMapping("/api/v1/networks/{networkId}/egress-rules:preview")
@@ -67,7 +76,7 @@ class PreviewController {
 
         Map<String, Object> conflict = null;
         try {
-            EgressRuleController.checkConflicts(view, rule);
+            EgressRuleController.checkConflicts(view, rule, limits);
         } catch (ApiException e) {
             conflict = new LinkedHashMap<>();
             conflict.put("code", e.code());

@@ -9,7 +9,7 @@ import org.springframework.web.servlet.config.annotation.InterceptorRegistry;
 import org.springframework.web.servlet.config.annotation.WebMvcConfigurer;
 
 /**
- * Checks {@code ?wait=} and {@code ?timeout=} before a handler runs. A write publishes its event
+ * Checks {@code ?wait=}, {@code ?timeout=} and the {@code Idempotency-Key} header before a handler runs. A write publishes its event
  * before it waits, so a bad value found only while waiting would answer 400 for a change that is
  * already in the log; checked up front, a 400 means nothing was published.
  */
@@ -24,6 +24,11 @@ class WaitParameters implements WebMvcConfigurer, HandlerInterceptor {
     @Override
     public boolean preHandle(HttpServletRequest request, HttpServletResponse response, Object handler) {
         check(request.getParameter("wait"), request.getParameter("timeout"));
+        String key = request.getHeader("Idempotency-Key");
+        if (key != null) {
+            // Before the handler reads the body: a bad key is a 400 whatever else is wrong with the request.
+            ChangeWriter.checkIdempotencyKey(key);
+        }
         return true;
     }
 

@@ -11,10 +11,27 @@ import java.util.List;
  * @param hostsTotal   hosts whose fragments the change touched
  * @param hostsApplied of those, hosts that acknowledged a version including it
  * @param pendingHosts hosts still to acknowledge
+ * @param failedHosts  of the pending hosts, those whose last report is a NACK: their apply failed and
+ *                     they keep enforcing their last good state; each with the agent's error
  */
 public record ChangeStatus(String changeId, String networkId, String operation, String status, String code,
                            String reason, Long version, String ruleId, int hostsTotal, int hostsApplied,
-                           List<String> pendingHosts, String compiledAt) {
+                           List<String> pendingHosts, String compiledAt, List<FailedHost> failedHosts) {
+
+    /** A host whose last apply failed (NACK), with the error its agent reported. */
+    public record FailedHost(String hostId, String error, String reportedAt) {
+    }
+
+    public ChangeStatus {
+        failedHosts = failedHosts == null ? List.of() : List.copyOf(failedHosts);
+    }
+
+    /** A status without failed hosts. */
+    public ChangeStatus(String changeId, String networkId, String operation, String status, String code, String reason, Long version,
+                        String ruleId, int hostsTotal, int hostsApplied, List<String> pendingHosts, String compiledAt) {
+        this(changeId, networkId, operation, status, code, reason, version, ruleId, hostsTotal, hostsApplied, pendingHosts, compiledAt,
+                List.of());
+    }
 
     public boolean isFinal() {
         return status.equals("APPLIED") || status.equals("REJECTED");

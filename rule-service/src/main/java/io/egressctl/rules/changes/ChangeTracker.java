@@ -51,10 +51,16 @@ public class ChangeTracker {
         String networkId = f.get("networkId");
         Map<String, Long> targets = json.readValue(f.getOrDefault("targets", "{}"), new TypeReference<Map<String, Long>>() { });
         List<String> pending = new ArrayList<>();
+        List<ChangeStatus.FailedHost> failed = new ArrayList<>();
         for (Map.Entry<String, Long> t : targets.entrySet()) {
-            String applied = redis.hget(RedisKeys.hostApplied(t.getKey()), "v:" + networkId);
-            if (applied == null || Long.parseLong(applied) < t.getValue()) {
+            // Invariant 7: only an ACKed version at or above the change's counts; an older one does not.
+            List<String> applied = redis.hmget(RedisKeys.hostApplied(t.getKey()), "v:" + networkId, "status", "error", "at");
+            String version = applied.get(0);
+            if (version == null || Long.parseLong(version) < t.getValue()) {
                 pending.add(t.getKey());
+                if ("NACK".equals(applied.get(1))) {
+                    failed.add(new ChangeStatus.FailedHost(t.getKey(), applied.get(2), applied.get(3)));
+                }
             }
         }
         String status = f.get("status");
@@ -63,7 +69,7 @@ public class ChangeTracker {
         }
         Long version = f.containsKey("version") ? Long.valueOf(f.get("version")) : null;
         return Optional.of(new ChangeStatus(changeId, networkId, f.get("operation"), status, f.get("code"), f.get("reason"),
-                version, f.get("ruleId"), targets.size(), targets.size() - pending.size(), pending, f.get("compiledAt")));
+                version, f.get("ruleId"), targets.size(), targets.size() - pending.size(), pending, f.get("compiledAt"), failed));
     }
 
     /**

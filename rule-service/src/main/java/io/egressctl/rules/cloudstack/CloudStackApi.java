@@ -3,6 +3,7 @@ package io.egressctl.rules.cloudstack;
 import io.egressctl.core.event.Audit;
 import io.egressctl.core.event.RuleChange;
 import io.egressctl.core.model.EgressRule;
+import io.egressctl.core.state.Limits;
 import io.egressctl.core.validation.Identifiers;
 import io.egressctl.core.validation.RuleValidator;
 import io.egressctl.core.validation.ValidationException;
@@ -77,16 +78,26 @@ public class CloudStackApi {
     private final RequestVerifier verifier;
     private final Clock clock;
     private final String serviceVersion;
+    private final Limits limits;
     private final RuleValidator validator = new RuleValidator();
     private final JsonMapper json = JSON;
 
     @Autowired
-    public CloudStackApi(CloudStackBackend backend, CloudStackStore store, RequestVerifier verifier, EgressProperties props) {
-        this(backend, store, verifier, Clock.systemUTC(), props.serviceVersion());
+    public CloudStackApi(CloudStackBackend backend, CloudStackStore store, RequestVerifier verifier, EgressProperties props,
+                         Limits limits) {
+        this(backend, store, verifier, Clock.systemUTC(), props.serviceVersion(), limits);
     }
 
+    /** An API under the default limits. */
     public CloudStackApi(CloudStackBackend backend, CloudStackStore store, RequestVerifier verifier, Clock clock,
                          String serviceVersion) {
+        this(backend, store, verifier, clock, serviceVersion, Limits.defaults());
+    }
+
+    /** An API checking creates against the operator's {@code limits} (the rule quota is never above its rules per network). */
+    public CloudStackApi(CloudStackBackend backend, CloudStackStore store, RequestVerifier verifier, Clock clock,
+                         String serviceVersion, Limits limits) {
+        this.limits = limits;
         this.backend = backend;
         this.store = store;
         this.verifier = verifier;
@@ -189,8 +200,9 @@ public class CloudStackApi {
                         + view.networkId() + ": " + shown);
             }
         }
-        if (view.rules().size() >= view.ruleQuota()) {
-            throw new CloudStackError(532, 4370, "Maximum number of egress rules (" + view.ruleQuota() + ") for network "
+        int quota = limits.effectiveQuota(view.ruleQuota());
+        if (view.rules().size() >= quota) {
+            throw new CloudStackError(532, 4370, "Maximum number of egress rules (" + quota + ") for network "
                     + view.networkId() + " has been exceeded.");
         }
     }

@@ -26,6 +26,17 @@ import java.util.Map;
 @Configuration(proxyBeanMethods = false)
 class InfraConfig {
 
+    /**
+     * The operator's limits (rules per network, networks per tenant, fragment size), from
+     * {@code EGRESS_MAX_RULES_PER_NETWORK}, {@code EGRESS_MAX_NETWORKS_PER_TENANT} and
+     * {@code EGRESS_MAX_FRAGMENT_BYTES} (environment or properties; defaults in docs/operations.md).
+     * The compiler, rule-service and audit replay must be given the same values.
+     */
+    @Bean
+    io.egressctl.core.state.Limits limits(org.springframework.core.env.Environment env) {
+        return io.egressctl.core.state.Limits.from(env::getProperty);
+    }
+
     @Bean
     SchemaRegistryClient schemaRegistryClient(EgressProperties props) {
         return new HttpSchemaRegistryClient(props.schemaRegistryUrl());

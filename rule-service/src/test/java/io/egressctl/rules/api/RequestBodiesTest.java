@@ -127,4 +127,43 @@ class RequestBodiesTest {
         assertThat(v.validateNetwork(new Requests.NetworkRequest("n1", null, "10.0.0.0/24", null, null, null, null, null).draft(), "acme")
                 .keepEstablished()).isFalse();
     }
+
+    // ---- wrong JSON types are never coerced (item: "startPort":"80") ----
+
+    @Test
+    void aStringWhereANumberBelongsIsBadValueOnEveryNumericField() {
+        for (String field : List.of("startPort", "endPort", "icmpType", "icmpCode", "priority")) {
+            ProblemDetail p = read("{\"protocol\":\"tcp\",\"" + field + "\":\"80\"}", Requests.RuleRequest.class);
+            assertThat(p.getStatus()).as(field).isEqualTo(400);
+            assertThat(p.getProperties()).as(field).containsEntry("code", "BAD_VALUE");
+            assertThat(firstError(p)).as(field).containsEntry("field", field);
+            assertThat(firstError(p).get("reason")).as(field).contains("string");
+        }
+        ProblemDetail quota = read("{\"networkId\":\"n1\",\"ruleQuota\":\"10\"}", Requests.NetworkRequest.class);
+        assertThat(quota.getProperties()).containsEntry("code", "BAD_VALUE");
+        assertThat(firstError(quota)).containsEntry("field", "ruleQuota");
+        assertThat(firstError(read("{\"startPort\":\"\"}", Requests.RuleRequest.class))).containsEntry("field", "startPort");
+        assertThat(firstError(read("{\"startPort\":true}", Requests.RuleRequest.class))).containsEntry("field", "startPort");
+    }
+
+    @Test
+    void aNumberOrBooleanWhereAStringBelongsIsBadValue() {
+        ProblemDetail p = read("{\"protocol\":6}", Requests.RuleRequest.class);
+        assertThat(p.getProperties()).containsEntry("code", "BAD_VALUE");
+        assertThat(firstError(p)).containsEntry("field", "protocol");
+        assertThat(firstError(read("{\"networkId\":true}", Requests.NetworkRequest.class))).containsEntry("field", "networkId");
+        assertThat(firstError(read("{\"hostId\":1.5}", Requests.PlacementRequest.class))).containsEntry("field", "hostId");
+        assertThat(firstError(read("{\"protocol\":\"tcp\",\"sourceCidrs\":[10]}", Requests.RuleRequest.class)).get("field"))
+                .startsWith("sourceCidrs");
+        assertThat(firstError(read("{\"networkId\":\"n1\",\"advanced\":\"false\"}", Requests.NetworkRequest.class)))
+                .containsEntry("field", "advanced");
+    }
+
+    @Test
+    void numbersOfTheRightTypeStillRead() {
+        Requests.RuleRequest r = json.readValue("{\"protocol\":\"tcp\",\"startPort\":80,\"endPort\":90,\"priority\":5}",
+                Requests.RuleRequest.class);
+        assertThat(r.startPort()).isEqualTo(80);
+        assertThat(r.priority()).isEqualTo(5);
+    }
 }

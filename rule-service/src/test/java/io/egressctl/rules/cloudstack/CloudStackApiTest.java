@@ -313,6 +313,36 @@ class CloudStackApiTest {
     }
 
     @Test
+    void theBadInputEdgesOfTheRestApiAreRefusedHereTooAndNothingIsPublished() {
+        for (String port : java.util.List.of("80.5", "-5", "99999999999", "0x50", "80 443")) {
+            Answer bad = call(KEY, "createEgressFirewallRule", "networkid", "net-a", "protocol", "tcp", "startport", port);
+            assertThat(bad.status()).as(port).isEqualTo(431);
+            assertThat(bad.in("createegressfirewallruleresponse").get("errortext").asString()).as(port).contains("startport");
+        }
+        // A source wider than the guest network (other than CloudStack's 0.0.0.0/0, "every VM") is refused.
+        Answer wide = call(KEY, "createEgressFirewallRule", "networkid", "net-a", "protocol", "tcp", "cidrlist", "0.0.0.0/1");
+        assertThat(wide.status()).isEqualTo(431);
+        assertThat(wide.in("createegressfirewallruleresponse").get("errortext").asString()).contains("is outside the guest CIDR");
+        Answer badPage = call(KEY, "listEgressFirewallRules", "networkid", "net-a", "page", "-1");
+        assertThat(badPage.status()).isEqualTo(431);
+        assertThat(backend.published).isEmpty();
+    }
+
+    @Test
+    void theOperatorsLimitOfRulesPerNetworkCapsTheQuota() {
+        api = new CloudStackApi(backend, store, new RequestVerifier(new CloudStackKeys(KEY + ":" + SECRET + "=acme:tenant:alice"), store,
+                clock), clock, "test", new io.egressctl.core.state.Limits(1, 10, 100_000));
+        String first = call(KEY, "createEgressFirewallRule", "networkid", "net-a", "protocol", "tcp", "startport", "80")
+                .in("createegressfirewallruleresponse").get("jobid").asString();
+        backend.compile(first);
+        Answer second = call(KEY, "createEgressFirewallRule", "networkid", "net-a", "protocol", "tcp", "startport", "81");
+        assertThat(second.status()).isEqualTo(532);
+        assertThat(second.in("createegressfirewallruleresponse").get("errortext").asString())
+                .contains("Maximum number of egress rules (1) for network net-a has been exceeded");
+        assertThat(backend.published).hasSize(1);
+    }
+
+    @Test
     void aDuplicateRuleIsAConflict() {
         createTcp80();
         backend.compile(backend.last().eventId());
