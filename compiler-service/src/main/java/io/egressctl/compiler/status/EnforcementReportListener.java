@@ -35,7 +35,7 @@ import java.util.Map;
  * ({@code [{"networkId":..,"vmId":..,"reason":..}]}, {@code []} when none) for status and audit.
  */
 @Component
-class EnforcementReportListener {
+public class EnforcementReportListener {
 
     private static final Logger log = LoggerFactory.getLogger(EnforcementReportListener.class);
 
@@ -48,14 +48,14 @@ class EnforcementReportListener {
     private final SnapshotStore store;
     private final AvroDeserializer<EnforcementReport> deserializer;
 
-    EnforcementReportListener(SnapshotStore store, SchemaRegistryClient registry) {
+    public EnforcementReportListener(SnapshotStore store, SchemaRegistryClient registry) {
         this.store = store;
         this.deserializer = new AvroDeserializer<>(registry, EnforcementReport.class);
     }
 
     @KafkaListener(id = "enforcement-status", topics = Topics.ENFORCEMENT_REPORTS, groupId = "${egress.compiler.status-group:egress-compiler-status}",
             batch = "true")
-    void onReports(List<ConsumerRecord<String, byte[]>> records) {
+    public void onReports(List<ConsumerRecord<String, byte[]>> records) {
         for (ConsumerRecord<String, byte[]> record : records) {
             EnforcementReport r;
             try {
