@@ -1,6 +1,7 @@
 package io.egressctl.rules.views;
 
 import io.egressctl.schemas.view.RedisKeys;
+import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.beans.factory.annotation.Value;
 import org.springframework.boot.health.contributor.Health;
 import org.springframework.boot.health.contributor.HealthIndicator;
@@ -10,6 +11,7 @@ import redis.clients.jedis.UnifiedJedis;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.function.LongSupplier;
+import java.util.function.Supplier;
 
 /**
  * Whether the read model in Redis is complete, as the compiler says in Redis: not while the
@@ -25,21 +27,26 @@ public class RebuildState implements HealthIndicator {
 
     /** What the read model is: complete, or being rebuilt and why. */
     public record Status(boolean rebuilding, String reason) {
-        static final Status COMPLETE = new Status(false, null);
+        public static final Status COMPLETE = new Status(false, null);
     }
 
-    private final UnifiedJedis redis;
+    private final Supplier<Status> reader;
     private final long cacheMillis;
     private final LongSupplier clock;
     private volatile Status last;
     private volatile long readAt;
 
+    @Autowired
     RebuildState(UnifiedJedis redis, @Value("${egress.rebuild-check-ms:500}") long cacheMillis) {
-        this(redis, cacheMillis, System::currentTimeMillis);
+        this(() -> read(redis), cacheMillis, System::currentTimeMillis);
     }
 
-    RebuildState(UnifiedJedis redis, long cacheMillis, LongSupplier clock) {
-        this.redis = redis;
+    /**
+     * @param reader      reads the status from where the compiler keeps it (Redis; a fake in unit tests)
+     * @param cacheMillis how long a read status is used before reading again
+     */
+    public RebuildState(Supplier<Status> reader, long cacheMillis, LongSupplier clock) {
+        this.reader = reader;
         this.cacheMillis = cacheMillis;
         this.clock = clock;
     }
@@ -49,14 +56,14 @@ public class RebuildState implements HealthIndicator {
         long now = clock.getAsLong();
         Status s = last;
         if (s == null || now - readAt >= cacheMillis) {
-            s = read();
+            s = reader.get();
             last = s;
             readAt = now;
         }
         return s;
     }
 
-    private Status read() {
+    private static Status read(UnifiedJedis redis) {
         String generation;
         Map<String, String> partitions;
         try (var p = redis.pipelined()) {
@@ -70,7 +77,7 @@ public class RebuildState implements HealthIndicator {
     }
 
     /** Pure: the status for what Redis holds. */
-    static Status classify(String generation, Map<String, String> rebuilding) {
+    public static Status classify(String generation, Map<String, String> rebuilding) {
         if (generation == null) {
             return new Status(true, "the read model is not built: Redis holds no generation marker (it was emptied or"
                     + " restarted, or no compiler-service has started yet); the compiler rebuilds it from the log");
