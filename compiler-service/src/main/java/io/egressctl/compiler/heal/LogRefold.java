@@ -148,8 +148,14 @@ public final class LogRefold {
         return count;
     }
 
-    /** Folds every enforcement report in memory; writes each host's result where the host has no applied state. */
-    private long[] reports() {
+    /**
+     * Folds every enforcement report in memory and writes each host's result where the host has no
+     * applied state (a compiler that starts on an empty Redis: its report listener's group has
+     * committed past those reports).
+     *
+     * @return the reports read and the hosts whose applied state was written
+     */
+    public long[] reports() {
         InMemoryApplied applied = new InMemoryApplied();
         EnforcementReportListener fold = new EnforcementReportListener(applied.store, registry);
         long count = 0;

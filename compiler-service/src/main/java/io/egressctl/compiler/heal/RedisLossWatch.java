@@ -111,9 +111,37 @@ public class RedisLossWatch implements HealthIndicator, DisposableBean {
      */
     public void attach(Runnable heal) {
         this.healer = heal;
-        this.generation = claim();
+        String candidate = newGeneration();
+        this.generation = claim(candidate);
         log.info("Redis generation {}", generation);
+        if (generation.equals(candidate)) {
+            // Redis holds nothing of ours (a first start, or it lost its state while no compiler ran): the
+            // partitions replay from the beginning as they are assigned, but the report listener's group has
+            // committed past the reports that made the hosts' applied state.
+            exec.execute(this::refoldReports);
+        }
         exec.scheduleWithFixedDelay(this::tick, intervalMillis, intervalMillis, TimeUnit.MILLISECONDS);
+    }
+
+    private void refoldReports() {
+        for (int attempt = 1; ; attempt++) {
+            try {
+                long[] r = refold.reports();
+                log.info("Redis held no generation marker at start: folded {} enforcement reports again ({} hosts' applied state restored)",
+                        r[0], r[1]);
+                lastHeal = Instant.now() + ": applied state of " + r[1] + " hosts folded again from " + r[0] + " reports at start";
+                return;
+            } catch (RuntimeException e) {
+                lastError = e.toString();
+                log.warn("folding the enforcement reports again failed (attempt {}), retrying: {}", attempt, e.toString());
+                try {
+                    Thread.sleep(Math.min(30_000, 500L * attempt));
+                } catch (InterruptedException ie) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
+            }
+        }
     }
 
     /** A batch failed (Redis may be gone or back empty): check the marker now rather than at the next tick. */
@@ -168,7 +196,7 @@ public class RedisLossWatch implements HealthIndicator, DisposableBean {
      * @param networks  the networks of those partitions
      */
     public void heal(Map<Integer, Long> positions, Collection<String> networks) {
-        String g = claim();
+        String g = claim(newGeneration());
         if (g.equals(generation)) {
             return;
         }
@@ -204,9 +232,14 @@ public class RedisLossWatch implements HealthIndicator, DisposableBean {
         }
     }
 
-    private String claim() {
+    private static String newGeneration() {
+        return UUID.randomUUID() + " " + Instant.now();
+    }
+
+    /** Sets {@code candidate} (and marks every partition) when Redis holds no marker; returns the marker in force. */
+    private String claim(String candidate) {
         List<String> args = new ArrayList<>();
-        args.add(UUID.randomUUID() + " " + Instant.now());
+        args.add(candidate);
         args.addAll(RebuildMarkers.fields(partitions));
         return (String) redis.eval(CLAIM, List.of(RedisKeys.generation(), RedisKeys.rebuilding()), args);
     }

@@ -19,7 +19,7 @@ import java.util.function.Supplier;
  * compiler has noticed yet, or none ever ran) nor while {@code egress:{control}:rebuilding} names
  * partitions (a compiler replays the log without a checkpoint, or heals after a loss). While it is
  * not, the API answers 503 with a Retry-After rather than from an empty view, and readiness is
- * OUT_OF_SERVICE with the reason. Read at most every {@code egress.rebuild-check-ms} (500 ms): one
+ * OUT_OF_SERVICE with the reason. Read at most every {@code egress.rebuild-check-ms} (100 ms): one
  * round trip for the two keys.
  */
 @Component("rebuild")
@@ -37,7 +37,7 @@ public class RebuildState implements HealthIndicator {
     private volatile long readAt;
 
     @Autowired
-    RebuildState(UnifiedJedis redis, @Value("${egress.rebuild-check-ms:500}") long cacheMillis) {
+    RebuildState(UnifiedJedis redis, @Value("${egress.rebuild-check-ms:100}") long cacheMillis) {
         this(() -> read(redis), cacheMillis, System::currentTimeMillis);
     }
 
