@@ -333,7 +333,9 @@ svc_stop() {
   rm -f "$f"
 }
 
-# Rebuild the Redis cache from the log: record, stop the compiler, drop, restart, compare.
+# Rebuild from the log what Redis holds of it: record (for information), stop the compiler, drop the
+# keys the log determines (keeping idempotency claims, CloudStack records, applied state, markers),
+# restart, and compare Redis with the log.
 cmd_rebuild() {
   svc_build
   eval "$(bash "$SVC_ROOT/scripts/stack.sh" env)"
@@ -343,7 +345,7 @@ cmd_rebuild() {
   svc_log "stopping compiler-service"
   svc_stop compiler-service
   svc_cli rebuild drop || svc_die "drop failed"
-  svc_log "starting compiler-service: it replays the log from the beginning"
+  svc_log "starting compiler-service: it replays the log from the beginning (the API answers 503 REBUILDING until it caught up)"
   svc_start compiler-service "$(svc_jar compiler-service)" "$port" "KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS" \
     "SCHEMA_REGISTRY_URL=$SCHEMA_REGISTRY_URL" "REDIS_URL=$REDIS_URL" "EGRESS_COMPILER_PORT=$port"
   svc_wait_health compiler-service "$port"
