@@ -113,6 +113,26 @@ svc_wait_health() {
   done
 }
 
+# svc_wait_ready NAME PORT: waits until the service's readiness is UP. rule-service is not ready while
+# the compiler rebuilds the read model from the log (a start on an empty Redis replays the history);
+# the API answers 503 REBUILDING meanwhile, so the walkthrough waits here rather than being refused.
+svc_wait_ready() {
+  local name="$1" port="$2" deadline=$((SECONDS + ${EGRESS_REBUILD_TIMEOUT:-600})) body said=""
+  while :; do
+    body="$(curl -sS "http://127.0.0.1:$port/actuator/health/readiness" 2>/dev/null || true)"
+    [[ "$body" == '{"status":"UP"'* ]] && return 0
+    if [[ -z "$said" && "$body" == *REBUILDING*  || -z "$said" && "$body" == *rebuild* ]]; then
+      svc_log "$name: waiting while the compiler rebuilds the read model from the log"
+      said=1
+    fi
+    svc_pid_alive "$name" || svc_die "$name exited; log: $SVC_HOME/logs/$name.log"
+    if (( SECONDS > deadline )); then
+      svc_die "$name not ready after ${EGRESS_REBUILD_TIMEOUT:-600} s: $body"
+    fi
+    sleep 0.5
+  done
+}
+
 svc_stack_env() {
   bash "$SVC_ROOT/scripts/stack.sh" up
   eval "$(bash "$SVC_ROOT/scripts/stack.sh" env)"
@@ -144,6 +164,7 @@ svc_start_all() {
   done
   svc_wait_health compiler-service "$compiler_port"
   svc_wait_health rule-service "$api_port"
+  svc_wait_ready rule-service "$api_port"
   i=1
   for h in "${SVC_HOSTS[@]}"; do
     svc_wait_health "agent-$h" $((agent_base + i))
