@@ -112,7 +112,16 @@ public class RedisLossWatch implements HealthIndicator, DisposableBean {
     public void attach(Runnable heal) {
         this.healer = heal;
         String candidate = newGeneration();
-        this.generation = claim(candidate);
+        try {
+            this.generation = claim(candidate);
+        } catch (RuntimeException e) {
+            // Redis unreachable at start: the first tick that reaches it claims the marker and heals (a
+            // re-fold of whatever the instance owns by then, harmless if Redis kept everything).
+            lastError = e.toString();
+            log.warn("cannot read the Redis generation marker at start ({}); checking again every {} ms", e.toString(), intervalMillis);
+            exec.scheduleWithFixedDelay(this::tick, intervalMillis, intervalMillis, TimeUnit.MILLISECONDS);
+            return;
+        }
         log.info("Redis generation {}", generation);
         if (generation.equals(candidate)) {
             // Redis holds nothing of ours (a first start, or it lost its state while no compiler ran): the

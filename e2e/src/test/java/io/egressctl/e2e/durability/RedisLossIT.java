@@ -143,7 +143,7 @@ class RedisLossIT {
 
     @Test
     @Order(2)
-    void aRedisEmptiedWhileTheCompilerIsDownFailsVerifyAndTheApiUntilTheRestartedCompilerRebuiltIt() {
+    void aRedisEmptiedWhileTheCompilerIsDownFailsVerifyAndTheApiUntilTheRestartedCompilerRebuiltIt() throws Exception {
         String ruleset = cp.ruleset(host);
         String rulesBefore = api.get("/api/v1/networks/" + network + "/egress-rules", cp.tenantKey()).body().toString();
         cp.stopProcess("compiler-service", false);
@@ -167,10 +167,32 @@ class RedisLossIT {
             assertThat(write.status()).as("a write is refused rather than checked against an empty view").isEqualTo(503);
             ControlPlane.sleep(1500);
             assertThat(cp.ruleset(host)).as("the agent kept its table while Redis was empty").isEqualTo(ruleset);
+            cp.stopAgent(host, false);
         } finally {
             cp.startCompiler("compiler-service", Map.of());
         }
-        untilServedAgain(Duration.ofSeconds(120));
+        // The agent starts again while the compiler replays into the empty Redis: its snapshot is empty or
+        // partial at first, and it must keep its table (fail closed) rather than apply an empty one.
+        List<String> samples = new java.util.concurrent.CopyOnWriteArrayList<>();
+        java.util.concurrent.atomic.AtomicBoolean sampling = new java.util.concurrent.atomic.AtomicBoolean(true);
+        Thread sampler = new Thread(() -> {
+            while (sampling.get()) {
+                String now = cp.ruleset(host);
+                if (!now.contains("r=" + ruleId + " ")) {
+                    samples.add(now);
+                }
+                ControlPlane.sleep(20);
+            }
+        });
+        sampler.start();
+        try {
+            cp.startAgent(host);
+            untilServedAgain(Duration.ofSeconds(120));
+        } finally {
+            sampling.set(false);
+            sampler.join();
+        }
+        assertThat(samples).as("rulesets without the rule while the agent bootstrapped on a rebuilding Redis").isEmpty();
         assertThat(cp.ruleset(host)).isEqualTo(ruleset);
         assertServedAsBefore(rulesBefore);
         assertThat(api.get("/api/v1/networks/" + network + "/egress-rules", cp.tenantKey()).body().toString()).doesNotContain("8443");
