@@ -163,7 +163,7 @@ svc_start_all() {
     i=$((i + 1))
   done
   svc_wait_health compiler-service "$compiler_port"
-  svc_wait_health rule-service "$api_port"
+  # Health is OUT_OF_SERVICE while the read model is rebuilt, which can take longer than a start.
   svc_wait_ready rule-service "$api_port"
   i=1
   for h in "${SVC_HOSTS[@]}"; do
