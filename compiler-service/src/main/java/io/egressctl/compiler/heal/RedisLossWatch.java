@@ -53,6 +53,10 @@ import java.util.concurrent.TimeUnit;
  * partitions' rebuilding markers. Agents are not involved: they keep their tables (they read Redis
  * only at bootstrap, and fail closed on an empty snapshot).
  *
+ * <p>A compiler that starts on a Redis without the marker drops any checkpoint it finds there (one
+ * written after a loss by an instance that stopped before noticing it would be newer than what Redis
+ * holds) and folds the enforcement reports again; its partitions then replay from the beginning.
+ *
  * <p>It also keeps the markers of a start without a checkpoint: a partition replaying the log from
  * the beginning is marked until it reaches the log's end as it was when the partition was assigned.
  */
@@ -124,6 +128,15 @@ public class RedisLossWatch implements HealthIndicator, DisposableBean {
         }
         log.info("Redis generation {}", generation);
         if (generation.equals(candidate)) {
+            // No marker: whatever checkpoint Redis holds was written after Redis lost its state (by a compiler
+            // that did not notice before it stopped), so it may be newer than the views and snapshots Redis
+            // holds. It is not restored: the partitions replay from the beginning, marked as rebuilding.
+            for (int p = 0; p < partitions; p++) {
+                if (redis.del(RedisKeys.checkpoint(p)) > 0) {
+                    log.warn("partition {}: a checkpoint without a generation marker (written after a Redis loss) was dropped;"
+                            + " the partition replays from the beginning", p);
+                }
+            }
             // Redis holds nothing of ours (a first start, or it lost its state while no compiler ran): the
             // partitions replay from the beginning as they are assigned, but the report listener's group has
             // committed past the reports that made the hosts' applied state.

@@ -86,4 +86,35 @@ class RebuildMarkersIT {
         assertThat(markers.replaying()).as("a revoked partition is the next owner's").isEmpty();
         assertThat(redis.hkeys(RedisKeys.rebuilding())).as("its mark stays until the next owner sets or clears it").containsExactly("3");
     }
+
+    private static RedisLossWatch watch() {
+        return new RedisLossWatch(redis, new io.egressctl.compiler.snapshot.RedisSnapshotStore(redis),
+                new io.egressctl.schemas.registry.HttpSchemaRegistryClient(System.getenv("SCHEMA_REGISTRY_URL")),
+                new io.egressctl.compiler.config.EgressProperties(null, null, 3, null), System.getenv("KAFKA_BOOTSTRAP_SERVERS"),
+                60_000, 30);
+    }
+
+    @Test
+    void aStartOnARedisWithoutTheMarkerDropsCheckpointsWrittenAfterTheLossAndMarksEveryPartition() {
+        redis.flushDB();
+        redis.set(RedisKeys.checkpoint(1), "{\"topic\":\"egress.network-events\",\"offset\":42,\"networks\":[]}");
+        RedisLossWatch first = watch();
+        try {
+            first.attach(() -> { });
+            assertThat(redis.exists(RedisKeys.checkpoint(1))).as("a checkpoint without a generation marker is not trusted").isFalse();
+            assertThat(redis.get(RedisKeys.generation())).isEqualTo(first.generation());
+            assertThat(redis.hkeys(RedisKeys.rebuilding())).containsExactlyInAnyOrder("0", "1", "2");
+        } finally {
+            first.destroy();
+        }
+        redis.set(RedisKeys.checkpoint(1), "{\"topic\":\"egress.network-events\",\"offset\":42,\"networks\":[]}");
+        RedisLossWatch second = watch();
+        try {
+            second.attach(() -> { });
+            assertThat(second.generation()).as("the marker in force").isEqualTo(first.generation());
+            assertThat(redis.exists(RedisKeys.checkpoint(1))).as("a checkpoint of the generation in force is kept").isTrue();
+        } finally {
+            second.destroy();
+        }
+    }
 }
