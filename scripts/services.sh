@@ -113,6 +113,26 @@ svc_wait_health() {
   done
 }
 
+# svc_wait_ready NAME PORT: waits until the service's readiness is UP. rule-service is not ready while
+# the compiler rebuilds the read model from the log (a start on an empty Redis replays the history);
+# the API answers 503 REBUILDING meanwhile, so the walkthrough waits here rather than being refused.
+svc_wait_ready() {
+  local name="$1" port="$2" deadline=$((SECONDS + ${EGRESS_REBUILD_TIMEOUT:-600})) body said=""
+  while :; do
+    body="$(curl -sS "http://127.0.0.1:$port/actuator/health/readiness" 2>/dev/null || true)"
+    [[ "$body" == '{"status":"UP"'* ]] && return 0
+    if [[ -z "$said" && "$body" == *REBUILDING*  || -z "$said" && "$body" == *rebuild* ]]; then
+      svc_log "$name: waiting while the compiler rebuilds the read model from the log"
+      said=1
+    fi
+    svc_pid_alive "$name" || svc_die "$name exited; log: $SVC_HOME/logs/$name.log"
+    if (( SECONDS > deadline )); then
+      svc_die "$name not ready after ${EGRESS_REBUILD_TIMEOUT:-600} s: $body"
+    fi
+    sleep 0.5
+  done
+}
+
 svc_stack_env() {
   bash "$SVC_ROOT/scripts/stack.sh" up
   eval "$(bash "$SVC_ROOT/scripts/stack.sh" env)"
@@ -143,7 +163,8 @@ svc_start_all() {
     i=$((i + 1))
   done
   svc_wait_health compiler-service "$compiler_port"
-  svc_wait_health rule-service "$api_port"
+  # Health is OUT_OF_SERVICE while the read model is rebuilt, which can take longer than a start.
+  svc_wait_ready rule-service "$api_port"
   i=1
   for h in "${SVC_HOSTS[@]}"; do
     svc_wait_health "agent-$h" $((agent_base + i))
@@ -333,7 +354,9 @@ svc_stop() {
   rm -f "$f"
 }
 
-# Rebuild the Redis cache from the log: record, stop the compiler, drop, restart, compare.
+# Rebuild from the log what Redis holds of it: record (for information), stop the compiler, drop the
+# keys the log determines (keeping idempotency claims, CloudStack records, applied state, markers),
+# restart, and compare Redis with the log.
 cmd_rebuild() {
   svc_build
   eval "$(bash "$SVC_ROOT/scripts/stack.sh" env)"
@@ -343,7 +366,7 @@ cmd_rebuild() {
   svc_log "stopping compiler-service"
   svc_stop compiler-service
   svc_cli rebuild drop || svc_die "drop failed"
-  svc_log "starting compiler-service: it replays the log from the beginning"
+  svc_log "starting compiler-service: it replays the log from the beginning (the API answers 503 REBUILDING until it caught up)"
   svc_start compiler-service "$(svc_jar compiler-service)" "$port" "KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS" \
     "SCHEMA_REGISTRY_URL=$SCHEMA_REGISTRY_URL" "REDIS_URL=$REDIS_URL" "EGRESS_COMPILER_PORT=$port"
   svc_wait_health compiler-service "$port"

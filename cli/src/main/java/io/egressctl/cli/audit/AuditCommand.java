@@ -27,9 +27,11 @@ public final class AuditCommand {
                             the network's definition and rules at T (default now), rebuilt from the log
               diff          --network N --from T1 [--to T2]   rules added, removed, changed between T1 and T2
               enforcement   --host H [--from T1] [--at T]     the host's enforcement reports and what it held at T
-              verify        [--host H ...] [--all] [--silent-after 5m]
+              verify        [--host H ...] [--all] [--silent-after 5m] [--no-log-check]
                             last applied hash of every host vs the hash expected from its fragments in Redis;
-                            lists hosts lagging, drifted or silent (--all: every host); exit 1 when any differs
+                            lists hosts lagging, drifted, silent or missing (--all: every host); fails when
+                            Redis lost its state or is being rebuilt, or lacks a fragment the log calls for
+                            (the log is folded unless --no-log-check); exit 1 when any differs or is missing
               export        --file F [--from T1] [--to T2] [--topic network-events|enforcement-reports|host-updates]
                             the events as JSON Lines; prints the sha256 of the file and writes it to F.sha256
               replay-check  [--network N ...] [--threads 2]

@@ -41,7 +41,7 @@ public final class AuditContext implements AutoCloseable {
             "command-config", "topic-prefix", "event-topic", "report-topic", "output", "progress",
             "no-progress", "help");
     /** Common options that take no value. */
-    public static final Set<String> FLAGS = Set.of("progress", "no-progress", "help", "all", "decisions", "dry-run");
+    public static final Set<String> FLAGS = Set.of("progress", "no-progress", "help", "all", "decisions", "dry-run", "no-log-check");
 
     private static final String REGISTRY_PREFIX = "schema.registry.";
 

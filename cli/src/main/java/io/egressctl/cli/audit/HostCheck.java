@@ -20,22 +20,34 @@ import java.util.TreeMap;
  *   <li>{@code lagging}: it differs and the agent holds an older version of some network (or none), so it
  *       has not applied the newest fragments yet (a NACK keeps the last good state and shows here too);</li>
  *   <li>{@code drifted}: it differs although the agent reports every expected version: the content it
- *       applied is not what was compiled.</li>
+ *       applied is not what was compiled;</li>
+ *   <li>{@code missing}: the log places VMs of a network on the host but Redis holds no fragment of it (Redis
+ *       lost its state, or the compiler has not written it): what the host should enforce cannot be checked.</li>
  * </ul>
+ * A host whose last report lists VMs it does not enforce ({@code unenforced}) is never {@code ok}: it is
+ * {@code lagging} (when its hashes agree otherwise) with each VM and reason in the detail.
  */
 public record HostCheck(String hostId, State state, String expectedHash, String appliedHash, String lastReport,
                         String status, String detail, SortedMap<String, Long> expectedVersions,
                         SortedMap<String, Long> appliedVersions) {
 
-    public enum State { OK, LAGGING, DRIFTED, SILENT }
+    public enum State { OK, LAGGING, DRIFTED, SILENT, MISSING }
+
+    /** As {@link #classify(String, String, SortedMap, List, List, Map, Instant, Duration)} with nothing missing. */
+    public static HostCheck classify(String hostId, String expectedHash, SortedMap<String, Long> expectedVersions,
+                                     List<String> problems, Map<String, String> applied, Instant now, Duration silentAfter) {
+        return classify(hostId, expectedHash, expectedVersions, problems, List.of(), applied, now, silentAfter);
+    }
 
     /**
      * @param expectedVersions live fragments' versions by network
      * @param problems         notes on the expected side (unreadable fragments, stored hashes that do not match)
+     * @param missing          expected state that Redis lacks (networks the log places on the host without a fragment)
      * @param applied          the host's {@code egress:host:{H}:applied} hash (empty when it never reported)
      */
     public static HostCheck classify(String hostId, String expectedHash, SortedMap<String, Long> expectedVersions,
-                                     List<String> problems, Map<String, String> applied, Instant now, Duration silentAfter) {
+                                     List<String> problems, List<String> missing, Map<String, String> applied, Instant now,
+                                     Duration silentAfter) {
         String appliedHash = blankToNull(applied.get("hash"));
         String at = blankToNull(applied.get("at"));
         String status = blankToNull(applied.get("status"));
@@ -83,9 +95,43 @@ public record HostCheck(String hostId, State state, String expectedHash, String 
                 notes.add("NACK" + (error == null ? "" : ": " + error));
             }
         }
+        List<String> unenforced = unenforced(applied.get("unenforced"));
+        if (!unenforced.isEmpty()) {
+            if (state == State.OK) {
+                state = State.LAGGING;
+            }
+            notes.addAll(unenforced);
+        }
+        if (!missing.isEmpty()) {
+            state = State.MISSING;
+            notes.addAll(0, missing);
+        }
         return new HostCheck(hostId, state, expectedHash, appliedHash, at, status, String.join("; ", notes),
                 expectedVersions, appliedVersions);
     }
+
+    /**
+     * The report's {@code unenforced} field (JSON list of {@code {networkId, vmId, reason}}) as notes;
+     * empty for none, an empty list or a field that does not parse (named as such).
+     */
+    static List<String> unenforced(String json) {
+        if (json == null || json.isBlank()) {
+            return List.of();
+        }
+        try {
+            tools.jackson.databind.JsonNode list = JSON.readTree(json);
+            List<String> out = new ArrayList<>();
+            for (tools.jackson.databind.JsonNode u : list) {
+                out.add("not enforced: vm " + u.path("vmId").asString() + " of " + u.path("networkId").asString() + " ("
+                        + u.path("reason").asString() + ")");
+            }
+            return out;
+        } catch (RuntimeException e) {
+            return List.of("unenforced field unreadable: " + json);
+        }
+    }
+
+    private static final tools.jackson.databind.json.JsonMapper JSON = tools.jackson.databind.json.JsonMapper.builder().build();
 
     private static Duration quietFor(String at, Instant now) {
         if (at == null) {

@@ -29,14 +29,22 @@ import java.util.Set;
 import java.util.TreeMap;
 
 /**
- * {@code egressctl rebuild}: drop the Redis cache and let the compiler recompute every snapshot from
- * the log. Three steps, so that the script around it can stop and start the compiler between them:
+ * {@code egressctl rebuild}: drop what the log determines from Redis and let the compiler recompute it.
+ * Three steps, so that the script around it can stop and start the compiler between them:
  * <ol>
- *   <li>{@code snapshot FILE}: record every host's fragments (sha256 of the stored bytes) and host hash;</li>
- *   <li>{@code drop}: with every compiler instance stopped, delete every {@code egress:} key the
- *       compiler writes (idempotency claims stay) and the compiler group's committed offsets;</li>
- *   <li>{@code wait FILE}: show progress while the compiler group replays the input topics, then
- *       compare the rebuilt snapshots with the recorded ones, byte for byte and by host hash.</li>
+ *   <li>{@code snapshot FILE}: record every host's fragments (sha256 of the stored bytes) and host hash,
+ *       for information (Redis may have lost them already: the log is the reference, not this);</li>
+ *   <li>{@code drop}: with every compiler instance stopped, delete the keys the compiler derives from
+ *       the log ({@link #derivedFromLog}: fragments and their versions, interface indexes, the host and
+ *       tenant indexes, network views, change statuses, checkpoints) and the compiler group's committed
+ *       offsets. What the log cannot give back is kept ({@link #kept}): idempotency claims
+ *       ({@code egress:idem:}), the CloudStack endpoint's job records, replay fingerprints, custom ids
+ *       ({@code egress:cs:}), hosts' applied state (folded from the agents' reports) and the generation
+ *       marker;</li>
+ *   <li>{@code wait FILE}: show progress while the compiler group replays the log, then compare what
+ *       Redis holds with what the log determines (every network folded from the log and compiled: each
+ *       host's live fragments by content hash, and its host hash), and, for information, with the
+ *       recorded snapshot, byte for byte. Exit 0 only when Redis agrees with the log.</li>
  * </ol>
  */
 public final class Rebuild {
@@ -118,21 +126,72 @@ public final class Rebuild {
             }
         }
         long deleted = 0;
+        Map<String, Long> keptByKind = new TreeMap<>();
         try (UnifiedJedis redis = new UnifiedJedis(URI.create(env.redisUrl()))) {
             String cursor = ScanParams.SCAN_POINTER_START;
             ScanParams params = new ScanParams().match(RedisKeys.PREFIX + "*").count(1000);
             do {
                 ScanResult<String> page = redis.scan(cursor, params);
                 for (String key : page.getResult()) {
-                    if (!key.startsWith(RedisKeys.PREFIX + "idem:")) {
+                    if (derivedFromLog(key)) {
                         deleted += redis.del(key);
+                    } else {
+                        keptByKind.merge(kind(key), 1L, Long::sum);
                     }
                 }
                 cursor = page.getCursor();
             } while (!cursor.equals(ScanParams.SCAN_POINTER_START));
         }
-        out.printf("dropped %d cache keys; the log is untouched%n", deleted);
+        out.printf("dropped %d keys the log determines; kept %s; the log is untouched%n", deleted,
+                keptByKind.isEmpty() ? "none" : keptByKind.toString());
         return 0;
+    }
+
+    /**
+     * Whether the compiler writes {@code key} from the log alone (so a replay writes it again): fragments
+     * and their versions, interface indexes, the host index, network views, tenant indexes, change
+     * statuses, checkpoints. Everything else under {@code egress:} is {@link #kept}.
+     */
+    static boolean derivedFromLog(String key) {
+        if (kept(key)) {
+            return false;
+        }
+        return key.startsWith("egress:host:{") && (key.endsWith("}:fragments") || key.endsWith("}:versions") || key.endsWith("}:interfaces"))
+                || key.equals(RedisKeys.hosts())
+                || key.startsWith("egress:network:{")
+                || key.startsWith("egress:tenant:")
+                || key.startsWith("egress:change:")
+                || key.startsWith("egress:checkpoint:");
+    }
+
+    /**
+     * What the log cannot give back, never deleted: idempotency claims and first results, the CloudStack
+     * endpoint's async job records, request fingerprints (replay protection) and custom ids, hosts' applied
+     * state (folded from the agents' reports, not from the network events log), the generation marker and
+     * the rebuild markers (the compiler's own).
+     */
+    static boolean kept(String key) {
+        return key.startsWith("egress:idem:") || key.startsWith("egress:cs:")
+                || key.startsWith("egress:host:{") && key.endsWith("}:applied")
+                || key.startsWith("egress:{control}:");
+    }
+
+    private static String kind(String key) {
+        if (key.startsWith("egress:cs:")) {
+            String rest = key.substring("egress:cs:".length());
+            int i = rest.indexOf(':');
+            return "cs:" + (i < 0 ? rest : rest.substring(0, i));
+        }
+        if (key.endsWith("}:applied")) {
+            return "applied";
+        }
+        if (key.startsWith("egress:idem:")) {
+            return "idem";
+        }
+        if (key.startsWith("egress:{control}:")) {
+            return "control";
+        }
+        return "other";
     }
 
     int waitAndCompare(Path file, String group, int timeoutSeconds) throws Exception {
@@ -152,7 +211,7 @@ public final class Rebuild {
                 }
                 double s = (System.nanoTime() - started) / 1e9;
                 out.printf("\rreplaying: %,d of %,d events, lag %,d (%.1f s)   ", end - lag, end, lag, s);
-                if (lag == 0) {
+                if (lag == 0 && rebuildingPartitions().isEmpty()) {
                     break;
                 }
                 if (s > timeoutSeconds) {
@@ -165,26 +224,117 @@ public final class Rebuild {
             out.println();
         }
         // The last batch's writes land before its offsets are committed; give the group a moment.
-        Map<String, String> after = state();
-        for (int i = 0; i < 20 && !after.equals(before); i++) {
+        Map<String, String> fromLog = expectedFromLog();
+        Map<String, String> rebuilt = contentState();
+        for (int i = 0; i < 40 && !rebuilt.equals(fromLog); i++) {
             Thread.sleep(250);
-            after = state();
+            rebuilt = contentState();
         }
+        List<String> differ = differences(fromLog, rebuilt);
+        long hostsDiffer = differ.stream().filter(k -> k.startsWith("host ")).count();
+        long fragmentsDiffer = differ.size() - hostsDiffer;
+        long hosts = fromLog.keySet().stream().filter(k -> k.startsWith("host ")).count();
+        out.printf("rebuilt in %.1f s: %d hosts with VMs in the log; against the log: host hashes %s, fragments %s%n",
+                (System.nanoTime() - started) / 1e9, hosts,
+                hostsDiffer == 0 ? "identical" : "DIFFER (" + hostsDiffer + ")", fragmentsDiffer == 0 ? "identical" : "DIFFER (" + fragmentsDiffer + ")");
+        Map<String, String> held = rebuilt;
+        differ.stream().limit(20).forEach(k -> out.println("  differs from the log: " + k + " (log " + fromLog.get(k) + ", redis "
+                + held.get(k) + ")"));
+        // For information: the snapshot recorded before the drop (Redis may have lost state before it was taken).
+        Map<String, String> after = state();
+        List<String> sinceSnapshot = differences(before, after);
+        long beforeHosts = before.keySet().stream().filter(k -> k.startsWith("host ")).count();
+        out.printf("against the snapshot taken before the drop (%d hosts): %s%n", beforeHosts,
+                sinceSnapshot.isEmpty() ? "byte-identical"
+                        : sinceSnapshot.size() + " entries differ" + (beforeHosts == 0 ? " (Redis held nothing before the drop)" : ""));
+        return differ.isEmpty() ? 0 : 1;
+    }
+
+    /** Partitions the compiler still marks as rebuilding ({@code egress:{control}:rebuilding}). */
+    private Set<String> rebuildingPartitions() {
+        try (UnifiedJedis redis = new UnifiedJedis(URI.create(env.redisUrl()))) {
+            return redis.hkeys(RedisKeys.rebuilding());
+        }
+    }
+
+    private static List<String> differences(Map<String, String> a, Map<String, String> b) {
         List<String> differ = new ArrayList<>();
-        Set<String> keys = new java.util.TreeSet<>(before.keySet());
-        keys.addAll(after.keySet());
+        Set<String> keys = new java.util.TreeSet<>(a.keySet());
+        keys.addAll(b.keySet());
         for (String k : keys) {
-            if (!java.util.Objects.equals(before.get(k), after.get(k))) {
+            if (!java.util.Objects.equals(a.get(k), b.get(k))) {
                 differ.add(k);
             }
         }
-        long hostsDiffer = differ.stream().filter(k -> k.startsWith("host ")).count();
-        long fragmentsDiffer = differ.size() - hostsDiffer;
-        out.printf("rebuilt in %.1f s: %d hosts, host hashes identical: %s, fragments byte-identical: %s%n",
-                (System.nanoTime() - started) / 1e9, after.keySet().stream().filter(k -> k.startsWith("host ")).count(),
-                hostsDiffer == 0 ? "yes" : "NO (" + hostsDiffer + " differ)", fragmentsDiffer == 0 ? "yes" : "NO (" + fragmentsDiffer + " differ)");
-        differ.stream().limit(20).forEach(k -> out.println("  differs: " + k));
-        return differ.isEmpty() ? 0 : 1;
+        return differ;
+    }
+
+    /**
+     * What the log determines: every network folded from the network events log (to its end offsets
+     * now) and compiled; "fragment H/N" to the fragment's content hash and "host H" to the host hash, for
+     * hosts with at least one live fragment.
+     */
+    Map<String, String> expectedFromLog() {
+        io.egressctl.cli.audit.Replay replay = new io.egressctl.cli.audit.Replay(
+                new io.egressctl.schemas.registry.HttpSchemaRegistryClient(env.schemaRegistryUrl()));
+        java.util.Properties props = new java.util.Properties();
+        props.put(org.apache.kafka.clients.consumer.ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, env.kafkaBootstrap());
+        props.put(org.apache.kafka.clients.consumer.ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        try (var consumer = new org.apache.kafka.clients.consumer.KafkaConsumer<>(props,
+                new org.apache.kafka.common.serialization.ByteArrayDeserializer(), new org.apache.kafka.common.serialization.ByteArrayDeserializer())) {
+            List<TopicPartition> tps = consumer.partitionsFor(Topics.NETWORK_EVENTS).stream()
+                    .map(i -> new TopicPartition(Topics.NETWORK_EVENTS, i.partition())).toList();
+            consumer.assign(tps);
+            consumer.seekToBeginning(tps);
+            Map<TopicPartition, Long> end = consumer.endOffsets(tps);
+            while (tps.stream().anyMatch(tp -> consumer.position(tp) < end.get(tp))) {
+                for (var r : consumer.poll(java.time.Duration.ofMillis(200))) {
+                    if (r.offset() < end.get(new TopicPartition(r.topic(), r.partition()))) {
+                        replay.event(r.topic(), r.key(), r.value(), r.offset());
+                    }
+                }
+            }
+        }
+        Map<String, TreeMap<String, io.egressctl.core.compile.Fragment>> byHost = new TreeMap<>();
+        io.egressctl.core.compile.FragmentCompiler compiler = new io.egressctl.core.compile.FragmentCompiler();
+        for (io.egressctl.core.state.NetworkState s : replay.states().values()) {
+            if (s.network() != null) {
+                compiler.compile(s).forEach((host, f) -> byHost.computeIfAbsent(host, h -> new TreeMap<>()).put(s.networkId(), f));
+            }
+        }
+        return contentHashes(byHost);
+    }
+
+    /** What Redis holds, in the form of {@link #expectedFromLog}: live fragments only. */
+    Map<String, String> contentState() {
+        Map<String, TreeMap<String, io.egressctl.core.compile.Fragment>> byHost = new TreeMap<>();
+        try (UnifiedJedis redis = new UnifiedJedis(URI.create(env.redisUrl()))) {
+            for (String host : redis.smembers(RedisKeys.hosts())) {
+                redis.hgetAll(RedisKeys.hostFragments(host).getBytes(StandardCharsets.UTF_8)).forEach((k, v) -> {
+                    String network = new String(k, StandardCharsets.UTF_8);
+                    try {
+                        HostUpdate u = HostUpdate.fromByteBuffer(java.nio.ByteBuffer.wrap(v));
+                        if (!u.getTombstone() && u.getFragment() != null) {
+                            byHost.computeIfAbsent(host, h -> new TreeMap<>())
+                                    .put(network, io.egressctl.schemas.mapping.EventMapper.fromAvro(network, u.getFragment()));
+                        }
+                    } catch (IOException e) {
+                        byHost.computeIfAbsent(host, h -> new TreeMap<>());
+                    }
+                });
+            }
+        }
+        byHost.values().removeIf(Map::isEmpty);
+        return contentHashes(byHost);
+    }
+
+    private static Map<String, String> contentHashes(Map<String, TreeMap<String, io.egressctl.core.compile.Fragment>> byHost) {
+        Map<String, String> out = new TreeMap<>();
+        byHost.forEach((host, fragments) -> {
+            fragments.forEach((n, f) -> out.put("fragment " + host + "/" + n, f.hash()));
+            out.put("host " + host, io.egressctl.core.host.HostState.hashOf(fragments));
+        });
+        return out;
     }
 
     private static long lag(Admin admin, String group) throws Exception {

@@ -92,6 +92,35 @@ class HostCheckTest {
                 2 hosts: 1 ok, 0 lagging, 0 drifted, 1 silent
                 """);
         assertThat(VerifyCommand.table(checks, true)).contains("h1    ok ");
-        assertThat(VerifyCommand.json(checks)).contains("\"converged\" : false").contains("\"state\" : \"silent\"");
+        assertThat(VerifyCommand.json(checks, List.of())).contains("\"converged\" : false").contains("\"state\" : \"silent\"");
+    }
+
+    @Test
+    void aHostWithUnenforcedVmsIsNeverOkAndNamesThem() {
+        HostCheck c = check(Map.of("hash", "aaaa", "status", "ACK", "at", "2024-05-01T11:59:00Z", "v:net-1", "7", "v:net-2", "3",
+                "unenforced", "[{\"networkId\":\"net-2\",\"vmId\":\"vm-9\",\"reason\":\"no interface in the placement\"}]"));
+        assertThat(c.state()).isEqualTo(HostCheck.State.LAGGING);
+        assertThat(c.detail()).isEqualTo("not enforced: vm vm-9 of net-2 (no interface in the placement)");
+        HostCheck none = check(Map.of("hash", "aaaa", "status", "ACK", "at", "2024-05-01T11:59:00Z", "v:net-1", "7", "v:net-2", "3",
+                "unenforced", "[]"));
+        assertThat(none.state()).isEqualTo(HostCheck.State.OK);
+    }
+
+    @Test
+    void expectedStateTheLogCallsForButRedisLacksIsMissingEvenWhenHashesAgree() {
+        // Redis emptied: no fragments (the expected hash of nothing) while the agent still reports its last state.
+        HostCheck c = HostCheck.classify("h1", "empty", versions(), List.of(),
+                List.of("no snapshot of net-1 in Redis although the log places its VMs on this host"),
+                Map.of("hash", "empty", "status", "ACK", "at", "2024-05-01T11:59:00Z"), NOW, SILENT);
+        assertThat(c.state()).isEqualTo(HostCheck.State.MISSING);
+        assertThat(c.detail()).startsWith("no snapshot of net-1 in Redis");
+        assertThat(VerifyCommand.summary(List.of(c))).isEqualTo("1 host: 0 ok, 0 lagging, 0 drifted, 0 silent, 1 missing");
+    }
+
+    @Test
+    void wholeStateFailuresAreRenderedAndMakeJsonNotConverged() {
+        assertThat(VerifyCommand.failures(List.of("Redis holds no generation marker"))).isEqualTo("FAILED: Redis holds no generation marker\n");
+        assertThat(VerifyCommand.json(List.of(), List.of("Redis holds no generation marker")))
+                .contains("\"converged\" : false").contains("Redis holds no generation marker");
     }
 }

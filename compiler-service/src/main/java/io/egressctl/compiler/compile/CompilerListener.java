@@ -1,5 +1,6 @@
 package io.egressctl.compiler.compile;
 
+import io.egressctl.compiler.heal.RedisLossWatch;
 import io.egressctl.compiler.snapshot.SnapshotStore;
 import io.egressctl.schemas.registry.SchemaRegistryClient;
 import io.egressctl.schemas.serde.Topics;
@@ -38,14 +39,22 @@ class CompilerListener implements ConsumerSeekAware {
 
     private final CompilerPipeline pipeline;
     private final PipelineHealth health;
+    private final RedisLossWatch redisLoss;
 
     CompilerListener(SnapshotStore store, Producer<String, SpecificRecord> avroProducer, Producer<String, byte[]> dltProducer,
-                     SchemaRegistryClient registry, MeterRegistry meters, PipelineHealth health,
+                     SchemaRegistryClient registry, MeterRegistry meters, PipelineHealth health, RedisLossWatch redisLoss,
                      @Value("${egress.compiler.checkpoint-interval-ms:5000}") long checkpointIntervalMillis,
                      io.egressctl.core.state.Limits limits) {
         this.pipeline = new CompilerPipeline(store, avroProducer, dltProducer, CompilerPipeline.eventDeserializer(registry),
                 CompilerPipeline.TopicNames.defaults(), checkpointIntervalMillis, meters, limits);
         this.health = health;
+        this.redisLoss = redisLoss;
+        redisLoss.attach(this::healAfterRedisLoss);
+    }
+
+    /** Redis lost what this instance wrote: write it again (no batch runs meanwhile); see {@link RedisLossWatch}. */
+    synchronized void healAfterRedisLoss() {
+        redisLoss.heal(pipeline.ownedPositions(), pipeline.ownedNetworks(), pipeline.ownedEpochs());
     }
 
     /**
@@ -72,6 +81,7 @@ class CompilerListener implements ConsumerSeekAware {
             log.warn("cannot claim {} now ({}); claiming them when their first records arrive", assignments.keySet(), e.toString());
             return;
         }
+        redisLoss.assigned(assignments.keySet(), seeks);
         for (TopicPartition tp : assignments.keySet()) {
             Long offset = seeks.get(tp);
             if (offset == null) {
@@ -93,6 +103,7 @@ class CompilerListener implements ConsumerSeekAware {
             log.warn("no checkpoint on revocation of {}: {}", partitions, e.getMessage());
         }
         pipeline.revoke(partitions);
+        redisLoss.revoked(partitions);
         log.info("revoked {}; stopped writing for their networks", partitions);
     }
 
@@ -110,6 +121,7 @@ class CompilerListener implements ConsumerSeekAware {
         }
         if (!unclaimed.isEmpty()) {
             Map<TopicPartition, Long> seeks = pipeline.assign(unclaimed);
+            redisLoss.assigned(unclaimed, seeks);
             firsts.forEach((tp, first) -> {
                 if (!unclaimed.contains(tp)) {
                     consumer.seek(tp, first);
@@ -121,7 +133,13 @@ class CompilerListener implements ConsumerSeekAware {
             });
             throw new ReadAgain(unclaimed);
         }
-        pipeline.process(records);
+        try {
+            pipeline.process(records);
+        } catch (RuntimeException e) {
+            redisLoss.writeFailed();
+            throw e;
+        }
         health.succeeded(ID);
+        redisLoss.afterBatch(records);
     }
 }

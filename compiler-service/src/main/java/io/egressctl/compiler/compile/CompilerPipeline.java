@@ -752,6 +752,23 @@ public final class CompilerPipeline {
         meters.counter("egress.compiler.dlt", "topic", record.topic(), "kind", kind).increment();
     }
 
+    /** The next offset to decide per owned partition (0 for one nothing was read from yet), for a heal after a Redis loss. */
+    public Map<Integer, Long> ownedPositions() {
+        Map<Integer, Long> out = new TreeMap<>();
+        owned.forEach(p -> out.put(p, positions.getOrDefault(new TopicPartition(topics.networkEvents(), p), 0L)));
+        return out;
+    }
+
+    /** This instance's fencing epoch of each owned partition, so that a heal writes as this instance. */
+    public Map<Integer, Long> ownedEpochs() {
+        return Map.copyOf(epochs);
+    }
+
+    /** The networks of the owned partitions, for a heal after a Redis loss. */
+    public Set<String> ownedNetworks() {
+        return new java.util.TreeSet<>(networkPartition.keySet());
+    }
+
     /** The engine (for tests and admin views). */
     CompilerEngine engine() {
         return engine;

@@ -37,7 +37,7 @@ import java.util.Map;
  * ({@code [{"networkId":..,"vmId":..,"reason":..}]}, {@code []} when none) for status and audit.
  */
 @Component
-class EnforcementReportListener {
+public class EnforcementReportListener {
 
     private static final Logger log = LoggerFactory.getLogger(EnforcementReportListener.class);
 
@@ -53,7 +53,7 @@ class EnforcementReportListener {
     private final AvroDeserializer<EnforcementReport> deserializer;
     private final PipelineHealth health;
 
-    EnforcementReportListener(SnapshotStore store, SchemaRegistryClient registry, PipelineHealth health) {
+    public EnforcementReportListener(SnapshotStore store, SchemaRegistryClient registry, PipelineHealth health) {
         this.store = store;
         this.deserializer = new AvroDeserializer<>(registry, EnforcementReport.class);
         this.health = health;
@@ -66,7 +66,7 @@ class EnforcementReportListener {
      */
     @KafkaListener(id = ID, topics = Topics.ENFORCEMENT_REPORTS, groupId = "${egress.compiler.status-group:egress-compiler-status}",
             batch = "true")
-    void onReports(List<ConsumerRecord<String, byte[]>> records) {
+    public void onReports(List<ConsumerRecord<String, byte[]>> records) {
         for (ConsumerRecord<String, byte[]> record : records) {
             EnforcementReport r;
             try {

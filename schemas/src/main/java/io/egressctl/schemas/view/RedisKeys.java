@@ -19,6 +19,10 @@ package io.egressctl.schemas.view;
  * egress:tenant:T:networks    SET  network ids of tenant T
  * egress:change:C             STRING JSON status of change C (networkId, status, code, reason, version, targets JSON), 7 days
  * egress:checkpoint:P          STRING compiler checkpoint of input partition P (offsets + network states, JSON)
+ * egress:{control}:generation STRING the Redis generation marker: "&lt;uuid&gt; &lt;time&gt;", set (SET NX) by the first compiler
+ *                              that finds it absent; absent or changed means Redis lost what it held (see docs/architecture.md)
+ * egress:{control}:rebuilding HASH partition P -> why and how far: present while the compiler is rebuilding that partition's
+ *                              state from the log (no checkpoint, or healing after a loss); rule-service answers 503 meanwhile
  * </pre>
  */
 public final class RedisKeys {
@@ -76,6 +80,16 @@ public final class RedisKeys {
      */
     public static String epoch(int partition) {
         return "egress:epoch:" + partition;
+    }
+
+    /** The Redis generation marker (absent or changed: Redis was emptied or restarted empty). */
+    public static String generation() {
+        return "egress:{control}:generation";
+    }
+
+    /** Partitions whose state the compiler is rebuilding from the log (field: partition number). */
+    public static String rebuilding() {
+        return "egress:{control}:rebuilding";
     }
 
     /** Every key the product writes starts with this, so a rebuild can drop exactly them. */
