@@ -215,6 +215,11 @@ public final class ControlPlane {
         }
     }
 
+    /** The log of a process this fixture started (its stdout and stderr). */
+    public Path logFile(String name) {
+        return workDir.resolve("logs").resolve(name + ".log");
+    }
+
     /** Where the dry-run agent of a host writes its rendered ruleset. */
     public Path rulesetFile(String hostId) {
         return workDir.resolve("agents").resolve(hostId + ".nft");
