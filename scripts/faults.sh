@@ -125,6 +125,6 @@ fault_after() {
 case "${1:-}" in
   inject) [[ -n "${2:-}" ]] || svc_die "inject needs a fault"; fault_inject "$2" ;;
   after) [[ -n "${2:-}" ]] || svc_die "after needs a fault"; fault_after "$2" ;;
-  list) printf '%s\n' compiler agent rule-service kafka registry redis compiler-pause ;;
+  list) printf '%s\n' compiler agent rule-service kafka registry compiler-pause redis ;;
   *) echo "usage: scripts/faults.sh inject FAULT | after FAULT | list" >&2; exit 2 ;;
 esac

@@ -85,7 +85,7 @@ public final class ChaosCommand {
                 default -> throw new IllegalArgumentException("unknown argument '" + args[i] + "'");
             }
         }
-        return new ChaosSuite.Options(faults, changes, Duration.ofSeconds(timeout), Duration.ofSeconds(120), 150, checks);
+        return new ChaosSuite.Options(faults, changes, Duration.ofSeconds(timeout), Duration.ofSeconds(120), 150, checks, false);
     }
 
     private static String next(String[] args, int i, String option) {

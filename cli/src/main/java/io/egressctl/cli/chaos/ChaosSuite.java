@@ -51,9 +51,11 @@ public final class ChaosSuite {
      * @param changeTimeout   how long one change is retried (connection refused, 5xx, 409 in progress)
      * @param paceMillis      pause between two changes of a burst
      * @param checks          run {@code audit verify --all} and {@code audit replay-check} after each fault
+     * @param ownScope        narrow those checks to the suite's hosts ({@code --host}) and its round's network
+     *                        ({@code --network}), for a stack that other tests share
      */
     public record Options(List<String> faults, int changes, Duration convergeTimeout, Duration changeTimeout, long paceMillis,
-                          boolean checks) {
+                          boolean checks, boolean ownScope) {
     }
 
     /**
@@ -113,44 +115,68 @@ public final class ChaosSuite {
                 o.changes(), o.convergeTimeout().toSeconds(), String.join(" ", env.hosts()));
         out.println(HEADER);
         List<Row> rows = new ArrayList<>();
-        Set<String> lostChanges = new TreeSet<>();
-        int duplicated = 0;
         for (int i = 0; i < o.faults().size(); i++) {
             Round r = new Round(i, o.faults().get(i));
             rounds.add(r);
             Row row = r.play();
             rows.add(row);
-            r.lost.forEach(f -> lostChanges.add(f.change().changeId()));
-            duplicated += row.duplicated();
             out.println(line(row));
             r.details().forEach(d -> out.println("    " + d));
             out.flush();
         }
-        // After the last fault: every round's changes again (a later fault can lose an earlier round's state).
-        int finalLost = 0;
-        int finalDuplicated = 0;
-        List<String> finalDetails = new ArrayList<>();
+        // After the last fault: every round's changes again, as the state is now.
+        Tally end = tally();
+        List<String> since = new ArrayList<>();
+        for (Ledger.Finding f : end.lost()) {
+            if (countedLost.add(f.change().changeId()) && since.size() < 10) {
+                since.add("lost after its row: " + f);
+            }
+        }
+        end.duplicates().keySet().forEach(countedDuplicates::add);
+        out.printf(Locale.ROOT, "final state (every round again, after the last fault): lost=%d duplicated=%d%n", end.lost().size(),
+                end.duplicated());
+        since.forEach(d -> out.println("    " + d));
+        double max = rows.stream().mapToDouble(Row::convergeSeconds).max().orElse(0);
+        int duplicated = Math.max(rows.stream().mapToInt(Row::duplicated).sum(), end.duplicated());
+        Result result = new Result(rows, end.lost().size(), end.duplicated(), countedLost.size(), duplicated, max);
+        out.println(result.summary());
+        out.flush();
+        return result;
+    }
+
+    /** Changes lost (ids) and duplicated keys already counted in a row: a row counts only what is new. */
+    private final Set<String> countedLost = new TreeSet<>();
+    private final Set<String> countedDuplicates = new TreeSet<>();
+
+    /**
+     * Every round so far against the state now.
+     *
+     * @param lost       accepted changes (of any round) whose effect is missing, each named with its round
+     * @param duplicated extra copies over every round
+     * @param duplicates "round/key" to the rule ids carrying that key
+     * @param unacknowledged rules in the views whose request never got a 2xx
+     */
+    record Tally(List<Ledger.Finding> lost, int duplicated, Map<String, List<String>> duplicates, int unacknowledged) {
+    }
+
+    private Tally tally() {
+        List<Ledger.Finding> lost = new ArrayList<>();
+        Map<String, List<String>> dups = new TreeMap<>();
+        int duplicated = 0;
+        int unacknowledged = 0;
         for (Round r : rounds) {
             if (r.ledger == null) {
                 continue;
             }
             Ledger.Outcome oc = r.ledger.evaluate(observe(r.network, r.ledger));
-            finalLost += oc.lost().size();
-            finalDuplicated += oc.duplicated();
             for (Ledger.Finding f : oc.lost()) {
-                if (lostChanges.add(f.change().changeId()) && finalDetails.size() < 10) {
-                    finalDetails.add("lost since its round (" + r.fault + "): " + f);
-                }
+                lost.add(new Ledger.Finding(f.change(), f.reason() + " [round " + r.index + " " + r.fault + ", network " + r.network + "]"));
             }
-            duplicated += Math.max(0, oc.duplicated() - r.duplicated);
+            duplicated += oc.duplicated();
+            oc.duplicates().forEach((k, ids) -> dups.put(k, ids));
+            unacknowledged += oc.unacknowledged();
         }
-        out.printf(Locale.ROOT, "final state (every round again, after the last fault): lost=%d duplicated=%d%n", finalLost, finalDuplicated);
-        finalDetails.forEach(d -> out.println("    " + d));
-        double max = rows.stream().mapToDouble(Row::convergeSeconds).max().orElse(0);
-        Result result = new Result(rows, finalLost, finalDuplicated, lostChanges.size(), duplicated, max);
-        out.println(result.summary());
-        out.flush();
-        return result;
+        return new Tally(lost, duplicated, dups, unacknowledged);
     }
 
     static String line(Row r) {
@@ -174,7 +200,8 @@ public final class ChaosSuite {
         int refused;
         final List<String> refusals = new ArrayList<>();
         final List<String> notes = new ArrayList<>();
-        Ledger.Outcome last;
+        Tally last;
+        Map<String, List<String>> newDuplicates = Map.of();
 
         Round(int index, String fault) {
             this.index = index;
@@ -223,9 +250,12 @@ public final class ChaosSuite {
             }
             long t0 = Math.max(faultEnd, burstEnd[0] == 0 ? System.nanoTime() : burstEnd[0]);
             long deadline = t0 + o.convergeTimeout().toNanos();
+            // Converged: every accepted change of every round so far is in the final state, and every host
+            // applied what its snapshot expects. A fault can lose an earlier round's state (Redis), so all count.
+            Tally now;
             while (true) {
-                last = ledger.evaluate(observe(network, ledger));
-                if (last.lost().isEmpty() && hostsConverged()) {
+                now = tally();
+                if (now.lost().isEmpty() && hostsConverged()) {
                     converged = true;
                     break;
                 }
@@ -235,11 +265,23 @@ public final class ChaosSuite {
                 sleep(1000);
             }
             seconds = converged ? (System.nanoTime() - t0) / 1e9 : o.convergeTimeout().toSeconds();
-            lost = last.lost();
-            duplicated = last.duplicated();
+            last = now;
+            lost = now.lost().stream().filter(f -> countedLost.add(f.change().changeId())).toList();
+            newDuplicates = new TreeMap<>();
+            for (Map.Entry<String, List<String>> e : now.duplicates().entrySet()) {
+                if (countedDuplicates.add(e.getKey())) {
+                    newDuplicates.put(e.getKey(), e.getValue());
+                }
+            }
+            duplicated = newDuplicates.values().stream().mapToInt(ids -> ids.size() - 1).sum();
             String verify = "-";
             String replay = "-";
-            if (o.checks()) {
+            if (o.checks() && o.ownScope()) {
+                List<String> v = new ArrayList<>(List.of("verify", "--all"));
+                env.hosts().forEach(h -> v.addAll(List.of("--host", h)));
+                verify = check(v.toArray(String[]::new));
+                replay = check("replay-check", "--network", network);
+            } else if (o.checks()) {
                 verify = check("verify", "--all");
                 replay = check("replay-check");
             }
@@ -248,7 +290,7 @@ public final class ChaosSuite {
             } catch (Exception e) {
                 error = (error == null ? "" : error + "; ") + "after the fault: " + e.getMessage();
             }
-            return new Row(fault, last.accepted(), refused, lost.size(), duplicated, seconds, converged, verify, replay, error);
+            return new Row(fault, ledger.accepted().size(), refused, lost.size(), duplicated, seconds, converged, verify, replay, error);
         }
 
         List<String> details() {
@@ -257,11 +299,9 @@ public final class ChaosSuite {
             if (lost.size() > 10) {
                 d.add("lost: ... and " + (lost.size() - 10) + " more");
             }
-            if (last != null) {
-                last.duplicates().forEach((k, ids) -> d.add("duplicated: key " + k + " in rules " + ids));
-                if (last.unacknowledged() > 0) {
-                    d.add("note: " + last.unacknowledged() + " rule(s) in the view whose request never got a 2xx (published before the answer was lost)");
-                }
+            newDuplicates.forEach((k, ids) -> d.add("duplicated: key " + k + " in rules " + ids));
+            if (last != null && last.unacknowledged() > 0) {
+                d.add("note: " + last.unacknowledged() + " rule(s) in the views whose request never got a 2xx (published before the answer was lost)");
             }
             refusals.stream().limit(5).forEach(r -> d.add("refused: " + r));
             return d;

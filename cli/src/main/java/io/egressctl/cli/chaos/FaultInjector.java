@@ -10,8 +10,11 @@ import java.util.List;
  */
 public interface FaultInjector {
 
-    /** Every fault the suite knows, in the order it runs them by default. */
-    List<String> FAULTS = List.of("compiler", "agent", "rule-service", "kafka", "registry", "redis", "compiler-pause");
+    /**
+     * Every fault the suite knows, in the order it runs them by default: Redis emptied last, as the
+     * state it takes away (checkpoints, views, snapshots of every host) weighs on every round after it.
+     */
+    List<String> FAULTS = List.of("compiler", "agent", "rule-service", "kafka", "registry", "compiler-pause", "redis");
 
     /** Kills (or pauses) and restarts; blocks until the component is back. */
     void inject(String fault) throws Exception;

@@ -17,7 +17,7 @@ class ChaosCommandTest {
     @Test
     void defaultsRunEveryFaultWithThirtyChanges() {
         ChaosSuite.Options o = ChaosCommand.options(new String[0]);
-        assertThat(o.faults()).containsExactly("compiler", "agent", "rule-service", "kafka", "registry", "redis", "compiler-pause");
+        assertThat(o.faults()).containsExactly("compiler", "agent", "rule-service", "kafka", "registry", "compiler-pause", "redis");
         assertThat(o.changes()).isEqualTo(30);
         assertThat(o.convergeTimeout().toSeconds()).isEqualTo(180);
         assertThat(o.checks()).isTrue();
