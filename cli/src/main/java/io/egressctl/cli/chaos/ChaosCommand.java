@@ -33,6 +33,10 @@ public final class ChaosCommand {
 
     static int run(Env env, String[] args, PrintStream out, PrintStream err) {
         System.setProperty("org.slf4j.simpleLogger.log.org.apache.kafka", "error");
+        if (args.length == 1 && (args[0].equals("--help") || args[0].equals("-h"))) {
+            out.print(USAGE);
+            return 0;
+        }
         ChaosSuite.Options o;
         try {
             o = options(args);
@@ -50,7 +54,13 @@ public final class ChaosCommand {
             err.println("chaos: EGRESS_FAULT_SCRIPT is not set: run it as ./egressctl chaos");
             return 2;
         }
-        FaultInjector faults = new ScriptFaults(Path.of(script), 900, err);
+        FaultInjector faults;
+        try {
+            faults = new ScriptFaults(Path.of(script), 900, err);
+        } catch (IllegalArgumentException e) {
+            err.println("chaos: " + e.getMessage());
+            return 2;
+        }
         return new ChaosSuite(env, faults, o, out, err).run().exitCode();
     }
 

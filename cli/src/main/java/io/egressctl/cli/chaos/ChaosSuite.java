@@ -311,7 +311,7 @@ public final class ChaosSuite {
             Map<String, Object> body = new LinkedHashMap<>();
             body.put("networkId", network);
             body.put("guestCidr", cidrPrefix + "0/24");
-            Outcome created = send("POST", "/api/v1/networks?wait=compiled&timeout=30s", env.apiKey(), body, key("net"), false);
+            Sent created = send("POST", "/api/v1/networks?wait=compiled&timeout=30s", env.apiKey(), body, key("net"), false);
             if (!created.accepted()) {
                 throw new IllegalStateException("create network " + network + ": " + created.detail());
             }
@@ -320,7 +320,7 @@ public final class ChaosSuite {
             List<String> hosts = new ArrayList<>(new LinkedHashSet<>(List.of(env.hosts().get(0), faults.agentHost(env.hosts()))));
             for (int v = 0; v < hosts.size(); v++) {
                 String vm = "vm" + v;
-                Outcome p = send("PUT", "/api/v1/networks/" + network + "/placements/" + vm + "?wait=applied&timeout=30s",
+                Sent p = send("PUT", "/api/v1/networks/" + network + "/placements/" + vm + "?wait=applied&timeout=30s",
                         env.operatorKey(), placement(hosts.get(v), v), key("vm" + v), true);
                 if (!p.accepted()) {
                     throw new IllegalStateException("place " + vm + " on " + hosts.get(v) + ": " + p.detail());
@@ -369,27 +369,27 @@ public final class ChaosSuite {
                 List<String> live = ledger.liveRules();
                 if (i % 5 == 3 && live.size() > 1) {
                     String ruleId = live.get(0);
-                    Outcome r = send("DELETE", "/api/v1/networks/" + network + "/egress-rules/" + ruleId, env.apiKey(), null, k, true);
+                    Sent r = send("DELETE", "/api/v1/networks/" + network + "/egress-rules/" + ruleId, env.apiKey(), null, k, true);
                     record(r, i, k, () -> new Ledger.Change(i, Ledger.Kind.DELETE, k, ruleId, null, null, r.changeId()));
                 } else if (i % 5 == 4) {
                     int n = placed++;
                     String vm = "vm" + n;
                     String host = hosts.get(i % hosts.size());
-                    Outcome r = send("PUT", "/api/v1/networks/" + network + "/placements/" + vm, env.operatorKey(), placement(host, n), k, true);
+                    Sent r = send("PUT", "/api/v1/networks/" + network + "/placements/" + vm, env.operatorKey(), placement(host, n), k, true);
                     record(r, i, k, () -> new Ledger.Change(i, Ledger.Kind.PLACE, k, null, vm, host, r.changeId()));
                 } else {
                     Map<String, Object> rule = new LinkedHashMap<>();
                     rule.put("protocol", i % 2 == 0 ? "tcp" : "udp");
                     rule.put("startPort", 20000 + i);
                     rule.put("description", Ledger.KEY_MARK + k);
-                    Outcome r = send("POST", "/api/v1/networks/" + network + "/egress-rules", env.apiKey(), rule, k, false);
+                    Sent r = send("POST", "/api/v1/networks/" + network + "/egress-rules", env.apiKey(), rule, k, false);
                     record(r, i, k, () -> new Ledger.Change(i, Ledger.Kind.CREATE, k, r.ruleId(), null, null, r.changeId()));
                 }
                 sleep(o.paceMillis());
             }
         }
 
-        private void record(Outcome r, int i, String k, java.util.function.Supplier<Ledger.Change> change) {
+        private void record(Sent r, int i, String k, java.util.function.Supplier<Ledger.Change> change) {
             if (r.accepted()) {
                 ledger.accept(change.get());
             } else {
@@ -404,7 +404,7 @@ public final class ChaosSuite {
     // ---- the API, with retries --------------------------------------------------------------------
 
     /** How a change ended: accepted (2xx) with the API's answer, or not, with the last answer or error. */
-    record Outcome(boolean accepted, String changeId, String ruleId, String detail) {
+    record Sent(boolean accepted, String changeId, String ruleId, String detail) {
     }
 
     /**
@@ -412,7 +412,7 @@ public final class ChaosSuite {
      * time is up. No answer, 5xx, 409 REQUEST_IN_PROGRESS and (for deletes and placements, whose target the
      * view may not show yet) 404 for up to 15 s are retried with the same key.
      */
-    Outcome send(String method, String path, String apiKey, Object body, String key, boolean retry404) {
+    Sent send(String method, String path, String apiKey, Object body, String key, boolean retry404) {
         long deadline = System.nanoTime() + o.changeTimeout().toNanos();
         long notFoundUntil = 0;
         String last = "no attempt";
@@ -422,7 +422,7 @@ public final class ChaosSuite {
                 int s = r.status();
                 String code = r.text("code");
                 if (s >= 200 && s < 300) {
-                    return new Outcome(true, r.text("changeId"), r.text("ruleId"), null);
+                    return new Sent(true, r.text("changeId"), r.text("ruleId"), null);
                 }
                 last = s + " " + (code == null ? "" : code + " ") + (r.text("detail") == null ? "" : r.text("detail"));
                 boolean transient_ = s >= 500 || s == 409 && "REQUEST_IN_PROGRESS".equals(code) || s == 429;
@@ -433,13 +433,13 @@ public final class ChaosSuite {
                     transient_ = System.nanoTime() < notFoundUntil;
                 }
                 if (!transient_) {
-                    return new Outcome(false, null, null, last.strip());
+                    return new Sent(false, null, null, last.strip());
                 }
             } catch (IllegalStateException e) {
                 last = "no answer: " + e.getMessage();
             }
             if (System.nanoTime() > deadline) {
-                return new Outcome(false, null, null, "gave up after " + o.changeTimeout().toSeconds() + " s: " + last.strip());
+                return new Sent(false, null, null, "gave up after " + o.changeTimeout().toSeconds() + " s: " + last.strip());
             }
             sleep(500);
         }

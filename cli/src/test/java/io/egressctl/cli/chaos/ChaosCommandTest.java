@@ -52,6 +52,15 @@ class ChaosCommandTest {
     }
 
     @Test
+    void helpPrintsUsageAndExitsZero() {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        int code = ChaosCommand.run(Env.from(java.util.Map.of()), new String[]{"--help"}, new PrintStream(out, true, StandardCharsets.UTF_8),
+                new PrintStream(new ByteArrayOutputStream()));
+        assertThat(code).isZero();
+        assertThat(out.toString(StandardCharsets.UTF_8)).contains("--faults").contains("compiler-pause");
+    }
+
+    @Test
     void theSummaryLineAndExitCodeFollowTheRows() {
         ChaosSuite.Row ok = new ChaosSuite.Row("compiler", 30, 0, 0, 0, 4.2, true, "ok", "ok", null);
         ChaosSuite.Row lost = new ChaosSuite.Row("redis", 28, 2, 3, 0, 180, false, "FAIL(1)", "ok", null);

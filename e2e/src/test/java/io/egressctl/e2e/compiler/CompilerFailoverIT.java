@@ -24,7 +24,10 @@ import static org.assertj.core.api.Assertions.assertThat;
  * Redis database 1), one is killed with SIGKILL in the middle of a stream of changes, and the
  * survivor's snapshots must be, byte for byte and version for version, what the fixture's single
  * instance wrote to database 0 from the same log: versions are positions in the one log of network
- * events, so they do not depend on which instance read what, or when.
+ * events, so they do not depend on which instance read what, or when. The instance killed is checked
+ * to own partitions of the log at that moment (the group's assignment, and its own log), and the
+ * survivor to take all of them over; every network is waited for in the view before its rules are
+ * posted, so every post must be accepted.
  */
 class CompilerFailoverIT {
 
