@@ -357,8 +357,8 @@ dc_ruleset() {
 }
 
 # ---------------------------------------------------------------- probes
-# One attempt each; exit 0 when the answer came back. dc_probe retries a failed attempt once, so a
-# loaded machine does not turn a slow answer into "blocked".
+# One attempt each; exit 0 when the answer came back. dc_probe retries a failed attempt (three tries,
+# 0.2 s apart), so a loaded machine does not turn a slow answer into "blocked".
 
 dc_probe_tcp_once() {  # NS DEST PORT: connect (1 s), read the server's "ok-<port>"
   local out
@@ -413,7 +413,10 @@ dc_probe() {
       fi ;;
     *) echo "error: unknown probe '$kind' (tcp, udp, ping, spoof)"; return 2 ;;
   esac
-  for attempt in 1 2; do
+  # Up to three tries, 0.2 s apart: one lost answer on a loaded machine is not a block, and a flow
+  # that should be blocked is seen to fail every time.
+  for attempt in 1 2 3; do
+    ((attempt > 1)) && sleep 0.2
     case "$kind" in
       tcp) dc_probe_tcp_once "$ns" "$1" "$2" >/dev/null ;;
       udp) dc_probe_udp_once "$ns" "$1" "$2" ;;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Service commands of ./egressctl, sourced by it: up, test, walkthrough, bench, audit, rebuild, agent.
+# Service commands of ./egressctl, sourced by it: up, test, walkthrough, bench, audit, rebuild, agent, chaos.
 # Starts the three services and the simulated host agents as background processes on 127.0.0.1,
 # with pid files in $EGRESS_HOME/pids so `./egressctl down` stops them with the stack.
 
@@ -371,4 +371,16 @@ cmd_rebuild() {
     "SCHEMA_REGISTRY_URL=$SCHEMA_REGISTRY_URL" "REDIS_URL=$REDIS_URL" "EGRESS_COMPILER_PORT=$port"
   svc_wait_health compiler-service "$port"
   svc_cli rebuild wait "$before"
+}
+
+# ./egressctl chaos [options]: the fault suite (cli: io.egressctl.cli.chaos) against the local control
+# plane, started here when it does not run (without the walkthrough); the faults are scripts/faults.sh.
+cmd_chaos() {
+  case "${1:-}" in -h | --help) svc_build; svc_cli chaos --help; return 0 ;; esac
+  svc_start_all
+  # Services this shell started are its jobs; the suite kills them on purpose: no "Killed" notices.
+  disown -a 2>/dev/null || true
+  eval "$(bash "$SVC_ROOT/scripts/stack.sh" env)"
+  export EGRESS_FAULT_SCRIPT="$SVC_ROOT/scripts/faults.sh"
+  svc_cli chaos "$@"
 }

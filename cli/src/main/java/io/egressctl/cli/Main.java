@@ -5,7 +5,7 @@ import io.egressctl.cli.walkthrough.Walkthrough;
 import java.util.Arrays;
 
 /**
- * The Java side of {@code ./egressctl}: walkthrough, benchmarks, audit and rebuild. Endpoints come
+ * The Java side of {@code ./egressctl}: walkthrough, benchmarks, audit, rebuild and the fault suite (chaos). Endpoints come
  * from the environment that {@code ./egressctl env} prints (EGRESS_API_URL, EGRESS_API_KEY,
  * KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL, REDIS_URL).
  */
@@ -27,6 +27,7 @@ public final class Main {
                     : Commands.bench(Env.fromSystem(), rest);
             case "audit" -> Commands.audit(Env.fromSystem(), rest);
             case "rebuild" -> new io.egressctl.cli.rebuild.Rebuild(Env.fromSystem(), System.out).run(rest);
+            case "chaos" -> io.egressctl.cli.chaos.ChaosCommand.run(Env.fromSystem(), rest);
             default -> {
                 usage();
                 yield 2;
@@ -36,6 +37,6 @@ public final class Main {
     }
 
     private static void usage() {
-        System.err.println("usage: egressctl-cli walkthrough | bench <api|compiler|agent|audit> | audit <command> | rebuild");
+        System.err.println("usage: egressctl-cli walkthrough | bench <api|compiler|agent|audit> | audit <command> | rebuild | chaos");
     }
 }

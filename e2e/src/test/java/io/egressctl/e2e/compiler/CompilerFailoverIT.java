@@ -24,7 +24,10 @@ import static org.assertj.core.api.Assertions.assertThat;
  * Redis database 1), one is killed with SIGKILL in the middle of a stream of changes, and the
  * survivor's snapshots must be, byte for byte and version for version, what the fixture's single
  * instance wrote to database 0 from the same log: versions are positions in the one log of network
- * events, so they do not depend on which instance read what, or when.
+ * events, so they do not depend on which instance read what, or when. The instance killed is checked
+ * to own partitions of the log at that moment (the group's assignment, and its own log), and the
+ * survivor to take all of them over; every network is waited for in the view before its rules are
+ * posted, so every post must be accepted.
  */
 class CompilerFailoverIT {
 
@@ -66,26 +69,42 @@ class CompilerFailoverIT {
             networks.add(net);
             assertThat(api.post("/api/v1/networks", cp.tenantKey(), Map.of("networkId", net, "guestCidr", "10.30." + n + ".0/24")).status())
                     .isEqualTo(202);
+            // A placement needs the network in the view: wait for it, bounded, instead of sleeping.
+            assertThat(ControlPlane.eventually(Duration.ofSeconds(30), () -> api.get("/api/v1/networks/" + net, cp.tenantKey()).status() == 200))
+                    .as("network %s in the API's view", net).isTrue();
             for (int v = 0; v < 4; v++) {
                 ApiClient.Response r = api.put("/api/v1/networks/" + net + "/placements/vm" + v, cp.operatorKey(),
                         ControlPlane.placement(hosts.get((n + v) % hosts.size()), "tap-n" + n + "-vm" + v, "10.30." + n + "." + (10 + v)));
                 assertThat(r.status()).as("%s", r.body()).isEqualTo(202);
             }
         }
-        ControlPlane.sleep(1000);
+        // Every network in the view with its four VMs before the first rule: a rule's sources must be its VMs.
+        for (String net : networks) {
+            assertThat(ControlPlane.eventually(Duration.ofSeconds(30), () -> {
+                ApiClient.Response r = api.get("/api/v1/networks/" + net, cp.tenantKey());
+                return r.status() == 200 && r.body().path("vms").size() == 4;
+            })).as("network %s in the view with its 4 VMs", net).isTrue();
+        }
         String lastChange = null;
+        List<String> killedOwned = List.of();
         for (int i = 0; i < 160; i++) {
             if (i == 80) {
+                // The instance killed must own partitions of the event log at that moment, or the kill proves nothing.
+                killedOwned = assertBothOwnPartitions();
                 cp.stopProcess("compiler-b", true);
             }
             String net = networks.get(i % networks.size());
             ApiClient.Response r = api.post("/api/v1/networks/" + net + "/egress-rules", cp.tenantKey(),
                     Map.of("protocol", "tcp", "startPort", 1000 + i, "sourceCidrs", List.of("10.30." + (i % networks.size()) + ".1" + (i % 4) + "/32")));
-            assertThat(r.status()).as("%s", r.body()).isIn(202, 404);
-            if (r.status() == 202) {
-                lastChange = r.text("changeId");
-            }
+            assertThat(r.status()).as("%s", r.body()).isEqualTo(202);
+            lastChange = r.text("changeId");
         }
+        assertThat(killedOwned).as("partitions compiler-b owned when it was killed").isNotEmpty();
+        // The survivor takes every partition over.
+        assertThat(ControlPlane.eventually(Duration.ofSeconds(60), () -> {
+            Map<String, List<String>> owners = owners();
+            return owners.size() == 1 && owners.values().iterator().next().size() == PARTITIONS;
+        })).as("compiler-a owns all %d partitions after the kill: %s", PARTITIONS, owners()).isTrue();
         String finalChange = lastChange;
         assertThat(ControlPlane.eventually(Duration.ofSeconds(60),
                 () -> api.get("/api/v1/changes/" + finalChange, cp.tenantKey()).status() == 200)).isTrue();
@@ -104,6 +123,69 @@ class CompilerFailoverIT {
                 assertThat(db1.hget(RedisKeys.network(net), "version")).isEqualTo(db0.hget(RedisKeys.network(net), "version"));
             }
         }
+    }
+
+    static final int PARTITIONS = 6;
+
+    /**
+     * Waits (bounded) until the group is stable with both instances owning partitions of the event log,
+     * and compiler-b's last assignment (its log's "assigned [...]" line) is one of them; returns it.
+     */
+    static List<String> assertBothOwnPartitions() {
+        List<String>[] owned = new List[1];
+        boolean ok = ControlPlane.eventually(Duration.ofSeconds(60), () -> {
+            Map<String, List<String>> owners = owners();
+            List<String> b = lastAssigned("compiler-b");
+            owned[0] = b;
+            return owners.size() == 2 && owners.values().stream().noneMatch(List::isEmpty)
+                    && owners.values().stream().mapToInt(List::size).sum() == PARTITIONS
+                    && !b.isEmpty() && owners.containsValue(b);
+        });
+        assertThat(ok).as("both instances own partitions before the kill (group: %s, compiler-b's last assignment: %s)",
+                owners(), owned[0]).isTrue();
+        return owned[0];
+    }
+
+    /** Member id to the partitions of the event log it owns (sorted "topic-p" names), for a stable group. */
+    static Map<String, List<String>> owners() {
+        try (org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(
+                Map.of(org.apache.kafka.clients.admin.AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, cp.env("KAFKA_BOOTSTRAP_SERVERS")))) {
+            org.apache.kafka.clients.admin.ConsumerGroupDescription d = admin.describeConsumerGroups(List.of(group))
+                    .describedGroups().get(group).get(10, java.util.concurrent.TimeUnit.SECONDS);
+            if (d.groupState() != org.apache.kafka.common.GroupState.STABLE) {
+                return Map.of();
+            }
+            Map<String, List<String>> out = new TreeMap<>();
+            for (org.apache.kafka.clients.admin.MemberDescription m : d.members()) {
+                out.put(m.consumerId(), m.assignment().topicPartitions().stream()
+                        .filter(tp -> tp.topic().equals("egress.network-events")).map(Object::toString).sorted().toList());
+            }
+            return out;
+        } catch (Exception e) {
+            return Map.of();
+        }
+    }
+
+    /** The partitions of compiler {@code name}'s last "assigned [...]" log line, empty after a later "revoked". */
+    static List<String> lastAssigned(String name) {
+        try {
+            List<String> lines = java.nio.file.Files.readAllLines(cp.logFile(name));
+            for (int i = lines.size() - 1; i >= 0; i--) {
+                String l = lines.get(i);
+                // The compiler listener's own lines (CompilerListener); the status listener's name other topics.
+                if (l.contains("revoked [egress.network-events-")) {
+                    return List.of();
+                }
+                java.util.regex.Matcher m = java.util.regex.Pattern.compile("assigned \\[((egress\\.network-events-[^]]*)?)]").matcher(l);
+                if (m.find()) {
+                    return java.util.Arrays.stream(m.group(1).split(",\\s*")).filter(t -> t.startsWith("egress.network-events-"))
+                            .sorted().toList();
+                }
+            }
+        } catch (java.io.IOException e) {
+            // no log yet
+        }
+        return List.of();
     }
 
     /** host/network -> the fragment's content hash, or "tombstone". */

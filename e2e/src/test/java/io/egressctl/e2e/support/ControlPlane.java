@@ -37,6 +37,9 @@ public final class ControlPlane {
     private final Map<String, Integer> agentPorts = new HashMap<>();
     private final Map<String, Integer> servicePorts = new HashMap<>();
     private final Map<String, Map<String, String>> agentEnv = new HashMap<>();
+    /** How each process was started (jar and environment), so it can be started again the same way. */
+    private final Map<String, Path> startedJar = new HashMap<>();
+    private final Map<String, Map<String, String>> startedEnv = new HashMap<>();
     private final String tenantKey = "tk-" + random();
     private final String otherTenantKey = "tk-" + random();
     private final String operatorKey = "ok-" + random();
@@ -244,6 +247,11 @@ public final class ControlPlane {
         }
     }
 
+    /** The log of a process this fixture started (its stdout and stderr). */
+    public Path logFile(String name) {
+        return workDir.resolve("logs").resolve(name + ".log");
+    }
+
     /** Where the dry-run agent of a host writes its rendered ruleset. */
     public Path rulesetFile(String hostId) {
         return workDir.resolve("agents").resolve(hostId + ".nft");
@@ -312,7 +320,38 @@ public final class ControlPlane {
         return copy;
     }
 
+    /** The names of the processes this fixture runs now (services, agents, extra compilers). */
+    public synchronized List<String> running() {
+        return processes.entrySet().stream().filter(e -> e.getValue().isAlive()).map(Map.Entry::getKey).sorted().toList();
+    }
+
+    /**
+     * Kills a process this fixture started (SIGKILL, as a crash would, or SIGTERM) and starts it again with
+     * the same jar and environment (same port, keys and settings); returns once it is healthy.
+     */
+    public synchronized void restartProcess(String name, boolean kill) {
+        stopProcess(name, kill);
+        startAgain(name);
+    }
+
+    /** Starts a process again that this fixture started before and stopped; waits until it is healthy. */
+    public synchronized void startAgain(String name) {
+        Path jar = startedJar.get(name);
+        Map<String, String> env = startedEnv.get(name);
+        if (jar == null || env == null) {
+            throw new IllegalArgumentException("no process '" + name + "' was started by this fixture");
+        }
+        if (processes.containsKey(name) && processes.get(name).isAlive()) {
+            throw new IllegalStateException(name + " still runs");
+        }
+        start(name, jar, env);
+        String port = env.getOrDefault("EGRESS_AGENT_PORT", env.getOrDefault("EGRESS_API_PORT", env.get("EGRESS_COMPILER_PORT")));
+        waitHealthy(name, Integer.parseInt(port));
+    }
+
     private void start(String name, Path jar, Map<String, String> env) {
+        startedJar.put(name, jar);
+        startedEnv.put(name, Map.copyOf(env));
         List<String> cmd = new ArrayList<>(List.of(javaBin(), "-Xms64m", "-Xmx320m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
                 "-Degress.e2e=" + runId, "-jar", jar.toString()));
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)

@@ -225,9 +225,34 @@ public final class NetnsTopology implements AutoCloseable {
         throw new IllegalStateException("topology " + prefix + " not ready, unreachable:" + missing);
     }
 
-    /** True when {@code vm} (vm1..vm3) gets the answer of flow {@code f} from the outside namespace. */
+    /** How many times a probe is tried before it counts as blocked: on a loaded machine one try can be lost. */
+    public static final int ATTEMPTS = 3;
+    /** The pause between two tries of a failed probe. */
+    public static final Duration RETRY_PAUSE = Duration.ofMillis(200);
+
+    /**
+     * True when {@code once} succeeds in any of {@code attempts} tries, pausing {@code pause} after each
+     * failed one; false only when every try failed. So a probe that should pass is not failed by one lost
+     * answer, and one that should be blocked is checked to fail every time.
+     */
+    public static boolean anyOf(int attempts, Duration pause, java.util.function.BooleanSupplier once) {
+        for (int i = 0; i < attempts; i++) {
+            if (once.getAsBoolean()) {
+                return true;
+            }
+            if (i + 1 < attempts) {
+                sleep(pause.toMillis());
+            }
+        }
+        return false;
+    }
+
+    /**
+     * True when {@code vm} (vm1..vm3) gets the answer of flow {@code f} from the outside namespace, in any
+     * of {@link #ATTEMPTS} tries; false (blocked) only when every try failed.
+     */
     public boolean reach(String vm, Flow f) {
-        return probe(vm(vm), f);
+        return anyOf(ATTEMPTS, RETRY_PAUSE, () -> probe(vm(vm), f));
     }
 
     private boolean probe(String ns, Flow f) {
@@ -252,14 +277,15 @@ public final class NetnsTopology implements AutoCloseable {
         return r.stdout().contains(expect);
     }
 
-    /** True when a ping from the outside namespace to the VM is answered. */
+    /** True when a ping from the outside namespace to the VM is answered (in any of {@link #ATTEMPTS} tries). */
     public boolean pingFromOutside(String vm) {
-        return exec(List.of("ip", "netns", "exec", outside(), "ping", "-n", "-q", "-c1", "-W1", VMS.get(vm)[0]), "").ok();
+        return anyOf(ATTEMPTS, RETRY_PAUSE,
+                () -> exec(List.of("ip", "netns", "exec", outside(), "ping", "-n", "-q", "-c1", "-W1", VMS.get(vm)[0]), "").ok());
     }
 
-    /** True when a tcp connection from the outside namespace to the VM's port 2222 gets its greeting. */
+    /** True when a tcp connection from the outside namespace to the VM's port 2222 gets its greeting (in any of {@link #ATTEMPTS} tries). */
     public boolean tcpFromOutside(String vm) {
-        return probeTcp(outside(), VMS.get(vm)[0], 2222, "hello-from-" + vm);
+        return anyOf(ATTEMPTS, RETRY_PAUSE, () -> probeTcp(outside(), VMS.get(vm)[0], 2222, "hello-from-" + vm));
     }
 
     /** Probes every flow of every VM in parallel: the flows that did NOT get through, per VM. */

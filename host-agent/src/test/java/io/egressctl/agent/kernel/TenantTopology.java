@@ -338,7 +338,7 @@ final class TenantTopology implements AutoCloseable {
     // ---- probes --------------------------------------------------------------------------------
 
     /** How many times a probe is tried before it counts as blocked: on a loaded machine one try can be lost. */
-    static final int ATTEMPTS = 3;
+    static final int ATTEMPTS = NetnsTopology.ATTEMPTS;
 
     /**
      * True when a tcp request from namespace {@code ns} (from address {@code from}, or the default
@@ -346,12 +346,7 @@ final class TenantTopology implements AutoCloseable {
      * tries; false only when every try failed.
      */
     boolean tcp(String ns, String address, int port, String from, String expect) {
-        for (int i = 0; i < ATTEMPTS; i++) {
-            if (tcpOnce(ns, address, port, from, expect)) {
-                return true;
-            }
-        }
-        return false;
+        return NetnsTopology.anyOf(ATTEMPTS, NetnsTopology.RETRY_PAUSE, () -> tcpOnce(ns, address, port, from, expect));
     }
 
     private static boolean tcpOnce(String ns, String address, int port, String from, String expect) {
@@ -365,22 +360,13 @@ final class TenantTopology implements AutoCloseable {
 
     /** True when a ping from {@code ns} to {@code address} is answered in any of {@link #ATTEMPTS} tries. */
     boolean ping(String ns, String address) {
-        for (int i = 0; i < ATTEMPTS; i++) {
-            if (NetnsTopology.exec(List.of("ip", "netns", "exec", ns, "ping", "-n", "-q", "-c1", "-W1", address), "", PROBE_TIMEOUT).ok()) {
-                return true;
-            }
-        }
-        return false;
+        return NetnsTopology.anyOf(ATTEMPTS, NetnsTopology.RETRY_PAUSE,
+                () -> NetnsTopology.exec(List.of("ip", "netns", "exec", ns, "ping", "-n", "-q", "-c1", "-W1", address), "", PROBE_TIMEOUT).ok());
     }
 
     /** True when a datagram from {@code ns} to the destination's udp echo comes back in any of {@link #ATTEMPTS} tries. */
     boolean udp(String ns) {
-        for (int i = 0; i < ATTEMPTS; i++) {
-            if (udpOnce(ns)) {
-                return true;
-            }
-        }
-        return false;
+        return NetnsTopology.anyOf(ATTEMPTS, NetnsTopology.RETRY_PAUSE, () -> udpOnce(ns));
     }
 
     private static boolean udpOnce(String ns) {
