@@ -271,7 +271,7 @@ class RedisLossHealIT {
 
             LogRefold refold = new LogRefold(redis, new RedisSnapshotStore(redis), () -> consumer(50), registry,
                     new CompilerPipeline.TopicNames(TOPIC, "unused"), REPORTS, Duration.ofMinutes(1));
-            LogRefold.Result r = refold.refold(live.pipeline.ownedPositions(), live.pipeline.ownedNetworks());
+            LogRefold.Result r = refold.refold(live.pipeline.ownedPositions(), live.pipeline.ownedNetworks(), live.pipeline.ownedEpochs());
             assertThat(r.events()).isEqualTo(live.read);
             assertThat(r.reports()).isEqualTo(4);
             assertThat(r.hostsRestored()).as("host-a restored, host-b kept").isEqualTo(1);
