@@ -120,7 +120,8 @@ svc_wait_ready() {
   local name="$1" port="$2" deadline=$((SECONDS + ${EGRESS_REBUILD_TIMEOUT:-600})) body said=""
   while :; do
     body="$(curl -sS "http://127.0.0.1:$port/actuator/health/readiness" 2>/dev/null || true)"
-    [[ "$body" == '{"status":"UP"'* ]] && return 0
+    # Spring writes the overall status last ({"components":{...},"status":"UP"} with details shown).
+    [[ "$body" == '{"status":"UP"'* || "$body" == *'"status":"UP"}' ]] && return 0
     if [[ -z "$said" && "$body" == *REBUILDING*  || -z "$said" && "$body" == *rebuild* ]]; then
       svc_log "$name: waiting while the compiler rebuilds the read model from the log"
       said=1
