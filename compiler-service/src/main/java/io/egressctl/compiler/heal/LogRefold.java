@@ -86,13 +86,7 @@ public final class LogRefold {
     /**
      * @param positions the live pipeline's next offset per owned partition (what it has decided)
      * @param networks  the networks of those partitions the live pipeline knows
-     */
-    public Result refold(Map<Integer, Long> positions, Collection<String> networks) {
-        return refold(positions, networks, Map.of());
-    }
-
-    /**
-     * @param epochs the live pipeline's fencing epoch per owned partition: the re-fold writes with them
+     * @param epochs    the live pipeline's fencing epoch per owned partition: the re-fold writes with them
      *               (a claim of its own would bump the epochs and fence the live pipeline); a partition
      *               without one is claimed
      */

@@ -216,12 +216,8 @@ public class RedisLossWatch implements HealthIndicator, DisposableBean {
      *
      * @param positions the live pipeline's next offset per owned partition
      * @param networks  the networks of those partitions
+     * @param epochs    the live pipeline's fencing epochs: the re-fold writes as this instance
      */
-    public void heal(Map<Integer, Long> positions, Collection<String> networks) {
-        heal(positions, networks, Map.of());
-    }
-
-    /** {@link #heal(Map, Collection)} writing with the live pipeline's fencing {@code epochs}. */
     public void heal(Map<Integer, Long> positions, Collection<String> networks, Map<Integer, Long> epochs) {
         String g = claim(newGeneration());
         if (g.equals(generation)) {
