@@ -24,8 +24,9 @@ import java.util.TreeMap;
  *   <li>{@code missing}: the log places VMs of a network on the host but Redis holds no fragment of it (Redis
  *       lost its state, or the compiler has not written it): what the host should enforce cannot be checked.</li>
  * </ul>
- * A host whose last report lists VMs it does not enforce ({@code unenforced}) is never {@code ok}: it is
- * {@code lagging} (when its hashes agree otherwise) with each VM and reason in the detail.
+ * A host whose last report lists VMs it does not enforce ({@code unenforced}) or network versions it
+ * refused while applying the others ({@code refused}) is never {@code ok}: it is {@code lagging} (when
+ * its hashes agree otherwise) with each VM or network and the reason in the detail.
  */
 public record HostCheck(String hostId, State state, String expectedHash, String appliedHash, String lastReport,
                         String status, String detail, SortedMap<String, Long> expectedVersions,
@@ -102,6 +103,13 @@ public record HostCheck(String hostId, State state, String expectedHash, String 
             }
             notes.addAll(unenforced);
         }
+        List<String> refused = refused(applied.get("refused"));
+        if (!refused.isEmpty()) {
+            if (state == State.OK) {
+                state = State.LAGGING;
+            }
+            notes.addAll(refused);
+        }
         if (!missing.isEmpty()) {
             state = State.MISSING;
             notes.addAll(0, missing);
@@ -128,6 +136,27 @@ public record HostCheck(String hostId, State state, String expectedHash, String 
             return out;
         } catch (RuntimeException e) {
             return List.of("unenforced field unreadable: " + json);
+        }
+    }
+
+    /**
+     * The report's {@code refused} field (JSON list of {@code {networkId, version, reason}}: network
+     * versions the host refused while applying the others) as notes; empty for none.
+     */
+    static List<String> refused(String json) {
+        if (json == null || json.isBlank()) {
+            return List.of();
+        }
+        try {
+            tools.jackson.databind.JsonNode list = JSON.readTree(json);
+            List<String> out = new ArrayList<>();
+            for (tools.jackson.databind.JsonNode r : list) {
+                out.add("refused: " + r.path("networkId").asString() + " v" + r.path("version").asLong() + " ("
+                        + r.path("reason").asString() + ")");
+            }
+            return out;
+        } catch (RuntimeException e) {
+            return List.of("refused field unreadable: " + json);
         }
     }
 

@@ -107,6 +107,20 @@ class HostCheckTest {
     }
 
     @Test
+    void aHostThatRefusedANetworkIsNeverOkAndSaysWhy() {
+        // The host refused net-2 v4 (over its element limit) and applied net-1: its hash differs, and
+        // even were it to agree the refusal alone keeps it from ok.
+        HostCheck c = check(Map.of("hash", "aaaa", "status", "ACK", "at", "2024-05-01T11:59:00Z", "v:net-1", "7", "v:net-2", "3",
+                "refused", "[{\"networkId\":\"net-2\",\"version\":4,\"reason\":\"over its limit of 10\"}]"));
+        assertThat(c.state()).isEqualTo(HostCheck.State.LAGGING);
+        assertThat(c.detail()).isEqualTo("refused: net-2 v4 (over its limit of 10)");
+        HostCheck unreadable = check(Map.of("hash", "aaaa", "status", "ACK", "at", "2024-05-01T11:59:00Z", "v:net-1", "7",
+                "v:net-2", "3", "refused", "{not json"));
+        assertThat(unreadable.state()).isEqualTo(HostCheck.State.LAGGING);
+        assertThat(unreadable.detail()).contains("refused field unreadable");
+    }
+
+    @Test
     void expectedStateTheLogCallsForButRedisLacksIsMissingEvenWhenHashesAgree() {
         // Redis emptied: no fragments (the expected hash of nothing) while the agent still reports its last state.
         HostCheck c = HostCheck.classify("h1", "empty", versions(), List.of(),

@@ -6,6 +6,7 @@ import io.egressctl.schemas.registry.RegistryOutage;
 import io.egressctl.events.AppliedFragment;
 import io.egressctl.events.EnforcementReport;
 import io.egressctl.events.EnforcementStatus;
+import io.egressctl.events.RefusedFragment;
 import io.egressctl.events.UnenforcedVm;
 import io.egressctl.schemas.registry.SchemaRegistryClient;
 import io.egressctl.schemas.serde.AvroDeserializer;
@@ -34,7 +35,10 @@ import java.util.Map;
  * {@code v:} fields: a network missing from it loses its field and no change of that network counts
  * as applied on the host. A NACK keeps the versions of the last ACK (the kernel still holds that
  * state). Both record the VMs not enforced as a JSON list in the field {@code unenforced}
- * ({@code [{"networkId":..,"vmId":..,"reason":..}]}, {@code []} when none) for status and audit.
+ * ({@code [{"networkId":..,"vmId":..,"reason":..}]}, {@code []} when none) for status and audit,
+ * and the network versions it refused while it applied the others in the field {@code refused}
+ * ({@code [{"networkId":..,"version":..,"reason":..}]}; such a network's {@code v:} field is the
+ * version it keeps in force, or absent when it never held one).
  */
 @Component
 public class EnforcementReportListener {
@@ -45,6 +49,8 @@ public class EnforcementReportListener {
     static final String VERSION_PREFIX = "v:";
     /** Field with the JSON list of the VMs the host does not enforce. */
     static final String UNENFORCED = "unenforced";
+    /** Field with the JSON list of the network versions the host refused while applying the others. */
+    static final String REFUSED = "refused";
     private static final JsonMapper JSON = JsonMapper.builder().build();
 
     static final String ID = "enforcement-status";
@@ -88,6 +94,7 @@ public class EnforcementReportListener {
             fields.put("driftRepairs", Long.toString(r.getDriftRepairs()));
             fields.put("error", r.getError() == null ? "" : r.getError());
             fields.put(UNENFORCED, unenforcedJson(r.getUnenforced()));
+            fields.put(REFUSED, refusedJson(r.getRefused()));
             for (AppliedFragment f : r.getFragments()) {
                 fields.put(VERSION_PREFIX + f.getNetworkId(), Long.toString(f.getVersion()));
             }
@@ -98,6 +105,19 @@ public class EnforcementReportListener {
             }
         }
         health.succeeded(ID);
+    }
+
+    /** The report's refused network versions as JSON ({@code [{"networkId":..,"version":..,"reason":..}]}), in the report's order. */
+    static String refusedJson(List<RefusedFragment> refused) {
+        List<Map<String, Object>> out = new ArrayList<>(refused.size());
+        for (RefusedFragment f : refused) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("networkId", f.getNetworkId());
+            m.put("version", f.getVersion());
+            m.put("reason", f.getReason());
+            out.add(m);
+        }
+        return JSON.writeValueAsString(out);
     }
 
     /** The report's unenforced VMs as JSON, in the report's order. */

@@ -28,6 +28,17 @@ public record NftRuleset(List<NftTable> tables, List<String> notes) {
         return null;
     }
 
+    /** Set and map elements in all tables: what the kernel holds most of, and what a host's limit counts. */
+    public long elementCount() {
+        long n = 0;
+        for (NftTable t : tables) {
+            for (NftSet set : t.sets()) {
+                n += set.elements().size();
+            }
+        }
+        return n;
+    }
+
     /** True when both define the same tables (notes aside): the same thing in the kernel. */
     public boolean sameTables(NftRuleset o) {
         return o != null && tables.equals(o.tables);

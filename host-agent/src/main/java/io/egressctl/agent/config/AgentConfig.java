@@ -109,13 +109,15 @@ class AgentConfig {
                 ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "none",
                 // an agent started before the compiler waits for egress.host-updates; it never makes the
                 // broker create it with its own defaults (partition count, retention, replication)
-                ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, false);
+                ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, false,
+                // HostSync looks at the partition count every 30 s; the metadata it reads is this fresh
+                ConsumerConfig.METADATA_MAX_AGE_CONFIG, 30_000);
         KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(c, new StringDeserializer(), new ByteArrayDeserializer());
         Duration reconcile = props.reconcileInterval() == null ? Duration.ofSeconds(5) : props.reconcileInterval();
         return new HostSync(props.hostId(), consumer, reportProducer, Snapshots.redis(redis),
                 new AvroDeserializer<>(registry, HostUpdate.class), enforcer, flowTable,
                 new NftRenderer(props.ruleCounters(), props.hostMode()), reconcile,
-                Clock.systemUTC(), meters);
+                Clock.systemUTC(), meters, props.elementLimit());
     }
 
     @Bean

@@ -1,5 +1,6 @@
 package io.egressctl.agent.config;
 
+import io.egressctl.agent.sync.HostSync;
 import io.egressctl.core.render.HostMode;
 import org.springframework.boot.context.properties.ConfigurationProperties;
 
@@ -22,11 +23,19 @@ import java.time.Duration;
  *                          {@code HostMode})
  * @param conntrackBinary   path or name of the conntrack binary that ends a port's established flows after a
  *                          new block (nftables enforcer; default {@code conntrack})
+ * @param maxElements       the most set and map elements the host's ruleset may hold (the operator's limit;
+ *                          0: {@code HostSync.DEFAULT_MAX_ELEMENTS}); a network whose version would take the
+ *                          host past it is refused on this host while the others are applied
  */
 @ConfigurationProperties("egress.agent")
 public record AgentProperties(String hostId, String enforcer, String dryRunFile, Duration reconcileInterval,
                               String nftBinary, String netns, boolean ruleCounters, String mode,
-                              String conntrackBinary) {
+                              String conntrackBinary, long maxElements) {
+
+    /** The element limit, its default when unset. */
+    public long elementLimit() {
+        return maxElements > 0 ? maxElements : HostSync.DEFAULT_MAX_ELEMENTS;
+    }
 
     /** The host mode, {@code routed} when unset. */
     public HostMode hostMode() {

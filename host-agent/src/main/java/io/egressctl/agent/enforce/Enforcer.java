@@ -20,6 +20,19 @@ public interface Enforcer {
     void apply(NftRuleset ruleset) throws EnforcementException;
 
     /**
+     * Asks whether {@link #apply} would take {@code ruleset}, without changing what is in force. The
+     * agent uses it to find which network a refused transaction is due to, so that one network's
+     * refused apply does not hold back the others on the host.
+     *
+     * <p>The default accepts everything (an enforcer that cannot ask): the agent then isolates a
+     * network only by the host's element limit, and a refused apply stays a refusal of the whole host.
+     *
+     * @throws EnforcementException with the enforcer's own message when it would refuse the ruleset
+     */
+    default void check(NftRuleset ruleset) throws EnforcementException {
+    }
+
+    /**
      * True when what is in force equals what {@code ruleset} defines; false means drift (for
      * example a rule deleted by hand) or nothing applied yet.
      */

@@ -12,6 +12,9 @@ public interface NftRunner {
     /** nft's arguments for one transaction read from stdin. */
     List<String> APPLY = List.of("-f", "-");
 
+    /** nft's arguments for a transaction read from stdin that the kernel checks and does not commit. */
+    List<String> CHECK = List.of("-c", "-f", "-");
+
     /**
      * Runs nft once.
      *

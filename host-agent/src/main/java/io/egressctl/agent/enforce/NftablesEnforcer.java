@@ -185,6 +185,36 @@ public final class NftablesEnforcer implements Enforcer {
         fullApplies++;
     }
 
+    /**
+     * {@code nft --check} of the transaction {@link #apply} would run: the delta from what this
+     * enforcer applied where there is one, and when the kernel refuses the delta (or there is none)
+     * the whole ruleset. The kernel validates the batch and aborts it; nothing in force changes.
+     */
+    @Override
+    public synchronized void check(NftRuleset candidate) throws EnforcementException {
+        Objects.requireNonNull(candidate, "candidate");
+        NftRuleset base = applied;
+        if (base != null && !candidate.sameTables(base)) {
+            NftDelta delta = NftDelta.between(base, candidate);
+            if (delta != null && delta.isEmpty()) {
+                return;
+            }
+            if (delta != null && nft.run(NftScript.delta(delta), NftRunner.CHECK).ok()) {
+                return;
+            }
+        } else if (base != null) {
+            return;
+        }
+        Set<String> remove = new LinkedHashSet<>(stray);
+        if (base != null) {
+            base.tables().forEach(t -> remove.add(t.key()));
+        }
+        NftRunner.Result r = nft.run(NftScript.kernelInput(candidate, remove), NftRunner.CHECK);
+        if (!r.ok()) {
+            throw new EnforcementException("nft rejected the ruleset (exit " + r.exitCode() + "): " + r.errorText());
+        }
+    }
+
     /** What the structure check expects of each of {@code desired}'s tables (computed once per ruleset). */
     private Map<String, Structure> expected(NftRuleset desired) {
         if (expectedFor != desired) {

@@ -7,6 +7,7 @@ import io.egressctl.agent.enforce.NftablesEnforcer;
 import io.egressctl.core.compile.Fragment;
 import io.egressctl.core.compile.FragmentUpdate;
 import io.egressctl.core.host.HostState;
+import io.egressctl.core.model.DefaultPolicy;
 import io.egressctl.core.nft.NftRuleset;
 import io.egressctl.core.render.NftRenderer;
 import io.egressctl.core.render.NftRenderer.Plan;
@@ -16,10 +17,10 @@ import io.egressctl.events.EnforcementReport;
 import io.egressctl.events.EnforcementStatus;
 import io.egressctl.events.EnforcementTrigger;
 import io.egressctl.events.HostUpdate;
+import io.egressctl.events.RefusedFragment;
 import io.egressctl.events.UnenforcedVm;
 import io.egressctl.schemas.mapping.EventMapper;
-import io.egressctl.schemas.registry.SchemaRegistryException;
-import io.egressctl.schemas.registry.SchemaRegistryUnreachableException;
+import io.egressctl.schemas.registry.RegistryOutage;
 import io.egressctl.schemas.serde.AvroDeserializer;
 import io.egressctl.schemas.serde.Topics;
 import io.micrometer.core.instrument.Counter;
@@ -53,6 +54,7 @@ import java.util.OptionalLong;
 import java.util.Set;
 import java.util.SortedMap;
 import java.util.TreeMap;
+import java.util.TreeSet;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -100,7 +102,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * it as the reason the agent is not syncing ({@link #readiness}), counts it and waits with
  * exponential back-off (200 ms doubling to 30 s) before the next turn. A consumer position the
  * broker no longer has (retention, a reset; the consumer runs with {@code auto.offset.reset=none})
- * bootstraps again from the snapshot rather than skipping. A record the schema registry cannot be
+ * bootstraps again from the snapshot rather than skipping, and so does a change of the partition count
+ * of egress.host-updates (looked at every {@link #TOPOLOGY_CHECK}; the host's partition moves with it).
+ * A record the schema registry cannot be
  * reached for is not skipped as poison: the consumer goes back to it and the turn is retried.
  *
  * <p>Ready ({@link #readiness}) once the first snapshot is enforced (applied, or found in force) and
@@ -120,6 +124,11 @@ public final class HostSync implements Runnable {
     private static final Logger log = LoggerFactory.getLogger(HostSync.class);
     private static final Duration MAX_BACKOFF = Duration.ofSeconds(30);
     private static final Duration FIRST_BACKOFF = Duration.ofMillis(200);
+    private static final Duration FIRST_REFUSAL_RETRY = Duration.ofSeconds(1);
+    /** How often the partition count of egress.host-updates is looked at (from the consumer's metadata). */
+    static final Duration TOPOLOGY_CHECK = Duration.ofSeconds(30);
+    /** Elements a host holds unless its operator says otherwise ({@code egress.agent.max-elements}). */
+    public static final long DEFAULT_MAX_ELEMENTS = 500_000;
 
     private final String hostId;
     private final Consumer<String, byte[]> consumer;
@@ -134,6 +143,7 @@ public final class HostSync implements Runnable {
     private final Timer applyTimer;
     private final NftRenderer renderer;
     private final HostState state;
+    private final long maxElements;
     private final CountDownLatch bootstrapped = new CountDownLatch(1);
     private final CountDownLatch stopSignal = new CountDownLatch(1);
     private final AtomicLong driftRepairs = new AtomicLong();
@@ -144,9 +154,14 @@ public final class HostSync implements Runnable {
     /** Records behind the end of the partition at the last poll; -1 until first known. */
     private final AtomicLong lag = new AtomicLong(-1);
     private final AtomicLong unenforcedCount = new AtomicLong();
+    private final AtomicLong refusedCount = new AtomicLong();
+    private volatile Map<String, Refusal> appliedRefusals = Map.of();
     private volatile boolean running = true;
 
     private TopicPartition partition;
+    /** Partitions of egress.host-updates when this agent picked its own; a change makes it bootstrap again. */
+    private int partitionCount;
+    private long nextTopologyCheckAt;
     private long nextLagLookupAt;
     private boolean lastBootstrapApplied;
     /** A bootstrap is due: at start, and after the consumer's position became invalid. */
@@ -160,6 +175,13 @@ public final class HostSync implements Runnable {
 
     private NftRuleset appliedRuleset;
     private Plan appliedPlan;
+    /** The fragments the applied ruleset was rendered from, by network, and their versions (stand-ins without one). */
+    private SortedMap<String, Fragment> appliedFragments = new TreeMap<>();
+    private Map<String, Long> appliedVersions = Map.of();
+    /** Networks whose newest version is refused on this host, with what stands in for each; retried on a timer. */
+    private final Map<String, Refusal> refusals = new TreeMap<>();
+    private Duration refusalBackoff = FIRST_REFUSAL_RETRY;
+    private long nextRefusalRetryAt;
     private volatile String appliedHash = HostState.hashOf(new TreeMap<>());
     private volatile List<NftRenderer.Unenforced> appliedUnenforced = List.of();
     private boolean pendingRetry;
@@ -177,6 +199,22 @@ public final class HostSync implements Runnable {
     public HostSync(String hostId, Consumer<String, byte[]> consumer, Producer<String, SpecificRecord> producer,
                     SnapshotSource snapshots, AvroDeserializer<HostUpdate> deserializer, Enforcer enforcer, FlowTable flows,
                     NftRenderer renderer, Duration reconcileInterval, Clock clock, MeterRegistry meters) {
+        this(hostId, consumer, producer, snapshots, deserializer, enforcer, flows, renderer, reconcileInterval, clock, meters,
+                DEFAULT_MAX_ELEMENTS);
+    }
+
+    /**
+     * @param maxElements the most set and map elements the host's ruleset may hold (the operator's
+     *                    limit): a network whose version would take the host past it is refused on this
+     *                    host, the others applied
+     */
+    public HostSync(String hostId, Consumer<String, byte[]> consumer, Producer<String, SpecificRecord> producer,
+                    SnapshotSource snapshots, AvroDeserializer<HostUpdate> deserializer, Enforcer enforcer, FlowTable flows,
+                    NftRenderer renderer, Duration reconcileInterval, Clock clock, MeterRegistry meters, long maxElements) {
+        if (maxElements < 1) {
+            throw new IllegalArgumentException("maxElements must be at least 1, got " + maxElements);
+        }
+        this.maxElements = maxElements;
         this.hostId = hostId;
         this.consumer = consumer;
         this.producer = producer;
@@ -203,6 +241,8 @@ public final class HostSync implements Runnable {
                 .description("records of the agent's partition of egress.host-updates not yet consumed").register(meters);
         Gauge.builder("egress.agent.unenforced", unenforcedCount, AtomicLong::get)
                 .description("VMs of the host's fragments the applied ruleset does not enforce").register(meters);
+        Gauge.builder("egress.agent.refused", refusedCount, AtomicLong::get)
+                .description("networks whose newest version this host refused while applying the others").register(meters);
     }
 
     /** True once the first snapshot is enforced (applied, or found already in force). */
@@ -228,6 +268,12 @@ public final class HostSync implements Runnable {
             List<String> list = new ArrayList<>();
             un.forEach(u -> list.add("net " + u.networkId() + " vm " + u.vmId() + ": " + u.reason()));
             details.put("unenforced", list);
+        }
+        Map<String, Refusal> refused = appliedRefusals;
+        if (!refused.isEmpty()) {
+            List<String> list = new ArrayList<>();
+            refused.forEach((n, r) -> list.add("net " + n + " v" + r.version() + ": " + r.reason()));
+            details.put("refused", list);
         }
         String f = fault;
         if (ended) {
@@ -464,7 +510,7 @@ public final class HostSync implements Runnable {
             try {
                 update = deserializer.deserialize(record.topic(), record.value());
             } catch (RuntimeException e) {
-                if (registryOutage(e)) {
+                if (RegistryOutage.isOutage(e)) {
                     // Not poison: the record is read again once the registry answers.
                     consumer.seek(partition, record.offset());
                     blocked = new NotReadyException("registry-unreachable", "the schema registry cannot be reached to read the "
@@ -489,6 +535,10 @@ public final class HostSync implements Runnable {
         long now = clock.millis();
         if (pendingRetry && now >= nextRetryAt) {
             enforce(isBootstrapped() ? EnforcementTrigger.RETRY : EnforcementTrigger.BOOTSTRAP, true);
+        } else if (!refusals.isEmpty() && now >= nextRefusalRetryAt) {
+            // A refusal may have been the kernel's passing state, or the limit may fit now: try the refused versions again.
+            refusals.clear();
+            enforce(EnforcementTrigger.RETRY, false);
         }
         if (now >= nextReconcileAt) {
             nextReconcileAt = now + reconcileInterval.toMillis();
@@ -497,19 +547,33 @@ public final class HostSync implements Runnable {
         if (blocked != null) {
             throw blocked;
         }
+        if (now >= nextTopologyCheckAt) {
+            nextTopologyCheckAt = now + TOPOLOGY_CHECK.toMillis();
+            checkTopology();
+        }
     }
 
-    /** True when a deserialization failed because the registry did not answer (or answered 5xx), not because of the bytes. */
-    static boolean registryOutage(Throwable e) {
-        for (Throwable c = e; c != null; c = c.getCause()) {
-            if (c instanceof SchemaRegistryUnreachableException) {
-                return true;
-            }
-            if (c instanceof SchemaRegistryException r) {
-                return r.httpStatus() == 0 || r.httpStatus() >= 500 || r.httpStatus() == 429;
-            }
+    /**
+     * An operator added partitions to egress.host-updates: the producer's partitioner now sends this
+     * host's updates to another partition, so the agent bootstraps again (its partition picked anew,
+     * the snapshot read, the tail read from there). What it enforces stays in force meanwhile.
+     */
+    private void checkTopology() {
+        List<PartitionInfo> parts;
+        try {
+            parts = consumer.partitionsFor(Topics.HOST_UPDATES, Duration.ofSeconds(1));
+        } catch (TimeoutException e) {
+            log.debug("host {}: partition lookup timed out", hostId);
+            return;
         }
-        return false;
+        if (parts == null || parts.isEmpty() || parts.size() == partitionCount) {
+            return;
+        }
+        int now = Topics.partitionFor(hostId, parts.size());
+        log.warn("host {}: {} has {} partitions now (was {}); this host's updates go to partition {} (was {}): bootstrapping again",
+                hostId, Topics.HOST_UPDATES, parts.size(), partitionCount, now, partition.partition());
+        rebootstraps.increment();
+        needsBootstrap = true;
     }
 
     /**
@@ -541,6 +605,8 @@ public final class HostSync implements Runnable {
         while (running) {
             List<PartitionInfo> parts = consumer.partitionsFor(Topics.HOST_UPDATES, Duration.ofSeconds(5));
             if (parts != null && !parts.isEmpty()) {
+                partitionCount = parts.size();
+                nextTopologyCheckAt = clock.millis() + TOPOLOGY_CHECK.toMillis();
                 return new TopicPartition(Topics.HOST_UPDATES, Topics.partitionFor(hostId, parts.size()));
             }
             log.info("host {}: waiting for topic {}", hostId, Topics.HOST_UPDATES);
@@ -567,16 +633,57 @@ public final class HostSync implements Runnable {
         return true;
     }
 
-    /** What the current state renders to: its plan, ruleset, and the hash and networks an ACK of it reports. */
-    private record Desired(Plan plan, NftRuleset ruleset, String hash, Set<String> unenforcedNetworks) {
+    /**
+     * A network version this host refused, why, and what stands in for it: the network's last good
+     * fragment ({@code standInVersion} its version), a fragment that blocks its VMs' egress (a network
+     * the host never held; {@code standInVersion} null), or nothing (a removal refused: null both).
+     */
+    record Refusal(long version, String reason, Fragment standIn, Long standInVersion) {
     }
 
+    /**
+     * What a set of fragments renders to: the fragments and their versions (stand-ins for refused
+     * networks included; a blocking stand-in has no version), the plan, the ruleset, the hash and
+     * networks an ACK of it reports, and the refusals it stands for.
+     */
+    private record Desired(SortedMap<String, Fragment> fragments, Map<String, Long> versions, Plan plan, NftRuleset ruleset,
+                           String hash, Set<String> unenforcedNetworks, Map<String, Refusal> refusals) {
+    }
+
+    /**
+     * The state's newest fragments, with the standing refusals' stand-ins in place of the versions
+     * they refused. A refusal ends when a newer version of its network arrives (that one is tried).
+     */
     private Desired desired() {
-        SortedMap<String, Fragment> fragments = state.fragments();
+        refusals.entrySet().removeIf(e -> !Long.valueOf(e.getValue().version()).equals(state.versions().get(e.getKey())));
+        SortedMap<String, Fragment> fragments = new TreeMap<>(state.fragments());
+        Map<String, Long> versions = new TreeMap<>();
+        fragments.keySet().forEach(n -> versions.put(n, state.versions().get(n)));
+        Map<String, Refusal> standing = new TreeMap<>(refusals);
+        standing.forEach((n, r) -> standIn(fragments, versions, n, r));
+        return render(fragments, versions, standing);
+    }
+
+    private static void standIn(SortedMap<String, Fragment> fragments, Map<String, Long> versions, String network, Refusal r) {
+        if (r.standIn() == null) {
+            fragments.remove(network);
+        } else {
+            fragments.put(network, r.standIn());
+        }
+        if (r.standInVersion() == null) {
+            versions.remove(network);
+        } else {
+            versions.put(network, r.standInVersion());
+        }
+    }
+
+    private Desired render(SortedMap<String, Fragment> fragments, Map<String, Long> versions, Map<String, Refusal> refused) {
         Plan plan = renderer.plan(fragments);
         NftRuleset ruleset = renderer.ruleset(hostId, fragments, plan);
         Set<String> unenforced = plan.unenforcedNetworks();
-        return new Desired(plan, ruleset, enforcedHash(fragments, unenforced), unenforced);
+        SortedMap<String, Fragment> hashed = new TreeMap<>(fragments);
+        hashed.keySet().retainAll(versions.keySet()); // a blocking stand-in is no version of its network
+        return new Desired(fragments, versions, plan, ruleset, enforcedHash(hashed, unenforced), unenforced, Map.copyOf(refused));
     }
 
     /**
@@ -628,15 +735,12 @@ public final class HostSync implements Runnable {
         }
         long micros = (System.nanoTime() - started) / 1000;
         List<String> changeIds = takeChangeIds();
-        appliedRuleset = d.ruleset();
-        appliedPlan = d.plan();
-        appliedHash = d.hash();
-        setUnenforced(d.plan().unenforced());
+        commit(d);
         lastBootstrapApplied = false;
         log.info("host {}: bootstrap found the snapshot (hash {}) already in force with the {} enforcer; nothing applied "
                 + "(check took {} us)", hostId, appliedHash, enforcer.name(), micros);
         bootstrapped.countDown();
-        report(EnforcementTrigger.BOOTSTRAP, EnforcementStatus.ACK, changeIds, null, micros, d.unenforcedNetworks());
+        report(EnforcementTrigger.BOOTSTRAP, EnforcementStatus.ACK, changeIds, null, micros, d);
     }
 
     private void enforce(EnforcementTrigger trigger, boolean force) {
@@ -651,16 +755,11 @@ public final class HostSync implements Runnable {
         try {
             boolean applied = false;
             if (force || !d.hash().equals(appliedHash) || !d.ruleset().sameTables(appliedRuleset)) {
-                Timer.Sample sample = Timer.start(meters);
-                enforcer.apply(d.ruleset());
-                sample.stop(applyTimer);
+                d = applyIsolating(d);
                 applied = true;
             }
             Plan before = appliedPlan;
-            appliedRuleset = d.ruleset();
-            appliedPlan = d.plan();
-            appliedHash = d.hash();
-            setUnenforced(d.plan().unenforced());
+            commit(d);
             pendingRetry = false;
             backoff = FIRST_BACKOFF;
             lastApplyError = null;
@@ -680,8 +779,166 @@ public final class HostSync implements Runnable {
             log.warn("host {}: apply failed, keeping the last good ruleset ({}), retry in {}: {}", hostId, appliedHash, wait, error);
         }
         long micros = (System.nanoTime() - started) / 1000;
-        report(trigger, error == null ? EnforcementStatus.ACK : EnforcementStatus.NACK, changeIds, error, micros,
-                d.unenforcedNetworks());
+        report(trigger, error == null ? EnforcementStatus.ACK : EnforcementStatus.NACK, changeIds, error, micros, d);
+    }
+
+    /** Takes {@code d} as what is in force. */
+    private void commit(Desired d) {
+        appliedRuleset = d.ruleset();
+        appliedPlan = d.plan();
+        appliedHash = d.hash();
+        appliedFragments = d.fragments();
+        appliedVersions = d.versions();
+        setUnenforced(d.plan().unenforced());
+        if (!d.refusals().equals(appliedRefusals)) {
+            d.refusals().forEach((n, r) -> {
+                if (!r.equals(appliedRefusals.get(n))) {
+                    log.warn("host {}: refused net {} v{} (the other networks are applied; {}): {}", hostId, n, r.version(),
+                            r.standInVersion() != null ? "v" + r.standInVersion() + " stays in force"
+                                    : r.standIn() != null ? "its VMs' egress is blocked" : "its removal waits", r.reason());
+                }
+            });
+        }
+        appliedRefusals = d.refusals();
+        refusedCount.set(d.refusals().size());
+        if (d.refusals().isEmpty()) {
+            refusalBackoff = FIRST_REFUSAL_RETRY;
+        }
+    }
+
+    /**
+     * Applies {@code d}; when that is refused, finds the networks it is due to and applies the others.
+     * <ul>
+     *   <li>A ruleset over the host's element limit, or one the kernel refuses (and refuses again on a
+     *       {@link Enforcer#check}) while it takes the host's last good state, is due to the networks
+     *       that changed since that state: they are admitted by halves ({@code check} of each trial,
+     *       nothing in force changes) and those that cannot be admitted alone are refused, each with its
+     *       reason. The result (the admitted networks' new versions, the refused ones' stand-ins) is
+     *       applied in one transaction.</li>
+     *   <li>A refusal that the check does not repeat (a timeout, nft missing) or that the last good state
+     *       gets too is the host's, not a network's: it is thrown, and the whole host NACKs and retries.</li>
+     * </ul>
+     *
+     * @return what is now in force: {@code d}, or its isolated variant with the new refusals
+     */
+    private Desired applyIsolating(Desired d) throws EnforcementException {
+        String limit = overLimit(d.ruleset());
+        EnforcementException refused = null;
+        if (limit == null) {
+            try {
+                applyTimed(d.ruleset());
+                return d;
+            } catch (EnforcementException e) {
+                refused = e;
+            }
+        }
+        String why = limit != null ? limit : refused.getMessage();
+        // The networks that changed since the state in force, and what each would fall back to.
+        List<String> changed = new ArrayList<>();
+        SortedMap<String, Fragment> base = new TreeMap<>(d.fragments());
+        Map<String, Long> baseVersions = new TreeMap<>(d.versions());
+        Map<String, Refusal> fallbacks = new TreeMap<>();
+        Set<String> networks = new TreeSet<>(d.fragments().keySet());
+        networks.addAll(appliedFragments.keySet());
+        for (String n : networks) {
+            Fragment want = d.fragments().get(n);
+            Fragment have = appliedFragments.get(n);
+            if (want == have) {
+                continue;
+            }
+            changed.add(n);
+            Fragment standIn = have != null ? have : blocking(want);
+            Refusal fallback = new Refusal(state.versions().getOrDefault(n, 0L), "", standIn, have != null ? appliedVersions.get(n) : null);
+            fallbacks.put(n, fallback);
+            standIn(base, baseVersions, n, fallback);
+        }
+        if (changed.isEmpty()) {
+            throw refused != null ? refused : new EnforcementException(limit);
+        }
+        Desired fallback = render(base, baseVersions, d.refusals());
+        String baseProblem = problem(fallback.ruleset());
+        if (baseProblem != null) {
+            throw new EnforcementException(why + "; the host's last good state is refused too (" + baseProblem + ")");
+        }
+        if (refused != null && problem(d.ruleset()) == null) {
+            throw refused; // the kernel takes it on a check: not the content's fault; the whole host retries
+        }
+        Map<String, Refusal> found = new TreeMap<>(d.refusals());
+        Desired admitted = admit(changed, fallback, d, fallbacks, found);
+        log.warn("host {}: the ruleset was refused ({}); {} of {} changed network(s) refused, the others applied", hostId, why,
+                found.size() - d.refusals().size(), changed.size());
+        applyTimed(admitted.ruleset());
+        refusals.putAll(found);
+        nextRefusalRetryAt = clock.millis() + refusalBackoff.toMillis();
+        refusalBackoff = refusalBackoff.multipliedBy(2).compareTo(MAX_BACKOFF) > 0 ? MAX_BACKOFF : refusalBackoff.multipliedBy(2);
+        return render(admitted.fragments(), admitted.versions(), found);
+    }
+
+    /**
+     * Admits {@code networks} (each at its version in {@code target}) into {@code accepted} all at once
+     * when the result passes {@link #problem}, else by halves; a single network that does not pass is
+     * refused (into {@code found}) and keeps its fallback.
+     */
+    private Desired admit(List<String> networks, Desired accepted, Desired target, Map<String, Refusal> fallbacks,
+                          Map<String, Refusal> found) throws EnforcementException {
+        SortedMap<String, Fragment> fragments = new TreeMap<>(accepted.fragments());
+        Map<String, Long> versions = new TreeMap<>(accepted.versions());
+        for (String n : networks) {
+            Fragment f = target.fragments().get(n);
+            if (f == null) {
+                fragments.remove(n);
+                versions.remove(n);
+            } else {
+                fragments.put(n, f);
+                versions.put(n, target.versions().get(n));
+            }
+        }
+        Desired trial = render(fragments, versions, accepted.refusals());
+        String problem = problem(trial.ruleset());
+        if (problem == null) {
+            return trial;
+        }
+        if (networks.size() == 1) {
+            String n = networks.get(0);
+            Refusal fb = fallbacks.get(n);
+            found.put(n, new Refusal(fb.version(), problem, fb.standIn(), fb.standInVersion()));
+            return accepted;
+        }
+        int half = networks.size() / 2;
+        Desired withFirst = admit(networks.subList(0, half), accepted, target, fallbacks, found);
+        return admit(networks.subList(half, networks.size()), withFirst, target, fallbacks, found);
+    }
+
+    /** Why {@code ruleset} cannot be applied (the host's element limit, the enforcer's check), or null. */
+    private String problem(NftRuleset ruleset) {
+        String limit = overLimit(ruleset);
+        if (limit != null) {
+            return limit;
+        }
+        try {
+            enforcer.check(ruleset);
+            return null;
+        } catch (EnforcementException e) {
+            return e.getMessage();
+        }
+    }
+
+    /** The element limit's refusal of {@code ruleset}, or null within it. */
+    private String overLimit(NftRuleset ruleset) {
+        long n = ruleset.elementCount();
+        return n <= maxElements ? null
+                : "the host's ruleset would hold " + n + " set elements, over its limit of " + maxElements + " (egress.agent.max-elements)";
+    }
+
+    /** A network the host never held, in place of a refused version: its VMs, no rules, egress blocked (fail closed). */
+    private static Fragment blocking(Fragment f) {
+        return f == null ? null : new Fragment(f.networkId(), DefaultPolicy.DENY, f.vms(), List.of(), false);
+    }
+
+    private void applyTimed(NftRuleset ruleset) throws EnforcementException {
+        Timer.Sample sample = Timer.start(meters);
+        enforcer.apply(ruleset);
+        sample.stop(applyTimer);
     }
 
     /** Every port of {@code plan} whose network does not keep established flows. */
@@ -755,14 +1012,24 @@ public final class HostSync implements Runnable {
      * force leaves out. Once sent, the change ids are reported and the update is done.
      */
     private void report(EnforcementTrigger trigger, EnforcementStatus status, List<String> changeIds, String error, long micros,
-                        Set<String> unenforcedNetworks) {
+                        Desired d) {
         List<AppliedFragment> fragments = new ArrayList<>();
+        List<RefusedFragment> refused = new ArrayList<>();
         if (status == EnforcementStatus.ACK) {
             for (Map.Entry<String, Long> e : state.versions().entrySet()) {
-                if (!unenforcedNetworks.contains(e.getKey())) {
-                    fragments.add(AppliedFragment.newBuilder().setNetworkId(e.getKey()).setVersion(e.getValue()).build());
+                String n = e.getKey();
+                if (d.unenforcedNetworks().contains(n)) {
+                    continue;
+                }
+                Refusal r = d.refusals().get(n);
+                if (r == null) {
+                    fragments.add(AppliedFragment.newBuilder().setNetworkId(n).setVersion(e.getValue()).build());
+                } else if (r.standInVersion() != null) {
+                    fragments.add(AppliedFragment.newBuilder().setNetworkId(n).setVersion(r.standInVersion()).build());
                 }
             }
+            d.refusals().forEach((n, r) -> refused.add(RefusedFragment.newBuilder().setNetworkId(n).setVersion(r.version())
+                    .setReason(r.reason()).build()));
         }
         List<UnenforcedVm> unenforced = new ArrayList<>();
         for (NftRenderer.Unenforced u : appliedUnenforced) {
@@ -774,7 +1041,7 @@ public final class HostSync implements Runnable {
                 .setFragments(fragments)
                 .setAppliedHash(appliedHash).setChangeIds(changeIds).setError(error)
                 .setApplyMicros(micros).setEnforcer(enforcer.name()).setDriftRepairs(driftRepairs.get())
-                .setReportedAt(clock.instant()).setUnenforced(unenforced).build();
+                .setReportedAt(clock.instant()).setUnenforced(unenforced).setRefused(refused).build();
         producer.send(new ProducerRecord<>(Topics.ENFORCEMENT_REPORTS, hostId, r));
         unreportedChangeIds.clear();
         dirty = false;

@@ -9,7 +9,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 class AgentPropertiesTest {
 
     private static AgentProperties withMode(String mode) {
-        return new AgentProperties("host-1", "dry-run", "x.nft", null, "nft", "", false, mode, "conntrack");
+        return new AgentProperties("host-1", "dry-run", "x.nft", null, "nft", "", false, mode, "conntrack", 0);
     }
 
     @Test

@@ -26,6 +26,7 @@ import java.util.Random;
 import java.util.concurrent.TimeUnit;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
  * The enforcer's own paths against the real kernel (no traffic: that is NftablesKernelIT's part): in a
@@ -105,6 +106,63 @@ class NftablesEnforcerIT {
         }
         assertThat(enforcer.incrementalApplies()).as("incremental applies").isGreaterThan(15);
         assertThat(enforcer.incrementalFallbacks()).as("deltas the kernel refused").isZero();
+    }
+
+    /** A host of one network whose VM denies tcp to the ports {@code from}-{@code to} (an interval set element). */
+    private static NftRuleset portRangeHost(HostMode mode, int from, int to) {
+        NftRenderer renderer = new NftRenderer(false, mode);
+        io.egressctl.core.compile.VmAddress vm = new io.egressctl.core.compile.VmAddress("vm-1", "tap-c1", null, "10.1.1.10", null);
+        io.egressctl.core.compile.CompiledRule rule = new io.egressctl.core.compile.CompiledRule("deny-range",
+                io.egressctl.core.model.Action.DENY, 1000, io.egressctl.core.model.Protocol.TCP, List.of("vm-1"), List.of(), List.of(),
+                new io.egressctl.core.model.PortRange(from, to), null);
+        java.util.TreeMap<String, io.egressctl.core.compile.Fragment> host = new java.util.TreeMap<>();
+        host.put("net-1", new io.egressctl.core.compile.Fragment("net-1", io.egressctl.core.model.DefaultPolicy.ALLOW, List.of(vm),
+                List.of(rule), false));
+        return renderer.ruleset("enforcer-it", host);
+    }
+
+    /** {@code ruleset} with an element overlapping its {@code tcp . from-to} interval: nft parses it, the kernel refuses it. */
+    private static NftRuleset withOverlap(NftRuleset ruleset, int from, int to, int inside) {
+        String key = ruleset.tables().stream().flatMap(t -> t.sets().stream()).flatMap(st -> st.elements().stream())
+                .map(io.egressctl.core.nft.NftElement::key).filter(k -> k.endsWith(" . tcp . " + from + "-" + to)).findFirst().orElseThrow();
+        String overlapping = key.substring(0, key.length() - (from + "-" + to).length()) + inside;
+        return Rulesets.addingElementBeside(ruleset, key, io.egressctl.core.nft.NftElement.of(overlapping, "overlap"));
+    }
+
+    /**
+     * {@link NftablesEnforcer#check} asks the kernel and changes nothing: a ruleset the kernel refuses
+     * halfway (an overlapping interval, "File exists") is refused by the check with the kernel's words,
+     * as a delta from what is in force and as a whole ruleset (an enforcer that applied nothing yet);
+     * a ruleset it takes passes the check, and what is in force stays as it was until the apply.
+     */
+    @ParameterizedTest
+    @EnumSource(HostMode.class)
+    void aCheckAsksTheKernelAndChangesNothing(HostMode mode) throws Exception {
+        NftablesEnforcer enforcer = new NftablesEnforcer(nft);
+        NftRuleset first = portRangeHost(mode, 440, 450);
+        enforcer.apply(first);
+        String inForce = listing();
+
+        NftRuleset next = portRangeHost(mode, 500, 510);
+        enforcer.check(next);
+        assertThat(listing()).as("a check that passes changes nothing").isEqualTo(inForce);
+        enforcer.apply(next);
+        assertThat(listing()).isNotEqualTo(inForce);
+        assertThat(enforcer.inSync(next)).isTrue();
+        String nextInForce = listing();
+
+        NftRuleset refused = withOverlap(portRangeHost(mode, 600, 610), 600, 610, 605);
+        assertThatThrownBy(() -> enforcer.check(refused)).isInstanceOf(EnforcementException.class)
+                .hasMessageContaining("File exists");
+        assertThat(listing()).as("a refused check changes nothing").isEqualTo(nextInForce);
+        assertThatThrownBy(() -> enforcer.apply(refused)).as("what the check refuses, the apply refuses")
+                .isInstanceOf(EnforcementException.class);
+        assertThat(enforcer.inSync(next)).isTrue();
+
+        NftablesEnforcer fresh = new NftablesEnforcer(nft); // nothing applied: the whole ruleset is checked
+        assertThatThrownBy(() -> fresh.check(refused)).isInstanceOf(EnforcementException.class).hasMessageContaining("File exists");
+        fresh.check(first);
+        assertThat(listing()).isEqualTo(nextInForce);
     }
 
     /**

@@ -95,13 +95,17 @@ class HostSyncTest {
     }
 
     private HostSync sync() {
+        return sync(HostSync.DEFAULT_MAX_ELEMENTS);
+    }
+
+    private HostSync sync(long maxElements) {
         return new HostSync(HOST, consumer, producer, host -> {
             assertThat(host).isEqualTo(HOST);
             if (snapshotFailure != null) {
                 throw snapshotFailure;
             }
             return List.copyOf(snapshot);
-        }, new AvroDeserializer<>(registry, HostUpdate.class), enforcer, flows, RENDERER, Duration.ofSeconds(5), clock, meters);
+        }, new AvroDeserializer<>(registry, HostUpdate.class), enforcer, flows, RENDERER, Duration.ofSeconds(5), clock, meters, maxElements);
     }
 
     // ---- fixtures --------------------------------------------------------------------------------
@@ -351,6 +355,212 @@ class HostSyncTest {
         assertThat(lastReport().getStatus()).isEqualTo(EnforcementStatus.ACK);
         assertThat(lastReport().getTrigger()).isEqualTo(EnforcementTrigger.BOOTSTRAP);
         assertThat(lastReport().getAppliedHash()).isEqualTo(hash(a));
+    }
+
+    // ---- one network's refusal stays its own -------------------------------------------------------
+
+    /** What stands in for a network the host never held when its version is refused: its VMs, egress blocked. */
+    static Fragment blocking(Fragment f) {
+        return new Fragment(f.networkId(), DefaultPolicy.DENY, f.vms(), List.of(), false);
+    }
+
+    @Test
+    void aVersionTheKernelRefusesIsRefusedAloneWhileTheOtherNetworksApply() throws Exception {
+        Fragment a = fragment("net-a", 80);
+        Fragment b = fragment("net-b", 443);
+        Fragment c = fragment("net-c", 25);
+        inSnapshot(update(HOST, "net-a", 1, a));
+        inSnapshot(update(HOST, "net-b", 1, b));
+        inSnapshot(update(HOST, "net-c", 1, c));
+        HostSync sync = sync();
+        sync.bootstrap();
+
+        Fragment a2 = fragment("net-a", 8080);
+        Fragment b2 = fragment("net-b", 6666); // the kernel will not take this one
+        Fragment c2 = fragment("net-c", 2525);
+        enforcer.refuseContaining = "r-net-b-DENY-6666";
+        inLog(HOST, update(HOST, "net-a", 2, a2, "c-a"));
+        inLog(HOST, update(HOST, "net-b", 2, b2, "c-b"));
+        inLog(HOST, update(HOST, "net-c", 2, c2, "c-c"));
+        sync.pollOnce(Duration.ZERO);
+
+        assertThat(enforcer.kernel).as("net-a and net-c at v2, net-b keeps v1").isEqualTo(script(a2, b, c2));
+        EnforcementReport r = lastReport();
+        assertThat(r.getStatus()).as("an ACK for the other networks").isEqualTo(EnforcementStatus.ACK);
+        assertThat(r.getFragments()).extracting(f -> f.getNetworkId() + "@" + f.getVersion())
+                .containsExactly("net-a@2", "net-b@1", "net-c@2");
+        assertThat(r.getRefused()).hasSize(1);
+        assertThat(r.getRefused().get(0).getNetworkId()).isEqualTo("net-b");
+        assertThat(r.getRefused().get(0).getVersion()).isEqualTo(2);
+        assertThat(r.getRefused().get(0).getReason()).contains("Numerical result out of range");
+        assertThat(r.getChangeIds()).containsExactlyInAnyOrder("c-a", "c-b", "c-c");
+        assertThat(r.getAppliedHash()).isEqualTo(hash(a2, b, c2));
+        assertThat(sync.readiness().ready()).isTrue();
+        assertThat(sync.readiness().details().get("refused")).asList().singleElement().asString().startsWith("net net-b v2: ");
+        assertThat(meters.get("egress.agent.refused").gauge().value()).isEqualTo(1.0);
+
+        // Updates of other networks do not try the refused version again (no failing transaction each time).
+        int checks = enforcer.trialChecks;
+        Fragment a3 = fragment("net-a", 81);
+        inLog(HOST, update(HOST, "net-a", 3, a3, "c-a3"));
+        sync.pollOnce(Duration.ZERO);
+        assertThat(enforcer.kernel).isEqualTo(script(a3, b, c2));
+        assertThat(enforcer.trialChecks).isEqualTo(checks);
+        assertThat(lastReport().getRefused()).hasSize(1);
+
+        // A newer version of the refused network ends the refusal.
+        Fragment b3 = fragment("net-b", 444);
+        inLog(HOST, update(HOST, "net-b", 3, b3, "c-b3"));
+        sync.pollOnce(Duration.ZERO);
+        assertThat(enforcer.kernel).isEqualTo(script(a3, b3, c2));
+        assertThat(lastReport().getRefused()).isEmpty();
+        assertThat(lastReport().getFragments()).extracting(f -> f.getNetworkId() + "@" + f.getVersion())
+                .containsExactly("net-a@3", "net-b@3", "net-c@2");
+        assertThat(sync.readiness().details()).doesNotContainKey("refused");
+        assertThat(meters.get("egress.agent.refused").gauge().value()).isZero();
+    }
+
+    @Test
+    void aRefusedVersionIsTriedAgainOnItsOwnTimer() throws Exception {
+        Fragment a = fragment("net-a", 80);
+        inSnapshot(update(HOST, "net-a", 1, a));
+        HostSync sync = sync();
+        sync.bootstrap();
+        Fragment a2 = fragment("net-a", 6666);
+        enforcer.refuseContaining = "r-net-a-DENY-6666";
+        inLog(HOST, update(HOST, "net-a", 2, a2, "c-a2"));
+        sync.pollOnce(Duration.ZERO);
+        assertThat(lastReport().getRefused()).extracting(f -> f.getNetworkId() + "@" + f.getVersion()).containsExactly("net-a@2");
+        assertThat(enforcer.kernel).isEqualTo(script(a));
+
+        // Still refused after a second: reported again, and the next try waits longer.
+        clock.advance(Duration.ofMillis(1100));
+        sync.pollOnce(Duration.ZERO);
+        assertThat(lastReport().getTrigger()).isEqualTo(EnforcementTrigger.RETRY);
+        assertThat(lastReport().getRefused()).hasSize(1);
+        int reports = reports().size();
+        clock.advance(Duration.ofMillis(1100));
+        sync.pollOnce(Duration.ZERO);
+        assertThat(reports()).as("the second retry waits two seconds").hasSize(reports);
+
+        // The kernel takes it now: applied on the next try, the refusal gone.
+        enforcer.refuseContaining = null;
+        clock.advance(Duration.ofMillis(1000));
+        sync.pollOnce(Duration.ZERO);
+        assertThat(enforcer.kernel).isEqualTo(script(a2));
+        assertThat(lastReport().getStatus()).isEqualTo(EnforcementStatus.ACK);
+        assertThat(lastReport().getRefused()).isEmpty();
+        assertThat(lastReport().getFragments()).extracting(f -> f.getNetworkId() + "@" + f.getVersion()).containsExactly("net-a@2");
+    }
+
+    @Test
+    void aNetworkTheHostNeverHeldThatIsRefusedHasItsVmsEgressBlocked() throws Exception {
+        Fragment a = fragment("net-a", 80);
+        Fragment c = fragment("net-c", 6666);
+        inSnapshot(update(HOST, "net-a", 1, a));
+        inSnapshot(update(HOST, "net-c", 1, c)); // refused at the bootstrap already
+        enforcer.refuseContaining = "r-net-c-DENY-6666";
+        HostSync sync = sync();
+
+        sync.bootstrap();
+
+        assertThat(enforcer.kernel).as("fail closed: net-c's VM is blocked, not left unfiltered").isEqualTo(script(a, blocking(c)));
+        EnforcementReport r = lastReport();
+        assertThat(r.getStatus()).isEqualTo(EnforcementStatus.ACK);
+        assertThat(r.getTrigger()).isEqualTo(EnforcementTrigger.BOOTSTRAP);
+        assertThat(r.getFragments()).extracting(f -> f.getNetworkId() + "@" + f.getVersion()).containsExactly("net-a@1");
+        assertThat(r.getRefused()).extracting(f -> f.getNetworkId() + "@" + f.getVersion()).containsExactly("net-c@1");
+        assertThat(r.getAppliedHash()).as("the hash of what the host holds: net-a only").isEqualTo(hash(a));
+        assertThat(sync.isBootstrapped()).isTrue();
+    }
+
+    @Test
+    void overTheHostsElementLimitTheNetworkThatWouldPassItIsRefused() throws Exception {
+        Fragment a = fragment("net-a", 80);
+        Fragment b = fragment("net-b", 443);
+        long fits = RENDERER.ruleset(HOST, new TreeMap<>(Map.of("net-a", a, "net-b", b))).elementCount();
+        inSnapshot(update(HOST, "net-a", 1, a));
+        inSnapshot(update(HOST, "net-b", 1, b));
+        HostSync sync = sync(fits);
+        sync.bootstrap();
+        assertThat(enforcer.kernel).isEqualTo(script(a, b));
+
+        Fragment a2 = fragment("net-a", 81); // same size: fits
+        Fragment b2 = fragment("net-b", "tap-net-b", false, deny("net-b", 443), deny("net-b", 8443), deny("net-b", 9443));
+        inLog(HOST, update(HOST, "net-a", 2, a2, "c-a2"));
+        inLog(HOST, update(HOST, "net-b", 2, b2, "c-b2"));
+        sync.pollOnce(Duration.ZERO);
+
+        assertThat(enforcer.kernel).isEqualTo(script(a2, b));
+        EnforcementReport r = lastReport();
+        assertThat(r.getStatus()).isEqualTo(EnforcementStatus.ACK);
+        assertThat(r.getFragments()).extracting(f -> f.getNetworkId() + "@" + f.getVersion()).containsExactly("net-a@2", "net-b@1");
+        assertThat(r.getRefused()).singleElement().satisfies(f -> {
+            assertThat(f.getNetworkId()).isEqualTo("net-b");
+            assertThat(f.getReason()).contains("over its limit of " + fits + " (egress.agent.max-elements)");
+        });
+        assertThat(enforcer.applies).as("nothing over the limit ever reached the kernel")
+                .allSatisfy(applied -> assertThat(applied).doesNotContain("r-net-b-DENY-8443"));
+    }
+
+    @Test
+    void whenTheLastGoodStateIsRefusedTooTheWholeHostNacks() throws Exception {
+        Fragment a = fragment("net-a", 80);
+        inSnapshot(update(HOST, "net-a", 1, a));
+        HostSync sync = sync();
+        sync.bootstrap();
+        enforcer.refuseContaining = "table inet"; // nothing at all is taken: the host's problem, not a network's
+        inLog(HOST, update(HOST, "net-a", 2, fragment("net-a", 81), "c-a2"));
+        sync.pollOnce(Duration.ZERO);
+        EnforcementReport r = lastReport();
+        assertThat(r.getStatus()).isEqualTo(EnforcementStatus.NACK);
+        assertThat(r.getRefused()).isEmpty();
+        assertThat(r.getError()).contains("the host's last good state is refused too");
+        assertThat(enforcer.kernel).isEqualTo(script(a));
+    }
+
+    @Test
+    void aZeroElementLimitIsRefusedAtConstruction() {
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> sync(0)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("maxElements must be at least 1");
+    }
+
+    // ---- topology ------------------------------------------------------------------------------
+
+    @Test
+    void aChangedPartitionCountMakesTheAgentBootstrapAgainOnItsNewPartition() throws Exception {
+        Fragment a = fragment("net-a", 80);
+        inSnapshot(update(HOST, "net-a", 1, a));
+        HostSync sync = sync();
+        sync.bootstrap();
+        assertThat(consumer.assignment()).containsExactly(TP);
+
+        // An operator adds partitions: the producer now sends this host's updates elsewhere.
+        int grown = 12;
+        List<PartitionInfo> parts = new ArrayList<>();
+        for (int p = 0; p < grown; p++) {
+            parts.add(new PartitionInfo(Topics.HOST_UPDATES, p, Node.noNode(), new Node[0], new Node[0]));
+        }
+        consumer.updatePartitions(Topics.HOST_UPDATES, parts);
+        TopicPartition moved = new TopicPartition(Topics.HOST_UPDATES, Topics.partitionFor(HOST, grown));
+        assertThat(moved).as("the test needs a host whose partition moves").isNotEqualTo(TP);
+        consumer.updateBeginningOffsets(Map.of(moved, 0L));
+        consumer.updateEndOffsets(Map.of(moved, 3L));
+        Fragment a2 = fragment("net-a", 81); // written to the new partition before the agent moved: in the snapshot
+        inSnapshot(update(HOST, "net-a", 2, a2, "c-moved"));
+
+        sync.step(Duration.ZERO);
+        assertThat(consumer.assignment()).as("not before the check is due").containsExactly(TP);
+        clock.advance(HostSync.TOPOLOGY_CHECK.plusSeconds(1));
+        sync.step(Duration.ZERO); // the poll that notices
+        sync.step(Duration.ZERO); // the bootstrap
+
+        assertThat(consumer.assignment()).containsExactly(moved);
+        assertThat(consumer.position(moved)).isEqualTo(3);
+        assertThat(enforcer.kernel).isEqualTo(script(a2));
+        assertThat(lastReport().getTrigger()).isEqualTo(EnforcementTrigger.BOOTSTRAP);
+        assertThat(lastReport().getChangeIds()).containsExactly("c-moved");
+        assertThat(meters.counter("egress.agent.rebootstraps").count()).isEqualTo(1.0);
     }
 
     // ---- what is ignored -------------------------------------------------------------------------
@@ -872,6 +1082,9 @@ class HostSyncTest {
         String failHoldsRules;
         final List<String> applies = new ArrayList<>();
         int checks;
+        /** A ruleset whose text holds this is refused by apply and by check (a network the kernel will not take). */
+        String refuseContaining;
+        int trialChecks;
         String failNextApply;
         String failNextCheck;
         String lastFailure;
@@ -884,6 +1097,10 @@ class HostSyncTest {
         @Override
         public void apply(NftRuleset ruleset) throws EnforcementException {
             String script = NftScript.script(ruleset);
+            if (refuseContaining != null && script.contains(refuseContaining)) {
+                lastFailure = "nft rejected the ruleset (exit 1): Error: Could not process rule: Numerical result out of range";
+                throw new EnforcementException(lastFailure);
+            }
             if (failNextApply != null) {
                 lastFailure = failNextApply;
                 failNextApply = null;
@@ -891,6 +1108,14 @@ class HostSyncTest {
             }
             applies.add(script);
             kernel = script;
+        }
+
+        @Override
+        public void check(NftRuleset ruleset) throws EnforcementException {
+            trialChecks++;
+            if (refuseContaining != null && NftScript.script(ruleset).contains(refuseContaining)) {
+                throw new EnforcementException("nft rejected the ruleset (exit 1): Error: Could not process rule: Numerical result out of range");
+            }
         }
 
         @Override

@@ -11,8 +11,9 @@ import java.util.List;
  * @param hostsTotal   hosts whose fragments the change touched
  * @param hostsApplied of those, hosts that acknowledged a version including it
  * @param pendingHosts hosts still to acknowledge
- * @param failedHosts  of the pending hosts, those whose last report is a NACK: their apply failed and
- *                     they keep enforcing their last good state; each with the agent's error
+ * @param failedHosts  of the pending hosts, those whose last report is a NACK (their apply failed and
+ *                     they keep enforcing their last good state) or refused this change's network
+ *                     while applying their other networks; each with the agent's error
  */
 public record ChangeStatus(String changeId, String networkId, String operation, String status, String code,
                            String reason, Long version, String ruleId, int hostsTotal, int hostsApplied,

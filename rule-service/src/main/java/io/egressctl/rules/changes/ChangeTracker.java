@@ -54,12 +54,17 @@ public class ChangeTracker {
         List<ChangeStatus.FailedHost> failed = new ArrayList<>();
         for (Map.Entry<String, Long> t : targets.entrySet()) {
             // Invariant 7: only an ACKed version at or above the change's counts; an older one does not.
-            List<String> applied = redis.hmget(RedisKeys.hostApplied(t.getKey()), "v:" + networkId, "status", "error", "at");
+            List<String> applied = redis.hmget(RedisKeys.hostApplied(t.getKey()), "v:" + networkId, "status", "error", "at", "refused");
             String version = applied.get(0);
             if (version == null || Long.parseLong(version) < t.getValue()) {
                 pending.add(t.getKey());
                 if ("NACK".equals(applied.get(1))) {
                     failed.add(new ChangeStatus.FailedHost(t.getKey(), applied.get(2), applied.get(3)));
+                } else {
+                    String refusal = refusal(applied.get(4), networkId, t.getValue());
+                    if (refusal != null) {
+                        failed.add(new ChangeStatus.FailedHost(t.getKey(), refusal, applied.get(3)));
+                    }
                 }
             }
         }
@@ -70,6 +75,27 @@ public class ChangeTracker {
         Long version = f.containsKey("version") ? Long.valueOf(f.get("version")) : null;
         return Optional.of(new ChangeStatus(changeId, networkId, f.get("operation"), status, f.get("code"), f.get("reason"),
                 version, f.get("ruleId"), targets.size(), targets.size() - pending.size(), pending, f.get("compiledAt"), failed));
+    }
+
+    /**
+     * The reason a host gave for refusing {@code networkId} at a version at or above {@code atLeast}
+     * while it applied its other networks (its report's {@code refused} list), or null.
+     */
+    private String refusal(String refusedJson, String networkId, long atLeast) {
+        if (refusedJson == null || refusedJson.isEmpty() || refusedJson.equals("[]")) {
+            return null;
+        }
+        try {
+            List<Map<String, Object>> list = json.readValue(refusedJson, new TypeReference<List<Map<String, Object>>>() { });
+            for (Map<String, Object> r : list) {
+                if (networkId.equals(r.get("networkId")) && r.get("version") instanceof Number v && v.longValue() >= atLeast) {
+                    return "refused on this host (its other networks are applied): " + r.get("reason");
+                }
+            }
+        } catch (RuntimeException e) {
+            return null; // unreadable: the host stays pending without a reason
+        }
+        return null;
     }
 
     /**
