@@ -641,10 +641,21 @@ wait_healthy() {  # wait_healthy NAME START_TIME
   done
 }
 
+# The key the compiler signs host updates with and agents check them against (EGRESS_UPDATE_KEYS,
+# docs/operations.md "Authenticated host updates"): made once per EGRESS_HOME, kept with the data.
+UPDATE_KEYS_FILE="$EGRESS_HOME/keys/update-keys"
+ensure_update_key() {
+  [[ -s "$UPDATE_KEYS_FILE" ]] && return 0
+  mkdir -p "$(dirname "$UPDATE_KEYS_FILE")"
+  (umask 077 && printf 'local-1:%s\n' "$(head -c 32 /dev/urandom | base64 | tr -d '\n')" >"$UPDATE_KEYS_FILE")
+  log "made the host-update signing key local-1 in $UPDATE_KEYS_FILE"
+}
+
 cmd_up() {
   take_lock
   mkdir -p "$LIB_DIR" "$LOGS_DIR" "$PIDS_DIR" "$EGRESS_HOME"/{kafka,registry,redis}
   load_ports
+  ensure_update_key
 
   # Preflight: decide what to start, and fail before starting anything if a port is foreign.
   local name pid port owner recorded
@@ -837,6 +848,10 @@ cmd_env() {
   printf 'export SCHEMA_REGISTRY_URL=%s\n' "http://127.0.0.1:$EGRESS_REGISTRY_PORT/apis/ccompat/v7"
   printf 'export REDIS_URL=%s\n' "redis://127.0.0.1:$EGRESS_REDIS_PORT"
   printf 'export EGRESS_HOME=%q\n' "$EGRESS_HOME"
+  # The stack's host-update key, unless the operator gave keys of their own.
+  if [[ -z "${EGRESS_UPDATE_KEYS:-}" && -s "$UPDATE_KEYS_FILE" ]]; then
+    printf 'export EGRESS_UPDATE_KEYS=%q\n' "$(head -n 1 "$UPDATE_KEYS_FILE")"
+  fi
   # Lines other components added to ports.env (our own port keys are not repeated).
   [[ -f "$PORTS_ENV" ]] || return 0
   local line key val ours

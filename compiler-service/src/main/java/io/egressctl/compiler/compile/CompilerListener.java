@@ -44,9 +44,9 @@ class CompilerListener implements ConsumerSeekAware {
     CompilerListener(SnapshotStore store, Producer<String, SpecificRecord> avroProducer, Producer<String, byte[]> dltProducer,
                      SchemaRegistryClient registry, MeterRegistry meters, PipelineHealth health, RedisLossWatch redisLoss,
                      @Value("${egress.compiler.checkpoint-interval-ms:5000}") long checkpointIntervalMillis,
-                     io.egressctl.core.state.Limits limits) {
+                     io.egressctl.core.state.Limits limits, io.egressctl.schemas.integrity.UpdateMac mac) {
         this.pipeline = new CompilerPipeline(store, avroProducer, dltProducer, CompilerPipeline.eventDeserializer(registry),
-                CompilerPipeline.TopicNames.defaults(), checkpointIntervalMillis, meters, limits);
+                CompilerPipeline.TopicNames.defaults(), checkpointIntervalMillis, meters, limits, mac);
         this.health = health;
         this.redisLoss = redisLoss;
         redisLoss.attach(this::healAfterRedisLoss);

@@ -19,6 +19,8 @@ import io.egressctl.core.validation.ValidationException;
 import io.egressctl.events.HostUpdate;
 import io.egressctl.events.RuleEvent;
 import io.egressctl.events.WorkloadEvent;
+import io.egressctl.schemas.integrity.UpdateKeys;
+import io.egressctl.schemas.integrity.UpdateMac;
 import io.egressctl.schemas.mapping.EventMapper;
 import io.egressctl.schemas.serde.AvroDeserializer;
 import io.egressctl.schemas.serde.Topics;
@@ -119,6 +121,8 @@ public final class CompilerPipeline {
     /** How long to wait for a send that flush() should already have completed. */
     private static final long SEND_WAIT_SECONDS = 180;
     private final SnapshotStore store;
+    /** Signs each host update written (topic and snapshot alike). */
+    private final UpdateMac mac;
     private final Producer<String, SpecificRecord> producer;
     private final Producer<String, byte[]> dltProducer;
     private final AvroDeserializer<SpecificRecord> eventDeserializer;
@@ -149,6 +153,18 @@ public final class CompilerPipeline {
     public CompilerPipeline(SnapshotStore store, Producer<String, SpecificRecord> producer, Producer<String, byte[]> dltProducer,
                             AvroDeserializer<SpecificRecord> eventDeserializer, TopicNames topics, long checkpointIntervalMillis,
                             MeterRegistry meters, io.egressctl.core.state.Limits limits) {
+        this(store, producer, dltProducer, eventDeserializer, topics, checkpointIntervalMillis, meters, limits,
+                new UpdateMac(UpdateKeys.NONE));
+    }
+
+    /**
+     * A pipeline deciding every network under the operator's {@code limits} and signing every host
+     * update it writes (to the topic and to the snapshot) with {@code mac} (unsigned without keys).
+     */
+    public CompilerPipeline(SnapshotStore store, Producer<String, SpecificRecord> producer, Producer<String, byte[]> dltProducer,
+                            AvroDeserializer<SpecificRecord> eventDeserializer, TopicNames topics, long checkpointIntervalMillis,
+                            MeterRegistry meters, io.egressctl.core.state.Limits limits, UpdateMac mac) {
+        this.mac = mac;
         this.engine = new CompilerEngine(limits);
         this.store = store;
         this.producer = producer;
@@ -309,8 +325,9 @@ public final class CompilerPipeline {
         List<HostUpdate> avro = new ArrayList<>(pending.size());
         for (Map.Entry<String, FragmentUpdate> e : pending.entrySet()) {
             HostUpdate h = EventMapper.toAvro(e.getValue(), Instant.ofEpochMilli(pendingTime.getOrDefault(e.getKey(), 0L)));
-            avro.add(h);
-            fragments.add(new FragmentWrite(e.getValue(), encodeSnapshotForm(h)));
+            // Each form signed as it is stored: the snapshot's without ids and time, the log's with them.
+            fragments.add(new FragmentWrite(e.getValue(), encodeSnapshotForm(h, mac)));
+            avro.add(mac.sign(h));
         }
         List<ViewWrite> views = new ArrayList<>(touched.size());
         for (String networkId : touched) {
@@ -685,15 +702,22 @@ public final class CompilerPipeline {
      * copy of the whole record per fragment cost more than the encoding.
      */
     static byte[] encodeSnapshotForm(HostUpdate h) {
+        return encodeSnapshotForm(h, new UpdateMac(UpdateKeys.NONE));
+    }
+
+    /** The snapshot form (no change ids, compiledAt at the epoch), signed by {@code mac} as that form; {@code h} is left as it was. */
+    static byte[] encodeSnapshotForm(HostUpdate h, UpdateMac mac) {
         List<String> changeIds = h.getChangeIds();
         Instant compiledAt = h.getCompiledAt();
+        String signature = h.getMac();
         h.setChangeIds(List.of());
         h.setCompiledAt(Instant.EPOCH);
         try {
-            return encode(h);
+            return encode(mac.sign(h));
         } finally {
             h.setChangeIds(changeIds);
             h.setCompiledAt(compiledAt);
+            h.setMac(signature);
         }
     }
 

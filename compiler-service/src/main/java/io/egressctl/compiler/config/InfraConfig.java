@@ -39,6 +39,22 @@ class InfraConfig {
         return io.egressctl.core.state.Limits.from(env::getProperty);
     }
 
+    /**
+     * Signs the host updates this compiler writes: keys from {@code EGRESS_UPDATE_KEYS}
+     * ({@code <keyId>:<base64 secret>,...}), the one signed with from {@code EGRESS_UPDATE_SIGNING_KEY_ID}
+     * (default: the first). None: updates are written unsigned (and agents holding keys refuse them).
+     */
+    @Bean
+    io.egressctl.schemas.integrity.UpdateMac updateMac(org.springframework.core.env.Environment env) {
+        io.egressctl.schemas.integrity.UpdateKeys keys = io.egressctl.schemas.integrity.UpdateKeys.parse(
+                env.getProperty("EGRESS_UPDATE_KEYS"), env.getProperty("EGRESS_UPDATE_SIGNING_KEY_ID"));
+        if (!keys.enabled()) {
+            org.slf4j.LoggerFactory.getLogger(InfraConfig.class).warn("EGRESS_UPDATE_KEYS is not set: host updates are written "
+                    + "unsigned, and agents cannot tell them from records written by anything else that reaches Kafka or Redis");
+        }
+        return new io.egressctl.schemas.integrity.UpdateMac(keys);
+    }
+
     @Bean
     SchemaRegistryClient schemaRegistryClient(EgressProperties props) {
         return new HttpSchemaRegistryClient(props.schemaRegistryUrl());

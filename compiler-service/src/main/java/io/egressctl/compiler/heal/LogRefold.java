@@ -3,6 +3,8 @@ package io.egressctl.compiler.heal;
 import io.egressctl.compiler.compile.CompilerPipeline;
 import io.egressctl.compiler.snapshot.SnapshotStore;
 import io.egressctl.compiler.status.EnforcementReportListener;
+import io.egressctl.schemas.integrity.UpdateKeys;
+import io.egressctl.schemas.integrity.UpdateMac;
 import io.egressctl.schemas.registry.SchemaRegistryClient;
 import io.egressctl.schemas.serde.AvroDeserializer;
 import io.egressctl.schemas.view.RedisKeys;
@@ -60,6 +62,8 @@ public final class LogRefold {
             """;
 
     private final UnifiedJedis redis;
+    private final io.egressctl.core.state.Limits limits;
+    private final UpdateMac mac;
     private final SnapshotStore store;
     private final Supplier<Consumer<String, byte[]>> consumers;
     private final AvroDeserializer<SpecificRecord> events;
@@ -73,6 +77,20 @@ public final class LogRefold {
      */
     public LogRefold(UnifiedJedis redis, SnapshotStore store, Supplier<Consumer<String, byte[]>> consumers, SchemaRegistryClient registry,
                      CompilerPipeline.TopicNames topics, String reportsTopic, Duration timeout) {
+        this(redis, store, consumers, registry, topics, reportsTopic, timeout, io.egressctl.core.state.Limits.defaults(),
+                new UpdateMac(UpdateKeys.NONE));
+    }
+
+    /**
+     * @param limits the operator's limits, as the live pipeline decides under them (a re-fold under
+     *               others could decide the log differently)
+     * @param mac    signs the host updates it writes to the snapshot, as the live pipeline does
+     */
+    public LogRefold(UnifiedJedis redis, SnapshotStore store, Supplier<Consumer<String, byte[]>> consumers, SchemaRegistryClient registry,
+                     CompilerPipeline.TopicNames topics, String reportsTopic, Duration timeout, io.egressctl.core.state.Limits limits,
+                     UpdateMac mac) {
+        this.limits = limits;
+        this.mac = mac;
         this.redis = redis;
         this.store = store;
         this.consumers = consumers;
@@ -109,7 +127,7 @@ public final class LogRefold {
         MockProducer<String, SpecificRecord> updates = new MockProducer<>(true, null, new StringSerializer(), (t, v) -> new byte[0]);
         MockProducer<String, byte[]> deadLetters = new MockProducer<>(true, null, new StringSerializer(), new ByteArraySerializer());
         CompilerPipeline pipeline = new CompilerPipeline(gate.store, updates, deadLetters, events, topics, Long.MAX_VALUE,
-                new SimpleMeterRegistry());
+                new SimpleMeterRegistry(), limits, mac);
         List<TopicPartition> tps = new ArrayList<>();
         positions.keySet().forEach(p -> tps.add(new TopicPartition(topics.networkEvents(), p)));
         pipeline.assign(tps);

@@ -89,6 +89,28 @@ class CompilerPipelineTest {
     }
 
     @Test
+    void withUpdateKeysTheLoggedAndTheSnapshotFormAreEachSignedAndVerify() throws Exception {
+        String key = java.util.Base64.getEncoder().encodeToString("0123456789abcdef0123456789abcdef".getBytes());
+        io.egressctl.schemas.integrity.UpdateMac mac =
+                new io.egressctl.schemas.integrity.UpdateMac(io.egressctl.schemas.integrity.UpdateKeys.parse("k1:" + key, null));
+        CompilerPipeline signing = new CompilerPipeline(store, producer, dlt, CompilerPipeline.eventDeserializer(registry),
+                CompilerPipeline.TopicNames.defaults(), 0, new SimpleMeterRegistry(), io.egressctl.core.state.Limits.defaults(), mac);
+        signing.process(setup());
+        signing.process(List.of(rule(create("r1", "10.0.0.11/32", 80))));
+        HostUpdate logged = published("h1").get(published("h1").size() - 1);
+        assertThat(logged.getMac()).startsWith("hmac-sha256:k1:");
+        mac.verify(logged, io.egressctl.schemas.mapping.EventMapper.fromAvro(logged));
+        HostUpdate stored = HostUpdate.fromByteBuffer(java.nio.ByteBuffer.wrap(store.fragments.get("h1").get("n1")));
+        assertThat(stored.getMac()).startsWith("hmac-sha256:k1:").isNotEqualTo(logged.getMac());
+        mac.verify(stored, io.egressctl.schemas.mapping.EventMapper.fromAvro(stored));
+        // Every update this pipeline wrote is signed.
+        assertThat(published("h1").get(0).getMac()).isNotNull();
+        HostUpdate tampered = HostUpdate.newBuilder(logged).setVersion(logged.getVersion() + 1).build();
+        org.assertj.core.api.Assertions.assertThatThrownBy(
+                () -> mac.verify(tampered, io.egressctl.schemas.mapping.EventMapper.fromAvro(tampered))).hasMessageContaining("does not match");
+    }
+
+    @Test
     void aStaleWriteIsNotPublished() {
         pipeline.process(setup());
         store.staleFrom = 0;

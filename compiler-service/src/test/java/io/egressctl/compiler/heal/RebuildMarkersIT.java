@@ -91,7 +91,8 @@ class RebuildMarkersIT {
         return new RedisLossWatch(redis, new io.egressctl.compiler.snapshot.RedisSnapshotStore(redis),
                 new io.egressctl.schemas.registry.HttpSchemaRegistryClient(System.getenv("SCHEMA_REGISTRY_URL")),
                 new io.egressctl.compiler.config.EgressProperties(null, null, 3, null), System.getenv("KAFKA_BOOTSTRAP_SERVERS"),
-                60_000, 30);
+                60_000, 30, io.egressctl.core.state.Limits.defaults(),
+                new io.egressctl.schemas.integrity.UpdateMac(io.egressctl.schemas.integrity.UpdateKeys.NONE));
     }
 
     @Test

@@ -157,6 +157,11 @@ public final class ControlPlane {
 
     /** Starts an agent with extra environment (e.g. the nftables enforcer in a namespace). */
     public synchronized void startAgent(String hostId, Map<String, String> extraEnv) {
+        waitHealthy("agent-" + hostId, startAgentNotWaiting(hostId, extraEnv));
+    }
+
+    /** Starts an agent and returns its port at once, without waiting for it to be ready (a test that expects it not to be). */
+    public synchronized int startAgentNotWaiting(String hostId, Map<String, String> extraEnv) {
         int port = agentPorts.computeIfAbsent(hostId, h -> freePort());
         Map<String, String> env = new HashMap<>(stackEnv);
         env.put("EGRESS_AGENT_PORT", String.valueOf(port));
@@ -167,7 +172,7 @@ public final class ControlPlane {
         env.putAll(extraEnv);
         agentEnv.put(hostId, env);
         start("agent-" + hostId, jar("host-agent"), env);
-        waitHealthy("agent-" + hostId, port);
+        return port;
     }
 
     /**

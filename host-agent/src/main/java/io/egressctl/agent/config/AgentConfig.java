@@ -97,7 +97,7 @@ class AgentConfig {
     @Bean
     HostSync hostSync(AgentProperties props, SharedProperties shared, Producer<String, SpecificRecord> reportProducer,
                       UnifiedJedis redis, SchemaRegistryClient registry, Enforcer enforcer, FlowTable flowTable,
-                      MeterRegistry meters) {
+                      MeterRegistry meters, org.springframework.core.env.Environment env) {
         Identifiers.require("egress.agent.host-id", props.hostId());
         Map<String, Object> c = Map.of(
                 ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, shared.kafkaBootstrapServers(),
@@ -117,7 +117,24 @@ class AgentConfig {
         return new HostSync(props.hostId(), consumer, reportProducer, Snapshots.redis(redis),
                 new AvroDeserializer<>(registry, HostUpdate.class), enforcer, flowTable,
                 new NftRenderer(props.ruleCounters(), props.hostMode()), reconcile,
-                Clock.systemUTC(), meters, props.elementLimit());
+                Clock.systemUTC(), meters, props.elementLimit(), updateMac(env));
+    }
+
+    /**
+     * The keys host updates must be signed with ({@code EGRESS_UPDATE_KEYS}, the compiler's keys; during a
+     * rotation the old and the new one). None: updates are taken unchecked, with a warning at start.
+     */
+    static io.egressctl.schemas.integrity.UpdateMac updateMac(org.springframework.core.env.Environment env) {
+        io.egressctl.schemas.integrity.UpdateKeys keys = io.egressctl.schemas.integrity.UpdateKeys.parse(
+                env.getProperty("EGRESS_UPDATE_KEYS"), null);
+        if (keys.enabled()) {
+            org.slf4j.LoggerFactory.getLogger(AgentConfig.class).info("host updates must be signed with one of the keys {}",
+                    keys.keys().keySet());
+        } else {
+            org.slf4j.LoggerFactory.getLogger(AgentConfig.class).warn("EGRESS_UPDATE_KEYS is not set: this agent applies any "
+                    + "host update it reads, whoever wrote it to Kafka or Redis");
+        }
+        return new io.egressctl.schemas.integrity.UpdateMac(keys);
     }
 
     @Bean

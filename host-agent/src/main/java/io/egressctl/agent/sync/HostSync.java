@@ -19,6 +19,8 @@ import io.egressctl.events.EnforcementTrigger;
 import io.egressctl.events.HostUpdate;
 import io.egressctl.events.RefusedFragment;
 import io.egressctl.events.UnenforcedVm;
+import io.egressctl.schemas.integrity.UpdateKeys;
+import io.egressctl.schemas.integrity.UpdateMac;
 import io.egressctl.schemas.mapping.EventMapper;
 import io.egressctl.schemas.registry.RegistryOutage;
 import io.egressctl.schemas.serde.AvroDeserializer;
@@ -144,6 +146,12 @@ public final class HostSync implements Runnable {
     private final NftRenderer renderer;
     private final HostState state;
     private final long maxElements;
+    /** Checks that each update was signed by the compiler (when keys are configured). */
+    private final UpdateMac updateMac;
+    private final Counter unauthenticated;
+    /** Updates refused as unauthenticated since the last report: the next report lists them as refused. */
+    private final List<RefusedFragment> unauthenticatedSinceReport = new ArrayList<>();
+    private volatile String lastUnauthenticated;
     private final CountDownLatch bootstrapped = new CountDownLatch(1);
     private final CountDownLatch stopSignal = new CountDownLatch(1);
     private final AtomicLong driftRepairs = new AtomicLong();
@@ -200,21 +208,28 @@ public final class HostSync implements Runnable {
                     SnapshotSource snapshots, AvroDeserializer<HostUpdate> deserializer, Enforcer enforcer, FlowTable flows,
                     NftRenderer renderer, Duration reconcileInterval, Clock clock, MeterRegistry meters) {
         this(hostId, consumer, producer, snapshots, deserializer, enforcer, flows, renderer, reconcileInterval, clock, meters,
-                DEFAULT_MAX_ELEMENTS);
+                DEFAULT_MAX_ELEMENTS, new UpdateMac(UpdateKeys.NONE));
     }
 
     /**
      * @param maxElements the most set and map elements the host's ruleset may hold (the operator's
      *                    limit): a network whose version would take the host past it is refused on this
      *                    host, the others applied
+     * @param updateMac   checks every update (log and snapshot) before it is taken into the state: with
+     *                    keys, one the compiler did not sign is refused, counted and reported, never applied
      */
     public HostSync(String hostId, Consumer<String, byte[]> consumer, Producer<String, SpecificRecord> producer,
                     SnapshotSource snapshots, AvroDeserializer<HostUpdate> deserializer, Enforcer enforcer, FlowTable flows,
-                    NftRenderer renderer, Duration reconcileInterval, Clock clock, MeterRegistry meters, long maxElements) {
+                    NftRenderer renderer, Duration reconcileInterval, Clock clock, MeterRegistry meters, long maxElements,
+                    UpdateMac updateMac) {
         if (maxElements < 1) {
             throw new IllegalArgumentException("maxElements must be at least 1, got " + maxElements);
         }
         this.maxElements = maxElements;
+        this.updateMac = updateMac;
+        this.unauthenticated = Counter.builder("egress.agent.updates.refused").tag("reason", "authentication")
+                .description("host updates refused because they are not signed by the compiler (unsigned, forged, altered)")
+                .register(meters);
         this.hostId = hostId;
         this.consumer = consumer;
         this.producer = producer;
@@ -268,6 +283,10 @@ public final class HostSync implements Runnable {
             List<String> list = new ArrayList<>();
             un.forEach(u -> list.add("net " + u.networkId() + " vm " + u.vmId() + ": " + u.reason()));
             details.put("unenforced", list);
+        }
+        String forged = lastUnauthenticated;
+        if (forged != null) {
+            details.put("lastUnauthenticatedUpdate", forged);
         }
         Map<String, Refusal> refused = appliedRefusals;
         if (!refused.isEmpty()) {
@@ -445,6 +464,7 @@ public final class HostSync implements Runnable {
         }
         int fromSnapshot = 0;
         int forThisHost = 0;
+        List<String> unauthentic = new ArrayList<>();
         for (byte[] encoded : entries) {
             HostUpdate update;
             try {
@@ -457,9 +477,20 @@ public final class HostSync implements Runnable {
             if (hostId.equals(update.getHostId())) {
                 forThisHost++;
             }
+            double refusedBefore = unauthenticated.count();
             if (offer(update)) {
                 fromSnapshot++;
+            } else if (unauthenticated.count() > refusedBefore) {
+                unauthentic.add(update.getNetworkId() + " v" + update.getVersion());
             }
+        }
+        if (!unauthentic.isEmpty()) {
+            // Whoever wrote them could also have removed the real entries of those networks: what this
+            // host should enforce for them is not known, so nothing is applied (fail closed).
+            throw new NotReadyException("snapshot-unauthenticated", "the snapshot of host " + hostId + " holds " + unauthentic.size()
+                    + " entr" + (unauthentic.size() == 1 ? "y" : "ies") + " not signed by the compiler (" + String.join(", ", unauthentic)
+                    + "); keeping the ruleset in force until they are gone (./egressctl rebuild rewrites the snapshots from the log)",
+                    null);
         }
         if (forThisHost == 0) {
             failClosedOnEmptySnapshot(entries.size());
@@ -522,7 +553,8 @@ public final class HostSync implements Runnable {
                 continue;
             }
             try {
-                dirty |= offer(update);
+                boolean newer = offer(update); // before the read of dirty: a refused update sets it
+                dirty |= newer;
             } catch (RuntimeException e) {
                 meters.counter("egress.agent.poison").increment();
                 log.warn("host {}: skipping bad update at offset {}: {}", hostId, record.offset(), e.getMessage());
@@ -623,6 +655,21 @@ public final class HostSync implements Runnable {
     private boolean offer(HostUpdate update) {
         FragmentUpdate u = EventMapper.fromAvro(update);
         if (!hostId.equals(u.hostId())) {
+            return false;
+        }
+        try {
+            updateMac.verify(update, u);
+        } catch (UpdateMac.RefusedUpdateException e) {
+            // Before the state sees it: a forged update with a high version must not hide later real ones.
+            unauthenticated.increment();
+            lastUnauthenticated = "net " + u.networkId() + " v" + u.version() + ": " + e.getMessage();
+            log.warn("host {}: refused an update that is not the compiler's (net {} v{}): {}", hostId, u.networkId(), u.version(),
+                    e.getMessage());
+            if (unauthenticatedSinceReport.size() < 100) {
+                unauthenticatedSinceReport.add(RefusedFragment.newBuilder().setNetworkId(u.networkId()).setVersion(u.version())
+                        .setReason("not authenticated: " + e.getMessage()).build());
+            }
+            dirty = true; // reported with the next report
             return false;
         }
         Long held = state.versions().get(u.networkId());
@@ -1031,6 +1078,7 @@ public final class HostSync implements Runnable {
             d.refusals().forEach((n, r) -> refused.add(RefusedFragment.newBuilder().setNetworkId(n).setVersion(r.version())
                     .setReason(r.reason()).build()));
         }
+        refused.addAll(unauthenticatedSinceReport);
         List<UnenforcedVm> unenforced = new ArrayList<>();
         for (NftRenderer.Unenforced u : appliedUnenforced) {
             unenforced.add(UnenforcedVm.newBuilder().setNetworkId(u.networkId()).setVmId(String.valueOf(u.vmId()))
@@ -1044,6 +1092,7 @@ public final class HostSync implements Runnable {
                 .setReportedAt(clock.instant()).setUnenforced(unenforced).setRefused(refused).build();
         producer.send(new ProducerRecord<>(Topics.ENFORCEMENT_REPORTS, hostId, r));
         unreportedChangeIds.clear();
+        unauthenticatedSinceReport.clear();
         dirty = false;
     }
 }

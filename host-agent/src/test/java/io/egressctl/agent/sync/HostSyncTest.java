@@ -98,6 +98,10 @@ class HostSyncTest {
         return sync(HostSync.DEFAULT_MAX_ELEMENTS);
     }
 
+    /** When set, the agent requires updates signed with these keys. */
+    private io.egressctl.schemas.integrity.UpdateMac updateMac =
+            new io.egressctl.schemas.integrity.UpdateMac(io.egressctl.schemas.integrity.UpdateKeys.NONE);
+
     private HostSync sync(long maxElements) {
         return new HostSync(HOST, consumer, producer, host -> {
             assertThat(host).isEqualTo(HOST);
@@ -105,7 +109,7 @@ class HostSyncTest {
                 throw snapshotFailure;
             }
             return List.copyOf(snapshot);
-        }, new AvroDeserializer<>(registry, HostUpdate.class), enforcer, flows, RENDERER, Duration.ofSeconds(5), clock, meters, maxElements);
+        }, new AvroDeserializer<>(registry, HostUpdate.class), enforcer, flows, RENDERER, Duration.ofSeconds(5), clock, meters, maxElements, updateMac);
     }
 
     // ---- fixtures --------------------------------------------------------------------------------
@@ -523,6 +527,77 @@ class HostSyncTest {
     void aZeroElementLimitIsRefusedAtConstruction() {
         org.assertj.core.api.Assertions.assertThatThrownBy(() -> sync(0)).isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("maxElements must be at least 1");
+    }
+
+    // ---- authenticated updates --------------------------------------------------------------------
+
+    static final String KEY = java.util.Base64.getEncoder().encodeToString("0123456789abcdef0123456789abcdef".getBytes());
+    static final io.egressctl.schemas.integrity.UpdateMac COMPILER =
+            new io.egressctl.schemas.integrity.UpdateMac(io.egressctl.schemas.integrity.UpdateKeys.parse("k1:" + KEY, null));
+
+    /** The single-object encoding of a signed update, as the compiler stores it in the snapshot. */
+    void inSnapshotSigned(FragmentUpdate u) {
+        try {
+            ByteBuffer b = COMPILER.sign(avro(u)).toByteBuffer();
+            byte[] out = new byte[b.remaining()];
+            b.get(out);
+            snapshot.add(out);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    void inLogSigned(FragmentUpdate u) {
+        consumer.addRecord(new ConsumerRecord<>(TP.topic(), TP.partition(), nextOffset++, HOST,
+                serializer.serialize(Topics.HOST_UPDATES, COMPILER.sign(avro(u)))));
+        consumer.updateEndOffsets(Map.of(TP, nextOffset));
+    }
+
+    @Test
+    void withKeysOnlyTheCompilersSignedUpdatesAreAppliedAndTheOthersAreRefusedAndReported() throws Exception {
+        updateMac = COMPILER;
+        Fragment a = fragment("net-a", 80);
+        inSnapshotSigned(update(HOST, "net-a", 1, a, "c1"));
+        inSnapshot(update(HOST, "net-x", 1, fragment("net-x", 22))); // written into Redis by something else
+        enforcer.kernel = "the table a previous agent applied";
+        HostSync sync = sync();
+        assertThat(sync.step(Duration.ZERO)).as("fails closed, with back-off").isPositive();
+        assertThat(enforcer.applies).as("nothing applied while the snapshot holds an unsigned entry").isEmpty();
+        assertThat(sync.readiness().ready()).isFalse();
+        assertThat(sync.readiness().reason()).contains("not signed by the compiler (net-x v1)").contains("egressctl rebuild");
+        assertThat(meters.counter("egress.agent.sync.failures", "reason", "snapshot-unauthenticated").count()).isEqualTo(1.0);
+
+        snapshot.remove(1); // the operator's rebuild rewrote the snapshot
+        sync.step(Duration.ZERO);
+        assertThat(enforcer.kernel).as("only the signed fragment").isEqualTo(script(a));
+        assertThat(sync.readiness().ready()).isTrue();
+
+        // On the log: an unsigned update with a huge version (it would hide every later real one), then the real one.
+        Fragment open = new Fragment("net-a", DefaultPolicy.ALLOW, a.vms(), List.of(), false);
+        inLog(HOST, update(HOST, "net-a", 1_000_000, open));
+        sync.pollOnce(Duration.ZERO);
+        assertThat(enforcer.kernel).as("the forged update changed nothing").isEqualTo(script(a));
+        EnforcementReport r = lastReport();
+        assertThat(r.getRefused()).extracting(f -> f.getNetworkId() + "@" + f.getVersion()).containsExactly("net-a@1000000");
+        assertThat(r.getFragments()).extracting(f -> f.getNetworkId() + "@" + f.getVersion()).containsExactly("net-a@1");
+        Fragment a2 = fragment("net-a", 443);
+        inLogSigned(update(HOST, "net-a", 2, a2, "c2"));
+        sync.pollOnce(Duration.ZERO);
+        assertThat(enforcer.kernel).as("the real version 2 is applied: the forged one did not raise the bar").isEqualTo(script(a2));
+        assertThat(lastReport().getRefused()).as("reported once").isEmpty();
+        assertThat(lastReport().getChangeIds()).containsExactly("c2");
+        assertThat(meters.counter("egress.agent.updates.refused", "reason", "authentication").count()).isEqualTo(2.0);
+        assertThat(sync.readiness().details().get("lastUnauthenticatedUpdate")).asString().startsWith("net net-a v1000000: ");
+    }
+
+    @Test
+    void withoutKeysUnsignedUpdatesAreTakenAsBefore() throws Exception {
+        Fragment a = fragment("net-a", 80);
+        inSnapshot(update(HOST, "net-a", 1, a));
+        HostSync sync = sync();
+        sync.bootstrap();
+        assertThat(enforcer.kernel).isEqualTo(script(a));
+        assertThat(lastReport().getRefused()).isEmpty();
     }
 
     // ---- topology ------------------------------------------------------------------------------

@@ -1,0 +1,125 @@
+package io.egressctl.e2e.pipeline;
+
+import io.egressctl.cli.api.ApiClient;
+import io.egressctl.core.compile.Fragment;
+import io.egressctl.core.compile.FragmentUpdate;
+import io.egressctl.core.compile.VmAddress;
+import io.egressctl.core.model.DefaultPolicy;
+import io.egressctl.e2e.support.ControlPlane;
+import io.egressctl.events.HostUpdate;
+import io.egressctl.schemas.mapping.EventMapper;
+import io.egressctl.schemas.registry.HttpSchemaRegistryClient;
+import io.egressctl.schemas.serde.AvroSerializer;
+import io.egressctl.schemas.serde.Topics;
+import io.egressctl.schemas.view.RedisKeys;
+import org.apache.avro.specific.SpecificRecord;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import redis.clients.jedis.UnifiedJedis;
+
+import java.net.URI;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * Agents apply only what the compiler signed (issue 15, item 4), with the stack's update key (the
+ * local stack makes one; {@code EGRESS_UPDATE_KEYS}): a host update that anything else writes to
+ * egress.host-updates, however high its version, is refused and reported and changes nothing on the
+ * host, and the next real change is applied as usual; an unsigned entry written into the host's Redis
+ * snapshot makes a restarted agent hold its ruleset (not ready, with the reason) until the entry is
+ * gone.
+ */
+class ForgedUpdatesIT {
+
+    @Test
+    void updatesNotSignedByTheCompilerAreRefusedOnTheLogAndInTheSnapshot() throws Exception {
+        Assumptions.assumeTrue(System.getenv("EGRESS_UPDATE_KEYS") != null && !System.getenv("EGRESS_UPDATE_KEYS").isBlank(),
+                "the stack runs without update keys");
+        ControlPlane cp = ControlPlane.shared();
+        ApiClient api = cp.api();
+        String host = cp.unique("forged-h");
+        String net = cp.unique("forged");
+        cp.startAgent(host);
+        ApiClient.Response created = api.post("/api/v1/networks?wait=compiled&timeout=30s", cp.tenantKey(),
+                Map.of("networkId", net, "guestCidr", "10.53.0.0/24"));
+        assertThat(created.status()).as("%s", created.body()).isEqualTo(201);
+        ApiClient.Response placed = api.put("/api/v1/networks/" + net + "/placements/vm-f?wait=applied&timeout=30s", cp.operatorKey(),
+                ControlPlane.placement(host, "tap-f1", "10.53.0.11"));
+        assertThat(placed.status()).as("%s", placed.body()).isEqualTo(200);
+        ApiClient.Response rule = api.post("/api/v1/networks/" + net + "/egress-rules?wait=applied&timeout=30s", cp.tenantKey(),
+                Map.of("protocol", "tcp", "startPort", 25));
+        assertThat(rule.body().get("status").get("status").asString()).as("%s", rule.body()).isEqualTo("APPLIED");
+        String inForce = cp.ruleset(host);
+        assertThat(inForce).contains(rule.text("ruleId"));
+
+        // 1. Anything that can write to Kafka publishes an "open everything" update with a huge version.
+        Fragment open = new Fragment(net, DefaultPolicy.ALLOW, List.of(new VmAddress("vm-f", "tap-f1", null, "10.53.0.11", null)), List.of());
+        HostUpdate forged = EventMapper.toAvro(new FragmentUpdate(host, net, 1_000_000, open, open.hash(), List.of()), Instant.now());
+        try (KafkaProducer<String, SpecificRecord> producer = new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG,
+                cp.env("KAFKA_BOOTSTRAP_SERVERS"), ProducerConfig.ACKS_CONFIG, "all"), new StringSerializer(),
+                new AvroSerializer<>(new HttpSchemaRegistryClient(cp.env("SCHEMA_REGISTRY_URL"))))) {
+            producer.send(new ProducerRecord<>(Topics.HOST_UPDATES, host, forged)).get();
+        }
+        try (UnifiedJedis redis = new UnifiedJedis(URI.create(cp.env("REDIS_URL")))) {
+            assertThat(ControlPlane.eventually(Duration.ofSeconds(30), () -> String.valueOf(
+                    redis.hget(RedisKeys.hostApplied(host), "refused")).contains("not authenticated")))
+                    .as("the agent reported the refusal: %s", redis.hgetAll(RedisKeys.hostApplied(host))).isTrue();
+            assertThat(redis.hget(RedisKeys.hostApplied(host), "refused")).contains("1000000").contains(net);
+        }
+        assertThat(cp.ruleset(host)).as("the forged update changed nothing").isEqualTo(inForce);
+        ApiClient.Response next = api.post("/api/v1/networks/" + net + "/egress-rules?wait=applied&timeout=30s", cp.tenantKey(),
+                Map.of("protocol", "udp", "startPort", 53));
+        assertThat(next.body().get("status").get("status").asString())
+                .as("the forged version did not hide the next real one: %s", next.body()).isEqualTo("APPLIED");
+        String afterNext = cp.ruleset(host);
+
+        // 2. Anything that can write to Redis replaces the host's snapshot entry with an unsigned one.
+        byte[] field = net.getBytes(StandardCharsets.UTF_8);
+        byte[] key = RedisKeys.hostFragments(host).getBytes(StandardCharsets.UTF_8);
+        try (UnifiedJedis redis = new UnifiedJedis(URI.create(cp.env("REDIS_URL")))) {
+            byte[] real = redis.hget(key, field);
+            assertThat(HostUpdate.fromByteBuffer(ByteBuffer.wrap(real)).getMac()).as("the compiler signs the snapshot too").startsWith("hmac-sha256:");
+            HostUpdate unsigned = HostUpdate.fromByteBuffer(ByteBuffer.wrap(real));
+            unsigned.setMac(null);
+            unsigned.setFragment(EventMapper.toAvro(open));
+            unsigned.setFragmentHash(open.hash());
+            ByteBuffer b = unsigned.toByteBuffer();
+            byte[] bytes = new byte[b.remaining()];
+            b.get(bytes);
+            redis.hset(key, field, bytes);
+            cp.stopAgent(host, true);
+            int port = cp.startAgentNotWaiting(host, Map.of());
+            assertThat(ControlPlane.eventually(Duration.ofSeconds(60), () -> readiness(port).contains("not signed by the compiler")))
+                    .as("the restarted agent holds: %s", readiness(port)).isTrue();
+            assertThat(cp.ruleset(host)).as("the ruleset in force is kept").isEqualTo(afterNext);
+
+            redis.hset(key, field, real); // what ./egressctl rebuild would write back
+            assertThat(ControlPlane.eventually(Duration.ofSeconds(60), () -> readiness(port).contains("\"UP\"")))
+                    .as("ready again: %s", readiness(port)).isTrue();
+            assertThat(cp.ruleset(host)).isEqualTo(afterNext);
+        } finally {
+            cp.stopAgent(host, false);
+        }
+    }
+
+    static String readiness(int port) {
+        try {
+            java.net.http.HttpResponse<String> r = java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
+                    URI.create("http://127.0.0.1:" + port + "/actuator/health")).timeout(Duration.ofSeconds(5)).build(),
+                    java.net.http.HttpResponse.BodyHandlers.ofString());
+            return r.body();
+        } catch (Exception e) {
+            return "unreachable: " + e;
+        }
+    }
+}

@@ -1,0 +1,135 @@
+package io.egressctl.schemas.integrity;
+
+import io.egressctl.core.compile.FragmentUpdate;
+import io.egressctl.events.HostUpdate;
+
+import javax.crypto.Mac;
+import javax.crypto.spec.SecretKeySpec;
+import java.nio.charset.StandardCharsets;
+import java.security.GeneralSecurityException;
+import java.security.MessageDigest;
+import java.util.Base64;
+
+/**
+ * Authenticates host updates: the compiler {@link #sign signs} each one it writes (to
+ * egress.host-updates and to the Redis snapshot alike, since both carry the same record), and an agent
+ * {@link #verify verifies} every update before it takes it into its state, so that a record written by
+ * anything that can reach Kafka or Redis but does not hold a key is refused, not applied.
+ *
+ * <p>The MAC is HMAC-SHA256 over the update's canonical fields, one per line: a domain tag, host id,
+ * network id, version, tombstone, fragment hash, change ids (joined by commas), compiledAt in epoch
+ * milliseconds. The fragment itself is covered through its hash: {@link #verify} checks that the
+ * fragment it carries hashes to the signed value. Written as {@code hmac-sha256:<keyId>:<base64url>}.
+ * Deterministic: the same update signed with the same key gives the same bytes (replays compare them).
+ */
+public final class UpdateMac {
+
+    private static final String ALGORITHM = "HmacSHA256";
+    private static final String PREFIX = "hmac-sha256:";
+    private static final byte[] DOMAIN = "egressctl host-update v1\n".getBytes(StandardCharsets.UTF_8);
+
+    private final UpdateKeys keys;
+
+    public UpdateMac(UpdateKeys keys) {
+        this.keys = keys;
+    }
+
+    public UpdateKeys keys() {
+        return keys;
+    }
+
+    /** True when updates are signed and checked (keys are configured). */
+    public boolean enabled() {
+        return keys.enabled();
+    }
+
+    /** {@code update} with its MAC set by the signing key; unchanged when there are no keys. */
+    public HostUpdate sign(HostUpdate update) {
+        if (!keys.enabled()) {
+            return update;
+        }
+        String id = keys.signingKeyId();
+        update.setMac(PREFIX + id + ":" + Base64.getUrlEncoder().withoutPadding().encodeToString(mac(keys.keys().get(id), update)));
+        return update;
+    }
+
+    /** Why an update is refused. */
+    public static final class RefusedUpdateException extends Exception {
+        public RefusedUpdateException(String message) {
+            super(message);
+        }
+    }
+
+    /**
+     * Checks {@code update} (and {@code decoded}, its mapping to core values: the fragment whose hash
+     * must be the signed one). Without keys every update passes.
+     *
+     * @throws RefusedUpdateException with the reason: no MAC, an unknown key id, a MAC that does not
+     *                                match, or a fragment that does not hash to the signed value
+     */
+    public void verify(HostUpdate update, FragmentUpdate decoded) throws RefusedUpdateException {
+        if (!keys.enabled()) {
+            return;
+        }
+        String mac = update.getMac();
+        if (mac == null || mac.isEmpty()) {
+            throw new RefusedUpdateException("not signed (agents hold update keys: only the compiler's signed updates are applied)");
+        }
+        if (!mac.startsWith(PREFIX)) {
+            throw new RefusedUpdateException("unknown MAC scheme (expected " + PREFIX + "<keyId>:<mac>)");
+        }
+        int colon = mac.indexOf(':', PREFIX.length());
+        if (colon < 0) {
+            throw new RefusedUpdateException("malformed MAC (expected " + PREFIX + "<keyId>:<mac>)");
+        }
+        String id = mac.substring(PREFIX.length(), colon);
+        byte[] secret = keys.keys().get(id);
+        if (secret == null) {
+            throw new RefusedUpdateException("signed with key " + printable(id) + ", which this agent does not hold " + keys.keys().keySet());
+        }
+        byte[] given;
+        try {
+            given = Base64.getUrlDecoder().decode(mac.substring(colon + 1));
+        } catch (IllegalArgumentException e) {
+            throw new RefusedUpdateException("malformed MAC (not base64url)");
+        }
+        if (!MessageDigest.isEqual(given, mac(secret, update))) {
+            throw new RefusedUpdateException("MAC does not match (key " + id + "): written by something other than the compiler, or changed");
+        }
+        String expected = decoded.fragment() == null ? "" : decoded.fragment().hash();
+        if (!decoded.isTombstone() && !expected.equals(update.getFragmentHash())) {
+            throw new RefusedUpdateException("the fragment does not hash to the signed fragmentHash: changed after signing");
+        }
+    }
+
+    private static String printable(String s) {
+        return s.length() > 32 ? s.substring(0, 32) + "..." : s.replaceAll("[^A-Za-z0-9._-]", "?");
+    }
+
+    static byte[] mac(byte[] secret, HostUpdate u) {
+        try {
+            Mac m = Mac.getInstance(ALGORITHM);
+            m.init(new SecretKeySpec(secret, ALGORITHM));
+            m.update(DOMAIN);
+            line(m, String.valueOf(u.getHostId()));
+            line(m, String.valueOf(u.getNetworkId()));
+            line(m, Long.toString(u.getVersion()));
+            line(m, Boolean.toString(u.getTombstone()));
+            line(m, String.valueOf(u.getFragmentHash()));
+            StringBuilder ids = new StringBuilder();
+            for (CharSequence c : u.getChangeIds()) {
+                ids.append(ids.isEmpty() ? "" : ",").append(c);
+            }
+            line(m, ids.toString());
+            line(m, Long.toString(u.getCompiledAt().toEpochMilli()));
+            return m.doFinal();
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException("HmacSHA256 is not available", e);
+        }
+    }
+
+    private static void line(Mac m, String field) {
+        m.update(field.getBytes(StandardCharsets.UTF_8));
+        m.update((byte) '\n');
+    }
+}
