@@ -33,7 +33,9 @@ svc_build() {
   if [[ $stale -eq 1 ]]; then
     svc_log "building (mvn -DskipTests install) ..."
     # Build output goes to stderr, so a command's own output (audit --output json) stays clean.
-    (cd "$SVC_ROOT" && mvn -q -B -Dstyle.color=never -DskipTests install -pl core,schemas,rule-service,compiler-service,host-agent,cli) >&2 \
+    # The parent pom (.) is installed too: `bench compiler|agent` run Maven on one module, which reads
+    # its siblings (core, schemas) from the local repository, and their poms name that parent.
+    (cd "$SVC_ROOT" && mvn -q -B -Dstyle.color=never -DskipTests install -pl .,core,schemas,rule-service,compiler-service,host-agent,cli) >&2 \
       || svc_die "build failed"
   fi
 }
