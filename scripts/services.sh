@@ -313,7 +313,9 @@ cmd_bench() {
   case "${1:-}" in
     compiler)
       # A program in compiler-service's test sources: the real pipeline on bench topics of its own.
+      # Its classpath has no logging configuration of its own: scripts/bench-logback.xml keeps it to warnings.
       (cd "$SVC_ROOT" && mvn -q -B -pl compiler-service test-compile exec:java \
+        "-Dlogback.configurationFile=$SVC_ROOT/scripts/bench-logback.xml" \
         -Dexec.mainClass=io.egressctl.compiler.bench.CompilerBench -Dexec.classpathScope=test "${@:2}") 2>&1 \
         | grep -vE '^\[|^[0-9:.]+ \[|SLF4J' ;;
     agent)
