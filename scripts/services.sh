@@ -307,11 +307,22 @@ cmd_down_datacenter() {
   fi
 }
 
+# The output of a bench run by Maven: Maven's [INFO] and [WARNING] lines, its colour codes and log
+# lines are dropped, its [ERROR] lines kept (they say why a bench could not run). A bench that says it
+# cannot run here ("bench agent: cannot run: ..." without root or nft) prints figures of -1: the
+# command then exits 3.
+svc_bench_filter() {
+  awk '/^(\033\[[0-9;]*m)+$/ { next }
+       { gsub(/\033\[[0-9;]*m/, "") }
+       /^\[(INFO|WARNING)\]|^[0-9:.]+ \[|SLF4J/ { next }
+       { print; fflush() }
+       /^bench [a-z]+: cannot run:/ { cannot = 1 }
+       END { exit cannot ? 3 : 0 }'
+}
+
 cmd_bench() {
   svc_build
   eval "$(bash "$SVC_ROOT/scripts/stack.sh" env)"
-  # Maven's own lines are dropped from the output below, but not its [ERROR] lines: they say why a
-  # bench could not run.
   case "${1:-}" in
     compiler)
       # A program in compiler-service's test sources: the real pipeline on bench topics of its own.
@@ -319,13 +330,13 @@ cmd_bench() {
       (cd "$SVC_ROOT" && mvn -q -B -pl compiler-service test-compile exec:java \
         "-Dlogback.configurationFile=$SVC_ROOT/scripts/bench-logback.xml" \
         -Dexec.mainClass=io.egressctl.compiler.bench.CompilerBench -Dexec.classpathScope=test "${@:2}") 2>&1 \
-        | grep -vE '^\[(INFO|WARNING)\]|^[0-9:.]+ \[|SLF4J' ;;
+        | svc_bench_filter ;;
     agent)
       # Real nft in a network namespace of its own (needs root and nft).
       # In a JVM of its own with the agent's flags (host-agent/Dockerfile); -D options go to that JVM.
       (cd "$SVC_ROOT" && mvn -q -B -pl host-agent test-compile exec:exec -Dexec.executable=java -Dexec.classpathScope=test \
         "-Dexec.args=-XX:+UseSerialGC -Xmx384m ${*:2} -classpath %classpath io.egressctl.agent.kernel.AgentApplyBench") 2>&1 \
-        | grep -vE '^\[(INFO|WARNING)\]|^[0-9:.]+ \[|SLF4J' ;;
+        | svc_bench_filter ;;
     *) svc_cli bench "$@" ;;
   esac
 }
