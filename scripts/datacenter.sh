@@ -142,6 +142,12 @@ dc_create() {
     dc_fail "cannot build the data center: $why"
     return 1
   fi
+  # Namespaces of this prefix that this EGRESS_HOME did not build belong to another stack on this
+  # machine (another clone or EGRESS_HOME): destroying them would cut its agents off. Refuse instead.
+  if [[ ! -f "$DC_HOME/state.env" && -n "$(dc_namespaces)" ]]; then
+    dc_fail "namespaces $DC_PREFIX-* exist but were not built from $DC_EHOME (another stack's data center?): left alone. Give this stack a prefix of its own (EGRESS_DC_PREFIX=...), or remove them with scripts/datacenter.sh destroy when they are stale"
+    return 1
+  fi
   dc_destroy_quiet
   mkdir -p "$DC_HOME/pids" "$DC_HOME/logs"
   # Written first: `./egressctl down` removes a data center this EGRESS_HOME began to build.

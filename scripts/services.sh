@@ -33,7 +33,9 @@ svc_build() {
   if [[ $stale -eq 1 ]]; then
     svc_log "building (mvn -DskipTests install) ..."
     # Build output goes to stderr, so a command's own output (audit --output json) stays clean.
-    (cd "$SVC_ROOT" && mvn -q -B -Dstyle.color=never -DskipTests install -pl core,schemas,rule-service,compiler-service,host-agent,cli) >&2 \
+    # The parent pom (.) is installed too: `bench compiler|agent` run Maven on one module, which reads
+    # its siblings (core, schemas) from the local repository, and their poms name that parent.
+    (cd "$SVC_ROOT" && mvn -q -B -Dstyle.color=never -DskipTests install -pl .,core,schemas,rule-service,compiler-service,host-agent,cli) >&2 \
       || svc_die "build failed"
   fi
 }
@@ -305,21 +307,47 @@ cmd_down_datacenter() {
   fi
 }
 
+# The output of a bench run by Maven: Maven's [INFO] and [WARNING] lines, its colour codes and log
+# lines are dropped, its [ERROR] lines kept (they say why a bench could not run). A bench that says it
+# cannot run here ("bench agent: cannot run: ..." without root or nft) prints figures of -1: the
+# command then exits 3.
+svc_bench_filter() {
+  awk '/^(\033\[[0-9;]*m)+$/ { next }
+       { gsub(/\033\[[0-9;]*m/, "") }
+       /^\[(INFO|WARNING)\]|^[0-9:.]+ \[|SLF4J/ { next }
+       { print; fflush() }
+       /^bench [a-z]+: cannot run:/ { cannot = 1 }
+       END { exit cannot ? 3 : 0 }'
+}
+
 cmd_bench() {
+  # compiler, audit and api run on the local stack (api on the whole control plane): say so at once
+  # rather than after a minute of timeouts. agent needs it only for its cold-start line, which says why.
+  case "${1:-}" in
+    compiler | audit | api)
+      local why
+      why="$(bash "$SVC_ROOT/scripts/stack.sh" wait 15 2>&1)" \
+        || svc_die "bench $1 runs on the local stack of $SVC_HOME, which is not running (${why##*ERROR: }): ./egressctl up first" ;;
+  esac
+  if [[ "${1:-}" == api ]] && ! svc_pid_alive rule-service; then
+    svc_die "bench api needs the running control plane (rule-service is not running): ./egressctl up first"
+  fi
   svc_build
   eval "$(bash "$SVC_ROOT/scripts/stack.sh" env)"
   case "${1:-}" in
     compiler)
       # A program in compiler-service's test sources: the real pipeline on bench topics of its own.
+      # Its classpath has no logging configuration of its own: scripts/bench-logback.xml keeps it to warnings.
       (cd "$SVC_ROOT" && mvn -q -B -pl compiler-service test-compile exec:java \
+        "-Dlogback.configurationFile=$SVC_ROOT/scripts/bench-logback.xml" \
         -Dexec.mainClass=io.egressctl.compiler.bench.CompilerBench -Dexec.classpathScope=test "${@:2}") 2>&1 \
-        | grep -vE '^\[|^[0-9:.]+ \[|SLF4J' ;;
+        | svc_bench_filter ;;
     agent)
       # Real nft in a network namespace of its own (needs root and nft).
       # In a JVM of its own with the agent's flags (host-agent/Dockerfile); -D options go to that JVM.
       (cd "$SVC_ROOT" && mvn -q -B -pl host-agent test-compile exec:exec -Dexec.executable=java -Dexec.classpathScope=test \
         "-Dexec.args=-XX:+UseSerialGC -Xmx384m ${*:2} -classpath %classpath io.egressctl.agent.kernel.AgentApplyBench") 2>&1 \
-        | grep -vE '^\[|^[0-9:.]+ \[|SLF4J' ;;
+        | svc_bench_filter ;;
     *) svc_cli bench "$@" ;;
   esac
 }

@@ -799,9 +799,11 @@ cmd_down() {
   return 0
 }
 
+# Exit status: 0 when every component listed is up, 3 when none is (nothing of this EGRESS_HOME
+# runs), 1 otherwise (some down, starting, or their port taken by another process).
 cmd_status() {
   load_ports
-  local name pid port state detail owner cmdline
+  local name pid port state detail owner cmdline up=0 total=0
   local -a names=("${STACK_COMPONENTS[@]}")
   if [[ -d "$PIDS_DIR" ]]; then
     local f n
@@ -838,8 +840,11 @@ cmd_status() {
       fi
     fi
     printf '%-12s %-8s %-6s %-10s %s\n' "$name" "$pid" "$port" "$state" "$detail"
+    total=$((total + 1))
+    [[ "$state" == up ]] && up=$((up + 1))
   done
   printf 'EGRESS_HOME=%s\n' "$EGRESS_HOME"
+  if ((up == total)); then return 0; elif ((up == 0)); then return 3; else return 1; fi
 }
 
 cmd_env() {
