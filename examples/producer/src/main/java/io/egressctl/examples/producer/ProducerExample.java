@@ -27,7 +27,7 @@ import java.util.function.Function;
  *
  * <pre>
  * eval "$(./egressctl env)"
- * java -jar examples/producer/target/producer-example-*-exec.jar --network=compute-net-1 --host=host-1
+ * java -jar examples/producer/target/producer-example-*-exec.jar --host=host-1
  * </pre>
  *
  * Settings come from {@code --name=value} arguments, else the environment ({@code ./egressctl env}'s
@@ -132,8 +132,8 @@ public final class ProducerExample {
          * (SCHEMA_REGISTRY_URL), {@code --api-url} (EGRESS_API_URL), {@code --api-key}
          * (EGRESS_OPERATOR_KEY, else EGRESS_API_KEY); and to defaults for the rest: {@code --tenant}
          * (demo: the tenant of {@code ./egressctl up}), {@code --actor} (compute-example), {@code --network} (compute-net-&lt;random&gt;),
-         * {@code --guest-cidr} (10.77.0.0/24), {@code --host} (host-1), {@code --vm} (vm-1),
-         * {@code --interface} (tap-ex1), {@code --mac} (none), {@code --ipv4} (10.77.0.10), {@code --rule}
+         * {@code --guest-cidr} (10.77.0.0/24), {@code --host} (host-1), {@code --vm} (vm-&lt;random&gt;),
+         * {@code --interface} (tap-&lt;random&gt;), {@code --mac} (none), {@code --ipv4} (10.77.0.10), {@code --rule}
          * (no-smtp-&lt;random&gt;), {@code --wait} (applied or compiled), {@code --timeout} (seconds, 60).
          *
          * @throws IllegalArgumentException for an unknown argument or a missing connection setting
@@ -166,8 +166,10 @@ public final class ProducerExample {
                     a.getOrDefault("network", "compute-net-" + suffix),
                     a.getOrDefault("guest-cidr", "10.77.0.0/24"),
                     a.getOrDefault("host", "host-1"),
-                    a.getOrDefault("vm", "vm-1"),
-                    a.getOrDefault("interface", "tap-ex1"),
+                    a.getOrDefault("vm", "vm-" + suffix),
+                    // Unique by default: an interface of a host belongs to one VM; a second run's VM of
+                    // another network on the same tap would leave both unenforced (the host blocks it).
+                    a.getOrDefault("interface", "tap-" + suffix),
                     a.get("mac"),
                     a.getOrDefault("ipv4", "10.77.0.10"),
                     a.getOrDefault("rule", "no-smtp-" + suffix),
