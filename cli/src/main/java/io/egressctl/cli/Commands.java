@@ -16,12 +16,13 @@ final class Commands {
         String[] rest = args.length == 0 ? args : Arrays.copyOfRange(args, 1, args.length);
         return switch (what) {
             case "audit" -> AuditBench.run(env, rest);
+            case "integrity" -> io.egressctl.cli.bench.IntegrityBench.run(rest, System.out);
             case "api", "compiler", "agent" -> {
                 System.err.println("bench " + what + ": not available in this build");
                 yield 3;
             }
             default -> {
-                System.err.println("usage: egressctl bench <api|compiler|agent|audit>");
+                System.err.println("usage: egressctl bench <api|compiler|agent|audit|integrity>");
                 yield 2;
             }
         };
