@@ -23,7 +23,7 @@ import java.util.TreeMap;
  * computes the sha256 of exactly the bytes written, so {@code sha256sum -c F.sha256} checks the file.
  * Keeps the first and last offset and the count per partition for the export summary.
  */
-public final class ExportWriter implements AutoCloseable {
+final class ExportWriter implements AutoCloseable {
 
     /** Offsets exported from one partition. */
     public record Span(int partition, long firstOffset, long lastOffset, long count) {

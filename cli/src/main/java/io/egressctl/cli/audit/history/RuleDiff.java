@@ -13,7 +13,7 @@ import java.util.TreeSet;
  * What changed in a network between two states: its definition (created, deleted, changed) and its rules
  * (added, removed, changed, by rule id), with the names of the fields that differ. Pure.
  */
-public final class RuleDiff {
+final class RuleDiff {
 
     /** Kinds of change, in the order they are listed. */
     public enum Kind {

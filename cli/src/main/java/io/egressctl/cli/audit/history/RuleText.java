@@ -14,7 +14,7 @@ import java.util.Locale;
  * One-line summaries of rules and networks for tables, e.g.
  * {@code tcp port 80 from 10.20.0.11/32 to any} or {@code basic 10.20.0.0/24 policy allow}.
  */
-public final class RuleText {
+final class RuleText {
 
     private RuleText() {
     }

@@ -30,9 +30,9 @@ import java.util.TreeMap;
  * refused while applying the others ({@code refused}) is never {@code ok}: it is {@code lagging} (when
  * its hashes agree otherwise) with each VM or network and the reason in the detail.
  */
-public record HostCheck(String hostId, State state, String expectedHash, String appliedHash, String lastReport,
-                        String status, String detail, SortedMap<String, Long> expectedVersions,
-                        SortedMap<String, Long> appliedVersions) {
+record HostCheck(String hostId, State state, String expectedHash, String appliedHash, String lastReport,
+                 String status, String detail, SortedMap<String, Long> expectedVersions,
+                 SortedMap<String, Long> appliedVersions) {
 
     public enum State { OK, LAGGING, DRIFTED, SILENT, MISSING }
 
