@@ -1,7 +1,7 @@
 package io.egressctl.cli;
 
-import io.egressctl.cli.audit.AuditBench;
 import io.egressctl.cli.audit.AuditCommand;
+import io.egressctl.cli.bench.AuditBench;
 
 import java.util.Arrays;
 

@@ -1,6 +1,14 @@
 package io.egressctl.cli.audit;
 
 import io.egressctl.cli.Env;
+import io.egressctl.cli.audit.history.DiffCommand;
+import io.egressctl.cli.audit.history.ExportCommand;
+import io.egressctl.cli.audit.history.HistoryCommand;
+import io.egressctl.cli.audit.history.MigrateCommand;
+import io.egressctl.cli.audit.history.StateCommand;
+import io.egressctl.cli.audit.replay.ReplayCheckCommand;
+import io.egressctl.cli.audit.verify.EnforcementCommand;
+import io.egressctl.cli.audit.verify.VerifyCommand;
 
 import java.io.PrintStream;
 import java.time.Clock;

@@ -45,27 +45,32 @@ public final class AuditContext implements AutoCloseable {
 
     private static final String REGISTRY_PREFIX = "schema.registry.";
 
-    final String bootstrap;
-    final String registryUrl;
-    final String redisUrl;
+    private final String bootstrap;
+    private final String registryUrl;
+    private final String redisUrl;
     /** Settings from --command-config and --consumer-property, for every Kafka client. */
-    final Map<String, String> clientProperties;
+    private final Map<String, String> clientProperties;
     /** Settings for the registry client (schema.registry.*, basic.auth.*) taken out of the above. */
-    final Map<String, String> registryProperties;
+    private final Map<String, String> registryProperties;
     /** The network events log (network, rule and workload events, one order per network). */
-    final String eventTopic;
-    final String reportTopic;
-    final boolean json;
-    final boolean progress;
-    final PrintStream out;
-    final PrintStream err;
-    final Clock clock;
+    private final String eventTopic;
+    private final String reportTopic;
+    private final boolean json;
+    private final boolean progress;
+    private final PrintStream out;
+    private final PrintStream err;
+    private final Clock clock;
     private final Instant now;
 
     private SchemaRegistryClient registry;
     private UnifiedJedis redis;
 
-    AuditContext(Env env, Options o, PrintStream out, PrintStream err, Clock clock, boolean terminal) {
+    /**
+     * @param o        the command line (connection, topic and output options are read from it)
+     * @param terminal whether the output is a terminal: progress is shown by default when it is
+     * @throws UsageException for an option the context cannot use (bad --output, --consumer-property, --command-config)
+     */
+    public AuditContext(Env env, Options o, PrintStream out, PrintStream err, Clock clock, boolean terminal) {
         this.bootstrap = o.get("bootstrap-server", env.kafkaBootstrap());
         this.registryUrl = o.get("schema-registry", env.schemaRegistryUrl());
         this.redisUrl = o.get("redis", env.redisUrl());
@@ -106,18 +111,66 @@ public final class AuditContext implements AutoCloseable {
         this.now = clock.instant();
     }
 
+    /** The Kafka bootstrap servers. */
+    public String bootstrap() {
+        return bootstrap;
+    }
+
+    String registryUrl() {
+        return registryUrl;
+    }
+
+    String redisUrl() {
+        return redisUrl;
+    }
+
+    /** Settings from --command-config and --consumer-property for every Kafka client (TLS, SASL, ...). */
+    public Map<String, String> clientProperties() {
+        return clientProperties;
+    }
+
+    Map<String, String> registryProperties() {
+        return registryProperties;
+    }
+
+    /** The network events log (network, rule and workload events, one order per network). */
+    public String eventTopic() {
+        return eventTopic;
+    }
+
+    /** The enforcement reports topic. */
+    public String reportTopic() {
+        return reportTopic;
+    }
+
+    /** True for {@code --output json}, false for tables. */
+    public boolean json() {
+        return json;
+    }
+
+    /** Whether long reads show progress (on a terminal, or asked for). */
+    boolean showsProgress() {
+        return progress;
+    }
+
+    /** Where the command's result goes. */
+    public PrintStream out() {
+        return out;
+    }
+
     /** The time relative times are counted from (fixed at start, so every option agrees). */
-    Instant now() {
+    public Instant now() {
         return now;
     }
 
-    Instant time(Options o, String option) {
+    /** The time given with the option named {@code option} (forms as {@link Times#parse} reads them), or null when absent. */
+    public Instant time(Options o, String option) {
         String v = o.get(option);
         return v == null ? null : Times.parse(option, v, now);
     }
 
     /** A consumer for manual assignment: no group, never commits, raw bytes. */
-    KafkaConsumer<byte[], byte[]> consumer() {
+    public KafkaConsumer<byte[], byte[]> consumer() {
         return new KafkaConsumer<>(consumerProperties());
     }
 
@@ -143,7 +196,7 @@ public final class AuditContext implements AutoCloseable {
     }
 
     /** An admin client with the same connection settings (the benchmark creates and deletes its topic). */
-    Admin admin() {
+    public Admin admin() {
         Properties p = new Properties();
         p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         p.put(AdminClientConfig.CLIENT_ID_CONFIG, "egressctl-audit-admin");
@@ -156,7 +209,7 @@ public final class AuditContext implements AutoCloseable {
     }
 
     /** A producer of raw bytes with String keys (the benchmark writes its synthetic topic with it). */
-    KafkaProducer<String, byte[]> producer() {
+    public KafkaProducer<String, byte[]> producer() {
         Properties p = new Properties();
         p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         p.put(ProducerConfig.CLIENT_ID_CONFIG, "egressctl-audit-bench");
@@ -175,7 +228,8 @@ public final class AuditContext implements AutoCloseable {
         return new KafkaProducer<>(p);
     }
 
-    SchemaRegistryClient registry() {
+    /** The schema registry client, made on first use. */
+    public SchemaRegistryClient registry() {
         if (registry == null) {
             Map<String, Object> cfg = new LinkedHashMap<>(registryProperties);
             cfg.put(HttpSchemaRegistryClient.SCHEMA_REGISTRY_URL_CONFIG, registryUrl);
@@ -184,14 +238,16 @@ public final class AuditContext implements AutoCloseable {
         return registry;
     }
 
-    UnifiedJedis redis() {
+    /** The Redis client, made on first use and closed with the context. */
+    public UnifiedJedis redis() {
         if (redis == null) {
             redis = new UnifiedJedis(URI.create(redisUrl));
         }
         return redis;
     }
 
-    Progress progress(String label, long total) {
+    /** A progress line on the error stream when progress is on, else {@link Progress#NONE}. */
+    public Progress progress(String label, long total) {
         return Progress.of(progress, err, label, total);
     }
 

@@ -6,7 +6,8 @@ import tools.jackson.databind.json.JsonMapper;
 /** JSON output: pretty documents for {@code --output json}, compact lines for JSON Lines. */
 public final class Json {
 
-    static final JsonMapper PRETTY = JsonMapper.builder().enable(SerializationFeature.INDENT_OUTPUT).build();
+    /** Writes indented JSON; reads any JSON (also what commands print, to combine documents). */
+    public static final JsonMapper PRETTY = JsonMapper.builder().enable(SerializationFeature.INDENT_OUTPUT).build();
     static final JsonMapper COMPACT = JsonMapper.builder().build();
 
     private Json() {

@@ -1,13 +1,13 @@
 package io.egressctl.cli.audit;
 
 /** Keeps the Kafka client's INFO chatter (slf4j-simple) off the tool's output unless asked for. */
-final class Logs {
+public final class Logs {
 
     private Logs() {
     }
 
     /** Must run before the first logger is made; an explicit -D setting wins. */
-    static void quiet() {
+    public static void quiet() {
         if (System.getProperty("org.slf4j.simpleLogger.defaultLogLevel") == null) {
             System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
         }

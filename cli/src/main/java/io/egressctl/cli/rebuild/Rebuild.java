@@ -275,7 +275,7 @@ public final class Rebuild {
      * hosts with at least one live fragment.
      */
     Map<String, String> expectedFromLog() {
-        io.egressctl.cli.audit.Replay replay = new io.egressctl.cli.audit.Replay(
+        io.egressctl.cli.audit.replay.Replay replay = new io.egressctl.cli.audit.replay.Replay(
                 new io.egressctl.schemas.registry.HttpSchemaRegistryClient(env.schemaRegistryUrl()));
         java.util.Properties props = new java.util.Properties();
         props.put(org.apache.kafka.clients.consumer.ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, env.kafkaBootstrap());

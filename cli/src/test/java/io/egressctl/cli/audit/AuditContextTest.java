@@ -34,14 +34,14 @@ class AuditContextTest {
     @Test
     void endpointsComeFromTheEnvironmentUnlessFlagsSayOtherwise() {
         AuditContext env = context(false);
-        assertThat(env.bootstrap).isEqualTo("kafka-env:9092");
-        assertThat(env.registryUrl).isEqualTo("http://registry-env:8081");
-        assertThat(env.redisUrl).isEqualTo("redis://redis-env:6379");
+        assertThat(env.bootstrap()).isEqualTo("kafka-env:9092");
+        assertThat(env.registryUrl()).isEqualTo("http://registry-env:8081");
+        assertThat(env.redisUrl()).isEqualTo("redis://redis-env:6379");
         AuditContext flags = context(false, "--bootstrap-server", "broker:9093", "--schema-registry", "https://sr:8081",
                 "--redis", "rediss://cache:6380");
-        assertThat(flags.bootstrap).isEqualTo("broker:9093");
-        assertThat(flags.registryUrl).isEqualTo("https://sr:8081");
-        assertThat(flags.redisUrl).isEqualTo("rediss://cache:6380");
+        assertThat(flags.bootstrap()).isEqualTo("broker:9093");
+        assertThat(flags.registryUrl()).isEqualTo("https://sr:8081");
+        assertThat(flags.redisUrl()).isEqualTo("rediss://cache:6380");
         assertThat(flags.now()).isEqualTo(Instant.parse("2024-05-01T12:00:00Z"));
     }
 
@@ -71,29 +71,29 @@ class AuditContextTest {
         assertThat(p.getProperty("enable.auto.commit")).as("never commits").isEqualTo("false");
         assertThat(p.getProperty("value.deserializer")).endsWith("ByteArrayDeserializer");
         assertThat(p.stringPropertyNames()).noneMatch(k -> k.contains("basic.auth"));
-        assertThat(ctx.registryProperties).isEqualTo(Map.of("basic.auth.user.info", "sr-user:sr-pass",
+        assertThat(ctx.registryProperties()).isEqualTo(Map.of("basic.auth.user.info", "sr-user:sr-pass",
                 "basic.auth.credentials.source", "USER_INFO"));
     }
 
     @Test
     void topicsFollowThePrefixOrTheirOwnFlags() {
         AuditContext plain = context(false);
-        assertThat(Set.of(plain.eventTopic, plain.reportTopic))
+        assertThat(Set.of(plain.eventTopic(), plain.reportTopic()))
                 .containsExactlyInAnyOrder("egress.network-events", "egress.enforcement-reports");
         AuditContext prefixed = context(false, "--topic-prefix", "staging.egress.", "--report-topic", "reports");
-        assertThat(prefixed.eventTopic).isEqualTo("staging.egress.network-events");
-        assertThat(prefixed.reportTopic).isEqualTo("reports");
-        assertThat(context(false, "--event-topic", "old.egress.rule-events").eventTopic).isEqualTo("old.egress.rule-events");
+        assertThat(prefixed.eventTopic()).isEqualTo("staging.egress.network-events");
+        assertThat(prefixed.reportTopic()).isEqualTo("reports");
+        assertThat(context(false, "--event-topic", "old.egress.rule-events").eventTopic()).isEqualTo("old.egress.rule-events");
     }
 
     @Test
     void progressOnlyOnATerminalAndOutputTableOrJson() {
-        assertThat(context(true).progress).isTrue();
-        assertThat(context(false).progress).isFalse();
-        assertThat(context(true, "--no-progress").progress).isFalse();
-        assertThat(context(false, "--progress").progress).isTrue();
-        assertThat(context(false).json).isFalse();
-        assertThat(context(false, "--output", "json").json).isTrue();
+        assertThat(context(true).showsProgress()).isTrue();
+        assertThat(context(false).showsProgress()).isFalse();
+        assertThat(context(true, "--no-progress").showsProgress()).isFalse();
+        assertThat(context(false, "--progress").showsProgress()).isTrue();
+        assertThat(context(false).json()).isFalse();
+        assertThat(context(false, "--output", "json").json()).isTrue();
         assertThatThrownBy(() -> context(false, "--output", "yaml")).isInstanceOf(UsageException.class);
         assertThatThrownBy(() -> context(false, "--consumer-property", "novalue")).isInstanceOf(UsageException.class);
         assertThatThrownBy(() -> context(false, "--command-config", "/nonexistent/file")).isInstanceOf(UsageException.class)

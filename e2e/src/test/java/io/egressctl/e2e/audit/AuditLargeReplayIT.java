@@ -1,6 +1,6 @@
 package io.egressctl.e2e.audit;
 
-import io.egressctl.cli.audit.SyntheticHistory;
+import io.egressctl.cli.bench.SyntheticHistory;
 import io.egressctl.core.state.NetworkState;
 import io.egressctl.events.RuleEvent;
 import io.egressctl.events.WorkloadEvent;
