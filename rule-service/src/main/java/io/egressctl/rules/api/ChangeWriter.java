@@ -5,6 +5,7 @@ import io.egressctl.rules.auth.Caller;
 import io.egressctl.rules.changes.ChangeStatus;
 import io.egressctl.rules.changes.ChangeTracker;
 import io.egressctl.rules.config.EgressProperties;
+import io.egressctl.rules.logging.LogContext;
 import io.egressctl.schemas.view.RedisKeys;
 import jakarta.servlet.http.HttpServletRequest;
 import org.springframework.http.HttpStatus;
@@ -20,7 +21,6 @@ import java.time.Duration;
 import java.time.format.DateTimeParseException;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.Optional;
 import java.util.UUID;
 import java.util.function.Function;
 
@@ -51,9 +51,8 @@ class ChangeWriter {
     }
 
     Audit audit(Caller caller, HttpServletRequest request) {
-        String requestId = Optional.ofNullable(request.getHeader("X-Request-Id")).filter(s -> s.length() <= 128)
-                .orElse(UUID.randomUUID().toString());
-        return new Audit(caller.actor(), caller.tenantId(), requestId, clock.instant(), "rule-service", serviceVersion);
+        return new Audit(caller.actor(), caller.tenantId(), LogContext.requestId(request), clock.instant(), "rule-service",
+                serviceVersion);
     }
 
     static String newId() {
@@ -132,7 +131,13 @@ class ChangeWriter {
 
     /** Runs {@code publish} with fresh ids, for a write without an idempotency key. */
     Map<String, Object> once(Function<Claim, Map<String, Object>> publish) {
-        return publish.apply(Claim.fresh());
+        return publishClaimed(Claim.fresh(), publish);
+    }
+
+    /** Publishes under a claimed change id, which the rest of the request logs with. */
+    private static Map<String, Object> publishClaimed(Claim claim, Function<Claim, Map<String, Object>> publish) {
+        LogContext.changeId(claim.changeId());
+        return publish.apply(claim);
     }
 
     /**
@@ -225,7 +230,7 @@ class ChangeWriter {
     private Map<String, Object> attempt(String key, String claimText, Claim claim, Function<Claim, Map<String, Object>> publish) {
         Map<String, Object> result;
         try {
-            result = publish.apply(claim);
+            result = publishClaimed(claim, publish);
         } catch (ApiException e) {
             if (e.code().equals("PUBLISH_FAILED")) {
                 // The event may be in the log all the same: keep the key and its ids, and let a retry

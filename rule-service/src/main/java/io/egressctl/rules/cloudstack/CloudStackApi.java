@@ -11,6 +11,7 @@ import io.egressctl.rules.api.ApiException;
 import io.egressctl.rules.auth.Caller;
 import io.egressctl.rules.changes.ChangeStatus;
 import io.egressctl.rules.config.EgressProperties;
+import io.egressctl.rules.logging.LogContext;
 import io.egressctl.schemas.view.NetworkView;
 import io.egressctl.schemas.view.RuleView;
 import org.slf4j.Logger;
@@ -173,6 +174,7 @@ public class CloudStackApi {
         checkConflicts(view, rule);
         Boolean display = caller.operator() ? p.bool("fordisplay") : null; // admin-only in CloudStack; ignored for users
         String changeId = UUID.randomUUID().toString();
+        LogContext.changeId(changeId);
         Instant now = clock.instant();
         Map<String, Object> snapshot = FirewallRules.toCloudStack(RuleView.of(rule, view.network().defaultPolicy()), view,
                 new CloudStackStore.RuleMeta(null, display), caller.operator());
@@ -214,6 +216,7 @@ public class CloudStackApi {
         Located at = locate(caller, p, id);
         EgressRule before = at.view().rule(at.ruleId());
         String changeId = UUID.randomUUID().toString();
+        LogContext.changeId(changeId);
         Instant now = clock.instant();
         CloudStackStore.RuleMeta meta = store.ruleMeta(at.view().networkId()).get(at.ruleId());
         backend.publish(new RuleChange(changeId, RuleChange.Operation.RULE_DELETED, at.view().networkId(), null, null, null, before,

@@ -1,6 +1,7 @@
 package io.egressctl.rules.cloudstack;
 
 import io.egressctl.rules.config.EgressProperties;
+import io.egressctl.rules.logging.LogContext;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import org.springframework.web.bind.annotation.RequestMapping;
@@ -40,7 +41,7 @@ class CloudStackController {
                     CloudStackError.CS_SERVER_API, "request body exceeds " + maxBodyBytes + " bytes"));
         } else {
             Map<String, String[]> params = request.getParameterMap();
-            reply = api.handle(params, request.getHeader("X-Request-Id"));
+            reply = api.handle(params, LogContext.requestId(request));
         }
         byte[] body = reply.body().getBytes(StandardCharsets.UTF_8);
         response.setStatus(reply.status());

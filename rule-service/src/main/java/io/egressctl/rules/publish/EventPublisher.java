@@ -9,6 +9,8 @@ import org.apache.avro.specific.SpecificRecord;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import org.springframework.http.HttpStatus;
 import org.springframework.stereotype.Component;
 
@@ -26,6 +28,8 @@ import java.util.concurrent.TimeoutException;
 @Component
 public class EventPublisher {
 
+    private static final Logger log = LoggerFactory.getLogger(EventPublisher.class);
+
     private final Producer<String, SpecificRecord> producer;
 
     EventPublisher(Producer<String, SpecificRecord> eventProducer) {
@@ -33,22 +37,35 @@ public class EventPublisher {
     }
 
     public RecordMetadata publish(RuleChange change) {
-        return send(new ProducerRecord<>(Topics.NETWORK_EVENTS, change.networkId(), EventMapper.toAvro(change)));
+        return send(new ProducerRecord<>(Topics.NETWORK_EVENTS, change.networkId(), EventMapper.toAvro(change)),
+                change.operation().name(), change.eventId());
     }
 
     public RecordMetadata publish(WorkloadChange change) {
-        return send(new ProducerRecord<>(Topics.NETWORK_EVENTS, change.networkId(), EventMapper.toAvro(change)));
+        return send(new ProducerRecord<>(Topics.NETWORK_EVENTS, change.networkId(), EventMapper.toAvro(change)),
+                change.operation().name(), change.eventId());
     }
 
-    private RecordMetadata send(ProducerRecord<String, SpecificRecord> record) {
+    private RecordMetadata send(ProducerRecord<String, SpecificRecord> record, String operation, String eventId) {
         try {
-            return producer.send(record).get(15, TimeUnit.SECONDS);
+            RecordMetadata at = producer.send(record).get(15, TimeUnit.SECONDS);
+            // One line per accepted write: with the request's log context (request id, change id) it ties an
+            // API call to its place in the log.
+            log.info("published {} {} of network {} at {}-{}@{}", operation, eventId, record.key(), at.topic(), at.partition(),
+                    at.offset());
+            return at;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw unavailable(e);
+            throw failed(operation, eventId, record.key(), e);
         } catch (ExecutionException | TimeoutException | RuntimeException e) {
-            throw unavailable(e);
+            throw failed(operation, eventId, record.key(), e);
         }
+    }
+
+    private static ApiException failed(String operation, String eventId, String networkId, Exception e) {
+        ApiException answer = unavailable(e);
+        log.warn("could not publish {} {} of network {}: {}", operation, eventId, networkId, answer.getMessage());
+        return answer;
     }
 
     private static ApiException unavailable(Exception e) {
