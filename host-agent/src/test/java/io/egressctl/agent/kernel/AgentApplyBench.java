@@ -531,6 +531,7 @@ public final class AgentApplyBench {
                             median(all.stream().map(Run::rssMb).toList()), median(all.stream().map(Run::rssPeakMb).toList()));
                     return Math.round(med);
                 } finally {
+                    retire(stack, hostId);
                     redis.del(RedisKeys.hostFragments(hostId), RedisKeys.hostVersions(hostId), RedisKeys.hostApplied(hostId));
                 }
             } catch (RuntimeException | IOException e) {
@@ -566,14 +567,45 @@ public final class AgentApplyBench {
         }
 
         /** The snapshot as the compiler stores it: one HostUpdate per network, single-object encoding, plus versions. */
+        /**
+         * The bench host's agents reported to the live stack's egress.enforcement-reports; its last word
+         * there would be a host enforcing 1,000 rules that the log never placed, which an audit after a
+         * Redis refill (reports folded again) shows as a silent host. A closing report says it holds
+         * nothing, which is true once the bench has gone.
+         */
+        private static void retire(Map<String, String> stack, String hostId) {
+            io.egressctl.events.EnforcementReport r = io.egressctl.events.EnforcementReport.newBuilder().setHostId(hostId)
+                    .setStatus(io.egressctl.events.EnforcementStatus.ACK).setTrigger(io.egressctl.events.EnforcementTrigger.BOOTSTRAP)
+                    .setFragments(List.of()).setAppliedHash(HostState.hashOf(new java.util.TreeMap<>())).setChangeIds(List.of())
+                    .setApplyMicros(0).setEnforcer("bench-retired").setDriftRepairs(0).setReportedAt(Instant.now())
+                    .setUnenforced(List.of()).setRefused(List.of()).build();
+            try (org.apache.kafka.clients.producer.KafkaProducer<String, org.apache.avro.specific.SpecificRecord> p =
+                         new org.apache.kafka.clients.producer.KafkaProducer<>(Map.of(
+                                 org.apache.kafka.clients.producer.ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, stack.get("KAFKA_BOOTSTRAP_SERVERS"),
+                                 org.apache.kafka.clients.producer.ProducerConfig.ACKS_CONFIG, "all"),
+                         new org.apache.kafka.common.serialization.StringSerializer(),
+                         new io.egressctl.schemas.serde.AvroSerializer<>(
+                                 new io.egressctl.schemas.registry.HttpSchemaRegistryClient(stack.get("SCHEMA_REGISTRY_URL"))))) {
+                p.send(new org.apache.kafka.clients.producer.ProducerRecord<>(io.egressctl.schemas.serde.Topics.ENFORCEMENT_REPORTS,
+                        hostId, r)).get(10, java.util.concurrent.TimeUnit.SECONDS);
+                Thread.sleep(1_500); // the compiler folds it; the keys are deleted after
+            } catch (Exception e) {
+                System.out.println("cold start: could not publish the bench host's closing report: " + e);
+            }
+        }
+
+        /** The stack's host-update keys ({@code EGRESS_UPDATE_KEYS}): the snapshot is signed as the compiler would. */
+        private static final io.egressctl.schemas.integrity.UpdateMac MAC = new io.egressctl.schemas.integrity.UpdateMac(
+                io.egressctl.schemas.integrity.UpdateKeys.parse(System.getenv("EGRESS_UPDATE_KEYS"), System.getenv("EGRESS_UPDATE_SIGNING_KEY_ID")));
+
         private static void writeSnapshot(UnifiedJedis redis, String hostId, SortedMap<String, Fragment> snapshot) throws IOException {
             byte[] fragmentsKey = RedisKeys.hostFragments(hostId).getBytes(StandardCharsets.UTF_8);
             redis.del(RedisKeys.hostFragments(hostId), RedisKeys.hostVersions(hostId), RedisKeys.hostApplied(hostId));
             Map<byte[], byte[]> fragments = new LinkedHashMap<>();
             Map<String, String> versions = new LinkedHashMap<>();
-            Instant at = Instant.now();
             for (Fragment f : snapshot.values()) {
-                HostUpdate u = EventMapper.toAvro(new FragmentUpdate(hostId, f.networkId(), 1, f, f.hash(), List.of()), at);
+                HostUpdate u = MAC.sign(EventMapper.toAvro(new FragmentUpdate(hostId, f.networkId(), 1, f, f.hash(), List.of()),
+                        Instant.EPOCH));
                 ByteBuffer b = u.toByteBuffer();
                 byte[] bytes = new byte[b.remaining()];
                 b.get(bytes);
