@@ -16,12 +16,13 @@ final class Commands {
         String[] rest = args.length == 0 ? args : Arrays.copyOfRange(args, 1, args.length);
         return switch (what) {
             case "audit" -> AuditBench.run(env, rest);
+            case "waiters" -> io.egressctl.cli.bench.WaitersBench.run(env, rest);
             case "api", "compiler", "agent" -> {
                 System.err.println("bench " + what + ": not available in this build");
                 yield 3;
             }
             default -> {
-                System.err.println("usage: egressctl bench <api|compiler|agent|audit>");
+                System.err.println("usage: egressctl bench <api|compiler|agent|audit|waiters>");
                 yield 2;
             }
         };
