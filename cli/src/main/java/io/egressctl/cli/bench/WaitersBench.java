@@ -407,8 +407,9 @@ public final class WaitersBench {
      * N long-polling HTTP/1.1 requests on N connections, driven by one selector thread (no thread per
      * request, as on the server side). Each request asks the server to close the connection after its
      * answer, so an answer is complete at end of stream; the moment of that end is kept per waiter.
+     * Also what the end-to-end test of many waiters drives its callers with.
      */
-    static final class Waiters implements AutoCloseable {
+    public static final class Waiters implements AutoCloseable {
         private final InetSocketAddress address;
         private final byte[] request;
         private final int n;
@@ -426,7 +427,8 @@ public final class WaitersBench {
         private final java.util.concurrent.ConcurrentLinkedQueue<Integer> toConnect = new java.util.concurrent.ConcurrentLinkedQueue<>();
         private final AtomicInteger sent = new AtomicInteger();
 
-        Waiters(URI api, String changeId, String apiKey, int n) {
+        /** {@code n} callers of {@code GET /api/v1/changes/{changeId}?wait=applied&timeout=60s} on the API at {@code api}. */
+        public Waiters(URI api, String changeId, String apiKey, int n) {
             int port = api.getPort() < 0 ? 80 : api.getPort();
             this.address = new InetSocketAddress(api.getHost().replace("[", "").replace("]", ""), port);
             this.request = ("GET /api/v1/changes/" + changeId + "?wait=applied&timeout=60s HTTP/1.1\r\nHost: " + api.getHost() + ":" + port
@@ -446,7 +448,7 @@ public final class WaitersBench {
         }
 
         /** Opens every connection, at most {@code batch} of them connecting or sending at once; returns once all requests are sent. */
-        void open(int batch) {
+        public void open(int batch) {
             int next = 0;
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
             while (sent.get() < n) {
@@ -541,19 +543,22 @@ public final class WaitersBench {
             answered.incrementAndGet();
         }
 
-        int answered() {
+        public int answered() {
             return answered.get();
         }
 
-        int applied() {
+        /** Answers that were 200 with status APPLIED. */
+        public int applied() {
             return applied.get();
         }
 
-        String firstOdd() {
+        /** The start of the first answer that was not 200 APPLIED, or null. */
+        public String firstOdd() {
             return firstOdd;
         }
 
-        void awaitAll(long nanos) {
+        /** Until every caller is answered or {@code nanos} passed. */
+        public void awaitAll(long nanos) {
             long deadline = System.nanoTime() + nanos;
             while (answered.get() < n && System.nanoTime() < deadline) {
                 try {
@@ -566,7 +571,7 @@ public final class WaitersBench {
         }
 
         /** Milliseconds from {@code since} to each answer, of the waiters answered. */
-        double[] latenciesSince(long since) {
+        public double[] latenciesSince(long since) {
             double[] ms = new double[n];
             int k = 0;
             for (long at : answeredAt) {
