@@ -94,7 +94,11 @@ svc_start() {
   [[ -f "$SVC_HOME/logs/$name.log" ]] && mv -f "$SVC_HOME/logs/$name.log" "$SVC_HOME/logs/$name.log.1"
   # Run a copy: a rebuild of target/ must not pull classes from under a running service.
   cp -f "$jar" "$SVC_HOME/jars/$name.jar"
-  env "$@" setsid nohup java -Xms64m -Xmx384m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+  # rule-service holds each ?wait= caller's connection while it waits, about 80 KB of heap each (Tomcat's
+  # buffers): its limit of waiters follows the heap (about 13,000 in 1536 MB; docs/operations.md).
+  local heap=384m
+  [[ "$name" == rule-service ]] && heap="${EGRESS_RULE_SERVICE_HEAP:-1536m}"
+  env "$@" setsid nohup java -Xms64m "-Xmx$heap" -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
     "-Degress.home=$SVC_HOME" -jar "$SVC_HOME/jars/$name.jar" >"$SVC_HOME/logs/$name.log" 2>&1 </dev/null &
   echo $! >"$SVC_HOME/pids/$name.pid"
 }

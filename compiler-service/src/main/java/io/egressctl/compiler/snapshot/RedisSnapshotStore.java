@@ -94,20 +94,32 @@ public class RedisSnapshotStore implements SnapshotStore {
 
     /**
      * An ACK's applied state. KEYS: the host's applied hash. ARGV: the prefix of the replaced fields,
-     * then (field, value) pairs. Removes the fields with the prefix that the pairs do not set, then
-     * sets the pairs.
+     * the host id, then (field, value) pairs. Removes the fields with the prefix that the pairs do not
+     * set, sets the pairs, and announces the host on {@link RedisKeys#appliedChannel()} in the same
+     * step, so a waiter on a change pending on this host re-reads its status at once.
      */
     static final String REPLACE_APPLIED = """
             local key = KEYS[1]
             local prefix = ARGV[1]
             local keep = {}
-            for i = 2, #ARGV, 2 do keep[ARGV[i]] = true end
+            for i = 3, #ARGV, 2 do keep[ARGV[i]] = true end
             for _, f in ipairs(redis.call('HKEYS', key)) do
               if string.sub(f, 1, #prefix) == prefix and not keep[f] then redis.call('HDEL', key, f) end
             end
-            for i = 2, #ARGV, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+            for i = 3, #ARGV, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+            redis.call('PUBLISH', '$CHANNEL', ARGV[2])
             return 1
-            """;
+            """.replace("$CHANNEL", RedisKeys.appliedChannel());
+
+    /**
+     * A NACK's applied state (fields set, others kept). KEYS: the host's applied hash. ARGV: the host
+     * id, then (field, value) pairs. Announces the host like {@link #REPLACE_APPLIED}.
+     */
+    static final String WRITE_APPLIED = """
+            for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+            redis.call('PUBLISH', '$CHANNEL', ARGV[1])
+            return 1
+            """.replace("$CHANNEL", RedisKeys.appliedChannel());
 
     /**
      * Host interface index writes. KEYS: one host's interface hash per write. ARGV, for each write:
@@ -142,14 +154,17 @@ public class RedisSnapshotStore implements SnapshotStore {
 
     /**
      * Change status writes. KEYS: one change key per write. ARGV: the expiry in seconds, then one
-     * value per write. Returns the number written.
+     * value per write. Each write is announced on {@link RedisKeys#changesChannel()} (message: the
+     * change id, the key without its prefix) in the same step, which is what completes the rule-service's
+     * {@code ?wait=} waiters without polling. Returns the number written.
      */
     static final String SET_CHANGES = EpochFence.PRELUDE + """
             for i = 1, nk do
               redis.call('SET', KEYS[i], ARGV[i + 1], 'EX', ARGV[1])
+              redis.call('PUBLISH', '$CHANNEL', string.sub(KEYS[i], $ID_FROM))
             end
             return nk
-            """;
+            """.replace("$CHANNEL", RedisKeys.changesChannel()).replace("$ID_FROM", Integer.toString(RedisKeys.change("").length() + 1));
 
     /** A checkpoint write. KEYS: the checkpoint key. ARGV: the checkpoint. */
     static final String SET_CHECKPOINT = EpochFence.PRELUDE + """
@@ -346,13 +361,20 @@ public class RedisSnapshotStore implements SnapshotStore {
 
     @Override
     public void writeApplied(String hostId, Map<String, String> fields) {
-        redis.hset(RedisKeys.hostApplied(hostId), fields);
+        List<String> args = new ArrayList<>(1 + 2 * fields.size());
+        args.add(hostId);
+        fields.forEach((k, v) -> {
+            args.add(k);
+            args.add(v);
+        });
+        redis.eval(WRITE_APPLIED, List.of(RedisKeys.hostApplied(hostId)), args);
     }
 
     @Override
     public void replaceApplied(String hostId, Map<String, String> fields, String replacedPrefix) {
-        List<String> args = new ArrayList<>(1 + 2 * fields.size());
+        List<String> args = new ArrayList<>(2 + 2 * fields.size());
         args.add(replacedPrefix);
+        args.add(hostId);
         fields.forEach((k, v) -> {
             args.add(k);
             args.add(v);

@@ -106,6 +106,57 @@ class RedisSnapshotStoreIT {
         assertThat(redis.hgetAll(RedisKeys.hostApplied(h))).containsEntry("v:net-a", "4").containsEntry("status", "NACK");
     }
 
+    /**
+     * What completes the rule-service's {@code ?wait=} waiters: each change record written and each
+     * host's applied state (ACK and NACK) is announced on its channel, by the same script that writes it.
+     */
+    @Test
+    void changeRecordsAndAppliedStateAreAnnouncedAsTheyAreWritten() throws Exception {
+        java.util.concurrent.BlockingQueue<String> heard = new java.util.concurrent.LinkedBlockingQueue<>();
+        java.util.concurrent.CountDownLatch subscribed = new java.util.concurrent.CountDownLatch(2);
+        redis.clients.jedis.JedisPubSub listener = new redis.clients.jedis.JedisPubSub() {
+            @Override
+            public void onSubscribe(String channel, int count) {
+                subscribed.countDown();
+            }
+
+            @Override
+            public void onMessage(String channel, String message) {
+                heard.add(channel + " " + message);
+            }
+        };
+        Thread t = new Thread(() -> {
+            try (redis.clients.jedis.Jedis j = new redis.clients.jedis.Jedis(URI.create(System.getenv("REDIS_URL")))) {
+                j.subscribe(listener, RedisKeys.changesChannel(), RedisKeys.appliedChannel());
+            }
+        });
+        t.start();
+        String c1 = "c-" + RUN + "-1";
+        String c2 = "c-" + RUN + "-2";
+        String h = host(9_998);
+        try {
+            assertThat(subscribed.await(10, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+            store.write(new Batch(List.of(), List.of(), List.of(new ChangeWrite(c1, Map.of("status", "COMPILED")),
+                    new ChangeWrite(c2, Map.of("status", "REJECTED")))));
+            store.replaceApplied(h, Map.of("status", "ACK", "v:net-a", "4"), "v:");
+            store.writeApplied(h, Map.of("status", "NACK", "error", "nft said no"));
+            List<String> got = new ArrayList<>();
+            for (int i = 0; i < 4; i++) {
+                String m = heard.poll(10, java.util.concurrent.TimeUnit.SECONDS);
+                assertThat(m).as("message %d of 4 (so far %s)", i + 1, got).isNotNull();
+                got.add(m);
+            }
+            assertThat(got).containsExactly(RedisKeys.changesChannel() + " " + c1, RedisKeys.changesChannel() + " " + c2,
+                    RedisKeys.appliedChannel() + " " + h, RedisKeys.appliedChannel() + " " + h);
+            assertThat(redis.hgetAll(RedisKeys.hostApplied(h))).containsEntry("v:net-a", "4").containsEntry("status", "NACK")
+                    .containsEntry("error", "nft said no");
+        } finally {
+            listener.unsubscribe();
+            t.join(5_000);
+            redis.del(RedisKeys.change(c1), RedisKeys.change(c2));
+        }
+    }
+
     @Test
     void fragmentOutcomesStayInBatchOrderAcrossChunksAndNeverMoveBack() {
         String net = network("frag");

@@ -2,8 +2,8 @@ package io.egressctl.rules.api;
 
 import io.egressctl.core.event.Audit;
 import io.egressctl.rules.auth.Caller;
-import io.egressctl.rules.changes.ChangeStatus;
 import io.egressctl.rules.changes.ChangeTracker;
+import io.egressctl.rules.changes.ChangeWaiters;
 import io.egressctl.rules.config.EgressProperties;
 import io.egressctl.rules.logging.LogContext;
 import io.egressctl.schemas.view.RedisKeys;
@@ -34,17 +34,19 @@ class ChangeWriter {
     private static final Duration IDEMPOTENCY_TTL = Duration.ofHours(24);
 
     private final ChangeTracker tracker;
+    private final ChangeWaiters waiters;
     private final UnifiedJedis redis;
     private final String serviceVersion;
     private final Clock clock;
 
     @org.springframework.beans.factory.annotation.Autowired
-    ChangeWriter(ChangeTracker tracker, UnifiedJedis redis, EgressProperties props) {
-        this(tracker, redis, props.serviceVersion(), Clock.systemUTC());
+    ChangeWriter(ChangeTracker tracker, ChangeWaiters waiters, UnifiedJedis redis, EgressProperties props) {
+        this(tracker, waiters, redis, props.serviceVersion(), Clock.systemUTC());
     }
 
-    ChangeWriter(ChangeTracker tracker, UnifiedJedis redis, String serviceVersion, Clock clock) {
+    ChangeWriter(ChangeTracker tracker, ChangeWaiters waiters, UnifiedJedis redis, String serviceVersion, Clock clock) {
         this.tracker = tracker;
+        this.waiters = waiters;
         this.redis = redis;
         this.serviceVersion = serviceVersion == null ? "dev" : serviceVersion;
         this.clock = clock;
@@ -281,9 +283,16 @@ class ChangeWriter {
         return r instanceof Long l && l == 1L;
     }
 
-    /** The answer to a write: 202 with the change, or the status once {@code wait} is reached. */
-    ResponseEntity<Map<String, Object>> answer(Map<String, Object> ids, String networkId, String wait, String timeout,
-                                               HttpStatus whenDone) {
+    /**
+     * The answer to a write: 202 with the change, or the status once {@code wait} is reached (201/200),
+     * 202 with the status so far when the timeout passes first, 409 when the log rejected the change.
+     * A wait holds no thread: the answer is then a {@code DeferredResult} that the change's
+     * notifications complete ({@link ChangeWaiters}). The caller's right to the network was checked
+     * before the change was published.
+     *
+     * @return a {@code ResponseEntity}, or a {@code DeferredResult} of one
+     */
+    Object answer(Map<String, Object> ids, String networkId, String wait, String timeout, HttpStatus whenDone) {
         String changeId = (String) ids.get("changeId");
         Map<String, Object> body = new LinkedHashMap<>(ids);
         URI location = URI.create("/api/v1/changes/" + changeId);
@@ -291,13 +300,15 @@ class ChangeWriter {
             body.put("status", tracker.find(changeId).orElse(ChangeTracker.published(changeId, networkId)));
             return ResponseEntity.accepted().location(location).body(body);
         }
-        ChangeStatus s = tracker.await(changeId, networkId, wait, parseTimeout(timeout));
-        if (s.status().equals("REJECTED")) {
-            throw new ApiException(HttpStatus.CONFLICT, s.code() == null ? "REJECTED" : s.code(),
-                    "the change was rejected in log order: " + s.reason(), Map.of("changeId", changeId));
-        }
-        body.put("status", s);
-        return ResponseEntity.status(s.reached(wait) ? whenDone : HttpStatus.ACCEPTED).location(location).body(body);
+        Duration t = parseTimeout(timeout);
+        return AsyncAnswer.of(waiters.await(changeId, networkId, wait, t, s -> { }), s -> {
+            if (s.status().equals("REJECTED")) {
+                throw new ApiException(HttpStatus.CONFLICT, s.code() == null ? "REJECTED" : s.code(),
+                        "the change was rejected in log order: " + s.reason(), Map.of("changeId", changeId));
+            }
+            body.put("status", s);
+            return ResponseEntity.status(s.reached(wait) ? whenDone : HttpStatus.ACCEPTED).location(location).body(body);
+        }, t);
     }
 
     /**

@@ -47,14 +47,15 @@ class EgressRuleController {
         this.limits = limits;
     }
 
+    /** A {@code ResponseEntity}, or with {@code ?wait=} a {@code DeferredResult} of one (the wait holds no thread). */
     @PostMapping
-    ResponseEntity<Map<String, Object>> create(@RequestAttribute("egress.caller") Caller caller, @PathVariable String networkId,
-                                               @RequestBody Requests.RuleRequest body,
-                                               @RequestHeader(name = "If-Match", required = false) String ifMatch,
-                                               @RequestHeader(name = "Idempotency-Key", required = false) String idempotencyKey,
-                                               @RequestParam(required = false) String wait,
-                                               @RequestParam(required = false) String timeout,
-                                               HttpServletRequest request) {
+    Object create(@RequestAttribute("egress.caller") Caller caller, @PathVariable String networkId,
+                  @RequestBody Requests.RuleRequest body,
+                  @RequestHeader(name = "If-Match", required = false) String ifMatch,
+                  @RequestHeader(name = "Idempotency-Key", required = false) String idempotencyKey,
+                  @RequestParam(required = false) String wait,
+                  @RequestParam(required = false) String timeout,
+                  HttpServletRequest request) {
         NetworkView view = networks.visible(caller, networkId);
         Long expected = ChangeWriter.expectedVersion(ifMatch, view.configVersion());
         Network network = view.network();
@@ -94,13 +95,14 @@ class EgressRuleController {
         return ResponseEntity.ok().eTag("\"" + view.configVersion() + "\"").body(r);
     }
 
+    /** A {@code ResponseEntity}, or with {@code ?wait=} a {@code DeferredResult} of one (the wait holds no thread). */
     @PutMapping("/{ruleId}")
-    ResponseEntity<Map<String, Object>> update(@RequestAttribute("egress.caller") Caller caller, @PathVariable String networkId,
-                                               @PathVariable String ruleId, @RequestBody Requests.RuleRequest body,
-                                               @RequestHeader(name = "If-Match", required = false) String ifMatch,
-                                               @RequestParam(required = false) String wait,
-                                               @RequestParam(required = false) String timeout,
-                                               HttpServletRequest request) {
+    Object update(@RequestAttribute("egress.caller") Caller caller, @PathVariable String networkId,
+                  @PathVariable String ruleId, @RequestBody Requests.RuleRequest body,
+                  @RequestHeader(name = "If-Match", required = false) String ifMatch,
+                  @RequestParam(required = false) String wait,
+                  @RequestParam(required = false) String timeout,
+                  HttpServletRequest request) {
         NetworkView view = networks.visible(caller, networkId);
         EgressRule before = existing(view, ruleId);
         Long expected = ChangeWriter.expectedVersion(ifMatch, view.configVersion());
@@ -117,13 +119,14 @@ class EgressRuleController {
         return writer.answer(ids, networkId, wait, timeout, HttpStatus.OK);
     }
 
+    /** A {@code ResponseEntity}, or with {@code ?wait=} a {@code DeferredResult} of one (the wait holds no thread). */
     @DeleteMapping("/{ruleId}")
-    ResponseEntity<Map<String, Object>> delete(@RequestAttribute("egress.caller") Caller caller, @PathVariable String networkId,
-                                               @PathVariable String ruleId,
-                                               @RequestHeader(name = "If-Match", required = false) String ifMatch,
-                                               @RequestParam(required = false) String wait,
-                                               @RequestParam(required = false) String timeout,
-                                               HttpServletRequest request) {
+    Object delete(@RequestAttribute("egress.caller") Caller caller, @PathVariable String networkId,
+                  @PathVariable String ruleId,
+                  @RequestHeader(name = "If-Match", required = false) String ifMatch,
+                  @RequestParam(required = false) String wait,
+                  @RequestParam(required = false) String timeout,
+                  HttpServletRequest request) {
         NetworkView view = networks.visible(caller, networkId);
         EgressRule before = existing(view, ruleId);
         Long expected = ChangeWriter.expectedVersion(ifMatch, view.configVersion());

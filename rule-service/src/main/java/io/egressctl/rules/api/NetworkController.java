@@ -47,13 +47,14 @@ class NetworkController {
         this.limits = limits;
     }
 
+    /** A {@code ResponseEntity}, or with {@code ?wait=} a {@code DeferredResult} of one (the wait holds no thread). */
     @PostMapping
-    ResponseEntity<Map<String, Object>> create(@RequestAttribute("egress.caller") Caller caller,
-                                               @RequestBody Requests.NetworkRequest body,
-                                               @RequestParam(required = false) String wait,
-                                               @RequestParam(required = false) String timeout,
-                                               @RequestHeader(name = "Idempotency-Key", required = false) String idempotencyKey,
-                                               HttpServletRequest request) {
+    Object create(@RequestAttribute("egress.caller") Caller caller,
+                  @RequestBody Requests.NetworkRequest body,
+                  @RequestParam(required = false) String wait,
+                  @RequestParam(required = false) String timeout,
+                  @RequestHeader(name = "Idempotency-Key", required = false) String idempotencyKey,
+                  HttpServletRequest request) {
         Network network = validator.validateNetwork(body.draft(), caller.tenantId(), limits);
         String fingerprint = idempotencyKey == null ? null : writer.fingerprint(request, body);
         Map<String, Object> ids = writer.once(caller, idempotencyKey, fingerprint, "networkId", network.networkId(), claim -> {
@@ -90,13 +91,14 @@ class NetworkController {
         return ResponseEntity.ok().eTag("\"" + v.configVersion() + "\"").body(v);
     }
 
+    /** A {@code ResponseEntity}, or with {@code ?wait=} a {@code DeferredResult} of one (the wait holds no thread). */
     @PatchMapping("/{networkId}")
-    ResponseEntity<Map<String, Object>> patch(@RequestAttribute("egress.caller") Caller caller, @PathVariable String networkId,
-                                              @RequestBody Requests.NetworkPatch body,
-                                              @RequestHeader(name = "If-Match", required = false) String ifMatch,
-                                              @RequestParam(required = false) String wait,
-                                              @RequestParam(required = false) String timeout,
-                                              HttpServletRequest request) {
+    Object patch(@RequestAttribute("egress.caller") Caller caller, @PathVariable String networkId,
+                 @RequestBody Requests.NetworkPatch body,
+                 @RequestHeader(name = "If-Match", required = false) String ifMatch,
+                 @RequestParam(required = false) String wait,
+                 @RequestParam(required = false) String timeout,
+                 HttpServletRequest request) {
         NetworkView v = visible(caller, networkId);
         Long expected = ChangeWriter.expectedVersion(ifMatch, v.configVersion());
         Network updated = patched(v.network(), body);
@@ -109,12 +111,13 @@ class NetworkController {
         return writer.answer(ids, networkId, wait, timeout, HttpStatus.OK);
     }
 
+    /** A {@code ResponseEntity}, or with {@code ?wait=} a {@code DeferredResult} of one (the wait holds no thread). */
     @DeleteMapping("/{networkId}")
-    ResponseEntity<Map<String, Object>> delete(@RequestAttribute("egress.caller") Caller caller, @PathVariable String networkId,
-                                               @RequestHeader(name = "If-Match", required = false) String ifMatch,
-                                               @RequestParam(required = false) String wait,
-                                               @RequestParam(required = false) String timeout,
-                                               HttpServletRequest request) {
+    Object delete(@RequestAttribute("egress.caller") Caller caller, @PathVariable String networkId,
+                  @RequestHeader(name = "If-Match", required = false) String ifMatch,
+                  @RequestParam(required = false) String wait,
+                  @RequestParam(required = false) String timeout,
+                  HttpServletRequest request) {
         NetworkView v = visible(caller, networkId);
         Long expected = ChangeWriter.expectedVersion(ifMatch, v.configVersion());
         if (!v.vms().isEmpty()) {

@@ -41,12 +41,13 @@ class PlacementController {
         this.limits = limits;
     }
 
+    /** A {@code ResponseEntity}, or with {@code ?wait=} a {@code DeferredResult} of one (the wait holds no thread). */
     @PutMapping("/{vmId}")
-    ResponseEntity<Map<String, Object>> place(@RequestAttribute("egress.caller") Caller caller, @PathVariable String networkId,
-                                              @PathVariable String vmId, @RequestBody Requests.PlacementRequest body,
-                                              @RequestParam(required = false) String wait,
-                                              @RequestParam(required = false) String timeout,
-                                              HttpServletRequest request) {
+    Object place(@RequestAttribute("egress.caller") Caller caller, @PathVariable String networkId,
+                 @PathVariable String vmId, @RequestBody Requests.PlacementRequest body,
+                 @RequestParam(required = false) String wait,
+                 @RequestParam(required = false) String timeout,
+                 HttpServletRequest request) {
         requireOperator(caller);
         Placements.Placement p = Placements.validate(networkId, vmId, body);
         NetworkView view = views.find(networkId).orElse(null);
@@ -66,12 +67,13 @@ class PlacementController {
         return writer.answer(Map.of("changeId", changeId, "vmId", vmId), networkId, wait, timeout, HttpStatus.OK);
     }
 
+    /** A {@code ResponseEntity}, or with {@code ?wait=} a {@code DeferredResult} of one (the wait holds no thread). */
     @DeleteMapping("/{vmId}")
-    ResponseEntity<Map<String, Object>> remove(@RequestAttribute("egress.caller") Caller caller, @PathVariable String networkId,
-                                               @PathVariable String vmId,
-                                               @RequestParam(required = false) String wait,
-                                               @RequestParam(required = false) String timeout,
-                                               HttpServletRequest request) {
+    Object remove(@RequestAttribute("egress.caller") Caller caller, @PathVariable String networkId,
+                  @PathVariable String vmId,
+                  @RequestParam(required = false) String wait,
+                  @RequestParam(required = false) String timeout,
+                  HttpServletRequest request) {
         requireOperator(caller);
         NetworkView view = views.find(networkId).orElseThrow(() -> ApiException.notFound("network " + networkId));
         NetworkView.VmView current = view.vms().get(vmId);

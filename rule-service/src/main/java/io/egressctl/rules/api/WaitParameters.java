@@ -23,6 +23,9 @@ class WaitParameters implements WebMvcConfigurer, HandlerInterceptor {
 
     @Override
     public boolean preHandle(HttpServletRequest request, HttpServletResponse response, Object handler) {
+        if (request.getDispatcherType() == jakarta.servlet.DispatcherType.ASYNC) {
+            return true; // the answer of a wait: checked when the request came in
+        }
         check(request.getParameter("wait"), request.getParameter("timeout"));
         String key = request.getHeader("Idempotency-Key");
         if (key != null) {

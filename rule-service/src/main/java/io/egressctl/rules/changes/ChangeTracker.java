@@ -1,8 +1,6 @@
 package io.egressctl.rules.changes;
 
-import io.egressctl.rules.api.ApiException;
 import io.egressctl.schemas.view.RedisKeys;
-import org.springframework.http.HttpStatus;
 import org.springframework.stereotype.Component;
 import redis.clients.jedis.UnifiedJedis;
 import tools.jackson.core.type.TypeReference;
@@ -16,13 +14,13 @@ import java.util.Optional;
 
 /**
  * Answers change status from the compiler's change record and the hosts' applied versions
- * (invariant 7: a host counts only once it has ACKed a version that includes the change), and lets a
- * writer wait for a level.
+ * (invariant 7: a host counts only once it has ACKed a version that includes the change). Waiting for
+ * a level is {@link ChangeWaiters}'.
  */
 @Component
 public class ChangeTracker {
 
-    /** Longest wait a caller may ask for. */
+    /** Longest wait a caller may ask for ({@code ?timeout=} above it waits this long). */
     public static final Duration MAX_WAIT = Duration.ofSeconds(60);
 
     private final UnifiedJedis redis;
@@ -96,31 +94,6 @@ public class ChangeTracker {
             return null; // unreadable: the host stays pending without a reason
         }
         return null;
-    }
-
-    /**
-     * Waits until the change reaches {@code level} ({@code compiled} or {@code applied}) or the
-     * timeout passes; returns the last status seen (PUBLISHED when the compiler has not recorded it).
-     */
-    public ChangeStatus await(String changeId, String networkId, String level, Duration timeout) {
-        if (!level.equals("compiled") && !level.equals("applied")) {
-            throw new ApiException(HttpStatus.BAD_REQUEST, "BAD_PARAMETER", "wait must be compiled or applied");
-        }
-        Duration t = timeout.compareTo(MAX_WAIT) > 0 ? MAX_WAIT : timeout;
-        long deadline = System.nanoTime() + t.toNanos();
-        ChangeStatus last = published(changeId, networkId);
-        while (true) {
-            last = find(changeId).orElse(last);
-            if (last.reached(level) || System.nanoTime() >= deadline) {
-                return last;
-            }
-            try {
-                Thread.sleep(1);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return last;
-            }
-        }
     }
 
     /** The status of a change that is in the log but not compiled yet. */

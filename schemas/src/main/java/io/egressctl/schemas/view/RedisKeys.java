@@ -23,6 +23,11 @@ package io.egressctl.schemas.view;
  *                              that finds it absent; absent or changed means Redis lost what it held (see docs/architecture.md)
  * egress:{control}:rebuilding HASH partition P -> why and how far: present while the compiler is rebuilding that partition's
  *                              state from the log (no checkpoint, or healing after a loss); rule-service answers 503 meanwhile
+ * egress:{control}:changes    CHANNEL (pub/sub) the id of each change whose status record the compiler just wrote, published
+ *                              by the script that writes it; rule-service completes the ?wait= waiters of that change
+ * egress:{control}:applied    CHANNEL (pub/sub) the id of each host whose applied state the compiler just folded a report
+ *                              into, published by the script that writes it; rule-service re-reads the changes pending on
+ *                              that host. A message missed (no subscriber at the time) is caught by the waiters' re-check
  * </pre>
  */
 public final class RedisKeys {
@@ -90,6 +95,22 @@ public final class RedisKeys {
     /** Partitions whose state the compiler is rebuilding from the log (field: partition number). */
     public static String rebuilding() {
         return "egress:{control}:rebuilding";
+    }
+
+    /**
+     * The pub/sub channel on which the compiler announces each change record it writes (message: the
+     * change id), in the same script as the write. Not a key: nothing is stored under it.
+     */
+    public static String changesChannel() {
+        return "egress:{control}:changes";
+    }
+
+    /**
+     * The pub/sub channel on which the compiler announces each host whose applied state it wrote from an
+     * enforcement report (message: the host id), in the same script as the write.
+     */
+    public static String appliedChannel() {
+        return "egress:{control}:applied";
     }
 
     /** Every key the product writes starts with this, so a rebuild can drop exactly them. */
