@@ -28,8 +28,9 @@
 # State: $EGRESS_HOME/datacenter/ (pids/, logs/, state.env). Sourced by scripts/services.sh, which
 # uses the dc_* functions; run as a command, it dispatches to them.
 
-DC_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DC_EHOME="$(realpath -m "${EGRESS_HOME:-$DC_ROOT/target/egressctl}")"
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+DC_EHOME="$LIB_HOME"
 DC_HOME="$DC_EHOME/datacenter"
 DC_PREFIX="${EGRESS_DC_PREFIX:-ecdc}"
 
@@ -57,8 +58,8 @@ DC_VMS=(
   "b1  tenant-b-net 1 10.1.1.10 52:54:00:ec:0b:10"
 )
 
-dc_log() { printf '[datacenter] %s\n' "$*" >&2; }
-dc_fail() { printf '[datacenter] ERROR: %s\n' "$*" >&2; return 1; }
+dc_log() { lib_log datacenter "$@"; }
+dc_fail() { lib_log datacenter "ERROR: $*"; return 1; }  # like lib_die, but returns: a sourced dc_* must not end the caller
 
 dc_host_ns() { echo "$DC_PREFIX-h$1"; }     # host index -> namespace
 dc_router_ns() { echo "$DC_PREFIX-r-$1"; }  # network -> namespace
@@ -267,8 +268,8 @@ dc_destroy() {
   local f pid ns n=0 k=0
   shopt -s nullglob
   for f in "$DC_HOME"/pids/*.pid; do
-    pid="$(tr -dc '0-9' <"$f")"
-    if [[ -n "$pid" && -r "/proc/$pid/comm" && "$(cat "/proc/$pid/comm" 2>/dev/null)" == socat ]]; then
+    pid="$(lib_read_pid "$f")"
+    if dc_is_socat "$pid"; then
       ns="$(ip netns identify "$pid" 2>/dev/null || true)"
       if [[ "$ns" == "$DC_PREFIX-"* ]]; then
         kill -TERM "$pid" 2>/dev/null && n=$((n + 1))
@@ -313,12 +314,11 @@ dc_check() {
   done
 }
 
-dc_server_alive() {
-  local f="$DC_HOME/pids/$1.pid" pid
-  [[ -f "$f" ]] || return 1
-  pid="$(tr -dc '0-9' <"$f")"
-  [[ -n "$pid" && "$(cat "/proc/$pid/comm" 2>/dev/null)" == socat ]]
-}
+# The data center's servers are ours when they are socat processes (they run in our namespaces,
+# outside $EGRESS_HOME: dc_destroy also checks the namespace of each).
+dc_is_socat() { lib_pid_alive "$1" && [[ "$(cat "/proc/$1/comm" 2>/dev/null)" == socat ]]; }
+
+dc_server_alive() { dc_is_socat "$(lib_read_pid "$DC_HOME/pids/$1.pid")"; }
 
 dc_status() {
   local ns line name vnet hidx ip mac

@@ -24,11 +24,13 @@ FAULTS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$FAULTS_ROOT/scripts/services.sh"
 eval "$(bash "$FAULTS_ROOT/scripts/stack.sh" env)"
 
-fault_log() { printf '[fault] %s\n' "$*" >&2; }
+fault_log() { lib_log fault "$@"; }
 
 fault_pid() {  # fault_pid NAME -> the pid of our running process NAME, or fail
-  svc_pid_alive "$1" || svc_die "$1 is not running (./egressctl up starts the control plane)"
-  tr -dc '0-9' <"$SVC_HOME/pids/$1.pid"
+  local pid
+  pid="$(lib_running_pid "$1")"
+  [[ -n "$pid" ]] || svc_die "$1 is not running (./egressctl up starts the control plane)"
+  echo "$pid"
 }
 
 # The service's own settings from its environment: the stack's URLs and every EGRESS_* variable.
@@ -37,10 +39,8 @@ fault_env_of() {  # fault_env_of PID -> KEY=VALUE lines
 }
 
 fault_sigkill() {  # fault_sigkill NAME PID: SIGKILL and wait until it is gone
-  kill -KILL "$2" 2>/dev/null || true
-  for _ in $(seq 1 100); do kill -0 "$2" 2>/dev/null || break; sleep 0.05; done
-  kill -0 "$2" 2>/dev/null && svc_die "$1 (pid $2) still alive after SIGKILL"
-  rm -f "$SVC_HOME/pids/$1.pid"
+  lib_kill_pid "$2" || svc_die "$1 (pid $2) still alive after SIGKILL"
+  rm -f "$(lib_pidfile "$1")"
   fault_log "$1: SIGKILL (pid $2)"
 }
 
@@ -55,13 +55,13 @@ fault_restart() {
   fault_sigkill "$name" "$pid"
   svc_start "$name" "$(svc_jar "$module")" "$port" "${env[@]}"
   svc_wait_health "$name" "$port"
-  fault_log "$name: started again (pid $(cat "$SVC_HOME/pids/$name.pid")) and healthy on port $port"
+  fault_log "$name: started again (pid $(lib_read_pid "$(lib_pidfile "$name")")) and healthy on port $port"
 }
 
 fault_redis_empty() {
   local pid dir="$SVC_HOME/redis"
-  pid="$(tr -dc '0-9' <"$SVC_HOME/pids/redis.pid" 2>/dev/null || true)"
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || svc_die "redis is not running"
+  pid="$(lib_running_pid redis)"
+  [[ -n "$pid" ]] || svc_die "redis is not running"
   fault_sigkill redis "$pid"
   # Empty: the append-only files (and a dump, if any) go, as if the machine's disk had been lost.
   rm -rf "$dir/appendonlydir" "$dir/dump.rdb" "$dir"/appendonly.aof*
@@ -71,7 +71,7 @@ fault_redis_empty() {
 
 fault_second_compiler_port() {
   local port=$(( ${EGRESS_COMPILER_PORT:-18090} + 7 ))
-  while ss -Hltn "( sport = :$port )" 2>/dev/null | grep -q .; do port=$((port + 1)); done
+  while lib_port_listening "$port"; do port=$((port + 1)); done
   echo "$port"
 }
 

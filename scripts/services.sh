@@ -3,16 +3,18 @@
 # Starts the three services and the simulated host agents as background processes on 127.0.0.1,
 # with pid files in $EGRESS_HOME/pids so `./egressctl down` stops them with the stack.
 
-SVC_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-SVC_HOME="$(realpath -m "${EGRESS_HOME:-$SVC_ROOT/target/egressctl}")"
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+SVC_ROOT="$LIB_ROOT"
+SVC_HOME="$LIB_HOME"
 SVC_VERSION=0.1.0-SNAPSHOT
 SVC_HOSTS=(${EGRESS_DEMO_HOSTS:-host-1 host-2 host-3})
 
 # shellcheck source=scripts/datacenter.sh
 source "$SVC_ROOT/scripts/datacenter.sh"
 
-svc_log() { printf '[egressctl] %s\n' "$*" >&2; }
-svc_die() { printf '[egressctl] ERROR: %s\n' "$*" >&2; exit 1; }
+svc_log() { lib_log egressctl "$@"; }
+svc_die() { lib_die egressctl "$@"; }
 
 svc_jar() { echo "$SVC_ROOT/$1/target/$1-$SVC_VERSION.jar"; }
 cli_jar() { echo "$SVC_ROOT/cli/target/cli-$SVC_VERSION-exec.jar"; }
@@ -68,19 +70,10 @@ svc_credentials() {
 }
 
 # Adds KEY=VALUE to ports.env (replacing an older line of that key).
-svc_env_put() {
-  local f="$SVC_HOME/ports.env"
-  touch "$f"
-  sed -i "/^$1=/d;/^export $1=/d" "$f"
-  echo "$1=$2" >>"$f"
-}
+svc_env_put() { lib_env_put "$SVC_HOME/ports.env" "$1" "$2"; }
 
-svc_pid_alive() {
-  local pid
-  [[ -f "$SVC_HOME/pids/$1.pid" ]] || return 1
-  pid="$(tr -dc '0-9' <"$SVC_HOME/pids/$1.pid" 2>/dev/null || true)"
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && grep -qa -- "$SVC_HOME" "/proc/$pid/cmdline" 2>/dev/null
-}
+# svc_pid_alive NAME: the process of pid file NAME runs and was started from this EGRESS_HOME.
+svc_pid_alive() { [[ -n "$(lib_running_pid "$1")" ]]; }
 
 # svc_start NAME JAR PORT [ENV=VALUE ...]: start a Spring Boot jar unless it already runs.
 svc_start() {
@@ -100,7 +93,7 @@ svc_start() {
   [[ "$name" == rule-service ]] && heap="${EGRESS_RULE_SERVICE_HEAP:-1536m}"
   env "$@" setsid nohup java -Xms64m "-Xmx$heap" -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
     "-Degress.home=$SVC_HOME" -jar "$SVC_HOME/jars/$name.jar" >"$SVC_HOME/logs/$name.log" 2>&1 </dev/null &
-  echo $! >"$SVC_HOME/pids/$name.pid"
+  echo $! >"$(lib_pidfile "$name")"
 }
 
 # svc_wait_health NAME PORT: until /actuator/health answers UP.
@@ -295,7 +288,7 @@ cmd_agent() {
   eval "$(bash "$SVC_ROOT/scripts/stack.sh" env)"
   if [[ -z "$port" ]]; then
     port=$(( ${EGRESS_AGENT_BASE_PORT:-18100} + 10 ))
-    while ss -Hltn "( sport = :$port )" 2>/dev/null | grep -q .; do port=$((port + 1)); done
+    while lib_port_listening "$port"; do port=$((port + 1)); done
   fi
   svc_agent_start "$host" "$port" "EGRESS_ENFORCER=nftables" "EGRESS_NETNS=$netns" "EGRESS_AGENT_MODE=$mode"
   svc_wait_health "agent-$host" "$port"
@@ -376,15 +369,14 @@ cmd_test() {
   (cd "$SVC_ROOT" && mvn -B verify "$@")
 }
 
-# svc_stop NAME: stop one of our processes (by its pid file) and wait for it.
+# svc_stop NAME: stop one of our processes (by its pid file: SIGTERM, SIGKILL after
+# EGRESS_STOP_TIMEOUT s) and wait for it.
 svc_stop() {
-  local f="$SVC_HOME/pids/$1.pid" pid
-  svc_pid_alive "$1" || return 0
-  pid="$(tr -dc '0-9' <"$f")"
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  rm -f "$f"
+  local pid
+  pid="$(lib_running_pid "$1")"
+  [[ -n "$pid" ]] || return 0
+  lib_stop_pid "$pid" || true
+  rm -f "$(lib_pidfile "$1")"
 }
 
 # Rebuild from the log what Redis holds of it: record (for information), stop the compiler, drop the

@@ -27,13 +27,15 @@
 # schemas, and for a new stack takes 3 when a JDK 21+ is found), EGRESS_REDIS_SERVER=/path/to/redis-server or
 # "embedded" (the binary from the embedded-redis jar; the default when no redis-server is installed),
 # EGRESS_STACK_TIMEOUT (seconds per component, default 180),
-# EGRESS_STOP_TIMEOUT (seconds before SIGKILL, default 10),
+# EGRESS_STOP_TIMEOUT (seconds before SIGKILL, default 10; read by scripts/lib.sh),
 # EGRESS_KAFKA_HEAP_OPTS (default "-Xms256m -Xmx1g"), EGRESS_REGISTRY_HEAP_OPTS (default "-Xmx384m").
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
-EGRESS_HOME="$(realpath -m "${EGRESS_HOME:-$REPO_ROOT/target/egressctl}")"
+# shellcheck source=scripts/lib.sh
+source "$SCRIPT_DIR/lib.sh"
+REPO_ROOT="$LIB_ROOT"
+EGRESS_HOME="$LIB_HOME"
 export EGRESS_HOME
 
 KAFKA_VERSION=4.1.2
@@ -52,7 +54,6 @@ declare -A PORT_DEFAULTS=(
   [EGRESS_REDIS_PORT]=16379
 )
 STACK_TIMEOUT="${EGRESS_STACK_TIMEOUT:-180}"
-STOP_TIMEOUT="${EGRESS_STOP_TIMEOUT:-10}"
 
 PIDS_DIR="$EGRESS_HOME/pids"
 LOGS_DIR="$EGRESS_HOME/logs"
@@ -61,10 +62,8 @@ PORTS_ENV="$EGRESS_HOME/ports.env"
 
 # ---------------------------------------------------------------- helpers
 
-log()  { printf '[stack] %s\n' "$*" >&2; }
-die()  { printf '[stack] ERROR: %s\n' "$*" >&2; exit 1; }
-now()  { printf '%s' "${EPOCHREALTIME/,/.}"; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+log() { lib_log stack "$@"; }
+die() { lib_die stack "$@"; }
 
 log_tail() {  # log_tail FILE: show the end of a log to explain a failure
   local f="$1"
@@ -75,16 +74,11 @@ log_tail() {  # log_tail FILE: show the end of a log to explain a failure
 }
 
 # Ports: an explicit env var wins, then ports.env (the ports of the last `up`), then the default.
-ports_env_get() {  # ports_env_get KEY -> value from ports.env or nothing
-  [[ -f "$PORTS_ENV" ]] || return 0
-  sed -n -E "s/^(export[[:space:]]+)?$1=[\"']?([^\"']*)[\"']?[[:space:]]*$/\\2/p" "$PORTS_ENV" | tail -n 1
-}
-
 load_ports() {
   local key val
   for key in "${PORT_KEYS[@]}"; do
     val="${!key:-}"
-    [[ -n "$val" ]] || val="$(ports_env_get "$key")"
+    [[ -n "$val" ]] || val="$(lib_env_get "$PORTS_ENV" "$key")"
     [[ -n "$val" ]] || val="${PORT_DEFAULTS[$key]}"
     [[ "$val" =~ ^[0-9]+$ ]] && (( val > 0 && val < 65536 )) || die "$key='$val' is not a TCP port"
     printf -v "$key" '%s' "$val"
@@ -138,62 +132,13 @@ port_var() {
 
 # ---------------------------------------------------------------- processes
 
-pid_alive() {  # exists and is not a zombie
-  local state
-  [[ "$1" =~ ^[0-9]+$ && -r "/proc/$1/stat" ]] || return 1
-  state="$(awk '{ sub(/^.*\) /, ""); print $1 }' "/proc/$1/stat" 2>/dev/null)" || return 1
-  [[ -n "$state" && "$state" != Z && "$state" != X ]]
-}
-
-# A pid counts as ours only if it is alive (not a zombie) and either one of its arguments
-# names $EGRESS_HOME (e.g. -Degress.home=$EGRESS_HOME) or a path inside it, or its working
-# directory is inside $EGRESS_HOME (redis-server rewrites its own command line, but runs
-# with --dir in $EGRESS_HOME/redis). /tmp/eh does not match /tmp/eh2.
-pid_is_ours() {
-  local pid="$1" cmdline cwd
-  pid_alive "$pid" || return 1
-  local -a args=()
-  mapfile -d '' -t args <"/proc/$pid/cmdline" 2>/dev/null || args=()
-  for cmdline in "${args[@]}"; do  # an argument naming $EGRESS_HOME or a path inside it
-    [[ "$cmdline" == *"$EGRESS_HOME/"* || "$cmdline" == *"$EGRESS_HOME" ]] && return 0
-  done
-  cwd="$(readlink "/proc/$pid/cwd" 2>/dev/null)" || cwd=""
-  [[ -n "$cwd" && ( "$cwd" == "$EGRESS_HOME" || "$cwd" == "$EGRESS_HOME/"* ) ]]
-}
-
-pidfile() { echo "$PIDS_DIR/$1.pid"; }
-
-read_pid() { [[ -f "$(pidfile "$1")" ]] && tr -dc '0-9' <"$(pidfile "$1")" || true; }
-
-running_pid() {  # prints the pid if component $1 runs and is ours
-  local pid
-  pid="$(read_pid "$1")"
-  [[ -n "$pid" ]] && pid_is_ours "$pid" && echo "$pid"
-  return 0
-}
-
-port_listening() {  # any listener on this TCP port, on any address
-  local port="$1"
-  if command -v ss >/dev/null 2>&1; then
-    [[ -n "$(ss -Hltn "( sport = :$port )" 2>/dev/null)" ]]
-  else
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
-  fi
-}
-
-port_owner() {  # best effort: "name pid=N" of the listener
-  local port="$1"
-  command -v ss >/dev/null 2>&1 || return 0
-  ss -Hltnp "( sport = :$port )" 2>/dev/null | sed -n -E 's/.*users:\(\("([^"]*)",pid=([0-9]+).*/\1 pid=\2/p' | head -n 1
-}
-
 # start_bg NAME WORKDIR CMD... : start CMD in its own session, outliving this script.
 # The pid is written by the child itself before exec, so it is right whether or not
 # setsid had to fork. fd 9 (our lock) is closed for the child.
 start_bg() {
   local name="$1" workdir="$2"; shift 2
   local log="$LOGS_DIR/$name.log" pf
-  pf="$(pidfile "$name")"
+  pf="$(lib_pidfile "$name")"
   mkdir -p "$LOGS_DIR" "$PIDS_DIR" "$workdir"
   [[ -f "$log" ]] && mv -f "$log" "$log.1"
   rm -f "$pf"
@@ -211,71 +156,27 @@ start_bg() {
   die "$name did not start (no pid file after 5 s); see $log"
 }
 
-# stop_pids PID... : SIGTERM (the process group when the pid leads one), wait, then SIGKILL.
-signal_pid() {
-  local sig="$1" pid="$2" pgid
-  pgid="$(ps -o pgid= -p "$pid" 2>/dev/null | tr -d ' ')" || pgid=""
-  if [[ "$pgid" == "$pid" ]]; then
-    kill "-$sig" -- "-$pid" 2>/dev/null || kill "-$sig" "$pid" 2>/dev/null || true
-  else
-    kill "-$sig" "$pid" 2>/dev/null || true
-  fi
-}
-
-gone() { ! pid_is_ours "$1"; }
-
-stop_group() {  # stop_group NAME... : stop these components in parallel
-  local name pid t0 deadline any
-  local -A pid_of=() start_of=()
+# stop_group NAME... : stop these components (by their pid files) in parallel, each with
+# SIGTERM, then SIGKILL after EGRESS_STOP_TIMEOUT s; a pid that is not ours is left alone.
+stop_group() {
+  local name pid
   for name in "$@"; do
-    pid="$(read_pid "$name")"
+    pid="$(lib_read_pid "$(lib_pidfile "$name")")"
     if [[ -z "$pid" ]]; then
-      rm -f "$(pidfile "$name")"; continue
+      rm -f "$(lib_pidfile "$name")"; continue
     fi
-    if ! pid_is_ours "$pid"; then
-      if pid_alive "$pid"; then
+    if ! lib_pid_is_ours "$pid"; then
+      if lib_pid_alive "$pid"; then
         log "$name: pid $pid is alive but not ours (cmdline/cwd outside $EGRESS_HOME); left alone, pid file removed"
       else
         log "$name: not running (stale pid file removed)"
       fi
-      rm -f "$(pidfile "$name")"
+      rm -f "$(lib_pidfile "$name")"
       continue
     fi
-    pid_of[$name]="$pid"
-    start_of[$name]="$(now)"
-    signal_pid TERM "$pid"
+    { lib_stop_pid "$pid" stack "$name" || true; rm -f "$(lib_pidfile "$name")"; } &
   done
-  ((${#pid_of[@]})) || return 0
-  deadline=$(( $(date +%s) + STOP_TIMEOUT ))
-  while :; do
-    any=0
-    for name in "${!pid_of[@]}"; do
-      pid="${pid_of[$name]}"
-      [[ -n "$pid" ]] || continue
-      if gone "$pid"; then
-        log "$name stopped (pid $pid) in $(since "${start_of[$name]}") s"
-        rm -f "$(pidfile "$name")"
-        pid_of[$name]=""
-      else
-        any=1
-      fi
-    done
-    ((any)) || break
-    if (( $(date +%s) >= deadline )); then
-      for name in "${!pid_of[@]}"; do
-        pid="${pid_of[$name]}"
-        [[ -n "$pid" ]] || continue
-        log "$name (pid $pid) ignored SIGTERM for ${STOP_TIMEOUT} s: SIGKILL"
-        signal_pid KILL "$pid"
-        for _ in {1..50}; do gone "$pid" && break; sleep 0.1; done
-        if gone "$pid"; then log "$name killed (pid $pid)"; else log "$name (pid $pid) still alive after SIGKILL"; fi
-        rm -f "$(pidfile "$name")"
-        pid_of[$name]=""
-      done
-      break
-    fi
-    sleep 0.1
-  done
+  wait
 }
 
 take_lock() {
@@ -403,7 +304,7 @@ ensure_artifacts() {
   if ((${#missing[@]})); then
     command -v mvn >/dev/null 2>&1 || die "mvn is needed to fetch: ${missing[*]}"
     local t0 mlog="$LOGS_DIR/stack-mvn.log"
-    t0="$(now)"
+    t0="$(lib_now)"
     mkdir -p "$LOGS_DIR"
     log "resolving artifacts (${missing[*]}) with Maven into $LIB_DIR; a cold ~/.m2 downloads ~230 MB"
     args=(-B -q -Dstyle.color=never -f "$REPO_ROOT/stack/pom.xml" "-Dstack.dir=$EGRESS_HOME" "-Dregistry.line=$REGISTRY_LINE")
@@ -412,7 +313,7 @@ ensure_artifacts() {
       log_tail "$mlog"
       die "Maven could not resolve the stack artifacts; full log: $mlog"
     fi
-    log "artifacts ready in $(since "$t0") s"
+    log "artifacts ready in $(lib_since "$t0") s"
   fi
   [[ -f "$(kafka_jar)" ]] || die "$(kafka_jar) missing after Maven ran"
   [[ -f "$REGISTRY_JAR" ]] || die "$REGISTRY_JAR missing after Maven ran"
@@ -567,7 +468,7 @@ kafka_metadata_ok() {  # kafka_metadata_ok PORT
 }
 
 kafka_healthy() {  # port open and a metadata call answers
-  port_listening "$EGRESS_KAFKA_PORT" && kafka_metadata_ok "$EGRESS_KAFKA_PORT"
+  lib_port_listening "$EGRESS_KAFKA_PORT" && kafka_metadata_ok "$EGRESS_KAFKA_PORT"
 }
 
 # ---------------------------------------------------------------- registry
@@ -624,13 +525,13 @@ wait_healthy() {  # wait_healthy NAME START_TIME
   local name="$1" t0="$2" pid deadline
   deadline=$(( $(date +%s) + STACK_TIMEOUT ))
   while :; do
-    pid="$(running_pid "$name")"
+    pid="$(lib_running_pid "$name")"
     if [[ -z "$pid" ]]; then
       log_tail "$LOGS_DIR/$name.log"
       die "$name exited during start-up; see $LOGS_DIR/$name.log"
     fi
     if "${name}_healthy"; then
-      log "$name ready (pid $pid, port $(component_port "$name")) in $(since "$t0") s"
+      log "$name ready (pid $pid, port $(component_port "$name")) in $(lib_since "$t0") s"
       return 0
     fi
     if (( $(date +%s) >= deadline )); then
@@ -661,22 +562,22 @@ cmd_up() {
   local name pid port owner recorded
   local -a to_start=()
   for name in "${STACK_COMPONENTS[@]}"; do
-    pid="$(running_pid "$name")"
+    pid="$(lib_running_pid "$name")"
     if [[ -n "$pid" ]]; then
-      recorded="$(ports_env_get "$(port_var "$(component_port "$name")")")"
+      recorded="$(lib_env_get "$PORTS_ENV" "$(port_var "$(component_port "$name")")")"
       port="$(component_port "$name")"
       if [[ -n "$recorded" && "$recorded" != "$port" ]]; then
         die "$name already runs (pid $pid) on port $recorded, not $port; run './egressctl down' before changing its port"
       fi
       continue
     fi
-    if [[ -f "$(pidfile "$name")" ]]; then
-      log "$name: removing stale pid file (pid $(read_pid "$name") is gone or not ours)"
-      rm -f "$(pidfile "$name")"
+    if [[ -f "$(lib_pidfile "$name")" ]]; then
+      log "$name: removing stale pid file (pid $(lib_read_pid "$(lib_pidfile "$name")") is gone or not ours)"
+      rm -f "$(lib_pidfile "$name")"
     fi
     for port in $(component_ports "$name"); do
-      if port_listening "$port"; then
-        owner="$(port_owner "$port")"
+      if lib_port_listening "$port"; then
+        owner="$(lib_port_owner "$port")"
         die "port $port (for $name) is already in use${owner:+ by $owner}, a process not started from this EGRESS_HOME ($EGRESS_HOME); set $(port_var "$port") to a free port (e.g. $(port_var "$port")=$((port + 100)) ./egressctl stack up), or stop that process"
       fi
     done
@@ -687,7 +588,7 @@ cmd_up() {
 
   if ((${#to_start[@]} == 0)); then
     for name in "${STACK_COMPONENTS[@]}"; do
-      log "$name already running (pid $(running_pid "$name"), port $(component_port "$name"))"
+      log "$name already running (pid $(lib_running_pid "$name"), port $(component_port "$name"))"
     done
     return 0
   fi
@@ -700,11 +601,11 @@ cmd_up() {
   local -A t0=()
   for name in "${STACK_COMPONENTS[@]}"; do
     if [[ " ${to_start[*]} " == *" $name "* ]]; then
-      t0[$name]="$(now)"
+      t0[$name]="$(lib_now)"
       "start_$name"
-      log "$name starting (pid $(read_pid "$name")), log: $LOGS_DIR/$name.log"
+      log "$name starting (pid $(lib_read_pid "$(lib_pidfile "$name")")), log: $LOGS_DIR/$name.log"
     else
-      log "$name already running (pid $(running_pid "$name"), port $(component_port "$name"))"
+      log "$name already running (pid $(lib_running_pid "$name"), port $(component_port "$name"))"
     fi
   done
   # Redis and the registry answer sooner; Kafka's check starts a JVM, so do it last.
@@ -731,32 +632,30 @@ cmd_restart() {
   choose_redis
   ensure_artifacts
   for name in "$@"; do
-    pid="$(running_pid "$name")"
+    pid="$(lib_running_pid "$name")"
     if [[ -z "$pid" ]]; then
       log "$name was not running"
-      rm -f "$(pidfile "$name")"
+      rm -f "$(lib_pidfile "$name")"
     elif ((hard)); then
       log "$name: SIGKILL (pid $pid)"
-      signal_pid KILL "$pid"
-      for _ in {1..100}; do gone "$pid" && break; sleep 0.05; done
-      gone "$pid" || die "$name (pid $pid) still alive after SIGKILL"
-      rm -f "$(pidfile "$name")"
+      lib_kill_pid "$pid" || die "$name (pid $pid) still alive after SIGKILL"
+      rm -f "$(lib_pidfile "$name")"
     else
       stop_group "$name"
     fi
     for port in $(component_ports "$name"); do
-      for _ in {1..100}; do port_listening "$port" || break; sleep 0.1; done
-      if port_listening "$port"; then
-        owner="$(port_owner "$port")"
+      for _ in {1..100}; do lib_port_listening "$port" || break; sleep 0.1; done
+      if lib_port_listening "$port"; then
+        owner="$(lib_port_owner "$port")"
         die "port $port (for $name) is still in use${owner:+ by $owner}"
       fi
     done
   done
   local -A t0=()
   for name in "$@"; do
-    t0[$name]="$(now)"
+    t0[$name]="$(lib_now)"
     "start_$name"
-    log "$name starting (pid $(read_pid "$name")), log: $LOGS_DIR/$name.log"
+    log "$name starting (pid $(lib_read_pid "$(lib_pidfile "$name")")), log: $LOGS_DIR/$name.log"
   done
   for name in "$@"; do
     wait_healthy "$name" "${t0[$name]}"
@@ -769,8 +668,8 @@ cmd_wait() {
   STACK_TIMEOUT="$secs"
   load_ports
   for name in redis registry kafka; do
-    [[ -n "$(running_pid "$name")" ]] || die "$name is not running (./egressctl stack up starts it)"
-    wait_healthy "$name" "$(now)"
+    [[ -n "$(lib_running_pid "$name")" ]] || die "$name is not running (./egressctl stack up starts it)"
+    wait_healthy "$name" "$(lib_now)"
   done
 }
 
@@ -817,10 +716,10 @@ cmd_status() {
   printf '%-12s %-8s %-6s %-10s %s\n' COMPONENT PID PORT STATE DETAIL
   for name in "${names[@]}"; do
     port="$(component_port "$name")"
-    pid="$(read_pid "$name")"
+    pid="$(lib_read_pid "$(lib_pidfile "$name")")"
     detail=""
-    if [[ -n "$pid" ]] && pid_is_ours "$pid"; then
-      if [[ "$port" == "-" ]] || port_listening "$port"; then state=up; else state=starting; fi
+    if [[ -n "$pid" ]] && lib_pid_is_ours "$pid"; then
+      if [[ "$port" == "-" ]] || lib_port_listening "$port"; then state=up; else state=starting; fi
       if [[ "$name" == registry ]]; then
         cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
         case "$cmdline" in
@@ -829,12 +728,12 @@ cmd_status() {
         esac
       fi
     else
-      if [[ -n "$pid" ]] && pid_alive "$pid"; then detail="pid file names pid $pid, which is not ours"
+      if [[ -n "$pid" ]] && lib_pid_alive "$pid"; then detail="pid file names pid $pid, which is not ours"
       elif [[ -n "$pid" ]]; then detail="stale pid file ($pid)"; fi
       pid="-"
       state=down
-      if [[ "$port" != "-" ]] && port_listening "$port"; then
-        owner="$(port_owner "$port")"
+      if [[ "$port" != "-" ]] && lib_port_listening "$port"; then
+        owner="$(lib_port_owner "$port")"
         state=foreign
         detail="port taken by ${owner:-another process}; set $(port_var "$port")"
       fi
@@ -909,8 +808,8 @@ main() {
   esac
 }
 
-# Run as a command; when sourced (e.g. by scripts/services.sh) only define the helpers
-# (start_bg, pid_is_ours, running_pid, load_ports, port_listening, redis_ping, kafka_tool ...).
+# Run as a command; when sourced only define the helpers (start_bg, load_ports, redis_ping,
+# kafka_tool ...; the pid, port and stop helpers are in scripts/lib.sh).
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
   main "$@"
 fi
