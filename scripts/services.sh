@@ -91,7 +91,9 @@ svc_start() {
   # buffers): its limit of waiters follows the heap (about 13,000 in 1536 MB; docs/operations.md).
   local heap=384m
   [[ "$name" == rule-service ]] && heap="${EGRESS_RULE_SERVICE_HEAP:-1536m}"
-  env "$@" setsid nohup java -Xms64m "-Xmx$heap" -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+  # JIT and GC flags (EGRESS_SERVICE_JAVA_OPTS; docs/operations.md, "JVM settings").
+  local -a jvm=(${EGRESS_SERVICE_JAVA_OPTS:--XX:+UseSerialGC})
+  env "$@" setsid nohup java -Xms64m "-Xmx$heap" "${jvm[@]}" \
     "-Degress.home=$SVC_HOME" -jar "$SVC_HOME/jars/$name.jar" >"$SVC_HOME/logs/$name.log" 2>&1 </dev/null &
   echo $! >"$(lib_pidfile "$name")"
 }
