@@ -44,7 +44,19 @@ class InfraConfig {
 
     @Bean(destroyMethod = "close")
     UnifiedJedis redis(EgressProperties props) {
-        return new UnifiedJedis(URI.create(props.redisUrl()));
+        return redisClient(props.redisUrl());
+    }
+
+    /**
+     * A pooled Redis client whose connections are checked (a PING) when borrowed: after Redis restarts,
+     * each idle pooled connection is dead, and without the check each one failed the request that
+     * borrowed it (an HTTP 500 per pooled connection) before the pool dropped it. A tenant-facing API
+     * pays the round trip (tens of microseconds on a local network) rather than answer errors.
+     */
+    static UnifiedJedis redisClient(String url) {
+        redis.clients.jedis.ConnectionPoolConfig pool = new redis.clients.jedis.ConnectionPoolConfig();
+        pool.setTestOnBorrow(true);
+        return new redis.clients.jedis.JedisPooled(pool, URI.create(url));
     }
 
     /** Idempotent producer (acks=all): a retried send never duplicates or reorders a network's events. */
