@@ -10,7 +10,6 @@ import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HexFormat;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -75,34 +74,7 @@ public final class ApiBench {
     }
 
     static Map<String, Integer> options(String[] args) {
-        Map<String, Integer> o = new LinkedHashMap<>(Map.of("rules", 1000, "records", 1000, "vms-per-host", 2, "warmup", 20));
-        for (int i = 0; i < args.length; i++) {
-            String a = args[i];
-            if (!a.startsWith("--")) {
-                throw new IllegalArgumentException("unexpected argument '" + a + "'");
-            }
-            String name = a.substring(2);
-            String value = null;
-            int eq = name.indexOf('=');
-            if (eq >= 0) {
-                value = name.substring(eq + 1);
-                name = name.substring(0, eq);
-            } else if (i + 1 < args.length) {
-                value = args[++i];
-            }
-            if (!o.containsKey(name)) {
-                throw new IllegalArgumentException("unknown option --" + name);
-            }
-            try {
-                int v = Integer.parseInt(value);
-                if (v < (name.equals("warmup") ? 0 : 1)) {
-                    throw new NumberFormatException();
-                }
-                o.put(name, v);
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("--" + name + " needs a positive number");
-            }
-        }
+        Map<String, Integer> o = BenchOptions.parse(args, Map.of("rules", 1000, "records", 1000, "vms-per-host", 2, "warmup", 20));
         if (o.get("rules") + o.get("warmup") > 60_000) {
             throw new IllegalArgumentException("--rules plus --warmup must stay below 60000 (one tcp port each)");
         }

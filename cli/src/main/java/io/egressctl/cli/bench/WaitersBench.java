@@ -33,7 +33,6 @@ import java.nio.file.Path;
 import java.time.Instant;
 import java.util.Arrays;
 import java.util.HexFormat;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -106,35 +105,8 @@ public final class WaitersBench {
     }
 
     static Map<String, Integer> options(String[] args) {
-        Map<String, Integer> o = new LinkedHashMap<>(Map.of("waiters", 10_000, "connect-batch", 500, "idle-seconds", 10,
+        Map<String, Integer> o = BenchOptions.parse(args, Map.of("waiters", 10_000, "connect-batch", 500, "idle-seconds", 10,
                 "records", 1000, "warmup", 20));
-        for (int i = 0; i < args.length; i++) {
-            String a = args[i];
-            if (!a.startsWith("--")) {
-                throw new IllegalArgumentException("unexpected argument '" + a + "'");
-            }
-            String name = a.substring(2);
-            String value = null;
-            int eq = name.indexOf('=');
-            if (eq >= 0) {
-                value = name.substring(eq + 1);
-                name = name.substring(0, eq);
-            } else if (i + 1 < args.length) {
-                value = args[++i];
-            }
-            if (!o.containsKey(name)) {
-                throw new IllegalArgumentException("unknown option --" + name);
-            }
-            try {
-                int v = Integer.parseInt(value);
-                if (v < (name.equals("warmup") ? 0 : 1)) {
-                    throw new NumberFormatException();
-                }
-                o.put(name, v);
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("--" + name + " needs a positive number");
-            }
-        }
         if (o.get("waiters") > 20_000) {
             throw new IllegalArgumentException("--waiters is at most 20000 (one connection and one local port each)");
         }

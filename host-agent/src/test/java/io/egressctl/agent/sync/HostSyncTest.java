@@ -151,8 +151,13 @@ class HostSyncTest {
 
     /** The single-object encoding the compiler stores in the snapshot. */
     void inSnapshot(FragmentUpdate u) {
+        inSnapshot(avro(u));
+    }
+
+    /** {@code h} in the snapshot, in the single-object encoding. */
+    void inSnapshot(HostUpdate h) {
         try {
-            ByteBuffer b = avro(u).toByteBuffer();
+            ByteBuffer b = h.toByteBuffer();
             byte[] out = new byte[b.remaining()];
             b.get(out);
             snapshot.add(out);
@@ -163,8 +168,12 @@ class HostSyncTest {
 
     /** A record on the host's partition after the noted end offset, keyed {@code key}. */
     void inLog(String key, FragmentUpdate u) {
+        inLog(key, avro(u));
+    }
+
+    void inLog(String key, HostUpdate h) {
         consumer.addRecord(new ConsumerRecord<>(TP.topic(), TP.partition(), nextOffset++, key,
-                serializer.serialize(Topics.HOST_UPDATES, avro(u))));
+                serializer.serialize(Topics.HOST_UPDATES, h)));
         consumer.updateEndOffsets(Map.of(TP, nextOffset));
     }
 
@@ -537,20 +546,11 @@ class HostSyncTest {
 
     /** The single-object encoding of a signed update, as the compiler stores it in the snapshot. */
     void inSnapshotSigned(FragmentUpdate u) {
-        try {
-            ByteBuffer b = COMPILER.sign(avro(u)).toByteBuffer();
-            byte[] out = new byte[b.remaining()];
-            b.get(out);
-            snapshot.add(out);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        inSnapshot(COMPILER.sign(avro(u)));
     }
 
     void inLogSigned(FragmentUpdate u) {
-        consumer.addRecord(new ConsumerRecord<>(TP.topic(), TP.partition(), nextOffset++, HOST,
-                serializer.serialize(Topics.HOST_UPDATES, COMPILER.sign(avro(u)))));
-        consumer.updateEndOffsets(Map.of(TP, nextOffset));
+        inLog(HOST, COMPILER.sign(avro(u)));
     }
 
     @Test
