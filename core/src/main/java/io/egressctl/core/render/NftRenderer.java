@@ -179,8 +179,12 @@ public final class NftRenderer {
      */
     private final Map<String, NetworkPlan> lastPlans = new java.util.concurrent.ConcurrentHashMap<>();
 
-    /** A network's fragment and its plan. */
-    private record NetworkPlan(Fragment fragment, List<VmPlan> vms) {
+    /**
+     * A network's fragment, its plan and its hash. The hash is kept with the plan because a
+     * fragment is a record: its {@code hashCode}, which a memo keyed by fragments pays on every
+     * look-up, walks every rule, and the host hash needs every network's hash on every render.
+     */
+    private record NetworkPlan(Fragment fragment, List<VmPlan> vms, String hash) {
     }
 
     /** A renderer for a routed host without per-rule counters (see {@link #NftRenderer(boolean, HostMode)}). */
@@ -815,7 +819,7 @@ public final class NftRenderer {
             return last.vms();
         }
         List<VmPlan> vms = planNetwork(f);
-        lastPlans.put(f.networkId(), new NetworkPlan(f, vms));
+        lastPlans.put(f.networkId(), new NetworkPlan(f, vms, FRAGMENT_HASHES.get(f)));
         return vms;
     }
 
@@ -1452,9 +1456,13 @@ public final class NftRenderer {
         return sb;
     }
 
-    private static String hostHash(SortedMap<String, Fragment> fragments) {
+    /** The host hash of {@code fragments}: the hashes remembered with the plans where the fragment is the same object. */
+    private String hostHash(SortedMap<String, Fragment> fragments) {
         TreeMap<String, String> hashes = new TreeMap<>();
-        fragments.forEach((n, f) -> hashes.put(n, FRAGMENT_HASHES.get(f)));
+        fragments.forEach((n, f) -> {
+            NetworkPlan p = lastPlans.get(n);
+            hashes.put(n, p != null && p.fragment() == f ? p.hash() : FRAGMENT_HASHES.get(f));
+        });
         return CanonicalHash.host(hashes);
     }
 
