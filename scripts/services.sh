@@ -320,16 +320,17 @@ svc_bench_filter() {
 }
 
 cmd_bench() {
-  # compiler, audit and api run on the local stack (api on the whole control plane): say so at once
-  # rather than after a minute of timeouts. agent needs it only for its cold-start line, which says why.
+  # compiler, audit, api and waiters run on the local stack (api and waiters on the whole control
+  # plane): say so at once rather than after a build and a minute of timeouts. agent needs it only
+  # for its cold-start line, which says why.
   case "${1:-}" in
-    compiler | audit | api)
+    compiler | audit | api | waiters)
       local why
       why="$(bash "$SVC_ROOT/scripts/stack.sh" wait 15 2>&1)" \
         || svc_die "bench $1 runs on the local stack of $SVC_HOME, which is not running (${why##*ERROR: }): ./egressctl up first" ;;
   esac
-  if [[ "${1:-}" == api ]] && ! svc_pid_alive rule-service; then
-    svc_die "bench api needs the running control plane (rule-service is not running): ./egressctl up first"
+  if [[ "${1:-}" == api || "${1:-}" == waiters ]] && ! svc_pid_alive rule-service; then
+    svc_die "bench $1 needs the running control plane (rule-service is not running): ./egressctl up first"
   fi
   svc_build
   eval "$(bash "$SVC_ROOT/scripts/stack.sh" env)"
