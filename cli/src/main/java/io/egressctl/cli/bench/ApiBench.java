@@ -25,13 +25,16 @@ import java.util.concurrent.ThreadLocalRandom;
  *   <li>Creates {@code --rules} (default 1,000) distinct rules one after another, each with
  *       {@code wait=applied}; each rule covers every VM, so each create waits for an ACK from every
  *       demo host. The time of one create is the HTTP round trip: publish, compile, Redis snapshot,
- *       host update, apply, enforcement report, status.</li>
+ *       host update, apply, enforcement report, status. The warm-up creates are deleted before the
+ *       measured ones, so create k finds the network holding k rules: the latency by network size
+ *       (p50 of the 20 creates around 10, 100 and 1,000 rules) and the ratio of the largest to the
+ *       smallest ({@code size_ratio}; NaN when {@code --rules} is too small for two sizes).</li>
  *   <li>In the same run, Kafka's own produce-to-consume latency on a fresh topic (1 partition,
  *       acks=all, linger.ms=0, one record at a time, a consumer polling in another thread): the
  *       cost of one hop, which the pipeline pays at least three times (rule event, host update,
  *       enforcement report).</li>
  *   <li>Deletes the bench network and the topic (also after a failure), prints p50/p90/p99/max of
- *       both, and ends with {@code summary: applied_p50_ms=<n> applied_p99_ms=<n> kafka_floor_p50_ms=<n>}.</li>
+ *       both, and ends with {@code summary: applied_p50_ms=<n> applied_p99_ms=<n> kafka_floor_p50_ms=<n> size_ratio=<r>}.</li>
  * </ol>
  *
  * Options: {@code --rules N} (1000), {@code --records N} (1000, Kafka floor), {@code --vms-per-host N}
@@ -119,6 +122,12 @@ public final class ApiBench {
         private final String network = "bench-api-" + suffix;
         private final List<String> placed = new ArrayList<>();
         private boolean networkCreated;
+        /** Each measured create's latency by the number of rules the network held before it (NaN: failed). */
+        private double[] bySize;
+        /** Creates per by-size figure. */
+        private static final int WINDOW = 20;
+        /** The network sizes the by-size figures are taken at (issue: 10, 100 and 1,000 rules). */
+        private static final int[] SIZES = {10, 100, 1000};
 
         Runner(Env env, Map<String, Integer> o, PrintStream out, PrintStream err) {
             this.env = env;
@@ -162,10 +171,28 @@ public final class ApiBench {
                 out.printf(Locale.ROOT, "  as the network grows: first %d creates p50=%.1f ms, last %d p50=%.1f ms%n",
                         firstTenth.n(), firstTenth.p50(), lastTenth.n(), lastTenth.p50());
             }
+            Stats smallest = null;
+            Stats largest = null;
+            int largestSize = 0;
+            for (int size : SIZES) {
+                Stats at = atSize(size);
+                if (at == null || at.n() == 0) {
+                    continue;
+                }
+                out.printf(Locale.ROOT, "  by network size, %d creates while it held about %,d rules: %s%n", at.n(), size, at.line());
+                smallest = smallest == null ? at : smallest;
+                largest = at;
+                largestSize = size;
+            }
+            double sizeRatio = smallest != null && largest != smallest ? largest.p50() / smallest.p50() : Double.NaN;
+            if (!Double.isNaN(sizeRatio)) {
+                out.printf(Locale.ROOT, "  p50 at %,d rules / p50 at %d rules = %.2fx%n", largestSize, SIZES[0], sizeRatio);
+            }
             out.printf(Locale.ROOT, "kafka produce->consume floor (acks=all, linger.ms=0, one record at a time):%n  %s%n", floor.line());
             out.printf(Locale.ROOT, "machine: %d cores, load average %.2f%n", Runtime.getRuntime().availableProcessors(),
                     ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
-            out.printf(Locale.ROOT, "summary: applied_p50_ms=%.1f applied_p99_ms=%.1f kafka_floor_p50_ms=%.1f%n", applied.p50(), applied.p99(), floor.p50());
+            out.printf(Locale.ROOT, "summary: applied_p50_ms=%.1f applied_p99_ms=%.1f kafka_floor_p50_ms=%.1f size_ratio=%.2f%n",
+                    applied.p50(), applied.p99(), floor.p50(), sizeRatio);
             return failures == 0 ? 0 : 1;
         }
 
@@ -204,17 +231,28 @@ public final class ApiBench {
             String path = "/api/v1/networks/" + network + "/egress-rules?wait=applied&timeout=30s";
             out.printf(Locale.ROOT, "creating %d rules one after another with wait=applied (after %d warm-up creates) ...%n", n, warmup);
             double[] ms = new double[n];
+            bySize = new double[n];
             int ok = 0;
             int failures = 0;
             String firstFailure = null;
             long started = System.nanoTime();
+            List<String> warmRules = new ArrayList<>();
             for (int i = 0; i < warmup + n; i++) {
+                if (i == warmup) {
+                    // The warm-up rules go again, so that measured create k finds the network holding k
+                    // rules: the by-size figures start from an empty network.
+                    removeWarmUpRules(warmRules);
+                    started = System.nanoTime();
+                }
                 Map<String, Object> rule = Map.of("protocol", i % 2 == 0 ? "tcp" : "udp", "startPort", 1024 + i,
                         "description", "bench api rule " + i);
                 long t0 = System.nanoTime();
                 ApiClient.Response r = api.post(path, env.apiKey(), rule);
                 double took = (System.nanoTime() - t0) / 1e6;
                 if (i < warmup) {
+                    if (r.status() == 201) {
+                        warmRules.add(r.body().path("ruleId").asString());
+                    }
                     continue;
                 }
                 JsonNode status = r.body() == null ? null : r.body().path("status");
@@ -226,18 +264,42 @@ public final class ApiBench {
                         firstFailure = r.status() + " " + r.body();
                     }
                 }
+                bySize[i - warmup] = r.status() == 201 && status != null && "APPLIED".equals(status.path("status").asString()) ? took : Double.NaN;
                 int done = i - warmup + 1;
                 if (done % 250 == 0) {
                     out.printf(Locale.ROOT, "  %d/%d (%.0f creates/s)%n", done, n, done / ((System.nanoTime() - started) / 1e9));
-                }
-                if (i == warmup - 1) {
-                    started = System.nanoTime();
                 }
             }
             if (firstFailure != null) {
                 err.println("bench api: first failed create: " + firstFailure);
             }
             return new double[][] {Arrays.copyOf(ms, ok), {failures}};
+        }
+
+        /** Deletes the warm-up rules, the last with {@code wait=applied}, so the hosts hold none of them. */
+        private void removeWarmUpRules(List<String> ruleIds) {
+            for (int i = 0; i < ruleIds.size(); i++) {
+                String wait = i == ruleIds.size() - 1 ? "?wait=applied&timeout=30s" : "";
+                ApiClient.Response r = api.delete("/api/v1/networks/" + network + "/egress-rules/" + ruleIds.get(i) + wait, env.apiKey());
+                if (r.status() != 200 && r.status() != 202) {
+                    throw new IllegalStateException("delete warm-up rule " + ruleIds.get(i) + ": " + r.status() + " " + r.body());
+                }
+            }
+        }
+
+        /**
+         * The measured creates made while the network held about {@code size} rules: the window of
+         * {@link #WINDOW} creates centred on create {@code size} (create k finds k rules), or the
+         * run's last ones when it ends there; failed ones left out; null when the run is too short.
+         */
+        private Stats atSize(int size) {
+            if (bySize == null || bySize.length < WINDOW || size > bySize.length) {
+                return null;
+            }
+            // Centred on size, or the last creates of the run when it ends at size (--rules 1000).
+            int from = Math.max(0, Math.min(size - WINDOW / 2, bySize.length - WINDOW));
+            int to = from + WINDOW;
+            return Stats.of(Arrays.stream(bySize, from, to).filter(d -> !Double.isNaN(d)).toArray());
         }
 
         private Stats kafkaFloor() {
