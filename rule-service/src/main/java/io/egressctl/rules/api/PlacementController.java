@@ -23,7 +23,8 @@ import java.util.Map;
  * VM placements for upstream compute (operator role): the same WorkloadEvents compute may also
  * publish straight to Kafka. A placement names the VM's interface on its host, its identity there;
  * with {@code ?wait=applied} the answer comes once every affected host enforces it, which is the
- * gate compute holds a VM's boot on.
+ * gate compute holds a VM's boot on. Every event it publishes is bound to the network's owning
+ * tenant ({@code networkTenantId}), so the log decides it only against that tenant's network.
  */
 @RestController
 @RequestMapping("/api/v1/networks/{networkId}/placements")
@@ -51,6 +52,7 @@ class PlacementController {
         requireOperator(caller);
         Placements.Placement p = Placements.validate(networkId, vmId, body);
         NetworkView view = views.find(networkId).orElse(null);
+        String tenant = Placements.owningTenant(networkId, view, body);
         Placements.requireInsideGuestCidr(p, view);
         // Refused here, before anything is published. Two placements racing for one interface both
         // pass this check; the log then decides: NetworkState rejects the second of one network
@@ -61,7 +63,7 @@ class PlacementController {
         String changeId = ChangeWriter.newId();
         WorkloadChange change = new WorkloadChange(changeId, move ? WorkloadChange.Operation.VM_MOVED : WorkloadChange.Operation.VM_PLACED,
                 networkId, vmId, p.hostId(), move ? current.hostId() : null, p.interfaceName(), p.mac(), p.ipv4(), p.ipv6(),
-                writer.audit(caller, request));
+                writer.audit(caller, request), tenant);
         FragmentBudget.check(view, limits, (copy, position) -> copy.applyWorkload(change, position));
         publisher.publish(change);
         return writer.answer(Map.of("changeId", changeId, "vmId", vmId), networkId, wait, timeout, HttpStatus.OK);
@@ -82,7 +84,7 @@ class PlacementController {
         }
         String changeId = ChangeWriter.newId();
         publisher.publish(new WorkloadChange(changeId, WorkloadChange.Operation.VM_REMOVED, networkId, vmId, current.hostId(),
-                null, null, null, writer.audit(caller, request)));
+                null, null, null, writer.audit(caller, request)).boundTo(view.tenantId()));
         return writer.answer(Map.of("changeId", changeId, "vmId", vmId), networkId, wait, timeout, HttpStatus.OK);
     }
 

@@ -48,6 +48,9 @@ final class Placements {
         check(violations, () -> Identifiers.require("networkId", networkId));
         check(violations, () -> Identifiers.require("vmId", vmId));
         check(violations, () -> Identifiers.require("hostId", body.hostId()));
+        if (body.tenantId() != null) {
+            check(violations, () -> Identifiers.require("tenantId", body.tenantId()));
+        }
         String nameReason = interfaceNameReason(body.interfaceName());
         if (nameReason != null) {
             violations.add(new Violation("interfaceName", nameReason));
@@ -71,6 +74,25 @@ final class Placements {
             throw new ValidationException(violations);
         }
         return new Placement(networkId, vmId, body.hostId(), body.interfaceName(), mac, v4, v6);
+    }
+
+    /**
+     * The tenant a placement is bound to: the network's owner. A placement is published only for a
+     * network that exists (404 otherwise: a VM placed under an id nobody holds yet would be governed by
+     * whoever creates it), and when the request names a tenant, only if the network is that tenant's
+     * ({@code 409 TENANT_MISMATCH}: the id is now another tenant's network, e.g. deleted and created
+     * again). The event carries that tenant, so the log refuses it too if the network changed hands
+     * between this check and its turn.
+     */
+    static String owningTenant(String networkId, NetworkView view, Requests.PlacementRequest body) {
+        if (view == null) {
+            throw ApiException.notFound("network " + networkId);
+        }
+        if (body.tenantId() != null && !body.tenantId().equals(view.tenantId())) {
+            throw new ApiException(org.springframework.http.HttpStatus.CONFLICT, "TENANT_MISMATCH", "the placement names tenant "
+                    + body.tenantId() + " but network " + networkId + " belongs to another tenant");
+        }
+        return view.tenantId();
     }
 
     /**

@@ -179,6 +179,7 @@ public final class EventMapper {
                 .setInterfaceName(c.interfaceName())
                 .setMac(c.mac())
                 .setSource(toAvro(c.audit()))
+                .setNetworkTenantId(c.networkTenantId())
                 .build();
     }
 
@@ -206,7 +207,7 @@ public final class EventMapper {
         // An interface name or MAC is passed on as written: NetworkState decides on it in log order
         // (REJECTED INVALID), so a replay decides the same whatever this mapper's version.
         return new WorkloadChange(e.getEventId(), op, e.getNetworkId(), e.getVmId(), e.getHostId(), e.getPreviousHostId(),
-                e.getInterfaceName(), e.getMac(), v4, v6, fromAvro(e.getSource()));
+                e.getInterfaceName(), e.getMac(), v4, v6, fromAvro(e.getSource()), e.getNetworkTenantId());
     }
 
     /** Parses a bare address of the given family and returns its canonical text; null stays null. */
