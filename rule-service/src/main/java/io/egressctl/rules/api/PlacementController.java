@@ -66,7 +66,7 @@ class PlacementController {
                 writer.audit(caller, request), tenant);
         FragmentBudget.check(view, limits, (copy, position) -> copy.applyWorkload(change, position));
         publisher.publish(change);
-        return writer.answer(Map.of("changeId", changeId, "vmId", vmId), networkId, wait, timeout, HttpStatus.OK);
+        return writer.answer(caller, Map.of("changeId", changeId, "vmId", vmId), networkId, wait, timeout, HttpStatus.OK);
     }
 
     /** A {@code ResponseEntity}, or with {@code ?wait=} a {@code DeferredResult} of one (the wait holds no thread). */
@@ -85,7 +85,7 @@ class PlacementController {
         String changeId = ChangeWriter.newId();
         publisher.publish(new WorkloadChange(changeId, WorkloadChange.Operation.VM_REMOVED, networkId, vmId, current.hostId(),
                 null, null, null, writer.audit(caller, request)).boundTo(view.tenantId()));
-        return writer.answer(Map.of("changeId", changeId, "vmId", vmId), networkId, wait, timeout, HttpStatus.OK);
+        return writer.answer(caller, Map.of("changeId", changeId, "vmId", vmId), networkId, wait, timeout, HttpStatus.OK);
     }
 
     private static void requireOperator(Caller caller) {

@@ -45,7 +45,7 @@ final class Placements {
      */
     static Placement validate(String networkId, String vmId, Requests.PlacementRequest body) {
         List<Violation> violations = new ArrayList<>();
-        check(violations, () -> Identifiers.require("networkId", networkId));
+        check(violations, () -> io.egressctl.core.validation.NetworkIds.requireLogId("networkId", networkId));
         check(violations, () -> Identifiers.require("vmId", vmId));
         check(violations, () -> Identifiers.require("hostId", body.hostId()));
         if (body.tenantId() != null) {

@@ -62,7 +62,7 @@ public final class EventMapper {
      */
     public static RuleChange fromAvro(RuleEvent e) {
         Identifiers.require("eventId", e.getEventId());
-        Identifiers.require("networkId", e.getNetworkId());
+        io.egressctl.core.validation.NetworkIds.requireLogId("networkId", e.getNetworkId());
         RuleChange.Operation op = RuleChange.Operation.valueOf(e.getOperation().name());
         Network network = e.getNetwork() == null ? null : fromAvro(e.getNetwork());
         EgressRule before = e.getRuleBefore() == null ? null : fromAvro(e.getRuleBefore());
@@ -107,7 +107,7 @@ public final class EventMapper {
     }
 
     public static Network fromAvro(NetworkSpec s) {
-        Identifiers.require("network.networkId", s.getNetworkId());
+        io.egressctl.core.validation.NetworkIds.requireLogId("network.networkId", s.getNetworkId());
         Identifiers.require("network.tenantId", s.getTenantId());
         return new Network(s.getNetworkId(), s.getTenantId(), NetworkKind.valueOf(s.getKind().name()),
                 cidr("network.guestCidr", s.getGuestCidr()),
@@ -188,7 +188,7 @@ public final class EventMapper {
      */
     public static WorkloadChange fromAvro(WorkloadEvent e) {
         Identifiers.require("eventId", e.getEventId());
-        Identifiers.require("networkId", e.getNetworkId());
+        io.egressctl.core.validation.NetworkIds.requireLogId("networkId", e.getNetworkId());
         Identifiers.require("hostId", e.getHostId());
         WorkloadChange.Operation op = WorkloadChange.Operation.valueOf(e.getOperation().name());
         if (op != WorkloadChange.Operation.HOST_DRAINED) {

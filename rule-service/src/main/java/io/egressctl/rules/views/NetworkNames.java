@@ -1,0 +1,111 @@
+package io.egressctl.rules.views;
+
+import io.egressctl.core.validation.NetworkIds;
+import io.egressctl.rules.auth.Caller;
+import io.egressctl.rules.changes.ChangeStatus;
+import io.egressctl.schemas.view.NetworkView;
+import io.egressctl.schemas.view.RedisKeys;
+import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.stereotype.Component;
+import redis.clients.jedis.UnifiedJedis;
+import redis.clients.jedis.params.SetParams;
+
+import java.util.Optional;
+import java.util.function.Function;
+
+/**
+ * Tenant-scoped network names ({@link NetworkIds}): a tenant addresses and sees its networks by the
+ * names it gave them, whatever their log ids; an operator addresses and sees log ids. Another tenant's
+ * network is never found by a name, so every answer about it is the answer about a name nobody holds.
+ * Thread-safe.
+ */
+@Component
+public class NetworkNames {
+
+    /** Claims a bare log id for a tenant (SET NX) and answers the tenant that holds it. */
+    public interface Claims {
+        String claim(String name, String tenantId);
+    }
+
+    private final Function<String, Optional<NetworkView>> views;
+    private final Claims claims;
+
+    @Autowired
+    NetworkNames(NetworkViews views, UnifiedJedis redis) {
+        this(views::find, (name, tenant) -> {
+            String key = RedisKeys.nameClaim(name);
+            // Never expires: a name stays its first tenant's bare log id, also after that network is
+            // deleted, so another tenant's network of that name always has the scoped id.
+            if ("OK".equals(redis.set(key, tenant, SetParams.setParams().nx()))) {
+                return tenant;
+            }
+            String holder = redis.get(key);
+            return holder == null ? tenant : holder;
+        });
+    }
+
+    public NetworkNames(Function<String, Optional<NetworkView>> views, Claims claims) {
+        this.views = views;
+        this.claims = claims;
+    }
+
+    /**
+     * The caller's network named {@code name}: for a tenant, its network whose log id is the name or its
+     * scoped form (never another tenant's); for an operator, the network of log id {@code name}.
+     */
+    public Optional<NetworkView> find(Caller caller, String name) {
+        if (caller.operator()) {
+            return views.apply(name);
+        }
+        Optional<NetworkView> bare = views.apply(name).filter(v -> caller.tenantId().equals(v.tenantId()));
+        if (bare.isPresent()) {
+            return bare;
+        }
+        return views.apply(NetworkIds.scoped(caller.tenantId(), name)).filter(v -> caller.tenantId().equals(v.tenantId()));
+    }
+
+    /**
+     * The log id of a new network {@code name} of {@code tenantId}: the name itself when it may be bare,
+     * no other tenant's network holds it and the tenant holds (or now takes) its claim; else the scoped
+     * id. Decided before publishing; the log records it, so no replay depends on this choice again.
+     */
+    public String allocate(String tenantId, String name) {
+        if (NetworkIds.mayBeBare(name)
+                && views.apply(name).map(v -> tenantId.equals(v.tenantId())).orElse(true)
+                && tenantId.equals(claims.claim(name, tenantId))) {
+            return name;
+        }
+        return NetworkIds.scoped(tenantId, name);
+    }
+
+    /** What {@code caller} calls the network of log id {@code networkId}. */
+    public static String shown(Caller caller, String networkId) {
+        return caller.operator() || networkId == null ? networkId : NetworkIds.nameFor(caller.tenantId(), networkId);
+    }
+
+    /**
+     * {@code text} (a reason, a message) as {@code caller} may read it: the network's scoped log id
+     * replaced by the caller's name for it. A tenant never sees its network's scoped log id, which
+     * would tell that another tenant holds the name.
+     */
+    public static String shownText(Caller caller, String networkId, String text) {
+        String name = shown(caller, networkId);
+        return text == null || name == null || name.equals(networkId) ? text : text.replace(networkId, name);
+    }
+
+    /** The change status as {@code caller} sees it: its network by the caller's name, in its reason too. */
+    public static ChangeStatus shown(Caller caller, ChangeStatus s) {
+        String name = shown(caller, s.networkId());
+        if (name == null || name.equals(s.networkId())) {
+            return s;
+        }
+        return new ChangeStatus(s.changeId(), name, s.operation(), s.status(), s.code(), shownText(caller, s.networkId(), s.reason()),
+                s.version(), s.ruleId(), s.hostsTotal(), s.hostsApplied(), s.pendingHosts(), s.compiledAt(), s.failedHosts());
+    }
+
+    /** The view as {@code caller} sees it: its network id is the caller's name for it. */
+    public static NetworkView shown(Caller caller, NetworkView v) {
+        String id = shown(caller, v.networkId());
+        return id.equals(v.networkId()) ? v : v.withNetworkId(id);
+    }
+}
