@@ -57,9 +57,14 @@ public class NetworkNames {
         if (caller.operator()) {
             return views.apply(name);
         }
-        Optional<NetworkView> bare = views.apply(name).filter(v -> caller.tenantId().equals(v.tenantId()));
-        if (bare.isPresent()) {
-            return bare;
+        // A log id with the caller's own prefix is shown without it, so it is no name of the caller's:
+        // looking it up bare would let a tenant tell a scoped network (another tenant holds the name)
+        // from a bare one.
+        if (!name.startsWith(caller.tenantId() + NetworkIds.SCOPE)) {
+            Optional<NetworkView> bare = views.apply(name).filter(v -> caller.tenantId().equals(v.tenantId()));
+            if (bare.isPresent()) {
+                return bare;
+            }
         }
         return views.apply(NetworkIds.scoped(caller.tenantId(), name)).filter(v -> caller.tenantId().equals(v.tenantId()));
     }

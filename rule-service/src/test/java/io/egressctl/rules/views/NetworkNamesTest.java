@@ -77,7 +77,8 @@ class NetworkNamesTest {
         create(BETA, "web");
         assertThat(views).containsOnlyKeys("acme:beta:web", "web", "beta:web");
         assertThat(names().find(BETA, "web")).map(NetworkView::networkId).contains("beta:web");
-        assertThat(names().find(BETA, "beta:web")).as("acme's name is not beta's network").isEmpty();
+        assertThat(names().find(BETA, "beta:web")).as("its own scoped log id is no name of beta's: it would tell that 'web' is held")
+                .isEmpty();
         assertThat(names().find(ACME, "beta:web")).map(NetworkView::networkId).contains("acme:beta:web");
     }
 
