@@ -178,8 +178,18 @@ class CompilerPipelineTest {
     void aCheckpointOfAnotherTopicOrOf01sTwoTopicsIsNotRestored() {
         store.checkpoints.put(0, "{\"ruleOffset\":12,\"workloadOffset\":5,\"networks\":[]}");
         assertThat(newPipeline().assign(List.of(new TopicPartition(Topics.NETWORK_EVENTS, 0)))).as("0.1's format").isEmpty();
-        store.checkpoints.put(0, "{\"topic\":\"other.network-events\",\"offset\":12,\"networks\":[]}");
+        store.checkpoints.put(0, "{\"topic\":\"other.network-events\",\"offset\":12,\"networks\":[],\"format\":2}");
         assertThat(newPipeline().assign(List.of(new TopicPartition(Topics.NETWORK_EVENTS, 0)))).as("another topic").isEmpty();
+    }
+
+    @Test
+    void aCheckpointWrittenBeforeDeletesClearedPlacementsIsNotRestoredSoThePartitionReplays() {
+        store.checkpoints.put(0, "{\"topic\":\"" + Topics.NETWORK_EVENTS + "\",\"offset\":12,\"networks\":[]}");
+        assertThat(newPipeline().assign(List.of(new TopicPartition(Topics.NETWORK_EVENTS, 0)))).as("no format: before").isEmpty();
+        pipeline.process(List.of(rule(createNetwork("na"))));
+        pipeline.maybeCheckpoint(true);
+        assertThat(store.checkpoints.get(0)).contains("\"format\":" + Checkpoint.FORMAT);
+        assertThat(newPipeline().assign(List.of(new TopicPartition(Topics.NETWORK_EVENTS, 0)))).as("the current format").isNotEmpty();
     }
 
     @Test
