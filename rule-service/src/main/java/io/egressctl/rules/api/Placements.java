@@ -2,6 +2,7 @@ package io.egressctl.rules.api;
 
 import io.egressctl.core.validation.Identifiers;
 import io.egressctl.core.validation.Interfaces;
+import io.egressctl.core.validation.NetworkIds;
 import io.egressctl.core.validation.ValidationException;
 import io.egressctl.core.validation.Violation;
 import io.egressctl.schemas.mapping.EventMapper;
@@ -45,7 +46,7 @@ final class Placements {
      */
     static Placement validate(String networkId, String vmId, Requests.PlacementRequest body) {
         List<Violation> violations = new ArrayList<>();
-        check(violations, () -> io.egressctl.core.validation.NetworkIds.requireLogId("networkId", networkId));
+        check(violations, () -> NetworkIds.requireLogId("networkId", networkId));
         check(violations, () -> Identifiers.require("vmId", vmId));
         check(violations, () -> Identifiers.require("hostId", body.hostId()));
         if (body.tenantId() != null) {
@@ -89,7 +90,7 @@ final class Placements {
             throw ApiException.notFound("network " + networkId);
         }
         if (body.tenantId() != null && !body.tenantId().equals(view.tenantId())) {
-            throw new ApiException(org.springframework.http.HttpStatus.CONFLICT, "TENANT_MISMATCH", "the placement names tenant "
+            throw new ApiException(HttpStatus.CONFLICT, "TENANT_MISMATCH", "the placement names tenant "
                     + body.tenantId() + " but network " + networkId + " belongs to another tenant");
         }
         return view.tenantId();

@@ -10,6 +10,7 @@ import io.egressctl.core.render.NftRenderer;
 import io.egressctl.core.state.NetworkState;
 import io.egressctl.core.validation.RuleValidator;
 import io.egressctl.rules.auth.Caller;
+import io.egressctl.rules.views.NetworkNames;
 import io.egressctl.schemas.view.NetworkView;
 import io.egressctl.schemas.view.RuleView;
 import org.springframework.http.ResponseEntity;
@@ -137,7 +138,7 @@ class PreviewController {
         }
 
         Map<String, Object> out = new LinkedHashMap<>();
-        out.put("networkId", io.egressctl.rules.views.NetworkNames.shown(caller, view.networkId()));
+        out.put("networkId", NetworkNames.shown(caller, view.networkId()));
         out.put("configVersion", view.configVersion());
         out.put("rule", RuleView.of(rule, network.defaultPolicy()));
         out.put("affectedVms", affectedVms);

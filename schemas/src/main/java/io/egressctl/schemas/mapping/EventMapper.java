@@ -18,6 +18,7 @@ import io.egressctl.core.model.PortRange;
 import io.egressctl.core.model.Protocol;
 import io.egressctl.core.validation.Identifiers;
 import io.egressctl.core.validation.Interfaces;
+import io.egressctl.core.validation.NetworkIds;
 import io.egressctl.core.validation.ValidationException;
 import io.egressctl.events.HostUpdate;
 import io.egressctl.events.NetworkSpec;
@@ -62,7 +63,7 @@ public final class EventMapper {
      */
     public static RuleChange fromAvro(RuleEvent e) {
         Identifiers.require("eventId", e.getEventId());
-        io.egressctl.core.validation.NetworkIds.requireLogId("networkId", e.getNetworkId());
+        NetworkIds.requireLogId("networkId", e.getNetworkId());
         RuleChange.Operation op = RuleChange.Operation.valueOf(e.getOperation().name());
         Network network = e.getNetwork() == null ? null : fromAvro(e.getNetwork());
         EgressRule before = e.getRuleBefore() == null ? null : fromAvro(e.getRuleBefore());
@@ -107,7 +108,7 @@ public final class EventMapper {
     }
 
     public static Network fromAvro(NetworkSpec s) {
-        io.egressctl.core.validation.NetworkIds.requireLogId("network.networkId", s.getNetworkId());
+        NetworkIds.requireLogId("network.networkId", s.getNetworkId());
         Identifiers.require("network.tenantId", s.getTenantId());
         return new Network(s.getNetworkId(), s.getTenantId(), NetworkKind.valueOf(s.getKind().name()),
                 cidr("network.guestCidr", s.getGuestCidr()),
@@ -188,7 +189,7 @@ public final class EventMapper {
      */
     public static WorkloadChange fromAvro(WorkloadEvent e) {
         Identifiers.require("eventId", e.getEventId());
-        io.egressctl.core.validation.NetworkIds.requireLogId("networkId", e.getNetworkId());
+        NetworkIds.requireLogId("networkId", e.getNetworkId());
         Identifiers.require("hostId", e.getHostId());
         WorkloadChange.Operation op = WorkloadChange.Operation.valueOf(e.getOperation().name());
         if (op != WorkloadChange.Operation.HOST_DRAINED) {
