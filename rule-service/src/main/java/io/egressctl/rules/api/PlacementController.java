@@ -3,6 +3,7 @@ package io.egressctl.rules.api;
 import io.egressctl.core.event.WorkloadChange;
 import io.egressctl.rules.auth.Caller;
 import io.egressctl.rules.publish.EventPublisher;
+import io.egressctl.rules.views.NetworkNames;
 import io.egressctl.rules.views.NetworkViews;
 import io.egressctl.schemas.view.NetworkView;
 import jakarta.servlet.http.HttpServletRequest;
@@ -31,12 +32,15 @@ import java.util.Map;
 class PlacementController {
 
     private final NetworkViews views;
+    private final NetworkNames names;
     private final EventPublisher publisher;
     private final ChangeWriter writer;
     private final io.egressctl.core.state.Limits limits;
 
-    PlacementController(NetworkViews views, EventPublisher publisher, ChangeWriter writer, io.egressctl.core.state.Limits limits) {
+    PlacementController(NetworkViews views, NetworkNames names, EventPublisher publisher, ChangeWriter writer,
+                        io.egressctl.core.state.Limits limits) {
         this.views = views;
+        this.names = names;
         this.publisher = publisher;
         this.writer = writer;
         this.limits = limits;
@@ -52,7 +56,7 @@ class PlacementController {
         requireOperator(caller);
         Placements.Placement p = Placements.validate(networkId, vmId, body);
         NetworkView view = views.find(networkId).orElse(null);
-        String tenant = Placements.owningTenant(networkId, view, body);
+        String tenant = Placements.owningTenant(networkId, view != null ? view.tenantId() : names.tenantOf(networkId).orElse(null), body);
         Placements.requireInsideGuestCidr(p, view);
         // Refused here, before anything is published. Two placements racing for one interface both
         // pass this check; the log then decides: NetworkState rejects the second of one network

@@ -78,22 +78,24 @@ final class Placements {
     }
 
     /**
-     * The tenant a placement is bound to: the network's owner. A placement is published only for a
-     * network that exists (404 otherwise: a VM placed under an id nobody holds yet would be governed by
-     * whoever creates it), and when the request names a tenant, only if the network is that tenant's
-     * ({@code 409 TENANT_MISMATCH}: the id is now another tenant's network, e.g. deleted and created
-     * again). The event carries that tenant, so the log refuses it too if the network changed hands
-     * between this check and its turn.
+     * The tenant a placement is bound to: the network's owner ({@code owner}: its view's tenant, or
+     * before the compiler wrote the view, the tenant that created it, see
+     * {@code NetworkNames.tenantOf}). A network no tenant created is answered 404 (a VM placed under an
+     * id nobody holds yet would be governed by whoever creates it), unless the request names the
+     * tenant; a request naming another tenant than the owner is refused ({@code 409 TENANT_MISMATCH}:
+     * the id is now another tenant's network, e.g. deleted and created again). The event carries the
+     * tenant, so the log decides it against the network as it is at its turn: another tenant's, or
+     * none, and it is rejected.
      */
-    static String owningTenant(String networkId, NetworkView view, Requests.PlacementRequest body) {
-        if (view == null) {
+    static String owningTenant(String networkId, String owner, Requests.PlacementRequest body) {
+        if (owner == null && body.tenantId() == null) {
             throw ApiException.notFound("network " + networkId);
         }
-        if (body.tenantId() != null && !body.tenantId().equals(view.tenantId())) {
+        if (owner != null && body.tenantId() != null && !body.tenantId().equals(owner)) {
             throw new ApiException(HttpStatus.CONFLICT, "TENANT_MISMATCH", "the placement names tenant "
                     + body.tenantId() + " but network " + networkId + " belongs to another tenant");
         }
-        return view.tenantId();
+        return owner != null ? owner : body.tenantId();
     }
 
     /**

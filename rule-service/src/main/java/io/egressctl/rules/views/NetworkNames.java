@@ -22,9 +22,14 @@ import java.util.function.Function;
 @Component
 public class NetworkNames {
 
-    /** Claims a bare log id for a tenant (SET NX) and answers the tenant that holds it. */
+    /** The claims of bare log ids. */
     public interface Claims {
+
+        /** Claims a bare log id for a tenant (SET NX) and answers the tenant that holds it. */
         String claim(String name, String tenantId);
+
+        /** The tenant that holds the bare log id {@code name}, or null. */
+        String holder(String name);
     }
 
     private final Function<String, Optional<NetworkView>> views;
@@ -32,15 +37,23 @@ public class NetworkNames {
 
     @Autowired
     NetworkNames(NetworkViews views, UnifiedJedis redis) {
-        this(views::find, (name, tenant) -> {
-            String key = RedisKeys.nameClaim(name);
-            // Never expires: a name stays its first tenant's bare log id, also after that network is
-            // deleted, so another tenant's network of that name always has the scoped id.
-            if ("OK".equals(redis.set(key, tenant, SetParams.setParams().nx()))) {
-                return tenant;
+        this(views::find, new Claims() {
+            @Override
+            public String claim(String name, String tenant) {
+                String key = RedisKeys.nameClaim(name);
+                // Never expires: a name stays its first tenant's bare log id, also after that network is
+                // deleted, so another tenant's network of that name always has the scoped id.
+                if ("OK".equals(redis.set(key, tenant, SetParams.setParams().nx()))) {
+                    return tenant;
+                }
+                String holder = redis.get(key);
+                return holder == null ? tenant : holder;
             }
-            String holder = redis.get(key);
-            return holder == null ? tenant : holder;
+
+            @Override
+            public String holder(String name) {
+                return redis.get(RedisKeys.nameClaim(name));
+            }
         });
     }
 
@@ -81,6 +94,25 @@ public class NetworkNames {
             return name;
         }
         return NetworkIds.scoped(tenantId, name);
+    }
+
+    /**
+     * The tenant that owns, or last created through the API, the network of log id {@code networkId},
+     * also before the compiler wrote its view (a placement right after the create): its view's tenant,
+     * else the tenant of a scoped log id, else the holder of a bare id's claim. Empty when no tenant
+     * ever created it through the API. A placement bound to it is decided in log order, so one for a
+     * network deleted meanwhile is rejected there, never kept for whoever creates the id next.
+     */
+    public Optional<String> tenantOf(String networkId) {
+        Optional<NetworkView> view = views.apply(networkId);
+        if (view.isPresent()) {
+            return Optional.of(view.get().tenantId());
+        }
+        int scope = networkId.indexOf(NetworkIds.SCOPE);
+        if (scope > 0) {
+            return Optional.of(networkId.substring(0, scope));
+        }
+        return Optional.ofNullable(claims.holder(networkId));
     }
 
     /** What {@code caller} calls the network of log id {@code networkId}. */

@@ -23,9 +23,17 @@ class NetworkNamesTest {
     final Map<String, String> claims = new HashMap<>();
 
     NetworkNames names() {
-        return new NetworkNames(id -> Optional.ofNullable(views.get(id)), (name, tenant) -> {
-            String before = claims.putIfAbsent(name, tenant);
-            return before == null ? tenant : before;
+        return new NetworkNames(id -> Optional.ofNullable(views.get(id)), new NetworkNames.Claims() {
+            @Override
+            public String claim(String name, String tenant) {
+                String before = claims.putIfAbsent(name, tenant);
+                return before == null ? tenant : before;
+            }
+
+            @Override
+            public String holder(String name) {
+                return claims.get(name);
+            }
         });
     }
 
@@ -80,6 +88,18 @@ class NetworkNamesTest {
         assertThat(names().find(BETA, "beta:web")).as("its own scoped log id is no name of beta's: it would tell that 'web' is held")
                 .isEmpty();
         assertThat(names().find(ACME, "beta:web")).map(NetworkView::networkId).contains("acme:beta:web");
+    }
+
+    @Test
+    void theOwnerOfANetworkIsKnownBeforeItsViewFromTheClaimOrTheScopedId() {
+        assertThat(names().tenantOf("web")).as("never created through the API").isEmpty();
+        names().allocate("acme", "web");
+        names().allocate("beta", "web");
+        assertThat(names().tenantOf("web")).contains("acme");
+        assertThat(names().tenantOf("beta:web")).contains("beta");
+        views.put("legacy", new NetworkView("legacy", "gamma", "basic", "10.1.0.0/24", null, "allow", false, 1000, 1, 1, Map.of(),
+                Map.of()));
+        assertThat(names().tenantOf("legacy")).as("the view decides when there is one").contains("gamma");
     }
 
     @Test
