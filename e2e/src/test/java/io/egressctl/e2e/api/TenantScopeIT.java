@@ -223,6 +223,24 @@ class TenantScopeIT {
     }
 
     @Test
+    void aPlacementRightAfterACreateIsBoundToTheCreatingTenantBeforeTheCompilerRecordedIt() {
+        String id = cp.unique("quick");
+        String host = cp.unique("qh");
+        assertThat(create(cp.tenantKey(), id, "10.70.0.0/24").status()).isEqualTo(201);
+        // globex's network of the same name, placed at once (no wait): its log id is scoped, its owner known.
+        ApiClient.Response theirs = api.post("/api/v1/networks", cp.otherTenantKey(), Map.of("networkId", id, "guestCidr", "10.70.0.0/24"));
+        assertThat(theirs.status()).isEqualTo(202);
+        ApiClient.Response placed = api.put("/api/v1/networks/globex:" + id + "/placements/vm-q?wait=compiled&timeout=30s",
+                cp.operatorKey(), ControlPlane.placement(host, "tap-q", "10.70.0.10"));
+        assertThat(placed.status()).as("%s", placed.body()).isEqualTo(200);
+        assertThat(placed.body().get("status").get("status").asString()).isEqualTo("COMPILED");
+        WorkloadEvent e = (WorkloadEvent) readLogRecord("globex:" + id, placed.body().get("status").get("version").asLong() - 1);
+        assertThat(e.getNetworkTenantId()).isEqualTo("globex");
+        assertThat(fieldNames(api.get("/api/v1/networks/" + id, cp.otherTenantKey()).body().get("vms"))).containsExactly("vm-q");
+        assertThat(api.get("/api/v1/networks/" + id, cp.tenantKey()).body().get("vms").size()).isZero();
+    }
+
+    @Test
     void aNetworkDeletedWithVmsAndCreatedAgainHasNoneOfThem() throws Exception {
         String id = cp.unique("gone");
         String host = cp.unique("gh");
