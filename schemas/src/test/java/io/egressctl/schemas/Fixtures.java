@@ -69,7 +69,7 @@ public final class Fixtures {
 
     public static WorkloadEvent vmPlaced() {
         return new WorkloadEvent("wl-1", WorkloadOperation.VM_MOVED, "net-1", "vm-1", "host-2", "host-1", "10.1.1.10",
-                "fd00::10", source(), "vnet12", "52:54:00:12:34:56");
+                "fd00::10", source(), "vnet12", "52:54:00:12:34:56", "acme");
     }
 
     public static HostUpdate hostUpdate() {

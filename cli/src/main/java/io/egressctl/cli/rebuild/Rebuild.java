@@ -165,13 +165,14 @@ public final class Rebuild {
     }
 
     /**
-     * What the log cannot give back, never deleted: idempotency claims and first results, the CloudStack
+     * What the log cannot give back, never deleted: idempotency claims and first results, network name
+     * claims (which tenant holds a bare network id), the CloudStack
      * endpoint's async job records, request fingerprints (replay protection) and custom ids, hosts' applied
      * state (folded from the agents' reports, not from the network events log), the generation marker and
      * the rebuild markers (the compiler's own).
      */
     static boolean kept(String key) {
-        return key.startsWith("egress:idem:") || key.startsWith("egress:cs:")
+        return key.startsWith("egress:idem:") || key.startsWith("egress:cs:") || key.startsWith("egress:name:{")
                 || key.startsWith("egress:host:{") && key.endsWith("}:applied")
                 || key.startsWith("egress:{control}:");
     }
@@ -187,6 +188,9 @@ public final class Rebuild {
         }
         if (key.startsWith("egress:idem:")) {
             return "idem";
+        }
+        if (key.startsWith("egress:name:{")) {
+            return "name";
         }
         if (key.startsWith("egress:{control}:")) {
             return "control";

@@ -28,6 +28,12 @@ class RebuildKeysTest {
     }
 
     @Test
+    void keepsNetworkNameClaimsWhichTheLogCannotGiveBack() {
+        assertThat(Rebuild.kept(RedisKeys.nameClaim("web"))).isTrue();
+        assertThat(Rebuild.derivedFromLog(RedisKeys.nameClaim("web"))).isFalse();
+    }
+
+    @Test
     void anUnknownKeyIsNeitherDroppedNorCountedAsDerived() {
         assertThat(Rebuild.derivedFromLog("egress:something-new")).isFalse();
     }

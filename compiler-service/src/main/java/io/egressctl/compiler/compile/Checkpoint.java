@@ -28,8 +28,22 @@ import java.util.Optional;
  * @param topic  the topic the offset is in ({@code egress.network-events}): a checkpoint of another
  *               topic, or of 0.1's two topics (no such field), is not restored
  * @param offset next offset to read in that topic's partition
+ * @param format {@link #FORMAT} when written; a checkpoint of an earlier format is not restored
  */
-record Checkpoint(String topic, long offset, List<NetworkEntry> networks) {
+record Checkpoint(String topic, long offset, List<NetworkEntry> networks, int format) {
+
+    /**
+     * 2: a deleted network holds no placements. A checkpoint written before (no format, read as 0) may
+     * hold the VMs of a deleted network, which a replay of the log no longer keeps: restoring it would
+     * make the state from the checkpoint differ from a replay, so such a partition replays the log from
+     * the beginning instead (once, after the upgrade).
+     */
+    static final int FORMAT = 2;
+
+    /** A checkpoint of the current format. */
+    Checkpoint(String topic, long offset, List<NetworkEntry> networks) {
+        this(topic, offset, networks, FORMAT);
+    }
 
     /** One network's state; {@code position} is the network's version (offset + 1 of its last event). */
     record NetworkEntry(String networkId, String network, List<String> rules, List<VmEntry> vms,
@@ -81,12 +95,16 @@ record Checkpoint(String topic, long offset, List<NetworkEntry> networks) {
     }
 
     /**
-     * The checkpoint in {@code json} if it was written for {@code topic}; empty for one of another topic
-     * or of 0.1's format (offsets of two topics), which cannot be resumed from.
+     * The checkpoint in {@code json} if it was written for {@code topic} in the current {@link #FORMAT};
+     * empty for one of another topic, of 0.1's format (offsets of two topics) or of an earlier format,
+     * which cannot be resumed from.
      */
     static Optional<Checkpoint> fromJson(String json, String topic) {
         var tree = JSON.readTree(json);
         if (!tree.has("topic") || !topic.equals(tree.get("topic").asString())) {
+            return Optional.empty();
+        }
+        if (!tree.has("format") || tree.get("format").asInt() != FORMAT) {
             return Optional.empty();
         }
         return Optional.of(JSON.treeToValue(tree, Checkpoint.class));

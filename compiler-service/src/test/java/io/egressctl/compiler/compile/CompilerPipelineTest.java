@@ -178,8 +178,18 @@ class CompilerPipelineTest {
     void aCheckpointOfAnotherTopicOrOf01sTwoTopicsIsNotRestored() {
         store.checkpoints.put(0, "{\"ruleOffset\":12,\"workloadOffset\":5,\"networks\":[]}");
         assertThat(newPipeline().assign(List.of(new TopicPartition(Topics.NETWORK_EVENTS, 0)))).as("0.1's format").isEmpty();
-        store.checkpoints.put(0, "{\"topic\":\"other.network-events\",\"offset\":12,\"networks\":[]}");
+        store.checkpoints.put(0, "{\"topic\":\"other.network-events\",\"offset\":12,\"networks\":[],\"format\":2}");
         assertThat(newPipeline().assign(List.of(new TopicPartition(Topics.NETWORK_EVENTS, 0)))).as("another topic").isEmpty();
+    }
+
+    @Test
+    void aCheckpointWrittenBeforeDeletesClearedPlacementsIsNotRestoredSoThePartitionReplays() {
+        store.checkpoints.put(0, "{\"topic\":\"" + Topics.NETWORK_EVENTS + "\",\"offset\":12,\"networks\":[]}");
+        assertThat(newPipeline().assign(List.of(new TopicPartition(Topics.NETWORK_EVENTS, 0)))).as("no format: before").isEmpty();
+        pipeline.process(List.of(rule(createNetwork("na"))));
+        pipeline.maybeCheckpoint(true);
+        assertThat(store.checkpoints.get(0)).contains("\"format\":" + Checkpoint.FORMAT);
+        assertThat(newPipeline().assign(List.of(new TopicPartition(Topics.NETWORK_EVENTS, 0)))).as("the current format").isNotEmpty();
     }
 
     @Test
@@ -301,6 +311,44 @@ class CompilerPipelineTest {
         assertThat(index("h1")).isEqualTo(Map.of("tap-a1", "na/vm-1"));
         pipeline.process(List.of(rule(new RuleChange("c-del", RuleChange.Operation.NETWORK_DELETED, "na", null, null, null, null, null, AUDIT))));
         assertThat(index("h1")).isEmpty();
+    }
+
+    @Test
+    void aPlacementBoundToAnotherTenantIsRejectedInLogOrderWithItsReasonAndClaimsNothing() {
+        // createNetwork's networks belong to acme.
+        pipeline.process(List.of(rule(createNetwork("na")),
+                workload(placed("w1", "na", "vm-1", "h1", "tap-a1", "10.0.0.11").boundTo("intruder")),
+                workload(placed("w2", "na", "vm-2", "h1", "tap-a2", "10.0.0.12").boundTo("acme"))));
+        assertThat(store.changes.get("w1")).containsEntry("status", "REJECTED").containsEntry("code", "TENANT_MISMATCH");
+        assertThat(store.changes.get("w1").get("reason")).contains("names tenant intruder").doesNotContain("acme");
+        assertThat(store.changes.get("w1").get("version")).isEqualTo("2");
+        assertThat(store.changes.get("w2")).containsEntry("status", "COMPILED").containsEntry("version", "3");
+        assertThat(index("h1")).isEqualTo(Map.of("tap-a2", "na/vm-2"));
+        assertThat(NetworkView.fromHash(store.views.get("na")).vms()).containsOnlyKeys("vm-2");
+    }
+
+    @Test
+    void aBoundPlacementOnANetworkThatDoesNotExistIsRejectedAsNetworkNotFound() {
+        pipeline.process(List.of(workload(placed("w1", "na", "vm-1", "h1", "tap-a1", "10.0.0.11").boundTo("acme"))));
+        assertThat(store.changes.get("w1")).containsEntry("status", "REJECTED").containsEntry("code", "NETWORK_NOT_FOUND");
+        pipeline.process(List.of(rule(createNetwork("na"))));
+        assertThat(index("h1")).isEmpty();
+    }
+
+    @Test
+    void aNetworkDeletedAndCreatedAgainDoesNotInheritTheOldVmsOrTheirInterfaces() {
+        pipeline.process(List.of(rule(createNetwork("na")), workload(placed("w1", "na", "vm-1", "h1", "tap-a1", "10.0.0.11").boundTo("acme"))));
+        pipeline.process(List.of(rule(new RuleChange("c-del", RuleChange.Operation.NETWORK_DELETED, "na", null, null, null, null, null, AUDIT))));
+        List<HostUpdate> sent = new ArrayList<>();
+        producer.history().forEach(r -> sent.add((HostUpdate) r.value()));
+        assertThat(sent.get(sent.size() - 1).getTombstone()).as("the VM's host is told the network left").isTrue();
+        producer.clear();
+        pipeline.process(List.of(rule(new RuleChange("c-na2", RuleChange.Operation.NETWORK_CREATED, "na", null, null,
+                new Network("na", "other", NetworkKind.BASIC, Cidr.parse("10.0.0.0/24"), null, DefaultPolicy.ALLOW, false, 100, false),
+                null, null, AUDIT))));
+        assertThat(NetworkView.fromHash(store.views.get("na")).vms()).isEmpty();
+        assertThat(index("h1")).isEmpty();
+        assertThat(producer.history()).as("no host gets the old VMs under the new network").isEmpty();
     }
 
     @Test

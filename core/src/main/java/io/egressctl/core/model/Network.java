@@ -36,6 +36,11 @@ public record Network(String networkId, String tenantId, NetworkKind kind, Cidr 
         return Optional.ofNullable(guestCidr6);
     }
 
+    /** The same network under another id (its log id, when the tenant's name is scoped: see {@code NetworkIds}). */
+    public Network withNetworkId(String id) {
+        return new Network(id, tenantId, kind, guestCidr, guestCidr6, defaultPolicy, advanced, ruleQuota, keepEstablished);
+    }
+
     /** A copy with another default policy. */
     public Network withDefaultPolicy(DefaultPolicy policy) {
         return new Network(networkId, tenantId, kind, guestCidr, guestCidr6, policy, advanced, ruleQuota, keepEstablished);

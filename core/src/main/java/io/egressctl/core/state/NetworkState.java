@@ -211,6 +211,10 @@ public final class NetworkState {
                 network = null;
                 rules.clear();
                 ruleIdByMatchKey.clear();
+                // The placements go with the network: a network created again under this id (by its
+                // tenant or, after this, by another) starts without VMs and governs only what compute
+                // places on it then. Their hosts get tombstones, their interfaces are released.
+                vms.clear();
                 return Decision.accepted(null);
             }
             case RULE_CREATED, RULE_UPDATED -> {
@@ -378,6 +382,10 @@ public final class NetworkState {
             return Decision.alreadyApplied();
         }
         this.position = position;
+        Decision unbound = checkTenant(c);
+        if (unbound != null) {
+            return unbound;
+        }
         switch (c.operation()) {
             case VM_PLACED, VM_MOVED -> {
                 // Upstream compute is held to the same rules as tenants: ids and addresses end up in
@@ -442,6 +450,31 @@ public final class NetworkState {
             default -> throw new IllegalStateException("unhandled operation " + c.operation());
         }
         return Decision.accepted(null);
+    }
+
+    /**
+     * A placement bound to a tenant ({@link WorkloadChange#networkTenantId()}) is decided only against
+     * a network that exists and belongs to that tenant, so whoever holds a network id (now, or after a
+     * delete) governs only the VMs compute placed for that holder. An event without a tenant (written
+     * before placements were bound) is decided as it always was. The answer never names the owner.
+     */
+    private Decision checkTenant(WorkloadChange c) {
+        String tenant = c.networkTenantId();
+        if (tenant == null) {
+            return null;
+        }
+        if (!Identifiers.isValid(tenant)) {
+            return invalidWorkload("networkTenantId", tenant);
+        }
+        if (network == null) {
+            return Decision.rejected("NETWORK_NOT_FOUND", "network " + networkId + " does not exist"
+                    + " (a placement bound to tenant " + tenant + " needs that tenant's network)", null);
+        }
+        if (!network.tenantId().equals(tenant)) {
+            return Decision.rejected("TENANT_MISMATCH", "the placement names tenant " + tenant + " but network " + networkId
+                    + " belongs to another tenant", null);
+        }
+        return null;
     }
 
     private static Decision invalidWorkload(String field, String value) {

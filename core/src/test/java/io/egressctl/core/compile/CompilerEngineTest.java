@@ -411,6 +411,19 @@ class CompilerEngineTest {
     }
 
     @Test
+    void aNetworkCreatedAgainAfterItsDeleteStartsWithoutTheOldVmsAndSendsNoHostAnything() {
+        twoNetworksOnThreeHosts();
+        deliverRule(networkDeleted("net-b"));
+
+        CompileResult again = deliverRule(networkCreated(io.egressctl.core.testing.Events.ofTenant("tenant-2", NET_B)));
+
+        assertThat(again.decision().isAccepted()).isTrue();
+        assertThat(engine.state("net-b").vms()).as("the old network's VMs are not inherited").isEmpty();
+        assertThat(again.updates()).as("no host gets a fragment for VMs placed under the old network").isEmpty();
+        assertThat(hosts.host("h3").fragments()).doesNotContainKey("net-b");
+    }
+
+    @Test
     void vmsPlacedBeforeTheirNetworkExistsAreCompiledWhenItIsCreated() {
         assertThat(deliverWorkload(placed("net-a", "a1", "h1", "10.1.0.5")).updates()).isEmpty();
 

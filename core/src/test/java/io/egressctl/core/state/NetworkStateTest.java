@@ -442,6 +442,96 @@ class NetworkStateTest {
     }
 
     @Test
+    void aPlacementBoundToTheNetworksOwnerIsAccepted() {
+        created();
+        Decision d = state.applyWorkload(placed("net-a", "vm-1", "host-1", "10.1.0.5").boundTo("tenant-1"), 2);
+        assertThat(d.isAccepted()).isTrue();
+        assertThat(state.vms()).containsOnlyKeys("vm-1");
+    }
+
+    @Test
+    void aPlacementBoundToAnotherTenantIsRejectedAsTenantMismatchWithoutNamingTheOwner() {
+        created();
+        Decision d = state.applyWorkload(placed("net-a", "vm-1", "host-1", "10.1.0.5").boundTo("tenant-2"), 2);
+        assertRejected(d, "TENANT_MISMATCH");
+        assertThat(d.reason()).contains("tenant-2").doesNotContain("tenant-1");
+        assertThat(state.vms()).isEmpty();
+        assertThat(state.version()).as("a rejection still takes its position").isEqualTo(2);
+    }
+
+    @Test
+    void everyPlacementOperationBoundToAnotherTenantIsRejectedAndChangesNothing() {
+        created();
+        state.applyWorkload(placed("net-a", "vm-1", "host-1", "10.1.0.5").boundTo("tenant-1"), 2);
+        assertRejected(state.applyWorkload(moved("net-a", "vm-1", "host-1", "host-2", "10.1.0.5").boundTo("tenant-2"), 3), "TENANT_MISMATCH");
+        assertRejected(state.applyWorkload(removed("net-a", "vm-1", "host-1").boundTo("tenant-2"), 4), "TENANT_MISMATCH");
+        assertRejected(state.applyWorkload(drained("net-a", "host-1").boundTo("tenant-2"), 5), "TENANT_MISMATCH");
+        assertThat(state.vms().get("vm-1").hostId()).isEqualTo("host-1");
+    }
+
+    @Test
+    void aBoundPlacementBeforeItsNetworkExistsIsRejectedAsNetworkNotFound() {
+        assertRejected(state.applyWorkload(placed("net-a", "vm-1", "host-1", "10.1.0.5").boundTo("tenant-1"), 1), "NETWORK_NOT_FOUND");
+        assertThat(state.vms()).isEmpty();
+        createdAt(2);
+        assertThat(state.vms()).as("nothing was waiting for the network").isEmpty();
+    }
+
+    @Test
+    void aPlacementBoundToAMalformedTenantIdIsRejectedAsInvalid() {
+        created();
+        assertRejected(state.applyWorkload(placed("net-a", "vm-1", "host-1", "10.1.0.5").boundTo("bad tenant"), 2), "INVALID");
+    }
+
+    @Test
+    void anUnboundPlacementFromAnOlderProducerIsDecidedAsBeforeBeforeAndAfterItsNetwork() {
+        assertThat(state.applyWorkload(placed("net-a", "vm-0", "host-1", "10.1.0.4"), 1).isAccepted()).isTrue();
+        createdAt(2);
+        assertThat(state.applyWorkload(placed("net-a", "vm-1", "host-1", "10.1.0.5"), 3).isAccepted()).isTrue();
+        assertThat(state.vms()).containsOnlyKeys("vm-0", "vm-1");
+    }
+
+    @Test
+    void deletingANetworkClearsItsPlacementsSoTheNextNetworkUnderItsIdInheritsNoVm() {
+        created();
+        state.applyWorkload(placed("net-a", "vm-1", "host-1", "10.1.0.5").boundTo("tenant-1"), 2);
+        assertThat(state.applyRule(networkDeleted("net-a"), 3).isAccepted()).isTrue();
+        assertThat(state.vms()).isEmpty();
+
+        Network other = io.egressctl.core.testing.Events.ofTenant("tenant-2", NET);
+        assertThat(state.applyRule(networkCreated(other), 4).isAccepted()).isTrue();
+        assertThat(state.vms()).as("another tenant's network under the same id starts empty").isEmpty();
+        assertRejected(state.applyWorkload(removed("net-a", "vm-1", "host-1"), 5), "VM_NOT_FOUND");
+        assertRejected(state.applyWorkload(placed("net-a", "vm-1", "host-1", "10.1.0.5").boundTo("tenant-1"), 6), "TENANT_MISMATCH");
+        assertThat(state.applyWorkload(placed("net-a", "vm-9", "host-1", "10.1.0.9").boundTo("tenant-2"), 7).isAccepted()).isTrue();
+    }
+
+    @Test
+    void aLogWithADeleteAndARecreateIsDecidedTheSameOnEveryReplay() {
+        List<Object> log = List.of(networkCreated(NET), placed("net-a", "vm-1", "host-1", "10.1.0.5").boundTo("tenant-1"),
+                networkDeleted("net-a"), networkCreated(io.egressctl.core.testing.Events.ofTenant("tenant-2", NET)),
+                placed("net-a", "vm-1", "host-1", "10.1.0.5").boundTo("tenant-1"),
+                placed("net-a", "vm-2", "host-2", "10.1.0.6").boundTo("tenant-2"));
+        List<String> first = new ArrayList<>();
+        List<String> second = new ArrayList<>();
+        NetworkState a = new NetworkState("net-a");
+        NetworkState b = new NetworkState("net-a");
+        for (int i = 0; i < log.size(); i++) {
+            first.add(decide(a, log.get(i), i + 1));
+            second.add(decide(b, log.get(i), i + 1));
+        }
+        assertThat(first).isEqualTo(second).containsExactly("ACCEPTED", "ACCEPTED", "ACCEPTED", "ACCEPTED",
+                "REJECTED TENANT_MISMATCH", "ACCEPTED");
+        assertThat(a.vms()).isEqualTo(b.vms()).containsOnlyKeys("vm-2");
+        assertThat(a.version()).isEqualTo(b.version()).isEqualTo(6);
+    }
+
+    private static String decide(NetworkState s, Object event, long position) {
+        Decision d = event instanceof RuleChange r ? s.applyRule(r, position) : s.applyWorkload((WorkloadChange) event, position);
+        return d.outcome() + (d.code() == null ? "" : " " + d.code());
+    }
+
+    @Test
     void removingAVmThatIsNotPlacedIsRejectedAsVmNotFound() {
         Decision d = state.applyWorkload(removed("net-a", "vm-9", "host-1"), 1);
 

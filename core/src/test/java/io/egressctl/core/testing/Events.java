@@ -42,6 +42,12 @@ public final class Events {
                 guestCidr6 == null ? null : Cidr.parse(guestCidr6), policy, advanced, quota);
     }
 
+    /** The same network, owned by {@code tenantId}. */
+    public static Network ofTenant(String tenantId, Network n) {
+        return new Network(n.networkId(), tenantId, n.kind(), n.guestCidr(), n.guestCidr6(), n.defaultPolicy(), n.advanced(),
+                n.ruleQuota(), n.keepEstablished());
+    }
+
     /** Validates a draft into a rule, as the rule-service would before publishing it. */
     public static EgressRule rule(String ruleId, Network network, RuleDraft draft) {
         return VALIDATOR.validateRule(ruleId, draft, network);

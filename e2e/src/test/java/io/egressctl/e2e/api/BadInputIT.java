@@ -280,9 +280,11 @@ class BadInputIT {
                 404, "NOT_FOUND", null, detail);
         assertProblem(api.delete("/api/v1/networks/" + otherNet, cp.tenantKey()), 404, "NOT_FOUND", null, detail);
         assertThat(api.get("/api/v1/networks", cp.tenantKey()).body().toString()).doesNotContain(otherNet);
-        // Network ids are global: creating one with the other tenant's id is refused and leaves it untouched.
-        ApiClient.Response clash = api.post("/api/v1/networks", cp.tenantKey(), Map.of("networkId", otherNet, "guestCidr", "10.42.0.0/24"));
-        assertThat(clash.status()).isEqualTo(409);
+        // Network ids are scoped by tenant: creating one with the other tenant's id creates the caller's own
+        // network (no 409 telling that the other exists) and leaves the other tenant's untouched.
+        ApiClient.Response own = api.post("/api/v1/networks", cp.tenantKey(), Map.of("networkId", otherNet, "guestCidr", "10.42.0.0/24"));
+        assertThat(own.status()).as("%s", own.body()).isEqualTo(202);
+        assertThat(own.text("networkId")).isEqualTo(otherNet);
         published.assertNothingSince(before);
     }
 

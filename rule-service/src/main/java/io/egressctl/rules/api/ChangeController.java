@@ -4,6 +4,7 @@ import io.egressctl.rules.auth.Caller;
 import io.egressctl.rules.changes.ChangeStatus;
 import io.egressctl.rules.changes.ChangeTracker;
 import io.egressctl.rules.changes.ChangeWaiters;
+import io.egressctl.rules.views.NetworkNames;
 import io.egressctl.rules.views.NetworkViews;
 import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PathVariable;
@@ -51,7 +52,7 @@ class ChangeController {
         return AsyncAnswer.of(waiters.await(changeId, null, wait, t, s -> {
             admit(caller, s);
             checked.set(s.networkId() != null);
-        }), s -> checked.get() && s.networkId() != null ? s : answer(caller, s), t);
+        }), s -> checked.get() && s.networkId() != null ? NetworkNames.shown(caller, s) : answer(caller, s), t);
     }
 
     /**
@@ -72,6 +73,6 @@ class ChangeController {
         if (s.status().equals("PUBLISHED") && s.networkId() == null) {
             throw ApiException.notFound("change " + s.changeId());
         }
-        return s;
+        return NetworkNames.shown(caller, s);
     }
 }

@@ -2,10 +2,12 @@ package io.egressctl.rules.api;
 
 import io.egressctl.core.event.Audit;
 import io.egressctl.rules.auth.Caller;
+import io.egressctl.rules.changes.ChangeStatus;
 import io.egressctl.rules.changes.ChangeTracker;
 import io.egressctl.rules.changes.ChangeWaiters;
 import io.egressctl.rules.config.EgressProperties;
 import io.egressctl.rules.logging.LogContext;
+import io.egressctl.rules.views.NetworkNames;
 import io.egressctl.schemas.view.RedisKeys;
 import jakarta.servlet.http.HttpServletRequest;
 import org.springframework.http.HttpStatus;
@@ -292,16 +294,18 @@ class ChangeWriter {
      *
      * @return a {@code ResponseEntity}, or a {@code DeferredResult} of one
      */
-    Object answer(Map<String, Object> ids, String networkId, String wait, String timeout, HttpStatus whenDone) {
+    Object answer(Caller caller, Map<String, Object> ids, String networkId, String wait, String timeout, HttpStatus whenDone) {
         String changeId = (String) ids.get("changeId");
         Map<String, Object> body = new LinkedHashMap<>(ids);
         URI location = URI.create("/api/v1/changes/" + changeId);
         if (wait == null) {
-            body.put("status", tracker.find(changeId).orElse(ChangeTracker.published(changeId, networkId)));
+            ChangeStatus s = tracker.find(changeId).orElse(ChangeTracker.published(changeId, networkId));
+            body.put("status", NetworkNames.shown(caller, s));
             return ResponseEntity.accepted().location(location).body(body);
         }
         Duration t = parseTimeout(timeout);
-        return AsyncAnswer.of(waiters.await(changeId, networkId, wait, t, s -> { }), s -> {
+        return AsyncAnswer.of(waiters.await(changeId, networkId, wait, t, s -> { }), logged -> {
+            ChangeStatus s = NetworkNames.shown(caller, logged);
             if (s.status().equals("REJECTED")) {
                 throw new ApiException(HttpStatus.CONFLICT, s.code() == null ? "REJECTED" : s.code(),
                         "the change was rejected in log order: " + s.reason(), Map.of("changeId", changeId));

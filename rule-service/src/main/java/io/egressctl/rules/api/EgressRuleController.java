@@ -7,6 +7,7 @@ import io.egressctl.core.state.Limits;
 import io.egressctl.core.validation.RuleValidator;
 import io.egressctl.rules.auth.Caller;
 import io.egressctl.rules.publish.EventPublisher;
+import io.egressctl.rules.views.NetworkNames;
 import io.egressctl.rules.views.NetworkViews;
 import io.egressctl.schemas.view.NetworkView;
 import io.egressctl.schemas.view.RuleView;
@@ -63,14 +64,14 @@ class EgressRuleController {
         Map<String, Object> ids = writer.once(caller, idempotencyKey, fingerprint, "ruleId", claim -> {
             String ruleId = claim.entityId();
             EgressRule rule = validator.validateRule(ruleId, body.draft(), network);
-            checkConflicts(view, rule, limits);
-            RuleChange change = new RuleChange(claim.changeId(), RuleChange.Operation.RULE_CREATED, networkId, expected, idempotencyKey,
+            checkConflicts(caller, view, rule, limits);
+            RuleChange change = new RuleChange(claim.changeId(), RuleChange.Operation.RULE_CREATED, view.networkId(), expected, idempotencyKey,
                     null, null, rule, writer.audit(caller, request));
             FragmentBudget.check(view, limits, (copy, position) -> copy.applyRule(change, position));
             publisher.publish(change);
             return Map.of("changeId", claim.changeId(), "ruleId", ruleId);
         });
-        return writer.answer(ids, networkId, wait, timeout, HttpStatus.CREATED);
+        return writer.answer(caller, ids, view.networkId(), wait, timeout, HttpStatus.CREATED);
     }
 
     @GetMapping
@@ -107,16 +108,16 @@ class EgressRuleController {
         EgressRule before = existing(view, ruleId);
         Long expected = ChangeWriter.expectedVersion(ifMatch, view.configVersion());
         EgressRule after = validator.validateRule(ruleId, body.draft(), view.network());
-        checkConflicts(view, after, limits);
+        checkConflicts(caller, view, after, limits);
         Map<String, Object> ids = writer.once(claim -> {
             String changeId = claim.changeId();
-            RuleChange change = new RuleChange(changeId, RuleChange.Operation.RULE_UPDATED, networkId, expected, null,
+            RuleChange change = new RuleChange(changeId, RuleChange.Operation.RULE_UPDATED, view.networkId(), expected, null,
                     null, before, after, writer.audit(caller, request));
             FragmentBudget.check(view, limits, (copy, position) -> copy.applyRule(change, position));
             publisher.publish(change);
             return Map.of("changeId", changeId, "ruleId", ruleId);
         });
-        return writer.answer(ids, networkId, wait, timeout, HttpStatus.OK);
+        return writer.answer(caller, ids, view.networkId(), wait, timeout, HttpStatus.OK);
     }
 
     /** A {@code ResponseEntity}, or with {@code ?wait=} a {@code DeferredResult} of one (the wait holds no thread). */
@@ -132,11 +133,11 @@ class EgressRuleController {
         Long expected = ChangeWriter.expectedVersion(ifMatch, view.configVersion());
         Map<String, Object> ids = writer.once(claim -> {
             String changeId = claim.changeId();
-            publisher.publish(new RuleChange(changeId, RuleChange.Operation.RULE_DELETED, networkId, expected, null,
+            publisher.publish(new RuleChange(changeId, RuleChange.Operation.RULE_DELETED, view.networkId(), expected, null,
                     null, before, null, writer.audit(caller, request)));
             return Map.of("changeId", changeId, "ruleId", ruleId);
         });
-        return writer.answer(ids, networkId, wait, timeout, HttpStatus.OK);
+        return writer.answer(caller, ids, view.networkId(), wait, timeout, HttpStatus.OK);
     }
 
     private static EgressRule existing(NetworkView view, String ruleId) {
@@ -151,7 +152,7 @@ class EgressRuleController {
      * Fast feedback on what the log would reject anyway: duplicates and the quota (the network's own,
      * never above the operator's limit of rules per network).
      */
-    static void checkConflicts(NetworkView view, EgressRule rule, Limits limits) {
+    static void checkConflicts(Caller caller, NetworkView view, EgressRule rule, Limits limits) {
         String key = rule.matchKey();
         for (EgressRule existing : view.ruleList()) {
             if (!existing.ruleId().equals(rule.ruleId()) && existing.matchKey().equals(key)) {
@@ -161,7 +162,7 @@ class EgressRuleController {
         }
         int quota = limits.effectiveQuota(view.ruleQuota());
         if (!view.rules().containsKey(rule.ruleId()) && view.rules().size() >= quota) {
-            throw new ApiException(HttpStatus.CONFLICT, "QUOTA_EXCEEDED", "network " + view.networkId() + " already has its quota of "
+            throw new ApiException(HttpStatus.CONFLICT, "QUOTA_EXCEEDED", "network " + NetworkNames.shown(caller, view.networkId()) + " already has its quota of "
                     + quota + " rules" + (quota < view.ruleQuota() ? " (the operator's limit of rules per network)" : ""),
                     Map.of("quota", quota));
         }

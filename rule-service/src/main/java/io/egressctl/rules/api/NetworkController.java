@@ -8,6 +8,7 @@ import io.egressctl.core.validation.ValidationException;
 import io.egressctl.core.validation.Violation;
 import io.egressctl.rules.auth.Caller;
 import io.egressctl.rules.publish.EventPublisher;
+import io.egressctl.rules.views.NetworkNames;
 import io.egressctl.rules.views.NetworkViews;
 import io.egressctl.schemas.view.NetworkView;
 import jakarta.servlet.http.HttpServletRequest;
@@ -28,20 +29,28 @@ import org.springframework.web.bind.annotation.RestController;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicReference;
 
-/** Guest networks: create, read, change the default egress policy or keepEstablished, delete. */
+/**
+ * Guest networks: create, read, change the default egress policy or keepEstablished, delete. A tenant
+ * names its networks in its own namespace ({@link NetworkNames}): the {@code networkId} it posts and
+ * sees is its name, whatever the network's log id, and another tenant's network of the same name is
+ * neither found nor in the way.
+ */
 @RestController
 @RequestMapping("/api/v1/networks")
 class NetworkController {
 
     private final NetworkViews views;
+    private final NetworkNames names;
     private final EventPublisher publisher;
     private final ChangeWriter writer;
     private final Limits limits;
     private final RuleValidator validator = new RuleValidator();
 
-    NetworkController(NetworkViews views, EventPublisher publisher, ChangeWriter writer, Limits limits) {
+    NetworkController(NetworkViews views, NetworkNames names, EventPublisher publisher, ChangeWriter writer, Limits limits) {
         this.views = views;
+        this.names = names;
         this.publisher = publisher;
         this.writer = writer;
         this.limits = limits;
@@ -55,13 +64,16 @@ class NetworkController {
                   @RequestParam(required = false) String timeout,
                   @RequestHeader(name = "Idempotency-Key", required = false) String idempotencyKey,
                   HttpServletRequest request) {
-        Network network = validator.validateNetwork(body.draft(), caller.tenantId(), limits);
+        Network named = validator.validateNetwork(body.draft(), caller.tenantId(), limits);
+        String name = named.networkId();
         String fingerprint = idempotencyKey == null ? null : writer.fingerprint(request, body);
-        Map<String, Object> ids = writer.once(caller, idempotencyKey, fingerprint, "networkId", network.networkId(), claim -> {
+        AtomicReference<String> logId = new AtomicReference<>();
+        Map<String, Object> ids = writer.once(caller, idempotencyKey, fingerprint, "networkId", name, claim -> {
             // Checked inside the claim: a retry of a create that went through finds it done (its stored
-            // answer), not NETWORK_EXISTS.
-            if (views.find(network.networkId()).isPresent()) {
-                throw new ApiException(HttpStatus.CONFLICT, "NETWORK_EXISTS", "network " + network.networkId() + " already exists");
+            // answer), not NETWORK_EXISTS. Only the caller's own networks count: another tenant's network
+            // of this name is not in the way, and nothing in the answer tells that it exists.
+            if (names.find(caller, name).isPresent()) {
+                throw new ApiException(HttpStatus.CONFLICT, "NETWORK_EXISTS", "network " + name + " already exists");
             }
             int owned = views.networkIds(caller.tenantId()).size();
             if (owned >= limits.networksPerTenant()) {
@@ -69,18 +81,22 @@ class NetworkController {
                         + owned + " networks, the operator's limit of networks per tenant is " + limits.networksPerTenant(),
                         Map.of("limit", limits.networksPerTenant()));
             }
+            Network network = named.withNetworkId(names.allocate(caller.tenantId(), name));
+            logId.set(network.networkId());
             publisher.publish(new RuleChange(claim.changeId(), RuleChange.Operation.NETWORK_CREATED, network.networkId(), null,
                     idempotencyKey, network, null, null, writer.audit(caller, request)));
-            return Map.of("changeId", claim.changeId(), "networkId", network.networkId());
+            return Map.of("changeId", claim.changeId(), "networkId", NetworkNames.shown(caller, network.networkId()));
         });
-        return writer.answer(ids, network.networkId(), wait, timeout, HttpStatus.CREATED);
+        // An idempotent replay did not run the publish: the network's log id is then read back.
+        String published = logId.get() != null ? logId.get() : names.find(caller, name).map(NetworkView::networkId).orElse(name);
+        return writer.answer(caller, ids, published, wait, timeout, HttpStatus.CREATED);
     }
 
     @GetMapping
     List<NetworkView> list(@RequestAttribute("egress.caller") Caller caller) {
         List<NetworkView> out = new ArrayList<>();
         for (String id : views.networkIds(caller.tenantId())) {
-            views.find(id).ifPresent(out::add);
+            views.find(id).ifPresent(v -> out.add(NetworkNames.shown(caller, v)));
         }
         return out;
     }
@@ -88,7 +104,7 @@ class NetworkController {
     @GetMapping("/{networkId}")
     ResponseEntity<NetworkView> get(@RequestAttribute("egress.caller") Caller caller, @PathVariable String networkId) {
         NetworkView v = visible(caller, networkId);
-        return ResponseEntity.ok().eTag("\"" + v.configVersion() + "\"").body(v);
+        return ResponseEntity.ok().eTag("\"" + v.configVersion() + "\"").body(NetworkNames.shown(caller, v));
     }
 
     /** A {@code ResponseEntity}, or with {@code ?wait=} a {@code DeferredResult} of one (the wait holds no thread). */
@@ -104,11 +120,11 @@ class NetworkController {
         Network updated = patched(v.network(), body);
         Map<String, Object> ids = writer.once(claim -> {
             String changeId = claim.changeId();
-            publisher.publish(new RuleChange(changeId, RuleChange.Operation.NETWORK_UPDATED, networkId, expected, null,
+            publisher.publish(new RuleChange(changeId, RuleChange.Operation.NETWORK_UPDATED, v.networkId(), expected, null,
                     updated, null, null, writer.audit(caller, request)));
             return Map.of("changeId", changeId, "networkId", networkId);
         });
-        return writer.answer(ids, networkId, wait, timeout, HttpStatus.OK);
+        return writer.answer(caller, ids, v.networkId(), wait, timeout, HttpStatus.OK);
     }
 
     /** A {@code ResponseEntity}, or with {@code ?wait=} a {@code DeferredResult} of one (the wait holds no thread). */
@@ -127,11 +143,11 @@ class NetworkController {
         }
         Map<String, Object> ids = writer.once(claim -> {
             String changeId = claim.changeId();
-            publisher.publish(new RuleChange(changeId, RuleChange.Operation.NETWORK_DELETED, networkId, expected, null,
+            publisher.publish(new RuleChange(changeId, RuleChange.Operation.NETWORK_DELETED, v.networkId(), expected, null,
                     null, null, null, writer.audit(caller, request)));
             return Map.of("changeId", changeId, "networkId", networkId);
         });
-        return writer.answer(ids, networkId, wait, timeout, HttpStatus.OK);
+        return writer.answer(caller, ids, v.networkId(), wait, timeout, HttpStatus.OK);
     }
 
     /** The network with a patch's settings; a field left out keeps its value, and at least one is given. */
@@ -159,9 +175,11 @@ class NetworkController {
         return limits;
     }
 
-    /** The network if the caller may see it; another tenant's network answers 404, as a missing one. */
+    /**
+     * The caller's network of that name (an operator's: of that log id), as stored: its {@code networkId}
+     * is the log id, which events carry. Another tenant's network answers 404, as a missing one.
+     */
     NetworkView visible(Caller caller, String networkId) {
-        return views.find(networkId).filter(v -> caller.canSee(v.tenantId()))
-                .orElseThrow(() -> ApiException.notFound("network " + networkId));
+        return names.find(caller, networkId).orElseThrow(() -> ApiException.notFound("network " + networkId));
     }
 }

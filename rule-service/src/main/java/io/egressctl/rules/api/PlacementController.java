@@ -3,6 +3,7 @@ package io.egressctl.rules.api;
 import io.egressctl.core.event.WorkloadChange;
 import io.egressctl.rules.auth.Caller;
 import io.egressctl.rules.publish.EventPublisher;
+import io.egressctl.rules.views.NetworkNames;
 import io.egressctl.rules.views.NetworkViews;
 import io.egressctl.schemas.view.NetworkView;
 import jakarta.servlet.http.HttpServletRequest;
@@ -23,19 +24,23 @@ import java.util.Map;
  * VM placements for upstream compute (operator role): the same WorkloadEvents compute may also
  * publish straight to Kafka. A placement names the VM's interface on its host, its identity there;
  * with {@code ?wait=applied} the answer comes once every affected host enforces it, which is the
- * gate compute holds a VM's boot on.
+ * gate compute holds a VM's boot on. Every event it publishes is bound to the network's owning
+ * tenant ({@code networkTenantId}), so the log decides it only against that tenant's network.
  */
 @RestController
 @RequestMapping("/api/v1/networks/{networkId}/placements")
 class PlacementController {
 
     private final NetworkViews views;
+    private final NetworkNames names;
     private final EventPublisher publisher;
     private final ChangeWriter writer;
     private final io.egressctl.core.state.Limits limits;
 
-    PlacementController(NetworkViews views, EventPublisher publisher, ChangeWriter writer, io.egressctl.core.state.Limits limits) {
+    PlacementController(NetworkViews views, NetworkNames names, EventPublisher publisher, ChangeWriter writer,
+                        io.egressctl.core.state.Limits limits) {
         this.views = views;
+        this.names = names;
         this.publisher = publisher;
         this.writer = writer;
         this.limits = limits;
@@ -51,6 +56,7 @@ class PlacementController {
         requireOperator(caller);
         Placements.Placement p = Placements.validate(networkId, vmId, body);
         NetworkView view = views.find(networkId).orElse(null);
+        String tenant = Placements.owningTenant(networkId, view != null ? view.tenantId() : names.tenantOf(networkId).orElse(null), body);
         Placements.requireInsideGuestCidr(p, view);
         // Refused here, before anything is published. Two placements racing for one interface both
         // pass this check; the log then decides: NetworkState rejects the second of one network
@@ -61,10 +67,10 @@ class PlacementController {
         String changeId = ChangeWriter.newId();
         WorkloadChange change = new WorkloadChange(changeId, move ? WorkloadChange.Operation.VM_MOVED : WorkloadChange.Operation.VM_PLACED,
                 networkId, vmId, p.hostId(), move ? current.hostId() : null, p.interfaceName(), p.mac(), p.ipv4(), p.ipv6(),
-                writer.audit(caller, request));
+                writer.audit(caller, request), tenant);
         FragmentBudget.check(view, limits, (copy, position) -> copy.applyWorkload(change, position));
         publisher.publish(change);
-        return writer.answer(Map.of("changeId", changeId, "vmId", vmId), networkId, wait, timeout, HttpStatus.OK);
+        return writer.answer(caller, Map.of("changeId", changeId, "vmId", vmId), networkId, wait, timeout, HttpStatus.OK);
     }
 
     /** A {@code ResponseEntity}, or with {@code ?wait=} a {@code DeferredResult} of one (the wait holds no thread). */
@@ -82,8 +88,8 @@ class PlacementController {
         }
         String changeId = ChangeWriter.newId();
         publisher.publish(new WorkloadChange(changeId, WorkloadChange.Operation.VM_REMOVED, networkId, vmId, current.hostId(),
-                null, null, null, writer.audit(caller, request)));
-        return writer.answer(Map.of("changeId", changeId, "vmId", vmId), networkId, wait, timeout, HttpStatus.OK);
+                null, null, null, writer.audit(caller, request)).boundTo(view.tenantId()));
+        return writer.answer(caller, Map.of("changeId", changeId, "vmId", vmId), networkId, wait, timeout, HttpStatus.OK);
     }
 
     private static void requireOperator(Caller caller) {

@@ -2,6 +2,7 @@ package io.egressctl.rules.api;
 
 import io.egressctl.core.validation.Identifiers;
 import io.egressctl.core.validation.Interfaces;
+import io.egressctl.core.validation.NetworkIds;
 import io.egressctl.core.validation.ValidationException;
 import io.egressctl.core.validation.Violation;
 import io.egressctl.schemas.mapping.EventMapper;
@@ -45,9 +46,12 @@ final class Placements {
      */
     static Placement validate(String networkId, String vmId, Requests.PlacementRequest body) {
         List<Violation> violations = new ArrayList<>();
-        check(violations, () -> Identifiers.require("networkId", networkId));
+        check(violations, () -> NetworkIds.requireLogId("networkId", networkId));
         check(violations, () -> Identifiers.require("vmId", vmId));
         check(violations, () -> Identifiers.require("hostId", body.hostId()));
+        if (body.tenantId() != null) {
+            check(violations, () -> Identifiers.require("tenantId", body.tenantId()));
+        }
         String nameReason = interfaceNameReason(body.interfaceName());
         if (nameReason != null) {
             violations.add(new Violation("interfaceName", nameReason));
@@ -71,6 +75,27 @@ final class Placements {
             throw new ValidationException(violations);
         }
         return new Placement(networkId, vmId, body.hostId(), body.interfaceName(), mac, v4, v6);
+    }
+
+    /**
+     * The tenant a placement is bound to: the network's owner ({@code owner}: its view's tenant, or
+     * before the compiler wrote the view, the tenant that created it, see
+     * {@code NetworkNames.tenantOf}). A network no tenant created is answered 404 (a VM placed under an
+     * id nobody holds yet would be governed by whoever creates it), unless the request names the
+     * tenant; a request naming another tenant than the owner is refused ({@code 409 TENANT_MISMATCH}:
+     * the id is now another tenant's network, e.g. deleted and created again). The event carries the
+     * tenant, so the log decides it against the network as it is at its turn: another tenant's, or
+     * none, and it is rejected.
+     */
+    static String owningTenant(String networkId, String owner, Requests.PlacementRequest body) {
+        if (owner == null && body.tenantId() == null) {
+            throw ApiException.notFound("network " + networkId);
+        }
+        if (owner != null && body.tenantId() != null && !body.tenantId().equals(owner)) {
+            throw new ApiException(HttpStatus.CONFLICT, "TENANT_MISMATCH", "the placement names tenant "
+                    + body.tenantId() + " but network " + networkId + " belongs to another tenant");
+        }
+        return owner != null ? owner : body.tenantId();
     }
 
     /**

@@ -10,6 +10,7 @@ import io.egressctl.core.render.NftRenderer;
 import io.egressctl.core.state.NetworkState;
 import io.egressctl.core.validation.RuleValidator;
 import io.egressctl.rules.auth.Caller;
+import io.egressctl.rules.views.NetworkNames;
 import io.egressctl.schemas.view.NetworkView;
 import io.egressctl.schemas.view.RuleView;
 import org.springframework.http.ResponseEntity;
@@ -66,17 +67,25 @@ class PreviewController {
     ResponseEntity<Map<String, Object>> preview(@RequestAttribute("egress.caller") Caller caller, @PathVariable String networkId,
                                                 @RequestBody Requests.RuleRequest body) {
         NetworkView view = networks.visible(caller, networkId);
-        return ResponseEntity.ok().eTag("\"" + view.configVersion() + "\"").body(preview(view, body));
+        return ResponseEntity.ok().eTag("\"" + view.configVersion() + "\"").body(preview(caller, view, body));
     }
 
-    /** The preview of {@code body} on {@code view}; throws the same validation errors as a create. */
+    /** The preview as the operator sees it (tests). */
     Map<String, Object> preview(NetworkView view, Requests.RuleRequest body) {
+        return preview(new Caller("test", "ops", true), view, body);
+    }
+
+    /**
+     * The preview of {@code body} on {@code view} for {@code caller} (who sees the network by its name);
+     * throws the same validation errors as a create.
+     */
+    Map<String, Object> preview(Caller caller, NetworkView view, Requests.RuleRequest body) {
         Network network = view.network();
         EgressRule rule = validator.validateRule(PREVIEW_RULE_ID, body.draft(), network);
 
         Map<String, Object> conflict = null;
         try {
-            EgressRuleController.checkConflicts(view, rule, limits);
+            EgressRuleController.checkConflicts(caller, view, rule, limits);
         } catch (ApiException e) {
             conflict = new LinkedHashMap<>();
             conflict.put("code", e.code());
@@ -129,7 +138,7 @@ class PreviewController {
         }
 
         Map<String, Object> out = new LinkedHashMap<>();
-        out.put("networkId", view.networkId());
+        out.put("networkId", NetworkNames.shown(caller, view.networkId()));
         out.put("configVersion", view.configVersion());
         out.put("rule", RuleView.of(rule, network.defaultPolicy()));
         out.put("affectedVms", affectedVms);

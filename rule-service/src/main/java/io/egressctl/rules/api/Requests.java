@@ -35,6 +35,15 @@ final class Requests {
      * Where a VM runs: its host, the interface it is plugged into there (tap/vnet/veth, its identity on
      * the host), that interface's MAC, and its addresses.
      */
-    record PlacementRequest(String hostId, String interfaceName, String mac, String ipv4, String ipv6) {
+    /**
+     * A placement. {@code tenantId} is optional: the tenant compute places the VM for; when given, the
+     * network must be that tenant's, else the placement is refused, and the event is bound to it.
+     */
+    record PlacementRequest(String hostId, String interfaceName, String mac, String ipv4, String ipv6, String tenantId) {
+
+        /** A placement that names no tenant: bound to the network's owner when published. */
+        PlacementRequest(String hostId, String interfaceName, String mac, String ipv4, String ipv6) {
+            this(hostId, interfaceName, mac, ipv4, ipv6, null);
+        }
     }
 }

@@ -12,6 +12,7 @@ import io.egressctl.rules.auth.Caller;
 import io.egressctl.rules.changes.ChangeStatus;
 import io.egressctl.rules.config.EgressProperties;
 import io.egressctl.rules.logging.LogContext;
+import io.egressctl.rules.views.NetworkNames;
 import io.egressctl.schemas.view.NetworkView;
 import io.egressctl.schemas.view.RuleView;
 import org.slf4j.Logger;
@@ -171,12 +172,12 @@ public class CloudStackApi {
         } catch (ValidationException e) {
             throw FirewallRules.invalid(p.command(), e);
         }
-        checkConflicts(view, rule);
+        checkConflicts(caller, view, rule);
         Boolean display = caller.operator() ? p.bool("fordisplay") : null; // admin-only in CloudStack; ignored for users
         String changeId = UUID.randomUUID().toString();
         LogContext.changeId(changeId);
         Instant now = clock.instant();
-        Map<String, Object> snapshot = FirewallRules.toCloudStack(RuleView.of(rule, view.network().defaultPolicy()), view,
+        Map<String, Object> snapshot = FirewallRules.toCloudStack(RuleView.of(rule, view.network().defaultPolicy()), NetworkNames.shown(caller, view),
                 new CloudStackStore.RuleMeta(null, display), caller.operator());
         if (display != null) {
             store.saveRuleMeta(view.networkId(), ruleId, new CloudStackStore.RuleMeta(null, display));
@@ -192,20 +193,20 @@ public class CloudStackApi {
     }
 
     /** Fast answers to what the log would reject anyway: duplicates and the quota. */
-    private void checkConflicts(NetworkView view, EgressRule rule) {
+    private void checkConflicts(Caller caller, NetworkView view, EgressRule rule) {
         String key = rule.matchKey();
         for (EgressRule existing : view.ruleList()) {
             if (existing.matchKey().equals(key)) {
                 String shown = Optional.ofNullable(store.ruleMeta(view.networkId()).get(existing.ruleId()))
                         .map(CloudStackStore.RuleMeta::customId).orElse(existing.ruleId());
                 throw CloudStackError.conflict("There is already an egress firewall rule with the same parameters in network "
-                        + view.networkId() + ": " + shown);
+                        + NetworkNames.shown(caller, view.networkId()) + ": " + shown);
             }
         }
         int quota = limits.effectiveQuota(view.ruleQuota());
         if (view.rules().size() >= quota) {
             throw new CloudStackError(532, 4370, "Maximum number of egress rules (" + quota + ") for network "
-                    + view.networkId() + " has been exceeded.");
+                    + NetworkNames.shown(caller, view.networkId()) + " has been exceeded.");
         }
     }
 
@@ -277,7 +278,7 @@ public class CloudStackApi {
         String onlyRule = null;
         if (id != null) {
             Located at = locate(caller, p, id);
-            if (networkId == null || networkId.equals(at.view().networkId())) {
+            if (networkId == null || networkId.equals(NetworkNames.shown(caller, at.view().networkId()))) {
                 networks.add(at.view());
             }
             onlyRule = at.ruleId();
@@ -295,7 +296,7 @@ public class CloudStackApi {
                 CloudStackStore.RuleMeta m = meta.get(r.ruleId());
                 boolean shown = m == null || m.forDisplay() == null || m.forDisplay();
                 if ((onlyRule == null || onlyRule.equals(r.ruleId())) && (display == null || display == shown)) {
-                    rules.add(FirewallRules.toCloudStack(r, view, m, caller.operator()));
+                    rules.add(FirewallRules.toCloudStack(r, NetworkNames.shown(caller, view), m, caller.operator()));
                 }
             }
         }
@@ -311,7 +312,7 @@ public class CloudStackApi {
         List<Map<String, Object>> out = new ArrayList<>();
         List<String> ids = id != null ? List.of(visibleNetwork(caller, p, "id", id).networkId()) : networkIds(caller, p);
         for (String nid : ids) {
-            backend.network(nid).filter(v -> caller.canSee(v.tenantId()))
+            backend.network(nid).filter(v -> caller.canSee(v.tenantId())).map(v -> NetworkNames.shown(caller, v))
                     .filter(v -> keyword == null || v.networkId().toLowerCase(Locale.ROOT).contains(keyword.toLowerCase(Locale.ROOT)))
                     .ifPresent(v -> out.add(FirewallRules.network(v)));
         }
@@ -347,7 +348,7 @@ public class CloudStackApi {
                 }
                 case "REJECTED" -> {
                     status = 2;
-                    CloudStackError e = rejection(s);
+                    CloudStackError e = rejection(NetworkNames.shown(caller, s));
                     result = errorBody(e);
                 }
                 default -> status = 0;
@@ -385,14 +386,15 @@ public class CloudStackApi {
         RuleView live = view.map(v -> v.rules().get(job.ruleId())).orElse(null);
         Map<String, Object> rule;
         if (live != null) {
-            rule = FirewallRules.toCloudStack(live, view.get(), store.ruleMeta(job.networkId()).get(job.ruleId()), caller.operator());
+            rule = FirewallRules.toCloudStack(live, NetworkNames.shown(caller, view.get()), store.ruleMeta(job.networkId()).get(job.ruleId()),
+                    caller.operator());
         } else if (job.ruleJson() != null) {
             rule = json.readValue(job.ruleJson(), new TypeReference<LinkedHashMap<String, Object>>() { });
             if (!caller.operator()) {
                 rule.remove("fordisplay");
             }
         } else {
-            rule = new LinkedHashMap<>(Map.of("id", job.ruleId(), "networkid", job.networkId()));
+            rule = new LinkedHashMap<>(Map.of("id", job.ruleId(), "networkid", NetworkNames.shown(caller, job.networkId())));
         }
         return Map.of("firewallrule", rule);
     }
@@ -443,8 +445,7 @@ public class CloudStackApi {
 
     /** The network if the caller may see it; another tenant's network is answered as a missing one. */
     private NetworkView visibleNetwork(Caller caller, Params p, String parameter, String networkId) {
-        return backend.network(networkId).filter(v -> caller.canSee(v.tenantId()))
-                .orElseThrow(() -> CloudStackError.invalidValue(p.command(), parameter, networkId));
+        return backend.visible(caller, networkId).orElseThrow(() -> CloudStackError.invalidValue(p.command(), parameter, networkId));
     }
 
     private Audit audit(Caller caller, String requestId, Instant now) {

@@ -1,6 +1,7 @@
 package io.egressctl.rules.cloudstack;
 
 import io.egressctl.core.event.RuleChange;
+import io.egressctl.rules.auth.Caller;
 import io.egressctl.rules.changes.ChangeStatus;
 import io.egressctl.schemas.view.NetworkView;
 
@@ -14,6 +15,15 @@ import java.util.Optional;
 public interface CloudStackBackend {
 
     Optional<NetworkView> network(String networkId);
+
+    /**
+     * The network {@code caller} names {@code name} (for a tenant, its own network of that name, never
+     * another tenant's; for an operator, the network of that log id), as stored (log id). By default a
+     * network of that id the caller may see.
+     */
+    default Optional<NetworkView> visible(Caller caller, String name) {
+        return network(name).filter(v -> caller.canSee(v.tenantId()));
+    }
 
     /** Ids of a tenant's networks. */
     List<String> networkIds(String tenantId);

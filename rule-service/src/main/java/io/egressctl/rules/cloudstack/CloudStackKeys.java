@@ -1,35 +1,42 @@
 package io.egressctl.rules.cloudstack;
 
 import io.egressctl.rules.auth.Caller;
+import io.egressctl.rules.auth.KeyDigest;
 import org.springframework.beans.factory.annotation.Value;
 import org.springframework.stereotype.Component;
 
-import java.util.HashMap;
-import java.util.Map;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
 
 /**
  * CloudStack key pairs from {@code egress.cloudstack-keys}: comma-separated
  * {@code apiKey:secretKey=tenantId:role:actor} entries, role {@code tenant} or {@code operator}. The
  * API key may not contain {@code :}; the secret may contain anything but {@code ,}.
+ *
+ * <p>API keys are kept as SHA-256 digests ({@link KeyDigest}) and a presented key is compared with
+ * every configured one in constant time. The secret key is kept as given: verifying CloudStack's
+ * HMAC-SHA1 signature needs the secret itself (a digest of it would not do). An API key listed twice
+ * stops the service at start.
  */
 @Component
 public class CloudStackKeys {
 
     /** One key pair and the caller it authenticates. */
-    public record KeyPair(String apiKey, String secretKey, Caller caller) {
+    public record KeyPair(KeyDigest apiKey, String secretKey, Caller caller) {
 
         @Override
         public String toString() {
-            return "KeyPair[apiKey=" + apiKey + ", caller=" + caller + "]";
+            return "KeyPair[caller=" + caller + "]";
         }
     }
 
-    private final Map<String, KeyPair> byApiKey = new HashMap<>();
+    private final List<KeyPair> pairs = new ArrayList<>();
 
     public CloudStackKeys(@Value("${egress.cloudstack-keys:}") String spec) {
-        for (String entry : (spec == null ? "" : spec).split(",")) {
-            String e = entry.trim();
+        String[] list = (spec == null ? "" : spec).split(",");
+        for (int i = 0; i < list.length; i++) {
+            String e = list[i].trim();
             if (e.isEmpty()) {
                 continue;
             }
@@ -40,20 +47,35 @@ public class CloudStackKeys {
                     || !(who[1].equals("tenant") || who[1].equals("operator"))) {
                 throw new IllegalArgumentException("egress.cloudstack-keys entries are apiKey:secretKey=tenantId:tenant|operator:actor");
             }
-            String apiKey = e.substring(0, colon);
+            KeyDigest apiKey = KeyDigest.of(e.substring(0, colon));
             String secret = e.substring(colon + 1, eq);
-            if (byApiKey.put(apiKey, new KeyPair(apiKey, secret, new Caller(who[2], who[0], who[1].equals("operator")))) != null) {
-                throw new IllegalArgumentException("egress.cloudstack-keys lists API key " + apiKey + " twice");
+            for (KeyPair seen : pairs) {
+                if (seen.apiKey().matches(apiKey)) {
+                    throw new IllegalArgumentException("egress.cloudstack-keys lists one API key twice (entry " + (i + 1)
+                            + " repeats the API key of " + seen.caller().actor() + "@" + seen.caller().tenantId()
+                            + "): each API key must name exactly one key pair");
+                }
             }
+            pairs.add(new KeyPair(apiKey, secret, new Caller(who[2], who[0], who[1].equals("operator"))));
         }
     }
 
-    /** The key pair of an API key, if configured. */
+    /** The key pair of an API key, if configured. Compares with every configured key, in constant time each. */
     public Optional<KeyPair> find(String apiKey) {
-        return apiKey == null ? Optional.empty() : Optional.ofNullable(byApiKey.get(apiKey));
+        if (apiKey == null) {
+            return Optional.empty();
+        }
+        KeyDigest given = KeyDigest.of(apiKey);
+        KeyPair found = null;
+        for (KeyPair p : pairs) {
+            if (p.apiKey().matches(given)) {
+                found = p;
+            }
+        }
+        return Optional.ofNullable(found);
     }
 
     public boolean isEmpty() {
-        return byApiKey.isEmpty();
+        return pairs.isEmpty();
     }
 }

@@ -2,6 +2,7 @@ package io.egressctl.rules.cloudstack;
 
 import io.egressctl.rules.auth.Caller;
 import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.beans.factory.annotation.Value;
 import org.springframework.stereotype.Component;
 
 import java.nio.charset.StandardCharsets;
@@ -29,7 +30,11 @@ import java.util.Map;
  *       until its {@code expires}, so a captured request cannot be replayed while it is valid.</li>
  * </ul>
  * Reads (list, queryAsyncJobResult) are idempotent and may be repeated; a client polling a job
- * twice in one second sends the same signature twice, legitimately.
+ * twice in one second sends the same signature twice, legitimately. Reads follow the same expiry
+ * rule as writes ({@code signatureVersion=3} and {@code expires}, at most an hour ahead), so a leaked
+ * read URL stops working within the hour; {@code egress.cloudstack.reads-without-expiry=true}
+ * ({@code EGRESS_CLOUDSTACK_READS_WITHOUT_EXPIRY}) accepts old clients' reads signed without them,
+ * which then never expire (the compatibility setting; off by default).
  */
 @Component
 public class RequestVerifier {
@@ -47,16 +52,28 @@ public class RequestVerifier {
     private final CloudStackKeys keys;
     private final CloudStackStore store;
     private final Clock clock;
+    private final boolean readsWithoutExpiry;
 
     @Autowired
-    public RequestVerifier(CloudStackKeys keys, CloudStackStore store) {
-        this(keys, store, Clock.systemUTC());
+    public RequestVerifier(CloudStackKeys keys, CloudStackStore store,
+                           @Value("${egress.cloudstack.reads-without-expiry:false}") boolean readsWithoutExpiry) {
+        this(keys, store, Clock.systemUTC(), readsWithoutExpiry);
     }
 
+    /** A verifier under the secure default: reads expire as writes do. */
     public RequestVerifier(CloudStackKeys keys, CloudStackStore store, Clock clock) {
+        this(keys, store, clock, false);
+    }
+
+    /**
+     * @param readsWithoutExpiry accept reads signed without {@code signatureVersion=3} and {@code expires}
+     *                           (old clients); such a signature never expires, so it is off by default
+     */
+    public RequestVerifier(CloudStackKeys keys, CloudStackStore store, Clock clock, boolean readsWithoutExpiry) {
         this.keys = keys;
         this.store = store;
         this.clock = clock;
+        this.readsWithoutExpiry = readsWithoutExpiry;
     }
 
     /**
@@ -93,6 +110,11 @@ public class RequestVerifier {
             }
         } else if (stateChanging) {
             throw CloudStackError.unauthorized("commands that change something must be signed with signatureVersion=3 and expires");
+        } else if (!readsWithoutExpiry) {
+            // A read signed without expires would be valid for ever: a leaked URL could be replayed
+            // at will. Old clients are let in only by the operator's compatibility setting.
+            throw CloudStackError.unauthorized("requests must be signed with signatureVersion=3 and expires, reads too"
+                    + " (the operator may accept old clients' reads with EGRESS_CLOUDSTACK_READS_WITHOUT_EXPIRY=true)");
         }
         if (stateChanging && !store.firstUse(fingerprint(apiKey, signature), Duration.between(now, expires).plusSeconds(1))) {
             throw CloudStackError.unauthorized("replayed request: this signature was already used");

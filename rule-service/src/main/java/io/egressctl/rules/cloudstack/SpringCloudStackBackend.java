@@ -4,6 +4,8 @@ import io.egressctl.core.event.RuleChange;
 import io.egressctl.rules.changes.ChangeStatus;
 import io.egressctl.rules.changes.ChangeTracker;
 import io.egressctl.rules.publish.EventPublisher;
+import io.egressctl.rules.auth.Caller;
+import io.egressctl.rules.views.NetworkNames;
 import io.egressctl.rules.views.NetworkViews;
 import io.egressctl.schemas.view.NetworkView;
 import io.egressctl.schemas.view.RedisKeys;
@@ -21,12 +23,14 @@ import java.util.TreeSet;
 class SpringCloudStackBackend implements CloudStackBackend {
 
     private final NetworkViews views;
+    private final NetworkNames names;
     private final EventPublisher publisher;
     private final ChangeTracker tracker;
     private final UnifiedJedis redis;
 
-    SpringCloudStackBackend(NetworkViews views, EventPublisher publisher, ChangeTracker tracker, UnifiedJedis redis) {
+    SpringCloudStackBackend(NetworkViews views, NetworkNames names, EventPublisher publisher, ChangeTracker tracker, UnifiedJedis redis) {
         this.views = views;
+        this.names = names;
         this.publisher = publisher;
         this.tracker = tracker;
         this.redis = redis;
@@ -35,6 +39,11 @@ class SpringCloudStackBackend implements CloudStackBackend {
     @Override
     public Optional<NetworkView> network(String networkId) {
         return views.find(networkId);
+    }
+
+    @Override
+    public Optional<NetworkView> visible(Caller caller, String name) {
+        return names.find(caller, name);
     }
 
     @Override

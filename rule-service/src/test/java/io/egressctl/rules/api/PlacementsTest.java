@@ -126,6 +126,36 @@ class PlacementsTest {
         return v;
     }
 
+    @Test
+    void aPlacementIsBoundToTheNetworksOwner() {
+        assertThat(Placements.owningTenant("net-a", "acme", body("tap-a1", null))).isEqualTo("acme");
+        Requests.PlacementRequest named = new Requests.PlacementRequest("host-1", "tap-a1", null, "10.0.0.11", null, "acme");
+        assertThat(Placements.owningTenant("net-a", "acme", named)).isEqualTo("acme");
+    }
+
+    @Test
+    void aPlacementOnANetworkNoTenantCreatedIsRefused404UnlessItNamesTheTenant() {
+        ApiException e = catchThrowableOfType(ApiException.class, () -> Placements.owningTenant("net-x", null, body("tap-a1", null)));
+        assertThat(e.status().value()).isEqualTo(404);
+        Requests.PlacementRequest named = new Requests.PlacementRequest("host-1", "tap-a1", null, "10.0.0.11", null, "acme");
+        assertThat(Placements.owningTenant("net-x", null, named)).as("bound: the log decides against the network at its turn")
+                .isEqualTo("acme");
+    }
+
+    @Test
+    void aPlacementNamingAnotherTenantThanTheOwnerIsRefused409TenantMismatch() {
+        Requests.PlacementRequest other = new Requests.PlacementRequest("host-1", "tap-a1", null, "10.0.0.11", null, "beta");
+        ApiException e = catchThrowableOfType(ApiException.class, () -> Placements.owningTenant("net-a", "acme", other));
+        assertThat(e.status().value()).isEqualTo(409);
+        assertThat(e.code()).isEqualTo("TENANT_MISMATCH");
+        assertThat(e.getMessage()).contains("beta").doesNotContain("acme");
+    }
+
+    @Test
+    void aMalformedTenantIdInAPlacementIsRefusedNamingTheField() {
+        refusedField(new Requests.PlacementRequest("host-1", "tap-a1", null, "10.0.0.11", null, "bad tenant"), "tenantId");
+    }
+
     private static NetworkView.VmView vm(String host, String iface) {
         return new NetworkView.VmView(host, "10.0.0.12", null, iface, null);
     }

@@ -85,9 +85,11 @@ class RequestBodiesTest {
         Requests.PlacementRequest p = json.readValue("{\"hostId\":\"h1\",\"interfaceName\":\"tap-a1\",\"mac\":\"52:54:00:12:34:56\","
                 + "\"ipv4\":\"10.0.0.11\"}", Requests.PlacementRequest.class);
         assertThat(p).isEqualTo(new Requests.PlacementRequest("h1", "tap-a1", "52:54:00:12:34:56", "10.0.0.11", null));
+        assertThat(json.readValue("{\"hostId\":\"h1\",\"interfaceName\":\"tap-a1\",\"ipv4\":\"10.0.0.11\",\"tenantId\":\"acme\"}",
+                Requests.PlacementRequest.class).tenantId()).isEqualTo("acme");
         ProblemDetail unknown = read("{\"hostId\":\"h1\",\"iface\":\"tap-a1\"}", Requests.PlacementRequest.class);
         assertThat(unknown.getProperties()).containsEntry("code", "UNKNOWN_FIELD");
-        assertThat(firstError(unknown).get("reason")).isEqualTo("is not a known field; known fields: hostId, interfaceName, ipv4, ipv6, mac");
+        assertThat(firstError(unknown).get("reason")).isEqualTo("is not a known field; known fields: hostId, interfaceName, ipv4, ipv6, mac, tenantId");
         assertThat(firstError(read("{\"hostId\":\"h1\",\"interfaceName\":[\"tap-a1\"]}", Requests.PlacementRequest.class)))
                 .containsEntry("field", "interfaceName").containsEntry("reason", "must be a string, not an array");
     }

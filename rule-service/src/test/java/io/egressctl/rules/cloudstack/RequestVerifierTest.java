@@ -113,10 +113,38 @@ class RequestVerifierTest {
     }
 
     @Test
-    void writesNeedSignatureVersion3WithExpiresAndReadsDoNot() {
+    void writesNeedSignatureVersion3WithExpires() {
         assertUnauthorized(create(null), true, "signatureVersion=3");
+    }
+
+    @Test
+    void readsWithoutExpiryAreRefusedByDefault() {
         Map<String, String[]> read = SignedRequests.signed(KEY, SECRET, Map.of("command", "listNetworks"), null);
+        assertUnauthorized(read, false, "requests must be signed with signatureVersion=3 and expires, reads too");
+        Map<String, String[]> poll = SignedRequests.signed(KEY, SECRET, Map.of("command", "queryAsyncJobResult", "jobid", "j1"), null);
+        assertUnauthorized(poll, false, "EGRESS_CLOUDSTACK_READS_WITHOUT_EXPIRY=true");
+    }
+
+    @Test
+    void aLeakedReadUrlStopsWorkingOnceItExpires() {
+        Map<String, String[]> read = SignedRequests.signed(KEY, SECRET, Map.of("command", "listNetworks"), clock.instant().plusSeconds(600));
         assertThat(verifier.verify(read, false).tenantId()).isEqualTo("acme");
+        clock.advance(Duration.ofSeconds(601));
+        assertUnauthorized(read, false, "the request expired at");
+    }
+
+    @Test
+    void theCompatibilitySettingAcceptsOldClientsReadsButNeverTheirWrites() {
+        RequestVerifier compat = new RequestVerifier(new CloudStackKeys(KEY + ":" + SECRET + "=acme:tenant:alice"), store, clock, true);
+        Map<String, String[]> read = SignedRequests.signed(KEY, SECRET, Map.of("command", "listNetworks"), null);
+        assertThat(compat.verify(read, false).tenantId()).isEqualTo("acme");
+        clock.advance(Duration.ofDays(30));
+        assertThat(compat.verify(read, false).tenantId()).isEqualTo("acme");
+        assertThatThrownBy(() -> compat.verify(create(null), true)).isInstanceOf(CloudStackError.class)
+                .hasMessageContaining("commands that change something must be signed with signatureVersion=3");
+        // A read that does carry expires is held to it under the setting too.
+        Map<String, String[]> expired = SignedRequests.signed(KEY, SECRET, Map.of("command", "listNetworks"), clock.instant().minusSeconds(1));
+        assertThatThrownBy(() -> compat.verify(expired, false)).isInstanceOf(CloudStackError.class).hasMessageContaining("expired");
     }
 
     @Test
@@ -135,7 +163,24 @@ class RequestVerifierTest {
         assertThat(new CloudStackKeys("").isEmpty()).isTrue();
         assertThatThrownBy(() -> new CloudStackKeys("k:s=acme:admin:alice")).isInstanceOf(IllegalArgumentException.class);
         assertThatThrownBy(() -> new CloudStackKeys("nosecret=acme:tenant:alice")).isInstanceOf(IllegalArgumentException.class);
-        assertThatThrownBy(() -> new CloudStackKeys("k:s=acme:tenant:alice,k:t=acme:tenant:bob")).isInstanceOf(IllegalArgumentException.class);
+    }
+
+    @Test
+    void aDuplicateApiKeyIsRefusedAtStartWithoutPrintingIt() {
+        assertThatThrownBy(() -> new CloudStackKeys("dupkey:s=acme:tenant:alice,other:x=acme:tenant:carol,dupkey:t=beta:tenant:bob"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("lists one API key twice (entry 3 repeats the API key of alice@acme)")
+                .hasMessageNotContaining("dupkey");
+    }
+
+    @Test
+    void apiKeysAreKeptAsDigestsAndStillResolve() {
+        CloudStackKeys keys = new CloudStackKeys(KEY + ":" + SECRET + "=acme:tenant:alice");
+        CloudStackKeys.KeyPair pair = keys.find(KEY).orElseThrow();
+        assertThat(pair.apiKey()).isEqualTo(io.egressctl.rules.auth.KeyDigest.of(KEY));
+        assertThat(pair.toString()).doesNotContain(KEY);
+        assertThat(keys.find(KEY + "x")).isEmpty();
+        assertThat(keys.find(null)).isEmpty();
     }
 
     private void assertUnauthorized(Map<String, String[]> req, boolean stateChanging, String reason) {

@@ -18,6 +18,7 @@ import io.egressctl.core.model.PortRange;
 import io.egressctl.core.model.Protocol;
 import io.egressctl.core.validation.Identifiers;
 import io.egressctl.core.validation.Interfaces;
+import io.egressctl.core.validation.NetworkIds;
 import io.egressctl.core.validation.ValidationException;
 import io.egressctl.events.HostUpdate;
 import io.egressctl.events.NetworkSpec;
@@ -62,7 +63,7 @@ public final class EventMapper {
      */
     public static RuleChange fromAvro(RuleEvent e) {
         Identifiers.require("eventId", e.getEventId());
-        Identifiers.require("networkId", e.getNetworkId());
+        NetworkIds.requireLogId("networkId", e.getNetworkId());
         RuleChange.Operation op = RuleChange.Operation.valueOf(e.getOperation().name());
         Network network = e.getNetwork() == null ? null : fromAvro(e.getNetwork());
         EgressRule before = e.getRuleBefore() == null ? null : fromAvro(e.getRuleBefore());
@@ -107,7 +108,7 @@ public final class EventMapper {
     }
 
     public static Network fromAvro(NetworkSpec s) {
-        Identifiers.require("network.networkId", s.getNetworkId());
+        NetworkIds.requireLogId("network.networkId", s.getNetworkId());
         Identifiers.require("network.tenantId", s.getTenantId());
         return new Network(s.getNetworkId(), s.getTenantId(), NetworkKind.valueOf(s.getKind().name()),
                 cidr("network.guestCidr", s.getGuestCidr()),
@@ -179,6 +180,7 @@ public final class EventMapper {
                 .setInterfaceName(c.interfaceName())
                 .setMac(c.mac())
                 .setSource(toAvro(c.audit()))
+                .setNetworkTenantId(c.networkTenantId())
                 .build();
     }
 
@@ -187,7 +189,7 @@ public final class EventMapper {
      */
     public static WorkloadChange fromAvro(WorkloadEvent e) {
         Identifiers.require("eventId", e.getEventId());
-        Identifiers.require("networkId", e.getNetworkId());
+        NetworkIds.requireLogId("networkId", e.getNetworkId());
         Identifiers.require("hostId", e.getHostId());
         WorkloadChange.Operation op = WorkloadChange.Operation.valueOf(e.getOperation().name());
         if (op != WorkloadChange.Operation.HOST_DRAINED) {
@@ -206,7 +208,7 @@ public final class EventMapper {
         // An interface name or MAC is passed on as written: NetworkState decides on it in log order
         // (REJECTED INVALID), so a replay decides the same whatever this mapper's version.
         return new WorkloadChange(e.getEventId(), op, e.getNetworkId(), e.getVmId(), e.getHostId(), e.getPreviousHostId(),
-                e.getInterfaceName(), e.getMac(), v4, v6, fromAvro(e.getSource()));
+                e.getInterfaceName(), e.getMac(), v4, v6, fromAvro(e.getSource()), e.getNetworkTenantId());
     }
 
     /** Parses a bare address of the given family and returns its canonical text; null stays null. */

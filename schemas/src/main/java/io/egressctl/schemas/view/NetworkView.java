@@ -108,6 +108,12 @@ public record NetworkView(String networkId, String tenantId, String kind, String
                 v.vms() == null ? Map.of() : v.vms(), v.keepEstablished());
     }
 
+    /** The same view under another network id: how a tenant is shown its network (by its name, not its log id). */
+    public NetworkView withNetworkId(String id) {
+        return new NetworkView(id, tenantId, kind, guestCidr, guestCidr6, defaultPolicy, advanced, ruleQuota, configVersion, version,
+                rules, vms, keepEstablished);
+    }
+
     /** The network definition back as a core value. */
     public Network network() {
         return EventMapper.fromAvro(NetworkSpec.newBuilder()

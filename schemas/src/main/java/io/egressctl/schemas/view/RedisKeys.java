@@ -17,6 +17,9 @@ package io.egressctl.schemas.view;
  * egress:network:{N}          HASH version, json -> the NetworkView without its rules, r:<ruleId> -> one RuleView each
  *                              (compare-and-set on version; a change writes only the rules it touched)
  * egress:tenant:T:networks    SET  network ids of tenant T
+ * egress:name:{N}             STRING the tenant that holds the bare log id N (rule-service, SET NX at a network's creation:
+ *                              the first tenant to create a network named N; another tenant's network named N gets the
+ *                              scoped log id T:N). Not in the log: kept by rebuild; lost with Redis, the views decide then
  * egress:change:C             STRING JSON status of change C (networkId, status, code, reason, version, targets JSON), 7 days
  * egress:checkpoint:P          STRING compiler checkpoint of input partition P (offsets + network states, JSON)
  * egress:{control}:generation STRING the Redis generation marker: "&lt;uuid&gt; &lt;time&gt;", set (SET NX) by the first compiler
@@ -33,6 +36,11 @@ package io.egressctl.schemas.view;
 public final class RedisKeys {
 
     private RedisKeys() {
+    }
+
+    /** The claim of the bare network log id {@code name} (see {@code NetworkIds}): the tenant that holds it. */
+    public static String nameClaim(String name) {
+        return "egress:name:{" + name + "}";
     }
 
     public static String hostFragments(String hostId) {

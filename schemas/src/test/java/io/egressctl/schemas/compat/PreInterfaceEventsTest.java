@@ -70,6 +70,18 @@ class PreInterfaceEventsTest {
         assertThat(c.interfaceName()).isNull();
         assertThat(c.ipv4()).isEqualTo("10.1.1.10");
         assertThat(c.hostId()).isEqualTo("host-1");
+        assertThat(decoded.getNetworkTenantId()).as("an old placement is bound to no tenant").isNull();
+        assertThat(c.networkTenantId()).isNull();
+    }
+
+    @Test
+    void aPlacementBoundToItsTenantKeepsTheTenantThroughTheMapper() {
+        WorkloadChange bound = new WorkloadChange("wl-2", WorkloadChange.Operation.VM_PLACED, "net-1", "vm-1", "host-1", null,
+                "tap1", null, "10.1.1.10", null, new io.egressctl.core.event.Audit("compute", "ops", "req-1",
+                java.time.Instant.ofEpochMilli(1_700_000_000_000L), "nova", "1")).boundTo("acme");
+        WorkloadEvent avro = EventMapper.toAvro(bound);
+        assertThat(avro.getNetworkTenantId()).isEqualTo("acme");
+        assertThat(EventMapper.fromAvro(avro)).isEqualTo(bound);
     }
 
     @Test

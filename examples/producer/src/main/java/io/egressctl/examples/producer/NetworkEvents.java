@@ -79,11 +79,13 @@ public final class NetworkEvents {
     /**
      * VM_PLACED: the VM runs on {@code hostId}, plugged into {@code interfaceName} there (its identity
      * on the host), with at least one address. {@code mac} and one of the addresses may be null.
+     * {@code networkTenantId} is the tenant that owns the network (the VM's account): the compiler
+     * places the VM only on a network of that tenant.
      */
-    public static WorkloadEvent vmPlaced(String eventId, String networkId, String vmId, String hostId, String interfaceName,
-                                         String mac, String ipv4, String ipv6, Source source) {
+    public static WorkloadEvent vmPlaced(String eventId, String networkId, String networkTenantId, String vmId, String hostId,
+                                         String interfaceName, String mac, String ipv4, String ipv6, Source source) {
         return WorkloadEvent.newBuilder().setEventId(eventId).setOperation(WorkloadOperation.VM_PLACED).setNetworkId(networkId)
-                .setVmId(vmId).setHostId(hostId).setInterfaceName(interfaceName).setMac(mac).setIpv4(ipv4).setIpv6(ipv6)
-                .setSource(source).build();
+                .setNetworkTenantId(networkTenantId).setVmId(vmId).setHostId(hostId).setInterfaceName(interfaceName).setMac(mac)
+                .setIpv4(ipv4).setIpv6(ipv6).setSource(source).build();
     }
 }

@@ -64,7 +64,7 @@ public final class ProducerExample {
         RuleSpec rule = NetworkEvents.blockTcpPortForVm(o.ruleId(), o.ipv4(), 25, "no SMTP from " + o.vmId());
         // The event ids are the change ids: fixed before the first attempt, so a republish carries the same.
         RuleEvent created = NetworkEvents.networkCreated(UUID.randomUUID().toString(), network, source);
-        WorkloadEvent placed = NetworkEvents.vmPlaced(UUID.randomUUID().toString(), o.networkId(), o.vmId(), o.hostId(),
+        WorkloadEvent placed = NetworkEvents.vmPlaced(UUID.randomUUID().toString(), o.networkId(), o.tenantId(), o.vmId(), o.hostId(),
                 o.interfaceName(), o.mac(), o.ipv4(), null, source);
         RuleEvent ruled = NetworkEvents.ruleCreated(UUID.randomUUID().toString(), o.networkId(), rule, null, source);
 

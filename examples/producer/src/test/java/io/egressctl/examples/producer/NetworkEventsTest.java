@@ -32,7 +32,7 @@ class NetworkEventsTest {
             "producer-example", "0.1.0");
     static final RuleEvent CREATED = NetworkEvents.networkCreated("ev-net",
             NetworkEvents.basicNetwork("net-1", "acme", "10.77.0.0/24"), SOURCE);
-    static final WorkloadEvent PLACED = NetworkEvents.vmPlaced("ev-vm", "net-1", "vm-1", "host-1", "tap-ex1", "52:54:00:aa:bb:cc",
+    static final WorkloadEvent PLACED = NetworkEvents.vmPlaced("ev-vm", "net-1", "acme", "vm-1", "host-1", "tap-ex1", "52:54:00:aa:bb:cc",
             "10.77.0.10", null, SOURCE);
     static final RuleEvent RULE = NetworkEvents.ruleCreated("ev-rule", "net-1",
             NetworkEvents.blockTcpPortForVm("no-smtp", "10.77.0.10", 25, "no SMTP"), null, SOURCE);
@@ -51,6 +51,17 @@ class NetworkEventsTest {
         assertThat(state.vms().get("vm-1").hostId()).isEqualTo("host-1");
         assertThat(state.rules()).containsOnlyKeys("no-smtp");
         assertThat(state.rules().get("no-smtp").ports().start()).isEqualTo(25);
+    }
+
+    @Test
+    void thePlacementIsBoundToTheNetworksTenantAndRefusedOnAnotherTenantsNetwork() {
+        assertThat(PLACED.getNetworkTenantId()).isEqualTo("acme");
+        NetworkState state = new NetworkState("net-1");
+        state.applyRule(EventMapper.fromAvro(NetworkEvents.networkCreated("ev-other", NetworkEvents.basicNetwork("net-1", "globex",
+                "10.77.0.0/24"), SOURCE)), 1);
+        Decision d = state.applyWorkload(EventMapper.fromAvro(PLACED), 2);
+        assertThat(d.code()).isEqualTo("TENANT_MISMATCH");
+        assertThat(state.vms()).isEmpty();
     }
 
     @Test
@@ -84,7 +95,7 @@ class NetworkEventsTest {
     void anOlderPlacementWithoutAnInterfaceIsAcceptedAsItWas() {
         NetworkState state = new NetworkState("net-1");
         state.applyRule(EventMapper.fromAvro(CREATED), 1);
-        WorkloadEvent old = WorkloadEvent.newBuilder(PLACED).setInterfaceName(null).setMac(null).build();
+        WorkloadEvent old = WorkloadEvent.newBuilder(PLACED).setInterfaceName(null).setMac(null).setNetworkTenantId(null).build();
 
         assertThat(state.applyWorkload(EventMapper.fromAvro(old), 2).outcome()).isEqualTo(Decision.Outcome.ACCEPTED);
         assertThat(state.vms().get("vm-1").interfaceName()).isNull();
