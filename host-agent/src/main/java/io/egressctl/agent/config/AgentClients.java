@@ -22,7 +22,11 @@ public final class AgentClients {
         c.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
         c.put(ConsumerConfig.CLIENT_ID_CONFIG, "egress-agent-" + hostId);
         c.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
-        c.put(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, 100);
+        // How long the broker holds a fetch that finds nothing new (Kafka's default). It answers a held
+        // fetch as soon as a record arrives, so this costs no latency; it sets how many empty fetches an
+        // idle agent makes: 100 ms made 10 a second per agent (bench propagation: 100 idle agents cost
+        // 44 % of a core in their JVM and 15 % in the broker; 19 % and 8 % with 500 ms).
+        c.put(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, 500);
         // A position the broker no longer has must not be skipped silently: HostSync bootstraps
         // again from the snapshot when the consumer reports it.
         c.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "none");
