@@ -168,10 +168,10 @@ public final class PropagationBench {
             return "rule-service at " + env.apiUrl() + ": " + e.getMessage();
         }
         try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, env.kafkaBootstrap(),
-                AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 5000, AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, 5000))) {
-            admin.describeCluster().nodes().get(6, TimeUnit.SECONDS);
+                AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 20_000, AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, 20_000))) {
+            admin.describeCluster().nodes().get(25, TimeUnit.SECONDS);
         } catch (Exception e) {
-            return "Kafka at " + env.kafkaBootstrap() + " does not answer";
+            return "Kafka at " + env.kafkaBootstrap() + " does not answer within 25 s: " + e;
         }
         Long compiler = pid("compiler-service");
         if (compiler == null || ProcessHandle.of(compiler).map(ProcessHandle::isAlive).orElse(false) == Boolean.FALSE) {
