@@ -231,7 +231,13 @@ final class FleetCloud {
         long nextNote = System.nanoTime() + 15_000_000_000L;
         try (UnifiedJedis redis = new UnifiedJedis(URI.create(redisUrl))) {
             while (true) {
-                long done = changeIds.stream().filter(c -> redis.exists(RedisKeys.change(c))).count();
+                long done;
+                try {
+                    done = changeIds.stream().filter(c -> redis.exists(RedisKeys.change(c))).count();
+                } catch (redis.clients.jedis.exceptions.JedisException e) {
+                    // A busy Redis (the compiler writing the cloud) answers late: ask again, up to the deadline.
+                    done = -1;
+                }
                 if (done == changeIds.size()) {
                     return;
                 }
