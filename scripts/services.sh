@@ -324,13 +324,16 @@ cmd_bench() {
   # plane): say so at once rather than after a build and a minute of timeouts. agent needs it only
   # for its cold-start line, which says why.
   case "${1:-}" in
-    compiler | audit | api | waiters)
+    compiler | audit | api | waiters | propagation)
       local why
       why="$(bash "$SVC_ROOT/scripts/stack.sh" wait 15 2>&1)" \
         || svc_die "bench $1 runs on the local stack of $SVC_HOME, which is not running (${why##*ERROR: }): ./egressctl up first" ;;
   esac
-  if [[ "${1:-}" == api || "${1:-}" == waiters ]] && ! svc_pid_alive rule-service; then
-    svc_die "bench $1 needs the running control plane (rule-service is not running): ./egressctl up first"
+  if [[ "${1:-}" == api || "${1:-}" == waiters || "${1:-}" == propagation ]]; then
+    local c
+    for c in rule-service compiler-service; do
+      svc_pid_alive "$c" || svc_die "bench $1 needs the running control plane ($c is not running): ./egressctl up first"
+    done
   fi
   svc_build
   eval "$(bash "$SVC_ROOT/scripts/stack.sh" env)"
@@ -348,6 +351,19 @@ cmd_bench() {
       (cd "$SVC_ROOT" && mvn -q -B -pl host-agent test-compile exec:exec -Dexec.executable=java -Dexec.classpathScope=test \
         "-Dexec.args=-XX:+UseSerialGC -Xmx384m ${*:2} -classpath %classpath io.egressctl.agent.kernel.AgentApplyBench") 2>&1 \
         | svc_bench_filter ;;
+    propagation)
+      # The fleet runs the host agent's own sync loop (host-agent's classes and test classes, where the
+      # fleet program is) in JVMs the bench starts; the bench itself is the CLI's, with the stack's keys.
+      local cp="$SVC_HOME/bench/fleet.classpath"
+      mkdir -p "$SVC_HOME/bench"
+      (cd "$SVC_ROOT" && mvn -q -B -pl host-agent test-compile dependency:build-classpath -Dmdep.includeScope=test \
+        "-Dmdep.outputFile=$cp") >&2 || svc_die "cannot build the fleet's classpath (host-agent test-compile)"
+      set -a
+      # shellcheck source=/dev/null
+      source "$SVC_HOME/ports.env"
+      set +a
+      EGRESS_FLEET_CLASSPATH="$SVC_ROOT/host-agent/target/test-classes:$SVC_ROOT/host-agent/target/classes:$(cat "$cp")" \
+        EGRESS_FLEET_LOGBACK="$SVC_ROOT/scripts/bench-logback.xml" svc_cli bench "$@" ;;
     *) svc_cli bench "$@" ;;
   esac
 }

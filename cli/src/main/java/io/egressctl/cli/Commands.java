@@ -18,12 +18,13 @@ final class Commands {
             case "audit" -> AuditBench.run(env, rest);
             case "integrity" -> io.egressctl.cli.bench.IntegrityBench.run(rest, System.out);
             case "waiters" -> io.egressctl.cli.bench.WaitersBench.run(env, rest);
+            case "propagation" -> io.egressctl.cli.bench.PropagationBench.run(env, rest);
             case "api", "compiler", "agent" -> {
                 System.err.println("bench " + what + ": not available in this build");
                 yield 3;
             }
             default -> {
-                System.err.println("usage: egressctl bench <api|compiler|agent|audit|integrity|waiters>");
+                System.err.println("usage: egressctl bench <api|compiler|agent|audit|integrity|waiters|propagation>");
                 yield 2;
             }
         };

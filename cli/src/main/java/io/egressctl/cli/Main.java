@@ -37,6 +37,6 @@ public final class Main {
     }
 
     private static void usage() {
-        System.err.println("usage: egressctl-cli walkthrough | bench <api|compiler|agent|audit|integrity|waiters> | audit <command> | rebuild | chaos");
+        System.err.println("usage: egressctl-cli walkthrough | bench <api|compiler|agent|audit|integrity|waiters|propagation> | audit <command> | rebuild | chaos");
     }
 }

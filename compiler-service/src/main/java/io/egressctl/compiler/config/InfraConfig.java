@@ -86,23 +86,31 @@ class InfraConfig {
      */
     @Bean
     TopicTopology.Report topicTopology(KafkaAdmin kafkaAdmin, EgressProperties props, TopicProperties topics) {
-        return TopicTopology.ensure("compiler-service", kafkaAdmin.getConfigurationProperties(), requiredTopics(props.partitions(), topics.durability()),
+        return TopicTopology.ensure("compiler-service", kafkaAdmin.getConfigurationProperties(), requiredTopics(props.partitions(), topics.hostUpdatePartitions(props.partitions()), topics.durability()),
                 topics.checkTimeout());
     }
 
     /**
      * Every topic of the compiler: the network events log (its input: network, rule and workload events,
-     * one order per network), host updates, reports, and their dead letters.
+     * one order per network), host updates, reports, and their dead letters. The network events log and
+     * the reports must have {@code partitions}; host updates are created with {@code hostUpdatePartitions}
+     * and taken with any count when they exist (a warning when it differs): the compiler's producer and
+     * every agent map a host to a partition under the topic's own count, and agents follow a change of it.
      */
-    static List<TopicTopology.Requirement> requiredTopics(int partitions, KafkaDefaults.Durability durability) {
+    static List<TopicTopology.Requirement> requiredTopics(int partitions, int hostUpdatePartitions, KafkaDefaults.Durability durability) {
         return List.of(
                 TopicTopology.keyed(KafkaDefaults.keptForever(Topics.NETWORK_EVENTS, partitions, durability), PARTITIONS_SETTING),
-                TopicTopology.keyed(KafkaDefaults.retainedFor(Topics.HOST_UPDATES, partitions, Duration.ofDays(7), durability),
-                        PARTITIONS_SETTING),
+                TopicTopology.anyPartitionCount(KafkaDefaults.retainedFor(Topics.HOST_UPDATES, hostUpdatePartitions, Duration.ofDays(7),
+                        durability)),
                 TopicTopology.keyed(KafkaDefaults.retainedFor(Topics.ENFORCEMENT_REPORTS, partitions, Duration.ofDays(30), durability),
                         PARTITIONS_SETTING),
                 TopicTopology.anyPartitionCount(KafkaDefaults.keptForever(Topics.dlt(Topics.NETWORK_EVENTS), partitions, durability)),
                 TopicTopology.anyPartitionCount(KafkaDefaults.keptForever(Topics.dlt(Topics.ENFORCEMENT_REPORTS), partitions, durability)));
+    }
+
+    /** {@link #requiredTopics(int, int, KafkaDefaults.Durability)} with host updates at {@code partitions} too. */
+    static List<TopicTopology.Requirement> requiredTopics(int partitions, KafkaDefaults.Durability durability) {
+        return requiredTopics(partitions, partitions, durability);
     }
 
     static final String PARTITIONS_SETTING = "egress.partitions / EGRESS_PARTITIONS";

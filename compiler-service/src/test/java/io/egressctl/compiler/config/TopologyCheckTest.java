@@ -126,16 +126,32 @@ class TopologyCheckTest {
         assertThat(mismatch.getMessage())
                 .startsWith("refusing to start")
                 .contains("topic egress.network-events has 6 partitions, this service is configured for 12")
-                .contains("topic egress.host-updates has 6 partitions")
                 .contains("topic egress.enforcement-reports has 6 partitions")
+                .doesNotContain("topic egress.host-updates") // agents and the producer follow its own count
                 .contains("EGRESS_PARTITIONS; set it to 6")
                 .contains("Nothing was changed");
-        assertThat(mismatch.mismatches()).hasSize(3); // dead-letter topics' counts decide nothing
+        assertThat(mismatch.mismatches()).hasSize(2); // host updates' and dead-letter topics' counts are taken as they are
         for (String t : List.of(Topics.NETWORK_EVENTS, Topics.HOST_UPDATES, Topics.ENFORCEMENT_REPORTS,
                 Topics.dlt(Topics.NETWORK_EVENTS))) {
             assertThat(partitions(t)).as(t + " keeps its partitions").isEqualTo(6);
         }
         assertThat(allConfigs()).isEqualTo(configsBefore);
+    }
+
+    @Test
+    void hostUpdatesAreCreatedWithTheirOwnCountAndAnExistingCountIsTakenWithAWarning() throws Exception {
+        TopicTopology.Report created = TopicTopology.ensure(admin, InfraConfig.requiredTopics(6, 64,
+                KafkaDefaults.Durability.SINGLE_BROKER), Duration.ofSeconds(30));
+        assertThat(created.warnings()).isEmpty();
+        assertThat(partitions(Topics.HOST_UPDATES)).isEqualTo(64);
+        assertThat(partitions(Topics.NETWORK_EVENTS)).isEqualTo(6);
+        assertThat(partitions(Topics.ENFORCEMENT_REPORTS)).isEqualTo(6);
+
+        TopicTopology.Report again = TopicTopology.ensure(admin, InfraConfig.requiredTopics(6, 12,
+                KafkaDefaults.Durability.SINGLE_BROKER), Duration.ofSeconds(30));
+        assertThat(again.warnings()).containsExactly("topic egress.host-updates has 64 partitions, this service is configured"
+                + " for 12; left as it is (its partition count decides nothing)");
+        assertThat(partitions(Topics.HOST_UPDATES)).isEqualTo(64);
     }
 
     @Test

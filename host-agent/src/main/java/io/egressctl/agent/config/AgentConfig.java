@@ -13,10 +13,8 @@ import io.egressctl.schemas.registry.HttpSchemaRegistryClient;
 import io.egressctl.schemas.registry.SchemaRegistryClient;
 import io.egressctl.schemas.serde.AvroDeserializer;
 import io.egressctl.schemas.serde.AvroSerializer;
-import io.egressctl.schemas.serde.KafkaDefaults;
 import io.micrometer.core.instrument.MeterRegistry;
 import org.apache.avro.specific.SpecificRecord;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
@@ -90,8 +88,7 @@ class AgentConfig {
 
     @Bean(destroyMethod = "close")
     Producer<String, SpecificRecord> reportProducer(SharedProperties shared, AgentProperties props, SchemaRegistryClient registry) {
-        Map<String, Object> p = KafkaDefaults.orderedProducer(shared.kafkaBootstrapServers(), "egress-agent-" + props.hostId());
-        return new KafkaProducer<>(p, new StringSerializer(), new AvroSerializer<>(registry));
+        return new KafkaProducer<>(AgentClients.reportProducer(shared.kafkaBootstrapServers(), props.hostId()), new StringSerializer(), new AvroSerializer<>(registry));
     }
 
     @Bean
@@ -99,19 +96,7 @@ class AgentConfig {
                       UnifiedJedis redis, SchemaRegistryClient registry, Enforcer enforcer, FlowTable flowTable,
                       MeterRegistry meters, org.springframework.core.env.Environment env) {
         Identifiers.require("egress.agent.host-id", props.hostId());
-        Map<String, Object> c = Map.of(
-                ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, shared.kafkaBootstrapServers(),
-                ConsumerConfig.CLIENT_ID_CONFIG, "egress-agent-" + props.hostId(),
-                ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false,
-                ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, 100,
-                // A position the broker no longer has must not be skipped silently: HostSync bootstraps
-                // again from the snapshot when the consumer reports it.
-                ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "none",
-                // an agent started before the compiler waits for egress.host-updates; it never makes the
-                // broker create it with its own defaults (partition count, retention, replication)
-                ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, false,
-                // HostSync looks at the partition count every 30 s; the metadata it reads is this fresh
-                ConsumerConfig.METADATA_MAX_AGE_CONFIG, 30_000);
+        Map<String, Object> c = AgentClients.consumer(shared.kafkaBootstrapServers(), props.hostId());
         KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(c, new StringDeserializer(), new ByteArrayDeserializer());
         Duration reconcile = props.reconcileInterval() == null ? Duration.ofSeconds(5) : props.reconcileInterval();
         return new HostSync(props.hostId(), consumer, reportProducer, Snapshots.redis(redis),

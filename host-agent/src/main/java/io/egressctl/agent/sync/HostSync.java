@@ -129,6 +129,13 @@ public final class HostSync implements Runnable {
     private static final Duration FIRST_REFUSAL_RETRY = Duration.ofSeconds(1);
     /** How often the partition count of egress.host-updates is looked at (from the consumer's metadata). */
     static final Duration TOPOLOGY_CHECK = Duration.ofSeconds(30);
+    /**
+     * How long one poll of the loop waits for records. A record ends the wait at once, so this is no
+     * latency: it is how often an idle agent wakes up to look at its timers (reconcile, retries, the
+     * partition count), and so how late a retry due sooner may come. {@code bench propagation}
+     * measured 100 agents idle at 21.6 % of a core with 100 ms and 11 % with 500 ms.
+     */
+    static final Duration POLL_TIMEOUT = Duration.ofMillis(500);
     /** Elements a host holds unless its operator says otherwise ({@code egress.agent.max-elements}). */
     public static final long DEFAULT_MAX_ELEMENTS = 500_000;
 
@@ -338,7 +345,7 @@ public final class HostSync implements Runnable {
     public void run() {
         try {
             while (running) {
-                Duration wait = step(Duration.ofMillis(100));
+                Duration wait = step(POLL_TIMEOUT);
                 if (running && !wait.isZero()) {
                     try {
                         stopSignal.await(wait.toMillis(), TimeUnit.MILLISECONDS);
