@@ -234,20 +234,49 @@ build_services() {
   done
 }
 
+# run_parallel FUNCTION...: the functions at once, each in a subshell of its own (apt and Maven wait on
+# the network more than on the CPU); fails when any failed, after all ended.
+run_parallel() {
+  local -a pids=()
+  local f i rc=0
+  for f in "$@"; do
+    ("$f") &
+    pids+=($!)
+  done
+  for i in "${!pids[@]}"; do
+    wait "${pids[$i]}" || { ilog "${*:i+1:1} failed"; rc=1; }
+  done
+  return "$rc"
+}
+
 cmd_build() {
   engine_answers || idie "no Docker engine answers: scripts/engine.sh start"
   local -a what=("$@")
   ((${#what[@]})) || what=(kafka registry redis services)
   local t0 w
-  t0="$(lib_now)"
+  local -A want=()
   for w in "${what[@]}"; do
     case "$w" in
-      infra) build_kafka; build_registry; build_redis ;;
-      base) [[ "$IMG_MODE" == official ]] || build_base ;;
-      jre | maven | kafka | registry | redis | services) "build_$w" ;;
+      infra) want[kafka]=1; want[registry]=1; want[redis]=1 ;;
+      base | jre | maven | kafka | registry | redis | services) want[$w]=1 ;;
       *) idie "unknown image '$w' (kafka, registry, redis, services, infra, base, jre, maven)" ;;
     esac
   done
+  t0="$(lib_now)"
+  # In waves: the base; then what only needs the base (and the jars from Maven Central); then what needs
+  # the JRE image; then the services.
+  [[ "$IMG_MODE" == official ]] || build_base
+  local -a wave=()
+  [[ -n "${want[jre]:-}${want[kafka]:-}${want[registry]:-}${want[services]:-}" ]] && wave+=(build_jre)
+  [[ -n "${want[maven]:-}${want[services]:-}" ]] && wave+=(build_maven)
+  [[ -n "${want[redis]:-}" ]] && wave+=(build_redis)
+  [[ "$IMG_MODE" != official && -n "${want[kafka]:-}${want[registry]:-}" ]] && wave+=(stack_artifacts)
+  ((${#wave[@]} == 0)) || run_parallel "${wave[@]}" || idie "images could not be built (logs: $IMG_DIR/logs)"
+  wave=()
+  [[ -n "${want[kafka]:-}" ]] && wave+=(build_kafka)
+  [[ -n "${want[registry]:-}" ]] && wave+=(build_registry)
+  ((${#wave[@]} == 0)) || run_parallel "${wave[@]}" || idie "images could not be built (logs: $IMG_DIR/logs)"
+  [[ -z "${want[services]:-}" ]] || build_services
   ilog "images ready in $(lib_since "$t0") s (EGRESS_IMAGES=$IMG_MODE)"
 }
 
@@ -286,4 +315,6 @@ img_main() {
   esac
 }
 
-img_main "$@"
+# One compound command, read whole before it runs: an edit of this file while it runs cannot shift what
+# bash reads next.
+{ img_main "$@"; exit; }
