@@ -62,15 +62,15 @@ credentials() {
 }
 
 # Until rule-service is ready and every agent healthy (compose itself waits only for the dependencies).
+# One `docker ps` a second over the project's containers (docker-compose, Python, costs far more a call).
 wait_healthy() {
-  local deadline=$((SECONDS + ${EGRESS_COMPOSE_TIMEOUT:-300})) s unhealthy
+  local deadline=$((SECONDS + ${EGRESS_COMPOSE_TIMEOUT:-300})) s states unhealthy
   while :; do
+    states="$("$(engine_docker)" ps -a --filter "label=com.docker.compose.project=$PROJECT" \
+      --format '{{.Label "com.docker.compose.service"}} {{.Status}}' 2>/dev/null || true)"
     unhealthy=""
     for s in kafka registry redis compiler-service rule-service agent agent-host-2 agent-host-3; do
-      local id state
-      id="$("${COMPOSE[@]}" ps -q "$s" 2>/dev/null)"
-      state="$([[ -n "$id" ]] && "$(engine_docker)" inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' "$id" 2>/dev/null || echo missing)"
-      [[ "$state" == healthy ]] || unhealthy+=" $s($state)"
+      grep -q "^$s .*(healthy)" <<<"$states" || unhealthy+=" $s($(sed -n "s/^$s //p" <<<"$states" | head -n 1))"
     done
     [[ -z "$unhealthy" ]] && return 0
     if ((SECONDS > deadline)); then
@@ -123,9 +123,11 @@ kernel_check() {
   clog "the machine's own namespace: table inet egressctl $ROOT_TABLE_BEFORE before and after (untouched)"
 }
 
+compose_down() { "${COMPOSE[@]}" down -v --remove-orphans --timeout 10 >/dev/null 2>&1 || true; }
+
 cmd_down() {
   if engine_answers && command -v docker-compose >/dev/null 2>&1; then
-    step "compose down -v" "${COMPOSE[@]}" down -v --remove-orphans --timeout 10 >/dev/null 2>&1 || true
+    step "compose down -v" compose_down
   fi
   if [[ "$(id -u)" == 0 && -f "$EGRESS_HOME/datacenter/state.env" ]]; then
     bash "$ROOT/scripts/datacenter.sh" destroy >/dev/null 2>&1 || clog "the data center was not removed: scripts/datacenter.sh destroy"
