@@ -10,13 +10,14 @@
 #
 # The agents never enforce in the machine's own namespace here: that table is checked to be as it
 # was. Images: scripts/images.sh (built first when missing; `docker-compose up` never builds here).
-# State: $EGRESS_HOME (default <repo>/target/egressctl-compose): credentials, the data center's state.
+# State: $EGRESS_COMPOSE_HOME (default <repo>/target/egressctl-compose; never the local stack's
+# EGRESS_HOME, whose data center it would otherwise replace): credentials, the data center's state.
 # Project name EGRESS_COMPOSE_PROJECT (egressctl-walk), data center prefix EGRESS_DC_PREFIX (eccw),
 # host ports as in docker-compose.yml (EGRESS_KAFKA_PORT ... EGRESS_AGENT_PORT, _2, _3).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-export EGRESS_HOME="${EGRESS_HOME:-$ROOT/target/egressctl-compose}"
+export EGRESS_HOME="${EGRESS_COMPOSE_HOME:-$ROOT/target/egressctl-compose}"
 export EGRESS_DC_PREFIX="${EGRESS_DC_PREFIX:-eccw}"
 # shellcheck source=scripts/lib.sh
 source "$ROOT/scripts/lib.sh"

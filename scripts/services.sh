@@ -399,7 +399,7 @@ cmd_test() {
     return 0
   fi
   t0=$SECONDS
-  EGRESS_HOME="$SVC_ROOT/target/egressctl-compose" bash "$SVC_ROOT/scripts/compose.sh" walkthrough
+  bash "$SVC_ROOT/scripts/compose.sh" walkthrough
   svc_log "engine path: compose walkthrough (service images, stack up, walkthrough, down) in $((SECONDS - t0)) s"
 }
 
