@@ -9,7 +9,8 @@
 #         ports still work through docker-proxy; containers cannot reach outside, which nothing here
 #         needs) and waits until it answers (EGRESS_ENGINE_TIMEOUT s, 60).
 # stop    stops the dockerd this script started (pid file), and only that one: first every container
-#         still running on it, then dockerd with SIGTERM (its containerd goes with it).
+#         still running on it, then dockerd with SIGTERM (its containerd goes with it), then the bridge
+#         docker0 when dockerd made it.
 # status  exit 0 when an engine answers, 3 otherwise.
 # docker  runs the docker CLI that talks to this engine (see engine_docker below).
 #
@@ -65,6 +66,9 @@ engine_start() {
   t0="$(lib_now)"
   dockerd="$(command -v dockerd || echo /usr/sbin/dockerd)"
   [[ -f "$ENGINE_LOG" ]] && mv -f "$ENGINE_LOG" "$ENGINE_LOG.1"
+  # dockerd makes the bridge docker0 in the machine's namespace and leaves it when it stops: stop
+  # removes it again when it was not there before.
+  if ip link show docker0 >/dev/null 2>&1; then rm -f "$ENGINE_DIR/docker0.ours"; else touch "$ENGINE_DIR/docker0.ours"; fi
   setsid nohup "$dockerd" --iptables=false --ip-masq=false >"$ENGINE_LOG" 2>&1 </dev/null &
   echo $! >"$ENGINE_PID"
   local deadline=$((SECONDS + ENGINE_TIMEOUT))
@@ -102,6 +106,10 @@ engine_stop() {
     kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -f "$ENGINE_PID"
+  if [[ -f "$ENGINE_DIR/docker0.ours" ]]; then
+    ip link delete docker0 2>/dev/null || true
+    rm -f "$ENGINE_DIR/docker0.ours"
+  fi
   elog "dockerd stopped (pid $pid) in $(lib_since "$t0") s"
 }
 
