@@ -377,15 +377,47 @@ cmd_audit() {
 
 # The test command of README: unit tests, then integration and end-to-end tests against a real
 # stack of their own (separate state dir and ports, stopped afterwards whatever happens).
+# The engine path (docs/operations.md, "Containers"), when a Docker engine answers (EGRESS_TEST_ENGINE:
+# auto, the default; on: an engine is required; off: never): the images are built first (scripts/images.sh),
+# the e2e ITs of e2e/pom.xml's testcontainers profile run with their Kafka, registry and Redis from
+# Testcontainers instead of the stack, and after Maven, as root, the compose walkthrough (scripts/compose.sh).
 cmd_test() {
   export EGRESS_HOME="$SVC_ROOT/target/egressctl-test"
   export EGRESS_KAFKA_PORT="${EGRESS_TEST_KAFKA_PORT:-29092}" EGRESS_KAFKA_CONTROLLER_PORT="${EGRESS_TEST_KAFKA_CONTROLLER_PORT:-29093}"
   export EGRESS_REGISTRY_PORT="${EGRESS_TEST_REGISTRY_PORT:-28081}" EGRESS_REGISTRY_MGMT_PORT="${EGRESS_TEST_REGISTRY_MGMT_PORT:-28082}"
   export EGRESS_REDIS_PORT="${EGRESS_TEST_REDIS_PORT:-26379}"
+  local engine="" mode="${EGRESS_TEST_ENGINE:-auto}" t0
+  case "$mode" in
+    auto | on | off) ;;
+    *) svc_die "EGRESS_TEST_ENGINE is auto, on or off, not '$mode'" ;;
+  esac
+  if [[ "$mode" != off ]] && bash "$SVC_ROOT/scripts/engine.sh" status >/dev/null 2>&1; then
+    engine=1
+  elif [[ "$mode" == on ]]; then
+    svc_die "EGRESS_TEST_ENGINE=on, but no Docker engine answers (scripts/engine.sh start, as root)"
+  elif [[ "$mode" == auto ]]; then
+    svc_log "no Docker engine answers: the ITs on Testcontainers and the compose walkthrough are left out (scripts/engine.sh start, as root, then ./egressctl test runs them too)"
+  fi
   bash "$SVC_ROOT/scripts/stack.sh" up
   trap 'EGRESS_HOME="$SVC_ROOT/target/egressctl-test" bash "$SVC_ROOT/scripts/stack.sh" down >/dev/null 2>&1 || true' EXIT
   eval "$(bash "$SVC_ROOT/scripts/stack.sh" env)"
+  if [[ -n "$engine" ]]; then
+    t0=$SECONDS
+    # The services' build stage too: it needs only the base, so it is built in the same parallel wave.
+    bash "$SVC_ROOT/scripts/images.sh" build infra maven || svc_die "the images for Testcontainers could not be built"
+    svc_log "engine path: images for Testcontainers (and the services' build stage) ready in $((SECONDS - t0)) s"
+    export EGRESS_TEST_CONTAINERS=true
+  fi
   (cd "$SVC_ROOT" && mvn -B verify "$@")
+  [[ -n "$engine" ]] || return 0
+  EGRESS_HOME="$SVC_ROOT/target/egressctl-test" bash "$SVC_ROOT/scripts/stack.sh" down >/dev/null 2>&1 || true
+  if [[ "$(id -u)" != 0 ]]; then
+    svc_log "the compose walkthrough is left out: its agents enforce in network namespaces, which needs root"
+    return 0
+  fi
+  t0=$SECONDS
+  bash "$SVC_ROOT/scripts/compose.sh" walkthrough
+  svc_log "engine path: compose walkthrough (service images, stack up, walkthrough, down) in $((SECONDS - t0)) s"
 }
 
 # svc_stop NAME: stop one of our processes (by its pid file: SIGTERM, SIGKILL after

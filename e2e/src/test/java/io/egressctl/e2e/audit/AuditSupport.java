@@ -2,6 +2,7 @@ package io.egressctl.e2e.audit;
 
 import io.egressctl.cli.Env;
 import io.egressctl.cli.audit.AuditCommand;
+import io.egressctl.e2e.support.Infrastructure;
 import io.egressctl.schemas.registry.HttpSchemaRegistryClient;
 import io.egressctl.schemas.registry.SchemaRegistryClient;
 import io.egressctl.schemas.serde.AvroSerializer;
@@ -31,8 +32,8 @@ import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 
 /**
- * What the audit ITs share: the stack's endpoints (KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL, REDIS_URL,
- * as {@code ./egressctl test} exports them), fresh topics of their own, a producer that writes records with
+ * What the audit ITs share: the endpoints of Kafka, the registry and Redis ({@link Infrastructure}: the
+ * local stack, or Testcontainers), fresh topics of their own, a producer that writes records with
  * given timestamps, and the audit tool run in-process with its output captured.
  */
 final class AuditSupport implements AutoCloseable {
@@ -71,11 +72,7 @@ final class AuditSupport implements AutoCloseable {
     }
 
     static String env(String name) {
-        String v = System.getenv(name);
-        if (v == null || v.isBlank()) {
-            throw new IllegalStateException(name + " is not set: run the end-to-end tests with ./egressctl test, which starts the stack");
-        }
-        return v;
+        return Infrastructure.get().env(name);
     }
 
     /**

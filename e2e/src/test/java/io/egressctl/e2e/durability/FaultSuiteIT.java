@@ -6,6 +6,7 @@ import io.egressctl.cli.audit.AuditCommand;
 import io.egressctl.cli.chaos.ChaosSuite;
 import io.egressctl.cli.chaos.FaultInjector;
 import io.egressctl.e2e.support.ControlPlane;
+import io.egressctl.e2e.support.Infrastructure;
 import io.egressctl.schemas.view.RedisKeys;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -52,6 +53,7 @@ class FaultSuiteIT {
 
     @BeforeAll
     static void agents() {
+        Infrastructure.assumeStack("it kills and restarts the local stack's processes (scripts/stack.sh)");
         cp = ControlPlane.shared();
         for (int i = 0; i < 3; i++) {
             String h = cp.unique("ch" + i);

@@ -1,5 +1,6 @@
 package io.egressctl.e2e.durability;
 
+import io.egressctl.e2e.support.Infrastructure;
 import io.egressctl.events.EnforcementReport;
 import io.egressctl.events.HostUpdate;
 import io.egressctl.events.RuleEvent;
@@ -90,6 +91,7 @@ class RegistryRestartIT {
 
     @BeforeAll
     static void stack() {
+        Infrastructure.assumeStack("it kills and restarts the local stack's registry process");
         bootstrap = required("KAFKA_BOOTSTRAP_SERVERS");
         registryUrl = required("SCHEMA_REGISTRY_URL");
         required("EGRESS_HOME");

@@ -20,8 +20,9 @@ import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * The real control plane for end-to-end tests: the three services as separate JVM processes (the
- * jars the build just made) on the stack that {@code ./egressctl test} started (Kafka, schema
- * registry, Redis, given by KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL and REDIS_URL). One
+ * jars the build just made) on Kafka, a schema registry and Redis from {@link Infrastructure}: the stack that
+ * {@code ./egressctl test} started (KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL and REDIS_URL), or containers
+ * on a local Docker engine with {@code EGRESS_TEST_INFRA=testcontainers}. One
  * instance per test JVM, started on first use and stopped at exit. Host agents are started per test
  * class with host ids unique to this run, so classes never see each other's hosts.
  */
@@ -59,14 +60,19 @@ public final class ControlPlane {
         return shared;
     }
 
-    private ControlPlane() {
-        for (String k : List.of("KAFKA_BOOTSTRAP_SERVERS", "SCHEMA_REGISTRY_URL", "REDIS_URL")) {
-            String v = System.getenv(k);
-            if (v == null || v.isBlank()) {
-                throw new IllegalStateException(k + " is not set: run the end-to-end tests with ./egressctl test, which starts the stack");
-            }
-            stackEnv.put(k, v);
+    /** Stops the services of this JVM's control plane, when one was started (before its infrastructure stops). */
+    static void stopShared() {
+        ControlPlane cp;
+        synchronized (ControlPlane.class) {
+            cp = shared;
         }
+        if (cp != null) {
+            cp.stopAll();
+        }
+    }
+
+    private ControlPlane() {
+        stackEnv.putAll(Infrastructure.get().endpoints());
         root = Path.of("").toAbsolutePath().getParent();
         runId = random().substring(0, 6);
         workDir = root.resolve("e2e/target/e2e-" + runId);

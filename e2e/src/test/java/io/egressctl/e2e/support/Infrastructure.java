@@ -1,0 +1,243 @@
+package io.egressctl.e2e.support;
+
+import com.github.dockerjava.api.exception.NotFoundException;
+import com.github.dockerjava.api.model.ExposedPort;
+import com.github.dockerjava.api.model.PortBinding;
+import com.github.dockerjava.api.model.Ports;
+import org.junit.jupiter.api.Assumptions;
+import org.testcontainers.DockerClientFactory;
+import org.testcontainers.containers.GenericContainer;
+import org.testcontainers.containers.wait.strategy.Wait;
+import org.testcontainers.lifecycle.Startables;
+import org.testcontainers.utility.DockerImageName;
+
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.function.Function;
+
+/**
+ * Where the end-to-end tests get Kafka, the schema registry and Redis, chosen by {@code EGRESS_TEST_INFRA}:
+ * <ul>
+ *   <li>{@code stack} (the default): the local stack {@code ./egressctl test} started, given by
+ *       KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL and REDIS_URL;</li>
+ *   <li>{@code testcontainers}: containers on a local Docker engine, started by Testcontainers on first use
+ *       and stopped when the test JVM exits. The images are the project's own ({@code scripts/images.sh}:
+ *       egressctl/kafka, egressctl/apicurio-registry, egressctl/redis), or the official ones with
+ *       {@code EGRESS_IMAGES=official}; {@code EGRESS_IMAGE_KAFKA}, {@code EGRESS_IMAGE_REGISTRY} and
+ *       {@code EGRESS_IMAGE_REDIS} name others. No engine, or an image missing, fails with what to run;</li>
+ *   <li>{@code auto}: testcontainers when an engine answers, else the stack.</li>
+ * </ul>
+ * The services still run as processes of the built jars ({@link ControlPlane}), so Kafka must be reachable
+ * from the host at the address it advertises: its container listens on a port chosen here and published on
+ * 127.0.0.1 under the same number, and advertises 127.0.0.1 with it (docker-proxy forwards it; no iptables
+ * rules are needed, so this works on an engine started with {@code --iptables=false}). The registry and
+ * Redis are reached on their mapped ports. Testcontainers' reaper is off (TESTCONTAINERS_RYUK_DISABLED, set
+ * by the e2e pom): the containers are stopped and removed here, with their volumes.
+ */
+public final class Infrastructure {
+
+    /** Where the endpoints come from. */
+    public enum Source { STACK, TESTCONTAINERS }
+
+    static final String KAFKA = "KAFKA_BOOTSTRAP_SERVERS";
+    static final String REGISTRY = "SCHEMA_REGISTRY_URL";
+    static final String REDIS = "REDIS_URL";
+
+    private static Infrastructure shared;
+
+    private final Source source;
+    private final Map<String, String> endpoints;
+
+    private Infrastructure(Source source, Map<String, String> endpoints) {
+        this.source = source;
+        this.endpoints = Map.copyOf(endpoints);
+    }
+
+    /** The infrastructure of this test JVM: found or started on first call. */
+    public static synchronized Infrastructure get() {
+        if (shared == null) {
+            shared = switch (choose(System.getenv("EGRESS_TEST_INFRA"), Infrastructure::engineAnswers)) {
+                case STACK -> fromStack(System::getenv);
+                case TESTCONTAINERS -> startContainers(System::getenv);
+            };
+        }
+        return shared;
+    }
+
+    /**
+     * The source the switch names: {@code stack} (also when unset or blank), {@code testcontainers}, or
+     * {@code auto} (testcontainers when {@code engine} answers true). Anything else is refused.
+     */
+    static Source choose(String setting, java.util.function.BooleanSupplier engine) {
+        String s = setting == null ? "" : setting.strip().toLowerCase(Locale.ROOT);
+        return switch (s) {
+            case "", "stack" -> Source.STACK;
+            case "testcontainers" -> Source.TESTCONTAINERS;
+            case "auto" -> engine.getAsBoolean() ? Source.TESTCONTAINERS : Source.STACK;
+            default -> throw new IllegalStateException("EGRESS_TEST_INFRA='" + setting + "': use stack (default), testcontainers or auto");
+        };
+    }
+
+    /** The three endpoints from the environment the local stack set. */
+    static Infrastructure fromStack(Function<String, String> env) {
+        Map<String, String> e = new LinkedHashMap<>();
+        for (String k : List.of(KAFKA, REGISTRY, REDIS)) {
+            String v = env.apply(k);
+            if (v == null || v.isBlank()) {
+                throw new IllegalStateException(k + " is not set: run the end-to-end tests with ./egressctl test, which starts the stack"
+                        + " (or set EGRESS_TEST_INFRA=testcontainers with a Docker engine running and the images built: ./egressctl images)");
+            }
+            e.put(k, v);
+        }
+        return new Infrastructure(Source.STACK, e);
+    }
+
+    /** The image of each role: EGRESS_IMAGE_* when set, else the project's own (or official with EGRESS_IMAGES=official). */
+    static Map<String, String> images(Function<String, String> env) {
+        String mode = env.apply("EGRESS_IMAGES") == null ? "local" : env.apply("EGRESS_IMAGES").strip();
+        Map<String, String> defaults = switch (mode) {
+            case "", "local" -> Map.of(KAFKA, "egressctl/kafka:4.1.2", REGISTRY, "egressctl/apicurio-registry:2.6.13.Final",
+                    REDIS, "egressctl/redis:7.0");
+            case "official" -> Map.of(KAFKA, "apache/kafka:4.1.2", REGISTRY, "apicurio/apicurio-registry-mem:2.6.13.Final",
+                    REDIS, "redis:7.0.15");
+            default -> throw new IllegalStateException("EGRESS_IMAGES='" + mode + "': use local (default) or official");
+        };
+        Map<String, String> out = new LinkedHashMap<>();
+        out.put(KAFKA, orDefault(env.apply("EGRESS_IMAGE_KAFKA"), defaults.get(KAFKA)));
+        out.put(REGISTRY, orDefault(env.apply("EGRESS_IMAGE_REGISTRY"), defaults.get(REGISTRY)));
+        out.put(REDIS, orDefault(env.apply("EGRESS_IMAGE_REDIS"), defaults.get(REDIS)));
+        return out;
+    }
+
+    private static String orDefault(String v, String d) {
+        return v == null || v.isBlank() ? d : v.strip();
+    }
+
+    private static boolean engineAnswers() {
+        try {
+            return DockerClientFactory.instance().isDockerAvailable();
+        } catch (RuntimeException e) {
+            return false;
+        }
+    }
+
+    private static Infrastructure startContainers(Function<String, String> env) {
+        if (!engineAnswers()) {
+            throw new IllegalStateException("EGRESS_TEST_INFRA=testcontainers, but no Docker engine answers: start one (scripts/engine.sh start,"
+                    + " as root), or run on the local stack (EGRESS_TEST_INFRA=stack, ./egressctl test)");
+        }
+        Map<String, String> images = images(env);
+        List<String> missing = new ArrayList<>();
+        boolean official = "official".equals(orDefault(env.apply("EGRESS_IMAGES"), "local"));
+        for (String image : images.values()) {
+            try {
+                DockerClientFactory.instance().client().inspectImageCmd(image).exec();
+            } catch (NotFoundException e) {
+                missing.add(image);
+            }
+        }
+        if (!missing.isEmpty() && !official) {
+            throw new IllegalStateException("image(s) " + missing + " not on the engine: build them with ./egressctl images infra"
+                    + " (scripts/images.sh; no image registry needed)");
+        }
+        String label = "egressctl-e2e-" + ProcessHandle.current().pid();
+        int kafkaPort = freePort();
+        GenericContainer<?> kafka = new GenericContainer<>(DockerImageName.parse(images.get(KAFKA)))
+                .withLabel("io.egressctl.test", label)
+                .withEnv("KAFKA_NODE_ID", "1")
+                .withEnv("KAFKA_PROCESS_ROLES", "broker,controller")
+                .withEnv("KAFKA_LISTENERS", "PLAINTEXT://:" + kafkaPort + ",CONTROLLER://:9093")
+                .withEnv("KAFKA_ADVERTISED_LISTENERS", "PLAINTEXT://127.0.0.1:" + kafkaPort)
+                .withEnv("KAFKA_CONTROLLER_LISTENER_NAMES", "CONTROLLER")
+                .withEnv("KAFKA_LISTENER_SECURITY_PROTOCOL_MAP", "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT")
+                .withEnv("KAFKA_CONTROLLER_QUORUM_VOTERS", "1@localhost:9093")
+                .withEnv("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "1")
+                .withEnv("KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR", "1")
+                .withEnv("KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", "1")
+                .withEnv("KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS", "0")
+                .withEnv("KAFKA_NUM_PARTITIONS", "6")
+                // As the local stack: topics are made by the services (or the test), never by a client's mistake.
+                .withEnv("KAFKA_AUTO_CREATE_TOPICS_ENABLE", "false")
+                .withCreateContainerCmdModifier(cmd -> {
+                    ExposedPort p = ExposedPort.tcp(kafkaPort);
+                    cmd.withExposedPorts(p);
+                    cmd.getHostConfig().withPortBindings(new PortBinding(Ports.Binding.bindIpAndPort("127.0.0.1", kafkaPort), p));
+                })
+                .waitingFor(Wait.forLogMessage(".*Kafka Server started.*", 1).withStartupTimeout(Duration.ofMinutes(3)));
+        GenericContainer<?> registry = new GenericContainer<>(DockerImageName.parse(images.get(REGISTRY)))
+                .withLabel("io.egressctl.test", label)
+                .withExposedPorts(8080)
+                .waitingFor(Wait.forHttp("/apis/ccompat/v7/subjects").forPort(8080).forStatusCode(200)
+                        .withStartupTimeout(Duration.ofMinutes(3)));
+        GenericContainer<?> redis = new GenericContainer<>(DockerImageName.parse(images.get(REDIS)))
+                .withLabel("io.egressctl.test", label)
+                .withExposedPorts(6379)
+                .waitingFor(Wait.forLogMessage(".*Ready to accept connections.*", 1).withStartupTimeout(Duration.ofMinutes(1)));
+        List<GenericContainer<?>> all = List.of(kafka, registry, redis);
+        // Stopped at exit even when a start below fails half-way; after ControlPlane's services (see stop).
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> stop(all), "testcontainers-stop"));
+        long t0 = System.nanoTime();
+        Startables.deepStart(all).join();
+        Map<String, String> e = new LinkedHashMap<>();
+        e.put(KAFKA, "127.0.0.1:" + kafkaPort);
+        e.put(REGISTRY, "http://127.0.0.1:" + registry.getMappedPort(8080) + "/apis/ccompat/v7");
+        e.put(REDIS, "redis://127.0.0.1:" + redis.getMappedPort(6379));
+        System.out.printf("[e2e] Testcontainers: %s, %s, %s started in %.1f s: %s%n", images.get(KAFKA), images.get(REGISTRY),
+                images.get(REDIS), (System.nanoTime() - t0) / 1e9, e);
+        return new Infrastructure(Source.TESTCONTAINERS, e);
+    }
+
+    /** Where the endpoints come from. */
+    public Source source() {
+        return source;
+    }
+
+    /** KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL or REDIS_URL. */
+    public String env(String name) {
+        String v = endpoints.get(name);
+        if (v == null) {
+            throw new IllegalArgumentException("not an infrastructure endpoint: " + name);
+        }
+        return v;
+    }
+
+    /** The three endpoints, as the services read them from their environment. */
+    public Map<String, String> endpoints() {
+        return endpoints;
+    }
+
+    /** Skips the calling test unless the endpoints are the local stack's (a test that restarts its processes). */
+    public static void assumeStack(String why) {
+        Assumptions.assumeTrue(get().source == Source.STACK, () -> "needs the local stack (EGRESS_TEST_INFRA=stack): " + why);
+    }
+
+    /**
+     * Stops and removes the containers (with their volumes). The services of {@link ControlPlane} are stopped
+     * first, so none of them sees its Kafka or Redis vanish while it shuts down.
+     */
+    private static synchronized void stop(List<GenericContainer<?>> containers) {
+        ControlPlane.stopShared();
+        for (GenericContainer<?> c : containers) {
+            try {
+                c.stop();
+            } catch (RuntimeException e) {
+                System.err.println("[e2e] could not stop container " + c.getContainerId() + ": " + e);
+            }
+        }
+    }
+
+    private static int freePort() {
+        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            return s.getLocalPort();
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}
