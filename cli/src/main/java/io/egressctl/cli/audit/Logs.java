@@ -11,6 +11,11 @@ public final class Logs {
         if (System.getProperty("org.slf4j.simpleLogger.defaultLogLevel") == null) {
             System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
         }
+        quietKafka();
+    }
+
+    /** The Kafka client's loggers at ERROR only, the others as configured (the benchmarks); an explicit -D setting wins. */
+    public static void quietKafka() {
         if (System.getProperty("org.slf4j.simpleLogger.log.org.apache.kafka") == null) {
             System.setProperty("org.slf4j.simpleLogger.log.org.apache.kafka", "error");
         }

@@ -1,6 +1,7 @@
 package io.egressctl.cli.bench;
 
 import io.egressctl.cli.Env;
+import io.egressctl.cli.audit.Logs;
 import io.egressctl.cli.api.ApiClient;
 import tools.jackson.databind.JsonNode;
 
@@ -55,7 +56,7 @@ public final class ApiBench {
     }
 
     static int run(Env env, String[] args, PrintStream out, PrintStream err) {
-        quietKafkaLogs();
+        Logs.quietKafka();
         Map<String, Integer> o;
         try {
             o = options(args);
@@ -82,12 +83,6 @@ public final class ApiBench {
             throw new IllegalArgumentException("--rules plus --warmup must stay below 60000 (one tcp port each)");
         }
         return o;
-    }
-
-    private static void quietKafkaLogs() {
-        if (System.getProperty("org.slf4j.simpleLogger.log.org.apache.kafka") == null) {
-            System.setProperty("org.slf4j.simpleLogger.log.org.apache.kafka", "error");
-        }
     }
 
     /** Percentiles (nearest rank) of a sample in milliseconds. */

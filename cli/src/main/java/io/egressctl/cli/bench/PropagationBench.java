@@ -1,6 +1,7 @@
 package io.egressctl.cli.bench;
 
 import io.egressctl.cli.Env;
+import io.egressctl.cli.audit.Logs;
 import io.egressctl.cli.api.ApiClient;
 import io.egressctl.cli.bench.ApiBench.Stats;
 import io.egressctl.schemas.serde.Topics;
@@ -74,9 +75,7 @@ public final class PropagationBench {
     }
 
     static int run(Env env, String[] args, PrintStream out, PrintStream err) {
-        if (System.getProperty("org.slf4j.simpleLogger.log.org.apache.kafka") == null) {
-            System.setProperty("org.slf4j.simpleLogger.log.org.apache.kafka", "error");
-        }
+        Logs.quietKafka();
         Map<String, Integer> o;
         try {
             o = options(args);
