@@ -11,8 +11,9 @@
 #                                      Apicurio Registry 2.6 from Maven Central, on Java 17 (docker/registry)
 #   egressctl/redis:7.0                Debian's redis-server                            (docker/redis)
 #   egressctl/compiler-service:0.1.0-SNAPSHOT, egressctl/rule-service:..., egressctl/host-agent:...
-#                                      built from the repository by <module>/Dockerfile (Maven in the
-#                                      first stage; the agent with nftables, iproute2, conntrack)
+#                                      built from the repository by docker/services/Dockerfile, a target
+#                                      each (Maven in the shared first stage; the agent with nftables,
+#                                      iproute2, conntrack)
 #
 # IMAGE names one of kafka, registry, redis, services (the three), base, jre, maven, or "infra"
 # (kafka registry redis: what the tests' Testcontainers need); none: all. What an image needs is
@@ -218,21 +219,29 @@ build_redis() {
   img_build "$IMG_REDIS" "$LIB_ROOT/docker/redis" --build-arg "BASE_IMAGE=$IMG_BASE"
 }
 
-# The three services from the repository (context: its root; .dockerignore leaves build output out).
-# Their Dockerfiles share the Maven stage, so the first build runs Maven and the other two reuse it.
+# The three services from the repository (context: its root; .dockerignore leaves build output out), one
+# target each of docker/services/Dockerfile: the first build runs its Maven stage, the other two reuse it.
 build_services() {
   build_jre
   build_maven
-  local m tag
+  local m
   for m in compiler-service rule-service host-agent; do
-    case "$m" in
-      compiler-service) tag="$IMG_COMPILER" ;;
-      rule-service) tag="$IMG_RULE_SERVICE" ;;
-      host-agent) tag="$IMG_AGENT" ;;
-    esac
-    img_build "$tag" "$LIB_ROOT" -f "$LIB_ROOT/$m/Dockerfile" --build-arg "BUILD_IMAGE=$IMG_MAVEN" --build-arg "RUNTIME_IMAGE=$IMG_JRE"
+    img_build "$(img_service "$m")" "$LIB_ROOT" -f "$LIB_ROOT/docker/services/Dockerfile" --target "$m" \
+      --build-arg "BUILD_IMAGE=$IMG_MAVEN" --build-arg "RUNTIME_IMAGE=$IMG_JRE"
   done
 }
+
+# img_service MODULE: the image of one of the three services.
+img_service() {
+  case "$1" in
+    compiler-service) echo "$IMG_COMPILER" ;;
+    rule-service) echo "$IMG_RULE_SERVICE" ;;
+    host-agent) echo "$IMG_AGENT" ;;
+  esac
+}
+
+# The stack's jars from Maven Central, as a step of its own in the waves below.
+build_stack() { stack_artifacts; }
 
 # run_parallel FUNCTION...: the functions at once, each in a subshell of its own (apt and Maven wait on
 # the network more than on the CPU); fails when any failed, after all ended.
@@ -262,21 +271,24 @@ cmd_build() {
       *) idie "unknown image '$w' (kafka, registry, redis, services, infra, base, jre, maven)" ;;
     esac
   done
+  # What each image needs built before it: the services their two bases; official images are pulled and
+  # need nothing else, the project's own Kafka and registry need the JRE image and the stack's jars, and
+  # every image of the project's own stands on the Debian base.
+  [[ -n "${want[services]:-}" ]] && { want[jre]=1; want[maven]=1; }
+  if [[ "$IMG_MODE" != official ]]; then
+    [[ -n "${want[kafka]:-}${want[registry]:-}" ]] && { want[jre]=1; want[stack]=1; }
+    [[ -n "${want[jre]:-}${want[maven]:-}${want[redis]:-}" ]] && want[base]=1
+  fi
   t0="$(lib_now)"
-  # In waves: the base; then what only needs the base (and the jars from Maven Central); then what needs
-  # the JRE image; then the services.
-  [[ "$IMG_MODE" == official ]] || build_base
-  local -a wave=()
-  [[ -n "${want[jre]:-}${want[kafka]:-}${want[registry]:-}${want[services]:-}" ]] && wave+=(build_jre)
-  [[ -n "${want[maven]:-}${want[services]:-}" ]] && wave+=(build_maven)
-  [[ -n "${want[redis]:-}" ]] && wave+=(build_redis)
-  [[ "$IMG_MODE" != official && -n "${want[kafka]:-}${want[registry]:-}" ]] && wave+=(stack_artifacts)
-  ((${#wave[@]} == 0)) || run_parallel "${wave[@]}" || idie "images could not be built (logs: $IMG_DIR/logs)"
-  wave=()
-  [[ -n "${want[kafka]:-}" ]] && wave+=(build_kafka)
-  [[ -n "${want[registry]:-}" ]] && wave+=(build_registry)
-  ((${#wave[@]} == 0)) || run_parallel "${wave[@]}" || idie "images could not be built (logs: $IMG_DIR/logs)"
-  [[ -z "${want[services]:-}" ]] || build_services
+  # One loop over the waves: the images of a wave need only those of the waves before, and are built at
+  # once (apt and Maven wait on the network more than on the CPU).
+  local wave f
+  local -a fs
+  for wave in "base" "jre maven redis stack" "kafka registry" "services"; do
+    fs=()
+    for f in $wave; do [[ -n "${want[$f]:-}" ]] && fs+=("build_$f"); done
+    ((${#fs[@]} == 0)) || run_parallel "${fs[@]}" || idie "images could not be built (logs: $IMG_DIR/logs)"
+  done
   ilog "images ready in $(lib_since "$t0") s (EGRESS_IMAGES=$IMG_MODE)"
 }
 
