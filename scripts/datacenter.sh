@@ -355,11 +355,25 @@ dc_netns_of() {
   dc_fail "no host '$id' in the data center (hosts: $ids)"
 }
 
+# Exit 1, saying why, when there is nothing to list: no data center (dry-run agents write files instead),
+# or no egressctl table in the host's kernel yet.
 dc_ruleset() {
-  local ns
+  local ns inet bridge
+  [[ $# -eq 1 ]] || { dc_fail "usage: ruleset HOST_ID (host-1, or an index 1..3)"; return 2; }
   ns="$(dc_netns_of "$1")" || return 1
-  ip netns exec "$ns" nft list table inet egressctl 2>/dev/null || true
-  ip netns exec "$ns" nft list table bridge egressctl 2>/dev/null || true
+  if [[ ! -f "$DC_HOME/state.env" ]] || ! dc_ns_exists "$ns"; then
+    dc_fail "no data center built from $DC_EHOME (no namespace $ns of it). Dry-run agents write their ruleset to" \
+      "$DC_EHOME/agents/$1.nft instead; the data center needs root, nft, ip and socat (./egressctl up builds it)"
+    return 1
+  fi
+  inet="$(ip netns exec "$ns" nft list table inet egressctl 2>/dev/null)" || inet=""
+  bridge="$(ip netns exec "$ns" nft list table bridge egressctl 2>/dev/null)" || bridge=""
+  if [[ -z "$inet$bridge" ]]; then
+    dc_fail "no egressctl table in $ns's kernel: no agent enforces there yet (./egressctl status)"
+    return 1
+  fi
+  [[ -z "$inet" ]] || printf '%s\n' "$inet"
+  [[ -z "$bridge" ]] || printf '%s\n' "$bridge"
 }
 
 # ---------------------------------------------------------------- probes

@@ -221,9 +221,8 @@ build_redis() {
 
 # The three services from the repository (context: its root; .dockerignore leaves build output out), one
 # target each of docker/services/Dockerfile: the first build runs its Maven stage, the other two reuse it.
+# Their bases (jre, maven) come from the wave before (cmd_build).
 build_services() {
-  build_jre
-  build_maven
   local m
   for m in compiler-service rule-service host-agent; do
     img_build "$(img_service "$m")" "$LIB_ROOT" -f "$LIB_ROOT/docker/services/Dockerfile" --target "$m" \

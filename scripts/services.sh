@@ -19,26 +19,38 @@ svc_die() { lib_die egressctl "$@"; }
 svc_jar() { echo "$SVC_ROOT/$1/target/$1-$SVC_VERSION.jar"; }
 cli_jar() { echo "$SVC_ROOT/cli/target/cli-$SVC_VERSION-exec.jar"; }
 
-# Builds when a jar is missing or any source is newer than it.
+producer_jar() { echo "$SVC_ROOT/examples/producer/target/producer-example-$SVC_VERSION-exec.jar"; }
+
+# svc_mvn WHAT MAVEN_ARGS...: Maven in the repository, quiet; its output goes to $SVC_HOME/logs/build.log
+# (Maven 3.8 prints colour resets even with -q), shown only when it fails, with what failed.
+svc_mvn() {
+  local what="$1" log="$SVC_HOME/logs/build.log"
+  shift
+  mkdir -p "$SVC_HOME/logs"
+  if ! (cd "$SVC_ROOT" && mvn -q -B -Dstyle.color=never "$@") >"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    svc_die "$what failed (mvn $*); log: $log"
+  fi
+}
+
+# Builds when a jar is missing or any source is newer than it: the services, the CLI and the producer
+# example of docs/producers.md (java -jar examples/producer/target/...).
 svc_build() {
   local stale=0 m jar
-  for m in rule-service compiler-service host-agent; do
-    jar="$(svc_jar "$m")"
+  for jar in "$(svc_jar rule-service)" "$(svc_jar compiler-service)" "$(svc_jar host-agent)" "$(cli_jar)" "$(producer_jar)"; do
     [[ -f "$jar" ]] || { stale=1; break; }
   done
-  [[ -f "$(cli_jar)" ]] || stale=1
   if [[ $stale -eq 0 ]]; then
     local newest
-    newest="$(find "$SVC_ROOT"/{core,schemas,rule-service,compiler-service,host-agent,cli}/src/main "$SVC_ROOT"/*/pom.xml "$SVC_ROOT/pom.xml" -newer "$(cli_jar)" -type f 2>/dev/null | head -n 1)"
+    newest="$(find "$SVC_ROOT"/{core,schemas,rule-service,compiler-service,host-agent,cli,examples/producer}/src/main "$SVC_ROOT"/*/pom.xml \
+      "$SVC_ROOT/examples/producer/pom.xml" "$SVC_ROOT/pom.xml" -newer "$(cli_jar)" -type f 2>/dev/null | head -n 1)"
     [[ -z "$newest" ]] || stale=1
   fi
   if [[ $stale -eq 1 ]]; then
-    svc_log "building (mvn -DskipTests install) ..."
-    # Build output goes to stderr, so a command's own output (audit --output json) stays clean.
+    svc_log "building (mvn -DskipTests install; log: $SVC_HOME/logs/build.log) ..."
     # The parent pom (.) is installed too: `bench compiler|agent` run Maven on one module, which reads
     # its siblings (core, schemas) from the local repository, and their poms name that parent.
-    (cd "$SVC_ROOT" && mvn -q -B -Dstyle.color=never -DskipTests install -pl .,core,schemas,rule-service,compiler-service,host-agent,cli) >&2 \
-      || svc_die "build failed"
+    svc_mvn "the build" -DskipTests install -pl .,core,schemas,examples/producer,rule-service,compiler-service,host-agent,cli
   fi
 }
 
@@ -96,6 +108,8 @@ svc_start() {
   env "$@" setsid nohup java -Xms64m "-Xmx$heap" "${jvm[@]}" \
     "-Degress.home=$SVC_HOME" -jar "$SVC_HOME/jars/$name.jar" >"$SVC_HOME/logs/$name.log" 2>&1 </dev/null &
   echo $! >"$(lib_pidfile "$name")"
+  # Its HTTP port, beside the pid file: `status` asks it for /actuator/health there.
+  echo "$port" >"$SVC_HOME/pids/$name.port"
 }
 
 # svc_wait_health NAME PORT: until /actuator/health answers UP.
@@ -356,8 +370,8 @@ cmd_bench() {
       # fleet program is) in JVMs the bench starts; the bench itself is the CLI's, with the stack's keys.
       local cp="$SVC_HOME/bench/fleet.classpath"
       mkdir -p "$SVC_HOME/bench"
-      (cd "$SVC_ROOT" && mvn -q -B -pl host-agent test-compile dependency:build-classpath -Dmdep.includeScope=test \
-        "-Dmdep.outputFile=$cp") >&2 || svc_die "cannot build the fleet's classpath (host-agent test-compile)"
+      svc_mvn "the fleet's classpath (host-agent test-compile)" -pl host-agent test-compile dependency:build-classpath \
+        -Dmdep.includeScope=test "-Dmdep.outputFile=$cp"
       set -a
       # shellcheck source=/dev/null
       source "$SVC_HOME/ports.env"
@@ -427,7 +441,7 @@ svc_stop() {
   pid="$(lib_running_pid "$1")"
   [[ -n "$pid" ]] || return 0
   lib_stop_pid "$pid" || true
-  rm -f "$(lib_pidfile "$1")"
+  rm -f "$(lib_pidfile "$1")" "$SVC_HOME/pids/$1.port"
 }
 
 # Rebuild from the log what Redis holds of it: record (for information), stop the compiler, drop the

@@ -108,8 +108,25 @@ component_port() {
     kafka) echo "$EGRESS_KAFKA_PORT" ;;
     registry) echo "$EGRESS_REGISTRY_PORT" ;;
     redis) echo "$EGRESS_REDIS_PORT" ;;
-    *) echo "-" ;;
+    *) service_port "$1" || echo "-" ;;
   esac
+}
+
+# The HTTP port of a service or agent that scripts/services.sh started (it notes it beside the pid file).
+service_port() {
+  local port
+  port="$(tr -dc '0-9' <"$PIDS_DIR/$1.port" 2>/dev/null)" || return 1
+  [[ -n "$port" ]] && echo "$port"
+}
+
+# A service is up when its /actuator/health says UP, not merely when its process runs: `status --wait`
+# then waits until it can serve. Prints the status it reported (DOWN, OUT_OF_SERVICE, or "no answer").
+service_health() {
+  local body
+  body="$(curl -sS -m 2 "http://127.0.0.1:$1/actuator/health" 2>/dev/null)" || { echo "no answer"; return 1; }
+  [[ "$body" == *'"status":"UP"'* ]] && return 0
+  [[ "$body" =~ \"status\":\"([A-Z_]+)\" ]] && echo "${BASH_REMATCH[1]}" || echo "no answer"
+  return 1
 }
 
 component_ports() {  # every port a component listens on
@@ -702,7 +719,7 @@ cmd_down() {
 # runs), 1 otherwise (some down, starting, or their port taken by another process).
 cmd_status() {
   load_ports
-  local name pid port state detail owner cmdline up=0 total=0
+  local name pid port state detail owner cmdline health up=0 total=0
   local -a names=("${STACK_COMPONENTS[@]}")
   if [[ -d "$PIDS_DIR" ]]; then
     local f n
@@ -713,13 +730,16 @@ cmd_status() {
     done
     shopt -u nullglob
   fi
-  printf '%-12s %-8s %-6s %-10s %s\n' COMPONENT PID PORT STATE DETAIL
+  printf '%-16s %-8s %-6s %-10s %s\n' COMPONENT PID PORT STATE DETAIL
   for name in "${names[@]}"; do
     port="$(component_port "$name")"
     pid="$(lib_read_pid "$(lib_pidfile "$name")")"
     detail=""
     if [[ -n "$pid" ]] && lib_pid_is_ours "$pid"; then
-      if [[ "$port" == "-" ]] || lib_port_listening "$port"; then state=up; else state=starting; fi
+      if [[ " ${STACK_COMPONENTS[*]} " != *" $name "* && "$port" != "-" ]]; then
+        # a service or agent: up when healthy
+        if health="$(service_health "$port")"; then state=up; else state=starting; detail="health: $health"; fi
+      elif [[ "$port" == "-" ]] || lib_port_listening "$port"; then state=up; else state=starting; fi
       if [[ "$name" == registry ]]; then
         cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
         case "$cmdline" in
@@ -735,10 +755,11 @@ cmd_status() {
       if [[ "$port" != "-" ]] && lib_port_listening "$port"; then
         owner="$(lib_port_owner "$port")"
         state=foreign
-        detail="port taken by ${owner:-another process}; set $(port_var "$port")"
+        detail="port taken by ${owner:-another process}"
+        [[ -z "$(port_var "$port")" ]] || detail+="; set $(port_var "$port")"
       fi
     fi
-    printf '%-12s %-8s %-6s %-10s %s\n' "$name" "$pid" "$port" "$state" "$detail"
+    printf '%-16s %-8s %-6s %-10s %s\n' "$name" "$pid" "$port" "$state" "$detail"
     total=$((total + 1))
     [[ "$state" == up ]] && up=$((up + 1))
   done

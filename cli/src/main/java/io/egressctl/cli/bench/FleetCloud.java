@@ -1,5 +1,6 @@
 package io.egressctl.cli.bench;
 
+import io.egressctl.core.host.HostState;
 import io.egressctl.events.DefaultPolicy;
 import io.egressctl.events.NetworkKind;
 import io.egressctl.events.NetworkSpec;
@@ -30,6 +31,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicReference;
@@ -170,6 +172,38 @@ final class FleetCloud {
             events.add(ruleEvent(n[0]).setOperation(RuleOperation.NETWORK_DELETED).build());
         }
         send(bootstrap, registryUrl, events);
+    }
+
+    /**
+     * Waits until every host of the cloud reported holding nothing (its applied hash in Redis is that of an
+     * empty host), after {@link #unload} and while the fleet still runs; returns the hosts that did not
+     * within {@code timeoutSeconds}. A host left with the cloud's rules in its last report would read as
+     * drifted, then silent, in {@code audit verify} (and so in {@code chaos}) ever after.
+     */
+    List<String> awaitEmpty(String redisUrl, int timeoutSeconds) {
+        long deadline = System.nanoTime() + timeoutSeconds * 1_000_000_000L;
+        try (UnifiedJedis redis = new UnifiedJedis(URI.create(redisUrl))) {
+            while (true) {
+                Map<String, String> applied = new java.util.HashMap<>();
+                for (String h : hosts) {
+                    String hash = redis.hget(RedisKeys.hostApplied(h), "hash");
+                    if (hash != null) {
+                        applied.put(h, hash);
+                    }
+                }
+                List<String> holding = stillHolding(hosts, applied);
+                if (holding.isEmpty() || System.nanoTime() > deadline) {
+                    return holding;
+                }
+                sleep(500);
+            }
+        }
+    }
+
+    /** The hosts whose applied hash is not that of an empty host (or who never reported). */
+    static List<String> stillHolding(List<String> hosts, Map<String, String> appliedHash) {
+        String empty = HostState.hashOf(new TreeMap<>());
+        return hosts.stream().filter(h -> !empty.equals(appliedHash.get(h))).toList();
     }
 
     private RuleEvent.Builder ruleEvent(String network) {

@@ -271,12 +271,21 @@ public final class PropagationBench {
                 cloud.load(env.kafkaBootstrap(), env.schemaRegistryUrl(), env.redisUrl(), 900, out);
                 return measure(cloud);
             } finally {
-                try {
-                    cloud.unload(env.kafkaBootstrap(), env.schemaRegistryUrl());
-                    out.printf(Locale.ROOT, "  deleted the cloud's %d networks (NETWORK_DELETED through the log)%n", cloud.networks.size() + 3);
-                } catch (RuntimeException e) {
-                    out.println("  cleanup: could not delete the cloud's networks: " + e.getMessage());
+                if (!unloaded) {
+                    unload(cloud);
                 }
+            }
+        }
+
+        private boolean unloaded;
+
+        private void unload(FleetCloud cloud) {
+            unloaded = true;
+            try {
+                cloud.unload(env.kafkaBootstrap(), env.schemaRegistryUrl());
+                out.printf(Locale.ROOT, "  deleted the cloud's %d networks (NETWORK_DELETED through the log)%n", cloud.networks.size() + 3);
+            } catch (RuntimeException e) {
+                out.println("  cleanup: could not delete the cloud's networks: " + e.getMessage());
             }
         }
 
@@ -314,7 +323,19 @@ public final class PropagationBench {
                 out.printf(Locale.ROOT, "  kafka produce->consume floor (acks=all, linger.ms=0, one record at a time): %s%n", floor.line());
                 double load = ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
                 printSize(scenarios, floor, load);
-                return new SizeResult(hosts, taps.hostUpdatePartitions(), scenarios, floor, idle, load);
+                SizeResult result = new SizeResult(hosts, taps.hostUpdatePartitions(), scenarios, floor, idle, load);
+                // The networks go while the fleet still runs, so each host reports holding nothing before it stops.
+                unload(cloud);
+                long u0 = System.nanoTime();
+                List<String> holding = cloud.awaitEmpty(env.redisUrl(), 120);
+                if (holding.isEmpty()) {
+                    out.printf(Locale.ROOT, "  every host acknowledged the deletion (an empty ruleset) in %.1f s%n", (System.nanoTime() - u0) / 1e9);
+                } else {
+                    out.printf(Locale.ROOT, "  cleanup: %d of %d hosts did not report an empty ruleset within 120 s (%s%s): audit verify lists them%n",
+                            holding.size(), hosts, String.join(", ", holding.subList(0, Math.min(5, holding.size()))),
+                            holding.size() > 5 ? ", ..." : "");
+                }
+                return result;
             }
         }
 

@@ -4,6 +4,7 @@ import io.egressctl.cli.Env;
 import io.egressctl.cli.audit.Logs;
 import io.egressctl.cli.api.ApiClient;
 import io.egressctl.cli.bench.ApiBench.Stats;
+import io.egressctl.core.host.HostState;
 import io.egressctl.events.AppliedFragment;
 import io.egressctl.events.EnforcementReport;
 import io.egressctl.events.EnforcementStatus;
@@ -37,6 +38,7 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -131,6 +133,14 @@ public final class WaitersBench {
 
     /** What the rule-service's actuator says of one moment. */
     record Sample(double heapMb, int threads, int waiters) {
+    }
+
+    /** An agent's ACK of holding nothing: no fragment, the hash of an empty host. */
+    static EnforcementReport emptyReport(String host, Instant at) {
+        return EnforcementReport.newBuilder().setHostId(host).setStatus(EnforcementStatus.ACK)
+                .setTrigger(EnforcementTrigger.UPDATE).setFragments(List.of())
+                .setAppliedHash(HostState.hashOf(new TreeMap<>())).setChangeIds(List.of()).setError(null).setApplyMicros(0)
+                .setEnforcer("bench").setDriftRepairs(0).setReportedAt(at).setUnenforced(List.of()).build();
     }
 
     private static final class Runner {
@@ -346,6 +356,16 @@ public final class WaitersBench {
                         env.operatorKey());
                 if (r.status() != 200) {
                     err.println("bench waiters: cleanup: removing " + vm + " answered " + r.status() + " " + r.body());
+                } else {
+                    // The host has no agent: it reports, as one would, that it holds nothing now. Its last report
+                    // would otherwise keep the bench's version, and audit verify (and chaos) list it as drifted.
+                    try (Producer<String, SpecificRecord> p = reportProducer(0)) {
+                        p.send(new ProducerRecord<>(Topics.ENFORCEMENT_REPORTS, host, emptyReport(host, Instant.now()))).get(30, TimeUnit.SECONDS);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+                        err.println("bench waiters: cleanup: the host's last report could not be published: " + e.getMessage());
+                    }
                 }
             }
             if (networkCreated) {
