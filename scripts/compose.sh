@@ -104,7 +104,11 @@ compose_up() {
 # The walkthrough of ./egressctl up, against the compose stack: the seed's examples through the REST
 # API, probes of real traffic in the data center before and after each change.
 walkthrough() {
-  [[ -f "$CLI_JAR" ]] || (cd "$ROOT" && mvn -q -B -DskipTests install -pl .,core,schemas,cli) >&2 || cdie "cannot build $CLI_JAR"
+  if [[ ! -f "$CLI_JAR" ]]; then
+    # Maven's output to a log (3.8 prints colour resets even with -q), shown when it fails.
+    (cd "$ROOT" && mvn -q -B -Dstyle.color=never -DskipTests install -pl .,core,schemas,cli) >"$EGRESS_HOME/cli-build.log" 2>&1 \
+      || { tail -n 40 "$EGRESS_HOME/cli-build.log" >&2; cdie "cannot build $CLI_JAR; log: $EGRESS_HOME/cli-build.log"; }
+  fi
   EGRESS_API_URL="http://127.0.0.1:$API_PORT" KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:${EGRESS_KAFKA_PORT:-19092}" \
     SCHEMA_REGISTRY_URL="http://127.0.0.1:${EGRESS_REGISTRY_PORT:-18081}/apis/ccompat/v7" REDIS_URL="redis://127.0.0.1:${EGRESS_REDIS_PORT:-16379}" \
     EGRESS_DEMO_HOSTS="host-1 host-2 host-3" EGRESS_DATACENTER_SCRIPT="$ROOT/scripts/datacenter.sh" EGRESS_AGENT_FILES="$EGRESS_HOME/agents" \
