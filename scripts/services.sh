@@ -361,7 +361,7 @@ cmd_bench() {
         | svc_bench_filter ;;
     agent)
       # Real nft in a network namespace of its own (needs root and nft).
-      # In a JVM of its own with the agent's flags (host-agent/Dockerfile); -D options go to that JVM.
+      # In a JVM of its own with the agent's flags (docker/services/Dockerfile); -D options go to that JVM.
       (cd "$SVC_ROOT" && mvn -q -B -pl host-agent test-compile exec:exec -Dexec.executable=java -Dexec.classpathScope=test \
         "-Dexec.args=-XX:+UseSerialGC -Xmx384m ${*:2} -classpath %classpath io.egressctl.agent.kernel.AgentApplyBench") 2>&1 \
         | svc_bench_filter ;;
