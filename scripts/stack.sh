@@ -738,7 +738,9 @@ cmd_status() {
     if [[ -n "$pid" ]] && lib_pid_is_ours "$pid"; then
       if [[ " ${STACK_COMPONENTS[*]} " != *" $name "* && "$port" != "-" ]]; then
         # a service or agent: up when healthy
-        if health="$(service_health "$port")"; then state=up; else state=starting; detail="health: $health"; fi
+        if health="$(service_health "$port")"; then state=up
+        elif [[ "$health" == "no answer" ]]; then state=starting; detail="health: no answer yet"
+        else state=unhealthy; detail="health: $health"; fi
       elif [[ "$port" == "-" ]] || lib_port_listening "$port"; then state=up; else state=starting; fi
       if [[ "$name" == registry ]]; then
         cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
