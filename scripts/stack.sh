@@ -194,6 +194,8 @@ stop_group() {
     { lib_stop_pid "$pid" stack "$name" || true; rm -f "$(lib_pidfile "$name")"; } &
   done
   wait
+  # A service's port note (scripts/services.sh) goes with its pid file.
+  for name in "$@"; do rm -f "$PIDS_DIR/$name.port"; done
 }
 
 take_lock() {
