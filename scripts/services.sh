@@ -273,6 +273,10 @@ MSG
 }
 
 cmd_walkthrough() {
+  local c
+  for c in rule-service compiler-service; do
+    svc_pid_alive "$c" || svc_die "the walkthrough needs the running control plane ($c is not running from $SVC_HOME): ./egressctl up first"
+  done
   eval "$(bash "$SVC_ROOT/scripts/stack.sh" env)"
   svc_walkthrough_env
   svc_cli walkthrough "$@"
@@ -384,7 +388,18 @@ cmd_bench() {
 
 cmd_audit() {
   svc_build
-  [[ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]] && eval "$(bash "$SVC_ROOT/scripts/stack.sh" env)"
+  if [[ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]]; then
+    # The local stack's, unless the command names a broker: say at once when it does not run, rather than
+    # after the Kafka client's timeout.
+    if [[ " $* " != *" --bootstrap-server"* && " $* " != *" -h "* && " $* " != *" --help "* && " $* " != *" help "* && $# -gt 0 ]] \
+        && ! bash "$SVC_ROOT/scripts/stack.sh" wait 5 >/dev/null 2>&1; then
+      # exit 4, audit's "could not finish" (1 means differences found)
+      svc_log "ERROR: audit reads the local stack of $SVC_HOME, which is not running: ./egressctl up first (or give" \
+        "--bootstrap-server, --schema-registry and --redis, or KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL and REDIS_URL, of another)"
+      exit 4
+    fi
+    eval "$(bash "$SVC_ROOT/scripts/stack.sh" env)"
+  fi
   svc_cli audit "$@"
 }
 
