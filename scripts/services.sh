@@ -408,7 +408,18 @@ cmd_test() {
     svc_log "engine path: images for Testcontainers (and the services' build stage) ready in $((SECONDS - t0)) s"
     export EGRESS_TEST_CONTAINERS=true
   fi
-  (cd "$SVC_ROOT" && mvn -B verify "$@")
+  local rc=0
+  (cd "$SVC_ROOT" && mvn -B verify "$@") || rc=$?
+  if ((rc != 0)); then
+    # What the stack's own logs say helps tell a product failure from a stalled broker on a loaded machine.
+    local f
+    for f in kafka redis registry; do
+      [[ -f "$EGRESS_HOME/logs/$f.log" ]] || continue
+      echo "---- tests failed: the last warnings and errors of the test stack's $f ($EGRESS_HOME/logs/$f.log) ----" >&2
+      grep -a -E 'WARN|ERROR|FATAL|# WARNING|pause' "$EGRESS_HOME/logs/$f.log" | tail -n 25 >&2 || true
+    done
+    return "$rc"
+  fi
   [[ -n "$engine" ]] || return 0
   EGRESS_HOME="$SVC_ROOT/target/egressctl-test" bash "$SVC_ROOT/scripts/stack.sh" down >/dev/null 2>&1 || true
   if [[ "$(id -u)" != 0 ]]; then
