@@ -16,10 +16,13 @@ import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.Function;
 
 /**
@@ -28,8 +31,9 @@ import java.util.function.Function;
  * <ul>
  *   <li>{@code stack} (the default): the local stack {@code ./egressctl test} started, given by
  *       KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL and REDIS_URL;</li>
- *   <li>{@code testcontainers}: containers on a local Docker engine, started by Testcontainers on first use
- *       and stopped when the test JVM exits. The images are the project's own ({@code scripts/images.sh}:
+ *   <li>{@code testcontainers}: containers on a local Docker engine, each started by Testcontainers when a
+ *       test first asks for its endpoint (a JVM whose tests use only Redis starts only Redis) and stopped
+ *       when the test JVM exits. The images are the project's own ({@code scripts/images.sh}:
  *       egressctl/kafka, egressctl/apicurio-registry, egressctl/redis), or the official ones with
  *       {@code EGRESS_IMAGES=official}; {@code EGRESS_IMAGE_KAFKA}, {@code EGRESS_IMAGE_REGISTRY} and
  *       {@code EGRESS_IMAGE_REDIS} name others. No engine, or an image missing, fails with what to run;</li>
@@ -59,15 +63,29 @@ public final class Infrastructure {
     /** Run before the containers stop, in order (e.g. services started on them, which should not see them vanish). */
     private static final List<Runnable> BEFORE_STOP = new ArrayList<>();
 
-    private final Source source;
-    private final Map<String, String> endpoints;
+    /** The three roles, in the order the endpoints are listed. */
+    static final List<String> ROLES = List.of(KAFKA, REGISTRY, REDIS);
 
-    private Infrastructure(Source source, Map<String, String> endpoints) {
+    private final Source source;
+    /** The endpoints known so far: all three on the stack; on containers, Kafka's and those of the containers started. */
+    private final Map<String, String> endpoints;
+    /** On containers: each role's container (created, started on first use of its endpoint), and its image. */
+    private final Map<String, GenericContainer<?>> containers;
+    private final Map<String, String> images;
+    private final Set<String> started = new HashSet<>();
+
+    private Infrastructure(Source source, Map<String, String> endpoints, Map<String, GenericContainer<?>> containers,
+                           Map<String, String> images) {
         this.source = source;
-        this.endpoints = Map.copyOf(endpoints);
+        this.endpoints = new LinkedHashMap<>(endpoints);
+        this.containers = Map.copyOf(containers);
+        this.images = Map.copyOf(images);
+        if (source == Source.STACK) {
+            started.addAll(ROLES);
+        }
     }
 
-    /** The infrastructure of this test JVM: found or started on first call. */
+    /** The infrastructure of this test JVM: found on first call (on containers: checked, then started as used). */
     public static synchronized Infrastructure get() {
         if (shared == null) {
             shared = switch (choose(System.getenv("EGRESS_TEST_INFRA"), Infrastructure::engineAnswers)) {
@@ -115,7 +133,7 @@ public final class Infrastructure {
             }
             e.put(k, v);
         }
-        return new Infrastructure(Source.STACK, e);
+        return new Infrastructure(Source.STACK, e, Map.of(), Map.of());
     }
 
     /** The image of each role: EGRESS_IMAGE_* when set, else the project's own (or official with EGRESS_IMAGES=official). */
@@ -147,6 +165,11 @@ public final class Infrastructure {
         }
     }
 
+    /**
+     * The containers of the three roles, created but not started: each starts when a test first asks for its
+     * endpoint ({@link #env}), or all that are left when one asks for all ({@link #endpoints}), so tests
+     * that need only Redis do not pay for Kafka and the registry.
+     */
     private static Infrastructure startContainers(Function<String, String> env) {
         if (!engineAnswers()) {
             throw new IllegalStateException("EGRESS_TEST_INFRA=testcontainers, but no Docker engine answers: start one (scripts/engine.sh start,"
@@ -200,17 +223,35 @@ public final class Infrastructure {
                 .withExposedPorts(6379)
                 .waitingFor(Wait.forLogMessage(".*Ready to accept connections.*", 1).withStartupTimeout(Duration.ofMinutes(1)));
         List<GenericContainer<?>> all = List.of(kafka, registry, redis);
-        // Stopped at exit even when a start below fails half-way; after the beforeStop actions (see stop).
+        // Stopped at exit, those started (even half-way), after the beforeStop actions (see stop).
         Runtime.getRuntime().addShutdownHook(new Thread(() -> stop(all), "testcontainers-stop"));
+        return new Infrastructure(Source.TESTCONTAINERS, Map.of(KAFKA, "127.0.0.1:" + kafkaPort),
+                Map.of(KAFKA, kafka, REGISTRY, registry, REDIS, redis), images);
+    }
+
+    /**
+     * Starts the containers of {@code roles} not started yet, side by side, and notes their endpoints. Kafka's
+     * address is fixed at creation (its advertised listener); the others' are their mapped ports.
+     */
+    private synchronized void start(List<String> roles) {
+        List<String> todo = roles.stream().filter(r -> !started.contains(r)).toList();
+        if (todo.isEmpty()) {
+            return;
+        }
         long t0 = System.nanoTime();
-        Startables.deepStart(all).join();
-        Map<String, String> e = new LinkedHashMap<>();
-        e.put(KAFKA, "127.0.0.1:" + kafkaPort);
-        e.put(REGISTRY, "http://127.0.0.1:" + registry.getMappedPort(8080) + "/apis/ccompat/v7");
-        e.put(REDIS, "redis://127.0.0.1:" + redis.getMappedPort(6379));
-        System.out.printf("[test-infra] Testcontainers: %s, %s, %s started in %.1f s: %s%n", images.get(KAFKA), images.get(REGISTRY),
-                images.get(REDIS), (System.nanoTime() - t0) / 1e9, e);
-        return new Infrastructure(Source.TESTCONTAINERS, e);
+        Startables.deepStart(todo.stream().map(containers::get).toList()).join();
+        Map<String, String> now = new LinkedHashMap<>();
+        for (String r : todo) {
+            started.add(r);
+            switch (r) {
+                case REGISTRY -> endpoints.put(REGISTRY, "http://127.0.0.1:" + containers.get(REGISTRY).getMappedPort(8080) + "/apis/ccompat/v7");
+                case REDIS -> endpoints.put(REDIS, "redis://127.0.0.1:" + containers.get(REDIS).getMappedPort(6379));
+                default -> { } // Kafka's: known since creation
+            }
+            now.put(r, endpoints.get(r));
+        }
+        System.out.printf("[test-infra] Testcontainers: %s started in %.1f s: %s%n", todo.stream().map(images::get).toList(),
+                (System.nanoTime() - t0) / 1e9, now);
     }
 
     /** Where the endpoints come from. */
@@ -223,18 +264,21 @@ public final class Infrastructure {
         return "egressctl-test-" + ProcessHandle.current().pid();
     }
 
-    /** KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL or REDIS_URL. */
-    public String env(String name) {
-        String v = endpoints.get(name);
-        if (v == null) {
-            throw new IllegalArgumentException("not an infrastructure endpoint: " + name);
+    /** KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL or REDIS_URL; on containers, that one is started first if need be. */
+    public synchronized String env(String name) {
+        if (!ROLES.contains(name)) {
+            throw new IllegalArgumentException("not an infrastructure endpoint: " + name + " (one of " + ROLES + ")");
         }
-        return v;
+        start(List.of(name));
+        return endpoints.get(name);
     }
 
-    /** The three endpoints, as the services read them from their environment. */
-    public Map<String, String> endpoints() {
-        return endpoints;
+    /** The three endpoints, as the services read them from their environment (on containers, all started first). */
+    public synchronized Map<String, String> endpoints() {
+        start(ROLES);
+        Map<String, String> out = new LinkedHashMap<>();
+        ROLES.forEach(r -> out.put(r, endpoints.get(r)));
+        return Collections.unmodifiableMap(out);
     }
 
     /**
@@ -256,7 +300,7 @@ public final class Infrastructure {
     public OwnRedis ownRedis() {
         return switch (source) {
             case STACK -> OwnRedis.process(System::getenv);
-            case TESTCONTAINERS -> OwnRedis.container(images(System::getenv).get(REDIS), label());
+            case TESTCONTAINERS -> OwnRedis.container(images.get(REDIS), label());
         };
     }
 

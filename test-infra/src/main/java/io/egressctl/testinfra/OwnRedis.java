@@ -62,6 +62,7 @@ public abstract sealed class OwnRedis implements AutoCloseable {
         Path binary = redisServer(env);
         ServerProcess p = new ServerProcess(binary, Infrastructure.freePort());
         p.start();
+        System.out.printf("[test-infra] a Redis of the test's own: %s on 127.0.0.1:%d%n", binary, p.port);
         return p;
     }
 
@@ -94,6 +95,7 @@ public abstract sealed class OwnRedis implements AutoCloseable {
     static OwnRedis container(String image, String label) {
         ServerContainer c = new ServerContainer(image, label, Infrastructure.freePort());
         c.startFirst();
+        System.out.printf("[test-infra] a Redis of the test's own: container of %s on 127.0.0.1:%d%n", image, c.port);
         return c;
     }
 
