@@ -31,9 +31,9 @@ import java.util.function.Function;
  * <ul>
  *   <li>{@code stack} (the default): the local stack {@code ./egressctl test} started, given by
  *       KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL and REDIS_URL;</li>
- *   <li>{@code testcontainers}: containers on a local Docker engine, each started by Testcontainers when a
- *       test first asks for its endpoint (a JVM whose tests use only Redis starts only Redis) and stopped
- *       when the test JVM exits. The images are the project's own ({@code scripts/images.sh}:
+ *   <li>{@code testcontainers}: containers on a local Docker engine, started by Testcontainers when a test
+ *       first asks for their endpoints (Redis alone, Kafka and the registry together: a JVM whose tests use
+ *       only Redis starts only Redis) and stopped when the test JVM exits. The images are the project's own ({@code scripts/images.sh}:
  *       egressctl/kafka, egressctl/apicurio-registry, egressctl/redis), or the official ones with
  *       {@code EGRESS_IMAGES=official}; {@code EGRESS_IMAGE_KAFKA}, {@code EGRESS_IMAGE_REGISTRY} and
  *       {@code EGRESS_IMAGE_REDIS} name others. No engine, or an image missing, fails with what to run;</li>
@@ -264,12 +264,16 @@ public final class Infrastructure {
         return "egressctl-test-" + ProcessHandle.current().pid();
     }
 
-    /** KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL or REDIS_URL; on containers, that one is started first if need be. */
+    /**
+     * KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL or REDIS_URL. On containers, its container is started first if
+     * need be: Redis alone, Kafka and the registry together.
+     */
     public synchronized String env(String name) {
         if (!ROLES.contains(name)) {
             throw new IllegalArgumentException("not an infrastructure endpoint: " + name + " (one of " + ROLES + ")");
         }
-        start(List.of(name));
+        // Kafka and the registry go together (events are written through the registry): started side by side.
+        start(name.equals(REDIS) ? List.of(REDIS) : List.of(KAFKA, REGISTRY));
         return endpoints.get(name);
     }
 
