@@ -36,8 +36,9 @@ svc_build() {
     svc_log "building (mvn -DskipTests install) ..."
     # Build output goes to stderr, so a command's own output (audit --output json) stays clean.
     # The parent pom (.) is installed too: `bench compiler|agent` run Maven on one module, which reads
-    # its siblings (core, schemas) from the local repository, and their poms name that parent.
-    (cd "$SVC_ROOT" && mvn -q -B -Dstyle.color=never -DskipTests install -pl .,core,schemas,rule-service,compiler-service,host-agent,cli) >&2 \
+    # its siblings (core, schemas) from the local repository, and their poms name that parent. test-infra
+    # is the services' test-scope dependency (their test sources compile even with -DskipTests).
+    (cd "$SVC_ROOT" && mvn -q -B -Dstyle.color=never -DskipTests install -pl .,core,schemas,test-infra,rule-service,compiler-service,host-agent,cli) >&2 \
       || svc_die "build failed"
   fi
 }
