@@ -128,8 +128,8 @@ public final class Infrastructure {
         for (String k : List.of(KAFKA, REGISTRY, REDIS)) {
             String v = env.apply(k);
             if (v == null || v.isBlank()) {
-                throw new IllegalStateException(k + " is not set: run the end-to-end tests with ./egressctl test, which starts the stack"
-                        + " (or set EGRESS_TEST_INFRA=testcontainers with a Docker engine running and the images built: ./egressctl images)");
+                throw new IllegalStateException(k + " is not set: run the integration and end-to-end tests with ./egressctl test, which starts the stack"
+                        + " (or set EGRESS_TEST_INFRA=testcontainers with a Docker engine running and the images built: ./egressctl images infra)");
             }
             e.put(k, v);
         }
