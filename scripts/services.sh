@@ -36,8 +36,9 @@ svc_build() {
     svc_log "building (mvn -DskipTests install) ..."
     # Build output goes to stderr, so a command's own output (audit --output json) stays clean.
     # The parent pom (.) is installed too: `bench compiler|agent` run Maven on one module, which reads
-    # its siblings (core, schemas) from the local repository, and their poms name that parent.
-    (cd "$SVC_ROOT" && mvn -q -B -Dstyle.color=never -DskipTests install -pl .,core,schemas,rule-service,compiler-service,host-agent,cli) >&2 \
+    # its siblings (core, schemas) from the local repository, and their poms name that parent. test-infra
+    # is the services' test-scope dependency (their test sources compile even with -DskipTests).
+    (cd "$SVC_ROOT" && mvn -q -B -Dstyle.color=never -DskipTests install -pl .,core,schemas,test-infra,rule-service,compiler-service,host-agent,cli) >&2 \
       || svc_die "build failed"
   fi
 }
@@ -379,8 +380,9 @@ cmd_audit() {
 # stack of their own (separate state dir and ports, stopped afterwards whatever happens).
 # The engine path (docs/operations.md, "Containers"), when a Docker engine answers (EGRESS_TEST_ENGINE:
 # auto, the default; on: an engine is required; off: never): the images are built first (scripts/images.sh),
-# the e2e ITs of e2e/pom.xml's testcontainers profile run with their Kafka, registry and Redis from
-# Testcontainers instead of the stack, and after Maven, as root, the compose walkthrough (scripts/compose.sh).
+# EGRESS_TEST_CONTAINERS=true turns on the testcontainers profiles of compiler-service, rule-service (all their
+# ITs) and e2e (four ITs), which run with their Kafka, registry and Redis from Testcontainers instead of the
+# stack (test-infra's Infrastructure), and after Maven, as root, the compose walkthrough (scripts/compose.sh).
 cmd_test() {
   export EGRESS_HOME="$SVC_ROOT/target/egressctl-test"
   export EGRESS_KAFKA_PORT="${EGRESS_TEST_KAFKA_PORT:-29092}" EGRESS_KAFKA_CONTROLLER_PORT="${EGRESS_TEST_KAFKA_CONTROLLER_PORT:-29093}"

@@ -9,6 +9,7 @@ import io.egressctl.compiler.snapshot.SnapshotStore.ViewWrite;
 import io.egressctl.compiler.snapshot.SnapshotStore.WriteOutcome;
 import io.egressctl.core.compile.FragmentUpdate;
 import io.egressctl.schemas.view.RedisKeys;
+import io.egressctl.testinfra.Infrastructure;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -27,8 +28,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
- * {@link RedisSnapshotStore} against the stack's real Redis (REDIS_URL; {@code ./egressctl test}
- * sets it): the chunked compare-and-set scripts keep every write's outcome in batch order across
+ * {@link RedisSnapshotStore} against a real Redis ({@link Infrastructure}: the local stack's, or a
+ * container with {@code EGRESS_TEST_INFRA=testcontainers}): the chunked compare-and-set scripts keep every write's outcome in batch order across
  * chunk boundaries, never move a fragment or a view back, and apply partial view writes exactly.
  * Keys are those of the product with ids unique to this run; they are deleted afterwards.
  */
@@ -42,11 +43,7 @@ class RedisSnapshotStoreIT {
 
     @BeforeAll
     static void connect() {
-        String url = System.getenv("REDIS_URL");
-        if (url == null || url.isBlank()) {
-            throw new IllegalStateException("REDIS_URL is not set: run the integration tests with ./egressctl test, which starts the stack");
-        }
-        redis = new UnifiedJedis(URI.create(url));
+        redis = new UnifiedJedis(URI.create(Infrastructure.get().env("REDIS_URL")));
         store = new RedisSnapshotStore(redis);
     }
 
@@ -126,7 +123,7 @@ class RedisSnapshotStoreIT {
             }
         };
         Thread t = new Thread(() -> {
-            try (redis.clients.jedis.Jedis j = new redis.clients.jedis.Jedis(URI.create(System.getenv("REDIS_URL")))) {
+            try (redis.clients.jedis.Jedis j = new redis.clients.jedis.Jedis(URI.create(Infrastructure.get().env("REDIS_URL")))) {
                 j.subscribe(listener, RedisKeys.changesChannel(), RedisKeys.appliedChannel());
             }
         });

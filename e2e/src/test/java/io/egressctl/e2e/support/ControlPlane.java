@@ -1,6 +1,7 @@
 package io.egressctl.e2e.support;
 
 import io.egressctl.cli.api.ApiClient;
+import io.egressctl.testinfra.Infrastructure;
 
 import java.io.IOException;
 import java.net.ServerSocket;
@@ -52,6 +53,8 @@ public final class ControlPlane {
     /** The control plane of this test JVM, started on first call. */
     public static synchronized ControlPlane shared() {
         if (shared == null) {
+            // On containers: the services stop before their Kafka and Redis do, so none sees them vanish.
+            Infrastructure.beforeStop(ControlPlane::stopShared);
             ControlPlane cp = new ControlPlane();
             Runtime.getRuntime().addShutdownHook(new Thread(cp::stopAll));
             cp.startServices();
