@@ -242,9 +242,22 @@ svc_cli() {
 }
 
 cmd_up() {
+  local walk=1
+  while (($#)); do
+    case "$1" in
+      --no-walkthrough) walk=0 ;;
+      # Three KRaft brokers and Redis with replicas and Sentinels (scripts/cluster.sh); remembered.
+      --brokers) [[ $# -ge 2 ]] || svc_die "up: --brokers needs 1 or 3"; export EGRESS_BROKERS="$2"; shift ;;
+      --brokers=*) export EGRESS_BROKERS="${1#--brokers=}" ;;
+      *) svc_die "up: unknown argument '$1' (up [--no-walkthrough] [--brokers 1|3])" ;;
+    esac
+    shift
+  done
+  [[ -z "${EGRESS_BROKERS:-}" || "$EGRESS_BROKERS" == 1 || "$EGRESS_BROKERS" == 3 ]] \
+    || svc_die "up: --brokers is 1 or 3, not '$EGRESS_BROKERS'"
   svc_start_all
   svc_walkthrough_env
-  if [[ "${1:-}" != "--no-walkthrough" ]]; then
+  if ((walk)); then
     svc_cli walkthrough
   fi
   local where="three dry-run agents render to $SVC_HOME/agents/<host>.nft"

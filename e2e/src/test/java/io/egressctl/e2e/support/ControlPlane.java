@@ -71,8 +71,29 @@ public final class ControlPlane {
         }
     }
 
+    /**
+     * A control plane of its own on other infrastructure than the shared one (e.g. a cluster a test
+     * started): compiler-service and rule-service with {@code endpoints} as their environment (Kafka,
+     * registry, Redis and any other setting). {@link #stop} stops it (and so does the JVM's exit).
+     */
+    public static ControlPlane startOn(Map<String, String> endpoints) {
+        ControlPlane cp = new ControlPlane(endpoints);
+        Runtime.getRuntime().addShutdownHook(new Thread(cp::stopAll));
+        cp.startServices();
+        return cp;
+    }
+
+    /** Stops every process this control plane started (one made by {@link #startOn}). */
+    public void stop() {
+        stopAll();
+    }
+
     private ControlPlane() {
-        stackEnv.putAll(Infrastructure.get().endpoints());
+        this(Infrastructure.get().endpoints());
+    }
+
+    private ControlPlane(Map<String, String> endpoints) {
+        stackEnv.putAll(endpoints);
         root = Path.of("").toAbsolutePath().getParent();
         runId = random().substring(0, 6);
         workDir = root.resolve("e2e/target/e2e-" + runId);
