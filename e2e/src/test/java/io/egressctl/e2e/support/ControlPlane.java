@@ -187,6 +187,13 @@ public final class ControlPlane {
         waitHealthy("agent-" + hostId, startAgentNotWaiting(hostId, extraEnv));
     }
 
+    /** Starts dry-run agents for these hosts side by side, then waits until each applied its first snapshot. */
+    public synchronized void startAgents(List<String> hostIds) {
+        Map<String, Integer> ports = new java.util.LinkedHashMap<>();
+        hostIds.forEach(h -> ports.put(h, startAgentNotWaiting(h, Map.of())));
+        ports.forEach((h, port) -> waitHealthy("agent-" + h, port));
+    }
+
     /** Starts an agent and returns its port at once, without waiting for it to be ready (a test that expects it not to be). */
     public synchronized int startAgentNotWaiting(String hostId, Map<String, String> extraEnv) {
         int port = agentPorts.computeIfAbsent(hostId, h -> freePort());
