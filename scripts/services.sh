@@ -396,6 +396,9 @@ cmd_audit() {
 # Testcontainers instead of the stack, and after Maven, as root, the compose walkthrough (scripts/compose.sh).
 cmd_test() {
   export EGRESS_HOME="$SVC_ROOT/target/egressctl-test"
+  # The test stack is one broker (NodeLossIT starts a cluster of its own): settings a shell took from a
+  # cluster's `./egressctl env` must not reach it or the services the tests start.
+  unset EGRESS_BROKERS EGRESS_TOPIC_REPLICATION_FACTOR EGRESS_TOPIC_MIN_INSYNC_REPLICAS EGRESS_CLUSTER_REGISTRY_URL
   export EGRESS_KAFKA_PORT="${EGRESS_TEST_KAFKA_PORT:-29092}" EGRESS_KAFKA_CONTROLLER_PORT="${EGRESS_TEST_KAFKA_CONTROLLER_PORT:-29093}"
   export EGRESS_REGISTRY_PORT="${EGRESS_TEST_REGISTRY_PORT:-28081}" EGRESS_REGISTRY_MGMT_PORT="${EGRESS_TEST_REGISTRY_MGMT_PORT:-28082}"
   export EGRESS_REDIS_PORT="${EGRESS_TEST_REDIS_PORT:-26379}"
