@@ -243,9 +243,22 @@ svc_cli() {
 }
 
 cmd_up() {
+  local walk=1
+  while (($#)); do
+    case "$1" in
+      --no-walkthrough) walk=0 ;;
+      # Three KRaft brokers and Redis with replicas and Sentinels (scripts/cluster.sh); remembered.
+      --brokers) [[ $# -ge 2 ]] || svc_die "up: --brokers needs 1 or 3"; export EGRESS_BROKERS="$2"; shift ;;
+      --brokers=*) export EGRESS_BROKERS="${1#--brokers=}" ;;
+      *) svc_die "up: unknown argument '$1' (up [--no-walkthrough] [--brokers 1|3])" ;;
+    esac
+    shift
+  done
+  [[ -z "${EGRESS_BROKERS:-}" || "$EGRESS_BROKERS" == 1 || "$EGRESS_BROKERS" == 3 ]] \
+    || svc_die "up: --brokers is 1 or 3, not '$EGRESS_BROKERS'"
   svc_start_all
   svc_walkthrough_env
-  if [[ "${1:-}" != "--no-walkthrough" ]]; then
+  if ((walk)); then
     svc_cli walkthrough
   fi
   local where="three dry-run agents render to $SVC_HOME/agents/<host>.nft"
@@ -385,6 +398,9 @@ cmd_audit() {
 # stack (test-infra's Infrastructure), and after Maven, as root, the compose walkthrough (scripts/compose.sh).
 cmd_test() {
   export EGRESS_HOME="$SVC_ROOT/target/egressctl-test"
+  # The test stack is one broker (NodeLossIT starts a cluster of its own): settings a shell took from a
+  # cluster's `./egressctl env` must not reach it or the services the tests start.
+  unset EGRESS_BROKERS EGRESS_TOPIC_REPLICATION_FACTOR EGRESS_TOPIC_MIN_INSYNC_REPLICAS EGRESS_CLUSTER_REGISTRY_URL
   export EGRESS_KAFKA_PORT="${EGRESS_TEST_KAFKA_PORT:-29092}" EGRESS_KAFKA_CONTROLLER_PORT="${EGRESS_TEST_KAFKA_CONTROLLER_PORT:-29093}"
   export EGRESS_REGISTRY_PORT="${EGRESS_TEST_REGISTRY_PORT:-28081}" EGRESS_REGISTRY_MGMT_PORT="${EGRESS_TEST_REGISTRY_MGMT_PORT:-28082}"
   export EGRESS_REDIS_PORT="${EGRESS_TEST_REDIS_PORT:-26379}"

@@ -770,6 +770,10 @@ cmd_env() {
   done <"$PORTS_ENV"
 }
 
+# Three brokers and a Redis with replicas and Sentinels when EGRESS_BROKERS=3 (scripts/cluster.sh).
+# shellcheck source=scripts/cluster.sh
+source "$SCRIPT_DIR/cluster.sh"
+
 usage() {
   cat <<EOF
 usage: scripts/stack.sh COMMAND

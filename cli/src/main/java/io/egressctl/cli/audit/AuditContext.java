@@ -18,7 +18,6 @@ import redis.clients.jedis.UnifiedJedis;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.Reader;
-import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -241,7 +240,7 @@ public final class AuditContext implements AutoCloseable {
     /** The Redis client, made on first use and closed with the context. */
     public UnifiedJedis redis() {
         if (redis == null) {
-            redis = new UnifiedJedis(URI.create(redisUrl));
+            redis = io.egressctl.schemas.redis.RedisClients.create(redisUrl);
         }
         return redis;
     }

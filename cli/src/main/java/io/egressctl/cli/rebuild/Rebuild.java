@@ -17,7 +17,6 @@ import redis.clients.jedis.resps.ScanResult;
 
 import java.io.IOException;
 import java.io.PrintStream;
-import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -77,7 +76,7 @@ public final class Rebuild {
      */
     Map<String, String> state() {
         Map<String, String> out = new TreeMap<>();
-        try (UnifiedJedis redis = new UnifiedJedis(URI.create(env.redisUrl()))) {
+        try (UnifiedJedis redis = io.egressctl.schemas.redis.RedisClients.create(env.redisUrl())) {
             for (String host : redis.smembers(RedisKeys.hosts())) {
                 Map<byte[], byte[]> fragments = redis.hgetAll(RedisKeys.hostFragments(host).getBytes(StandardCharsets.UTF_8));
                 TreeMap<String, String> fragmentHashes = new TreeMap<>();
@@ -127,7 +126,7 @@ public final class Rebuild {
         }
         long deleted = 0;
         Map<String, Long> keptByKind = new TreeMap<>();
-        try (UnifiedJedis redis = new UnifiedJedis(URI.create(env.redisUrl()))) {
+        try (UnifiedJedis redis = io.egressctl.schemas.redis.RedisClients.create(env.redisUrl())) {
             String cursor = ScanParams.SCAN_POINTER_START;
             ScanParams params = new ScanParams().match(RedisKeys.PREFIX + "*").count(1000);
             do {
@@ -158,6 +157,7 @@ public final class Rebuild {
         }
         return key.startsWith("egress:host:{") && (key.endsWith("}:fragments") || key.endsWith("}:versions") || key.endsWith("}:interfaces"))
                 || key.equals(RedisKeys.hosts())
+                || key.equals(RedisKeys.networks())
                 || key.startsWith("egress:network:{")
                 || key.startsWith("egress:tenant:")
                 || key.startsWith("egress:change:")
@@ -256,7 +256,7 @@ public final class Rebuild {
 
     /** Partitions the compiler still marks as rebuilding ({@code egress:{control}:rebuilding}). */
     private Set<String> rebuildingPartitions() {
-        try (UnifiedJedis redis = new UnifiedJedis(URI.create(env.redisUrl()))) {
+        try (UnifiedJedis redis = io.egressctl.schemas.redis.RedisClients.create(env.redisUrl())) {
             return redis.hkeys(RedisKeys.rebuilding());
         }
     }
@@ -312,7 +312,7 @@ public final class Rebuild {
     /** What Redis holds, in the form of {@link #expectedFromLog}: live fragments only. */
     Map<String, String> contentState() {
         Map<String, TreeMap<String, io.egressctl.core.compile.Fragment>> byHost = new TreeMap<>();
-        try (UnifiedJedis redis = new UnifiedJedis(URI.create(env.redisUrl()))) {
+        try (UnifiedJedis redis = io.egressctl.schemas.redis.RedisClients.create(env.redisUrl())) {
             for (String host : redis.smembers(RedisKeys.hosts())) {
                 redis.hgetAll(RedisKeys.hostFragments(host).getBytes(StandardCharsets.UTF_8)).forEach((k, v) -> {
                     String network = new String(k, StandardCharsets.UTF_8);
