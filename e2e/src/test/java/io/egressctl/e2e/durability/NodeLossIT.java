@@ -5,7 +5,7 @@ import io.egressctl.cli.api.ApiClient;
 import io.egressctl.cli.chaos.ChaosSuite;
 import io.egressctl.cli.chaos.FaultInjector;
 import io.egressctl.e2e.support.ControlPlane;
-import io.egressctl.e2e.support.Infrastructure;
+import io.egressctl.testinfra.Infrastructure;
 import io.egressctl.schemas.redis.RedisClients;
 import io.egressctl.schemas.redis.RedisTarget;
 import org.apache.kafka.clients.admin.Admin;
@@ -85,7 +85,7 @@ class NodeLossIT {
         stackEnv = new LinkedHashMap<>();
         stackEnv.put("EGRESS_HOME", home.toString());
         stackEnv.put("EGRESS_BROKERS", "3");
-        stackEnv.put("EGRESS_CLUSTER_REGISTRY_URL", Infrastructure.get().endpoints().get("SCHEMA_REGISTRY_URL"));
+        stackEnv.put("EGRESS_CLUSTER_REGISTRY_URL", Infrastructure.get().env("SCHEMA_REGISTRY_URL"));
         stackEnv.put("EGRESS_KAFKA_HEAP_OPTS", "-Xms64m -Xmx384m");
         for (String key : List.of("EGRESS_KAFKA_PORT", "EGRESS_KAFKA_CONTROLLER_PORT", "EGRESS_KAFKA_PORT_2", "EGRESS_KAFKA_CONTROLLER_PORT_2",
                 "EGRESS_KAFKA_PORT_3", "EGRESS_KAFKA_CONTROLLER_PORT_3", "EGRESS_REGISTRY_PORT", "EGRESS_REGISTRY_MGMT_PORT",
