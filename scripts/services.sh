@@ -12,6 +12,8 @@ SVC_HOSTS=(${EGRESS_DEMO_HOSTS:-host-1 host-2 host-3})
 
 # shellcheck source=scripts/datacenter.sh
 source "$SVC_ROOT/scripts/datacenter.sh"
+# shellcheck source=scripts/secure.sh
+source "$SVC_ROOT/scripts/secure.sh"  # up --secure: each process's credentials (secure_service_env)
 
 svc_log() { lib_log egressctl "$@"; }
 svc_die() { lib_die egressctl "$@"; }
@@ -92,8 +94,11 @@ svc_start() {
   local heap=384m
   [[ "$name" == rule-service ]] && heap="${EGRESS_RULE_SERVICE_HEAP:-1536m}"
   # JIT and GC flags (EGRESS_SERVICE_JAVA_OPTS; docs/operations.md, "JVM settings").
-  local -a jvm=(${EGRESS_SERVICE_JAVA_OPTS:--XX:+UseSerialGC})
-  env "$@" setsid nohup java -Xms64m "-Xmx$heap" "${jvm[@]}" \
+  local -a jvm=(${EGRESS_SERVICE_JAVA_OPTS:--XX:+UseSerialGC}) secured=()
+  # Secured stack: this process's own Kafka principal and Redis user, and the stack's CA (scripts/secure.sh).
+  mapfile -t secured < <(secure_service_env "$name")
+  mapfile -t -O "${#jvm[@]}" jvm < <(secure_java_opts)
+  env "$@" "${secured[@]}" setsid nohup java -Xms64m "-Xmx$heap" "${jvm[@]}" \
     "-Degress.home=$SVC_HOME" -jar "$SVC_HOME/jars/$name.jar" >"$SVC_HOME/logs/$name.log" 2>&1 </dev/null &
   echo $! >"$(lib_pidfile "$name")"
 }
@@ -238,10 +243,21 @@ svc_walkthrough_env() {
 }
 
 svc_cli() {
-  java -jar "$(cli_jar)" "$@"
+  local -a jvm=()
+  mapfile -t jvm < <(secure_java_opts)
+  java "${jvm[@]}" -jar "$(cli_jar)" "$@"
 }
 
 cmd_up() {
+  local -a rest=()
+  while (($#)); do
+    case "$1" in
+      --secure) export EGRESS_SECURE=1 ;;  # scripts/secure.sh
+      *) rest+=("$1") ;;
+    esac
+    shift
+  done
+  set -- "${rest[@]}"
   svc_start_all
   svc_walkthrough_env
   if [[ "${1:-}" != "--no-walkthrough" ]]; then
@@ -371,6 +387,11 @@ cmd_bench() {
 cmd_audit() {
   svc_build
   [[ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]] && eval "$(bash "$SVC_ROOT/scripts/stack.sh" env)"
+  # Secured stack: the audit principal, which reads and writes nothing (stack/acls).
+  if secure_on && [[ "${1:-}" != migrate-0.1 ]]; then
+    local line
+    while IFS= read -r line; do export "${line?}"; done < <(secure_client_env audit)
+  fi
   svc_cli audit "$@"
 }
 
