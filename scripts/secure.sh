@@ -263,3 +263,26 @@ secure_redis_user_for_host() {
     secure_log "redis: user agent-$host added"
   fi
 }
+
+# ---------------------------------------------------------------- the refusal tests' stack
+
+# Kafka and Redis of a secured stack, without the registry and the services: what e2e LeastPrivilegeIT
+# starts in a state dir and on ports of its own (EGRESS_HOME, EGRESS_*_PORT; EGRESS_SECURE=1), with the
+# same broker settings, certificates, users and ACLs as `up --secure`. Needs scripts/stack.sh sourced:
+#   bash -c 'source scripts/stack.sh && secure_kafka_redis_up'     (and cmd_down to stop them)
+secure_kafka_redis_up() {
+  take_lock
+  mkdir -p "$LIB_DIR" "$LOGS_DIR" "$PIDS_DIR" "$EGRESS_HOME"/{kafka,redis}
+  load_ports
+  write_ports_env
+  secure_prepare
+  choose_registry
+  choose_redis
+  ensure_artifacts
+  local -A t0=()
+  t0[kafka]="$(lib_now)"; start_kafka
+  t0[redis]="$(lib_now)"; start_redis
+  wait_healthy redis "${t0[redis]}"
+  wait_healthy kafka "${t0[kafka]}"
+  secure_apply_acls
+}
