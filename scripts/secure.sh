@@ -216,7 +216,8 @@ secure_client_env() {
   secure_redis_tls && scheme=rediss
   printf '%s\n' KAFKA_SECURITY_PROTOCOL=SASL_SSL KAFKA_SASL_MECHANISM=SCRAM-SHA-512 "KAFKA_SASL_USERNAME=$kuser" \
     "KAFKA_SASL_PASSWORD=$(secure_password "$kuser")" "KAFKA_SSL_TRUSTSTORE_LOCATION=$SECURE_TLS/ca.pem" KAFKA_SSL_TRUSTSTORE_TYPE=PEM \
-    "REDIS_URL=$scheme://$ruser:$(secure_password "$ruser")@127.0.0.1:$EGRESS_REDIS_PORT"
+    "REDIS_URL=$scheme://$ruser:$(secure_password "$ruser")@127.0.0.1:$EGRESS_REDIS_PORT" \
+    "SCHEMA_REGISTRY_URL=https://127.0.0.1:$EGRESS_REGISTRY_PORT/apis/ccompat/v7"
 }
 
 # What `stack env` adds: the operator's (admin's) settings, and the JVM options that trust the stack's CA.
@@ -225,6 +226,20 @@ secure_env() {
   while IFS= read -r line; do printf 'export %s=%q\n' "${line%%=*}" "${line#*=}"; done < <(secure_client_env admin)
   printf 'export EGRESS_SECURE=1\n'
   printf 'export EGRESS_TLS_JAVA_OPTS=%q\n' "$(secure_java_opts | paste -sd' ' -)"
+}
+
+# The registry serves HTTPS only, on its usual port, with the stack's certificate (Quarkus' TLS). It does
+# not authenticate (Apicurio needs an OIDC server for that; see the top of this file).
+secure_registry_args() {
+  printf '%s\n' -Dquarkus.http.insecure-requests=disabled "-Dquarkus.http.ssl-port=$EGRESS_REGISTRY_PORT" \
+    "-Dquarkus.http.ssl.certificate.files=$SECURE_TLS/server.pem" "-Dquarkus.http.ssl.certificate.key-files=$SECURE_TLS/server.key"
+}
+
+secure_registry_healthy() {
+  local code
+  code="$(curl -s -o /dev/null -m 5 -w '%{http_code}' --cacert "$SECURE_TLS/ca.pem" \
+    "https://127.0.0.1:$EGRESS_REGISTRY_PORT/apis/ccompat/v7/subjects" 2>/dev/null)" || return 1
+  [[ "$code" == 200 ]]
 }
 
 # ---------------------------------------------------------------- hooks of scripts/services.sh
@@ -243,6 +258,7 @@ secure_service_env() {
   local ports="$LIB_HOME/ports.env"
   EGRESS_KAFKA_PORT="${EGRESS_KAFKA_PORT:-$(lib_env_get "$ports" EGRESS_KAFKA_PORT)}"
   EGRESS_REDIS_PORT="${EGRESS_REDIS_PORT:-$(lib_env_get "$ports" EGRESS_REDIS_PORT)}"
+  EGRESS_REGISTRY_PORT="${EGRESS_REGISTRY_PORT:-$(lib_env_get "$ports" EGRESS_REGISTRY_PORT)}"
   case "$1" in
     compiler-service | rule-service) secure_client_env "$1" ;;
     agent-*)

@@ -484,17 +484,19 @@ kafka_healthy() {  # port open and a metadata call answers
 # same SQL storage on H2 jdbc:h2:mem) reads REGISTRY_DATASOURCE_URL. Both ship H2 with file support.
 start_registry() {
   # shellcheck disable=SC2206
-  local -a heap=(${EGRESS_REGISTRY_HEAP_OPTS:--Xmx384m})
+  local -a heap=(${EGRESS_REGISTRY_HEAP_OPTS:--Xmx384m}) secured=()
+  if secure_on; then mapfile -t secured < <(secure_registry_args); fi
   mkdir -p "$(registry_data_dir "$REGISTRY_LINE")"
   echo "$REGISTRY_LINE" >"$EGRESS_HOME/registry/line"
   start_bg registry "$EGRESS_HOME/registry" env "REGISTRY_DATASOURCE_URL=$REGISTRY_DB_URL" \
     "$REGISTRY_JAVA" "${heap[@]}" "-Dapicurio.datasource.url=$REGISTRY_DB_URL" \
     -Dquarkus.http.host=127.0.0.1 "-Dquarkus.http.port=$EGRESS_REGISTRY_PORT" \
-    -Dquarkus.management.host=127.0.0.1 "-Dquarkus.management.port=$EGRESS_REGISTRY_MGMT_PORT" \
+    -Dquarkus.management.host=127.0.0.1 "-Dquarkus.management.port=$EGRESS_REGISTRY_MGMT_PORT" "${secured[@]}" \
     -jar "$REGISTRY_JAR"
 }
 
 registry_healthy() {
+  if secure_on; then secure_registry_healthy; return; fi
   local code
   code="$(curl -s -o /dev/null -m 5 -w '%{http_code}' "http://127.0.0.1:$EGRESS_REGISTRY_PORT/apis/ccompat/v7/subjects" 2>/dev/null)" || return 1
   [[ "$code" == 200 ]]
