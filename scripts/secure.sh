@@ -15,9 +15,10 @@
 #           agent-<host> (Redis), audit; passwords made at the first start, kept in
 #           $EGRESS_HOME/secure/passwords.env (mode 600). Each process gets its own (secure_service_env).
 #
-# The registry (Apicurio 2.x/3.x) enforces authentication only with an OIDC server, which the local stack
-# does not run: its clients take https and user:password in SCHEMA_REGISTRY_URL, but locally it is plain
-# HTTP on 127.0.0.1 (docs/operations.md, "Production deployment: credentials, TLS, ACLs").
+#   Registry HTTPS only, with the stack's certificate. It does not authenticate: Apicurio (2.x/3.x) does so
+#           only with an OIDC server, which the local stack does not run; its clients take user:password
+#           in SCHEMA_REGISTRY_URL for a registry that asks (docs/operations.md, "Production deployment:
+#           credentials, TLS, ACLs").
 
 SECURE_HOME="${LIB_HOME:?scripts/lib.sh first}/secure"
 SECURE_TLS="$SECURE_HOME/tls"
@@ -207,6 +208,7 @@ secure_apply_acls() {
     secure_die "could not apply $SECURE_KAFKA_ACLS; see $LIB_HOME/logs/kafka-acls.log"
   fi
   secure_log "kafka: $(tail -n 1 "$LIB_HOME/logs/kafka-acls.log") in $(lib_since "$t0") s"
+  secure_log "secured: Kafka SASL_SSL on 127.0.0.1:$EGRESS_KAFKA_PORT, Redis $(secure_redis_tls && echo 'TLS and ACL users' || echo 'ACL users (no TLS)') on $EGRESS_REDIS_PORT, registry https on $EGRESS_REGISTRY_PORT; CA $SECURE_TLS/ca.pem; eval \"\$(./egressctl env)\" exports the operator's (admin) credentials"
 }
 
 # secure_client_env PRINCIPAL [REDIS_USER]: KEY=VALUE lines for a client acting as PRINCIPAL (Kafka) and

@@ -95,8 +95,11 @@ svc_start() {
   [[ "$name" == rule-service ]] && heap="${EGRESS_RULE_SERVICE_HEAP:-1536m}"
   # JIT and GC flags (EGRESS_SERVICE_JAVA_OPTS; docs/operations.md, "JVM settings").
   local -a jvm=(${EGRESS_SERVICE_JAVA_OPTS:--XX:+UseSerialGC}) secured=()
+  local own
   # Secured stack: this process's own Kafka principal and Redis user, and the stack's CA (scripts/secure.sh).
-  mapfile -t secured < <(secure_service_env "$name")
+  # Fail closed: without them it would run with the operator's credentials given in "$@".
+  own="$(secure_service_env "$name")" || svc_die "$name: no credentials of its own on the secured stack"
+  [[ -z "$own" ]] || mapfile -t secured <<<"$own"
   mapfile -t -O "${#jvm[@]}" jvm < <(secure_java_opts)
   env "$@" "${secured[@]}" setsid nohup java -Xms64m "-Xmx$heap" "${jvm[@]}" \
     "-Degress.home=$SVC_HOME" -jar "$SVC_HOME/jars/$name.jar" >"$SVC_HOME/logs/$name.log" 2>&1 </dev/null &

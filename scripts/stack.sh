@@ -435,7 +435,11 @@ format_kafka_storage() {
     id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
   done
   local -a scram=()
-  if secure_on; then mapfile -t scram < <(secure_format_args); fi
+  local args
+  if secure_on; then
+    args="$(secure_format_args)" || die "kafka: no admin credential for the secured stack"
+    mapfile -t scram <<<"$args"
+  fi
   if ! kafka_tool kafka.tools.StorageTool format --standalone -t "$id" -c "$dir/server.properties" "${scram[@]}" \
       >"$LOGS_DIR/kafka-format.log" 2>&1; then
     log_tail "$LOGS_DIR/kafka-format.log"
@@ -508,7 +512,12 @@ registry_healthy() {
 # in the file before the reply (the OS holds it if redis-server is killed), fsync'ed every second.
 start_redis() {
   local -a secured=()
-  if secure_on; then mapfile -t secured < <(secure_redis_args); fi
+  local args
+  if secure_on; then
+    # Fail closed: a Redis without its ACL file would let anyone write every host's snapshot.
+    args="$(secure_redis_args)" || die "redis: no ACL file for the secured stack; not started"
+    mapfile -t secured <<<"$args"
+  fi
   start_bg redis "$EGRESS_HOME/redis" "$REDIS_BIN" --bind 127.0.0.1 --port "$EGRESS_REDIS_PORT" \
     --save '' --appendonly yes --appendfsync everysec --dir "$EGRESS_HOME/redis" --daemonize no --logfile '' "${secured[@]}"
 }
