@@ -244,6 +244,12 @@ secure_registry_healthy() {
   [[ "$code" == 200 ]]
 }
 
+# What `stack env` adds for a plain stack: a shell that evaluated a secured stack's env before must not
+# hand its credentials, or SASL_SSL, to this stack's clients.
+secure_env_unset() {
+  printf 'unset EGRESS_SECURE EGRESS_TLS_JAVA_OPTS KAFKA_SECURITY_PROTOCOL KAFKA_SASL_MECHANISM KAFKA_SASL_USERNAME KAFKA_SASL_PASSWORD KAFKA_SASL_JAAS_CONFIG KAFKA_SSL_TRUSTSTORE_LOCATION KAFKA_SSL_TRUSTSTORE_PASSWORD KAFKA_SSL_TRUSTSTORE_TYPE KAFKA_SSL_ENDPOINT_IDENTIFICATION_ALGORITHM\n'
+}
+
 # ---------------------------------------------------------------- hooks of scripts/services.sh
 
 # JVM options of every Java client of the stack: trust the stack's CA (Redis TLS, and the registry's

@@ -407,6 +407,7 @@ cmd_audit() {
 # Testcontainers instead of the stack, and after Maven, as root, the compose walkthrough (scripts/compose.sh).
 cmd_test() {
   export EGRESS_HOME="$SVC_ROOT/target/egressctl-test"
+  unset EGRESS_SECURE  # the test stack is plain; LeastPrivilegeIT starts a secured one of its own
   export EGRESS_KAFKA_PORT="${EGRESS_TEST_KAFKA_PORT:-29092}" EGRESS_KAFKA_CONTROLLER_PORT="${EGRESS_TEST_KAFKA_CONTROLLER_PORT:-29093}"
   export EGRESS_REGISTRY_PORT="${EGRESS_TEST_REGISTRY_PORT:-28081}" EGRESS_REGISTRY_MGMT_PORT="${EGRESS_TEST_REGISTRY_MGMT_PORT:-28082}"
   export EGRESS_REDIS_PORT="${EGRESS_TEST_REDIS_PORT:-26379}"

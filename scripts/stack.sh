@@ -778,7 +778,7 @@ cmd_env() {
   if [[ -z "${EGRESS_UPDATE_KEYS:-}" && -s "$UPDATE_KEYS_FILE" ]]; then
     printf 'export EGRESS_UPDATE_KEYS=%q\n' "$(head -n 1 "$UPDATE_KEYS_FILE")"
   fi
-  if secure_on; then secure_env; fi
+  if secure_on; then secure_env; else secure_env_unset; fi
   # Lines other components added to ports.env (our own port keys are not repeated).
   [[ -f "$PORTS_ENV" ]] || return 0
   local line key val ours
