@@ -12,6 +12,8 @@ SVC_HOSTS=(${EGRESS_DEMO_HOSTS:-host-1 host-2 host-3})
 
 # shellcheck source=scripts/datacenter.sh
 source "$SVC_ROOT/scripts/datacenter.sh"
+# shellcheck source=scripts/secure.sh
+source "$SVC_ROOT/scripts/secure.sh"  # up --secure: each process's credentials (secure_service_env)
 
 svc_log() { lib_log egressctl "$@"; }
 svc_die() { lib_die egressctl "$@"; }
@@ -93,8 +95,14 @@ svc_start() {
   local heap=384m
   [[ "$name" == rule-service ]] && heap="${EGRESS_RULE_SERVICE_HEAP:-1536m}"
   # JIT and GC flags (EGRESS_SERVICE_JAVA_OPTS; docs/operations.md, "JVM settings").
-  local -a jvm=(${EGRESS_SERVICE_JAVA_OPTS:--XX:+UseSerialGC})
-  env "$@" setsid nohup java -Xms64m "-Xmx$heap" "${jvm[@]}" \
+  local -a jvm=(${EGRESS_SERVICE_JAVA_OPTS:--XX:+UseSerialGC}) secured=()
+  local own
+  # Secured stack: this process's own Kafka principal and Redis user, and the stack's CA (scripts/secure.sh).
+  # Fail closed: without them it would run with the operator's credentials given in "$@".
+  own="$(secure_service_env "$name")" || svc_die "$name: no credentials of its own on the secured stack"
+  [[ -z "$own" ]] || mapfile -t secured <<<"$own"
+  mapfile -t -O "${#jvm[@]}" jvm < <(secure_java_opts)
+  env "$@" "${secured[@]}" setsid nohup java -Xms64m "-Xmx$heap" "${jvm[@]}" \
     "-Degress.home=$SVC_HOME" -jar "$SVC_HOME/jars/$name.jar" >"$SVC_HOME/logs/$name.log" 2>&1 </dev/null &
   echo $! >"$(lib_pidfile "$name")"
 }
@@ -239,7 +247,9 @@ svc_walkthrough_env() {
 }
 
 svc_cli() {
-  java -jar "$(cli_jar)" "$@"
+  local -a jvm=()
+  mapfile -t jvm < <(secure_java_opts)
+  java "${jvm[@]}" -jar "$(cli_jar)" "$@"
 }
 
 cmd_up() {
@@ -250,12 +260,18 @@ cmd_up() {
       # Three KRaft brokers and Redis with replicas and Sentinels (scripts/cluster.sh); remembered.
       --brokers) [[ $# -ge 2 ]] || svc_die "up: --brokers needs 1 or 3"; export EGRESS_BROKERS="$2"; shift ;;
       --brokers=*) export EGRESS_BROKERS="${1#--brokers=}" ;;
-      *) svc_die "up: unknown argument '$1' (up [--no-walkthrough] [--brokers 1|3])" ;;
+      --secure) export EGRESS_SECURE=1 ;;  # scripts/secure.sh
+      *) svc_die "up: unknown argument '$1' (up [--no-walkthrough] [--brokers 1|3] [--secure])" ;;
     esac
     shift
   done
   [[ -z "${EGRESS_BROKERS:-}" || "$EGRESS_BROKERS" == 1 || "$EGRESS_BROKERS" == 3 ]] \
     || svc_die "up: --brokers is 1 or 3, not '$EGRESS_BROKERS'"
+  # The secured stack is one broker and one Redis: its listener, SCRAM users and Redis ACL users are set up
+  # for those (scripts/secure.sh); a secured cluster is not built yet.
+  if [[ -n "${EGRESS_SECURE:-}" && "${EGRESS_BROKERS:-1}" == 3 ]]; then
+    svc_die "up: --secure runs one broker; --secure with --brokers 3 is not supported yet"
+  fi
   svc_start_all
   svc_walkthrough_env
   if ((walk)); then
@@ -385,6 +401,11 @@ cmd_bench() {
 cmd_audit() {
   svc_build
   [[ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]] && eval "$(bash "$SVC_ROOT/scripts/stack.sh" env)"
+  # Secured stack: the audit principal, which reads and writes nothing (stack/acls).
+  if secure_on && [[ "${1:-}" != migrate-0.1 ]]; then
+    local line
+    while IFS= read -r line; do export "${line?}"; done < <(secure_client_env audit)
+  fi
   svc_cli audit "$@"
 }
 
@@ -401,6 +422,7 @@ cmd_test() {
   # The test stack is one broker (NodeLossIT starts a cluster of its own): settings a shell took from a
   # cluster's `./egressctl env` must not reach it or the services the tests start.
   unset EGRESS_BROKERS EGRESS_TOPIC_REPLICATION_FACTOR EGRESS_TOPIC_MIN_INSYNC_REPLICAS EGRESS_CLUSTER_REGISTRY_URL
+  unset EGRESS_SECURE  # the test stack is plain; LeastPrivilegeIT starts a secured one of its own
   export EGRESS_KAFKA_PORT="${EGRESS_TEST_KAFKA_PORT:-29092}" EGRESS_KAFKA_CONTROLLER_PORT="${EGRESS_TEST_KAFKA_CONTROLLER_PORT:-29093}"
   export EGRESS_REGISTRY_PORT="${EGRESS_TEST_REGISTRY_PORT:-28081}" EGRESS_REGISTRY_MGMT_PORT="${EGRESS_TEST_REGISTRY_MGMT_PORT:-28082}"
   export EGRESS_REDIS_PORT="${EGRESS_TEST_REDIS_PORT:-26379}"

@@ -110,7 +110,7 @@ public final class Rebuild {
     int drop(String group) throws Exception {
         // The group's committed offsets go too (the compiler is stopped, so the group is empty):
         // the restarted compiler starts from the beginning and progress is measured from zero.
-        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, env.kafkaBootstrap()))) {
+        try (Admin admin = Admin.create(io.egressctl.schemas.serde.KafkaDefaults.client(env.kafkaBootstrap()))) {
             try {
                 admin.deleteConsumerGroups(List.of(group)).all().get();
                 out.printf("deleted the committed offsets of consumer group %s%n", group);
@@ -205,7 +205,7 @@ public final class Rebuild {
             before.put(line.substring(0, i), line.substring(i + 1));
         }
         long started = System.nanoTime();
-        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, env.kafkaBootstrap()))) {
+        try (Admin admin = Admin.create(io.egressctl.schemas.serde.KafkaDefaults.client(env.kafkaBootstrap()))) {
             long total = -1;
             while (true) {
                 long lag = lag(admin, group);
@@ -282,7 +282,7 @@ public final class Rebuild {
         io.egressctl.cli.audit.replay.Replay replay = new io.egressctl.cli.audit.replay.Replay(
                 new io.egressctl.schemas.registry.HttpSchemaRegistryClient(env.schemaRegistryUrl()));
         java.util.Properties props = new java.util.Properties();
-        props.put(org.apache.kafka.clients.consumer.ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, env.kafkaBootstrap());
+        props.putAll(io.egressctl.schemas.serde.KafkaDefaults.client(env.kafkaBootstrap()));
         props.put(org.apache.kafka.clients.consumer.ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
         try (var consumer = new org.apache.kafka.clients.consumer.KafkaConsumer<>(props,
                 new org.apache.kafka.common.serialization.ByteArrayDeserializer(), new org.apache.kafka.common.serialization.ByteArrayDeserializer())) {
