@@ -12,6 +12,8 @@ SVC_HOSTS=(${EGRESS_DEMO_HOSTS:-host-1 host-2 host-3})
 
 # shellcheck source=scripts/datacenter.sh
 source "$SVC_ROOT/scripts/datacenter.sh"
+# shellcheck source=scripts/secure.sh
+source "$SVC_ROOT/scripts/secure.sh"  # up --secure: each process's credentials (secure_service_env)
 
 svc_log() { lib_log egressctl "$@"; }
 svc_die() { lib_die egressctl "$@"; }
@@ -49,8 +51,9 @@ svc_build() {
   if [[ $stale -eq 1 ]]; then
     svc_log "building (mvn -DskipTests install; log: $SVC_HOME/logs/build.log) ..."
     # The parent pom (.) is installed too: `bench compiler|agent` run Maven on one module, which reads
-    # its siblings (core, schemas) from the local repository, and their poms name that parent.
-    svc_mvn "the build" -DskipTests install -pl .,core,schemas,examples/producer,rule-service,compiler-service,host-agent,cli
+    # its siblings (core, schemas) from the local repository, and their poms name that parent. test-infra
+    # is the services' test-scope dependency (their test sources compile even with -DskipTests).
+    svc_mvn "the build" -DskipTests install -pl .,core,schemas,test-infra,examples/producer,rule-service,compiler-service,host-agent,cli
   fi
 }
 
@@ -104,8 +107,14 @@ svc_start() {
   local heap=384m
   [[ "$name" == rule-service ]] && heap="${EGRESS_RULE_SERVICE_HEAP:-1536m}"
   # JIT and GC flags (EGRESS_SERVICE_JAVA_OPTS; docs/operations.md, "JVM settings").
-  local -a jvm=(${EGRESS_SERVICE_JAVA_OPTS:--XX:+UseSerialGC})
-  env "$@" setsid nohup java -Xms64m "-Xmx$heap" "${jvm[@]}" \
+  local -a jvm=(${EGRESS_SERVICE_JAVA_OPTS:--XX:+UseSerialGC}) secured=()
+  local own
+  # Secured stack: this process's own Kafka principal and Redis user, and the stack's CA (scripts/secure.sh).
+  # Fail closed: without them it would run with the operator's credentials given in "$@".
+  own="$(secure_service_env "$name")" || svc_die "$name: no credentials of its own on the secured stack"
+  [[ -z "$own" ]] || mapfile -t secured <<<"$own"
+  mapfile -t -O "${#jvm[@]}" jvm < <(secure_java_opts)
+  env "$@" "${secured[@]}" setsid nohup java -Xms64m "-Xmx$heap" "${jvm[@]}" \
     "-Degress.home=$SVC_HOME" -jar "$SVC_HOME/jars/$name.jar" >"$SVC_HOME/logs/$name.log" 2>&1 </dev/null &
   echo $! >"$(lib_pidfile "$name")"
   # Its HTTP port, beside the pid file: `status` asks it for /actuator/health there.
@@ -252,13 +261,34 @@ svc_walkthrough_env() {
 }
 
 svc_cli() {
-  java -jar "$(cli_jar)" "$@"
+  local -a jvm=()
+  mapfile -t jvm < <(secure_java_opts)
+  java "${jvm[@]}" -jar "$(cli_jar)" "$@"
 }
 
 cmd_up() {
+  local walk=1
+  while (($#)); do
+    case "$1" in
+      --no-walkthrough) walk=0 ;;
+      # Three KRaft brokers and Redis with replicas and Sentinels (scripts/cluster.sh); remembered.
+      --brokers) [[ $# -ge 2 ]] || svc_die "up: --brokers needs 1 or 3"; export EGRESS_BROKERS="$2"; shift ;;
+      --brokers=*) export EGRESS_BROKERS="${1#--brokers=}" ;;
+      --secure) export EGRESS_SECURE=1 ;;  # scripts/secure.sh
+      *) svc_die "up: unknown argument '$1' (up [--no-walkthrough] [--brokers 1|3] [--secure])" ;;
+    esac
+    shift
+  done
+  [[ -z "${EGRESS_BROKERS:-}" || "$EGRESS_BROKERS" == 1 || "$EGRESS_BROKERS" == 3 ]] \
+    || svc_die "up: --brokers is 1 or 3, not '$EGRESS_BROKERS'"
+  # The secured stack is one broker and one Redis: its listener, SCRAM users and Redis ACL users are set up
+  # for those (scripts/secure.sh); a secured cluster is not built yet.
+  if [[ -n "${EGRESS_SECURE:-}" && "${EGRESS_BROKERS:-1}" == 3 ]]; then
+    svc_die "up: --secure runs one broker; --secure with --brokers 3 is not supported yet"
+  fi
   svc_start_all
   svc_walkthrough_env
-  if [[ "${1:-}" != "--no-walkthrough" ]]; then
+  if ((walk)); then
     svc_cli walkthrough
   fi
   local where="three dry-run agents render to $SVC_HOME/agents/<host>.nft"
@@ -400,6 +430,11 @@ cmd_audit() {
     fi
     eval "$(bash "$SVC_ROOT/scripts/stack.sh" env)"
   fi
+  # Secured stack: the audit principal, which reads and writes nothing (stack/acls).
+  if secure_on && [[ "${1:-}" != migrate-0.1 ]]; then
+    local line
+    while IFS= read -r line; do export "${line?}"; done < <(secure_client_env audit)
+  fi
   svc_cli audit "$@"
 }
 
@@ -408,10 +443,15 @@ cmd_audit() {
 # stack of their own (separate state dir and ports, stopped afterwards whatever happens).
 # The engine path (docs/operations.md, "Containers"), when a Docker engine answers (EGRESS_TEST_ENGINE:
 # auto, the default; on: an engine is required; off: never): the images are built first (scripts/images.sh),
-# the e2e ITs of e2e/pom.xml's testcontainers profile run with their Kafka, registry and Redis from
-# Testcontainers instead of the stack, and after Maven, as root, the compose walkthrough (scripts/compose.sh).
+# EGRESS_TEST_CONTAINERS=true turns on the testcontainers profiles of compiler-service, rule-service (all their
+# ITs) and e2e (four ITs), which run with their Kafka, registry and Redis from Testcontainers instead of the
+# stack (test-infra's Infrastructure), and after Maven, as root, the compose walkthrough (scripts/compose.sh).
 cmd_test() {
   export EGRESS_HOME="$SVC_ROOT/target/egressctl-test"
+  # The test stack is one broker (NodeLossIT starts a cluster of its own): settings a shell took from a
+  # cluster's `./egressctl env` must not reach it or the services the tests start.
+  unset EGRESS_BROKERS EGRESS_TOPIC_REPLICATION_FACTOR EGRESS_TOPIC_MIN_INSYNC_REPLICAS EGRESS_CLUSTER_REGISTRY_URL
+  unset EGRESS_SECURE  # the test stack is plain; LeastPrivilegeIT starts a secured one of its own
   export EGRESS_KAFKA_PORT="${EGRESS_TEST_KAFKA_PORT:-29092}" EGRESS_KAFKA_CONTROLLER_PORT="${EGRESS_TEST_KAFKA_CONTROLLER_PORT:-29093}"
   export EGRESS_REGISTRY_PORT="${EGRESS_TEST_REGISTRY_PORT:-28081}" EGRESS_REGISTRY_MGMT_PORT="${EGRESS_TEST_REGISTRY_MGMT_PORT:-28082}"
   export EGRESS_REDIS_PORT="${EGRESS_TEST_REDIS_PORT:-26379}"
@@ -437,7 +477,18 @@ cmd_test() {
     svc_log "engine path: images for Testcontainers (and the services' build stage) ready in $((SECONDS - t0)) s"
     export EGRESS_TEST_CONTAINERS=true
   fi
-  (cd "$SVC_ROOT" && mvn -B verify "$@")
+  local rc=0
+  (cd "$SVC_ROOT" && mvn -B verify "$@") || rc=$?
+  if ((rc != 0)); then
+    # What the stack's own logs say helps tell a product failure from a stalled broker on a loaded machine.
+    local f
+    for f in kafka redis registry; do
+      [[ -f "$EGRESS_HOME/logs/$f.log" ]] || continue
+      echo "---- tests failed: the last warnings and errors of the test stack's $f ($EGRESS_HOME/logs/$f.log) ----" >&2
+      grep -a -E 'WARN|ERROR|FATAL|# WARNING|pause' "$EGRESS_HOME/logs/$f.log" | tail -n 25 >&2 || true
+    done
+    return "$rc"
+  fi
   [[ -n "$engine" ]] || return 0
   EGRESS_HOME="$SVC_ROOT/target/egressctl-test" bash "$SVC_ROOT/scripts/stack.sh" down >/dev/null 2>&1 || true
   if [[ "$(id -u)" != 0 ]]; then

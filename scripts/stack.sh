@@ -34,6 +34,8 @@ set -euo pipefail
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=scripts/lib.sh
 source "$SCRIPT_DIR/lib.sh"
+# shellcheck source=scripts/secure.sh
+source "$SCRIPT_DIR/secure.sh"  # up --secure: SASL_SSL, Redis ACL users and TLS, ACLs (hooks below: secure_*)
 REPO_ROOT="$LIB_ROOT"
 EGRESS_HOME="$LIB_HOME"
 export EGRESS_HOME
@@ -396,6 +398,7 @@ num.network.threads=2
 num.io.threads=4
 log.retention.hours=24
 EOF
+  if secure_on; then secure_kafka_config "$dir/server.properties"; fi
   cat >"$dir/log4j2.properties" <<'EOF'
 status = warn
 appender.console.type = Console
@@ -450,7 +453,13 @@ format_kafka_storage() {
   while [[ "$id" == -* ]]; do
     id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
   done
-  if ! kafka_tool kafka.tools.StorageTool format --standalone -t "$id" -c "$dir/server.properties" \
+  local -a scram=()
+  local args
+  if secure_on; then
+    args="$(secure_format_args)" || die "kafka: no admin credential for the secured stack"
+    mapfile -t scram <<<"$args"
+  fi
+  if ! kafka_tool kafka.tools.StorageTool format --standalone -t "$id" -c "$dir/server.properties" "${scram[@]}" \
       >"$LOGS_DIR/kafka-format.log" 2>&1; then
     log_tail "$LOGS_DIR/kafka-format.log"
     die "kafka storage format failed; see $LOGS_DIR/kafka-format.log"
@@ -487,6 +496,7 @@ kafka_metadata_ok() {  # kafka_metadata_ok PORT
 }
 
 kafka_healthy() {  # port open and a metadata call answers
+  if secure_on; then secure_kafka_healthy; return; fi
   lib_port_listening "$EGRESS_KAFKA_PORT" && kafka_metadata_ok "$EGRESS_KAFKA_PORT"
 }
 
@@ -497,17 +507,19 @@ kafka_healthy() {  # port open and a metadata call answers
 # same SQL storage on H2 jdbc:h2:mem) reads REGISTRY_DATASOURCE_URL. Both ship H2 with file support.
 start_registry() {
   # shellcheck disable=SC2206
-  local -a heap=(${EGRESS_REGISTRY_HEAP_OPTS:--Xmx384m})
+  local -a heap=(${EGRESS_REGISTRY_HEAP_OPTS:--Xmx384m}) secured=()
+  if secure_on; then mapfile -t secured < <(secure_registry_args); fi
   mkdir -p "$(registry_data_dir "$REGISTRY_LINE")"
   echo "$REGISTRY_LINE" >"$EGRESS_HOME/registry/line"
   start_bg registry "$EGRESS_HOME/registry" env "REGISTRY_DATASOURCE_URL=$REGISTRY_DB_URL" \
     "$REGISTRY_JAVA" "${heap[@]}" "-Dapicurio.datasource.url=$REGISTRY_DB_URL" \
     -Dquarkus.http.host=127.0.0.1 "-Dquarkus.http.port=$EGRESS_REGISTRY_PORT" \
-    -Dquarkus.management.host=127.0.0.1 "-Dquarkus.management.port=$EGRESS_REGISTRY_MGMT_PORT" \
+    -Dquarkus.management.host=127.0.0.1 "-Dquarkus.management.port=$EGRESS_REGISTRY_MGMT_PORT" "${secured[@]}" \
     -jar "$REGISTRY_JAR"
 }
 
 registry_healthy() {
+  if secure_on; then secure_registry_healthy; return; fi
   local code
   code="$(curl -s -o /dev/null -m 5 -w '%{http_code}' "http://127.0.0.1:$EGRESS_REGISTRY_PORT/apis/ccompat/v7/subjects" 2>/dev/null)" || return 1
   [[ "$code" == 200 ]]
@@ -518,8 +530,15 @@ registry_healthy() {
 # Redis keeps its data in an append-only file in redis/ (appendonlydir/ on Redis 7): every write is
 # in the file before the reply (the OS holds it if redis-server is killed), fsync'ed every second.
 start_redis() {
+  local -a secured=()
+  local args
+  if secure_on; then
+    # Fail closed: a Redis without its ACL file would let anyone write every host's snapshot.
+    args="$(secure_redis_args)" || die "redis: no ACL file for the secured stack; not started"
+    mapfile -t secured <<<"$args"
+  fi
   start_bg redis "$EGRESS_HOME/redis" "$REDIS_BIN" --bind 127.0.0.1 --port "$EGRESS_REDIS_PORT" \
-    --save '' --appendonly yes --appendfsync everysec --dir "$EGRESS_HOME/redis" --daemonize no --logfile ''
+    --save '' --appendonly yes --appendfsync everysec --dir "$EGRESS_HOME/redis" --daemonize no --logfile '' "${secured[@]}"
 }
 
 redis_ping() {  # redis_ping PORT
@@ -536,7 +555,7 @@ redis_ping() {  # redis_ping PORT
   fi
 }
 
-redis_healthy() { redis_ping "$EGRESS_REDIS_PORT"; }
+redis_healthy() { if secure_on; then secure_redis_healthy; else redis_ping "$EGRESS_REDIS_PORT"; fi; }
 
 # ---------------------------------------------------------------- commands
 
@@ -576,6 +595,7 @@ cmd_up() {
   mkdir -p "$LIB_DIR" "$LOGS_DIR" "$PIDS_DIR" "$EGRESS_HOME"/{kafka,registry,redis}
   load_ports
   ensure_update_key
+  if secure_on; then secure_prepare; fi
 
   # Preflight: decide what to start, and fail before starting anything if a port is foreign.
   local name pid port owner recorded
@@ -609,6 +629,7 @@ cmd_up() {
     for name in "${STACK_COMPONENTS[@]}"; do
       log "$name already running (pid $(lib_running_pid "$name"), port $(component_port "$name"))"
     done
+    if secure_on; then secure_apply_acls; fi
     return 0
   fi
 
@@ -631,6 +652,7 @@ cmd_up() {
   for name in redis registry kafka; do
     [[ -n "${t0[$name]:-}" ]] && wait_healthy "$name" "${t0[$name]}"
   done
+  if secure_on; then secure_apply_acls; fi
   log "stack up: KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$EGRESS_KAFKA_PORT SCHEMA_REGISTRY_URL=http://127.0.0.1:$EGRESS_REGISTRY_PORT/apis/ccompat/v7 REDIS_URL=redis://127.0.0.1:$EGRESS_REDIS_PORT"
   log "eval \"\$(./egressctl env)\" exports them"
 }
@@ -781,6 +803,7 @@ cmd_env() {
   if [[ -z "${EGRESS_UPDATE_KEYS:-}" && -s "$UPDATE_KEYS_FILE" ]]; then
     printf 'export EGRESS_UPDATE_KEYS=%q\n' "$(head -n 1 "$UPDATE_KEYS_FILE")"
   fi
+  if secure_on; then secure_env; else secure_env_unset; fi
   # Lines other components added to ports.env (our own port keys are not repeated).
   [[ -f "$PORTS_ENV" ]] || return 0
   local line key val ours
@@ -794,6 +817,10 @@ cmd_env() {
     printf 'export %s=%q\n' "$key" "$val"
   done <"$PORTS_ENV"
 }
+
+# Three brokers and a Redis with replicas and Sentinels when EGRESS_BROKERS=3 (scripts/cluster.sh).
+# shellcheck source=scripts/cluster.sh
+source "$SCRIPT_DIR/cluster.sh"
 
 usage() {
   cat <<EOF

@@ -1,6 +1,7 @@
 package io.egressctl.cli.audit;
 
 import io.egressctl.cli.Env;
+import io.egressctl.schemas.security.KafkaSecurity;
 import io.egressctl.schemas.registry.HttpSchemaRegistryClient;
 import io.egressctl.schemas.registry.SchemaRegistryClient;
 import io.egressctl.schemas.serde.Topics;
@@ -18,7 +19,6 @@ import redis.clients.jedis.UnifiedJedis;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.Reader;
-import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -178,6 +178,7 @@ public final class AuditContext implements AutoCloseable {
     Properties consumerProperties() {
         Properties p = new Properties();
         p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.putAll(KafkaSecurity.fromEnvironment().clientProperties()); // KAFKA_SECURITY_PROTOCOL ...; --command-config overrides
         p.put(ConsumerConfig.CLIENT_ID_CONFIG, "egressctl-audit");
         p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
         p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
@@ -199,6 +200,7 @@ public final class AuditContext implements AutoCloseable {
     public Admin admin() {
         Properties p = new Properties();
         p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.putAll(KafkaSecurity.fromEnvironment().clientProperties());
         p.put(AdminClientConfig.CLIENT_ID_CONFIG, "egressctl-audit-admin");
         clientProperties.forEach((k, v) -> {
             if (AdminClientConfig.configNames().contains(k) || k.startsWith("ssl.") || k.startsWith("sasl.")) {
@@ -212,6 +214,7 @@ public final class AuditContext implements AutoCloseable {
     public KafkaProducer<String, byte[]> producer() {
         Properties p = new Properties();
         p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.putAll(KafkaSecurity.fromEnvironment().clientProperties());
         p.put(ProducerConfig.CLIENT_ID_CONFIG, "egressctl-audit-bench");
         p.put(ProducerConfig.ACKS_CONFIG, "1");
         p.put(ProducerConfig.LINGER_MS_CONFIG, "20");
@@ -241,7 +244,7 @@ public final class AuditContext implements AutoCloseable {
     /** The Redis client, made on first use and closed with the context. */
     public UnifiedJedis redis() {
         if (redis == null) {
-            redis = new UnifiedJedis(URI.create(redisUrl));
+            redis = io.egressctl.schemas.redis.RedisClients.create(redisUrl);
         }
         return redis;
     }

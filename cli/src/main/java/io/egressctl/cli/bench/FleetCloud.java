@@ -25,7 +25,6 @@ import org.apache.kafka.common.serialization.StringSerializer;
 import redis.clients.jedis.UnifiedJedis;
 
 import java.io.PrintStream;
-import java.net.URI;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
@@ -263,7 +262,7 @@ final class FleetCloud {
     private static void awaitCompiled(String redisUrl, java.util.Collection<String> changeIds, long timeoutSeconds, PrintStream out) {
         long deadline = System.nanoTime() + timeoutSeconds * 1_000_000_000L;
         long nextNote = System.nanoTime() + 15_000_000_000L;
-        try (UnifiedJedis redis = new UnifiedJedis(URI.create(redisUrl))) {
+        try (UnifiedJedis redis = io.egressctl.schemas.redis.RedisClients.create(redisUrl)) {
             while (true) {
                 long done;
                 try {

@@ -39,7 +39,7 @@ final class KafkaFloor {
     static Stats measure(String bootstrap, String suffix, int records, int warmup, PrintStream out) {
         String topic = "egress.bench.api-floor-" + suffix;
         out.printf(Locale.ROOT, "kafka floor: %d records one at a time through fresh topic %s ...%n", records, topic);
-        Map<String, Object> common = Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        Map<String, Object> common = io.egressctl.schemas.serde.KafkaDefaults.client(bootstrap);
         try (Admin admin = Admin.create(common)) {
             admin.createTopics(List.of(new NewTopic(topic, 1, (short) 1))).all().get(30, TimeUnit.SECONDS);
             try {
@@ -56,9 +56,9 @@ final class KafkaFloor {
     }
 
     private static Stats measure(String bootstrap, String topic, int n, int warmup) throws InterruptedException {
-        Map<String, Object> pc = Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap,
+        Map<String, Object> pc = io.egressctl.schemas.serde.KafkaDefaults.client(bootstrap,
                 ProducerConfig.ACKS_CONFIG, "all", ProducerConfig.LINGER_MS_CONFIG, 0, ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
-        Map<String, Object> cc = Map.of(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap,
+        Map<String, Object> cc = io.egressctl.schemas.serde.KafkaDefaults.client(bootstrap,
                 ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false, ConsumerConfig.FETCH_MIN_BYTES_CONFIG, 1);
         BlockingQueue<Long> received = new ArrayBlockingQueue<>(16);
         AtomicBoolean running = new AtomicBoolean(true);

@@ -56,7 +56,7 @@ final class LogTaps implements AutoCloseable {
     private final List<TopicPartition> partitions = new ArrayList<>();
 
     LogTaps(String bootstrap, String registryUrl) {
-        Map<String, Object> c = Map.of(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap, ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false,
+        Map<String, Object> c = io.egressctl.schemas.serde.KafkaDefaults.client(bootstrap, ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false,
                 ConsumerConfig.MAX_POLL_RECORDS_CONFIG, 5000, ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, false);
         this.consumer = new KafkaConsumer<>(c, new StringDeserializer(), new ByteArrayDeserializer());
         this.registry = new HttpSchemaRegistryClient(registryUrl);

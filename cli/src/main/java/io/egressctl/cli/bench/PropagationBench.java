@@ -166,7 +166,7 @@ public final class PropagationBench {
         } catch (RuntimeException e) {
             return "rule-service at " + env.apiUrl() + ": " + e.getMessage();
         }
-        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, env.kafkaBootstrap(),
+        try (Admin admin = Admin.create(io.egressctl.schemas.serde.KafkaDefaults.client(env.kafkaBootstrap(),
                 AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 20_000, AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, 20_000))) {
             admin.describeCluster().nodes().get(25, TimeUnit.SECONDS);
         } catch (Exception e) {

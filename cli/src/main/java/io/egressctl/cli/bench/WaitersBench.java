@@ -333,7 +333,7 @@ public final class WaitersBench {
         private Producer<String, SpecificRecord> reportProducer(long version) {
             AvroSerializer<SpecificRecord> serializer = new AvroSerializer<>(new HttpSchemaRegistryClient(env.schemaRegistryUrl()));
             serializer.serialize(Topics.ENFORCEMENT_REPORTS, ackReport(version));
-            Producer<String, SpecificRecord> p = new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, env.kafkaBootstrap(),
+            Producer<String, SpecificRecord> p = new KafkaProducer<>(io.egressctl.schemas.serde.KafkaDefaults.client(env.kafkaBootstrap(),
                     ProducerConfig.ACKS_CONFIG, "all", ProducerConfig.LINGER_MS_CONFIG, 0), new StringSerializer(), serializer);
             p.partitionsFor(Topics.ENFORCEMENT_REPORTS);
             return p;

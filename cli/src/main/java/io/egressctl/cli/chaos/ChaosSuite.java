@@ -12,7 +12,6 @@ import tools.jackson.databind.JsonNode;
 
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
-import java.net.URI;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Clock;
@@ -476,7 +475,7 @@ public final class ChaosSuite {
         Map<String, Set<String>> fragmentVms = new TreeMap<>();
         Set<String> hosts = new TreeSet<>(ledger.expectedVms().values());
         hosts.addAll(env.hosts());
-        try (UnifiedJedis redis = new UnifiedJedis(URI.create(env.redisUrl()))) {
+        try (UnifiedJedis redis = io.egressctl.schemas.redis.RedisClients.create(env.redisUrl())) {
             for (String h : hosts) {
                 byte[] raw = redis.hget(RedisKeys.hostFragments(h).getBytes(StandardCharsets.UTF_8), network.getBytes(StandardCharsets.UTF_8));
                 if (raw == null) {

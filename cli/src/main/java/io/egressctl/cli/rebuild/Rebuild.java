@@ -17,7 +17,6 @@ import redis.clients.jedis.resps.ScanResult;
 
 import java.io.IOException;
 import java.io.PrintStream;
-import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -77,7 +76,7 @@ public final class Rebuild {
      */
     Map<String, String> state() {
         Map<String, String> out = new TreeMap<>();
-        try (UnifiedJedis redis = new UnifiedJedis(URI.create(env.redisUrl()))) {
+        try (UnifiedJedis redis = io.egressctl.schemas.redis.RedisClients.create(env.redisUrl())) {
             for (String host : redis.smembers(RedisKeys.hosts())) {
                 Map<byte[], byte[]> fragments = redis.hgetAll(RedisKeys.hostFragments(host).getBytes(StandardCharsets.UTF_8));
                 TreeMap<String, String> fragmentHashes = new TreeMap<>();
@@ -111,7 +110,7 @@ public final class Rebuild {
     int drop(String group) throws Exception {
         // The group's committed offsets go too (the compiler is stopped, so the group is empty):
         // the restarted compiler starts from the beginning and progress is measured from zero.
-        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, env.kafkaBootstrap()))) {
+        try (Admin admin = Admin.create(io.egressctl.schemas.serde.KafkaDefaults.client(env.kafkaBootstrap()))) {
             try {
                 admin.deleteConsumerGroups(List.of(group)).all().get();
                 out.printf("deleted the committed offsets of consumer group %s%n", group);
@@ -127,7 +126,7 @@ public final class Rebuild {
         }
         long deleted = 0;
         Map<String, Long> keptByKind = new TreeMap<>();
-        try (UnifiedJedis redis = new UnifiedJedis(URI.create(env.redisUrl()))) {
+        try (UnifiedJedis redis = io.egressctl.schemas.redis.RedisClients.create(env.redisUrl())) {
             String cursor = ScanParams.SCAN_POINTER_START;
             ScanParams params = new ScanParams().match(RedisKeys.PREFIX + "*").count(1000);
             do {
@@ -158,6 +157,7 @@ public final class Rebuild {
         }
         return key.startsWith("egress:host:{") && (key.endsWith("}:fragments") || key.endsWith("}:versions") || key.endsWith("}:interfaces"))
                 || key.equals(RedisKeys.hosts())
+                || key.equals(RedisKeys.networks())
                 || key.startsWith("egress:network:{")
                 || key.startsWith("egress:tenant:")
                 || key.startsWith("egress:change:")
@@ -205,7 +205,7 @@ public final class Rebuild {
             before.put(line.substring(0, i), line.substring(i + 1));
         }
         long started = System.nanoTime();
-        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, env.kafkaBootstrap()))) {
+        try (Admin admin = Admin.create(io.egressctl.schemas.serde.KafkaDefaults.client(env.kafkaBootstrap()))) {
             long total = -1;
             while (true) {
                 long lag = lag(admin, group);
@@ -256,7 +256,7 @@ public final class Rebuild {
 
     /** Partitions the compiler still marks as rebuilding ({@code egress:{control}:rebuilding}). */
     private Set<String> rebuildingPartitions() {
-        try (UnifiedJedis redis = new UnifiedJedis(URI.create(env.redisUrl()))) {
+        try (UnifiedJedis redis = io.egressctl.schemas.redis.RedisClients.create(env.redisUrl())) {
             return redis.hkeys(RedisKeys.rebuilding());
         }
     }
@@ -282,7 +282,7 @@ public final class Rebuild {
         io.egressctl.cli.audit.replay.Replay replay = new io.egressctl.cli.audit.replay.Replay(
                 new io.egressctl.schemas.registry.HttpSchemaRegistryClient(env.schemaRegistryUrl()));
         java.util.Properties props = new java.util.Properties();
-        props.put(org.apache.kafka.clients.consumer.ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, env.kafkaBootstrap());
+        props.putAll(io.egressctl.schemas.serde.KafkaDefaults.client(env.kafkaBootstrap()));
         props.put(org.apache.kafka.clients.consumer.ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
         try (var consumer = new org.apache.kafka.clients.consumer.KafkaConsumer<>(props,
                 new org.apache.kafka.common.serialization.ByteArrayDeserializer(), new org.apache.kafka.common.serialization.ByteArrayDeserializer())) {
@@ -312,7 +312,7 @@ public final class Rebuild {
     /** What Redis holds, in the form of {@link #expectedFromLog}: live fragments only. */
     Map<String, String> contentState() {
         Map<String, TreeMap<String, io.egressctl.core.compile.Fragment>> byHost = new TreeMap<>();
-        try (UnifiedJedis redis = new UnifiedJedis(URI.create(env.redisUrl()))) {
+        try (UnifiedJedis redis = io.egressctl.schemas.redis.RedisClients.create(env.redisUrl())) {
             for (String host : redis.smembers(RedisKeys.hosts())) {
                 redis.hgetAll(RedisKeys.hostFragments(host).getBytes(StandardCharsets.UTF_8)).forEach((k, v) -> {
                     String network = new String(k, StandardCharsets.UTF_8);

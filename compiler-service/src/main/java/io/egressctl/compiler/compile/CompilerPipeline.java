@@ -138,6 +138,17 @@ public final class CompilerPipeline {
     private final Timer flushTimer;
     private long lastCheckpoint = System.currentTimeMillis();
     private boolean dirtySinceCheckpoint;
+    /** Offset of each owned partition's last checkpoint written by this instance (forgotten when the partition is assigned or revoked). */
+    private final Map<Integer, Long> checkpointed = new HashMap<>();
+    /**
+     * Each network's checkpoint entry as JSON, with the state object and position it was made of: a network
+     * changes only by an event applied to it, which moves its position (a restored or re-limited network
+     * is a new object), so an entry whose state and position are the same is the entry again.
+     */
+    private final Map<String, CachedEntry> entryCache = new HashMap<>();
+
+    private record CachedEntry(NetworkState state, long position, String json) {
+    }
 
     /**
      * @param eventDeserializer reads both record types of the network events topic (see {@link #eventDeserializer})
@@ -213,6 +224,7 @@ public final class CompilerPipeline {
             }
             owned.add(p);
             epochs.put(p, epoch);
+            checkpointed.remove(p);
             log.info("partition {}: claimed with epoch {}", p, epoch);
             var checkpoint = text.flatMap(t -> Checkpoint.fromJson(t, topics.networkEvents()));
             if (checkpoint.isEmpty()) {
@@ -255,6 +267,7 @@ public final class CompilerPipeline {
         });
         owned.removeAll(numbers);
         numbers.forEach(epochs::remove);
+        numbers.forEach(checkpointed::remove);
         positions.keySet().removeIf(tp -> numbers.contains(tp.partition()));
         // What an unfinished batch produced for these networks is the new owner's to produce again.
         pending.keySet().removeIf(k -> !networkPartition.containsKey(networkOf(k)));
@@ -407,6 +420,15 @@ public final class CompilerPipeline {
         maybeCheckpoint(false);
     }
 
+    private String entryJson(NetworkState s) {
+        CachedEntry c = entryCache.get(s.networkId());
+        if (c == null || c.state() != s || c.position() != s.position()) {
+            c = new CachedEntry(s, s.position(), Checkpoint.entryJson(s));
+            entryCache.put(s.networkId(), c);
+        }
+        return c.json();
+    }
+
     /**
      * Writes checkpoints of every owned partition if the interval passed (or {@code force}); never while
      * the output of a batch is not stored and published yet (a checkpoint must not move past it).
@@ -416,20 +438,31 @@ public final class CompilerPipeline {
         if (unfinished || !dirtySinceCheckpoint || (!force && now - lastCheckpoint < checkpointIntervalMillis)) {
             return;
         }
-        Map<Integer, List<Checkpoint.NetworkEntry>> byPartition = new TreeMap<>();
-        owned.forEach(p -> byPartition.put(p, new ArrayList<>()));
+        Map<Integer, List<String>> byPartition = new TreeMap<>();
+        for (int p : owned) {
+            long offset = positions.getOrDefault(new TopicPartition(topics.networkEvents(), p), 0L);
+            if (!Long.valueOf(offset).equals(checkpointed.get(p))) {
+                // A partition whose offset did not move since its last checkpoint would be written the same.
+                byPartition.put(p, new ArrayList<>());
+            }
+        }
+        Set<String> kept = new java.util.HashSet<>();
         networkPartition.forEach((networkId, p) -> {
             NetworkState s = engine.state(networkId);
-            if (s != null && byPartition.containsKey(p)) {
-                byPartition.get(p).add(Checkpoint.of(s));
+            List<String> entries = byPartition.get(p);
+            if (s != null && entries != null) {
+                entries.add(entryJson(s));
+                kept.add(networkId);
             }
         });
+        entryCache.keySet().retainAll(kept);
         Set<Integer> refused = new java.util.TreeSet<>();
-        for (Map.Entry<Integer, List<Checkpoint.NetworkEntry>> e : byPartition.entrySet()) {
+        for (Map.Entry<Integer, List<String>> e : byPartition.entrySet()) {
             int p = e.getKey();
             long offset = positions.getOrDefault(new TopicPartition(topics.networkEvents(), p), 0L);
             try {
-                store.writeCheckpoint(p, new Checkpoint(topics.networkEvents(), offset, e.getValue()).toJson(), epochs.getOrDefault(p, 0L));
+                store.writeCheckpoint(p, Checkpoint.toJson(topics.networkEvents(), offset, e.getValue()), epochs.getOrDefault(p, 0L));
+                checkpointed.put(p, offset);
             } catch (FencedException fencedOut) {
                 refused.addAll(fencedOut.partitions().isEmpty() ? Set.of(p) : fencedOut.partitions());
             }

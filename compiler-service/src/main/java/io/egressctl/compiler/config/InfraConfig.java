@@ -17,7 +17,6 @@ import org.springframework.context.annotation.Configuration;
 import org.springframework.kafka.core.KafkaAdmin;
 import redis.clients.jedis.UnifiedJedis;
 
-import java.net.URI;
 import java.time.Duration;
 import java.util.List;
 
@@ -60,9 +59,16 @@ class InfraConfig {
         return new HttpSchemaRegistryClient(props.schemaRegistryUrl());
     }
 
+    /** Where Redis is and how it is deployed (standalone, Sentinel, Cluster): {@code REDIS_URL}. */
+    @Bean
+    io.egressctl.schemas.redis.RedisTarget redisTarget(EgressProperties props) {
+        return io.egressctl.schemas.redis.RedisTarget.parse(props.redisUrl());
+    }
+
     @Bean(destroyMethod = "close")
-    UnifiedJedis redis(EgressProperties props) {
-        return new UnifiedJedis(URI.create(props.redisUrl()));
+    UnifiedJedis redis(io.egressctl.schemas.redis.RedisTarget target) {
+        org.slf4j.LoggerFactory.getLogger(InfraConfig.class).info("Redis: {}", target);
+        return io.egressctl.schemas.redis.RedisClients.create(target, false);
     }
 
     /** Idempotent, acks=all producer for HostUpdates: per-host order survives retries. */

@@ -269,7 +269,7 @@ public class RedisLossWatch implements HealthIndicator, DisposableBean {
     }
 
     private Consumer<String, byte[]> consumer() {
-        return new KafkaConsumer<>(Map.of(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap,
+        return new KafkaConsumer<>(io.egressctl.schemas.serde.KafkaDefaults.client(bootstrap,
                 ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false,
                 ConsumerConfig.MAX_POLL_RECORDS_CONFIG, 500,
                 ConsumerConfig.CLIENT_ID_CONFIG, "egress-compiler-refold-" + UUID.randomUUID().toString().substring(0, 8)),

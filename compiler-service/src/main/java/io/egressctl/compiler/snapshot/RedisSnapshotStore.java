@@ -182,10 +182,61 @@ public class RedisSnapshotStore implements SnapshotStore {
 
     private final UnifiedJedis redis;
     private final boolean cluster;
+    /** Replicas that must hold a write before it counts (WAIT); 0: the primary's reply is enough. */
+    private final int ackReplicas;
+    private final long ackTimeoutMs;
 
+    /** A store whose writes count once the server that took them answered (a standalone Redis). */
     public RedisSnapshotStore(UnifiedJedis redis) {
+        this(redis, 0, 1);
+    }
+
+    /**
+     * A store whose writes count once {@code ackReplicas} replicas hold them too ({@code WAIT} on the
+     * connection that wrote them). Replication is asynchronous: a primary that dies may take writes it
+     * already confirmed with it, and Sentinel then promotes a replica without them. A batch is done (its
+     * offsets committed, its host updates published) only when its writes are on a replica that a
+     * fail-over would promote, so none of the views, snapshots or statuses it wrote can be lost with
+     * the primary. Fewer acknowledgements within {@code ackTimeoutMs} fail the write, and the batch is
+     * retried as for any Redis error.
+     */
+    @org.springframework.beans.factory.annotation.Autowired
+    public RedisSnapshotStore(UnifiedJedis redis, io.egressctl.schemas.redis.RedisTarget target) {
+        this(redis, target.ackReplicas(), target.ackTimeoutMs());
+    }
+
+    RedisSnapshotStore(UnifiedJedis redis, int ackReplicas, long ackTimeoutMs) {
         this.redis = redis;
         this.cluster = redis instanceof JedisCluster;
+        this.ackReplicas = ackReplicas;
+        this.ackTimeoutMs = ackTimeoutMs;
+    }
+
+    /** Queues a WAIT behind the pipeline's writes; {@link #checkAcked} reads its answer after sync. */
+    private Response<Long> ack(AbstractPipeline p, String sampleKey) {
+        return ackReplicas > 0 ? p.waitReplicas(sampleKey, ackReplicas, ackTimeoutMs) : null;
+    }
+
+    private void checkAcked(Response<Long> acked, String what) {
+        if (acked != null && acked.get() < ackReplicas) {
+            throw new IllegalStateException("Redis: " + what + " is on " + acked.get() + " replica(s) after " + ackTimeoutMs
+                    + " ms, " + ackReplicas + " wanted (ack-replicas in REDIS_URL); retried, since a fail-over now could lose it");
+        }
+    }
+
+    /** One script call, acknowledged by the replicas when so configured (same connection as the write). */
+    private Object evalAcked(String script, List<String> keys, List<String> args, String what) {
+        if (ackReplicas == 0) {
+            return redis.eval(script, keys, args);
+        }
+        try (AbstractPipeline p = redis.pipelined()) {
+            Response<Object> r = p.eval(script, keys, args);
+            Response<Long> acked = ack(p, keys.get(0));
+            p.sync();
+            Object out = r.get();
+            checkAcked(acked, what);
+            return out;
+        }
     }
 
     @Override
@@ -298,15 +349,21 @@ public class RedisSnapshotStore implements SnapshotStore {
                 if (viewCodes[i] == 1 && v.tenantId() != null) {
                     if (v.json().isEmpty()) {
                         p.srem(RedisKeys.tenantNetworks(v.tenantId()), v.networkId());
+                        p.srem(RedisKeys.networks(), v.networkId());
                     } else {
                         p.sadd(RedisKeys.tenantNetworks(v.tenantId()), v.networkId());
+                        p.sadd(RedisKeys.networks(), v.networkId());
                     }
                     indexes = true;
                 }
             }
-            if (indexes) {
+            // The replicas' acknowledgement covers both round trips: WAIT answers for every write this
+            // connection made before it.
+            Response<Long> acked = ack(p, RedisKeys.hosts());
+            if (indexes || acked != null) {
                 p.sync();
             }
+            checkAcked(acked, "a batch of " + batch.fragments().size() + " fragments and " + batch.views().size() + " views");
             List<WriteOutcome> out = new ArrayList<>(fragmentCodes.length);
             for (long code : fragmentCodes) {
                 out.add(code == 2 ? WriteOutcome.WRITTEN : code == 1 ? WriteOutcome.SAME : WriteOutcome.STALE);
@@ -367,7 +424,7 @@ public class RedisSnapshotStore implements SnapshotStore {
             args.add(k);
             args.add(v);
         });
-        redis.eval(WRITE_APPLIED, List.of(RedisKeys.hostApplied(hostId)), args);
+        evalAcked(WRITE_APPLIED, List.of(RedisKeys.hostApplied(hostId)), args, "host " + hostId + "'s applied state");
     }
 
     @Override
@@ -379,7 +436,7 @@ public class RedisSnapshotStore implements SnapshotStore {
             args.add(k);
             args.add(v);
         });
-        redis.eval(REPLACE_APPLIED, List.of(RedisKeys.hostApplied(hostId)), args);
+        evalAcked(REPLACE_APPLIED, List.of(RedisKeys.hostApplied(hostId)), args, "host " + hostId + "'s applied state");
     }
 
     @Override
@@ -393,7 +450,7 @@ public class RedisSnapshotStore implements SnapshotStore {
         List<String> args = new ArrayList<>(List.of(checkpoint));
         EpochFence.appendStrings(keys, args, epoch > 0 ? Map.of(partition, epoch) : Map.of());
         try {
-            redis.eval(SET_CHECKPOINT, keys, args);
+            evalAcked(SET_CHECKPOINT, keys, args, "the checkpoint of partition " + partition);
         } catch (JedisDataException e) {
             throw EpochFence.translate(e);
         }

@@ -164,6 +164,51 @@ class CompilerPipelineTest {
     }
 
     @Test
+    void aCheckpointBuiltFromKeptEntriesIsTheDocumentAFullEncodingWrites() {
+        pipeline.process(setup());
+        pipeline.process(List.of(rule(create("r1", "10.0.0.11/32", 80)), rule(new RuleChange("c-net2", RuleChange.Operation.NETWORK_CREATED, "n2",
+                null, null, network().withNetworkId("n2"), null, null, AUDIT))));
+        pipeline.maybeCheckpoint(true);
+        // n1 changes, n2 does not: n2's entry is the one kept from the first checkpoint.
+        pipeline.process(List.of(rule(create("r2", "10.0.0.12/32", 81))));
+        pipeline.maybeCheckpoint(true);
+        List<Checkpoint.NetworkEntry> fresh = new ArrayList<>();
+        for (String n : List.of("n1", "n2")) {
+            fresh.add(Checkpoint.of(pipeline.engine().state(n)));
+        }
+        String full = new Checkpoint(Topics.NETWORK_EVENTS, offset, fresh).toJson();
+        assertThat(tools.jackson.databind.json.JsonMapper.builder().build().readTree(store.checkpoints.get(0)))
+                .isEqualTo(tools.jackson.databind.json.JsonMapper.builder().build().readTree(full));
+        assertThat(store.checkpoints.get(0)).contains("\"offset\":" + offset);
+        CompilerPipeline other = newPipeline();
+        other.assign(List.of(new TopicPartition(Topics.NETWORK_EVENTS, 0)));
+        assertThat(other.engine().state("n1").rules()).containsOnlyKeys("r1", "r2");
+        assertThat(other.engine().state("n2").network()).isEqualTo(pipeline.engine().state("n2").network());
+    }
+
+    @Test
+    void aPartitionWhoseOffsetDidNotMoveIsNotWrittenAgainButOneThatMovedIs() {
+        pipeline.process(setup());
+        pipeline.process(List.of(new ConsumerRecord<>(Topics.NETWORK_EVENTS, 1, 0L, "m1", serializer.serialize(Topics.NETWORK_EVENTS,
+                EventMapper.toAvro(new RuleChange("c-m1", RuleChange.Operation.NETWORK_CREATED, "m1", null, null,
+                        network().withNetworkId("m1"), null, null, AUDIT))))));
+        pipeline.maybeCheckpoint(true);
+        assertThat(store.checkpoints).containsOnlyKeys(0, 1);
+        String partition1 = store.checkpoints.get(1);
+        store.checkpoints.remove(1);
+        pipeline.process(List.of(rule(create("r1", "10.0.0.11/32", 80))));
+        pipeline.maybeCheckpoint(true);
+        assertThat(store.checkpoints).as("only partition 0 moved").containsOnlyKeys(0);
+        assertThat(store.checkpoints.get(0)).contains("\"offset\":" + offset);
+        pipeline.process(List.of(new ConsumerRecord<>(Topics.NETWORK_EVENTS, 1, 1L, "m1", serializer.serialize(Topics.NETWORK_EVENTS,
+                EventMapper.toAvro(new RuleChange("c-m1-r", RuleChange.Operation.RULE_CREATED, "m1", null, null, null, null,
+                        new EgressRule("q1", Protocol.TCP, null, EgressRule.DEFAULT_PRIORITY, List.of(), List.of(), List.of(), List.of(),
+                                PortRange.single(22), null, null), AUDIT))))));
+        pipeline.maybeCheckpoint(true);
+        assertThat(store.checkpoints.get(1)).isNotEqualTo(partition1).contains("\"offset\":2");
+    }
+
+    @Test
     void versionsArePositionsInTheOneLogWhateverTheEventsType() {
         pipeline.process(setup());
         assertThat(pipeline.engine().state("n1").version()).as("network at 1, two placements at 2 and 3").isEqualTo(3);

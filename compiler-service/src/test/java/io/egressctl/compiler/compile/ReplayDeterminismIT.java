@@ -9,6 +9,7 @@ import io.egressctl.schemas.serde.AvroDeserializer;
 import io.egressctl.schemas.serde.AvroSerializer;
 import io.egressctl.schemas.serde.KafkaDefaults;
 import io.egressctl.schemas.view.RedisKeys;
+import io.egressctl.testinfra.Infrastructure;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import org.apache.avro.specific.SpecificRecord;
 import org.apache.kafka.clients.admin.Admin;
@@ -71,13 +72,10 @@ class ReplayDeterminismIT {
 
     @BeforeAll
     static void writeTheLog() throws Exception {
-        bootstrap = System.getenv("KAFKA_BOOTSTRAP_SERVERS");
-        redisUrl = System.getenv("REDIS_URL");
-        String registryUrl = System.getenv("SCHEMA_REGISTRY_URL");
-        if (bootstrap == null || redisUrl == null || registryUrl == null) {
-            throw new IllegalStateException("KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL and REDIS_URL must be set: run the"
-                    + " integration tests with ./egressctl test, which starts the stack");
-        }
+        // The local stack's, or containers with EGRESS_TEST_INFRA=testcontainers.
+        bootstrap = Infrastructure.get().env("KAFKA_BOOTSTRAP_SERVERS");
+        redisUrl = Infrastructure.get().env("REDIS_URL");
+        String registryUrl = Infrastructure.get().env("SCHEMA_REGISTRY_URL");
         registry = new HttpSchemaRegistryClient(registryUrl);
         admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap));
         createTopic(TOPIC);

@@ -17,6 +17,7 @@ import io.egressctl.schemas.serde.AvroSerializer;
 import io.egressctl.schemas.serde.KafkaDefaults;
 import io.egressctl.schemas.serde.Topics;
 import io.egressctl.schemas.view.RedisKeys;
+import io.egressctl.testinfra.Infrastructure;
 import io.micrometer.core.instrument.MeterRegistry;
 import org.apache.avro.specific.SpecificRecord;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
@@ -63,7 +64,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * The compiler-service, in this JVM with its real Spring Kafka container and error handler, against
- * the stack's real Kafka, schema registry and Redis (REDIS_URL; {@code ./egressctl test} sets them),
+ * a real Kafka, schema registry and Redis ({@link Infrastructure}: the local stack's, or containers with
+ * {@code EGRESS_TEST_INFRA=testcontainers}),
  * under outages of a few seconds: nothing is dead-lettered or lost, health says DEGRADED with the
  * reason meanwhile, and every event is compiled once the outage ends.
  *
@@ -73,8 +75,9 @@ import static org.assertj.core.api.Assertions.assertThat;
  *   <li>Redis stops answering in the middle of a burst ({@code CLIENT PAUSE 4000 ALL}, longer than the
  *       client's 2 s timeout): every event of the burst ends up compiled at its position.</li>
  * </ul>
- * The compiler has a consumer group and a Redis database of its own, so it replays the stack's whole
- * topic and shares nothing with other instances.
+ * The compiler has a consumer group and a Redis database of its own, so it replays the whole topic
+ * and shares nothing with other instances. Both outages are made here, in front of or inside the shared
+ * servers (a proxy, a client pause), so the test runs on containers as on the stack.
  */
 @SpringBootTest(classes = CompilerApplication.class)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -90,16 +93,13 @@ class CompilerOutagesIT {
     @Autowired
     MeterRegistry meters;
 
+    /** KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL or REDIS_URL of the stack or of the containers. */
     static String env(String name) {
-        String v = System.getenv(name);
-        if (v == null || v.isBlank()) {
-            throw new IllegalStateException(name + " is not set: run the integration tests with ./egressctl test, which starts the stack");
-        }
-        return v;
+        return Infrastructure.get().env(name);
     }
 
     static String redisUrl() {
-        return env("REDIS_URL").replaceAll("/\\d+$", "") + "/" + DB;
+        return Infrastructure.get().redisUrl(DB);
     }
 
     @DynamicPropertySource

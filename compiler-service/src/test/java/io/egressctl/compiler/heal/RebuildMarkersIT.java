@@ -1,6 +1,7 @@
 package io.egressctl.compiler.heal;
 
 import io.egressctl.schemas.view.RedisKeys;
+import io.egressctl.testinfra.Infrastructure;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -15,8 +16,8 @@ import java.util.Set;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * The generation marker's claim script and the rebuild markers, against the stack's Redis (a database
- * of their own): the first claim on an empty Redis sets the marker and marks every partition in one
+ * The generation marker's claim script and the rebuild markers, against a real Redis ({@link Infrastructure}:
+ * the stack's or a container; a database of their own): the first claim on an empty Redis sets the marker and marks every partition in one
  * step, later claims keep it; a partition restored from a checkpoint is complete, one replaying from
  * the beginning stays marked until it reaches the log end noted at assignment, a heal marks and
  * clears what it heals but keeps a replay's mark.
@@ -28,11 +29,7 @@ class RebuildMarkersIT {
 
     @BeforeAll
     static void connect() {
-        String url = System.getenv("REDIS_URL");
-        if (url == null || url.isBlank()) {
-            throw new IllegalStateException("REDIS_URL is not set: run the integration tests with ./egressctl test, which starts the stack");
-        }
-        redis = new UnifiedJedis(URI.create(url.replaceAll("/\\d+$", "") + "/" + DB));
+        redis = new UnifiedJedis(URI.create(Infrastructure.get().redisUrl(DB)));
         redis.flushDB();
     }
 
@@ -89,8 +86,8 @@ class RebuildMarkersIT {
 
     private static RedisLossWatch watch() {
         return new RedisLossWatch(redis, new io.egressctl.compiler.snapshot.RedisSnapshotStore(redis),
-                new io.egressctl.schemas.registry.HttpSchemaRegistryClient(System.getenv("SCHEMA_REGISTRY_URL")),
-                new io.egressctl.compiler.config.EgressProperties(null, null, 3, null), System.getenv("KAFKA_BOOTSTRAP_SERVERS"),
+                new io.egressctl.schemas.registry.HttpSchemaRegistryClient(Infrastructure.get().env("SCHEMA_REGISTRY_URL")),
+                new io.egressctl.compiler.config.EgressProperties(null, null, 3, null), Infrastructure.get().env("KAFKA_BOOTSTRAP_SERVERS"),
                 60_000, 30, io.egressctl.core.state.Limits.defaults(),
                 new io.egressctl.schemas.integrity.UpdateMac(io.egressctl.schemas.integrity.UpdateKeys.NONE));
     }

@@ -9,6 +9,7 @@ import io.egressctl.compiler.snapshot.SnapshotStore.ViewWrite;
 import io.egressctl.compiler.snapshot.SnapshotStore.WriteOutcome;
 import io.egressctl.core.compile.FragmentUpdate;
 import io.egressctl.schemas.view.RedisKeys;
+import io.egressctl.testinfra.Infrastructure;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -27,8 +28,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
- * {@link RedisSnapshotStore} against the stack's real Redis (REDIS_URL; {@code ./egressctl test}
- * sets it): the chunked compare-and-set scripts keep every write's outcome in batch order across
+ * {@link RedisSnapshotStore} against a real Redis ({@link Infrastructure}: the local stack's, or a
+ * container with {@code EGRESS_TEST_INFRA=testcontainers}): the chunked compare-and-set scripts keep every write's outcome in batch order across
  * chunk boundaries, never move a fragment or a view back, and apply partial view writes exactly.
  * Keys are those of the product with ids unique to this run; they are deleted afterwards.
  */
@@ -42,11 +43,7 @@ class RedisSnapshotStoreIT {
 
     @BeforeAll
     static void connect() {
-        String url = System.getenv("REDIS_URL");
-        if (url == null || url.isBlank()) {
-            throw new IllegalStateException("REDIS_URL is not set: run the integration tests with ./egressctl test, which starts the stack");
-        }
-        redis = new UnifiedJedis(URI.create(url));
+        redis = new UnifiedJedis(URI.create(Infrastructure.get().env("REDIS_URL")));
         store = new RedisSnapshotStore(redis);
     }
 
@@ -63,6 +60,7 @@ class RedisSnapshotStoreIT {
             redis.del(RedisKeys.network(n));
         }
         redis.del(RedisKeys.tenantNetworks("t-" + RUN));
+        NETWORKS.forEach(n -> redis.srem(RedisKeys.networks(), n));
         redis.del(RedisKeys.change("it-" + RUN + "-change"));
         redis.close();
     }
@@ -126,7 +124,7 @@ class RedisSnapshotStoreIT {
             }
         };
         Thread t = new Thread(() -> {
-            try (redis.clients.jedis.Jedis j = new redis.clients.jedis.Jedis(URI.create(System.getenv("REDIS_URL")))) {
+            try (redis.clients.jedis.Jedis j = new redis.clients.jedis.Jedis(URI.create(Infrastructure.get().env("REDIS_URL")))) {
                 j.subscribe(listener, RedisKeys.changesChannel(), RedisKeys.appliedChannel());
             }
         });
@@ -210,6 +208,7 @@ class RedisSnapshotStoreIT {
         assertThat(full.viewsWritten()).containsExactly(true, true);
         assertThat(redis.hgetAll(RedisKeys.network(a))).containsOnlyKeys("version", "json", "r:1", "r:2", "r:3");
         assertThat(redis.smembers(RedisKeys.tenantNetworks(tenant))).contains(a, b);
+        assertThat(redis.smembers(RedisKeys.networks())).as("the index of all networks (no SCAN for the operator's list)").contains(a, b);
 
         // a: a partial write (one rule changed, one removed); b: an older version, refused whole.
         BatchResult partial = store.write(new Batch(List.of(), List.of(
@@ -231,6 +230,31 @@ class RedisSnapshotStoreIT {
         assertThat(store.write(new Batch(List.of(), List.of(new ViewWrite(b, tenant, 9, "", Map.of(), List.of(), true)), List.of()))
                 .viewsWritten()).containsExactly(true);
         assertThat(redis.smembers(RedisKeys.tenantNetworks(tenant))).contains(a).doesNotContain(b);
+        assertThat(redis.smembers(RedisKeys.networks())).contains(a).doesNotContain(b);
+    }
+
+    /**
+     * Under Sentinel a write counts only once a replica holds it (WAIT): the stack's Redis has no
+     * replica, so a store that wants one refuses the batch, the applied state and the checkpoint after
+     * its timeout (the compiler then retries them), naming the setting; the writes themselves are on
+     * the primary, and a store that wants none takes the same batch.
+     */
+    @Test
+    void aStoreThatWantsAReplicaRefusesWritesNoReplicaAcknowledged() {
+        RedisSnapshotStore wantsReplica = new RedisSnapshotStore(redis, 1, 50);
+        String h = host(9_998);
+        String n = network("acked");
+        Batch batch = new Batch(List.of(fragment(h, n, 1, "p1")), List.of(), List.of());
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> wantsReplica.write(batch))
+                .isInstanceOf(IllegalStateException.class).hasMessageContaining("on 0 replica(s)").hasMessageContaining("ack-replicas");
+        assertThat(stored(h, n)).isEqualTo("p1");
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> wantsReplica.writeApplied(h, Map.of("status", "ACK")))
+                .isInstanceOf(IllegalStateException.class).hasMessageContaining("applied state");
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> wantsReplica.writeCheckpoint(99_999, "{}", 0))
+                .isInstanceOf(IllegalStateException.class).hasMessageContaining("checkpoint of partition 99999");
+        redis.del(RedisKeys.checkpoint(99_999));
+        assertThat(store.write(new Batch(List.of(fragment(h, n, 2, "p2")), List.of(), List.of())).fragments())
+                .containsExactly(SnapshotStore.WriteOutcome.WRITTEN);
     }
 
     @Test

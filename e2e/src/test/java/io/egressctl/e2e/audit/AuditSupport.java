@@ -2,7 +2,7 @@ package io.egressctl.e2e.audit;
 
 import io.egressctl.cli.Env;
 import io.egressctl.cli.audit.AuditCommand;
-import io.egressctl.e2e.support.Infrastructure;
+import io.egressctl.testinfra.Infrastructure;
 import io.egressctl.schemas.registry.HttpSchemaRegistryClient;
 import io.egressctl.schemas.registry.SchemaRegistryClient;
 import io.egressctl.schemas.serde.AvroSerializer;

@@ -6,7 +6,7 @@ import io.egressctl.cli.audit.AuditCommand;
 import io.egressctl.cli.chaos.ChaosSuite;
 import io.egressctl.cli.chaos.FaultInjector;
 import io.egressctl.e2e.support.ControlPlane;
-import io.egressctl.e2e.support.Infrastructure;
+import io.egressctl.testinfra.Infrastructure;
 import io.egressctl.schemas.view.RedisKeys;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;

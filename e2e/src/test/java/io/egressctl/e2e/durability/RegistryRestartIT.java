@@ -1,6 +1,6 @@
 package io.egressctl.e2e.durability;
 
-import io.egressctl.e2e.support.Infrastructure;
+import io.egressctl.testinfra.Infrastructure;
 import io.egressctl.events.EnforcementReport;
 import io.egressctl.events.HostUpdate;
 import io.egressctl.events.RuleEvent;

@@ -1,6 +1,7 @@
 package io.egressctl.e2e.support;
 
 import io.egressctl.cli.api.ApiClient;
+import io.egressctl.testinfra.Infrastructure;
 
 import java.io.IOException;
 import java.net.ServerSocket;
@@ -52,6 +53,8 @@ public final class ControlPlane {
     /** The control plane of this test JVM, started on first call. */
     public static synchronized ControlPlane shared() {
         if (shared == null) {
+            // On containers: the services stop before their Kafka and Redis do, so none sees them vanish.
+            Infrastructure.beforeStop(ControlPlane::stopShared);
             ControlPlane cp = new ControlPlane();
             Runtime.getRuntime().addShutdownHook(new Thread(cp::stopAll));
             cp.startServices();
@@ -71,8 +74,29 @@ public final class ControlPlane {
         }
     }
 
+    /**
+     * A control plane of its own on other infrastructure than the shared one (e.g. a cluster a test
+     * started): compiler-service and rule-service with {@code endpoints} as their environment (Kafka,
+     * registry, Redis and any other setting). {@link #stop} stops it (and so does the JVM's exit).
+     */
+    public static ControlPlane startOn(Map<String, String> endpoints) {
+        ControlPlane cp = new ControlPlane(endpoints);
+        Runtime.getRuntime().addShutdownHook(new Thread(cp::stopAll));
+        cp.startServices();
+        return cp;
+    }
+
+    /** Stops every process this control plane started (one made by {@link #startOn}). */
+    public void stop() {
+        stopAll();
+    }
+
     private ControlPlane() {
-        stackEnv.putAll(Infrastructure.get().endpoints());
+        this(Infrastructure.get().endpoints());
+    }
+
+    private ControlPlane(Map<String, String> endpoints) {
+        stackEnv.putAll(endpoints);
         root = Path.of("").toAbsolutePath().getParent();
         runId = random().substring(0, 6);
         workDir = root.resolve("e2e/target/e2e-" + runId);
@@ -164,6 +188,13 @@ public final class ControlPlane {
     /** Starts an agent with extra environment (e.g. the nftables enforcer in a namespace). */
     public synchronized void startAgent(String hostId, Map<String, String> extraEnv) {
         waitHealthy("agent-" + hostId, startAgentNotWaiting(hostId, extraEnv));
+    }
+
+    /** Starts dry-run agents for these hosts side by side, then waits until each applied its first snapshot. */
+    public synchronized void startAgents(List<String> hostIds) {
+        Map<String, Integer> ports = new java.util.LinkedHashMap<>();
+        hostIds.forEach(h -> ports.put(h, startAgentNotWaiting(h, Map.of())));
+        ports.forEach((h, port) -> waitHealthy("agent-" + h, port));
     }
 
     /** Starts an agent and returns its port at once, without waiting for it to be ready (a test that expects it not to be). */

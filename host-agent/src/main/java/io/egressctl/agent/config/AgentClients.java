@@ -18,8 +18,8 @@ public final class AgentClients {
 
     /** The consumer of the host's partition of egress.host-updates (assigned, no group; see HostSync). */
     public static Map<String, Object> consumer(String bootstrapServers, String hostId) {
-        Map<String, Object> c = new HashMap<>();
-        c.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
+        // TLS and SASL as every client of the project (KafkaDefaults.client: KAFKA_SECURITY_PROTOCOL ...)
+        Map<String, Object> c = KafkaDefaults.client(bootstrapServers);
         c.put(ConsumerConfig.CLIENT_ID_CONFIG, "egress-agent-" + hostId);
         c.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
         // How long the broker holds a fetch that finds nothing new (Kafka's default). It answers a held

@@ -29,7 +29,6 @@ import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 import redis.clients.jedis.UnifiedJedis;
 
-import java.net.URI;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
@@ -78,7 +77,7 @@ class AgentConfig {
 
     @Bean(destroyMethod = "close")
     UnifiedJedis redis(SharedProperties shared) {
-        return new UnifiedJedis(URI.create(shared.redisUrl()));
+        return io.egressctl.schemas.redis.RedisClients.create(shared.redisUrl());
     }
 
     @Bean

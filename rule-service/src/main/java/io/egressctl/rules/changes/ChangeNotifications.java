@@ -6,7 +6,6 @@ import org.slf4j.LoggerFactory;
 import redis.clients.jedis.Jedis;
 import redis.clients.jedis.JedisPubSub;
 
-import java.net.URI;
 import java.time.Duration;
 import java.util.function.Supplier;
 
@@ -33,7 +32,9 @@ public final class ChangeNotifications implements AutoCloseable {
 
     /** Subscribes on a connection to {@code redisUrl}. */
     public ChangeNotifications(String redisUrl, ChangeWaiters waiters) {
-        this(() -> new Jedis(URI.create(redisUrl)), waiters);
+        // The primary as the Sentinels name it now: a subscriber that lost its connection asks again, and so
+        // follows a fail-over (PUBLISH goes to the primary; replicas pass it on too, but may lag).
+        this(() -> io.egressctl.schemas.redis.RedisClients.connectPrimary(io.egressctl.schemas.redis.RedisTarget.parse(redisUrl)), waiters);
     }
 
     ChangeNotifications(Supplier<Jedis> connect, ChangeWaiters waiters) {

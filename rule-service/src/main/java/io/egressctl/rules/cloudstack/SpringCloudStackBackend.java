@@ -11,8 +11,6 @@ import io.egressctl.schemas.view.NetworkView;
 import io.egressctl.schemas.view.RedisKeys;
 import org.springframework.stereotype.Component;
 import redis.clients.jedis.UnifiedJedis;
-import redis.clients.jedis.params.ScanParams;
-import redis.clients.jedis.resps.ScanResult;
 
 import java.util.List;
 import java.util.Optional;
@@ -51,19 +49,14 @@ class SpringCloudStackBackend implements CloudStackBackend {
         return views.networkIds(tenantId);
     }
 
+    /**
+     * Every network of every tenant: the compiler's index of network ids ({@link RedisKeys#networks}),
+     * one SMEMBERS, never a SCAN of the keyspace (which walks every key Redis holds, and on a cluster
+     * sees one node's keys only).
+     */
     @Override
     public List<String> allNetworkIds() {
-        TreeSet<String> ids = new TreeSet<>();
-        String pattern = RedisKeys.tenantNetworks("*");
-        String cursor = ScanParams.SCAN_POINTER_START;
-        do {
-            ScanResult<String> page = redis.scan(cursor, new ScanParams().match(pattern).count(500));
-            for (String key : page.getResult()) {
-                ids.addAll(redis.smembers(key));
-            }
-            cursor = page.getCursor();
-        } while (!cursor.equals(ScanParams.SCAN_POINTER_START));
-        return List.copyOf(ids);
+        return List.copyOf(new TreeSet<>(redis.smembers(RedisKeys.networks())));
     }
 
     @Override

@@ -18,7 +18,6 @@ import org.springframework.context.annotation.Configuration;
 import org.springframework.kafka.core.KafkaAdmin;
 import redis.clients.jedis.UnifiedJedis;
 
-import java.net.URI;
 import java.util.List;
 import java.util.Map;
 
@@ -48,15 +47,14 @@ class InfraConfig {
     }
 
     /**
-     * A pooled Redis client whose connections are checked (a PING) when borrowed: after Redis restarts,
-     * each idle pooled connection is dead, and without the check each one failed the request that
-     * borrowed it (an HTTP 500 per pooled connection) before the pool dropped it. A tenant-facing API
-     * pays the round trip (tens of microseconds on a local network) rather than answer errors.
+     * A pooled Redis client (standalone, Sentinel or Cluster, as {@code REDIS_URL} says) whose connections
+     * are checked (a PING) when borrowed: after Redis restarts or fails over, each idle pooled connection is
+     * dead, and without the check each one failed the request that borrowed it (an HTTP 500 per pooled
+     * connection) before the pool dropped it. A tenant-facing API pays the round trip (tens of
+     * microseconds on a local network) rather than answer errors.
      */
     static UnifiedJedis redisClient(String url) {
-        redis.clients.jedis.ConnectionPoolConfig pool = new redis.clients.jedis.ConnectionPoolConfig();
-        pool.setTestOnBorrow(true);
-        return new redis.clients.jedis.JedisPooled(pool, URI.create(url));
+        return io.egressctl.schemas.redis.RedisClients.create(io.egressctl.schemas.redis.RedisTarget.parse(url), true);
     }
 
     /** Idempotent producer (acks=all): a retried send never duplicates or reorders a network's events. */

@@ -1,6 +1,7 @@
 package io.egressctl.rules.changes;
 
 import io.egressctl.schemas.view.RedisKeys;
+import io.egressctl.testinfra.Infrastructure;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -19,9 +20,10 @@ import java.util.concurrent.TimeUnit;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * The subscription against the stack's real Redis (REDIS_URL; {@code ./egressctl test} sets it): a
+ * The subscription against a real Redis ({@link Infrastructure}: the local stack's, or a container with
+ * {@code EGRESS_TEST_INFRA=testcontainers}): a
  * message on the compiler's channels completes the waiters it concerns, and when the subscription is
- * cut (as a Redis restart cuts it) the subscriber comes back on its own and reads every waited change
+ * cut ({@code CLIENT KILL TYPE pubsub}, as a Redis restart cuts it, without restarting the shared server) the subscriber comes back on its own and reads every waited change
  * again, so a status written while nobody listened still completes its waiters. The waiters' own
  * re-check is set to an hour here: only the subscription can complete them.
  */
@@ -34,10 +36,7 @@ class ChangeNotificationsIT {
 
     @BeforeEach
     void start() throws Exception {
-        String url = System.getenv("REDIS_URL");
-        if (url == null || url.isBlank()) {
-            throw new IllegalStateException("REDIS_URL is not set: run the integration tests with ./egressctl test, which starts the stack");
-        }
+        String url = Infrastructure.get().env("REDIS_URL");
         redis = new UnifiedJedis(URI.create(url));
         waiters = new ChangeWaiters(id -> Optional.ofNullable(statuses.get(id)), Duration.ofHours(1));
         notifications = new ChangeNotifications(url, waiters);

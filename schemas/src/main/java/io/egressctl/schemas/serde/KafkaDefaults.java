@@ -1,5 +1,7 @@
 package io.egressctl.schemas.serde;
 
+import io.egressctl.schemas.security.KafkaSecurity;
+import org.apache.kafka.clients.CommonClientConfigs;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.common.config.TopicConfig;
@@ -59,13 +61,35 @@ public final class KafkaDefaults {
     }
 
     /**
+     * The start of every hand-made client's settings (producer, consumer or admin client): the bootstrap
+     * servers and how to connect to them, TLS and SASL from {@link KafkaSecurity#fromEnvironment()} (the
+     * same settings the services' Spring Boot clients get). Mutable: the caller adds its own.
+     */
+    public static Map<String, Object> client(String bootstrapServers) {
+        Map<String, Object> p = new HashMap<>();
+        p.put(CommonClientConfigs.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
+        return KafkaSecurity.fromEnvironment().applyTo(p);
+    }
+
+    /** {@link #client(String)} and then {@code keyValues} (name, value, name, value ...). */
+    public static Map<String, Object> client(String bootstrapServers, Object... keyValues) {
+        if (keyValues.length % 2 != 0) {
+            throw new IllegalArgumentException("client settings come in name/value pairs, got " + keyValues.length + " items");
+        }
+        Map<String, Object> p = client(bootstrapServers);
+        for (int i = 0; i < keyValues.length; i += 2) {
+            p.put((String) keyValues[i], keyValues[i + 1]);
+        }
+        return p;
+    }
+
+    /**
      * Producer settings for events whose order matters: acks=all and idempotence, so a retried send
-     * never duplicates or reorders a key's records; no linger, latency first. The map is mutable so
-     * a caller may add its own timeouts.
+     * never duplicates or reorders a key's records; no linger, latency first. Connects as
+     * {@link #client(String)} does. The map is mutable so a caller may add its own timeouts.
      */
     public static Map<String, Object> orderedProducer(String bootstrapServers, String clientId) {
-        Map<String, Object> p = new HashMap<>();
-        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
+        Map<String, Object> p = client(bootstrapServers);
         p.put(ProducerConfig.CLIENT_ID_CONFIG, clientId);
         p.put(ProducerConfig.ACKS_CONFIG, "all");
         p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);

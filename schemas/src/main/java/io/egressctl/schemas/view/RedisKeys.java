@@ -71,6 +71,14 @@ public final class RedisKeys {
         return "egress:hosts";
     }
 
+    /**
+     * Every network id that has a view (the union of the tenants' {@link #tenantNetworks} sets), so that
+     * an operator's list of all networks is one SMEMBERS instead of a SCAN of the keyspace.
+     */
+    public static String networks() {
+        return "egress:networks";
+    }
+
     public static String network(String networkId) {
         return "egress:network:{" + networkId + "}";
     }

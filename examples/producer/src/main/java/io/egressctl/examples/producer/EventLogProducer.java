@@ -63,6 +63,9 @@ public final class EventLogProducer implements AutoCloseable {
     public static Map<String, Object> config(String bootstrapServers, String schemaRegistryUrl, String clientId) {
         Map<String, Object> p = new HashMap<>();
         p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
+        // TLS and SASL from KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_* and KAFKA_SSL_* (docs/operations.md,
+        // "Production deployment: credentials, TLS, ACLs"); nothing when they are unset.
+        p.putAll(io.egressctl.schemas.security.KafkaSecurity.fromEnvironment().clientProperties());
         p.put(ProducerConfig.CLIENT_ID_CONFIG, clientId);
         p.put(ProducerConfig.ACKS_CONFIG, "all");
         p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);

@@ -1,4 +1,4 @@
-package io.egressctl.e2e.support;
+package io.egressctl.testinfra;
 
 import com.github.dockerjava.api.exception.NotFoundException;
 import com.github.dockerjava.api.model.ExposedPort;
@@ -16,30 +16,39 @@ import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.Function;
 
 /**
- * Where the end-to-end tests get Kafka, the schema registry and Redis, chosen by {@code EGRESS_TEST_INFRA}:
+ * Where the integration tests (compiler-service, rule-service) and the end-to-end tests (e2e) get Kafka,
+ * the schema registry and Redis, chosen by one switch, {@code EGRESS_TEST_INFRA}:
  * <ul>
  *   <li>{@code stack} (the default): the local stack {@code ./egressctl test} started, given by
  *       KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL and REDIS_URL;</li>
- *   <li>{@code testcontainers}: containers on a local Docker engine, started by Testcontainers on first use
- *       and stopped when the test JVM exits. The images are the project's own ({@code scripts/images.sh}:
+ *   <li>{@code testcontainers}: containers on a local Docker engine, started by Testcontainers when a test
+ *       first asks for their endpoints (Redis alone, Kafka and the registry together: a JVM whose tests use
+ *       only Redis starts only Redis) and stopped when the test JVM exits. The images are the project's own ({@code scripts/images.sh}:
  *       egressctl/kafka, egressctl/apicurio-registry, egressctl/redis), or the official ones with
  *       {@code EGRESS_IMAGES=official}; {@code EGRESS_IMAGE_KAFKA}, {@code EGRESS_IMAGE_REGISTRY} and
  *       {@code EGRESS_IMAGE_REDIS} name others. No engine, or an image missing, fails with what to run;</li>
  *   <li>{@code auto}: testcontainers when an engine answers, else the stack.</li>
  * </ul>
- * The services still run as processes of the built jars ({@link ControlPlane}), so Kafka must be reachable
- * from the host at the address it advertises: its container listens on a port chosen here and published on
- * 127.0.0.1 under the same number, and advertises 127.0.0.1 with it (docker-proxy forwards it; no iptables
- * rules are needed, so this works on an engine started with {@code --iptables=false}). The registry and
- * Redis are reached on their mapped ports. Testcontainers' reaper is off (TESTCONTAINERS_RYUK_DISABLED, set
- * by the e2e pom): the containers are stopped and removed here, with their volumes.
+ * Kafka must be reachable from the host at the address it advertises (the tests, and the services the
+ * end-to-end tests start as processes, run on the host): its container listens on a port chosen here and
+ * published on 127.0.0.1 under the same number, and advertises 127.0.0.1 with it (docker-proxy forwards it;
+ * no iptables rules are needed, so this works on an engine started with {@code --iptables=false}). The
+ * registry and Redis are reached on their mapped ports. Testcontainers' reaper is off
+ * (TESTCONTAINERS_RYUK_DISABLED, set by the modules' failsafe configuration): the containers are stopped
+ * and removed here, with their volumes, after the actions registered with {@link #beforeStop}.
+ *
+ * <p>A test that needs a Redis it may kill and start again (not the shared one: that would disturb the
+ * other tests) gets one from {@link #ownRedis()}, on either source.
  */
 public final class Infrastructure {
 
@@ -51,16 +60,32 @@ public final class Infrastructure {
     static final String REDIS = "REDIS_URL";
 
     private static Infrastructure shared;
+    /** Run before the containers stop, in order (e.g. services started on them, which should not see them vanish). */
+    private static final List<Runnable> BEFORE_STOP = new ArrayList<>();
+
+    /** The three roles, in the order the endpoints are listed. */
+    static final List<String> ROLES = List.of(KAFKA, REGISTRY, REDIS);
 
     private final Source source;
+    /** The endpoints known so far: all three on the stack; on containers, Kafka's and those of the containers started. */
     private final Map<String, String> endpoints;
+    /** On containers: each role's container (created, started on first use of its endpoint), and its image. */
+    private final Map<String, GenericContainer<?>> containers;
+    private final Map<String, String> images;
+    private final Set<String> started = new HashSet<>();
 
-    private Infrastructure(Source source, Map<String, String> endpoints) {
+    private Infrastructure(Source source, Map<String, String> endpoints, Map<String, GenericContainer<?>> containers,
+                           Map<String, String> images) {
         this.source = source;
-        this.endpoints = Map.copyOf(endpoints);
+        this.endpoints = new LinkedHashMap<>(endpoints);
+        this.containers = Map.copyOf(containers);
+        this.images = Map.copyOf(images);
+        if (source == Source.STACK) {
+            started.addAll(ROLES);
+        }
     }
 
-    /** The infrastructure of this test JVM: found or started on first call. */
+    /** The infrastructure of this test JVM: found on first call (on containers: checked, then started as used). */
     public static synchronized Infrastructure get() {
         if (shared == null) {
             shared = switch (choose(System.getenv("EGRESS_TEST_INFRA"), Infrastructure::engineAnswers)) {
@@ -85,18 +110,30 @@ public final class Infrastructure {
         };
     }
 
+    /**
+     * Registers an action run at JVM exit before this JVM's containers stop (when the source is
+     * testcontainers): the end-to-end tests stop the services they started on them, so none sees its
+     * Kafka or Redis vanish while it shuts down. Actions run in the order registered; one that throws is
+     * reported and the others still run.
+     */
+    public static void beforeStop(Runnable action) {
+        synchronized (BEFORE_STOP) {
+            BEFORE_STOP.add(java.util.Objects.requireNonNull(action, "action"));
+        }
+    }
+
     /** The three endpoints from the environment the local stack set. */
     static Infrastructure fromStack(Function<String, String> env) {
         Map<String, String> e = new LinkedHashMap<>();
         for (String k : List.of(KAFKA, REGISTRY, REDIS)) {
             String v = env.apply(k);
             if (v == null || v.isBlank()) {
-                throw new IllegalStateException(k + " is not set: run the end-to-end tests with ./egressctl test, which starts the stack"
-                        + " (or set EGRESS_TEST_INFRA=testcontainers with a Docker engine running and the images built: ./egressctl images)");
+                throw new IllegalStateException(k + " is not set: run the integration and end-to-end tests with ./egressctl test, which starts the stack"
+                        + " (or set EGRESS_TEST_INFRA=testcontainers with a Docker engine running and the images built: ./egressctl images infra)");
             }
             e.put(k, v);
         }
-        return new Infrastructure(Source.STACK, e);
+        return new Infrastructure(Source.STACK, e, Map.of(), Map.of());
     }
 
     /** The image of each role: EGRESS_IMAGE_* when set, else the project's own (or official with EGRESS_IMAGES=official). */
@@ -116,11 +153,11 @@ public final class Infrastructure {
         return out;
     }
 
-    private static String orDefault(String v, String d) {
+    static String orDefault(String v, String d) {
         return v == null || v.isBlank() ? d : v.strip();
     }
 
-    private static boolean engineAnswers() {
+    static boolean engineAnswers() {
         try {
             return DockerClientFactory.instance().isDockerAvailable();
         } catch (RuntimeException e) {
@@ -128,6 +165,11 @@ public final class Infrastructure {
         }
     }
 
+    /**
+     * The containers of the three roles, created but not started: each starts when a test first asks for its
+     * endpoint ({@link #env}), or all that are left when one asks for all ({@link #endpoints}), so tests
+     * that need only Redis do not pay for Kafka and the registry.
+     */
     private static Infrastructure startContainers(Function<String, String> env) {
         if (!engineAnswers()) {
             throw new IllegalStateException("EGRESS_TEST_INFRA=testcontainers, but no Docker engine answers: start one (scripts/engine.sh start,"
@@ -147,7 +189,7 @@ public final class Infrastructure {
             throw new IllegalStateException("image(s) " + missing + " not on the engine: build them with ./egressctl images infra"
                     + " (scripts/images.sh; no image registry needed)");
         }
-        String label = "egressctl-e2e-" + ProcessHandle.current().pid();
+        String label = label();
         int kafkaPort = freePort();
         GenericContainer<?> kafka = new GenericContainer<>(DockerImageName.parse(images.get(KAFKA)))
                 .withLabel("io.egressctl.test", label)
@@ -181,17 +223,35 @@ public final class Infrastructure {
                 .withExposedPorts(6379)
                 .waitingFor(Wait.forLogMessage(".*Ready to accept connections.*", 1).withStartupTimeout(Duration.ofMinutes(1)));
         List<GenericContainer<?>> all = List.of(kafka, registry, redis);
-        // Stopped at exit even when a start below fails half-way; after ControlPlane's services (see stop).
+        // Stopped at exit, those started (even half-way), after the beforeStop actions (see stop).
         Runtime.getRuntime().addShutdownHook(new Thread(() -> stop(all), "testcontainers-stop"));
+        return new Infrastructure(Source.TESTCONTAINERS, Map.of(KAFKA, "127.0.0.1:" + kafkaPort),
+                Map.of(KAFKA, kafka, REGISTRY, registry, REDIS, redis), images);
+    }
+
+    /**
+     * Starts the containers of {@code roles} not started yet, side by side, and notes their endpoints. Kafka's
+     * address is fixed at creation (its advertised listener); the others' are their mapped ports.
+     */
+    private synchronized void start(List<String> roles) {
+        List<String> todo = roles.stream().filter(r -> !started.contains(r)).toList();
+        if (todo.isEmpty()) {
+            return;
+        }
         long t0 = System.nanoTime();
-        Startables.deepStart(all).join();
-        Map<String, String> e = new LinkedHashMap<>();
-        e.put(KAFKA, "127.0.0.1:" + kafkaPort);
-        e.put(REGISTRY, "http://127.0.0.1:" + registry.getMappedPort(8080) + "/apis/ccompat/v7");
-        e.put(REDIS, "redis://127.0.0.1:" + redis.getMappedPort(6379));
-        System.out.printf("[e2e] Testcontainers: %s, %s, %s started in %.1f s: %s%n", images.get(KAFKA), images.get(REGISTRY),
-                images.get(REDIS), (System.nanoTime() - t0) / 1e9, e);
-        return new Infrastructure(Source.TESTCONTAINERS, e);
+        Startables.deepStart(todo.stream().map(containers::get).toList()).join();
+        Map<String, String> now = new LinkedHashMap<>();
+        for (String r : todo) {
+            started.add(r);
+            switch (r) {
+                case REGISTRY -> endpoints.put(REGISTRY, "http://127.0.0.1:" + containers.get(REGISTRY).getMappedPort(8080) + "/apis/ccompat/v7");
+                case REDIS -> endpoints.put(REDIS, "redis://127.0.0.1:" + containers.get(REDIS).getMappedPort(6379));
+                default -> { } // Kafka's: known since creation
+            }
+            now.put(r, endpoints.get(r));
+        }
+        System.out.printf("[test-infra] Testcontainers: %s started in %.1f s: %s%n", todo.stream().map(images::get).toList(),
+                (System.nanoTime() - t0) / 1e9, now);
     }
 
     /** Where the endpoints come from. */
@@ -199,41 +259,86 @@ public final class Infrastructure {
         return source;
     }
 
-    /** KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL or REDIS_URL. */
-    public String env(String name) {
-        String v = endpoints.get(name);
-        if (v == null) {
-            throw new IllegalArgumentException("not an infrastructure endpoint: " + name);
+    /** The label of this JVM's containers ({@code io.egressctl.test}), to find what a killed test JVM left. */
+    static String label() {
+        return "egressctl-test-" + ProcessHandle.current().pid();
+    }
+
+    /**
+     * KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL or REDIS_URL. On containers, its container is started first if
+     * need be: Redis alone, Kafka and the registry together.
+     */
+    public synchronized String env(String name) {
+        if (!ROLES.contains(name)) {
+            throw new IllegalArgumentException("not an infrastructure endpoint: " + name + " (one of " + ROLES + ")");
         }
-        return v;
+        // Kafka and the registry go together (events are written through the registry): started side by side.
+        start(name.equals(REDIS) ? List.of(REDIS) : List.of(KAFKA, REGISTRY));
+        return endpoints.get(name);
     }
 
-    /** The three endpoints, as the services read them from their environment. */
-    public Map<String, String> endpoints() {
-        return endpoints;
+    /** The three endpoints, as the services read them from their environment (on containers, all started first). */
+    public synchronized Map<String, String> endpoints() {
+        start(ROLES);
+        Map<String, String> out = new LinkedHashMap<>();
+        ROLES.forEach(r -> out.put(r, endpoints.get(r)));
+        return Collections.unmodifiableMap(out);
     }
 
-    /** Skips the calling test unless the endpoints are the local stack's (a test that restarts its processes). */
+    /**
+     * REDIS_URL with another database number: tests that flush what they write use a database of their own,
+     * on the stack and on a container alike.
+     */
+    public String redisUrl(int database) {
+        if (database < 0 || database > 15) {
+            throw new IllegalArgumentException("Redis database " + database + ": use 0 to 15");
+        }
+        return env(REDIS).replaceAll("/\\d+$", "") + "/" + database;
+    }
+
+    /**
+     * A Redis server of the calling test's own, which it may kill and start again on the same address:
+     * a redis-server process on a free port of 127.0.0.1 when the source is the stack, a container of the
+     * Redis image on a published port when it is testcontainers. Started before it is returned; close it.
+     */
+    public OwnRedis ownRedis() {
+        return switch (source) {
+            case STACK -> OwnRedis.process(System::getenv);
+            case TESTCONTAINERS -> OwnRedis.container(images.get(REDIS), label());
+        };
+    }
+
+    /**
+     * Skips the calling test, with {@code why} as the reason in the report, unless the endpoints are the local
+     * stack's: for the few tests that kill and restart the stack's own processes, which containers do not have.
+     */
     public static void assumeStack(String why) {
         Assumptions.assumeTrue(get().source == Source.STACK, () -> "needs the local stack (EGRESS_TEST_INFRA=stack): " + why);
     }
 
-    /**
-     * Stops and removes the containers (with their volumes). The services of {@link ControlPlane} are stopped
-     * first, so none of them sees its Kafka or Redis vanish while it shuts down.
-     */
+    /** Runs the beforeStop actions, then stops and removes the containers (with their volumes). */
     private static synchronized void stop(List<GenericContainer<?>> containers) {
-        ControlPlane.stopShared();
+        List<Runnable> actions;
+        synchronized (BEFORE_STOP) {
+            actions = List.copyOf(BEFORE_STOP);
+        }
+        for (Runnable a : actions) {
+            try {
+                a.run();
+            } catch (RuntimeException e) {
+                System.err.println("[test-infra] an action before the containers stop failed: " + e);
+            }
+        }
         for (GenericContainer<?> c : containers) {
             try {
                 c.stop();
             } catch (RuntimeException e) {
-                System.err.println("[e2e] could not stop container " + c.getContainerId() + ": " + e);
+                System.err.println("[test-infra] could not stop container " + c.getContainerId() + ": " + e);
             }
         }
     }
 
-    private static int freePort() {
+    static int freePort() {
         try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             return s.getLocalPort();
         } catch (IOException e) {
