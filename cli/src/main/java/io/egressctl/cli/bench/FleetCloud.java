@@ -181,7 +181,7 @@ final class FleetCloud {
      */
     List<String> awaitEmpty(String redisUrl, int timeoutSeconds) {
         long deadline = System.nanoTime() + timeoutSeconds * 1_000_000_000L;
-        try (UnifiedJedis redis = new UnifiedJedis(URI.create(redisUrl))) {
+        try (UnifiedJedis redis = io.egressctl.schemas.redis.RedisClients.create(redisUrl)) {
             while (true) {
                 Map<String, String> applied = new java.util.HashMap<>();
                 for (String h : hosts) {
