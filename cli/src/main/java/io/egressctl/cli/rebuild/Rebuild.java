@@ -12,8 +12,6 @@ import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.TopicPartition;
 import redis.clients.jedis.UnifiedJedis;
-import redis.clients.jedis.params.ScanParams;
-import redis.clients.jedis.resps.ScanResult;
 
 import java.io.IOException;
 import java.io.PrintStream;
@@ -35,7 +33,8 @@ import java.util.TreeMap;
  *       for information (Redis may have lost them already: the log is the reference, not this);</li>
  *   <li>{@code drop}: with every compiler instance stopped, delete the keys the compiler derives from
  *       the log ({@link #derivedFromLog}: fragments and their versions, interface indexes, the host and
- *       tenant indexes, network views, change statuses, checkpoints) and the compiler group's committed
+ *       tenant indexes, network views, change statuses, checkpoints), found from the indexes the compiler
+ *       writes ({@link #derivedKeys}, no SCAN of the keyspace), and the compiler group's committed
  *       offsets. What the log cannot give back is kept ({@link #kept}): idempotency claims
  *       ({@code egress:idem:}), the CloudStack endpoint's job records, replay fingerprints, custom ids
  *       ({@code egress:cs:}), hosts' applied state (folded from the agents' reports) and the generation
@@ -124,26 +123,129 @@ public final class Rebuild {
                 }
             }
         }
-        long deleted = 0;
-        Map<String, Long> keptByKind = new TreeMap<>();
-        try (UnifiedJedis redis = io.egressctl.schemas.redis.RedisClients.create(env.redisUrl())) {
-            String cursor = ScanParams.SCAN_POINTER_START;
-            ScanParams params = new ScanParams().match(RedisKeys.PREFIX + "*").count(1000);
-            do {
-                ScanResult<String> page = redis.scan(cursor, params);
-                for (String key : page.getResult()) {
-                    if (derivedFromLog(key)) {
-                        deleted += redis.del(key);
-                    } else {
-                        keptByKind.merge(kind(key), 1L, Long::sum);
-                    }
-                }
-                cursor = page.getCursor();
-            } while (!cursor.equals(ScanParams.SCAN_POINTER_START));
+        int partitions;
+        try (Admin admin = Admin.create(io.egressctl.schemas.serde.KafkaDefaults.client(env.kafkaBootstrap()))) {
+            partitions = admin.describeTopics(List.of(Topics.NETWORK_EVENTS)).allTopicNames().get()
+                    .get(Topics.NETWORK_EVENTS).partitions().size();
         }
-        out.printf("dropped %d keys the log determines; kept %s; the log is untouched%n", deleted,
-                keptByKind.isEmpty() ? "none" : keptByKind.toString());
+        try (UnifiedJedis redis = io.egressctl.schemas.redis.RedisClients.create(env.redisUrl())) {
+            // First the index that a Redis written by an earlier version lacks, from the host index that
+            // is about to go: every host with a fragment and an applied state.
+            long indexed = indexAppliedHosts(redis);
+            Derived derived = derivedKeys(redis, partitions);
+            long deleted = delete(redis, derived.keys());
+            long epochs = 0;
+            for (int p = 0; p < partitions; p++) {
+                epochs += redis.exists(RedisKeys.epoch(p)) ? 1 : 0;
+            }
+            out.printf("dropped %d keys the log determines (found from the indexes: %d hosts, %d networks, %d tenants, %d change"
+                            + " statuses, %d partitions' checkpoints); kept hosts' applied state (%d hosts indexed, %d added now),"
+                            + " %d partitions' fencing epochs and every key the log cannot give back (idempotency claims,"
+                            + " CloudStack records, name claims, markers); the log is untouched%n",
+                    deleted, derived.hosts(), derived.networks(), derived.tenants(), derived.changes(), partitions,
+                    redis.scard(RedisKeys.appliedHosts()), indexed, epochs);
+        }
         return 0;
+    }
+
+    /** The keys to drop, found from the indexes, and how many of each kind they cover. */
+    record Derived(List<String> keys, int hosts, int networks, int tenants, long changes) {
+    }
+
+    /**
+     * Every key the compiler derives from the log, found from the indexes it writes, never by a SCAN
+     * of the keyspace (which walks every key a server holds and, on a cluster, only one node's): each
+     * indexed host's fragments, versions and interfaces (hosts with a fragment or an applied state), each
+     * indexed network's view (live and deleted ones), the tenant sets of the live views' tenants, each
+     * change status whose expiry index still holds it, each partition's checkpoint (0 to the network
+     * events topic's partition count), and the indexes themselves.
+     */
+    static Derived derivedKeys(UnifiedJedis redis, int partitions) {
+        List<String> keys = new ArrayList<>();
+        Set<String> hosts = new java.util.TreeSet<>(redis.smembers(RedisKeys.hosts()));
+        hosts.addAll(redis.smembers(RedisKeys.appliedHosts()));
+        for (String h : hosts) {
+            keys.add(RedisKeys.hostFragments(h));
+            keys.add(RedisKeys.hostVersions(h));
+            keys.add(RedisKeys.hostInterfaces(h));
+        }
+        Set<String> networks = new java.util.TreeSet<>(redis.smembers(RedisKeys.networks()));
+        networks.addAll(redis.smembers(RedisKeys.views()));
+        Set<String> tenants = new java.util.TreeSet<>();
+        for (String n : networks) {
+            keys.add(RedisKeys.network(n));
+            List<String> vj = redis.hmget(RedisKeys.network(n), "version", "json");
+            if (vj.get(1) != null && !vj.get(1).isEmpty()) {
+                try {
+                    io.egressctl.schemas.view.NetworkView view = io.egressctl.schemas.view.NetworkView.fromHash(
+                            vj.get(0) == null ? Map.of("json", vj.get(1)) : Map.of("version", vj.get(0), "json", vj.get(1)));
+                    if (view != null && view.tenantId() != null) {
+                        tenants.add(view.tenantId());
+                    }
+                } catch (RuntimeException unreadable) {
+                    // dropped all the same; its tenant's set, if any, is found through its other networks
+                }
+            }
+        }
+        tenants.forEach(t -> keys.add(RedisKeys.tenantNetworks(t)));
+        long changes = 0;
+        final int page = 10_000;
+        for (long from = 0; ; from += page) {
+            List<String> ids = redis.zrange(RedisKeys.changeExpiry(), from, from + page - 1);
+            ids.forEach(c -> keys.add(RedisKeys.change(c)));
+            changes += ids.size();
+            if (ids.size() < page) {
+                break;
+            }
+        }
+        for (int p = 0; p < partitions; p++) {
+            keys.add(RedisKeys.checkpoint(p));
+        }
+        keys.addAll(List.of(RedisKeys.hosts(), RedisKeys.networks(), RedisKeys.views(), RedisKeys.changeExpiry()));
+        for (String key : keys) {
+            if (!derivedFromLog(key)) {
+                throw new IllegalStateException("not a key the log determines, refusing to drop it: " + key);
+            }
+        }
+        return new Derived(keys, hosts.size(), networks.size(), tenants.size(), changes);
+    }
+
+    /**
+     * Adds to {@link RedisKeys#appliedHosts()} every host of {@link RedisKeys#hosts()} with an applied
+     * state (a Redis written before that index existed); returns how many were not in it. A host that
+     * reported without ever having a fragment is added by its next report.
+     */
+    static long indexAppliedHosts(UnifiedJedis redis) {
+        List<String> hosts = new ArrayList<>(redis.smembers(RedisKeys.hosts()));
+        List<redis.clients.jedis.Response<Boolean>> exists = new ArrayList<>(hosts.size());
+        try (redis.clients.jedis.AbstractPipeline p = redis.pipelined()) {
+            hosts.forEach(h -> exists.add(p.exists(RedisKeys.hostApplied(h))));
+            p.sync();
+        }
+        List<String> reporting = new ArrayList<>();
+        for (int i = 0; i < hosts.size(); i++) {
+            if (exists.get(i).get()) {
+                reporting.add(hosts.get(i));
+            }
+        }
+        return reporting.isEmpty() ? 0 : redis.sadd(RedisKeys.appliedHosts(), reporting.toArray(String[]::new));
+    }
+
+    /** Deletes the keys, one DEL each (keys of many slots), pipelined in pages; returns how many existed. */
+    private static long delete(UnifiedJedis redis, List<String> keys) {
+        long deleted = 0;
+        final int page = 1_000;
+        for (int from = 0; from < keys.size(); from += page) {
+            List<redis.clients.jedis.Response<Long>> replies = new ArrayList<>(page);
+            try (redis.clients.jedis.AbstractPipeline p = redis.pipelined()) {
+                keys.subList(from, Math.min(keys.size(), from + page)).forEach(k -> replies.add(p.del(k)));
+                p.sync();
+            }
+            for (redis.clients.jedis.Response<Long> r : replies) {
+                deleted += r.get();
+            }
+        }
+        return deleted;
     }
 
     /**
@@ -158,6 +260,8 @@ public final class Rebuild {
         return key.startsWith("egress:host:{") && (key.endsWith("}:fragments") || key.endsWith("}:versions") || key.endsWith("}:interfaces"))
                 || key.equals(RedisKeys.hosts())
                 || key.equals(RedisKeys.networks())
+                || key.equals(RedisKeys.views())
+                || key.equals(RedisKeys.changeExpiry())
                 || key.startsWith("egress:network:{")
                 || key.startsWith("egress:tenant:")
                 || key.startsWith("egress:change:")
@@ -168,34 +272,15 @@ public final class Rebuild {
      * What the log cannot give back, never deleted: idempotency claims and first results, network name
      * claims (which tenant holds a bare network id), the CloudStack
      * endpoint's async job records, request fingerprints (replay protection) and custom ids, hosts' applied
-     * state (folded from the agents' reports, not from the network events log), the generation marker and
-     * the rebuild markers (the compiler's own).
+     * state and its index (folded from the agents' reports, not from the network events log), the
+     * partitions' fencing epochs, the generation marker and the rebuild markers (the compiler's own).
      */
     static boolean kept(String key) {
         return key.startsWith("egress:idem:") || key.startsWith("egress:cs:") || key.startsWith("egress:name:{")
-                || key.startsWith("egress:host:{") && key.endsWith("}:applied")
-                || key.startsWith("egress:{control}:");
-    }
-
-    private static String kind(String key) {
-        if (key.startsWith("egress:cs:")) {
-            String rest = key.substring("egress:cs:".length());
-            int i = rest.indexOf(':');
-            return "cs:" + (i < 0 ? rest : rest.substring(0, i));
-        }
-        if (key.endsWith("}:applied")) {
-            return "applied";
-        }
-        if (key.startsWith("egress:idem:")) {
-            return "idem";
-        }
-        if (key.startsWith("egress:name:{")) {
-            return "name";
-        }
-        if (key.startsWith("egress:{control}:")) {
-            return "control";
-        }
-        return "other";
+                || key.startsWith("egress:host:{") && key.endsWith("}:applied") || key.equals(RedisKeys.appliedHosts())
+                || key.startsWith("egress:{control}:")
+                // fencing epochs only ever grow: one dropped would let a stale compiler's writes through
+                || key.startsWith("egress:epoch:");
     }
 
     int waitAndCompare(Path file, String group, int timeoutSeconds) throws Exception {

@@ -12,7 +12,7 @@ class RebuildKeysTest {
     void dropsEveryKeyTheCompilerDerivesFromTheLog() {
         for (String key : new String[] {RedisKeys.hostFragments("hv-1"), RedisKeys.hostVersions("hv-1"), RedisKeys.hostInterfaces("hv-1"),
                 RedisKeys.hosts(), RedisKeys.network("net-1"), RedisKeys.tenantNetworks("acme"), RedisKeys.change("c-1"),
-                RedisKeys.checkpoint(3)}) {
+                RedisKeys.checkpoint(3), RedisKeys.views(), RedisKeys.changeExpiry(), RedisKeys.networks()}) {
             assertThat(Rebuild.derivedFromLog(key)).as(key).isTrue();
             assertThat(Rebuild.kept(key)).as(key).isFalse();
         }
@@ -21,7 +21,8 @@ class RebuildKeysTest {
     @Test
     void keepsCloudStackJobsFingerprintsAliasesIdempotencyClaimsAppliedStateAndMarkers() {
         for (String key : new String[] {"egress:cs:job:5f1c", "egress:cs:seen:ab12", "egress:cs:meta:{net-1}", "egress:cs:alias:web",
-                "egress:idem:acme:k-1", RedisKeys.hostApplied("hv-1"), RedisKeys.generation(), RedisKeys.rebuilding()}) {
+                "egress:idem:acme:k-1", RedisKeys.hostApplied("hv-1"), RedisKeys.appliedHosts(), RedisKeys.generation(),
+                RedisKeys.rebuilding(), RedisKeys.epoch(0)}) {
             assertThat(Rebuild.kept(key)).as(key).isTrue();
             assertThat(Rebuild.derivedFromLog(key)).as(key).isFalse();
         }

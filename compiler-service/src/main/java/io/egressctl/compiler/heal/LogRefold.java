@@ -214,6 +214,10 @@ public final class LogRefold {
             if (!args.isEmpty() && Long.valueOf(1).equals(redis.eval(SET_IF_ABSENT, List.of(RedisKeys.hostApplied(e.getKey())), args))) {
                 restored++;
             }
+            if (!args.isEmpty()) {
+                // restored now or written live since: either way the host has an applied state to index
+                redis.sadd(RedisKeys.appliedHosts(), e.getKey());
+            }
         }
         return new long[] {count, restored};
     }

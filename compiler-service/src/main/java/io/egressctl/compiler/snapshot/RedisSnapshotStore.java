@@ -313,6 +313,18 @@ public class RedisSnapshotStore implements SnapshotStore {
                 EpochFence.append(keys, args, epochs);
                 changeResponses.add(p.eval(SET_CHANGES_BYTES, keys, args));
             }
+            if (!batch.changes().isEmpty()) {
+                // The index of change statuses, bounded as they are: each id scored with its expiry, and
+                // what has expired trimmed. Outside the scripts (one key of its own, like egress:hosts) and
+                // in this round trip: an id whose write the fence refused costs a rebuild one DEL of nothing.
+                long now = System.currentTimeMillis() / 1000;
+                Map<String, Double> expiries = new java.util.HashMap<>();
+                for (ChangeWrite w : batch.changes()) {
+                    expiries.put(w.changeId(), (double) (now + CHANGE_TTL.toSeconds()));
+                }
+                p.zadd(RedisKeys.changeExpiry(), expiries);
+                p.zremrangeByScore(RedisKeys.changeExpiry(), Double.NEGATIVE_INFINITY, (double) now);
+            }
             p.sync();
             long[] fragmentCodes;
             long[] viewCodes;
@@ -336,7 +348,7 @@ public class RedisSnapshotStore implements SnapshotStore {
                             w.interfaceName(), w.hostId(), w.holder());
                 }
             }
-            // Second round trip, only for what the first one changed: host and tenant indexes.
+            // Second round trip, only for what the first one changed: host, view and tenant indexes.
             boolean indexes = false;
             for (int i = 0; i < batch.fragments().size(); i++) {
                 if (fragmentCodes[i] == 2) {
@@ -346,6 +358,11 @@ public class RedisSnapshotStore implements SnapshotStore {
             }
             for (int i = 0; i < batch.views().size(); i++) {
                 ViewWrite v = batch.views().get(i);
+                if (viewCodes[i] == 1) {
+                    // every view hash written, a deleted network's too: what a rebuild drops
+                    p.sadd(RedisKeys.views(), v.networkId());
+                    indexes = true;
+                }
                 if (viewCodes[i] == 1 && v.tenantId() != null) {
                     if (v.json().isEmpty()) {
                         p.srem(RedisKeys.tenantNetworks(v.tenantId()), v.networkId());
@@ -424,7 +441,7 @@ public class RedisSnapshotStore implements SnapshotStore {
             args.add(k);
             args.add(v);
         });
-        evalAcked(WRITE_APPLIED, List.of(RedisKeys.hostApplied(hostId)), args, "host " + hostId + "'s applied state");
+        writeAppliedState(WRITE_APPLIED, hostId, args);
     }
 
     @Override
@@ -436,7 +453,23 @@ public class RedisSnapshotStore implements SnapshotStore {
             args.add(k);
             args.add(v);
         });
-        evalAcked(REPLACE_APPLIED, List.of(RedisKeys.hostApplied(hostId)), args, "host " + hostId + "'s applied state");
+        writeAppliedState(REPLACE_APPLIED, hostId, args);
+    }
+
+    /**
+     * One applied-state script and the host's entry in {@link RedisKeys#appliedHosts()} (a key of its
+     * own, so outside the script, which keeps to the host's slot), in one round trip, acknowledged by
+     * the replicas when so configured.
+     */
+    private void writeAppliedState(String script, String hostId, List<String> args) {
+        try (AbstractPipeline p = redis.pipelined()) {
+            Response<Object> r = p.eval(script, List.of(RedisKeys.hostApplied(hostId)), args);
+            p.sadd(RedisKeys.appliedHosts(), hostId);
+            Response<Long> acked = ack(p, RedisKeys.hostApplied(hostId));
+            p.sync();
+            r.get();
+            checkAcked(acked, "host " + hostId + "'s applied state");
+        }
     }
 
     @Override

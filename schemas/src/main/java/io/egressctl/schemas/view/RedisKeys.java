@@ -14,13 +14,16 @@ package io.egressctl.schemas.view;
  *                              while it still names that VM, when the VM leaves the interface or its network goes;
  *                              the rule-service refuses a placement on an interface another VM holds)
  * egress:hosts                SET  every host id that ever had a fragment
+ * egress:applied-hosts        SET  every host id with an applied state (a host may report before or without a fragment)
  * egress:network:{N}          HASH version, json -> the NetworkView without its rules, r:<ruleId> -> one RuleView each
  *                              (compare-and-set on version; a change writes only the rules it touched)
+ * egress:views                SET  every network id with a view hash, deleted networks' (a version, empty json) too
  * egress:tenant:T:networks    SET  network ids of tenant T
  * egress:name:{N}             STRING the tenant that holds the bare log id N (rule-service, SET NX at a network's creation:
  *                              the first tenant to create a network named N; another tenant's network named N gets the
  *                              scoped log id T:N). Not in the log: kept by rebuild; lost with Redis, the views decide then
  * egress:change:C             STRING JSON status of change C (networkId, status, code, reason, version, targets JSON), 7 days
+ * egress:change-expiry       ZSET change id -> when its status expires (epoch seconds), trimmed at each write
  * egress:checkpoint:P          STRING compiler checkpoint of input partition P (offsets + network states, JSON)
  * egress:{control}:generation STRING the Redis generation marker: "&lt;uuid&gt; &lt;time&gt;", set (SET NX) by the first compiler
  *                              that finds it absent; absent or changed means Redis lost what it held (see docs/architecture.md)
@@ -69,6 +72,30 @@ public final class RedisKeys {
 
     public static String hosts() {
         return "egress:hosts";
+    }
+
+    /**
+     * Every host id with an applied state ({@link #hostApplied}), so that a check of every host that
+     * reports is one SMEMBERS instead of a SCAN of the keyspace. Written with the applied state.
+     */
+    public static String appliedHosts() {
+        return "egress:applied-hosts";
+    }
+
+    /**
+     * Every network id with a view hash ({@link #network}), deleted networks' too (a deleted network's
+     * hash keeps its version and an empty json): what a rebuild must drop, without a SCAN.
+     */
+    public static String views() {
+        return "egress:views";
+    }
+
+    /**
+     * The change ids whose status ({@link #change}) may still be held, scored by when it expires (epoch
+     * seconds): bounded as the statuses are, since each write trims what has expired.
+     */
+    public static String changeExpiry() {
+        return "egress:change-expiry";
     }
 
     /**

@@ -16,8 +16,6 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.TopicPartition;
 import redis.clients.jedis.UnifiedJedis;
-import redis.clients.jedis.params.ScanParams;
-import redis.clients.jedis.resps.ScanResult;
 
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
@@ -157,20 +155,13 @@ public final class ReplayCheckCommand {
         return step;
     }
 
+    /**
+     * The networks with a view in Redis, from the compiler's indexes (live views, and every view hash
+     * written, deleted networks' too), never a SCAN of the keyspace.
+     */
     private static Set<String> redisNetworks(UnifiedJedis redis) {
-        Set<String> out = new TreeSet<>();
-        String prefix = "egress:network:{";
-        ScanParams params = new ScanParams().match(prefix + "*}").count(1000);
-        String cursor = ScanParams.SCAN_POINTER_START;
-        do {
-            ScanResult<String> page = redis.scan(cursor, params);
-            for (String key : page.getResult()) {
-                if (key.startsWith(prefix) && key.endsWith("}")) {
-                    out.add(key.substring(prefix.length(), key.length() - 1));
-                }
-            }
-            cursor = page.getCursor();
-        } while (!cursor.equals(ScanParams.SCAN_POINTER_START));
+        Set<String> out = new TreeSet<>(redis.smembers(RedisKeys.networks()));
+        out.addAll(redis.smembers(RedisKeys.views()));
         return out;
     }
 

@@ -16,8 +16,6 @@ import io.egressctl.schemas.mapping.EventMapper;
 import io.egressctl.schemas.view.RedisKeys;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import redis.clients.jedis.UnifiedJedis;
-import redis.clients.jedis.params.ScanParams;
-import redis.clients.jedis.resps.ScanResult;
 
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -132,27 +130,12 @@ public final class VerifyCommand {
         return out;
     }
 
-    /** Hosts with an applied key (a host may report before or without any fragment). */
+    /**
+     * Hosts with an applied key (a host may report before or without any fragment): the index the
+     * compiler writes with each applied state, one SMEMBERS, never a SCAN of the keyspace.
+     */
     private static Set<String> reportingHosts(UnifiedJedis redis) {
-        Set<String> out = new TreeSet<>();
-        String prefix = "egress:host:{";
-        String suffix = "}:applied";
-        ScanParams params = new ScanParams().match(prefix + "*" + suffix).count(1000);
-        String cursor = ScanParams.SCAN_POINTER_START;
-        try {
-            do {
-                ScanResult<String> page = redis.scan(cursor, params);
-                for (String key : page.getResult()) {
-                    if (key.startsWith(prefix) && key.endsWith(suffix)) {
-                        out.add(key.substring(prefix.length(), key.length() - suffix.length()));
-                    }
-                }
-                cursor = page.getCursor();
-            } while (!cursor.equals(ScanParams.SCAN_POINTER_START));
-        } catch (RuntimeException e) {
-            // a cluster without a global SCAN: egress:hosts alone
-        }
-        return out;
+        return redis.smembers(RedisKeys.appliedHosts());
     }
 
     private HostCheck check(UnifiedJedis redis, String host, Set<String> expectedByLog) {
