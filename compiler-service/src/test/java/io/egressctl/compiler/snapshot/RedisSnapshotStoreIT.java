@@ -55,9 +55,11 @@ class RedisSnapshotStoreIT {
         for (String h : HOSTS) {
             redis.del(RedisKeys.hostVersions(h), RedisKeys.hostFragments(h), RedisKeys.hostApplied(h), RedisKeys.hostInterfaces(h));
             redis.srem(RedisKeys.hosts(), h);
+            redis.srem(RedisKeys.appliedHosts(), h);
         }
         for (String n : NETWORKS) {
             redis.del(RedisKeys.network(n));
+            redis.srem(RedisKeys.views(), n);
         }
         redis.del(RedisKeys.tenantNetworks("t-" + RUN));
         NETWORKS.forEach(n -> redis.srem(RedisKeys.networks(), n));
@@ -102,6 +104,9 @@ class RedisSnapshotStoreIT {
 
         store.writeApplied(h, Map.of("status", "NACK", "error", "nft said no"));
         assertThat(redis.hgetAll(RedisKeys.hostApplied(h))).containsEntry("v:net-a", "4").containsEntry("status", "NACK");
+        // indexed with its applied state, although it has no fragment: what audit verify --all reads, no SCAN
+        assertThat(redis.sismember(RedisKeys.appliedHosts(), h)).isTrue();
+        assertThat(redis.sismember(RedisKeys.hosts(), h)).isFalse();
     }
 
     /**
@@ -231,6 +236,8 @@ class RedisSnapshotStoreIT {
                 .viewsWritten()).containsExactly(true);
         assertThat(redis.smembers(RedisKeys.tenantNetworks(tenant))).contains(a).doesNotContain(b);
         assertThat(redis.smembers(RedisKeys.networks())).contains(a).doesNotContain(b);
+        // every view hash written stays indexed, the deleted one's too: what a rebuild drops, no SCAN
+        assertThat(redis.smembers(RedisKeys.views())).contains(a, b);
     }
 
     /**
@@ -283,7 +290,17 @@ class RedisSnapshotStoreIT {
         store.write(new Batch(List.of(), List.of(), List.of(new ChangeWrite(id, Map.of("status", "COMPILED")))));
         assertThat(redis.get(RedisKeys.change(id))).contains("\"status\":\"COMPILED\"");
         assertThat(redis.ttl(RedisKeys.change(id))).isPositive();
+        // indexed by its expiry, bounded as the statuses are: an expired entry goes with the next write
+        Double expiry = redis.zscore(RedisKeys.changeExpiry(), id);
+        assertThat(expiry).isNotNull();
+        assertThat(expiry.longValue() - System.currentTimeMillis() / 1000).isBetween(redis.ttl(RedisKeys.change(id)) - 5,
+                redis.ttl(RedisKeys.change(id)) + 5);
+        String expired = "it-" + RUN + "-expired";
+        redis.zadd(RedisKeys.changeExpiry(), System.currentTimeMillis() / 1000 - 1, expired);
+        store.write(new Batch(List.of(), List.of(), List.of(new ChangeWrite(id, Map.of("status", "COMPILED")))));
+        assertThat(redis.zscore(RedisKeys.changeExpiry(), expired)).isNull();
         redis.del(RedisKeys.change(id));
+        redis.zrem(RedisKeys.changeExpiry(), id);
     }
 
     private static BatchResult interfaces(InterfaceWrite... writes) {
