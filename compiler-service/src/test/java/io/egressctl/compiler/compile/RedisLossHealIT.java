@@ -276,6 +276,8 @@ class RedisLossHealIT {
             assertThat(redis.get(RedisKeys.checkpoint(0))).as("the re-fold's checkpoint, at the live position").isNotNull();
             assertThat(redis.hgetAll(RedisKeys.hostApplied("host-a"))).isEqualTo(referenceApplied);
             assertThat(redis.hgetAll(RedisKeys.hostApplied("host-b"))).containsEntry("hash", "newer");
+            assertThat(redis.smembers(RedisKeys.appliedHosts())).as("the index audit verify --all reads, filled again")
+                    .contains("host-a", "host-b");
 
             live.readUntil(total);
             Map<String, String> healed = derived(redis);
