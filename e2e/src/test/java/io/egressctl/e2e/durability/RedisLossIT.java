@@ -209,6 +209,9 @@ class RedisLossIT {
             redis.hset(job, Map.of("command", "createEgressFirewallRule", "owner", "acme", "network", network));
             redis.setex(fingerprint, 600, "1");
             redis.setex(claim, 600, "{\"status\":201}");
+            // A Redis written before the applied-hosts index existed: the drop fills it (no SCAN finds it later).
+            assertThat(redis.exists(RedisKeys.hostApplied(host))).as("host %s has an applied state", host).isTrue();
+            redis.srem(RedisKeys.appliedHosts(), host);
         }
         view = api.get("/api/v1/networks/" + network, cp.tenantKey()).body().toString();
         String ruleset = cp.ruleset(host);
@@ -227,6 +230,10 @@ class RedisLossIT {
                 cp.startCompiler("compiler-service", Map.of());
             }
             assertThat(dropped).as("drop: %s", out).isZero();
+            try (UnifiedJedis redis = redis()) {
+                assertThat(redis.sismember(RedisKeys.appliedHosts(), host)).as("the drop indexed %s's applied state", host).isTrue();
+                assertThat(redis.exists(RedisKeys.hostApplied(host))).as("applied state kept").isTrue();
+            }
             int compared = rebuild.run(new String[] {"wait", before.toString(), "--timeout-s", "120"});
             assertThat(compared).as("rebuild wait: %s", out).isZero();
         }
