@@ -174,6 +174,10 @@ class LeastPrivilegeIT {
             assertThat(redis.hgetAll(RedisKeys.hostFragments("host-1"))).containsKey("net-a");
             assertNoPerm(() -> redis.set(RedisKeys.network("net-a"), "forged"));
             assertNoPerm(() -> redis.del(RedisKeys.hostFragments("host-1")));
+            // No tool walks the keyspace (indexes name the keys): SCAN and KEYS are refused, the index read is not.
+            assertThat(redis.smembers(RedisKeys.hosts())).isNotNull();
+            assertNoPerm(() -> redis.scan("0"));
+            assertNoPerm(() -> redis.keys("egress:*"));
         }
     }
 
