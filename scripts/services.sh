@@ -443,9 +443,8 @@ cmd_audit() {
 # stack of their own (separate state dir and ports, stopped afterwards whatever happens).
 # The engine path (docs/operations.md, "Containers"), when a Docker engine answers (EGRESS_TEST_ENGINE:
 # auto, the default; on: an engine is required; off: never): the images are built first (scripts/images.sh),
-# EGRESS_TEST_CONTAINERS=true turns on the testcontainers profiles of rule-service (all its ITs) and e2e (four
-# ITs; compiler-service's needs -Ptestcontainers, see its pom), which run with their Kafka, registry and Redis
-# from Testcontainers instead of the
+# EGRESS_TEST_CONTAINERS=true turns on the testcontainers profiles of compiler-service, rule-service (all their
+# ITs) and e2e (four ITs), which run with their Kafka, registry and Redis from Testcontainers instead of the
 # stack (test-infra's Infrastructure), and after Maven, as root, the compose walkthrough (scripts/compose.sh).
 cmd_test() {
   export EGRESS_HOME="$SVC_ROOT/target/egressctl-test"
