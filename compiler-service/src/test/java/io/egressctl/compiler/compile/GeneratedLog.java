@@ -47,6 +47,13 @@ final class GeneratedLog {
     static final int VMS = 6;
     static final int RULE_IDS = 8;
     static final long T0 = Instant.parse("2026-03-01T00:00:00Z").toEpochMilli();
+    /**
+     * Topic settings of a topic holding a generated log: kept forever, as the product keeps its log. The records
+     * are stamped from {@link #T0}, in the past, so a time-based retention deletes them at the broker's next
+     * retention check (30 s after it starts, then every 5 minutes): a consumer seeking to the beginning then
+     * finds nothing, which once made RedisLossHealIT stall on Testcontainers.
+     */
+    static final java.util.Map<String, String> KEPT_FOREVER = java.util.Map.of("retention.ms", "-1", "retention.bytes", "-1");
 
     final String topic;
     final AvroSerializer<SpecificRecord> eventSerializer;

@@ -88,8 +88,10 @@ class RedisLossHealIT {
         String registryUrl = Infrastructure.get().env("SCHEMA_REGISTRY_URL");
         registry = new HttpSchemaRegistryClient(registryUrl);
         admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap));
-        admin.createTopics(List.of(new NewTopic(TOPIC, GeneratedLog.PARTITIONS, (short) 1), new NewTopic(REPORTS, 2, (short) 1)))
-                .all().get();
+        // Kept forever, as the log is: the generated records are stamped in the past (GeneratedLog.T0), and a
+        // time-based retention would delete them at the broker's next retention check, in the middle of the test.
+        admin.createTopics(List.of(new NewTopic(TOPIC, GeneratedLog.PARTITIONS, (short) 1).configs(GeneratedLog.KEPT_FOREVER),
+                new NewTopic(REPORTS, 2, (short) 1).configs(GeneratedLog.KEPT_FOREVER))).all().get();
         generated = new GeneratedLog(registry, TOPIC).generate(11, 300);
         try (Producer<String, byte[]> producer = new KafkaProducer<>(KafkaDefaults.orderedProducer(bootstrap, "it-" + RUN),
                 new StringSerializer(), new ByteArraySerializer())) {

@@ -105,7 +105,7 @@ class ReplayDeterminismIT {
     }
 
     private static void createTopic(String name) throws Exception {
-        admin.createTopics(List.of(new NewTopic(name, GeneratedLog.PARTITIONS, (short) 1))).all().get();
+        admin.createTopics(List.of(new NewTopic(name, GeneratedLog.PARTITIONS, (short) 1).configs(GeneratedLog.KEPT_FOREVER))).all().get();
         topics.add(name);
     }
 
