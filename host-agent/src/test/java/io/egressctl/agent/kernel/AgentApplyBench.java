@@ -71,7 +71,7 @@ import java.util.regex.Pattern;
  * and map of the script, the ports' too).
  *
  * <p>Runs in a JVM of its own with the agent's flags ({@code -XX:+UseSerialGC -Xmx384m}, as in
- * host-agent/Dockerfile), so render times are those of an agent, not of Maven's JVM:
+ * docker/services/Dockerfile, target host-agent), so render times are those of an agent, not of Maven's JVM:
  * <pre>
  * mvn -q -pl host-agent test-compile exec:exec -Dexec.executable=java -Dexec.classpathScope=test \
  *     "-Dexec.args=-XX:+UseSerialGC -Xmx384m [-Dbench.runs=7] [-Dbench.mode=both] -classpath %classpath io.egressctl.agent.kernel.AgentApplyBench"
@@ -677,7 +677,7 @@ public final class AgentApplyBench {
                 port = s.getLocalPort();
             }
             Path log = Files.createTempFile("bench-agent-", ".log");
-            // The flags of host-agent/Dockerfile.
+            // The flags of the agent image (docker/services/Dockerfile, target host-agent).
             ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                     "-XX:+UseSerialGC", "-Xmx384m", "-jar", jar.toString())
                     .redirectErrorStream(true).redirectOutput(log.toFile());
