@@ -57,7 +57,7 @@ class AgentConfig {
      * Where established flows end after a new block: conntrack in the enforcer's namespace for the
      * nftables enforcer, nowhere for the dry-run one (it has no kernel flows). A conntrack that
      * cannot run is reported once here; each flush then fails, is logged and counted, and never
-     * fails an apply.
+     * fails an apply. A {@code conntrack -R -} is kept started for the next flush (see ConntrackFlowTable).
      */
     @Bean
     FlowTable flowTable(AgentProperties props, Enforcer enforcer) {
@@ -65,7 +65,7 @@ class AgentConfig {
             return FlowTable.NONE;
         }
         String binary = props.conntrackBinary() == null || props.conntrackBinary().isBlank() ? "conntrack" : props.conntrackBinary();
-        ConntrackFlowTable table = new ConntrackFlowTable(binary, props.netns(), Duration.ofSeconds(10));
+        ConntrackFlowTable table = new ConntrackFlowTable(binary, props.netns(), Duration.ofSeconds(10), true);
         try {
             table.check();
         } catch (io.egressctl.agent.enforce.EnforcementException ex) {

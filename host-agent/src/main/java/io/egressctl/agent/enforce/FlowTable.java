@@ -34,4 +34,22 @@ public interface FlowTable {
      *                              permitted, or failed), with its own message
      */
     long endFlows(int mark) throws EnforcementException;
+
+    /**
+     * Deletes every tracked flow whose conntrack mark is one of {@code marks}: what an apply that
+     * blocks more on several ports asks for. The default ends them one mark at a time; a table that
+     * can do it in one go (one process, started ahead) overrides it, since the flows are ended before
+     * the apply is reported and every process started is on that path.
+     *
+     * @return how many entries were deleted, or -1 when the tool did not say
+     * @throws EnforcementException when the flows could not be ended, with the tool's own message
+     */
+    default long endFlows(java.util.List<Integer> marks) throws EnforcementException {
+        long total = 0;
+        for (int mark : marks) {
+            long n = endFlows(mark);
+            total = n < 0 || total < 0 ? -1 : total + n;
+        }
+        return total;
+    }
 }

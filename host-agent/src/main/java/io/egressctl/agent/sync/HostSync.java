@@ -1006,21 +1006,30 @@ public final class HostSync implements Runnable {
         return out;
     }
 
-    /** Ends the established flows of {@code ports}; a failure is logged and counted, never fails the apply. */
+    /**
+     * Ends the established flows of {@code ports}, all in one call of the flow table (one process
+     * for every port); a failure is logged and counted, never fails the apply.
+     */
     private void endFlows(List<Port> ports) {
+        if (ports.isEmpty()) {
+            return;
+        }
+        List<Integer> marks = new ArrayList<>(ports.size());
+        StringBuilder which = new StringBuilder();
         for (Port p : ports) {
-            try {
-                long n = flows.endFlows(p.mark());
-                if (n > 0) {
-                    flowsEnded.increment(n);
-                }
-                log.info("host {}: ended {} established flow(s) of port {} (mark {}, net {} vm {}) after a new block",
-                        hostId, n < 0 ? "the" : n, p.interfaceName(), p.markText(), p.networkId(), p.vmId());
-            } catch (EnforcementException | RuntimeException e) {
-                flowFailures.increment();
-                log.warn("host {}: cannot end the established flows of port {} (mark {}) with {}: {}", hostId, p.interfaceName(),
-                        p.markText(), flows.name(), e.getMessage());
+            marks.add(p.mark());
+            which.append(which.isEmpty() ? "" : ", ").append(p.interfaceName()).append(" (mark ").append(p.markText())
+                    .append(", net ").append(p.networkId()).append(" vm ").append(p.vmId()).append(')');
+        }
+        try {
+            long n = flows.endFlows(marks);
+            if (n > 0) {
+                flowsEnded.increment(n);
             }
+            log.info("host {}: ended {} established flow(s) of port(s) {} after a new block", hostId, n < 0 ? "the" : n, which);
+        } catch (EnforcementException | RuntimeException e) {
+            flowFailures.increment(ports.size());
+            log.warn("host {}: cannot end the established flows of port(s) {} with {}: {}", hostId, which, flows.name(), e.getMessage());
         }
     }
 

@@ -85,4 +85,61 @@ class ConntrackFlowTableTest {
 
         assertThatThrownBy(() -> t.endFlows(0x45000001)).isInstanceOf(EnforcementException.class).hasMessageContaining("killed");
     }
+
+    // ---- several ports in one process -------------------------------------------------------------
+
+    @Test
+    void severalPortsGoToOneProcessOneLineEach() throws Exception {
+        Path bin = fakeConntrack("cat > " + dir.resolve("stdin") + "\nexit 0");
+        ConntrackFlowTable t = new ConntrackFlowTable(bin.toString(), null, Duration.ofSeconds(5));
+
+        assertThat(t.endFlows(List.of(0x45000001, 0x45ffffff))).as("conntrack -R does not count").isEqualTo(-1);
+        assertThat(Files.readString(dir.resolve("args")).strip()).isEqualTo("-R -");
+        assertThat(Files.readString(dir.resolve("stdin"))).isEqualTo("-D --mark 1157627905\n-D --mark 1174405119\n");
+    }
+
+    @Test
+    void noPortsStartsNothing() throws Exception {
+        Path bin = fakeConntrack("exit 0");
+        assertThat(new ConntrackFlowTable(bin.toString(), null, Duration.ofSeconds(5)).endFlows(List.of())).isZero();
+        assertThat(dir.resolve("args")).doesNotExist();
+    }
+
+    @Test
+    void aFailedBatchSaysWhy() throws Exception {
+        Path bin = fakeConntrack("""
+                cat > /dev/null
+                echo "conntrack v1.4.7 (conntrack-tools): unknown option '--bogus'" >&2
+                exit 2""");
+        ConntrackFlowTable t = new ConntrackFlowTable(bin.toString(), null, Duration.ofSeconds(5));
+
+        assertThatThrownBy(() -> t.endFlows(List.of(0x45000001))).isInstanceOf(EnforcementException.class)
+                .hasMessageContaining("-R -").hasMessageContaining("exit 2").hasMessageContaining("unknown option");
+    }
+
+    @Test
+    void theSpareStartedAheadTakesTheBatchAndAnotherIsStartedAfter() throws Exception {
+        // Each start appends a line to "starts"; the spare then waits for its input.
+        Path bin = fakeConntrack("echo start >> " + dir.resolve("starts") + "\ncat >> " + dir.resolve("stdin") + "\nexit 0");
+        ConntrackFlowTable t = new ConntrackFlowTable(bin.toString(), null, Duration.ofSeconds(5), true);
+        ProcessHandle first = awaitSpare(t);
+
+        t.endFlows(List.of(0x45000001));
+
+        assertThat(first.isAlive()).as("the spare ran the batch and ended").isFalse();
+        ProcessHandle second = awaitSpare(t);
+        assertThat(second.pid()).as("a new spare for the next batch").isNotEqualTo(first.pid());
+        assertThat(Files.readString(dir.resolve("stdin"))).isEqualTo("-D --mark 1157627905\n");
+        assertThat(Files.readAllLines(dir.resolve("starts"))).as("no process started on the batch's path").hasSize(2);
+    }
+
+    private static ProcessHandle awaitSpare(ConntrackFlowTable t) throws InterruptedException {
+        for (int i = 0; i < 250; i++) {
+            if (t.spare().isPresent()) {
+                return t.spare().get();
+            }
+            Thread.sleep(20);
+        }
+        throw new AssertionError("no spare conntrack started within 5 s");
+    }
 }

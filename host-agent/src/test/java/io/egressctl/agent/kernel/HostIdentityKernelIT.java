@@ -414,7 +414,13 @@ class HostIdentityKernelIT {
             exchange(server, client, "1");
             Plan after = apply(t, net("net-a", DefaultPolicy.ALLOW, VM_A),
                     net("net-b", DefaultPolicy.ALLOW, VM_B, deny("b-block", Protocol.TCP, BLOCKED_PORTS, VM_B)));
-            t.flushMark(port(after, "tap-b1").mark());
+            // As the agent ends them: one batch through its spare conntrack -R - (tenant A's port in it has no flows).
+            io.egressctl.agent.enforce.ConntrackFlowTable agentsTable =
+                    new io.egressctl.agent.enforce.ConntrackFlowTable("conntrack", t.host(), Duration.ofSeconds(10), true);
+            waitForSpare(agentsTable);
+            assertThat(agentsTable.endFlows(List.of(port(after, "tap-a1").mark(), port(after, "tap-b1").mark())))
+                    .as("a batch does not count").isEqualTo(-1);
+            assertThat(t.conntrack(port(after, "tap-b1").mark())).as("no entry left with B's mark").noneMatch(e -> e.contains("dport=" + CONV));
             server.send("push");
             client.next(Duration.ofSeconds(3)); // egress rules do not filter what comes in
             client.send("c2");
@@ -474,5 +480,13 @@ class HostIdentityKernelIT {
     private static void sendUdp(String ns, String address, int port, int sourcePort, String text) {
         NetnsTopology.exec(List.of("ip", "netns", "exec", ns, "socat", "-u", "STDIN",
                 "UDP4-SENDTO:" + address + ":" + port + ",sourceport=" + sourcePort + ",reuseaddr"), text + "\n");
+    }
+
+    /** Waits until the table's spare conntrack process is started, so the batch goes to it as on a running agent. */
+    private static void waitForSpare(io.egressctl.agent.enforce.ConntrackFlowTable table) throws InterruptedException {
+        for (int i = 0; i < 100 && table.spare().isEmpty(); i++) {
+            Thread.sleep(20);
+        }
+        assertThat(table.spare()).as("a spare conntrack -R - is started ahead").isPresent();
     }
 }
