@@ -123,6 +123,39 @@ class LeastPrivilegeIT {
 
     // ---- Kafka ----------------------------------------------------------------------------------------
 
+    /**
+     * What {@code ./egressctl up --secure} runs on a stack already up (AccessPolicy kafka-apply): a rule
+     * and a principal removed from kafka.acl are revoked on the running broker, not only never added.
+     * A principal of this test's own, so the shipped ones keep their rights for the other tests.
+     */
+    @Test
+    void aPrincipalRemovedFromTheFileLosesItsRulesAndItsLogin() throws Exception {
+        List<org.apache.kafka.common.acl.AclBinding> shipped = io.egressctl.schemas.security.AccessPolicy.kafkaAcls(
+                Files.readString(root.resolve("stack/acls/kafka.acl")), "kafka.acl");
+        List<org.apache.kafka.common.acl.AclBinding> withRetired = new ArrayList<>(shipped);
+        withRetired.addAll(io.egressctl.schemas.security.AccessPolicy.kafkaAcls("retired Describe,Read topic literal " + Topics.HOST_UPDATES, "test"));
+        passwords.put("retired", io.egressctl.schemas.security.AccessPolicy.newPassword());
+        try (Admin admin = Admin.create(kafka("admin", Map.of()))) {
+            io.egressctl.schemas.security.AccessPolicy.scramUsers(admin, List.of("retired"), passwords);
+            assertThat(io.egressctl.schemas.security.AccessPolicy.apply(admin, withRetired)).as("nothing in force beyond the file").isEmpty();
+            assertThat(endOffset("retired", Topics.HOST_UPDATES)).as("retired reads while its line is in the file").isGreaterThanOrEqualTo(0);
+
+            List<org.apache.kafka.common.acl.AclBinding> revoked = io.egressctl.schemas.security.AccessPolicy.apply(admin, shipped);
+            assertThat(revoked).as("its line removed: its rule revoked").hasSize(2)
+                    .allSatisfy(b -> assertThat(b.entry().principal()).isEqualTo("User:retired"));
+            assertThatThrownBy(() -> endOffset("retired", Topics.HOST_UPDATES)).as("retired, still logged in, reads no more")
+                    .hasCauseInstanceOf(TopicAuthorizationException.class);
+            assertThat(endOffset("agent", Topics.HOST_UPDATES)).as("the shipped principals keep theirs").isGreaterThanOrEqualTo(0);
+
+            assertThat(io.egressctl.schemas.security.AccessPolicy.removeOtherScramUsers(admin,
+                    io.egressctl.schemas.security.AccessPolicy.principals(shipped), io.egressctl.schemas.security.AccessPolicy.SUPER_USER))
+                    .as("the users the file no longer names, never the super user").containsExactly("retired");
+            assertThatThrownBy(() -> endOffset("retired", Topics.HOST_UPDATES)).as("retired cannot log in any more")
+                    .isInstanceOf(org.apache.kafka.common.errors.SaslAuthenticationException.class);
+            assertThat(endOffset("audit", Topics.HOST_UPDATES)).as("the shipped users still log in").isGreaterThanOrEqualTo(0);
+        }
+    }
+
     @Test
     void anAgentWritesItsReportsButNeitherARuleEventNorAHostUpdate() throws Exception {
         try (KafkaProducer<String, byte[]> agent = producer("agent")) {

@@ -4,6 +4,7 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.common.acl.AccessControlEntry;
 import org.apache.kafka.common.acl.AclBinding;
+import org.apache.kafka.common.acl.AclBindingFilter;
 import org.apache.kafka.common.acl.AclOperation;
 import org.apache.kafka.common.acl.AclPermissionType;
 import org.apache.kafka.common.resource.PatternType;
@@ -17,11 +18,14 @@ import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashSet;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 
@@ -41,10 +45,15 @@ import java.util.function.Function;
  *
  * <p>{@code main} is what {@code scripts/secure.sh} runs: {@code kafka-apply FILE BOOTSTRAP PASSWORDS}
  * (connecting as {@link KafkaSecurity#fromEnvironment()} says, a super user: sets the SCRAM credential of
- * each principal the file names, then adds its rules) and {@code redis-render TEMPLATE HOSTS
+ * each principal the file names, adds its rules, then deletes every rule in force that the file does
+ * not hold and the SCRAM credential of every user it no longer names but the super user, so a line
+ * removed from the file is revoked on a running stack too) and {@code redis-render TEMPLATE HOSTS
  * PASSWORDS} (hosts comma-separated, passwords a file of NAME=PASSWORD lines).
  */
 public final class AccessPolicy {
+
+    /** The super user the stack's broker names ({@code super.users=User:admin}); never removed. */
+    public static final String SUPER_USER = "admin";
 
     private AccessPolicy() {
     }
@@ -184,9 +193,50 @@ public final class AccessPolicy {
         admin.alterUserScramCredentials(alterations).all().get(60, TimeUnit.SECONDS);
     }
 
-    /** Adds the rules (existing ones stay; adding one again changes nothing). */
-    public static void apply(Admin admin, List<AclBinding> acls) throws Exception {
+    /**
+     * Makes the rules in force exactly {@code acls}: adds those missing (adding one again changes
+     * nothing), then deletes every rule in force that {@code acls} does not hold.
+     *
+     * @return the rules deleted
+     */
+    public static List<AclBinding> apply(Admin admin, List<AclBinding> acls) throws Exception {
         admin.createAcls(acls).all().get(60, TimeUnit.SECONDS);
+        Collection<AclBinding> inForce = admin.describeAcls(AclBindingFilter.ANY).values().get(60, TimeUnit.SECONDS);
+        List<AclBinding> stale = stale(inForce, acls);
+        if (!stale.isEmpty()) {
+            admin.deleteAcls(stale.stream().map(AclBinding::toFilter).toList()).all().get(60, TimeUnit.SECONDS);
+        }
+        return stale;
+    }
+
+    /** The rules of {@code inForce} that {@code wanted} does not hold, in their order. */
+    static List<AclBinding> stale(Collection<AclBinding> inForce, Collection<AclBinding> wanted) {
+        Set<AclBinding> keep = new HashSet<>(wanted);
+        return inForce.stream().filter(b -> !keep.contains(b)).toList();
+    }
+
+    /**
+     * Deletes the SCRAM credentials of the users in force that {@code users} does not name, except
+     * {@code superUser}: a principal removed from the file can no longer log in.
+     *
+     * @return the users deleted
+     */
+    public static List<String> removeOtherScramUsers(Admin admin, List<String> users, String superUser) throws Exception {
+        List<String> gone = new ArrayList<>();
+        for (org.apache.kafka.clients.admin.UserScramCredentialsDescription d
+                : admin.describeUserScramCredentials().all().get(60, TimeUnit.SECONDS).values()) {
+            if (!users.contains(d.name()) && !d.name().equals(superUser)) {
+                gone.add(d.name());
+            }
+        }
+        List<org.apache.kafka.clients.admin.UserScramCredentialAlteration> deletions = new ArrayList<>();
+        for (String u : gone) {
+            deletions.add(new org.apache.kafka.clients.admin.UserScramCredentialDeletion(u, org.apache.kafka.clients.admin.ScramMechanism.SCRAM_SHA_512));
+        }
+        if (!deletions.isEmpty()) {
+            admin.alterUserScramCredentials(deletions).all().get(60, TimeUnit.SECONDS);
+        }
+        return gone;
     }
 
     /** NAME=VALUE lines (blank lines and # comments skipped). */
@@ -215,11 +265,17 @@ public final class AccessPolicy {
             c.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, args[2]);
             c.put(AdminClientConfig.CLIENT_ID_CONFIG, "egressctl-acls");
             List<String> users = principals(acls);
+            List<AclBinding> revoked;
+            List<String> removedUsers;
             try (Admin admin = Admin.create(c)) {
                 scramUsers(admin, users, passwords);
-                apply(admin, acls);
+                revoked = apply(admin, acls);
+                removedUsers = removeOtherScramUsers(admin, users, SUPER_USER);
             }
-            System.out.println("SCRAM users " + String.join(", ", users) + "; " + acls.size() + " ACL rules from " + file.getFileName() + " in force");
+            revoked.forEach(b -> System.out.println("revoked (not in " + file.getFileName() + "): " + b));
+            removedUsers.forEach(u -> System.out.println("SCRAM user removed (not in " + file.getFileName() + "): " + u));
+            System.out.println("SCRAM users " + String.join(", ", users) + "; " + acls.size() + " ACL rules from " + file.getFileName()
+                    + " in force, " + revoked.size() + " revoked");
         } else if (args.length == 4 && args[0].equals("redis-render")) {
             Path passwords = Path.of(args[3]);
             Map<String, String> pw = Files.exists(passwords) ? readPasswords(passwords) : new LinkedHashMap<>();

@@ -72,4 +72,18 @@ class AccessPolicyTest {
         assertThatThrownBy(() -> AccessPolicy.redisUsers(template, List.of("h1"), n -> null)).hasMessageContaining("no password for Redis user admin");
         assertThatThrownBy(() -> AccessPolicy.redisUsers(template, List.of("h 1"), pw::get)).hasMessageContaining("host id 'h 1'");
     }
+
+    @Test
+    void staleRulesAreThoseInForceThatTheFileDoesNotHold() throws Exception {
+        List<AclBinding> shipped = shipped();
+        List<AclBinding> extra = AccessPolicy.kafkaAcls("someone Read topic literal egress.host-updates", "extra");
+        List<AclBinding> inForce = new java.util.ArrayList<>(shipped);
+        inForce.addAll(extra);
+
+        assertThat(AccessPolicy.stale(inForce, shipped)).as("a line removed from the file").containsExactlyElementsOf(extra);
+        assertThat(AccessPolicy.stale(shipped, shipped)).as("the file as it is in force").isEmpty();
+        assertThat(AccessPolicy.stale(List.of(), shipped)).as("nothing in force yet: only additions").isEmpty();
+        assertThat(AccessPolicy.stale(AccessPolicy.kafkaAcls("agent Describe,Read,Write topic literal egress.host-updates", "wider"), shipped))
+                .as("an operation the file no longer grants").extracting(b -> b.entry().operation()).containsExactly(AclOperation.WRITE);
+    }
 }
