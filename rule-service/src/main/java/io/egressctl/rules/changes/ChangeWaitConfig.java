@@ -35,7 +35,7 @@ class ChangeWaitConfig {
                                 @Value("${egress.change-wait.max-waiters:0}") int maxWaiters, ObjectProvider<MeterRegistry> meters) {
         int limit = maxWaiters > 0 ? maxWaiters : defaultMaxWaiters(Runtime.getRuntime().maxMemory());
         LoggerFactory.getLogger(ChangeWaiters.class).info("at most {} callers may wait for changes at once", limit);
-        ChangeWaiters waiters = new ChangeWaiters(tracker::find, recheck, limit);
+        ChangeWaiters waiters = new ChangeWaiters(tracker::find, tracker::refresh, recheck, limit);
         meters.ifAvailable(m -> {
             Gauge.builder("egress.change.waiters", waiters, ChangeWaiters::size)
                     .description("callers waiting for a change to be compiled or applied (?wait=)").register(m);

@@ -44,6 +44,8 @@ public final class ChangeWaiters implements AutoCloseable {
     private static final long FRESH_NANOS = TimeUnit.MILLISECONDS.toNanos(5);
 
     private final Function<String, Optional<ChangeStatus>> statuses;
+    /** Brings a status up to date from some hosts' states ({@link ChangeTracker#refresh}); null: every read is a full one. */
+    private final java.util.function.BiFunction<ChangeStatus, Set<String>, Optional<ChangeStatus>> refresh;
     private final Duration recheck;
     private final int maxWaiters;
     /** Guarded by {@link #lock}: callers waiting, across changes. */
@@ -69,7 +71,21 @@ public final class ChangeWaiters implements AutoCloseable {
      *                   buffers, about 80 KB of heap: the limit keeps a crowd of waiters from exhausting it)
      */
     public ChangeWaiters(Function<String, Optional<ChangeStatus>> statuses, Duration recheck, int maxWaiters) {
+        this(statuses, null, recheck, maxWaiters);
+    }
+
+    /**
+     * @param refresh a status brought up to date from the states of the hosts announced since it was
+     *                read ({@link ChangeTracker#refresh}), or null to read every host each time. With
+     *                it, an announcement of a host reads that host (and the change record) only; a full
+     *                read still comes with the record's announcement, every {@code recheck}, at a
+     *                timeout, and before a change is answered as APPLIED
+     */
+    public ChangeWaiters(Function<String, Optional<ChangeStatus>> statuses,
+                         java.util.function.BiFunction<ChangeStatus, Set<String>, Optional<ChangeStatus>> refresh,
+                         Duration recheck, int maxWaiters) {
         this.statuses = statuses;
+        this.refresh = refresh;
         this.recheck = recheck;
         this.maxWaiters = maxWaiters;
         ScheduledThreadPoolExecutor s = new ScheduledThreadPoolExecutor(1, r -> {
@@ -118,8 +134,10 @@ public final class ChangeWaiters implements AutoCloseable {
                 watch.readAt = System.nanoTime();
             }
             if (watch.recheckTask == null) {
-                watch.recheckTask = scheduler.scheduleWithFixedDelay(() -> evaluate(watch), recheck.toNanos(), recheck.toNanos(),
-                        TimeUnit.NANOSECONDS);
+                watch.recheckTask = scheduler.scheduleWithFixedDelay(() -> {
+                    markFull(watch);
+                    evaluate(watch);
+                }, recheck.toNanos(), recheck.toNanos(), TimeUnit.NANOSECONDS);
             }
         }
         ScheduledFuture<?> expiry = scheduler.schedule(() -> expire(watch, w), t.toNanos(), TimeUnit.NANOSECONDS);
@@ -128,7 +146,8 @@ public final class ChangeWaiters implements AutoCloseable {
             remove(watch, w);
         });
         // A notification sent between the first read and the registration above was not seen by this
-        // waiter: one more read closes that gap.
+        // waiter: one more (full) read closes that gap.
+        markFull(watch);
         request(watch);
         return w.result;
     }
@@ -140,6 +159,7 @@ public final class ChangeWaiters implements AutoCloseable {
             watch = byChange.get(changeId);
         }
         if (watch != null) {
+            markFull(watch);
             request(watch);
         }
     }
@@ -150,6 +170,7 @@ public final class ChangeWaiters implements AutoCloseable {
         synchronized (lock) {
             Set<Watch> set = byHost.get(hostId);
             watches = set == null ? List.of() : List.copyOf(set);
+            watches.forEach(w -> w.announced.add(hostId));
         }
         watches.forEach(this::request);
     }
@@ -160,7 +181,10 @@ public final class ChangeWaiters implements AutoCloseable {
         synchronized (lock) {
             watches = List.copyOf(byChange.values());
         }
-        watches.forEach(this::request);
+        watches.forEach(w -> {
+            markFull(w);
+            request(w);
+        });
     }
 
     /** The number of callers waiting. */
@@ -186,6 +210,13 @@ public final class ChangeWaiters implements AutoCloseable {
         }
     }
 
+    /** The watch's next read reads every host. */
+    private void markFull(Watch watch) {
+        synchronized (lock) {
+            watch.full = true;
+        }
+    }
+
     /** Schedules one read of the watch unless one is already scheduled and not started. */
     private void request(Watch watch) {
         if (watch.queued.compareAndSet(false, true)) {
@@ -202,21 +233,47 @@ public final class ChangeWaiters implements AutoCloseable {
             return;
         }
         if (System.nanoTime() - watch.readAt > FRESH_NANOS) {
+            markFull(watch);
             evaluate(watch);
         } else {
             settle(watch, watch.last);
         }
     }
 
-    /** Reads the change's status and completes the waiters that reached their level or their deadline. */
+    /**
+     * Reads the change's status and completes the waiters that reached their level or their deadline:
+     * a full read, or (only hosts were announced since the last read, and a refresh is given) a
+     * refresh from those hosts' states, confirmed by a full read before it answers APPLIED.
+     */
     private void evaluate(Watch watch) {
         watch.queued.set(false);
+        Set<String> hosts;
+        boolean full;
+        ChangeStatus last;
+        synchronized (lock) {
+            hosts = watch.announced.isEmpty() ? Set.of() : new HashSet<>(watch.announced);
+            watch.announced.clear();
+            full = watch.full || refresh == null || watch.last == null;
+            watch.full = false;
+            last = watch.last;
+        }
         ChangeStatus s;
         try {
-            s = statuses.apply(watch.changeId).orElse(null);
+            if (full) {
+                s = statuses.apply(watch.changeId).orElse(null);
+            } else {
+                s = refresh.apply(last, hosts).orElse(null);
+                if (s != null && s.status().equals("APPLIED")) {
+                    s = statuses.apply(watch.changeId).orElse(null);
+                }
+            }
         } catch (RuntimeException e) {
             // Redis unreachable: the waiters keep what they last saw; the re-check or their timeout comes next.
             log.debug("reading the status of change {} failed: {}", watch.changeId, e.toString());
+            synchronized (lock) {
+                watch.announced.addAll(hosts);
+                watch.full |= full;
+            }
             settle(watch, null);
             return;
         }
@@ -317,6 +374,10 @@ public final class ChangeWaiters implements AutoCloseable {
         /** Guarded by the registry's lock, set before the watch is shared. */
         volatile ChangeStatus last;
         volatile long readAt;
+        /** Guarded by the registry's lock: the next read must read every host (whatever is not a host's announcement asks for it). */
+        boolean full;
+        /** Guarded by the registry's lock: hosts announced since the last read. */
+        final Set<String> announced = new HashSet<>();
         Set<String> hosts = Set.of();
         ScheduledFuture<?> recheckTask;
 

@@ -269,4 +269,74 @@ class ChangeWaitersTest {
         assertThat(s.status()).as("the status last read").isEqualTo("COMPILED");
         assertThat(failures.get()).as("re-checks went on failing meanwhile").isGreaterThan(3);
     }
+
+    // ---- announcements of hosts read those hosts only -------------------------------------------------
+
+    /**
+     * A change to many hosts is announced once per host: with a refresh, each announcement reads the
+     * announced hosts (on top of the last status), not every host, and a full read confirms APPLIED
+     * before anyone is answered.
+     */
+    @Test
+    void aHostsAnnouncementRefreshesFromThatHostAloneAndAFullReadConfirmsApplied() throws Exception {
+        List<java.util.Set<String>> refreshed = new java.util.concurrent.CopyOnWriteArrayList<>();
+        statuses.put("c9", compiled("c9", "h1", "h2", "h3"));
+        waiters = new ChangeWaiters(id -> {
+            reads.incrementAndGet();
+            return Optional.ofNullable(statuses.get(id));
+        }, (last, hosts) -> {
+            refreshed.add(java.util.Set.copyOf(hosts));
+            List<String> pending = new ArrayList<>(last.pendingHosts());
+            pending.removeAll(hosts); // every announced host has ACKed in this test
+            return Optional.of(pending.isEmpty() ? applied(last.changeId(), last.hostsTotal())
+                    : new ChangeStatus(last.changeId(), "net-1", "RULE_CREATED", "COMPILED", null, null, 3L, "r-1", last.hostsTotal(),
+                    last.hostsTotal() - pending.size(), pending, "2026-01-01T00:00:00Z"));
+        }, NO_RECHECK, Integer.MAX_VALUE);
+        CompletableFuture<ChangeStatus> f = waiters.await("c9", "net-1", "applied", Duration.ofSeconds(10), s -> { });
+        settleALittle();
+        int fullReads = reads.get();
+
+        waiters.hostApplied("h1");
+        settleALittle();
+        waiters.hostApplied("h2");
+        settleALittle();
+        assertThat(f).as("h3 still pending").isNotDone();
+        assertThat(refreshed).as("each announcement read its own host").containsExactly(java.util.Set.of("h1"), java.util.Set.of("h2"));
+        assertThat(reads.get()).as("no full read for an announcement").isEqualTo(fullReads);
+
+        // The refresh would say APPLIED, but the record says otherwise: the full read decides.
+        waiters.hostApplied("h3");
+        settleALittle();
+        assertThat(reads.get()).as("APPLIED from a refresh is confirmed by one full read").isEqualTo(fullReads + 1);
+        assertThat(f).as("the full read still has h1..h3 pending").isNotDone();
+
+        // The three report again; the record agrees now.
+        statuses.put("c9", applied("c9", 3));
+        waiters.hostApplied("h1");
+        waiters.hostApplied("h2");
+        waiters.hostApplied("h3");
+        assertThat(f.get(2, TimeUnit.SECONDS).status()).isEqualTo("APPLIED");
+    }
+
+    @Test
+    void theRecordsAnnouncementAndTheRecheckReadEveryHost() throws Exception {
+        AtomicInteger refreshes = new AtomicInteger();
+        statuses.put("c10", compiled("c10", "h1", "h2"));
+        waiters = new ChangeWaiters(id -> {
+            reads.incrementAndGet();
+            return Optional.ofNullable(statuses.get(id));
+        }, (last, hosts) -> {
+            refreshes.incrementAndGet();
+            return Optional.of(last);
+        }, Duration.ofMillis(300), Integer.MAX_VALUE);
+        CompletableFuture<ChangeStatus> f = waiters.await("c10", "net-1", "applied", Duration.ofSeconds(10), s -> { });
+        settleALittle();
+        int before = reads.get();
+        waiters.changeWritten("c10");
+        settleALittle();
+        assertThat(reads.get()).as("the change record was written: a full read").isGreaterThan(before);
+        statuses.put("c10", applied("c10", 2));
+        assertThat(f.get(2, TimeUnit.SECONDS).status()).as("the re-check reads every host, a missed announcement or not").isEqualTo("APPLIED");
+        assertThat(refreshes.get()).as("no host was announced").isZero();
+    }
 }
