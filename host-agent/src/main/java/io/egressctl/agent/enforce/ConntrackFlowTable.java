@@ -36,14 +36,8 @@ public final class ConntrackFlowTable implements FlowTable {
 
     private final List<String> prefix;
     private final Duration timeout;
-    private final boolean keepSpare;
-    /** The idle {@code conntrack -R -} process, or null. Guarded by this. */
-    private Process spare;
-    private final ExecutorService starter = Executors.newSingleThreadExecutor(r -> {
-        Thread t = new Thread(r, "conntrack-spare");
-        t.setDaemon(true);
-        return t;
-    });
+    /** The idle {@code conntrack -R -}, or null without keepSpare. */
+    private final SpareProcess spare;
 
     /**
      * @param conntrackBinary path or name of conntrack (looked up on PATH)
@@ -74,9 +68,16 @@ public final class ConntrackFlowTable implements FlowTable {
         p.add(conntrackBinary);
         this.prefix = List.copyOf(p);
         this.timeout = timeout;
-        this.keepSpare = keepSpare;
         if (keepSpare) {
-            starter.execute(this::refillSpare);
+            ExecutorService starter = Executors.newSingleThreadExecutor(r -> {
+                Thread t = new Thread(r, "conntrack-spare");
+                t.setDaemon(true);
+                return t;
+            });
+            this.spare = new SpareProcess(() -> start(batchCommand()), starter);
+            spare.refill();
+        } else {
+            this.spare = null;
         }
     }
 
@@ -122,7 +123,7 @@ public final class ConntrackFlowTable implements FlowTable {
         }
         List<String> cmd = batchCommand();
         String where = String.join(" ", cmd);
-        Process taken = takeSpare();
+        Process taken = spare == null ? null : spare.take();
         Process p = taken != null ? taken : start(cmd);
         try {
             try (OutputStream in = p.getOutputStream()) {
@@ -137,36 +138,15 @@ public final class ConntrackFlowTable implements FlowTable {
             }
             return -1;
         } finally {
-            if (keepSpare) {
-                starter.execute(this::refillSpare); // the next spare starts once this batch is over
+            if (spare != null) {
+                spare.refill(); // the next spare starts once this batch is over
             }
-        }
-    }
-
-    private synchronized Process takeSpare() {
-        Process p = spare;
-        spare = null;
-        return p != null && p.isAlive() ? p : null;
-    }
-
-    private void refillSpare() {
-        try {
-            Process p = start(batchCommand());
-            synchronized (this) {
-                if (spare == null) {
-                    spare = p;
-                    return;
-                }
-            }
-            p.getOutputStream().close(); // one spare is enough: this one ends on its empty input
-        } catch (EnforcementException | IOException e) {
-            // The next batch starts its own process and says why if it cannot.
         }
     }
 
     /** The idle {@code conntrack -R -} process ready for the next batch, if one is alive (tests). */
-    public synchronized java.util.Optional<ProcessHandle> spare() {
-        return spare != null && spare.isAlive() ? java.util.Optional.of(spare.toHandle()) : java.util.Optional.empty();
+    public java.util.Optional<ProcessHandle> spare() {
+        return spare == null ? java.util.Optional.empty() : spare.handle();
     }
 
     /**

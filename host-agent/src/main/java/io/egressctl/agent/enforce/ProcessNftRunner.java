@@ -43,9 +43,8 @@ public final class ProcessNftRunner implements NftRunner {
 
     private final List<String> prefix;
     private final Duration timeout;
-    private final boolean keepSpare;
-    /** The idle {@code nft -f -} process, or null. Guarded by this. */
-    private Process spare;
+    /** The idle {@code nft -f -}, or null without keepSpare. */
+    private final SpareProcess spare;
     private final ExecutorService io = Executors.newCachedThreadPool(r -> {
         Thread t = new Thread(r, "nft-io");
         t.setDaemon(true);
@@ -81,9 +80,11 @@ public final class ProcessNftRunner implements NftRunner {
         p.add(nftBinary);
         this.prefix = List.copyOf(p);
         this.timeout = timeout;
-        this.keepSpare = keepSpare;
         if (keepSpare) {
-            io.execute(this::refillSpare); // ready for the first apply too
+            this.spare = new SpareProcess(() -> spawn(command(APPLY)), io);
+            spare.refill(); // ready for the first apply too
+        } else {
+            this.spare = null;
         }
     }
 
@@ -101,8 +102,8 @@ public final class ProcessNftRunner implements NftRunner {
     @Override
     public Pending start(String stdin, List<String> args) throws EnforcementException {
         List<String> cmd = command(args);
-        boolean apply = keepSpare && args.equals(APPLY);
-        Process taken = apply ? takeSpare() : null;
+        boolean apply = spare != null && args.equals(APPLY);
+        Process taken = apply ? spare.take() : null;
         Process p = taken != null ? taken : spawn(cmd);
         CompletableFuture<byte[]> out = CompletableFuture.supplyAsync(() -> drain(p.getInputStream()), io);
         CompletableFuture<byte[]> err = CompletableFuture.supplyAsync(() -> drain(p.getErrorStream()), io);
@@ -123,7 +124,7 @@ public final class ProcessNftRunner implements NftRunner {
                 return await(p, cmd, out, err);
             } finally {
                 // The next spare starts once this run is over, not competing with it.
-                io.execute(this::refillSpare);
+                spare.refill();
             }
         };
     }
@@ -155,34 +156,9 @@ public final class ProcessNftRunner implements NftRunner {
         }
     }
 
-    /** The spare, if one is alive (it is then no longer the spare), else null. */
-    private synchronized Process takeSpare() {
-        Process p = spare;
-        spare = null;
-        if (p != null && !p.isAlive()) {
-            return null;
-        }
-        return p;
-    }
-
-    private void refillSpare() {
-        try {
-            Process p = spawn(command(APPLY));
-            synchronized (this) {
-                if (spare == null) {
-                    spare = p;
-                    return;
-                }
-            }
-            p.getOutputStream().close(); // one spare is enough: this one ends on its empty input
-        } catch (EnforcementException | IOException e) {
-            // The next apply starts its own process and says why if it cannot.
-        }
-    }
-
     /** The idle {@code nft -f -} process ready for the next apply, if there is one alive (tests, logs). */
-    public synchronized java.util.Optional<ProcessHandle> spare() {
-        return spare != null && spare.isAlive() ? java.util.Optional.of(spare.toHandle()) : java.util.Optional.empty();
+    public java.util.Optional<ProcessHandle> spare() {
+        return spare == null ? java.util.Optional.empty() : spare.handle();
     }
 
     private Result await(Process p, List<String> cmd, CompletableFuture<byte[]> out, CompletableFuture<byte[]> err)
