@@ -77,11 +77,11 @@ public final class Fixtures {
                 List.of("0.0.0.0/0"), List.of(), null, null, 8, -1);
         Fragment fragment = new Fragment(DefaultPolicy.ALLOW, List.of(new VmAddress("vm-1", "10.1.1.10", null, "vnet12", "52:54:00:12:34:56")),
                 List.of(rule), false);
-        return new HostUpdate("host-1", "net-1", 12L, false, fragment, "sha256:abcd", List.of("chg-1", "chg-2"), T0, null);
+        return new HostUpdate("host-1", "net-1", 12L, false, fragment, "sha256:abcd", List.of("chg-1", "chg-2"), T0, null, null);
     }
 
     public static HostUpdate hostTombstone() {
-        return new HostUpdate("host-1", "net-1", 13L, true, null, "", List.of(), T0, null);
+        return new HostUpdate("host-1", "net-1", 13L, true, null, "", List.of(), T0, null, null);
     }
 
     public static EnforcementReport nack() {

@@ -44,9 +44,11 @@ class CompilerListener implements ConsumerSeekAware {
     CompilerListener(SnapshotStore store, Producer<String, SpecificRecord> avroProducer, Producer<String, byte[]> dltProducer,
                      SchemaRegistryClient registry, MeterRegistry meters, PipelineHealth health, RedisLossWatch redisLoss,
                      @Value("${egress.compiler.checkpoint-interval-ms:5000}") long checkpointIntervalMillis,
-                     io.egressctl.core.state.Limits limits, io.egressctl.schemas.integrity.UpdateMac mac) {
+                     io.egressctl.core.state.Limits limits, io.egressctl.schemas.integrity.UpdateMac mac,
+                     @Value("${egress.compiler.delta-updates:true}") boolean deltaUpdates) {
+        // Deltas on the log (docs/architecture.md, "Host updates as deltas"); off: every update whole.
         this.pipeline = new CompilerPipeline(store, avroProducer, dltProducer, CompilerPipeline.eventDeserializer(registry),
-                CompilerPipeline.TopicNames.defaults(), checkpointIntervalMillis, meters, limits, mac);
+                CompilerPipeline.TopicNames.defaults(), checkpointIntervalMillis, meters, limits, mac).deltaUpdates(deltaUpdates);
         this.health = health;
         this.redisLoss = redisLoss;
         redisLoss.attach(this::healAfterRedisLoss);

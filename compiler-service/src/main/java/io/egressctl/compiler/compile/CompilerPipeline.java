@@ -10,6 +10,7 @@ import io.egressctl.compiler.snapshot.SnapshotStore.WriteOutcome;
 import io.egressctl.core.compile.CompileResult;
 import io.egressctl.core.compile.CompilerEngine;
 import io.egressctl.core.compile.Fragment;
+import io.egressctl.core.compile.FragmentDelta;
 import io.egressctl.core.compile.FragmentUpdate;
 import io.egressctl.core.event.RuleChange;
 import io.egressctl.core.event.WorkloadChange;
@@ -80,9 +81,12 @@ import java.util.concurrent.TimeoutException;
  * </pre>
  * HostUpdates carry the version (the position in the log) and are stamped with the change id and
  * the time of the event that produced them, never the wall clock, so whatever the batching, the
- * poll sizes or the restarts, the same log publishes the same (version, content) HostUpdates byte
- * for byte (coalescing only leaves some out) and a rebuild writes byte-identical snapshots
- * ({@code ReplayDeterminismTest}). What a batch that failed half way produced is kept and written
+ * poll sizes or the restarts, the same log publishes the same (version, content) HostUpdates
+ * (coalescing only leaves some out) and a rebuild writes byte-identical snapshots
+ * ({@code ReplayDeterminismTest}). On the log a version may travel as a rule-keyed delta against
+ * the version of its (host, network) this instance published before (when that is smaller than the
+ * whole fragment): its bytes then depend on what was published before, its content (fragment hash,
+ * signed fields) does not; the snapshot always holds the whole fragment. What a batch that failed half way produced is kept and written
  * and published with the next batch, and no checkpoint is written meanwhile; a batch is done only
  * when every send (dead letters too) is acknowledged, and records this instance already decided are
  * passed over when a failed batch is read again. An outage of the schema registry fails the batch
@@ -271,6 +275,13 @@ public final class CompilerPipeline {
         positions.keySet().removeIf(tp -> numbers.contains(tp.partition()));
         // What an unfinished batch produced for these networks is the new owner's to produce again.
         pending.keySet().removeIf(k -> !networkPartition.containsKey(networkOf(k)));
+        lastPublished.entrySet().removeIf(e -> {
+            if (!networkPartition.containsKey(networkOf(e.getKey()))) {
+                heldRules -= e.getValue().fragment().rules().size();
+                return true;
+            }
+            return false;
+        });
         pendingTime.keySet().retainAll(pending.keySet());
         touched.removeIf(n -> !networkPartition.containsKey(n));
         resync.removeIf(n -> !networkPartition.containsKey(n));
@@ -337,10 +348,13 @@ public final class CompilerPipeline {
         List<FragmentWrite> fragments = new ArrayList<>(pending.size());
         List<HostUpdate> avro = new ArrayList<>(pending.size());
         for (Map.Entry<String, FragmentUpdate> e : pending.entrySet()) {
-            HostUpdate h = EventMapper.toAvro(e.getValue(), Instant.ofEpochMilli(pendingTime.getOrDefault(e.getKey(), 0L)));
-            // Each form signed as it is stored: the snapshot's without ids and time, the log's with them.
+            Instant compiledAt = Instant.ofEpochMilli(pendingTime.getOrDefault(e.getKey(), 0L));
+            HostUpdate h = EventMapper.toAvro(e.getValue(), compiledAt);
+            // Each form signed as it is stored: the snapshot's whole, without ids and time; the log's with
+            // them, as a delta against the version this instance last published when that is smaller.
             fragments.add(new FragmentWrite(e.getValue(), encodeSnapshotForm(h, mac)));
-            avro.add(mac.sign(h));
+            FragmentDelta delta = delta(e.getKey(), e.getValue());
+            avro.add(mac.sign(delta == null ? h : EventMapper.toAvroDelta(e.getValue(), delta, compiledAt)));
         }
         List<ViewWrite> views = new ArrayList<>(touched.size());
         for (String networkId : touched) {
@@ -404,6 +418,9 @@ public final class CompilerPipeline {
             if (failure != null) {
                 throw failure;
             }
+        }
+        for (int i = 0; i < outcomes.size(); i++) {
+            published(fragments.get(i).update(), outcomes.get(i) != WriteOutcome.STALE);
         }
         if (deadLetterFailure != null) {
             throw deadLetterFailure;
@@ -559,6 +576,78 @@ public final class CompilerPipeline {
     private static void coalesce(Map<String, FragmentUpdate> pending, FragmentUpdate u) {
         pending.remove(key(u));
         pending.put(key(u), u);
+    }
+
+    /**
+     * The last version of each (host, network) this instance published and saw acknowledged, whole:
+     * the base of the next version's delta. Only fragments of {@link #deltaMinRules} rules or more,
+     * within {@link #DELTA_HELD_RULES} rules in all; the others are published whole. Forgotten with
+     * the network's partition (revoked or fenced): a new owner starts with whole fragments.
+     */
+    private final Map<String, Published> lastPublished = new HashMap<>();
+    private long heldRules;
+    private boolean deltaUpdates = true;
+    private int deltaMinRules = DELTA_MIN_RULES;
+
+    private record Published(long version, Fragment fragment) {
+    }
+
+    /** Below this many rules a fragment is published whole: small, and not worth a base held in memory. */
+    static final int DELTA_MIN_RULES = 16;
+    /** Rules held as delta bases at most (about 120 bytes each): beyond, fragments are published whole. */
+    static final long DELTA_HELD_RULES = 250_000;
+
+    /**
+     * Whether host updates go to the log as deltas where they are smaller (default on). Off: every
+     * update whole, as agents before deltas read them (roll agents forward first, then compilers).
+     */
+    public CompilerPipeline deltaUpdates(boolean on) {
+        this.deltaUpdates = on;
+        if (!on) {
+            lastPublished.clear();
+            heldRules = 0;
+        }
+        return this;
+    }
+
+    /** Fragments of fewer rules are published whole ({@link #DELTA_MIN_RULES} by default; tests use 1 to see deltas on small networks). */
+    public CompilerPipeline deltaMinRules(int rules) {
+        this.deltaMinRules = Math.max(1, rules);
+        return this;
+    }
+
+    /**
+     * The delta of {@code u} against the version of its (host, network) this instance last published,
+     * or null to publish it whole: a removal, nothing published before, or a delta that would carry
+     * half the fragment's rules or more.
+     */
+    private FragmentDelta delta(String key, FragmentUpdate u) {
+        Published base = deltaUpdates && !u.isTombstone() ? lastPublished.get(key) : null;
+        if (base == null || base.version() >= u.version()) {
+            return null;
+        }
+        FragmentDelta d = FragmentDelta.between(base.version(), base.fragment(), u.fragment());
+        return d.ruleCount() * 2 < u.fragment().rules().size() ? d : null;
+    }
+
+    /** Notes an acknowledged publication ({@code landed}) as the next delta's base, or forgets the base (the store held newer). */
+    private void published(FragmentUpdate u, boolean landed) {
+        if (!deltaUpdates) {
+            return;
+        }
+        String key = key(u);
+        Published old = lastPublished.remove(key);
+        if (old != null) {
+            heldRules -= old.fragment().rules().size();
+        }
+        if (!landed || u.isTombstone()) {
+            return;
+        }
+        int rules = u.fragment().rules().size();
+        if (rules >= deltaMinRules && heldRules + rules <= DELTA_HELD_RULES) {
+            lastPublished.put(key, new Published(u.version(), u.fragment()));
+            heldRules += rules;
+        }
     }
 
     private static String key(FragmentUpdate u) {

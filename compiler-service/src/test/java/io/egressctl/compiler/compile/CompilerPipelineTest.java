@@ -279,6 +279,90 @@ class CompilerPipelineTest {
         assertThat(store.checkpoints.get(0)).isNotEqualTo(checkpoint);
     }
 
+    // ---- rule-keyed deltas on the log ----
+
+    /** The network with {@code n} rules for vm1 (h1), each in a batch of its own. */
+    void rulesForVm1(int n) {
+        pipeline.process(setup());
+        for (int i = 0; i < n; i++) {
+            pipeline.process(List.of(rule(create("r" + i, "10.0.0.11/32", 1000 + i))));
+        }
+    }
+
+    /** The whole fragment the snapshot holds for (host, n1). */
+    io.egressctl.core.compile.Fragment snapshotFragment(String host) throws Exception {
+        HostUpdate stored = HostUpdate.fromByteBuffer(java.nio.ByteBuffer.wrap(store.fragments.get(host).get("n1")));
+        assertThat(stored.getDelta()).as("a snapshot is always whole").isNull();
+        return EventMapper.fromAvro(stored).fragment();
+    }
+
+    @Test
+    void aChangeToALargeFragmentIsPublishedAsARuleKeyedDeltaAgainstTheLastPublishedVersion_theSnapshotStaysWhole() throws Exception {
+        rulesForVm1(CompilerPipeline.DELTA_MIN_RULES + 4);
+        List<HostUpdate> before = published("h1");
+        HostUpdate base = before.get(before.size() - 1);
+        io.egressctl.core.compile.Fragment baseFragment = snapshotFragment("h1");
+
+        pipeline.process(List.of(rule(create("r-new", "10.0.0.11/32", 443))));
+
+        HostUpdate delta = published("h1").get(published("h1").size() - 1);
+        assertThat(EventMapper.isDelta(delta)).isTrue();
+        assertThat(delta.getFragment()).isNull();
+        io.egressctl.core.compile.FragmentDelta d = EventMapper.deltaFromAvro(delta);
+        assertThat(d.baseVersion()).isEqualTo(base.getVersion());
+        assertThat(d.upserts()).extracting(io.egressctl.core.compile.CompiledRule::ruleId).containsExactly("r-new");
+        assertThat(d.removedRuleIds()).isEmpty();
+        // Made whole against the base, it is what the snapshot holds, and hashes to the signed hash.
+        io.egressctl.core.compile.Fragment whole = EventMapper.resolve(delta, d, baseFragment).fragment();
+        assertThat(whole).isEqualTo(snapshotFragment("h1"));
+        assertThat(whole.hash()).isEqualTo(delta.getFragmentHash());
+
+        pipeline.process(List.of(rule(delete("r3"))));
+        HostUpdate removal = published("h1").get(published("h1").size() - 1);
+        assertThat(EventMapper.deltaFromAvro(removal).removedRuleIds()).containsExactly("r3");
+        assertThat(EventMapper.deltaFromAvro(removal).baseVersion()).isEqualTo(delta.getVersion());
+    }
+
+    @Test
+    void smallFragmentsTombstonesAndDeltasOfHalfTheRulesArePublishedWhole() {
+        rulesForVm1(CompilerPipeline.DELTA_MIN_RULES - 2);
+        assertThat(published("h1")).noneMatch(EventMapper::isDelta);
+
+        // Above the size, a change to every rule at once is not smaller than the whole.
+        pipeline.process(List.of(rule(create("a", "10.0.0.11/32", 1)), rule(create("b", "10.0.0.11/32", 2)),
+                rule(create("c", "10.0.0.11/32", 3)), rule(create("d", "10.0.0.11/32", 4))));
+        assertThat(published("h1").get(published("h1").size() - 1).getDelta()).isNull();
+        pipeline.process(List.of(rule(create("e", "10.0.0.11/32", 5))));
+        assertThat(published("h1").get(published("h1").size() - 1).getDelta()).isNotNull();
+
+        // The VM leaves the host: a removal, whole.
+        pipeline.process(List.of(workload(new WorkloadChange("w9", WorkloadChange.Operation.VM_REMOVED, "n1", "vm1", "h1", null, null, null,
+                null, null, AUDIT))));
+        HostUpdate last = published("h1").get(published("h1").size() - 1);
+        assertThat(last.getTombstone()).isTrue();
+        assertThat(last.getDelta()).isNull();
+    }
+
+    @Test
+    void withDeltasOffOrAfterTheNetworksPartitionMovedEveryUpdateIsWhole() {
+        pipeline.deltaUpdates(false);
+        rulesForVm1(CompilerPipeline.DELTA_MIN_RULES + 4);
+        assertThat(published("h1")).noneMatch(EventMapper::isDelta);
+
+        pipeline.deltaUpdates(true);
+        pipeline.process(List.of(rule(create("x1", "10.0.0.11/32", 1))));
+        assertThat(published("h1").get(published("h1").size() - 1).getDelta()).as("nothing published as a base yet").isNull();
+        pipeline.process(List.of(rule(create("x2", "10.0.0.11/32", 2))));
+        assertThat(published("h1").get(published("h1").size() - 1).getDelta()).isNotNull();
+
+        // Partition 0 goes and comes back: the bases were forgotten with it.
+        TopicPartition p0 = new TopicPartition(Topics.NETWORK_EVENTS, 0);
+        pipeline.revoke(List.of(p0));
+        pipeline.assign(List.of(p0));
+        pipeline.process(List.of(rule(create("x3", "10.0.0.11/32", 3))));
+        assertThat(published("h1").get(published("h1").size() - 1).getDelta()).isNull();
+    }
+
     // ---- the host interface index ----
 
     static WorkloadChange placed(String id, String network, String vm, String host, String iface, String ipv4) {

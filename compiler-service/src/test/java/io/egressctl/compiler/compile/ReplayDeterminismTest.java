@@ -1,6 +1,9 @@
 package io.egressctl.compiler.compile;
 
+import io.egressctl.core.compile.FragmentDelta;
+import io.egressctl.core.compile.FragmentUpdate;
 import io.egressctl.events.HostUpdate;
+import io.egressctl.schemas.mapping.EventMapper;
 import io.egressctl.schemas.registry.InMemorySchemaRegistryClient;
 import io.egressctl.schemas.serde.AvroSerializer;
 import io.egressctl.schemas.serde.Topics;
@@ -168,8 +171,9 @@ class ReplayDeterminismTest {
         final Consumer consumer = new Consumer();
 
         Instance(CompilerPipelineTest.FakeStore store) {
+            // Deltas on every fragment they make smaller, so that they are published here too.
             pipeline = new CompilerPipeline(store, producer, dlt, CompilerPipeline.eventDeserializer(registry),
-                    CompilerPipeline.TopicNames.defaults(), Long.MAX_VALUE, new SimpleMeterRegistry());
+                    CompilerPipeline.TopicNames.defaults(), Long.MAX_VALUE, new SimpleMeterRegistry()).deltaMinRules(1);
         }
 
         /** Rebalance: takes the partitions, restoring each from its checkpoint, and seeks as the listener does. */
@@ -279,6 +283,49 @@ class ReplayDeterminismTest {
         return HexFormat.of().formatHex(wire.serialize(Topics.HOST_UPDATES, h));
     }
 
+    /**
+     * The run's HostUpdates in the order they were published, each delta made whole against its base,
+     * a version of the same (host, network) published before it; the result must hash to the signed
+     * fragment hash. Counts the deltas into {@link #deltas}, and into {@link #gaps} those a reader of
+     * the log in that order could not apply because it holds another version than the base (it then
+     * reads the snapshot): none while no instance fails over.
+     */
+    List<HostUpdate> whole(List<HostUpdate> published) {
+        Map<String, Map<Long, FragmentUpdate>> seen = new TreeMap<>();
+        Map<String, Long> held = new TreeMap<>();
+        List<HostUpdate> out = new ArrayList<>(published.size());
+        for (HostUpdate h : published) {
+            FragmentUpdate u;
+            Map<Long, FragmentUpdate> versions = seen.computeIfAbsent(key(h), k -> new TreeMap<>());
+            if (EventMapper.isDelta(h)) {
+                FragmentDelta d = EventMapper.deltaFromAvro(h);
+                FragmentUpdate base = versions.get(d.baseVersion());
+                assertThat(base).as("%s v%d: the delta's base v%d was published before it", key(h), h.getVersion(), d.baseVersion())
+                        .isNotNull();
+                u = EventMapper.resolve(h, d, base.fragment());
+                assertThat(u.fragment().hash()).as("%s v%d: made whole, it hashes to the signed hash", key(h), h.getVersion())
+                        .isEqualTo(h.getFragmentHash());
+                deltas++;
+                Long holds = held.get(key(h));
+                if (holds != null && holds < h.getVersion() && holds != d.baseVersion()) {
+                    gaps++;
+                }
+                HostUpdate w = EventMapper.toAvro(u, h.getCompiledAt());
+                w.setMac(h.getMac());
+                out.add(w);
+            } else {
+                u = EventMapper.fromAvro(h);
+                out.add(h);
+            }
+            versions.put(u.version(), u);
+            held.merge(key(h), u.version(), Math::max);
+        }
+        return out;
+    }
+
+    int gaps;
+    int deltas;
+
     /** Every published HostUpdate by (host, network, version), checking that one run never published two contents for one. */
     Map<String, String> byVersion(List<HostUpdate> published) {
         Map<String, String> out = new TreeMap<>();
@@ -366,11 +413,14 @@ class ReplayDeterminismTest {
     void everyPublishedHostUpdateIsAFunctionOfTheLog(long seed) {
         generate(seed, 420);
         Outcome reference = run(Variant.of("reference: one record per poll", 1, 1));
-        Map<String, String> expected = byVersion(reference.published());
-        Map<String, String> expectedHosts = folded(reference.published());
+        List<HostUpdate> referenceWhole = whole(reference.published());
+        assertThat(gaps).as("the reference: a reader of the log meets no delta it cannot apply").isZero();
+        assertThat(deltas).as("the reference published deltas").isGreaterThan(10);
+        Map<String, String> expected = byVersion(referenceWhole);
+        Map<String, String> expectedHosts = folded(referenceWhole);
 
         // In the reference nothing is coalesced: every update carries the position of the event that made it.
-        for (HostUpdate h : reference.published()) {
+        for (HostUpdate h : referenceWhole) {
             assertThat(h.getChangeIds()).hasSize(1);
             assertThat(h.getVersion()).as("%s: the version is the position of event %s", key(h), h.getChangeIds().get(0))
                     .isEqualTo(generated.positionOf.get(h.getChangeIds().get(0)));
@@ -384,14 +434,19 @@ class ReplayDeterminismTest {
         int instances = 0;
         for (Variant v : variants()) {
             Outcome run = run(v);
-            for (HostUpdate h : run.published()) {
+            gaps = 0;
+            List<HostUpdate> runWhole = whole(run.published());
+            if (v.faults().isEmpty()) {
+                assertThat(gaps).as("%s: a reader of the log meets no delta it cannot apply", v.name()).isZero();
+            }
+            for (HostUpdate h : runWhole) {
                 String k = key(h) + "@" + h.getVersion();
                 assertThat(expected).as("%s: %s was published by the reference", v.name(), k).containsKey(k);
-                assertThat(bytes(h)).as("%s: %s byte for byte", v.name(), k).isEqualTo(expected.get(k));
+                assertThat(bytes(h)).as("%s: %s byte for byte (made whole)", v.name(), k).isEqualTo(expected.get(k));
                 compared++;
             }
-            byVersion(run.published());
-            assertThat(folded(run.published())).as("%s: what the hosts hold", v.name()).isEqualTo(expectedHosts);
+            byVersion(runWhole);
+            assertThat(folded(runWhole)).as("%s: what the hosts hold", v.name()).isEqualTo(expectedHosts);
             assertThat(snapshots(run.store())).as("%s: snapshots", v.name()).isEqualTo(snapshots(reference.store()));
             assertThat(run.store().versions).as("%s: snapshot versions", v.name()).isEqualTo(reference.store().versions);
             assertThat(views(run.store())).as("%s: network views", v.name()).isEqualTo(views(reference.store()));
@@ -404,10 +459,10 @@ class ReplayDeterminismTest {
         }
         System.out.printf("replay determinism, log seed %d: %d records on %d partitions (%d poison), %d networks, %d hosts;"
                         + " the reference published %d HostUpdates (%d (host, network) keys); %d variants (%d instances, %d faults,"
-                        + " %d partitions restored from checkpoints) published %d HostUpdates, each byte-identical to the"
-                        + " reference's at its (host, network, version)%n",
+                        + " %d partitions restored from checkpoints) published %d HostUpdates (%d deltas in all), each, made whole,"
+                        + " byte-identical to the reference's at its (host, network, version)%n",
                 seed, events(), PARTITIONS, generated.poisonRecords, GeneratedLog.NETWORKS, GeneratedLog.HOSTS, reference.published().size(), expectedHosts.size(),
-                variants, instances, faults, restores, compared);
+                variants, instances, faults, restores, compared, deltas);
         assertThat(restores).as("crashes restored from checkpoints").isGreaterThan(5);
         assertThat(new TreeSet<>(reference.published().stream().map(ReplayDeterminismTest::key).toList())).hasSizeGreaterThan(20);
     }

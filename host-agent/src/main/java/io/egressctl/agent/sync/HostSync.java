@@ -5,6 +5,7 @@ import io.egressctl.agent.enforce.Enforcer;
 import io.egressctl.agent.enforce.FlowTable;
 import io.egressctl.agent.enforce.NftablesEnforcer;
 import io.egressctl.core.compile.Fragment;
+import io.egressctl.core.compile.FragmentDelta;
 import io.egressctl.core.compile.FragmentUpdate;
 import io.egressctl.core.host.HostState;
 import io.egressctl.core.model.DefaultPolicy;
@@ -73,6 +74,11 @@ import java.util.concurrent.atomic.AtomicLong;
  *   <li>for each poll: keep only its own host's records that are newer (invariant 3), render the
  *       whole host and apply it in one transaction (invariant 5), end the established flows of the
  *       ports the apply blocks more on, report ACK or NACK;</li>
+ *   <li>an update that carries its fragment as a delta ({@link io.egressctl.core.compile.FragmentDelta})
+ *       is applied to the version it names when that is the version held, and the result must hash to
+ *       the update's signed fragment hash; otherwise (a gap: the agent holds another version, e.g. the
+ *       compiler failed over, or the result differs) the agent bootstraps again from the snapshot,
+ *       which holds whole fragments at least as new as the log (counter {@code egress.agent.delta.gaps});</li>
  *   <li>on a timer, check the enforced ruleset against the desired one and repair drift (invariant 6);
  *       a failed apply is retried with exponential backoff.</li>
  * </ol>
@@ -164,6 +170,7 @@ public final class HostSync implements Runnable {
     private final AtomicLong driftRepairs = new AtomicLong();
     private final Counter driftCounter;
     private final Counter rebootstraps;
+    private final Counter deltaGaps;
     private final Counter flowsEnded;
     private final Counter flowFailures;
     /** Records behind the end of the partition at the last poll; -1 until first known. */
@@ -255,6 +262,8 @@ public final class HostSync implements Runnable {
                 .description("re-applies after the enforced ruleset drifted from the desired one").register(meters);
         this.rebootstraps = Counter.builder("egress.agent.rebootstraps")
                 .description("bootstraps from the snapshot after the consumer's position became invalid").register(meters);
+        this.deltaGaps = Counter.builder("egress.agent.delta.gaps")
+                .description("delta updates whose base this agent did not hold: read again from the snapshot").register(meters);
         this.flowsEnded = Counter.builder("egress.agent.flows.ended")
                 .description("established flows (conntrack entries) ended after a new block").register(meters);
         this.flowFailures = Counter.builder("egress.agent.flows.failures")
@@ -484,6 +493,13 @@ public final class HostSync implements Runnable {
             if (hostId.equals(update.getHostId())) {
                 forThisHost++;
             }
+            if (EventMapper.isDelta(update)) {
+                // The compiler writes whole fragments to the snapshot: a delta there is not its, and
+                // what this host should enforce for that network is not known (fail closed).
+                throw new NotReadyException("snapshot-invalid", "the snapshot of host " + hostId + " holds a delta for network "
+                        + update.getNetworkId() + " v" + update.getVersion() + " (snapshots hold whole fragments); keeping the "
+                        + "ruleset in force (./egressctl rebuild rewrites the snapshots from the log)", null);
+            }
             double refusedBefore = unauthenticated.count();
             if (offer(update)) {
                 fromSnapshot++;
@@ -562,6 +578,14 @@ public final class HostSync implements Runnable {
             try {
                 boolean newer = offer(update); // before the read of dirty: a refused update sets it
                 dirty |= newer;
+            } catch (DeltaGap gap) {
+                // The rest of this poll is read again after the bootstrap: the snapshot holds whole
+                // fragments at least as new as this record, and the tail is read from where it noted.
+                deltaGaps.increment();
+                rebootstraps.increment();
+                needsBootstrap = true;
+                log.info("host {}: {} at offset {}; bootstrapping again from the snapshot", hostId, gap.getMessage(), record.offset());
+                break;
             } catch (RuntimeException e) {
                 meters.counter("egress.agent.poison").increment();
                 log.warn("host {}: skipping bad update at offset {}: {}", hostId, record.offset(), e.getMessage());
@@ -660,20 +684,25 @@ public final class HostSync implements Runnable {
      * updates, stale versions and redelivered duplicates return false (invariant 3).
      */
     private boolean offer(HostUpdate update) {
-        FragmentUpdate u = EventMapper.fromAvro(update);
-        if (!hostId.equals(u.hostId())) {
+        if (!hostId.equals(update.getHostId())) {
             return false;
         }
+        FragmentUpdate u;
         try {
+            u = EventMapper.isDelta(update) ? resolveDelta(update) : EventMapper.fromAvro(update);
+            if (u == null) {
+                return false; // a delta of a version not newer than the one held
+            }
             updateMac.verify(update, u);
         } catch (UpdateMac.RefusedUpdateException e) {
             // Before the state sees it: a forged update with a high version must not hide later real ones.
+            String network = update.getNetworkId();
+            long version = update.getVersion();
             unauthenticated.increment();
-            lastUnauthenticated = "net " + u.networkId() + " v" + u.version() + ": " + e.getMessage();
-            log.warn("host {}: refused an update that is not the compiler's (net {} v{}): {}", hostId, u.networkId(), u.version(),
-                    e.getMessage());
+            lastUnauthenticated = "net " + network + " v" + version + ": " + e.getMessage();
+            log.warn("host {}: refused an update that is not the compiler's (net {} v{}): {}", hostId, network, version, e.getMessage());
             if (unauthenticatedSinceReport.size() < 100) {
-                unauthenticatedSinceReport.add(RefusedFragment.newBuilder().setNetworkId(u.networkId()).setVersion(u.version())
+                unauthenticatedSinceReport.add(RefusedFragment.newBuilder().setNetworkId(network).setVersion(version)
                         .setReason("not authenticated: " + e.getMessage()).build());
             }
             dirty = true; // reported with the next report
@@ -685,6 +714,43 @@ public final class HostSync implements Runnable {
         }
         state.offer(u);
         return true;
+    }
+
+    /**
+     * A delta update made whole against the fragment this host holds for its network, or null when
+     * its version is not newer than the one held. Its signature is checked first (a refusal is
+     * counted as any other), so an update nobody signed cannot make the agent read its snapshot.
+     *
+     * @throws DeltaGap when the held version is not the delta's base, or the result does not hash to
+     *                  the update's fragment hash (with or without update keys)
+     */
+    private FragmentUpdate resolveDelta(HostUpdate update) throws UpdateMac.RefusedUpdateException {
+        updateMac.verifySignature(update);
+        Long held = state.versions().get(update.getNetworkId());
+        if (held != null && update.getVersion() <= held) {
+            return null;
+        }
+        FragmentDelta delta = EventMapper.deltaFromAvro(update);
+        Fragment base = state.fragments().get(update.getNetworkId());
+        if (held == null || held != delta.baseVersion() || base == null) {
+            throw new DeltaGap("network " + update.getNetworkId() + " v" + update.getVersion() + " is a delta against v"
+                    + delta.baseVersion() + ", this host holds " + (held == null ? "none" : "v" + held));
+        }
+        FragmentUpdate u = EventMapper.resolve(update, delta, base);
+        if (!u.fragment().hash().equals(update.getFragmentHash())) {
+            throw new DeltaGap("network " + update.getNetworkId() + " v" + update.getVersion() + ", a delta against v" + held
+                    + " applied to the fragment held, does not hash to the update's fragment hash");
+        }
+        return u;
+    }
+
+    /** A delta update this host cannot apply: it reads the snapshot again. */
+    static final class DeltaGap extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        DeltaGap(String message) {
+            super(message, null, false, false);
+        }
     }
 
     /**

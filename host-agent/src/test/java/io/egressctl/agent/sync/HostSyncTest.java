@@ -600,6 +600,142 @@ class HostSyncTest {
         assertThat(lastReport().getRefused()).isEmpty();
     }
 
+    // ---- deltas ----------------------------------------------------------------------------------
+
+    /** net-a's VM with a deny rule per port. */
+    static Fragment ports(int... ports) {
+        CompiledRule[] rules = new CompiledRule[ports.length];
+        for (int i = 0; i < ports.length; i++) {
+            rules[i] = deny("net-a", ports[i]);
+        }
+        return new Fragment("net-a", DefaultPolicy.ALLOW, fragment("net-a", 1).vms(), java.util.Arrays.stream(rules)
+                .sorted(java.util.Comparator.comparingInt(CompiledRule::priority).thenComparing(CompiledRule::ruleId)).toList(), false);
+    }
+
+    /** Version {@code version} of net-a, {@code next}, as a delta against version {@code base}, {@code baseFragment}. */
+    static HostUpdate delta(long version, long base, Fragment baseFragment, Fragment next, String changeId) {
+        return EventMapper.toAvroDelta(update(HOST, "net-a", version, next, changeId),
+                io.egressctl.core.compile.FragmentDelta.between(base, baseFragment, next), Instant.parse("2024-01-01T00:00:00Z"));
+    }
+
+    @Test
+    void aDeltaAgainstTheVersionHeldIsAppliedToItAndReportedAsAnyUpdate() throws Exception {
+        Fragment v3 = ports(80, 81, 82);
+        inSnapshot(update(HOST, "net-a", 3, v3, "c3"));
+        HostSync sync = sync();
+        sync.bootstrap();
+
+        Fragment v4 = ports(80, 81, 82, 443);
+        inLog(HOST, delta(4, 3, v3, v4, "c4"));
+        sync.pollOnce(Duration.ZERO);
+        assertThat(enforcer.kernel).isEqualTo(script(v4));
+        assertThat(lastReport().getChangeIds()).containsExactly("c4");
+        assertThat(lastReport().getAppliedHash()).isEqualTo(hash(v4));
+        assertThat(lastReport().getFragments()).extracting(f -> f.getNetworkId() + "@" + f.getVersion()).containsExactly("net-a@4");
+
+        // A removal of one rule, then the same delta again (redelivered): applied once.
+        Fragment v5 = ports(80, 82, 443);
+        inLog(HOST, delta(5, 4, v4, v5, "c5"));
+        inLog(HOST, delta(5, 4, v4, v5, "c5"));
+        sync.pollOnce(Duration.ZERO);
+        assertThat(enforcer.kernel).isEqualTo(script(v5));
+        assertThat(meters.counter("egress.agent.delta.gaps").count()).isZero();
+        assertThat(meters.counter("egress.agent.rebootstraps").count()).isZero();
+    }
+
+    @Test
+    void aDeltaAgainstAnotherVersionThanTheOneHeldBootstrapsAgainFromTheSnapshot() throws Exception {
+        Fragment v3 = ports(80, 81, 82);
+        inSnapshot(update(HOST, "net-a", 3, v3, "c3"));
+        HostSync sync = sync();
+        sync.bootstrap();
+
+        // Versions 4 and 5 went by (another compiler instance took over: it published 5 whole, then 6 against 5);
+        // the snapshot holds 6 whole, as the compiler writes it before the log.
+        Fragment v5 = ports(80, 81, 82, 443);
+        Fragment v6 = ports(80, 81, 443);
+        snapshot.clear();
+        inSnapshot(update(HOST, "net-a", 6, v6, "c6"));
+        inLog(HOST, delta(6, 5, v5, v6, "c6"));
+        Fragment v7 = ports(81, 443);
+        inLog(HOST, delta(7, 6, v6, v7, "c7"));
+        sync.pollOnce(Duration.ZERO);
+        assertThat(enforcer.kernel).as("nothing applied from a delta it cannot apply").isEqualTo(script(v3));
+        assertThat(meters.counter("egress.agent.delta.gaps").count()).isEqualTo(1.0);
+
+        assertThat(sync.step(Duration.ZERO)).as("the bootstrap, at once").isZero();
+        assertThat(enforcer.kernel).as("the snapshot's version 6").isEqualTo(script(v6));
+        assertThat(lastReport().getTrigger()).isEqualTo(EnforcementTrigger.BOOTSTRAP);
+        assertThat(consumer.position(TP)).as("the tail from the end offset noted before the snapshot read").isEqualTo(nextOffset);
+
+        // The next delta applies to what the snapshot gave.
+        inLog(HOST, delta(7, 6, v6, v7, "c7"));
+        sync.pollOnce(Duration.ZERO);
+        assertThat(enforcer.kernel).isEqualTo(script(v7));
+        assertThat(meters.counter("egress.agent.delta.gaps").count()).isEqualTo(1.0);
+    }
+
+    @Test
+    void aDeltaWhoseResultDoesNotHashToTheUpdatesHashIsAGapNotAnApply() throws Exception {
+        Fragment v3 = ports(80, 81, 82);
+        inSnapshot(update(HOST, "net-a", 3, v3, "c3"));
+        HostSync sync = sync();
+        sync.bootstrap();
+
+        HostUpdate wrong = delta(4, 3, v3, ports(80, 81, 82, 443), "c4");
+        wrong.setFragmentHash(ports(80, 443).hash());
+        inLog(HOST, wrong);
+        sync.pollOnce(Duration.ZERO);
+        assertThat(enforcer.kernel).isEqualTo(script(v3));
+        assertThat(meters.counter("egress.agent.delta.gaps").count()).isEqualTo(1.0);
+    }
+
+    @Test
+    void aDeltaNotNewerThanTheVersionHeldIsIgnoredWhateverItsBase() throws Exception {
+        Fragment v3 = ports(80, 81, 82);
+        inSnapshot(update(HOST, "net-a", 3, v3, "c3"));
+        HostSync sync = sync();
+        sync.bootstrap();
+        int reports = reports().size();
+
+        inLog(HOST, delta(3, 1, ports(80), v3, "c3"));
+        sync.pollOnce(Duration.ZERO);
+        assertThat(reports()).hasSize(reports);
+        assertThat(meters.counter("egress.agent.delta.gaps").count()).isZero();
+    }
+
+    @Test
+    void withKeysAnUnsignedDeltaIsRefusedBeforeItCouldCauseASnapshotRead_aSignedOneIsApplied() throws Exception {
+        updateMac = COMPILER;
+        Fragment v3 = ports(80, 81, 82);
+        inSnapshotSigned(update(HOST, "net-a", 3, v3, "c3"));
+        HostSync sync = sync();
+        sync.bootstrap();
+
+        inLog(HOST, delta(9, 8, ports(1), ports(1, 2), "forged"));
+        Fragment v4 = ports(80, 81, 82, 443);
+        inLog(HOST, COMPILER.sign(delta(4, 3, v3, v4, "c4")));
+        sync.pollOnce(Duration.ZERO);
+        assertThat(enforcer.kernel).isEqualTo(script(v4));
+        assertThat(meters.counter("egress.agent.updates.refused", "reason", "authentication").count()).isEqualTo(1.0);
+        assertThat(meters.counter("egress.agent.delta.gaps").count()).isZero();
+        assertThat(lastReport().getRefused()).extracting(f -> f.getNetworkId() + "@" + f.getVersion()).containsExactly("net-a@9");
+    }
+
+    @Test
+    void aSnapshotHoldingADeltaIsNotAppliedAndTheAgentIsNotReady() {
+        Fragment v3 = ports(80, 81, 82);
+        inSnapshot(delta(4, 3, v3, ports(80, 81, 82, 443), "c4"));
+        enforcer.kernel = "the table a previous agent applied";
+        HostSync sync = sync();
+
+        assertThat(sync.step(Duration.ZERO)).isPositive();
+        assertThat(enforcer.applies).isEmpty();
+        assertThat(sync.readiness().ready()).isFalse();
+        assertThat(sync.readiness().reason()).contains("holds a delta for network net-a v4");
+        assertThat(meters.counter("egress.agent.sync.failures", "reason", "snapshot-invalid").count()).isEqualTo(1.0);
+    }
+
     // ---- topology ------------------------------------------------------------------------------
 
     @Test

@@ -19,7 +19,9 @@ import java.util.Base64;
  * <p>The MAC is HMAC-SHA256 over the update's canonical fields, one per line: a domain tag, host id,
  * network id, version, tombstone, fragment hash, change ids (joined by commas), compiledAt in epoch
  * milliseconds. The fragment itself is covered through its hash: {@link #verify} checks that the
- * fragment it carries hashes to the signed value. Written as {@code hmac-sha256:<keyId>:<base64url>}.
+ * fragment it carries hashes to the signed value. A delta update ({@code delta} set, no fragment) is
+ * signed over the same fields: its delta is covered through the hash of the fragment it gives when
+ * applied to its base, which the reader checks. Written as {@code hmac-sha256:<keyId>:<base64url>}.
  * Deterministic: the same update signed with the same key gives the same bytes (replays compare them).
  */
 public final class UpdateMac {
@@ -71,6 +73,24 @@ public final class UpdateMac {
         if (!keys.enabled()) {
             return;
         }
+        verifySignature(update);
+        String expected = decoded.fragment() == null ? "" : decoded.fragment().hash();
+        if (!decoded.isTombstone() && !expected.equals(update.getFragmentHash())) {
+            throw new RefusedUpdateException("the fragment does not hash to the signed fragmentHash: changed after signing");
+        }
+    }
+
+    /**
+     * Checks the MAC over {@code update}'s signed fields alone, not yet its fragment: what a reader
+     * can check of a delta before it applies it to its base (the whole fragment's hash is checked
+     * after). Without keys every update passes.
+     *
+     * @throws RefusedUpdateException with the reason: no MAC, an unknown key id, or a MAC that does not match
+     */
+    public void verifySignature(HostUpdate update) throws RefusedUpdateException {
+        if (!keys.enabled()) {
+            return;
+        }
         String mac = update.getMac();
         if (mac == null || mac.isEmpty()) {
             throw new RefusedUpdateException("not signed (agents hold update keys: only the compiler's signed updates are applied)");
@@ -95,10 +115,6 @@ public final class UpdateMac {
         }
         if (!MessageDigest.isEqual(given, mac(secret, update))) {
             throw new RefusedUpdateException("MAC does not match (key " + id + "): written by something other than the compiler, or changed");
-        }
-        String expected = decoded.fragment() == null ? "" : decoded.fragment().hash();
-        if (!decoded.isTombstone() && !expected.equals(update.getFragmentHash())) {
-            throw new RefusedUpdateException("the fragment does not hash to the signed fragmentHash: changed after signing");
         }
     }
 

@@ -2,6 +2,7 @@ package io.egressctl.schemas.mapping;
 
 import io.egressctl.core.compile.CompiledRule;
 import io.egressctl.core.compile.Fragment;
+import io.egressctl.core.compile.FragmentDelta;
 import io.egressctl.core.compile.FragmentUpdate;
 import io.egressctl.core.compile.VmAddress;
 import io.egressctl.core.event.Audit;
@@ -238,55 +239,153 @@ public final class EventMapper {
                 .build();
     }
 
+    /**
+     * The update as published with its fragment as a {@link FragmentDelta} against {@code delta}'s base
+     * version of the same (host, network): fragment null, the hash still that of the whole fragment
+     * ({@code u}'s), which a reader checks after applying the delta to its base.
+     */
+    public static HostUpdate toAvroDelta(FragmentUpdate u, FragmentDelta delta, Instant compiledAt) {
+        if (u.isTombstone()) {
+            throw new IllegalArgumentException("a removal has no delta");
+        }
+        return HostUpdate.newBuilder()
+                .setHostId(u.hostId())
+                .setNetworkId(u.networkId())
+                .setVersion(u.version())
+                .setTombstone(false)
+                .setFragment(null)
+                .setFragmentHash(u.hash())
+                .setChangeIds(u.changeIds())
+                .setCompiledAt(compiledAt)
+                .setDelta(io.egressctl.events.FragmentDelta.newBuilder()
+                        .setBaseVersion(delta.baseVersion())
+                        .setDefaultPolicy(io.egressctl.events.DefaultPolicy.valueOf(delta.defaultPolicy().name()))
+                        .setVms(delta.vms().stream().map(EventMapper::toAvro).toList())
+                        .setKeepEstablished(delta.keepEstablished())
+                        .setUpserts(delta.upserts().stream().map(EventMapper::toAvro).toList())
+                        .setRemovedRuleIds(delta.removedRuleIds())
+                        .build())
+                .build();
+    }
+
+    /** True when {@code h} carries its fragment as a delta (it then needs its base to be read: {@link #deltaFromAvro}). */
+    public static boolean isDelta(HostUpdate h) {
+        return h.getDelta() != null;
+    }
+
+    /**
+     * A whole update: a removal, or a version with its whole fragment.
+     *
+     * @throws ValidationException for a delta update ({@link #isDelta}: read it with {@link #deltaFromAvro}
+     *                             against its base), or for an update that is neither a removal nor carries a
+     *                             fragment (never taken for a removal)
+     */
     public static FragmentUpdate fromAvro(HostUpdate h) {
+        if (h.getDelta() != null) {
+            throw new ValidationException("delta", "the update carries a delta against v" + h.getDelta().getBaseVersion()
+                    + ": it needs its base fragment to be read");
+        }
+        if (!h.getTombstone() && h.getFragment() == null) {
+            throw new ValidationException("fragment", "the update is no removal and carries no fragment");
+        }
         Fragment f = h.getFragment() == null ? null : fromAvro(h.getNetworkId(), h.getFragment());
         return new FragmentUpdate(h.getHostId(), h.getNetworkId(), h.getVersion(), h.getTombstone() ? null : f,
                 h.getFragmentHash(), List.copyOf(h.getChangeIds()));
     }
 
+    /** The delta of a {@link #isDelta delta update}, re-validating every address and id as {@link #fromAvro(String, io.egressctl.events.Fragment)} does. */
+    public static FragmentDelta deltaFromAvro(HostUpdate h) {
+        io.egressctl.events.FragmentDelta d = h.getDelta();
+        if (d == null) {
+            throw new ValidationException("delta", "the update carries no delta");
+        }
+        if (h.getTombstone()) {
+            throw new ValidationException("delta", "a removal carries no delta");
+        }
+        try {
+            return new FragmentDelta(d.getBaseVersion(), DefaultPolicy.valueOf(d.getDefaultPolicy().name()),
+                    d.getVms().stream().map(EventMapper::fromAvro).toList(), d.getKeepEstablished(),
+                    d.getUpserts().stream().map(EventMapper::fromAvro).toList(), d.getRemovedRuleIds().stream()
+                    .map(id -> Identifiers.require("removedRuleIds", id)).toList());
+        } catch (ValidationException e) {
+            throw e;
+        } catch (IllegalArgumentException e) {
+            throw new ValidationException("delta", e.getMessage());
+        }
+    }
+
+    /**
+     * A delta update made whole against {@code base}, the fragment of the version the delta names.
+     *
+     * @throws ValidationException when the delta does not apply to {@code base} (a removed rule it does not hold)
+     */
+    public static FragmentUpdate resolve(HostUpdate h, FragmentDelta delta, Fragment base) {
+        Fragment next;
+        try {
+            next = delta.applyTo(base);
+        } catch (IllegalArgumentException e) {
+            throw new ValidationException("delta", e.getMessage());
+        }
+        return new FragmentUpdate(h.getHostId(), h.getNetworkId(), h.getVersion(), next, h.getFragmentHash(), List.copyOf(h.getChangeIds()));
+    }
+
     public static io.egressctl.events.Fragment toAvro(Fragment f) {
         return io.egressctl.events.Fragment.newBuilder()
                 .setDefaultPolicy(io.egressctl.events.DefaultPolicy.valueOf(f.defaultPolicy().name()))
-                .setVms(f.vms().stream().map(v -> io.egressctl.events.VmAddress.newBuilder()
-                        .setVmId(v.vmId()).setIpv4(v.ipv4()).setIpv6(v.ipv6())
-                        .setInterfaceName(v.interfaceName()).setMac(v.mac()).build()).toList())
+                .setVms(f.vms().stream().map(EventMapper::toAvro).toList())
                 .setKeepEstablished(f.keepEstablished())
-                .setRules(f.rules().stream().map(r -> io.egressctl.events.CompiledRule.newBuilder()
-                        .setRuleId(r.ruleId())
-                        .setAction(io.egressctl.events.RuleAction.valueOf(r.action().name()))
-                        .setPriority(r.priority())
-                        .setProtocol(io.egressctl.events.Protocol.valueOf(r.protocol().name()))
-                        .setVmIds(r.vmIds())
-                        .setDestinationCidrs(texts(r.destinationCidrs()))
-                        .setDestinationExceptCidrs(texts(r.destinationExceptCidrs()))
-                        .setStartPort(r.ports() == null ? null : r.ports().start())
-                        .setEndPort(r.ports() == null ? null : r.ports().end())
-                        .setIcmpType(r.icmp() == null ? null : r.icmp().type())
-                        .setIcmpCode(r.icmp() == null ? null : r.icmp().code())
-                        .build()).toList())
+                .setRules(f.rules().stream().map(EventMapper::toAvro).toList())
+                .build();
+    }
+
+    private static io.egressctl.events.VmAddress toAvro(VmAddress v) {
+        return io.egressctl.events.VmAddress.newBuilder()
+                .setVmId(v.vmId()).setIpv4(v.ipv4()).setIpv6(v.ipv6())
+                .setInterfaceName(v.interfaceName()).setMac(v.mac()).build();
+    }
+
+    private static io.egressctl.events.CompiledRule toAvro(CompiledRule r) {
+        return io.egressctl.events.CompiledRule.newBuilder()
+                .setRuleId(r.ruleId())
+                .setAction(io.egressctl.events.RuleAction.valueOf(r.action().name()))
+                .setPriority(r.priority())
+                .setProtocol(io.egressctl.events.Protocol.valueOf(r.protocol().name()))
+                .setVmIds(r.vmIds())
+                .setDestinationCidrs(texts(r.destinationCidrs()))
+                .setDestinationExceptCidrs(texts(r.destinationExceptCidrs()))
+                .setStartPort(r.ports() == null ? null : r.ports().start())
+                .setEndPort(r.ports() == null ? null : r.ports().end())
+                .setIcmpType(r.icmp() == null ? null : r.icmp().type())
+                .setIcmpCode(r.icmp() == null ? null : r.icmp().code())
                 .build();
     }
 
     /** Decodes a fragment, re-validating every address and id (the agent trusts no producer either). */
     public static Fragment fromAvro(String networkId, io.egressctl.events.Fragment f) {
-        List<VmAddress> vms = f.getVms().stream().map(v -> new VmAddress(Identifiers.require("vmId", v.getVmId()),
+        List<VmAddress> vms = f.getVms().stream().map(EventMapper::fromAvro).toList();
+        List<CompiledRule> rules = f.getRules().stream().map(EventMapper::fromAvro).toList();
+        return new Fragment(networkId, DefaultPolicy.valueOf(f.getDefaultPolicy().name()), vms, rules, f.getKeepEstablished());
+    }
+
+    private static VmAddress fromAvro(io.egressctl.events.VmAddress v) {
+        return new VmAddress(Identifiers.require("vmId", v.getVmId()),
                 v.getInterfaceName() == null ? null : Interfaces.requireName("interfaceName", v.getInterfaceName()),
                 Interfaces.optionalMac("mac", v.getMac()),
-                address("ipv4", v.getIpv4(), true), address("ipv6", v.getIpv6(), false))).toList();
-        List<CompiledRule> rules = f.getRules().stream().map(r -> {
-            try {
-                return new CompiledRule(Identifiers.require("ruleId", r.getRuleId()), Action.valueOf(r.getAction().name()),
-                        r.getPriority(), Protocol.valueOf(r.getProtocol().name()), List.copyOf(r.getVmIds()),
-                        cidrs("destinationCidrs", r.getDestinationCidrs()), cidrs("destinationExceptCidrs", r.getDestinationExceptCidrs()),
-                        r.getStartPort() == null ? null : new PortRange(r.getStartPort(), r.getEndPort() == null ? r.getStartPort() : r.getEndPort()),
-                        r.getIcmpType() == null ? null : new IcmpMatch(r.getIcmpType(), r.getIcmpCode() == null ? -1 : r.getIcmpCode()));
-            } catch (ValidationException e) {
-                throw e;
-            } catch (IllegalArgumentException e) {
-                throw new ValidationException("rule", e.getMessage());
-            }
-        }).toList();
-        return new Fragment(networkId, DefaultPolicy.valueOf(f.getDefaultPolicy().name()), vms, rules, f.getKeepEstablished());
+                address("ipv4", v.getIpv4(), true), address("ipv6", v.getIpv6(), false));
+    }
+
+    private static CompiledRule fromAvro(io.egressctl.events.CompiledRule r) {
+        try {
+            return new CompiledRule(Identifiers.require("ruleId", r.getRuleId()), Action.valueOf(r.getAction().name()),
+                    r.getPriority(), Protocol.valueOf(r.getProtocol().name()), List.copyOf(r.getVmIds()),
+                    cidrs("destinationCidrs", r.getDestinationCidrs()), cidrs("destinationExceptCidrs", r.getDestinationExceptCidrs()),
+                    r.getStartPort() == null ? null : new PortRange(r.getStartPort(), r.getEndPort() == null ? r.getStartPort() : r.getEndPort()),
+                    r.getIcmpType() == null ? null : new IcmpMatch(r.getIcmpType(), r.getIcmpCode() == null ? -1 : r.getIcmpCode()));
+        } catch (ValidationException e) {
+            throw e;
+        } catch (IllegalArgumentException e) {
+            throw new ValidationException("rule", e.getMessage());
+        }
     }
 
     private static List<String> texts(List<Cidr> cidrs) {
