@@ -29,13 +29,17 @@ import java.util.concurrent.ThreadLocalRandom;
  *       host update, apply, enforcement report, status. The warm-up creates are deleted before the
  *       measured ones, so create k finds the network holding k rules: the latency by network size
  *       (p50 of the 20 creates around 10, 100 and 1,000 rules) and the ratio of the largest to the
- *       smallest ({@code size_ratio}; NaN when {@code --rules} is too small for two sizes).</li>
+ *       smallest ({@code size_ratio}; NaN when {@code --rules} is too small for two sizes). Beside it,
+ *       what the compiler published for those creates: the bytes of each host update on
+ *       egress.host-updates (a rule-keyed delta once the fragment is large enough) by network size,
+ *       and their ratio ({@code update_bytes_ratio}).</li>
  *   <li>In the same run, Kafka's own produce-to-consume latency on a fresh topic (1 partition,
  *       acks=all, linger.ms=0, one record at a time, a consumer polling in another thread): the
  *       cost of one hop, which the pipeline pays at least three times (rule event, host update,
  *       enforcement report).</li>
  *   <li>Deletes the bench network and the topic (also after a failure), prints p50/p90/p99/max of
- *       both, and ends with {@code summary: applied_p50_ms=<n> applied_p99_ms=<n> kafka_floor_p50_ms=<n> size_ratio=<r>}.</li>
+ *       both, and ends with {@code summary: applied_p50_ms=<n> applied_p99_ms=<n> kafka_floor_p50_ms=<n> size_ratio=<r>
+ *       update_bytes_ratio=<r>}.</li>
  * </ol>
  *
  * Options: {@code --rules N} (1000), {@code --records N} (1000, Kafka floor), {@code --vms-per-host N}
@@ -119,6 +123,10 @@ public final class ApiBench {
         private boolean networkCreated;
         /** Each measured create's latency by the number of rules the network held before it (NaN: failed). */
         private double[] bySize;
+        /** Each measured create's change id (null: failed). */
+        private String[] changeIds;
+        /** End offsets of egress.host-updates before the measured creates. */
+        private Map<org.apache.kafka.common.TopicPartition, Long> updatesFrom;
         /** Creates per by-size figure. */
         private static final int WINDOW = 20;
         /** The network sizes the by-size figures are taken at (issue: 10, 100 and 1,000 rules). */
@@ -131,6 +139,8 @@ public final class ApiBench {
             this.err = err;
             this.api = new ApiClient(env.apiUrl());
         }
+
+        private HostUpdateSizes updateSizes;
 
         int run() {
             Stats applied;
@@ -148,6 +158,7 @@ public final class ApiBench {
                     lastTenth = Stats.of(Arrays.copyOfRange(result[0], result[0].length - tenth, result[0].length));
                 }
                 failures = (int) result[1][0];
+                updateSizes = HostUpdateSizes.read(env.kafkaBootstrap(), env.schemaRegistryUrl(), updatesFrom, env.hosts());
                 floor = kafkaFloor();
             } finally {
                 try {
@@ -183,11 +194,28 @@ public final class ApiBench {
             if (!Double.isNaN(sizeRatio)) {
                 out.printf(Locale.ROOT, "  p50 at %,d rules / p50 at %d rules = %.2fx%n", largestSize, SIZES[0], sizeRatio);
             }
+            // What the compiler published for the same creates: bytes per host update on the log.
+            double bytesSmallest = Double.NaN;
+            double bytesLargest = Double.NaN;
+            for (int size : SIZES) {
+                HostUpdateSizes.Window w = window(size);
+                if (w == null || w.updates() == 0) {
+                    continue;
+                }
+                out.printf(Locale.ROOT, "  host updates on the log for those %d creates at about %,d rules: %d, %.0f bytes each on average "
+                        + "(%d of them deltas)%n", w.creates(), size, w.updates(), w.meanBytes(), w.deltas());
+                bytesSmallest = Double.isNaN(bytesSmallest) ? w.meanBytes() : bytesSmallest;
+                bytesLargest = w.meanBytes();
+            }
+            double bytesRatio = bytesLargest / bytesSmallest;
+            if (!Double.isNaN(bytesRatio)) {
+                out.printf(Locale.ROOT, "  bytes per host update at %,d rules / at %d rules = %.2fx%n", largestSize, SIZES[0], bytesRatio);
+            }
             out.printf(Locale.ROOT, "kafka produce->consume floor (acks=all, linger.ms=0, one record at a time):%n  %s%n", floor.line());
             out.printf(Locale.ROOT, "machine: %d cores, load average %.2f%n", Runtime.getRuntime().availableProcessors(),
                     ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
-            out.printf(Locale.ROOT, "summary: applied_p50_ms=%.1f applied_p99_ms=%.1f kafka_floor_p50_ms=%.1f size_ratio=%.2f%n",
-                    applied.p50(), applied.p99(), floor.p50(), sizeRatio);
+            out.printf(Locale.ROOT, "summary: applied_p50_ms=%.1f applied_p99_ms=%.1f kafka_floor_p50_ms=%.1f size_ratio=%.2f update_bytes_ratio=%.2f%n",
+                    applied.p50(), applied.p99(), floor.p50(), sizeRatio, bytesRatio);
             return failures == 0 ? 0 : 1;
         }
 
@@ -227,6 +255,7 @@ public final class ApiBench {
             out.printf(Locale.ROOT, "creating %d rules one after another with wait=applied (after %d warm-up creates) ...%n", n, warmup);
             double[] ms = new double[n];
             bySize = new double[n];
+            changeIds = new String[n];
             int ok = 0;
             int failures = 0;
             String firstFailure = null;
@@ -237,6 +266,7 @@ public final class ApiBench {
                     // The warm-up rules go again, so that measured create k finds the network holding k
                     // rules: the by-size figures start from an empty network.
                     removeWarmUpRules(warmRules);
+                    updatesFrom = HostUpdateSizes.endOffsets(env.kafkaBootstrap());
                     started = System.nanoTime();
                 }
                 Map<String, Object> rule = Map.of("protocol", i % 2 == 0 ? "tcp" : "udp", "startPort", 1024 + i,
@@ -260,6 +290,7 @@ public final class ApiBench {
                     }
                 }
                 bySize[i - warmup] = r.status() == 201 && status != null && "APPLIED".equals(status.path("status").asString()) ? took : Double.NaN;
+                changeIds[i - warmup] = r.status() == 201 ? r.body().path("changeId").asString(null) : null;
                 int done = i - warmup + 1;
                 if (done % 250 == 0) {
                     out.printf(Locale.ROOT, "  %d/%d (%.0f creates/s)%n", done, n, done / ((System.nanoTime() - started) / 1e9));
@@ -295,6 +326,15 @@ public final class ApiBench {
             int from = Math.max(0, Math.min(size - WINDOW / 2, bySize.length - WINDOW));
             int to = from + WINDOW;
             return Stats.of(Arrays.stream(bySize, from, to).filter(d -> !Double.isNaN(d)).toArray());
+        }
+
+        /** The host updates of the creates {@link #atSize} takes for {@code size}, or null. */
+        private HostUpdateSizes.Window window(int size) {
+            if (updateSizes == null || changeIds == null || changeIds.length < WINDOW || size > changeIds.length) {
+                return null;
+            }
+            int from = Math.max(0, Math.min(size - WINDOW / 2, changeIds.length - WINDOW));
+            return updateSizes.window(Arrays.asList(changeIds).subList(from, from + WINDOW));
         }
 
         private Stats kafkaFloor() {
