@@ -83,7 +83,12 @@ public final class NetnsTopology implements AutoCloseable {
     private final String prefix;
     private final List<String> namespaces = new ArrayList<>();
     private final List<Process> listeners = new ArrayList<>();
-    private final ExecutorService pool = Executors.newFixedThreadPool(8, r -> {
+    /*
+     * Every probe of blocked() at once: a probe of a blocked flow spends its time waiting for its
+     * timeouts (three tries), not on a core, so waves of 8 made a fully blocked check four times as
+     * long; a probe that should pass and loses a try to the burst is tried again.
+     */
+    private final ExecutorService pool = Executors.newFixedThreadPool(Flow.values().length * 3, r -> {
         Thread t = new Thread(r, "netns-probe");
         t.setDaemon(true);
         return t;
