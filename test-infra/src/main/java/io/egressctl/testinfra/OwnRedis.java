@@ -58,6 +58,15 @@ public abstract sealed class OwnRedis implements AutoCloseable {
      * PATH, else the one the local stack unpacked ({@code $EGRESS_HOME/lib/redis/redis-server}, when the
      * stack runs the embedded-redis binary); none of them is a failure saying what to install.
      */
+    /**
+     * A redis-server process of this JVM whatever the infrastructure's source: for tests that wire
+     * Redis servers to each other (a replica of a primary), which containers on their own networks
+     * cannot do at 127.0.0.1.
+     */
+    public static OwnRedis localProcess() {
+        return process(System::getenv);
+    }
+
     static OwnRedis process(Function<String, String> env) {
         Path binary = redisServer(env);
         ServerProcess p = new ServerProcess(binary, Infrastructure.freePort());

@@ -38,18 +38,23 @@ class ChangeWriter {
     private final ChangeTracker tracker;
     private final ChangeWaiters waiters;
     private final UnifiedJedis redis;
+    /** The idempotency claims, counted once Redis's replicas hold them (ack-replicas in REDIS_URL). */
+    private final io.egressctl.rules.config.ReplicatedClaims claims;
     private final String serviceVersion;
     private final Clock clock;
 
     @org.springframework.beans.factory.annotation.Autowired
     ChangeWriter(ChangeTracker tracker, ChangeWaiters waiters, UnifiedJedis redis, EgressProperties props) {
-        this(tracker, waiters, redis, props.serviceVersion(), Clock.systemUTC());
+        this(tracker, waiters, redis, io.egressctl.rules.config.ReplicatedClaims.of(redis, props.redisUrl()), props.serviceVersion(),
+                Clock.systemUTC());
     }
 
-    ChangeWriter(ChangeTracker tracker, ChangeWaiters waiters, UnifiedJedis redis, String serviceVersion, Clock clock) {
+    ChangeWriter(ChangeTracker tracker, ChangeWaiters waiters, UnifiedJedis redis, io.egressctl.rules.config.ReplicatedClaims claims,
+                 String serviceVersion, Clock clock) {
         this.tracker = tracker;
         this.waiters = waiters;
         this.redis = redis;
+        this.claims = claims;
         this.serviceVersion = serviceVersion == null ? "dev" : serviceVersion;
         this.clock = clock;
     }
@@ -175,7 +180,16 @@ class ChangeWriter {
             Claim fresh = entityId == null ? Claim.fresh() : new Claim(newId(), entityId);
             String mine = CANONICAL.writeValueAsString(new ClaimRecord(fingerprint, fresh.changeId(), fresh.entityId(), entityField,
                     clock.millis()));
-            if (redis.set(key, mine, SetParams.setParams().nx().ex(IDEMPOTENCY_TTL.toSeconds())) != null) {
+            boolean claimed;
+            try {
+                claimed = claims.setIfAbsent(key, mine, SetParams.setParams().nx().ex(IDEMPOTENCY_TTL.toSeconds()));
+            } catch (io.egressctl.rules.config.ReplicatedClaims.NotReplicatedException e) {
+                // Nothing published: give the key back (a retry finds it free, or, if this delete is the
+                // one lost, in progress until its lease ends), and answer 503.
+                redis.del(key);
+                throw e;
+            }
+            if (claimed) {
                 return attempt(key, mine, fresh, publish);
             }
             String text = redis.get(key);

@@ -41,6 +41,15 @@ class ProblemHandler {
         return p;
     }
 
+    /** A claim (a network name, an idempotency key) Redis's replicas did not acknowledge in time: nothing was published. */
+    @ExceptionHandler(io.egressctl.rules.config.ReplicatedClaims.NotReplicatedException.class)
+    ProblemDetail notReplicated(io.egressctl.rules.config.ReplicatedClaims.NotReplicatedException e) {
+        ProblemDetail p = problem(HttpStatus.SERVICE_UNAVAILABLE, "NOT_REPLICATED", "nothing was published: " + e.getMessage()
+                + "; retry (with the same Idempotency-Key, if any)");
+        p.setProperty("retryAfterSeconds", 1);
+        return p;
+    }
+
     @ExceptionHandler(ValidationException.class)
     ProblemDetail invalid(ValidationException e) {
         ProblemDetail p = problem(HttpStatus.UNPROCESSABLE_CONTENT, "INVALID", e.getMessage());

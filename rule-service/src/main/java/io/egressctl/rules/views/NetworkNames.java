@@ -36,14 +36,20 @@ public class NetworkNames {
     private final Claims claims;
 
     @Autowired
-    NetworkNames(NetworkViews views, UnifiedJedis redis) {
+    NetworkNames(NetworkViews views, UnifiedJedis redis, io.egressctl.rules.config.EgressProperties props) {
+        this(views, redis, io.egressctl.rules.config.ReplicatedClaims.of(redis, props.redisUrl()));
+    }
+
+    NetworkNames(NetworkViews views, UnifiedJedis redis, io.egressctl.rules.config.ReplicatedClaims replicated) {
         this(views::find, new Claims() {
             @Override
             public String claim(String name, String tenant) {
                 String key = RedisKeys.nameClaim(name);
                 // Never expires: a name stays its first tenant's bare log id, also after that network is
-                // deleted, so another tenant's network of that name always has the scoped id.
-                if ("OK".equals(redis.set(key, tenant, SetParams.setParams().nx()))) {
+                // deleted, so another tenant's network of that name always has the scoped id. Counted once
+                // the replicas hold it (a 503 otherwise, before anything is published): a fail-over must
+                // not give the name to a second tenant while the first one's network uses it.
+                if (replicated.setIfAbsent(key, tenant, SetParams.setParams().nx())) {
                     return tenant;
                 }
                 String holder = redis.get(key);

@@ -51,6 +51,14 @@ class ProblemHandlerTest {
     }
 
     @Test
+    void aClaimTheReplicasDidNotAcknowledgeIsA503ToRetry() {
+        ProblemDetail p = handler.notReplicated(new io.egressctl.rules.config.ReplicatedClaims.NotReplicatedException("on 0 replica(s)"));
+        assertThat(p.getStatus()).isEqualTo(503);
+        assertThat(p.getProperties()).containsEntry("code", "NOT_REPLICATED").containsEntry("retryAfterSeconds", 1);
+        assertThat(p.getDetail()).startsWith("nothing was published: on 0 replica(s)").contains("retry");
+    }
+
+    @Test
     void anUnknownFieldIsNamedWithTheKnownOnes() {
         ProblemDetail p = read("{\"protocol\":\"tcp\",\"dport\":80}");
         assertThat(p.getStatus()).isEqualTo(400);

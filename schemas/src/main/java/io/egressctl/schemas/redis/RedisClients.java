@@ -77,7 +77,11 @@ public final class RedisClients {
     }
 
     private static JedisClientConfig serverConfig(RedisTarget t) {
-        DefaultJedisClientConfig.Builder b = DefaultJedisClientConfig.builder().ssl(t.tls());
+        // A WAIT that times out answers after ack-timeout-ms: the socket must outwait it (Jedis's default
+        // of 2 s equals the default ack timeout, and the read timed out first: a connection error instead
+        // of "not acknowledged").
+        DefaultJedisClientConfig.Builder b = DefaultJedisClientConfig.builder().ssl(t.tls())
+                .socketTimeoutMillis((int) Math.min(Integer.MAX_VALUE, Math.max(2_000, t.ackTimeoutMs() + 2_000)));
         if (t.topology() != RedisTarget.Topology.CLUSTER) {
             b.database(t.database());
         }
