@@ -136,6 +136,7 @@ public final class CompilerPipeline {
     private final MeterRegistry meters;
     private final Timer batchTimer;
     private final Counter fragmentsWritten;
+    private final Counter deltasPublished;
     private final Timer storeTimer;
     /** Counters by topic and outcome, looked up once (a tagged lookup per event is not free). */
     private final Map<String, Counter> eventCounters = new HashMap<>();
@@ -191,6 +192,11 @@ public final class CompilerPipeline {
         this.batchTimer = Timer.builder("egress.compiler.batch").description("decide + compile + store + publish one consumer batch")
                 .publishPercentiles(0.5, 0.99).register(meters);
         this.fragmentsWritten = Counter.builder("egress.compiler.fragments.written").register(meters);
+        this.deltasPublished = Counter.builder("egress.compiler.updates.deltas")
+                .description("host updates published as rule-keyed deltas (the others whole: egress.compiler.fragments.written minus these)")
+                .register(meters);
+        io.micrometer.core.instrument.Gauge.builder("egress.compiler.delta.held-rules", this, p -> p.heldRules)
+                .description("rules held in memory as the bases of the next deltas (at most " + DELTA_HELD_RULES + ")").register(meters);
         this.storeTimer = Timer.builder("egress.compiler.store").description("one batch's Redis round trip(s)").register(meters);
         this.flushTimer = Timer.builder("egress.compiler.flush").description("waiting for the batch's HostUpdates to be acknowledged").register(meters);
     }
@@ -426,6 +432,11 @@ public final class CompilerPipeline {
             throw deadLetterFailure;
         }
         fragmentsWritten.increment(sends.size());
+        for (int i = 0; i < outcomes.size(); i++) {
+            if (outcomes.get(i) != WriteOutcome.STALE && avro.get(i).getDelta() != null) {
+                deltasPublished.increment();
+            }
+        }
         pending.clear();
         pendingTime.clear();
         touched.clear();

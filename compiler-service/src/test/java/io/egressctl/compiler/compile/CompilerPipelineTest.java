@@ -49,13 +49,14 @@ class CompilerPipelineTest {
     final FakeStore store = new FakeStore();
     final MockProducer<String, SpecificRecord> producer = new MockProducer<>(true, null, new StringSerializer(), new AvroSerializer<>(registry));
     final MockProducer<String, byte[]> dlt = new MockProducer<>(true, null, new StringSerializer(), new ByteArraySerializer());
+    final SimpleMeterRegistry meters = new SimpleMeterRegistry();
     final CompilerPipeline pipeline = newPipeline();
     /** Next offset of partition 0 of egress.network-events. */
     long offset;
 
     CompilerPipeline newPipeline() {
         return new CompilerPipeline(store, producer, dlt, CompilerPipeline.eventDeserializer(registry),
-                CompilerPipeline.TopicNames.defaults(), 0, new SimpleMeterRegistry());
+                CompilerPipeline.TopicNames.defaults(), 0, meters);
     }
 
     @Test
@@ -316,6 +317,10 @@ class CompilerPipelineTest {
         io.egressctl.core.compile.Fragment whole = EventMapper.resolve(delta, d, baseFragment).fragment();
         assertThat(whole).isEqualTo(snapshotFragment("h1"));
         assertThat(whole.hash()).isEqualTo(delta.getFragmentHash());
+
+        assertThat(meters.counter("egress.compiler.updates.deltas").count()).as("deltas counted").isGreaterThanOrEqualTo(5.0);
+        assertThat(meters.get("egress.compiler.delta.held-rules").gauge().value()).as("the bases held: h1's fragment")
+                .isEqualTo(CompilerPipeline.DELTA_MIN_RULES + 5);
 
         pipeline.process(List.of(rule(delete("r3"))));
         HostUpdate removal = published("h1").get(published("h1").size() - 1);
