@@ -261,7 +261,7 @@ public final class HostSync implements Runnable {
         this.driftCounter = Counter.builder("egress.agent.drift.repairs")
                 .description("re-applies after the enforced ruleset drifted from the desired one").register(meters);
         this.rebootstraps = Counter.builder("egress.agent.rebootstraps")
-                .description("bootstraps from the snapshot after the consumer's position became invalid").register(meters);
+                .description("bootstraps from the snapshot after the consumer's position became invalid, or a delta update's base was not the version held").register(meters);
         this.deltaGaps = Counter.builder("egress.agent.delta.gaps")
                 .description("delta updates whose base this agent did not hold: read again from the snapshot").register(meters);
         this.flowsEnded = Counter.builder("egress.agent.flows.ended")
