@@ -45,10 +45,12 @@ class CompilerListener implements ConsumerSeekAware {
                      SchemaRegistryClient registry, MeterRegistry meters, PipelineHealth health, RedisLossWatch redisLoss,
                      @Value("${egress.compiler.checkpoint-interval-ms:5000}") long checkpointIntervalMillis,
                      io.egressctl.core.state.Limits limits, io.egressctl.schemas.integrity.UpdateMac mac,
-                     @Value("${egress.compiler.delta-updates:true}") boolean deltaUpdates) {
-        // Deltas on the log (docs/architecture.md, "Host updates as deltas"); off: every update whole.
+                     @Value("${egress.compiler.delta-updates:true}") boolean deltaUpdates,
+                     @Value("${egress.compiler.delta-min-rules:16}") int deltaMinRules) {
+        // Deltas on the log (docs/architecture.md, "Host updates as rule-keyed deltas"); off: every update whole.
         this.pipeline = new CompilerPipeline(store, avroProducer, dltProducer, CompilerPipeline.eventDeserializer(registry),
-                CompilerPipeline.TopicNames.defaults(), checkpointIntervalMillis, meters, limits, mac).deltaUpdates(deltaUpdates);
+                CompilerPipeline.TopicNames.defaults(), checkpointIntervalMillis, meters, limits, mac).deltaUpdates(deltaUpdates)
+                .deltaMinRules(deltaMinRules);
         this.health = health;
         this.redisLoss = redisLoss;
         redisLoss.attach(this::healAfterRedisLoss);

@@ -97,6 +97,9 @@ public final class ControlPlane {
 
     private ControlPlane(Map<String, String> endpoints) {
         stackEnv.putAll(endpoints);
+        // Host updates as deltas wherever one is smaller, not only from 16 rules: every end-to-end test
+        // (the fault suite, the audits, the kernel pipeline) then runs the delta path, gaps included.
+        stackEnv.putIfAbsent("EGRESS_DELTA_MIN_RULES", "1");
         root = Path.of("").toAbsolutePath().getParent();
         runId = random().substring(0, 6);
         workDir = root.resolve("e2e/target/e2e-" + runId);
