@@ -252,6 +252,7 @@ public final class CompilerPipeline {
                 // when the events before it were); events replayed from there write the differences.
                 if (restored.network() != null) {
                     claims.put(e.networkId(), claimsOf(restored));
+                    tenantOf.put(e.networkId(), restored.network().tenantId());
                 }
             }
             TopicPartition tp = new TopicPartition(topics.networkEvents(), p);
@@ -271,6 +272,7 @@ public final class CompilerPipeline {
                 engine.forget(e.getKey());
                 metaJson.remove(e.getKey());
                 claims.remove(e.getKey());
+                tenantOf.remove(e.getKey());
                 return true;
             }
             return false;
@@ -687,10 +689,20 @@ public final class CompilerPipeline {
         NetworkState s = engine.state(networkId);
         if (s.network() == null) {
             ruleJson.remove(networkId);
-            return new ViewWrite(networkId, null, s.version(), "", Map.of(), List.of(), true);
+            // The tenant it was deleted from: its index must lose it, or the deleted network counts
+            // against the tenant's limit of networks for ever.
+            return new ViewWrite(networkId, tenantOf.remove(networkId), s.version(), "", Map.of(), List.of(), true);
         }
+        tenantOf.put(networkId, s.network().tenantId());
         return viewWrite(s);
     }
+
+    /**
+     * The tenant of each live network this instance decides (from its views and the restored
+     * checkpoints), kept after the network is gone until its deleted view is written, so that the
+     * tenant's index drops it.
+     */
+    private final Map<String, String> tenantOf = new HashMap<>();
 
     /**
      * The network's read model as a write: the network without its rules as JSON, plus one hash

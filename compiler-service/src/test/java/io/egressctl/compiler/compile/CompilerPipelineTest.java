@@ -280,6 +280,26 @@ class CompilerPipelineTest {
         assertThat(store.checkpoints.get(0)).isNotEqualTo(checkpoint);
     }
 
+    // ---- the tenant index ----
+
+    @Test
+    void aDeletedNetworkLeavesItsTenantsIndexAlsoWhenRestoredFromACheckpointJustBefore() {
+        pipeline.process(setup());
+        assertThat(store.tenantNetworks.get("acme")).containsExactly("n1");
+        pipeline.process(List.of(rule(new RuleChange("d-net", RuleChange.Operation.NETWORK_DELETED, "n1", null, null, null, null, null, AUDIT))));
+        assertThat(store.tenantNetworks.get("acme")).as("a deleted network no longer counts as the tenant's").isEmpty();
+
+        // Created, checkpointed; a new instance restores it and deletes it as its first change.
+        pipeline.process(List.of(rule(new RuleChange("c-n2", RuleChange.Operation.NETWORK_CREATED, "n2", null, null,
+                new Network("n2", "acme", NetworkKind.BASIC, Cidr.parse("10.0.1.0/24"), null, DefaultPolicy.ALLOW, false, 100), null, null, AUDIT))));
+        pipeline.maybeCheckpoint(true);
+        assertThat(store.tenantNetworks.get("acme")).containsExactly("n2");
+        CompilerPipeline next = newPipeline();
+        next.assign(List.of(new TopicPartition(Topics.NETWORK_EVENTS, 0)));
+        next.process(List.of(rule(new RuleChange("d-n2", RuleChange.Operation.NETWORK_DELETED, "n2", null, null, null, null, null, AUDIT))));
+        assertThat(store.tenantNetworks.get("acme")).isEmpty();
+    }
+
     // ---- rule-keyed deltas on the log ----
 
     /** The network with {@code n} rules for vm1 (h1), each in a batch of its own. */
@@ -568,6 +588,8 @@ class CompilerPipelineTest {
         /** Stored snapshot bytes by host, then network. */
         final Map<String, Map<String, byte[]>> fragments = new HashMap<>();
         final Map<String, Map<String, String>> views = new HashMap<>();
+        /** egress:tenant:T:networks. */
+        final Map<String, java.util.Set<String>> tenantNetworks = new HashMap<>();
         final Map<String, Map<String, String>> changes = new HashMap<>();
         final Map<Integer, String> checkpoints = new HashMap<>();
         /** The host interface index, with the same guards as the Redis script: host, interface -> holder. */
@@ -609,6 +631,14 @@ class CompilerPipelineTest {
                 v.removedFields().forEach(hash::remove);
                 views.put(v.networkId(), hash);
                 viewsWritten.add(true);
+                // The tenant index as RedisSnapshotStore keeps it: a deleted network's view (no JSON) leaves it.
+                if (v.tenantId() != null) {
+                    if (v.json().isEmpty()) {
+                        tenantNetworks.getOrDefault(v.tenantId(), new java.util.TreeSet<>()).remove(v.networkId());
+                    } else {
+                        tenantNetworks.computeIfAbsent(v.tenantId(), t -> new java.util.TreeSet<>()).add(v.networkId());
+                    }
+                }
             }
             batch.changes().forEach(c -> changes.put(c.changeId(), c.fields()));
             for (InterfaceWrite w : batch.interfaces()) {
