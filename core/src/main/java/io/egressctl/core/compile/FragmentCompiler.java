@@ -19,7 +19,8 @@ import java.util.TreeMap;
  */
 public final class FragmentCompiler {
 
-    private static final Comparator<CompiledRule> EVALUATION_ORDER =
+    /** The order a fragment holds its rules in: priority, then rule id. A delta applied keeps it too. */
+    static final Comparator<CompiledRule> EVALUATION_ORDER =
             Comparator.comparingInt(CompiledRule::priority).thenComparing(CompiledRule::ruleId);
 
     /** Fragments by host id; empty when the network does not exist or has no VMs. */

@@ -3,7 +3,6 @@ package io.egressctl.core.compile;
 import io.egressctl.core.model.DefaultPolicy;
 
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
@@ -26,9 +25,6 @@ import java.util.Set;
  */
 public record FragmentDelta(long baseVersion, DefaultPolicy defaultPolicy, List<VmAddress> vms, boolean keepEstablished,
                             List<CompiledRule> upserts, List<String> removedRuleIds) {
-
-    private static final Comparator<CompiledRule> EVALUATION_ORDER =
-            Comparator.comparingInt(CompiledRule::priority).thenComparing(CompiledRule::ruleId);
 
     public FragmentDelta {
         Objects.requireNonNull(defaultPolicy, "defaultPolicy");
@@ -98,7 +94,7 @@ public record FragmentDelta(long baseVersion, DefaultPolicy defaultPolicy, List<
             rules.put(r.ruleId(), r);
         }
         List<CompiledRule> ordered = new ArrayList<>(rules.values());
-        ordered.sort(EVALUATION_ORDER);
+        ordered.sort(FragmentCompiler.EVALUATION_ORDER);
         return new Fragment(base.networkId(), defaultPolicy, vms, ordered, keepEstablished);
     }
 }

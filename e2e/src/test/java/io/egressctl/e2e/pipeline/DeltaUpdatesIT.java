@@ -12,20 +12,14 @@ import io.egressctl.schemas.integrity.UpdateMac;
 import io.egressctl.schemas.mapping.EventMapper;
 import io.egressctl.schemas.registry.HttpSchemaRegistryClient;
 import io.egressctl.schemas.serde.AvroDeserializer;
-import io.egressctl.schemas.serde.AvroSerializer;
 import io.egressctl.schemas.serde.Topics;
 import io.egressctl.schemas.view.RedisKeys;
-import org.apache.avro.specific.SpecificRecord;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerConfig;
-import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
-import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.Test;
 import redis.clients.jedis.UnifiedJedis;
 
@@ -60,14 +54,9 @@ class DeltaUpdatesIT {
         String net = cp.unique("delta");
         int agentPort = cp.startAgentNotWaiting(host, Map.of());
         try {
-            assertThat(ControlPlane.eventually(Duration.ofSeconds(60), () -> ForgedUpdatesIT.readiness(agentPort).contains("\"UP\"")))
-                    .as("the agent is up: %s", ForgedUpdatesIT.readiness(agentPort)).isTrue();
-            ApiClient.Response created = api.post("/api/v1/networks?wait=compiled&timeout=30s", cp.tenantKey(),
-                    Map.of("networkId", net, "guestCidr", "10.54.0.0/24"));
-            assertThat(created.status()).as("%s", created.body()).isEqualTo(201);
-            ApiClient.Response placed = api.put("/api/v1/networks/" + net + "/placements/vm-d?wait=applied&timeout=30s", cp.operatorKey(),
-                    ControlPlane.placement(host, "tap-d1", "10.54.0.11"));
-            assertThat(placed.status()).as("%s", placed.body()).isEqualTo(200);
+            assertThat(ControlPlane.eventually(Duration.ofSeconds(60), () -> ControlPlane.health(agentPort).contains("\"UP\"")))
+                    .as("the agent is up: %s", ControlPlane.health(agentPort)).isTrue();
+            cp.networkWithVm(net, "10.54.0.0/24", "vm-d", host, "tap-d1", "10.54.0.11");
             for (int i = 0; i < 24; i++) {
                 ApiClient.Response r = api.post("/api/v1/networks/" + net + "/egress-rules?wait=compiled&timeout=30s", cp.tenantKey(),
                         Map.of("protocol", "tcp", "startPort", 2000 + i));
@@ -117,13 +106,9 @@ class DeltaUpdatesIT {
                 HostUpdate gap = mac.sign(EventMapper.toAvroDelta(new FragmentUpdate(host, net, version, next, next.hash(), List.of()),
                         FragmentDelta.between(stored.getVersion() + 999, held, next), Instant.now()));
                 String inForce = cp.ruleset(host);
-                long gapsBefore = gaps(agentPort);
-                try (KafkaProducer<String, SpecificRecord> producer = new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG,
-                        cp.env("KAFKA_BOOTSTRAP_SERVERS"), ProducerConfig.ACKS_CONFIG, "all"), new StringSerializer(),
-                        new AvroSerializer<>(new HttpSchemaRegistryClient(cp.env("SCHEMA_REGISTRY_URL"))))) {
-                    producer.send(new ProducerRecord<>(Topics.HOST_UPDATES, host, gap)).get();
-                }
-                assertThat(ControlPlane.eventually(Duration.ofSeconds(30), () -> gaps(agentPort) > gapsBefore))
+                long gapsBefore = (long) ControlPlane.metric(agentPort, "egress.agent.delta.gaps");
+                cp.produce(Topics.HOST_UPDATES, host, gap);
+                assertThat(ControlPlane.eventually(Duration.ofSeconds(30), () -> (long) ControlPlane.metric(agentPort, "egress.agent.delta.gaps") > gapsBefore))
                         .as("the agent counted the gap").isTrue();
                 assertThat(ControlPlane.eventually(Duration.ofSeconds(30), () -> "BOOTSTRAP".equals(redis.hget(RedisKeys.hostApplied(host), "trigger"))))
                         .as("and bootstrapped again from the snapshot: %s", redis.hgetAll(RedisKeys.hostApplied(host))).isTrue();
@@ -151,19 +136,6 @@ class DeltaUpdatesIT {
             }
         }
         return HostState.hashOf(live);
-    }
-
-    /** The agent's egress.agent.delta.gaps counter, from its actuator. */
-    static long gaps(int agentPort) {
-        try {
-            java.net.http.HttpResponse<String> r = java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
-                            URI.create("http://127.0.0.1:" + agentPort + "/actuator/metrics/egress.agent.delta.gaps"))
-                    .timeout(Duration.ofSeconds(5)).build(), java.net.http.HttpResponse.BodyHandlers.ofString());
-            java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"value\":([0-9.]+)").matcher(r.body());
-            return m.find() ? (long) Double.parseDouble(m.group(1)) : -1;
-        } catch (Exception e) {
-            return -1;
-        }
     }
 
     static int partitionOf(ControlPlane cp, String host) {

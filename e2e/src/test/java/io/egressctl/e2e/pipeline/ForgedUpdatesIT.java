@@ -8,15 +8,8 @@ import io.egressctl.core.model.DefaultPolicy;
 import io.egressctl.e2e.support.ControlPlane;
 import io.egressctl.events.HostUpdate;
 import io.egressctl.schemas.mapping.EventMapper;
-import io.egressctl.schemas.registry.HttpSchemaRegistryClient;
-import io.egressctl.schemas.serde.AvroSerializer;
 import io.egressctl.schemas.serde.Topics;
 import io.egressctl.schemas.view.RedisKeys;
-import org.apache.avro.specific.SpecificRecord;
-import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerConfig;
-import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import redis.clients.jedis.UnifiedJedis;
@@ -50,12 +43,7 @@ class ForgedUpdatesIT {
         String host = cp.unique("forged-h");
         String net = cp.unique("forged");
         cp.startAgent(host);
-        ApiClient.Response created = api.post("/api/v1/networks?wait=compiled&timeout=30s", cp.tenantKey(),
-                Map.of("networkId", net, "guestCidr", "10.53.0.0/24"));
-        assertThat(created.status()).as("%s", created.body()).isEqualTo(201);
-        ApiClient.Response placed = api.put("/api/v1/networks/" + net + "/placements/vm-f?wait=applied&timeout=30s", cp.operatorKey(),
-                ControlPlane.placement(host, "tap-f1", "10.53.0.11"));
-        assertThat(placed.status()).as("%s", placed.body()).isEqualTo(200);
+        cp.networkWithVm(net, "10.53.0.0/24", "vm-f", host, "tap-f1", "10.53.0.11");
         ApiClient.Response rule = api.post("/api/v1/networks/" + net + "/egress-rules?wait=applied&timeout=30s", cp.tenantKey(),
                 Map.of("protocol", "tcp", "startPort", 25));
         assertThat(rule.body().get("status").get("status").asString()).as("%s", rule.body()).isEqualTo("APPLIED");
@@ -65,11 +53,7 @@ class ForgedUpdatesIT {
         // 1. Anything that can write to Kafka publishes an "open everything" update with a huge version.
         Fragment open = new Fragment(net, DefaultPolicy.ALLOW, List.of(new VmAddress("vm-f", "tap-f1", null, "10.53.0.11", null)), List.of());
         HostUpdate forged = EventMapper.toAvro(new FragmentUpdate(host, net, 1_000_000, open, open.hash(), List.of()), Instant.now());
-        try (KafkaProducer<String, SpecificRecord> producer = new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG,
-                cp.env("KAFKA_BOOTSTRAP_SERVERS"), ProducerConfig.ACKS_CONFIG, "all"), new StringSerializer(),
-                new AvroSerializer<>(new HttpSchemaRegistryClient(cp.env("SCHEMA_REGISTRY_URL"))))) {
-            producer.send(new ProducerRecord<>(Topics.HOST_UPDATES, host, forged)).get();
-        }
+        cp.produce(Topics.HOST_UPDATES, host, forged);
         try (UnifiedJedis redis = new UnifiedJedis(URI.create(cp.env("REDIS_URL")))) {
             assertThat(ControlPlane.eventually(Duration.ofSeconds(30), () -> String.valueOf(
                     redis.hget(RedisKeys.hostApplied(host), "refused")).contains("not authenticated")))
@@ -99,27 +83,16 @@ class ForgedUpdatesIT {
             redis.hset(key, field, bytes);
             cp.stopAgent(host, true);
             int port = cp.startAgentNotWaiting(host, Map.of());
-            assertThat(ControlPlane.eventually(Duration.ofSeconds(60), () -> readiness(port).contains("not signed by the compiler")))
-                    .as("the restarted agent holds: %s", readiness(port)).isTrue();
+            assertThat(ControlPlane.eventually(Duration.ofSeconds(60), () -> ControlPlane.health(port).contains("not signed by the compiler")))
+                    .as("the restarted agent holds: %s", ControlPlane.health(port)).isTrue();
             assertThat(cp.ruleset(host)).as("the ruleset in force is kept").isEqualTo(afterNext);
 
             redis.hset(key, field, real); // what ./egressctl rebuild would write back
-            assertThat(ControlPlane.eventually(Duration.ofSeconds(60), () -> readiness(port).contains("\"UP\"")))
-                    .as("ready again: %s", readiness(port)).isTrue();
+            assertThat(ControlPlane.eventually(Duration.ofSeconds(60), () -> ControlPlane.health(port).contains("\"UP\"")))
+                    .as("ready again: %s", ControlPlane.health(port)).isTrue();
             assertThat(cp.ruleset(host)).isEqualTo(afterNext);
         } finally {
             cp.stopAgent(host, false);
-        }
-    }
-
-    static String readiness(int port) {
-        try {
-            java.net.http.HttpResponse<String> r = java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
-                    URI.create("http://127.0.0.1:" + port + "/actuator/health")).timeout(Duration.ofSeconds(5)).build(),
-                    java.net.http.HttpResponse.BodyHandlers.ofString());
-            return r.body();
-        } catch (Exception e) {
-            return "unreachable: " + e;
         }
     }
 }

@@ -1,7 +1,14 @@
 package io.egressctl.e2e.support;
 
 import io.egressctl.cli.api.ApiClient;
+import io.egressctl.schemas.registry.HttpSchemaRegistryClient;
+import io.egressctl.schemas.serde.AvroSerializer;
 import io.egressctl.testinfra.Infrastructure;
+import org.apache.avro.specific.SpecificRecord;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.StringSerializer;
 
 import java.io.IOException;
 import java.net.ServerSocket;
@@ -181,6 +188,62 @@ public final class ControlPlane {
         body.put("interfaceName", interfaceName);
         body.put("ipv4", ipv4);
         return body;
+    }
+
+    /**
+     * Creates network {@code networkId} ({@code guestCidr}, the tenant's) and places one VM on it,
+     * {@code vmId} on {@code hostId} at {@code interfaceName} and {@code ipv4}, waiting until the
+     * placement is applied (the host's agent must be running).
+     */
+    public void networkWithVm(String networkId, String guestCidr, String vmId, String hostId, String interfaceName, String ipv4) {
+        ApiClient.Response created = api().post("/api/v1/networks?wait=compiled&timeout=30s", tenantKey,
+                Map.of("networkId", networkId, "guestCidr", guestCidr));
+        if (created.status() != 201) {
+            throw new IllegalStateException("network " + networkId + " not created: " + created.status() + " " + created.body());
+        }
+        ApiClient.Response placed = api().put("/api/v1/networks/" + networkId + "/placements/" + vmId + "?wait=applied&timeout=30s",
+                operatorKey, placement(hostId, interfaceName, ipv4));
+        if (placed.status() != 200) {
+            throw new IllegalStateException("vm " + vmId + " not placed: " + placed.status() + " " + placed.body());
+        }
+    }
+
+    /**
+     * Writes {@code value} to {@code topic} under {@code key} as any producer with access to Kafka
+     * could (Avro, the registry's wire format, acks=all), bypassing the services: how tests forge
+     * or inject events.
+     */
+    public void produce(String topic, String key, SpecificRecord value) {
+        try (KafkaProducer<String, SpecificRecord> producer = new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG,
+                env("KAFKA_BOOTSTRAP_SERVERS"), ProducerConfig.ACKS_CONFIG, "all"), new StringSerializer(),
+                new AvroSerializer<>(new HttpSchemaRegistryClient(env("SCHEMA_REGISTRY_URL"))))) {
+            producer.send(new ProducerRecord<>(topic, key, value)).get();
+        } catch (Exception e) {
+            throw new IllegalStateException("cannot write to " + topic, e);
+        }
+    }
+
+    /** The body of the process on {@code port}'s /actuator/health, or why it could not be read. */
+    public static String health(int port) {
+        return get(port, "/actuator/health");
+    }
+
+    /** The value of meter {@code name} of the process on {@code port} (its actuator), or -1 when it cannot be read. */
+    public static double metric(int port, String name) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"value\":([0-9.E-]+)").matcher(get(port, "/actuator/metrics/" + name));
+        return m.find() ? Double.parseDouble(m.group(1)) : -1;
+    }
+
+    private static String get(int port, String path) {
+        try {
+            return HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+                    .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString()).body();
+        } catch (IOException e) {
+            return "unreachable: " + e;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return "interrupted";
+        }
     }
 
     /** Starts a dry-run agent for {@code hostId} and waits until its first snapshot is applied. */

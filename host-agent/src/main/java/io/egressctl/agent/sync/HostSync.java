@@ -689,11 +689,16 @@ public final class HostSync implements Runnable {
         }
         FragmentUpdate u;
         try {
-            u = EventMapper.isDelta(update) ? resolveDelta(update) : EventMapper.fromAvro(update);
-            if (u == null) {
-                return false; // a delta of a version not newer than the one held
+            if (EventMapper.isDelta(update)) {
+                // resolveDelta checks the signature, and the resolved fragment against the signed hash, itself.
+                u = resolveDelta(update);
+                if (u == null) {
+                    return false; // a delta of a version not newer than the one held
+                }
+            } else {
+                u = EventMapper.fromAvro(update);
+                updateMac.verify(update, u);
             }
-            updateMac.verify(update, u);
         } catch (UpdateMac.RefusedUpdateException e) {
             // Before the state sees it: a forged update with a high version must not hide later real ones.
             String network = update.getNetworkId();

@@ -618,15 +618,28 @@ class HostSyncTest {
                 io.egressctl.core.compile.FragmentDelta.between(base, baseFragment, next), Instant.parse("2024-01-01T00:00:00Z"));
     }
 
-    @Test
-    void aDeltaAgainstTheVersionHeldIsAppliedToItAndReportedAsAnyUpdate() throws Exception {
-        Fragment v3 = ports(80, 81, 82);
-        inSnapshot(update(HOST, "net-a", 3, v3, "c3"));
+    /** net-a at version 3, the base of the delta tests: three deny rules. */
+    static final Fragment V3 = ports(80, 81, 82);
+
+    /** An agent bootstrapped from a snapshot holding net-a {@link #V3} (signed, with the compiler's keys, when asked). */
+    private HostSync bootstrappedAtV3(boolean withKeys) throws Exception {
+        if (withKeys) {
+            updateMac = COMPILER;
+            inSnapshotSigned(update(HOST, "net-a", 3, V3, "c3"));
+        } else {
+            inSnapshot(update(HOST, "net-a", 3, V3, "c3"));
+        }
         HostSync sync = sync();
         sync.bootstrap();
+        return sync;
+    }
+
+    @Test
+    void aDeltaAgainstTheVersionHeldIsAppliedToItAndReportedAsAnyUpdate() throws Exception {
+        HostSync sync = bootstrappedAtV3(false);
 
         Fragment v4 = ports(80, 81, 82, 443);
-        inLog(HOST, delta(4, 3, v3, v4, "c4"));
+        inLog(HOST, delta(4, 3, V3, v4, "c4"));
         sync.pollOnce(Duration.ZERO);
         assertThat(enforcer.kernel).isEqualTo(script(v4));
         assertThat(lastReport().getChangeIds()).containsExactly("c4");
@@ -645,10 +658,7 @@ class HostSyncTest {
 
     @Test
     void aDeltaAgainstAnotherVersionThanTheOneHeldBootstrapsAgainFromTheSnapshot() throws Exception {
-        Fragment v3 = ports(80, 81, 82);
-        inSnapshot(update(HOST, "net-a", 3, v3, "c3"));
-        HostSync sync = sync();
-        sync.bootstrap();
+        HostSync sync = bootstrappedAtV3(false);
 
         // Versions 4 and 5 went by (another compiler instance took over: it published 5 whole, then 6 against 5);
         // the snapshot holds 6 whole, as the compiler writes it before the log.
@@ -660,7 +670,7 @@ class HostSyncTest {
         Fragment v7 = ports(81, 443);
         inLog(HOST, delta(7, 6, v6, v7, "c7"));
         sync.pollOnce(Duration.ZERO);
-        assertThat(enforcer.kernel).as("nothing applied from a delta it cannot apply").isEqualTo(script(v3));
+        assertThat(enforcer.kernel).as("nothing applied from a delta it cannot apply").isEqualTo(script(V3));
         assertThat(meters.counter("egress.agent.delta.gaps").count()).isEqualTo(1.0);
 
         assertThat(sync.step(Duration.ZERO)).as("the bootstrap, at once").isZero();
@@ -677,28 +687,22 @@ class HostSyncTest {
 
     @Test
     void aDeltaWhoseResultDoesNotHashToTheUpdatesHashIsAGapNotAnApply() throws Exception {
-        Fragment v3 = ports(80, 81, 82);
-        inSnapshot(update(HOST, "net-a", 3, v3, "c3"));
-        HostSync sync = sync();
-        sync.bootstrap();
+        HostSync sync = bootstrappedAtV3(false);
 
-        HostUpdate wrong = delta(4, 3, v3, ports(80, 81, 82, 443), "c4");
+        HostUpdate wrong = delta(4, 3, V3, ports(80, 81, 82, 443), "c4");
         wrong.setFragmentHash(ports(80, 443).hash());
         inLog(HOST, wrong);
         sync.pollOnce(Duration.ZERO);
-        assertThat(enforcer.kernel).isEqualTo(script(v3));
+        assertThat(enforcer.kernel).isEqualTo(script(V3));
         assertThat(meters.counter("egress.agent.delta.gaps").count()).isEqualTo(1.0);
     }
 
     @Test
     void aDeltaNotNewerThanTheVersionHeldIsIgnoredWhateverItsBase() throws Exception {
-        Fragment v3 = ports(80, 81, 82);
-        inSnapshot(update(HOST, "net-a", 3, v3, "c3"));
-        HostSync sync = sync();
-        sync.bootstrap();
+        HostSync sync = bootstrappedAtV3(false);
         int reports = reports().size();
 
-        inLog(HOST, delta(3, 1, ports(80), v3, "c3"));
+        inLog(HOST, delta(3, 1, ports(80), V3, "c3"));
         sync.pollOnce(Duration.ZERO);
         assertThat(reports()).hasSize(reports);
         assertThat(meters.counter("egress.agent.delta.gaps").count()).isZero();
@@ -706,15 +710,11 @@ class HostSyncTest {
 
     @Test
     void withKeysAnUnsignedDeltaIsRefusedBeforeItCouldCauseASnapshotRead_aSignedOneIsApplied() throws Exception {
-        updateMac = COMPILER;
-        Fragment v3 = ports(80, 81, 82);
-        inSnapshotSigned(update(HOST, "net-a", 3, v3, "c3"));
-        HostSync sync = sync();
-        sync.bootstrap();
+        HostSync sync = bootstrappedAtV3(true);
 
         inLog(HOST, delta(9, 8, ports(1), ports(1, 2), "forged"));
         Fragment v4 = ports(80, 81, 82, 443);
-        inLog(HOST, COMPILER.sign(delta(4, 3, v3, v4, "c4")));
+        inLog(HOST, COMPILER.sign(delta(4, 3, V3, v4, "c4")));
         sync.pollOnce(Duration.ZERO);
         assertThat(enforcer.kernel).isEqualTo(script(v4));
         assertThat(meters.counter("egress.agent.updates.refused", "reason", "authentication").count()).isEqualTo(1.0);
@@ -724,8 +724,7 @@ class HostSyncTest {
 
     @Test
     void aSnapshotHoldingADeltaIsNotAppliedAndTheAgentIsNotReady() {
-        Fragment v3 = ports(80, 81, 82);
-        inSnapshot(delta(4, 3, v3, ports(80, 81, 82, 443), "c4"));
+        inSnapshot(delta(4, 3, V3, ports(80, 81, 82, 443), "c4"));
         enforcer.kernel = "the table a previous agent applied";
         HostSync sync = sync();
 
