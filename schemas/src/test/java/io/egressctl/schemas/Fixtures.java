@@ -87,6 +87,6 @@ public final class Fixtures {
     public static EnforcementReport nack() {
         return new EnforcementReport("host-1", EnforcementStatus.NACK, EnforcementTrigger.UPDATE,
                 List.of(new AppliedFragment("net-1", 11L)), "sha256:last-good", List.of("chg-1"),
-                "nft: syntax error, unexpected junk", 1234L, "nftables", 2L, T0, List.of(), List.of());
+                "nft: syntax error, unexpected junk", 1234L, "nftables", 2L, T0, List.of(), List.of(), null);
     }
 }

@@ -135,6 +135,10 @@ public final class WaitersBench {
     record Sample(double heapMb, int threads, int waiters) {
     }
 
+    /** Signs the reports this bench writes as its host's agent, with the stack's update keys (the compiler folds only signed ones). */
+    static final io.egressctl.schemas.integrity.ReportMac REPORTS =
+            new io.egressctl.schemas.integrity.ReportMac(io.egressctl.schemas.integrity.UpdateKeys.fromEnvironment());
+
     /** An agent's ACK of holding nothing: no fragment, the hash of an empty host. */
     static EnforcementReport emptyReport(String host, Instant at) {
         return EnforcementReport.newBuilder().setHostId(host).setStatus(EnforcementStatus.ACK)
@@ -341,7 +345,7 @@ public final class WaitersBench {
 
         private void ack(Producer<String, SpecificRecord> p, long version) {
             try {
-                p.send(new ProducerRecord<>(Topics.ENFORCEMENT_REPORTS, host, ackReport(version))).get(30, TimeUnit.SECONDS);
+                p.send(new ProducerRecord<>(Topics.ENFORCEMENT_REPORTS, host, REPORTS.sign(ackReport(version)))).get(30, TimeUnit.SECONDS);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new IllegalStateException("interrupted", e);
@@ -360,7 +364,7 @@ public final class WaitersBench {
                     // The host has no agent: it reports, as one would, that it holds nothing now. Its last report
                     // would otherwise keep the bench's version, and audit verify (and chaos) list it as drifted.
                     try (Producer<String, SpecificRecord> p = reportProducer(0)) {
-                        p.send(new ProducerRecord<>(Topics.ENFORCEMENT_REPORTS, host, emptyReport(host, Instant.now()))).get(30, TimeUnit.SECONDS);
+                        p.send(new ProducerRecord<>(Topics.ENFORCEMENT_REPORTS, host, REPORTS.sign(emptyReport(host, Instant.now())))).get(30, TimeUnit.SECONDS);
                     } catch (InterruptedException e) {
                         Thread.currentThread().interrupt();
                     } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {

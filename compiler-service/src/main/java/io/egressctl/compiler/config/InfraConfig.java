@@ -54,6 +54,12 @@ class InfraConfig {
         return new io.egressctl.schemas.integrity.UpdateMac(keys);
     }
 
+    /** Checks the agents' enforcement reports with the same keys (EnforcementReportListener). */
+    @Bean
+    io.egressctl.schemas.integrity.ReportMac reportMac(io.egressctl.schemas.integrity.UpdateMac updateMac) {
+        return new io.egressctl.schemas.integrity.ReportMac(updateMac.keys());
+    }
+
     @Bean
     SchemaRegistryClient schemaRegistryClient(EgressProperties props) {
         return new HttpSchemaRegistryClient(props.schemaRegistryUrl());

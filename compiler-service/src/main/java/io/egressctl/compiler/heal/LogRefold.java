@@ -71,6 +71,7 @@ public final class LogRefold {
     private final CompilerPipeline.TopicNames topics;
     private final String reportsTopic;
     private final Duration timeout;
+    private final boolean acceptUnsignedReports;
 
     /**
      * @param consumers new, unsubscribed consumers of raw records (no group, no auto commit); closed after use
@@ -78,17 +79,20 @@ public final class LogRefold {
     public LogRefold(UnifiedJedis redis, SnapshotStore store, Supplier<Consumer<String, byte[]>> consumers, SchemaRegistryClient registry,
                      CompilerPipeline.TopicNames topics, String reportsTopic, Duration timeout) {
         this(redis, store, consumers, registry, topics, reportsTopic, timeout, io.egressctl.core.state.Limits.defaults(),
-                new UpdateMac(UpdateKeys.NONE));
+                new UpdateMac(UpdateKeys.NONE), false);
     }
 
     /**
      * @param limits the operator's limits, as the live pipeline decides under them (a re-fold under
      *               others could decide the log differently)
-     * @param mac    signs the host updates it writes to the snapshot, as the live pipeline does
+     * @param mac    signs the host updates it writes to the snapshot, as the live pipeline does; with keys,
+     *               only the enforcement reports signed with them are folded, as the live listener does
+     * @param acceptUnsignedReports folds unsigned reports too, as the live listener with the same setting
      */
     public LogRefold(UnifiedJedis redis, SnapshotStore store, Supplier<Consumer<String, byte[]>> consumers, SchemaRegistryClient registry,
                      CompilerPipeline.TopicNames topics, String reportsTopic, Duration timeout, io.egressctl.core.state.Limits limits,
-                     UpdateMac mac) {
+                     UpdateMac mac, boolean acceptUnsignedReports) {
+        this.acceptUnsignedReports = acceptUnsignedReports;
         this.limits = limits;
         this.mac = mac;
         this.redis = redis;
@@ -178,7 +182,9 @@ public final class LogRefold {
      */
     public long[] reports() {
         InMemoryApplied applied = new InMemoryApplied();
-        EnforcementReportListener fold = new EnforcementReportListener(applied.store, registry, new io.egressctl.compiler.compile.PipelineHealth(new SimpleMeterRegistry()));
+        SimpleMeterRegistry meters = new SimpleMeterRegistry();
+        EnforcementReportListener fold = new EnforcementReportListener(applied.store, registry, new io.egressctl.compiler.compile.PipelineHealth(meters),
+                new io.egressctl.schemas.integrity.ReportMac(mac.keys()), acceptUnsignedReports, meters);
         long count = 0;
         try (Consumer<String, byte[]> consumer = consumers.get()) {
             List<PartitionInfo> infos = consumer.partitionsFor(reportsTopic);

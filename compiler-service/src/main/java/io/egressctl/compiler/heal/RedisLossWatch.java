@@ -100,14 +100,15 @@ public class RedisLossWatch implements HealthIndicator, DisposableBean {
                    @Value("${spring.kafka.bootstrap-servers}") String bootstrap,
                    @Value("${egress.compiler.heal.check-interval-ms:1000}") long intervalMillis,
                    @Value("${egress.compiler.heal.timeout-s:240}") long timeoutSeconds,
-                   io.egressctl.core.state.Limits limits, io.egressctl.schemas.integrity.UpdateMac mac) {
+                   io.egressctl.core.state.Limits limits, io.egressctl.schemas.integrity.UpdateMac mac,
+                   @Value("${egress.compiler.accept-unsigned-reports:false}") boolean acceptUnsignedReports) {
         this.redis = redis;
         this.markers = new RebuildMarkers(redis);
         this.bootstrap = bootstrap;
         this.partitions = props.partitions();
         this.intervalMillis = intervalMillis;
         this.refold = new LogRefold(redis, store, this::consumer, registry, CompilerPipeline.TopicNames.defaults(),
-                Topics.ENFORCEMENT_REPORTS, Duration.ofSeconds(timeoutSeconds), limits, mac);
+                Topics.ENFORCEMENT_REPORTS, Duration.ofSeconds(timeoutSeconds), limits, mac, acceptUnsignedReports);
     }
 
     /**

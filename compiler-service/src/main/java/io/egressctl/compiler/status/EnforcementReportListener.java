@@ -8,13 +8,18 @@ import io.egressctl.events.EnforcementReport;
 import io.egressctl.events.EnforcementStatus;
 import io.egressctl.events.RefusedFragment;
 import io.egressctl.events.UnenforcedVm;
+import io.egressctl.schemas.integrity.ReportMac;
 import io.egressctl.schemas.registry.SchemaRegistryClient;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.egressctl.schemas.serde.AvroDeserializer;
 import io.egressctl.schemas.serde.Topics;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.common.errors.SerializationException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.beans.factory.annotation.Value;
 import org.springframework.kafka.annotation.KafkaListener;
 import org.springframework.stereotype.Component;
 import tools.jackson.databind.json.JsonMapper;
@@ -39,6 +44,12 @@ import java.util.Map;
  * and the network versions it refused while it applied the others in the field {@code refused}
  * ({@code [{"networkId":..,"version":..,"reason":..}]}; such a network's {@code v:} field is the
  * version it keeps in force, or absent when it never held one).
+ *
+ * <p>With update keys ({@code EGRESS_UPDATE_KEYS}) only reports an agent signed with one of them are
+ * folded ({@link ReportMac}): a report written by anything else that reaches Kafka, however it claims
+ * a host applied a change, is refused, counted ({@code egress.compiler.reports.refused}) and logged,
+ * and changes nothing. {@code acceptUnsigned} lets unsigned reports in (agents older than signed
+ * reports, during their upgrade); a signed report that does not verify is refused either way.
  */
 @Component
 public class EnforcementReportListener {
@@ -55,14 +66,40 @@ public class EnforcementReportListener {
 
     static final String ID = "enforcement-status";
 
+    /** At most one warning per this many milliseconds about refused reports (a fleet of old agents must not flood the log). */
+    private static final long WARN_EVERY_MILLIS = 10_000;
+
     private final SnapshotStore store;
     private final AvroDeserializer<EnforcementReport> deserializer;
     private final PipelineHealth health;
+    private final ReportMac reportMac;
+    private final boolean acceptUnsigned;
+    private final Counter refusedUnsigned;
+    private final Counter refusedMac;
+    private long lastWarnAt;
+    private long refusedSinceWarn;
 
-    public EnforcementReportListener(SnapshotStore store, SchemaRegistryClient registry, PipelineHealth health) {
+    @Autowired
+    public EnforcementReportListener(SnapshotStore store, SchemaRegistryClient registry, PipelineHealth health, ReportMac reportMac,
+                                     @Value("${egress.compiler.accept-unsigned-reports:false}") boolean acceptUnsigned,
+                                     MeterRegistry meters) {
         this.store = store;
         this.deserializer = new AvroDeserializer<>(registry, EnforcementReport.class);
         this.health = health;
+        this.reportMac = reportMac;
+        this.acceptUnsigned = acceptUnsigned;
+        this.refusedUnsigned = refused(meters, "unsigned");
+        this.refusedMac = refused(meters, "mac");
+        if (reportMac.enabled() && acceptUnsigned) {
+            log.warn("egress.compiler.accept-unsigned-reports is on: unsigned enforcement reports count (signed ones are checked);"
+                    + " turn it off once every agent signs its reports");
+        }
+    }
+
+    private static Counter refused(MeterRegistry meters, String reason) {
+        return Counter.builder("egress.compiler.reports.refused").tag("reason", reason)
+                .description("enforcement reports not folded into the hosts' applied state: unsigned, or a MAC that does not verify")
+                .register(meters);
     }
 
     /**
@@ -82,6 +119,9 @@ public class EnforcementReportListener {
                     throw e;
                 }
                 log.warn("skipping undecodable report {}-{}@{}: {}", record.topic(), record.partition(), record.offset(), e.getMessage());
+                continue;
+            }
+            if (!authentic(r, record)) {
                 continue;
             }
             Map<String, String> fields = new LinkedHashMap<>();
@@ -105,6 +145,28 @@ public class EnforcementReportListener {
             }
         }
         health.succeeded(ID);
+    }
+
+    /** True when {@code r} may be folded: no keys, a MAC that verifies, or no MAC while unsigned reports are accepted. */
+    private boolean authentic(EnforcementReport r, ConsumerRecord<String, byte[]> record) {
+        if (!reportMac.enabled() || (acceptUnsigned && (r.getMac() == null || r.getMac().isEmpty()))) {
+            return true;
+        }
+        try {
+            reportMac.verify(r);
+            return true;
+        } catch (ReportMac.RefusedReportException e) {
+            (r.getMac() == null || r.getMac().isEmpty() ? refusedUnsigned : refusedMac).increment();
+            refusedSinceWarn++;
+            long now = System.currentTimeMillis();
+            if (now - lastWarnAt >= WARN_EVERY_MILLIS) {
+                log.warn("refused {} enforcement report(s) since the last warning; this one {} for host {} at {}-{}@{}: {}",
+                        refusedSinceWarn, r.getStatus(), r.getHostId(), record.topic(), record.partition(), record.offset(), e.getMessage());
+                lastWarnAt = now;
+                refusedSinceWarn = 0;
+            }
+            return false;
+        }
     }
 
     /** The report's refused network versions as JSON ({@code [{"networkId":..,"version":..,"reason":..}]}), in the report's order. */

@@ -228,7 +228,9 @@ class RedisLossHealIT {
     }
 
     private static void foldReports(SnapshotStore store) {
-        EnforcementReportListener fold = new EnforcementReportListener(store, registry, new io.egressctl.compiler.compile.PipelineHealth(new io.micrometer.core.instrument.simple.SimpleMeterRegistry()));
+        io.micrometer.core.instrument.simple.SimpleMeterRegistry meters = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+        EnforcementReportListener fold = new EnforcementReportListener(store, registry, new io.egressctl.compiler.compile.PipelineHealth(meters),
+                new io.egressctl.schemas.integrity.ReportMac(io.egressctl.schemas.integrity.UpdateKeys.NONE), false, meters);
         try (Consumer<String, byte[]> c = consumer(500)) {
             List<TopicPartition> tps = List.of(new TopicPartition(REPORTS, 0), new TopicPartition(REPORTS, 1));
             c.assign(tps);

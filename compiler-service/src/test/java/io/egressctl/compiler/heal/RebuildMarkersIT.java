@@ -89,7 +89,7 @@ class RebuildMarkersIT {
                 new io.egressctl.schemas.registry.HttpSchemaRegistryClient(Infrastructure.get().env("SCHEMA_REGISTRY_URL")),
                 new io.egressctl.compiler.config.EgressProperties(null, null, 3, null), Infrastructure.get().env("KAFKA_BOOTSTRAP_SERVERS"),
                 60_000, 30, io.egressctl.core.state.Limits.defaults(),
-                new io.egressctl.schemas.integrity.UpdateMac(io.egressctl.schemas.integrity.UpdateKeys.NONE));
+                new io.egressctl.schemas.integrity.UpdateMac(io.egressctl.schemas.integrity.UpdateKeys.NONE), false);
     }
 
     @Test

@@ -6,6 +6,8 @@ import io.egressctl.events.EnforcementReport;
 import io.egressctl.events.EnforcementStatus;
 import io.egressctl.events.EnforcementTrigger;
 import io.egressctl.events.UnenforcedVm;
+import io.egressctl.schemas.integrity.ReportMac;
+import io.egressctl.schemas.integrity.UpdateKeys;
 import io.egressctl.schemas.registry.InMemorySchemaRegistryClient;
 import io.egressctl.schemas.serde.AvroSerializer;
 import io.egressctl.schemas.serde.Topics;
@@ -30,8 +32,13 @@ class EnforcementReportListenerTest {
     private final InMemorySchemaRegistryClient registry = new InMemorySchemaRegistryClient();
     private final AvroSerializer<EnforcementReport> serializer = new AvroSerializer<>(registry);
     private final HashStore store = new HashStore();
-    private final EnforcementReportListener listener = new EnforcementReportListener(store, registry,
-            new io.egressctl.compiler.compile.PipelineHealth(new io.micrometer.core.instrument.simple.SimpleMeterRegistry()));
+    private final io.micrometer.core.instrument.simple.SimpleMeterRegistry meters = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+    private EnforcementReportListener listener = listener(io.egressctl.schemas.integrity.UpdateKeys.NONE, false);
+
+    private EnforcementReportListener listener(io.egressctl.schemas.integrity.UpdateKeys keys, boolean acceptUnsigned) {
+        return new EnforcementReportListener(store, registry, new io.egressctl.compiler.compile.PipelineHealth(meters),
+                new ReportMac(keys), acceptUnsigned, meters);
+    }
     private long offset;
 
     private void fold(EnforcementReport r) {
@@ -83,6 +90,55 @@ class EnforcementReportListenerTest {
 
         Map<String, String> applied = store.applied.get("host-1");
         assertThat(applied).containsEntry("v:net-a", "3").containsEntry("status", "NACK").containsEntry("error", "nft said no");
+    }
+
+
+    // ---- authenticated reports --------------------------------------------------------------------
+
+    static final UpdateKeys KEYS = UpdateKeys.parse("k1:" + java.util.Base64.getEncoder().encodeToString(
+            "0123456789abcdef0123456789abcdef".getBytes(java.nio.charset.StandardCharsets.UTF_8)), null);
+    static final ReportMac AGENT = new ReportMac(KEYS);
+
+    @Test
+    void withKeysOnlySignedReportsAreFolded_aForgedAckChangesNothingAndIsCounted() {
+        listener = listener(KEYS, false);
+        fold(AGENT.sign(report(EnforcementStatus.ACK, "h1", Map.of("net-a", 3L))));
+        assertThat(store.applied.get("host-1")).containsEntry("v:net-a", "3").containsEntry("hash", "h1");
+
+        // Anything that can write to Kafka claims the host applied version 9 (what a pending change waits for).
+        fold(report(EnforcementStatus.ACK, "forged", Map.of("net-a", 9L)));
+        EnforcementReport wrongKey = new ReportMac(UpdateKeys.parse("k1:" + java.util.Base64.getEncoder().encodeToString(
+                "fedcba9876543210fedcba9876543210".getBytes(java.nio.charset.StandardCharsets.UTF_8)), null))
+                .sign(report(EnforcementStatus.ACK, "forged", Map.of("net-a", 9L)));
+        fold(wrongKey);
+        EnforcementReport altered = AGENT.sign(report(EnforcementStatus.ACK, "h2", Map.of("net-a", 4L)));
+        altered.setFragments(List.of(AppliedFragment.newBuilder().setNetworkId("net-a").setVersion(9L).build()));
+        fold(altered);
+        assertThat(store.applied.get("host-1")).as("nothing forged was folded").containsEntry("v:net-a", "3").containsEntry("hash", "h1");
+        assertThat(meters.counter("egress.compiler.reports.refused", "reason", "unsigned").count()).isEqualTo(1.0);
+        assertThat(meters.counter("egress.compiler.reports.refused", "reason", "mac").count()).isEqualTo(2.0);
+
+        fold(AGENT.sign(report(EnforcementStatus.ACK, "h4", Map.of("net-a", 4L))));
+        assertThat(store.applied.get("host-1")).as("the next genuine report is folded").containsEntry("v:net-a", "4");
+    }
+
+    @Test
+    void acceptingUnsignedReportsDuringAnUpgradeStillRefusesABadSignature() {
+        listener = listener(KEYS, true);
+        fold(report(EnforcementStatus.ACK, "old-agent", Map.of("net-a", 3L)));
+        assertThat(store.applied.get("host-1")).containsEntry("hash", "old-agent");
+        EnforcementReport altered = AGENT.sign(report(EnforcementStatus.ACK, "h2", Map.of("net-a", 4L)));
+        altered.setAppliedHash("forged");
+        fold(altered);
+        assertThat(store.applied.get("host-1")).containsEntry("hash", "old-agent");
+        assertThat(meters.counter("egress.compiler.reports.refused", "reason", "mac").count()).isEqualTo(1.0);
+    }
+
+    @Test
+    void withoutKeysEveryReportIsFoldedAsBefore() {
+        fold(report(EnforcementStatus.ACK, "h1", Map.of("net-a", 3L)));
+        fold(AGENT.sign(report(EnforcementStatus.ACK, "h2", Map.of("net-a", 4L))));
+        assertThat(store.applied.get("host-1")).containsEntry("v:net-a", "4").containsEntry("hash", "h2");
     }
 
     /** The applied hashes as the Redis store keeps them. */

@@ -68,7 +68,7 @@ class ChangeStatusIT {
                 .setFragments(version == 0 ? List.of() : List.of(AppliedFragment.newBuilder().setNetworkId(net).setVersion(version).build()))
                 .setAppliedHash("test").setChangeIds(List.of()).setError(error).setApplyMicros(10).setEnforcer("dry-run")
                 .setDriftRepairs(0).setReportedAt(Instant.now()).setUnenforced(List.of()).build();
-        reports.send(new ProducerRecord<>(Topics.ENFORCEMENT_REPORTS, host, r)).get();
+        reports.send(new ProducerRecord<>(Topics.ENFORCEMENT_REPORTS, host, ControlPlane.AGENT_REPORTS.sign(r))).get();
     }
 
     static JsonNode status(String changeId) {

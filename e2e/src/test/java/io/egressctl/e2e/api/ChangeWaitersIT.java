@@ -86,7 +86,7 @@ class ChangeWaitersIT {
                 .setFragments(List.of(AppliedFragment.newBuilder().setNetworkId(net).setVersion(version).build()))
                 .setAppliedHash("test").setChangeIds(List.of()).setError(null).setApplyMicros(10).setEnforcer("dry-run")
                 .setDriftRepairs(0).setReportedAt(Instant.now()).setUnenforced(List.of()).build();
-        reports.send(new ProducerRecord<>(Topics.ENFORCEMENT_REPORTS, host, r)).get();
+        reports.send(new ProducerRecord<>(Topics.ENFORCEMENT_REPORTS, host, ControlPlane.AGENT_REPORTS.sign(r))).get();
     }
 
     /** The callers waiting in the rule-service now, from its gauge. */

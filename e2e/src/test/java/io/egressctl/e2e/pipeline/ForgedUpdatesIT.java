@@ -6,6 +6,10 @@ import io.egressctl.core.compile.FragmentUpdate;
 import io.egressctl.core.compile.VmAddress;
 import io.egressctl.core.model.DefaultPolicy;
 import io.egressctl.e2e.support.ControlPlane;
+import io.egressctl.events.AppliedFragment;
+import io.egressctl.events.EnforcementReport;
+import io.egressctl.events.EnforcementStatus;
+import io.egressctl.events.EnforcementTrigger;
 import io.egressctl.events.HostUpdate;
 import io.egressctl.schemas.mapping.EventMapper;
 import io.egressctl.schemas.serde.Topics;
@@ -30,7 +34,9 @@ import static org.assertj.core.api.Assertions.assertThat;
  * egress.host-updates, however high its version, is refused and reported and changes nothing on the
  * host, and the next real change is applied as usual; an unsigned entry written into the host's Redis
  * snapshot makes a restarted agent hold its ruleset (not ready, with the reason) until the entry is
- * gone.
+ * gone. The other way round, an enforcement report that no agent holding the keys signed (an ACK
+ * claiming a host applied a change it never received) is refused by the compiler: the change stays
+ * pending, the host's applied state is unchanged, and the agent's signed report then applies it.
  */
 class ForgedUpdatesIT {
 
@@ -94,5 +100,42 @@ class ForgedUpdatesIT {
         } finally {
             cp.stopAgent(host, false);
         }
+    }
+
+    @Test
+    void aForgedAckDoesNotMakeAChangeAppliedTheAgentsSignedOneDoes() throws Exception {
+        Assumptions.assumeTrue(System.getenv("EGRESS_UPDATE_KEYS") != null && !System.getenv("EGRESS_UPDATE_KEYS").isBlank(),
+                "the stack runs without update keys");
+        ControlPlane cp = ControlPlane.shared();
+        ApiClient api = cp.api();
+        String host = cp.unique("forged-ack-h"); // no agent: the change waits for this host's report
+        String net = cp.unique("forged-ack");
+        ApiClient.Response created = api.post("/api/v1/networks?wait=compiled&timeout=30s", cp.tenantKey(),
+                Map.of("networkId", net, "guestCidr", "10.55.0.0/24"));
+        assertThat(created.status()).as("%s", created.body()).isEqualTo(201);
+        ApiClient.Response placed = api.put("/api/v1/networks/" + net + "/placements/vm-a?wait=compiled&timeout=30s", cp.operatorKey(),
+                ControlPlane.placement(host, "tap-a1", "10.55.0.11"));
+        assertThat(placed.status()).as("%s", placed.body()).isEqualTo(200);
+        String changeId = placed.text("changeId");
+        long version = placed.body().get("status").get("version").asLong();
+
+        // Anything that can write to Kafka claims the host applied the change.
+        EnforcementReport forged = EnforcementReport.newBuilder().setHostId(host).setStatus(EnforcementStatus.ACK)
+                .setTrigger(EnforcementTrigger.UPDATE)
+                .setFragments(List.of(AppliedFragment.newBuilder().setNetworkId(net).setVersion(version).build()))
+                .setAppliedHash("forged").setChangeIds(List.of(changeId)).setError(null).setApplyMicros(1).setEnforcer("nftables")
+                .setDriftRepairs(0).setReportedAt(Instant.now()).build();
+        cp.produce(Topics.ENFORCEMENT_REPORTS, host, forged);
+        ApiClient.Response waited = api.get("/api/v1/changes/" + changeId + "?wait=applied&timeout=3s", cp.operatorKey());
+        assertThat(waited.body().get("status").asString()).as("the forged ACK counts for nothing: %s", waited.body()).isEqualTo("COMPILED");
+        try (UnifiedJedis redis = new UnifiedJedis(URI.create(cp.env("REDIS_URL")))) {
+            assertThat(redis.hgetAll(RedisKeys.hostApplied(host))).as("no applied state for the host").isEmpty();
+        }
+
+        // The same report, signed as the host's agent signs it: the change is applied.
+        forged.setAppliedHash("genuine");
+        cp.produce(Topics.ENFORCEMENT_REPORTS, host, ControlPlane.AGENT_REPORTS.sign(forged));
+        ApiClient.Response applied = api.get("/api/v1/changes/" + changeId + "?wait=applied&timeout=30s", cp.operatorKey());
+        assertThat(applied.body().get("status").asString()).as("%s", applied.body()).isEqualTo("APPLIED");
     }
 }

@@ -223,6 +223,13 @@ public final class ControlPlane {
         }
     }
 
+    /**
+     * Signs enforcement reports as an agent holding the stack's update keys would (the services inherit
+     * this JVM's {@code EGRESS_UPDATE_KEYS}): the compiler folds only signed reports when it holds keys.
+     */
+    public static final io.egressctl.schemas.integrity.ReportMac AGENT_REPORTS =
+            new io.egressctl.schemas.integrity.ReportMac(io.egressctl.schemas.integrity.UpdateKeys.fromEnvironment());
+
     /** The body of the process on {@code port}'s /actuator/health, or why it could not be read. */
     public static String health(int port) {
         return get(port, "/actuator/health");

@@ -106,11 +106,12 @@ class AgentConfig {
 
     /**
      * The keys host updates must be signed with ({@code EGRESS_UPDATE_KEYS}, the compiler's keys; during a
-     * rotation the old and the new one). None: updates are taken unchecked, with a warning at start.
+     * rotation the old and the new one). None: updates are taken unchecked, with a warning at start. The
+     * agent signs its enforcement reports with {@code EGRESS_UPDATE_SIGNING_KEY_ID} (default: the first).
      */
     static io.egressctl.schemas.integrity.UpdateMac updateMac(org.springframework.core.env.Environment env) {
         io.egressctl.schemas.integrity.UpdateKeys keys = io.egressctl.schemas.integrity.UpdateKeys.parse(
-                env.getProperty("EGRESS_UPDATE_KEYS"), null);
+                env.getProperty("EGRESS_UPDATE_KEYS"), env.getProperty("EGRESS_UPDATE_SIGNING_KEY_ID"));
         if (keys.enabled()) {
             org.slf4j.LoggerFactory.getLogger(AgentConfig.class).info("host updates must be signed with one of the keys {}",
                     keys.keys().keySet());

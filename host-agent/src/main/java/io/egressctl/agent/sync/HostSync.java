@@ -161,6 +161,8 @@ public final class HostSync implements Runnable {
     private final long maxElements;
     /** Checks that each update was signed by the compiler (when keys are configured). */
     private final UpdateMac updateMac;
+    /** Signs this host's reports with the same keys (the compiler takes only signed reports when it holds them). */
+    private final io.egressctl.schemas.integrity.ReportMac reportMac;
     private final Counter unauthenticated;
     /** Updates refused as unauthenticated since the last report: the next report lists them as refused. */
     private final List<RefusedFragment> unauthenticatedSinceReport = new ArrayList<>();
@@ -241,6 +243,7 @@ public final class HostSync implements Runnable {
         }
         this.maxElements = maxElements;
         this.updateMac = updateMac;
+        this.reportMac = new io.egressctl.schemas.integrity.ReportMac(updateMac.keys());
         this.unauthenticated = Counter.builder("egress.agent.updates.refused").tag("reason", "authentication")
                 .description("host updates refused because they are not signed by the compiler (unsigned, forged, altered)")
                 .register(meters);
@@ -1177,7 +1180,7 @@ public final class HostSync implements Runnable {
                 .setAppliedHash(appliedHash).setChangeIds(changeIds).setError(error)
                 .setApplyMicros(micros).setEnforcer(enforcer.name()).setDriftRepairs(driftRepairs.get())
                 .setReportedAt(clock.instant()).setUnenforced(unenforced).setRefused(refused).build();
-        producer.send(new ProducerRecord<>(Topics.ENFORCEMENT_REPORTS, hostId, r));
+        producer.send(new ProducerRecord<>(Topics.ENFORCEMENT_REPORTS, hostId, reportMac.sign(r)));
         unreportedChangeIds.clear();
         unauthenticatedSinceReport.clear();
         dirty = false;

@@ -641,7 +641,8 @@ public final class AgentApplyBench {
                          new io.egressctl.schemas.serde.AvroSerializer<>(
                                  new io.egressctl.schemas.registry.HttpSchemaRegistryClient(stack.get("SCHEMA_REGISTRY_URL"))))) {
                 p.send(new org.apache.kafka.clients.producer.ProducerRecord<>(io.egressctl.schemas.serde.Topics.ENFORCEMENT_REPORTS,
-                        hostId, r)).get(10, java.util.concurrent.TimeUnit.SECONDS);
+                        hostId, new io.egressctl.schemas.integrity.ReportMac(io.egressctl.schemas.integrity.UpdateKeys.fromEnvironment()).sign(r)))
+                        .get(10, java.util.concurrent.TimeUnit.SECONDS);
                 Thread.sleep(1_500); // the compiler folds it; the keys are deleted after
             } catch (Exception e) {
                 System.out.println("cold start: could not publish the bench host's closing report: " + e);

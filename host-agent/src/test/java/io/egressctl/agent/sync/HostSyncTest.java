@@ -591,6 +591,30 @@ class HostSyncTest {
     }
 
     @Test
+    void withKeysEveryReportIsSignedWithThem_withoutKeysNone() throws Exception {
+        updateMac = COMPILER;
+        inSnapshotSigned(update(HOST, "net-a", 1, fragment("net-a", 80), "c1"));
+        HostSync sync = sync();
+        sync.bootstrap();
+        inLogSigned(update(HOST, "net-a", 2, fragment("net-a", 443), "c2"));
+        sync.pollOnce(Duration.ZERO);
+        io.egressctl.schemas.integrity.ReportMac compiler = new io.egressctl.schemas.integrity.ReportMac(COMPILER.keys());
+        assertThat(reports()).hasSizeGreaterThanOrEqualTo(2);
+        for (EnforcementReport r : reports()) {
+            assertThat(r.getMac()).startsWith("hmac-sha256:k1:");
+            compiler.verify(r); // throws when it does not verify
+        }
+
+        producer.clear();
+        snapshot.clear();
+        updateMac = new io.egressctl.schemas.integrity.UpdateMac(io.egressctl.schemas.integrity.UpdateKeys.NONE);
+        inSnapshot(update(HOST, "net-a", 1, fragment("net-a", 80)));
+        HostSync unkeyed = sync();
+        unkeyed.bootstrap();
+        assertThat(lastReport().getMac()).isNull();
+    }
+
+    @Test
     void withoutKeysUnsignedUpdatesAreTakenAsBefore() throws Exception {
         Fragment a = fragment("net-a", 80);
         inSnapshot(update(HOST, "net-a", 1, a));

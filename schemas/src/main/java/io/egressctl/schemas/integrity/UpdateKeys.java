@@ -38,6 +38,15 @@ public record UpdateKeys(Map<String, byte[]> keys, String signingKeyId) {
     }
 
     /**
+     * The keys this process was given: {@code EGRESS_UPDATE_KEYS}, signing with
+     * {@code EGRESS_UPDATE_SIGNING_KEY_ID} (default the first); {@link #NONE} when unset. For tools and
+     * tests that write as an agent or the compiler would (the services read them through Spring).
+     */
+    public static UpdateKeys fromEnvironment() {
+        return parse(System.getenv("EGRESS_UPDATE_KEYS"), System.getenv("EGRESS_UPDATE_SIGNING_KEY_ID"));
+    }
+
+    /**
      * Parses {@code <keyId>:<base64 secret>[,...]} (blank: {@link #NONE}); {@code signingKeyId} blank
      * means the first key.
      *

@@ -4,11 +4,7 @@ import io.egressctl.core.compile.FragmentUpdate;
 import io.egressctl.events.HostUpdate;
 
 import javax.crypto.Mac;
-import javax.crypto.spec.SecretKeySpec;
 import java.nio.charset.StandardCharsets;
-import java.security.GeneralSecurityException;
-import java.security.MessageDigest;
-import java.util.Base64;
 
 /**
  * Authenticates host updates: the compiler {@link #sign signs} each one it writes (to
@@ -26,8 +22,6 @@ import java.util.Base64;
  */
 public final class UpdateMac {
 
-    private static final String ALGORITHM = "HmacSHA256";
-    private static final String PREFIX = "hmac-sha256:";
     private static final byte[] DOMAIN = "egressctl host-update v1\n".getBytes(StandardCharsets.UTF_8);
 
     private final UpdateKeys keys;
@@ -51,7 +45,7 @@ public final class UpdateMac {
             return update;
         }
         String id = keys.signingKeyId();
-        update.setMac(PREFIX + id + ":" + Base64.getUrlEncoder().withoutPadding().encodeToString(mac(keys.keys().get(id), update)));
+        update.setMac(MacText.format(id, mac(keys.keys().get(id), update)));
         return update;
     }
 
@@ -91,57 +85,29 @@ public final class UpdateMac {
         if (!keys.enabled()) {
             return;
         }
-        String mac = update.getMac();
-        if (mac == null || mac.isEmpty()) {
-            throw new RefusedUpdateException("not signed (agents hold update keys: only the compiler's signed updates are applied)");
+        String refusal = MacText.refusal(update.getMac(), keys, secret -> mac(secret, update), "this agent",
+                "not signed (agents hold update keys: only the compiler's signed updates are applied)");
+        if (refusal != null) {
+            throw new RefusedUpdateException(refusal.startsWith("MAC does not match")
+                    ? refusal + ": written by something other than the compiler, or changed" : refusal);
         }
-        if (!mac.startsWith(PREFIX)) {
-            throw new RefusedUpdateException("unknown MAC scheme (expected " + PREFIX + "<keyId>:<mac>)");
-        }
-        int colon = mac.indexOf(':', PREFIX.length());
-        if (colon < 0) {
-            throw new RefusedUpdateException("malformed MAC (expected " + PREFIX + "<keyId>:<mac>)");
-        }
-        String id = mac.substring(PREFIX.length(), colon);
-        byte[] secret = keys.keys().get(id);
-        if (secret == null) {
-            throw new RefusedUpdateException("signed with key " + printable(id) + ", which this agent does not hold " + keys.keys().keySet());
-        }
-        byte[] given;
-        try {
-            given = Base64.getUrlDecoder().decode(mac.substring(colon + 1));
-        } catch (IllegalArgumentException e) {
-            throw new RefusedUpdateException("malformed MAC (not base64url)");
-        }
-        if (!MessageDigest.isEqual(given, mac(secret, update))) {
-            throw new RefusedUpdateException("MAC does not match (key " + id + "): written by something other than the compiler, or changed");
-        }
-    }
-
-    private static String printable(String s) {
-        return s.length() > 32 ? s.substring(0, 32) + "..." : s.replaceAll("[^A-Za-z0-9._-]", "?");
     }
 
     static byte[] mac(byte[] secret, HostUpdate u) {
-        try {
-            Mac m = Mac.getInstance(ALGORITHM);
-            m.init(new SecretKeySpec(secret, ALGORITHM));
-            m.update(DOMAIN);
-            line(m, String.valueOf(u.getHostId()));
-            line(m, String.valueOf(u.getNetworkId()));
-            line(m, Long.toString(u.getVersion()));
-            line(m, Boolean.toString(u.getTombstone()));
-            line(m, String.valueOf(u.getFragmentHash()));
-            StringBuilder ids = new StringBuilder();
-            for (CharSequence c : u.getChangeIds()) {
-                ids.append(ids.isEmpty() ? "" : ",").append(c);
-            }
-            line(m, ids.toString());
-            line(m, Long.toString(u.getCompiledAt().toEpochMilli()));
-            return m.doFinal();
-        } catch (GeneralSecurityException e) {
-            throw new IllegalStateException("HmacSHA256 is not available", e);
+        Mac m = MacText.hmac(secret);
+        m.update(DOMAIN);
+        line(m, String.valueOf(u.getHostId()));
+        line(m, String.valueOf(u.getNetworkId()));
+        line(m, Long.toString(u.getVersion()));
+        line(m, Boolean.toString(u.getTombstone()));
+        line(m, String.valueOf(u.getFragmentHash()));
+        StringBuilder ids = new StringBuilder();
+        for (CharSequence c : u.getChangeIds()) {
+            ids.append(ids.isEmpty() ? "" : ",").append(c);
         }
+        line(m, ids.toString());
+        line(m, Long.toString(u.getCompiledAt().toEpochMilli()));
+        return m.doFinal();
     }
 
     private static void line(Mac m, String field) {
