@@ -13,14 +13,23 @@ import java.util.Map;
  * @param apiKeyB          the second demo tenant's API key (tenant B), or null
  * @param datacenterScript {@code scripts/datacenter.sh} when the agents enforce with nft in the data
  *                         center in network namespaces (the walkthrough then probes real traffic), else null
+ * @param updateKeys       the stack's update keys ({@code EGRESS_UPDATE_KEYS}, {@code <keyId>:<base64>,...}), with
+ *                         which audits check the agents' report signatures, or null
  */
 public record Env(String apiUrl, String apiKey, String operatorKey, String kafkaBootstrap, String schemaRegistryUrl,
-                  String redisUrl, String agentFiles, java.util.List<String> hosts, String apiKeyB, String datacenterScript) {
+                  String redisUrl, String agentFiles, java.util.List<String> hosts, String apiKeyB, String datacenterScript,
+                  String updateKeys) {
+
+    /** Without update keys. */
+    public Env(String apiUrl, String apiKey, String operatorKey, String kafkaBootstrap, String schemaRegistryUrl,
+               String redisUrl, String agentFiles, java.util.List<String> hosts, String apiKeyB, String datacenterScript) {
+        this(apiUrl, apiKey, operatorKey, kafkaBootstrap, schemaRegistryUrl, redisUrl, agentFiles, hosts, apiKeyB, datacenterScript, null);
+    }
 
     /** Without a second tenant and without the data center (dry-run agents). */
     public Env(String apiUrl, String apiKey, String operatorKey, String kafkaBootstrap, String schemaRegistryUrl,
                String redisUrl, String agentFiles, java.util.List<String> hosts) {
-        this(apiUrl, apiKey, operatorKey, kafkaBootstrap, schemaRegistryUrl, redisUrl, agentFiles, hosts, null, null);
+        this(apiUrl, apiKey, operatorKey, kafkaBootstrap, schemaRegistryUrl, redisUrl, agentFiles, hosts, null, null, null);
     }
 
     public static Env fromSystem() {
@@ -35,6 +44,13 @@ public record Env(String apiUrl, String apiKey, String operatorKey, String kafka
                 env.getOrDefault("SCHEMA_REGISTRY_URL", "http://127.0.0.1:18081/apis/ccompat/v7"),
                 env.getOrDefault("REDIS_URL", "redis://127.0.0.1:16379"), env.get("EGRESS_AGENT_FILES"),
                 java.util.List.of(hosts.trim().split("\\s+")), env.get("EGRESS_API_KEY_B"),
-                dc == null || dc.isBlank() ? null : dc);
+                dc == null || dc.isBlank() ? null : dc, env.get("EGRESS_UPDATE_KEYS"));
+    }
+
+    /** Never the keys: an Env may end up in a log. */
+    @Override
+    public String toString() {
+        return "Env[apiUrl=" + apiUrl + ", kafkaBootstrap=" + kafkaBootstrap + ", schemaRegistryUrl=" + schemaRegistryUrl
+                + ", redisUrl=" + redisUrl + ", hosts=" + hosts + ", keys redacted]";
     }
 }

@@ -34,7 +34,9 @@ public final class AuditCommand {
               state         --network N [--network N2 ...] [--at T]
                             the network's definition and rules at T (default now), rebuilt from the log
               diff          --network N --from T1 [--to T2]   rules added, removed, changed between T1 and T2
-              enforcement   --host H [--from T1] [--at T]     the host's enforcement reports and what it held at T
+              enforcement   --host H [--from T1] [--at T]     the host's enforcement reports and what it held at T;
+                            with EGRESS_UPDATE_KEYS each report's signature is checked (signed: yes, no,
+                            FORGED) and only signed ones count, as for the compiler
               verify        [--host H ...] [--all] [--silent-after 5m] [--no-log-check]
                             last applied hash of every host vs the hash expected from its fragments in Redis;
                             lists hosts lagging, drifted, silent or missing (--all: every host); fails when

@@ -62,6 +62,7 @@ public final class AuditContext implements AutoCloseable {
     private final Clock clock;
     private final Instant now;
 
+    private final io.egressctl.schemas.integrity.ReportMac reportMac;
     private SchemaRegistryClient registry;
     private UnifiedJedis redis;
 
@@ -74,6 +75,11 @@ public final class AuditContext implements AutoCloseable {
         this.bootstrap = o.get("bootstrap-server", env.kafkaBootstrap());
         this.registryUrl = o.get("schema-registry", env.schemaRegistryUrl());
         this.redisUrl = o.get("redis", env.redisUrl());
+        try {
+            this.reportMac = new io.egressctl.schemas.integrity.ReportMac(io.egressctl.schemas.integrity.UpdateKeys.parse(env.updateKeys(), null));
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("EGRESS_UPDATE_KEYS: " + e.getMessage());
+        }
         Map<String, String> props = new LinkedHashMap<>();
         if (o.has("command-config")) {
             props.putAll(readProperties(Path.of(o.get("command-config"))));
@@ -109,6 +115,14 @@ public final class AuditContext implements AutoCloseable {
         this.err = err;
         this.clock = clock;
         this.now = clock.instant();
+    }
+
+    /**
+     * Checks the agents' report signatures with the stack's update keys ({@code EGRESS_UPDATE_KEYS});
+     * without keys it checks nothing ({@link io.egressctl.schemas.integrity.ReportMac#enabled()} false).
+     */
+    public io.egressctl.schemas.integrity.ReportMac reportMac() {
+        return reportMac;
     }
 
     /** The Kafka bootstrap servers. */

@@ -132,8 +132,12 @@ class AuditScriptedHistoryIT {
                 .setFragments(List.of(AppliedFragment.newBuilder().setNetworkId(netA).setVersion(version).build()))
                 .setAppliedHash(String.valueOf(hash).repeat(64)).setChangeIds(changes).setError(error).setApplyMicros(1200)
                 .setEnforcer("dry-run").setDriftRepairs(0).setReportedAt(t(at)).build();
-        w.put(name, s.write(reportTopic, host, t(at), r));
+        w.put(name, s.write(reportTopic, host, t(at), name.startsWith("forged") ? r : AGENTS.sign(r)));
     }
+
+    /** How the scripted hosts' agents sign their reports (a report named forged* is written unsigned, by something else). */
+    static final io.egressctl.schemas.integrity.ReportMac AGENTS = new io.egressctl.schemas.integrity.ReportMac(
+            io.egressctl.schemas.integrity.UpdateKeys.parse(AuditSupport.UPDATE_KEYS, null));
 
     @BeforeAll
     static void writeTheHistory() throws Exception {
@@ -166,6 +170,7 @@ class AuditScriptedHistoryIT {
         rule("a6", 50, "bob", "acme", RuleOperation.RULE_DELETED, netA, null, icmp("r-icmp"), null, null);
         rule("a7", 60, "carol", "acme", RuleOperation.NETWORK_UPDATED, netA, network(netA, "acme", "10.20.0.0/24", DefaultPolicy.DENY), null, null, null);
         report("r3", 61, h1, EnforcementStatus.NACK, 4, 'b', List.of(), "nft: Error: syntax error");
+        report("forged1", 62, h1, EnforcementStatus.ACK, 9, 'f', List.of("c9"), null);
         rule("a8", 70, "dave", "acme", RuleOperation.RULE_UPDATED, netA, null, web(8080), web(9090), 1L);
     }
 
@@ -377,22 +382,27 @@ class AuditScriptedHistoryIT {
     @Test
     void enforcementOfAHostOverTime() {
         String bbb = "b".repeat(64);
-        Table t = new Table("reported", "position", "status", "trigger", "versions", "hash", "changes", "error")
-                .row("2024-05-01T10:00:21.000Z", position("r1"), "ACK", "UPDATE", netA + "=3", "a".repeat(16), 1, null)
-                .row("2024-05-01T10:00:31.000Z", position("r2"), "ACK", "UPDATE", netA + "=4", "b".repeat(16), 1, null);
-        Table all = new Table("reported", "position", "status", "trigger", "versions", "hash", "changes", "error")
-                .row("2024-05-01T10:00:21.000Z", position("r1"), "ACK", "UPDATE", netA + "=3", "a".repeat(16), 1, null)
-                .row("2024-05-01T10:00:31.000Z", position("r2"), "ACK", "UPDATE", netA + "=4", "b".repeat(16), 1, null)
+        Table t = new Table("reported", "position", "status", "trigger", "versions", "hash", "changes", "error", "signed")
+                .row("2024-05-01T10:00:21.000Z", position("r1"), "ACK", "UPDATE", netA + "=3", "a".repeat(16), 1, null, "yes")
+                .row("2024-05-01T10:00:31.000Z", position("r2"), "ACK", "UPDATE", netA + "=4", "b".repeat(16), 1, null, "yes");
+        Table all = new Table("reported", "position", "status", "trigger", "versions", "hash", "changes", "error", "signed")
+                .row("2024-05-01T10:00:21.000Z", position("r1"), "ACK", "UPDATE", netA + "=3", "a".repeat(16), 1, null, "yes")
+                .row("2024-05-01T10:00:31.000Z", position("r2"), "ACK", "UPDATE", netA + "=4", "b".repeat(16), 1, null, "yes")
                 .row("2024-05-01T10:01:01.000Z", position("r3"), "NACK", "UPDATE", netA + "=4", "b".repeat(16), 0,
-                        "nft: Error: syntax error");
+                        "nft: Error: syntax error", "yes")
+                .row("2024-05-01T10:01:02.000Z", position("forged1"), "ACK", "UPDATE", netA + "=9", "f".repeat(16), 1, null, "no");
         AuditSupport.Run r = audit("enforcement", "--host", h1);
-        assertThat(r.out()).isEqualTo("host: " + h1 + "\n" + all.render() + "3 reports\n"
+        // The forged ACK is listed, marked, and not taken for what the host holds (as the compiler does not).
+        assertThat(r.out()).isEqualTo("host: " + h1 + "\n" + all.render() + "4 reports; 1 not signed with the update keys: listed, not counted\n"
                 + "latest: NACK reported 2024-05-01T10:01:01.000Z (nft: Error: syntax error); holds " + netA + "=4; applied hash "
                 + bbb + "; last ACK 2024-05-01T10:00:31.000Z\n");
 
         AuditSupport.Run at = audit("enforcement", "--host", h1, "--at", "2024-05-01T10:00:35Z");
         assertThat(at.out()).isEqualTo("host: " + h1 + "\nat: 2024-05-01T10:00:35.000Z\n" + t.render() + "2 reports\n"
                 + "at 2024-05-01T10:00:35.000Z: ACK reported 2024-05-01T10:00:31.000Z; holds " + netA + "=4; applied hash " + bbb + "\n");
+
+        AuditSupport.Run json = audit("enforcement", "--host", h1, "--output", "json");
+        assertThat(json.out()).contains("\"notCounted\" : 1").contains("\"signed\" : \"no\"").contains("\"appliedHash\" : \"" + bbb + "\"");
     }
 
     @Test

@@ -105,8 +105,13 @@ final class AuditSupport implements AutoCloseable {
         producer.flush();
     }
 
+    /** The update keys of the scripted history: the agents' reports in it are signed with them (one is forged). */
+    static final String UPDATE_KEYS = "audit-1:" + java.util.Base64.getEncoder().encodeToString(
+            "audit-key-audit-key-audit-key-32".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+
     Env env() {
-        return Env.from(Map.of("KAFKA_BOOTSTRAP_SERVERS", bootstrap, "SCHEMA_REGISTRY_URL", registryUrl, "REDIS_URL", redisUrl));
+        return Env.from(Map.of("KAFKA_BOOTSTRAP_SERVERS", bootstrap, "SCHEMA_REGISTRY_URL", registryUrl, "REDIS_URL", redisUrl,
+                "EGRESS_UPDATE_KEYS", UPDATE_KEYS));
     }
 
     /** Runs {@code egressctl audit <args>} in-process, "now" being {@code now}, output not on a terminal. */

@@ -30,14 +30,45 @@ import java.util.TreeMap;
  * {@code audit enforcement --host H [--from T1] [--at T]}: which versions the host acknowledged when, from
  * its partition of the enforcement reports (up to the first report stamped after T, found with the time
  * index), and what the host held at T (or now): the last report's status, versions and applied hash.
+ *
+ * <p>With the stack's update keys ({@code EGRESS_UPDATE_KEYS}, as {@code ./egressctl env} exports them)
+ * each report's signature is checked as the compiler checks it: {@code signed} is {@code yes},
+ * {@code no} (unsigned) or {@code FORGED} (a MAC that does not verify), and only signed reports count
+ * for what the host held; the others are listed, and counted apart. Without keys, {@code -}: nothing is
+ * checked and every report counts.
  */
 public final class EnforcementCommand {
 
     /** The options of this command besides the common ones. */
     public static final Set<String> OPTIONS = Set.of("host", "at", "from");
 
-    /** One report as listed. */
-    record Report(long logTime, int partition, long offset, EnforcementReport report) {
+    /** One report as listed; {@code signed}: yes, no, FORGED, or - (not checked: no keys). */
+    record Report(long logTime, int partition, long offset, EnforcementReport report, String signed) {
+
+        Report(long logTime, int partition, long offset, EnforcementReport report) {
+            this(logTime, partition, offset, report, "-");
+        }
+
+        /** Whether the compiler takes it into the host's applied state (signed, or nothing checked). */
+        boolean counts() {
+            return signed.equals("yes") || signed.equals("-");
+        }
+    }
+
+    /** How {@code r}'s signature checks out with {@code mac}'s keys. */
+    static String signed(io.egressctl.schemas.integrity.ReportMac mac, EnforcementReport r) {
+        if (!mac.enabled()) {
+            return "-";
+        }
+        if (r.getMac() == null || r.getMac().isEmpty()) {
+            return "no";
+        }
+        try {
+            mac.verify(r);
+            return "yes";
+        } catch (io.egressctl.schemas.integrity.ReportMac.RefusedReportException e) {
+            return "FORGED";
+        }
     }
 
     private final AuditContext ctx;
@@ -74,7 +105,7 @@ public final class EnforcementCommand {
                 try {
                     EnforcementReport e = decoder.decode(r.topic(), r.value());
                     if (e != null && host.equals(e.getHostId())) {
-                        reports.add(new Report(r.timestamp(), r.partition(), r.offset(), e));
+                        reports.add(new Report(r.timestamp(), r.partition(), r.offset(), e, signed(ctx.reportMac(), e)));
                     }
                 } catch (SerializationException ex) {
                     undecodable[0]++;
@@ -106,11 +137,11 @@ public final class EnforcementCommand {
             sb.append("at: ").append(Times.format(at)).append('\n');
         }
         if (!reports.isEmpty()) {
-            Table t = new Table("reported", "position", "status", "trigger", "versions", "hash", "changes", "error");
+            Table t = new Table("reported", "position", "status", "trigger", "versions", "hash", "changes", "error", "signed");
             for (Report r : reports) {
                 EnforcementReport e = r.report();
                 t.row(Times.format(e.getReportedAt()), "p" + r.partition() + "@" + r.offset(), e.getStatus(), e.getTrigger(),
-                        versions(e), shortHash(e.getAppliedHash()), e.getChangeIds().size(), e.getError());
+                        versions(e), shortHash(e.getAppliedHash()), e.getChangeIds().size(), e.getError(), r.signed());
             }
             sb.append(t.render());
         }
@@ -118,15 +149,20 @@ public final class EnforcementCommand {
         if (undecodable > 0) {
             sb.append(" (").append(undecodable).append(" undecodable skipped)");
         }
+        long notCounted = reports.stream().filter(r -> !r.counts()).count();
+        if (notCounted > 0) {
+            sb.append("; ").append(notCounted).append(" not signed with the update keys: listed, not counted");
+        }
         sb.append('\n');
         sb.append(at == null ? "latest: " : "at " + Times.format(at) + ": ").append(summary(reports)).append('\n');
         return sb.toString();
     }
 
     /** What the host held after the last report: the kernel keeps the last good state on a NACK. */
-    static String summary(List<Report> reports) {
+    static String summary(List<Report> all) {
+        List<Report> reports = all.stream().filter(Report::counts).toList();
         if (reports.isEmpty()) {
-            return "no report";
+            return all.isEmpty() ? "no report" : "no signed report";
         }
         EnforcementReport last = reports.get(reports.size() - 1).report();
         EnforcementReport lastAck = null;
@@ -161,11 +197,14 @@ public final class EnforcementCommand {
             m.put("partition", r.partition());
             m.put("offset", r.offset());
             m.putAll(AvroJson.of(r.report()));
+            m.put("signed", r.signed());
             list.add(m);
         }
         doc.put("reports", list);
-        if (!reports.isEmpty()) {
-            EnforcementReport last = reports.get(reports.size() - 1).report();
+        List<Report> counted = reports.stream().filter(Report::counts).toList();
+        doc.put("notCounted", reports.size() - counted.size());
+        if (!counted.isEmpty()) {
+            EnforcementReport last = counted.get(counted.size() - 1).report();
             Map<String, Object> held = new LinkedHashMap<>();
             held.put("status", last.getStatus().name());
             held.put("reportedAt", Times.format(last.getReportedAt()));
