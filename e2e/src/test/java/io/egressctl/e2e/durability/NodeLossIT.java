@@ -87,11 +87,13 @@ class NodeLossIT {
         stackEnv.put("EGRESS_BROKERS", "3");
         stackEnv.put("EGRESS_CLUSTER_REGISTRY_URL", Infrastructure.get().env("SCHEMA_REGISTRY_URL"));
         stackEnv.put("EGRESS_KAFKA_HEAP_OPTS", "-Xms64m -Xmx384m");
-        for (String key : List.of("EGRESS_KAFKA_PORT", "EGRESS_KAFKA_CONTROLLER_PORT", "EGRESS_KAFKA_PORT_2", "EGRESS_KAFKA_CONTROLLER_PORT_2",
-                "EGRESS_KAFKA_PORT_3", "EGRESS_KAFKA_CONTROLLER_PORT_3", "EGRESS_REGISTRY_PORT", "EGRESS_REGISTRY_MGMT_PORT",
-                "EGRESS_REDIS_PORT", "EGRESS_REDIS_PORT_2", "EGRESS_REDIS_PORT_3", "EGRESS_SENTINEL_PORT_1", "EGRESS_SENTINEL_PORT_2",
-                "EGRESS_SENTINEL_PORT_3")) {
-            stackEnv.put(key, String.valueOf(freePort()));
+        List<String> portKeys = List.of("EGRESS_KAFKA_PORT", "EGRESS_KAFKA_CONTROLLER_PORT", "EGRESS_KAFKA_PORT_2",
+                "EGRESS_KAFKA_CONTROLLER_PORT_2", "EGRESS_KAFKA_PORT_3", "EGRESS_KAFKA_CONTROLLER_PORT_3", "EGRESS_REGISTRY_PORT",
+                "EGRESS_REGISTRY_MGMT_PORT", "EGRESS_REDIS_PORT", "EGRESS_REDIS_PORT_2", "EGRESS_REDIS_PORT_3", "EGRESS_SENTINEL_PORT_1",
+                "EGRESS_SENTINEL_PORT_2", "EGRESS_SENTINEL_PORT_3");
+        List<Integer> ports = freePorts(portKeys.size());
+        for (int i = 0; i < portKeys.size(); i++) {
+            stackEnv.put(portKeys.get(i), String.valueOf(ports.get(i)));
         }
         long t0 = System.nanoTime();
         stack(240, "up");
@@ -392,9 +394,21 @@ class NodeLossIT {
         return out;
     }
 
-    private static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
+    /**
+     * {@code n} distinct free ports: every socket is held open until all are chosen (ports picked one
+     * by one, each socket closed at once, can come back twice, and the stack refuses a port used twice).
+     */
+    private static List<Integer> freePorts(int n) throws IOException {
+        List<ServerSocket> held = new java.util.ArrayList<>(n);
+        try {
+            for (int i = 0; i < n; i++) {
+                held.add(new ServerSocket(0, 1, InetAddress.getLoopbackAddress()));
+            }
+            return held.stream().map(ServerSocket::getLocalPort).toList();
+        } finally {
+            for (ServerSocket s : held) {
+                s.close();
+            }
         }
     }
 }
