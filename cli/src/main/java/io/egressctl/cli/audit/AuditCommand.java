@@ -43,7 +43,8 @@ public final class AuditCommand {
                             Redis lost its state or is being rebuilt, or lacks a fragment the log calls for
                             (the log is folded unless --no-log-check); exit 1 when any differs or is missing
               export        --file F [--from T1] [--to T2] [--topic network-events|enforcement-reports|host-updates]
-                            the events as JSON Lines; prints the sha256 of the file and writes it to F.sha256
+                            the events as JSON Lines; prints the sha256 of the file and writes it to F.sha256;
+                            reports and host updates carry "signed" (yes, no, FORGED; - without EGRESS_UPDATE_KEYS)
               replay-check  [--network N ...] [--threads 2]
                             rebuild every network from the log alone and compare it with the compiler's state
                             in Redis; lists each difference with the first event where the two part; exit 1

@@ -62,7 +62,7 @@ public final class AuditContext implements AutoCloseable {
     private final Clock clock;
     private final Instant now;
 
-    private final io.egressctl.schemas.integrity.ReportMac reportMac;
+    private final Signatures signatures;
     private SchemaRegistryClient registry;
     private UnifiedJedis redis;
 
@@ -76,7 +76,7 @@ public final class AuditContext implements AutoCloseable {
         this.registryUrl = o.get("schema-registry", env.schemaRegistryUrl());
         this.redisUrl = o.get("redis", env.redisUrl());
         try {
-            this.reportMac = new io.egressctl.schemas.integrity.ReportMac(io.egressctl.schemas.integrity.UpdateKeys.parse(env.updateKeys(), null));
+            this.signatures = new Signatures(io.egressctl.schemas.integrity.UpdateKeys.parse(env.updateKeys(), null));
         } catch (IllegalArgumentException e) {
             throw new UsageException("EGRESS_UPDATE_KEYS: " + e.getMessage());
         }
@@ -118,11 +118,11 @@ public final class AuditContext implements AutoCloseable {
     }
 
     /**
-     * Checks the agents' report signatures with the stack's update keys ({@code EGRESS_UPDATE_KEYS});
-     * without keys it checks nothing ({@link io.egressctl.schemas.integrity.ReportMac#enabled()} false).
+     * Checks report and host-update signatures with the stack's update keys ({@code EGRESS_UPDATE_KEYS});
+     * without keys it checks nothing (every record marked {@code -}).
      */
-    public io.egressctl.schemas.integrity.ReportMac reportMac() {
-        return reportMac;
+    public Signatures signatures() {
+        return signatures;
     }
 
     /** The Kafka bootstrap servers. */

@@ -406,6 +406,19 @@ class AuditScriptedHistoryIT {
     }
 
     @Test
+    void anExportOfReportsSaysWhichAreSignedWithTheStacksKeys(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("reports.jsonl");
+        audit("export", "--topic", reportTopic, "--from", "2024-05-01T10:01:00Z", "--to", "2024-05-01T10:01:05Z", "--file", file.toString());
+        Map<String, String> signedByHash = new TreeMap<>();
+        for (String line : Files.readString(file).lines().toList()) {
+            JsonNode n = JSON.readTree(line);
+            signedByHash.put(n.get("value").get("appliedHash").asString().substring(0, 1), n.get("signed").asString());
+        }
+        // r3 (hash b...) as its agent signed it; forged1 (hash f...) written by something else.
+        assertThat(signedByHash).containsExactly(Map.entry("b", "yes"), Map.entry("f", "no"));
+    }
+
+    @Test
     void exportWritesJsonLinesAndTheirChecksum(@TempDir Path dir) throws Exception {
         Path file = dir.resolve("siem/audit.jsonl");
         AuditSupport.Run r = audit("export", "--from", "2024-05-01T10:00:10Z", "--to", "2024-05-01T10:00:30Z", "--file", file.toString());

@@ -120,14 +120,16 @@ public final class ExportCommand {
                         String key = r.key() == null ? null : new String(r.key(), StandardCharsets.UTF_8);
                         Object value;
                         String error = null;
+                        String signed = null;
                         try {
                             SpecificRecord v = decoder.decode(r.topic(), r.value());
                             value = v == null ? null : AvroJson.value(v);
+                            signed = v == null ? null : ctx.signatures().mark(v);
                         } catch (SerializationException e) {
                             value = r.value() == null ? null : Base64.getEncoder().encodeToString(r.value());
                             error = e.getMessage();
                         }
-                        w.write(r.topic(), r.partition(), r.offset(), r.timestamp(), key, value, error);
+                        w.write(r.topic(), r.partition(), r.offset(), r.timestamp(), key, value, error, signed);
                     }, progress.continuing());
                 }
                 progress.done();

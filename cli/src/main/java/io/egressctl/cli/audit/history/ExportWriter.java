@@ -46,6 +46,15 @@ final class ExportWriter implements AutoCloseable {
 
     /** One line: the record's coordinates, key and value (or the reason it could not be decoded). */
     public void write(String topic, int partition, long offset, long timestamp, String key, Object value, String error) {
+        write(topic, partition, offset, timestamp, key, value, error, null);
+    }
+
+    /**
+     * One line, with {@code signed}, how the record's signature checks out against the stack's keys
+     * ({@code yes}, {@code no}, {@code FORGED}, {@code -}; null for records that carry none: no field).
+     */
+    public void write(String topic, int partition, long offset, long timestamp, String key, Object value, String error,
+                      String signed) {
         Map<String, Object> line = new LinkedHashMap<>();
         line.put("topic", topic);
         line.put("partition", partition);
@@ -55,6 +64,9 @@ final class ExportWriter implements AutoCloseable {
         line.put("value", value);
         if (error != null) {
             line.put("error", error);
+        }
+        if (signed != null) {
+            line.put("signed", signed);
         }
         try {
             out.write(Json.line(line).getBytes(StandardCharsets.UTF_8));

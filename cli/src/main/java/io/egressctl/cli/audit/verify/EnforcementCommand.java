@@ -3,6 +3,7 @@ package io.egressctl.cli.audit.verify;
 import io.egressctl.cli.audit.AuditContext;
 import io.egressctl.cli.audit.Json;
 import io.egressctl.cli.audit.Options;
+import io.egressctl.cli.audit.Signatures;
 import io.egressctl.cli.audit.Table;
 import io.egressctl.cli.audit.Times;
 import io.egressctl.cli.audit.UsageException;
@@ -51,23 +52,7 @@ public final class EnforcementCommand {
 
         /** Whether the compiler takes it into the host's applied state (signed, or nothing checked). */
         boolean counts() {
-            return signed.equals("yes") || signed.equals("-");
-        }
-    }
-
-    /** How {@code r}'s signature checks out with {@code mac}'s keys. */
-    static String signed(io.egressctl.schemas.integrity.ReportMac mac, EnforcementReport r) {
-        if (!mac.enabled()) {
-            return "-";
-        }
-        if (r.getMac() == null || r.getMac().isEmpty()) {
-            return "no";
-        }
-        try {
-            mac.verify(r);
-            return "yes";
-        } catch (io.egressctl.schemas.integrity.ReportMac.RefusedReportException e) {
-            return "FORGED";
+            return Signatures.counts(signed);
         }
     }
 
@@ -105,7 +90,7 @@ public final class EnforcementCommand {
                 try {
                     EnforcementReport e = decoder.decode(r.topic(), r.value());
                     if (e != null && host.equals(e.getHostId())) {
-                        reports.add(new Report(r.timestamp(), r.partition(), r.offset(), e, signed(ctx.reportMac(), e)));
+                        reports.add(new Report(r.timestamp(), r.partition(), r.offset(), e, ctx.signatures().mark(e)));
                     }
                 } catch (SerializationException ex) {
                     undecodable[0]++;

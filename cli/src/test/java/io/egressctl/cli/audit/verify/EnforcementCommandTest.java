@@ -1,5 +1,6 @@
 package io.egressctl.cli.audit.verify;
 
+import io.egressctl.cli.audit.Signatures;
 import io.egressctl.events.AppliedFragment;
 import io.egressctl.events.EnforcementReport;
 import io.egressctl.events.EnforcementStatus;
@@ -26,14 +27,27 @@ class EnforcementCommandTest {
                 .setReportedAt(Instant.parse("2026-01-01T00:00:00Z").plusSeconds(second)).build();
     }
 
+    static final UpdateKeys UPDATE_KEYS = UpdateKeys.parse("k1:" + Base64.getEncoder().encodeToString(new byte[32]), null);
+
     @Test
-    void eachReportIsMarkedAsTheCompilerWouldTakeIt() {
-        assertThat(EnforcementCommand.signed(KEYS, KEYS.sign(ack(1, "a", 0)))).isEqualTo("yes");
-        assertThat(EnforcementCommand.signed(KEYS, ack(1, "a", 0))).isEqualTo("no");
+    void eachReportAndHostUpdateIsMarkedAsTheServicesWouldTakeIt() {
+        Signatures s = new Signatures(UPDATE_KEYS);
+        assertThat(s.mark(KEYS.sign(ack(1, "a", 0)))).isEqualTo("yes");
+        assertThat(s.mark(ack(1, "a", 0))).isEqualTo("no");
         EnforcementReport altered = KEYS.sign(ack(1, "a", 0));
         altered.setAppliedHash("b");
-        assertThat(EnforcementCommand.signed(KEYS, altered)).isEqualTo("FORGED");
-        assertThat(EnforcementCommand.signed(new ReportMac(UpdateKeys.NONE), ack(1, "a", 0))).as("no keys: not checked").isEqualTo("-");
+        assertThat(s.mark(altered)).isEqualTo("FORGED");
+        assertThat(new Signatures(UpdateKeys.NONE).mark(ack(1, "a", 0))).as("no keys: not checked").isEqualTo("-");
+
+        io.egressctl.schemas.integrity.UpdateMac compiler = new io.egressctl.schemas.integrity.UpdateMac(UPDATE_KEYS);
+        io.egressctl.events.HostUpdate update = io.egressctl.events.HostUpdate.newBuilder().setHostId("h1").setNetworkId("net-a")
+                .setVersion(3).setTombstone(true).setFragment(null).setFragmentHash("").setChangeIds(List.of())
+                .setCompiledAt(Instant.parse("2026-01-01T00:00:00Z")).build();
+        assertThat(s.mark(update)).isEqualTo("no");
+        assertThat(s.mark(compiler.sign(update))).isEqualTo("yes");
+        update.setVersion(4);
+        assertThat(s.mark(update)).as("changed after signing").isEqualTo("FORGED");
+        assertThat(s.mark("a network event")).isNull();
     }
 
     @Test
