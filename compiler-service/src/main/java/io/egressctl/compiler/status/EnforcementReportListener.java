@@ -10,10 +10,10 @@ import io.egressctl.events.RefusedFragment;
 import io.egressctl.events.UnenforcedVm;
 import io.egressctl.schemas.integrity.ReportMac;
 import io.egressctl.schemas.registry.SchemaRegistryClient;
-import io.micrometer.core.instrument.Counter;
-import io.micrometer.core.instrument.MeterRegistry;
 import io.egressctl.schemas.serde.AvroDeserializer;
 import io.egressctl.schemas.serde.Topics;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.common.errors.SerializationException;
 import org.slf4j.Logger;
@@ -161,12 +161,20 @@ public class EnforcementReportListener {
             long now = System.currentTimeMillis();
             if (now - lastWarnAt >= WARN_EVERY_MILLIS) {
                 log.warn("refused {} enforcement report(s) since the last warning; this one {} for host {} at {}-{}@{}: {}",
-                        refusedSinceWarn, r.getStatus(), r.getHostId(), record.topic(), record.partition(), record.offset(), e.getMessage());
+                        refusedSinceWarn, r.getStatus(), printable(r.getHostId()), record.topic(), record.partition(), record.offset(),
+                        e.getMessage());
                 lastWarnAt = now;
                 refusedSinceWarn = 0;
             }
             return false;
         }
+    }
+
+    /** A host id from a report nobody vouches for, safe to log: no line breaks or control characters, at most 64 characters. */
+    static String printable(CharSequence hostId) {
+        String s = String.valueOf(hostId);
+        s = s.length() > 64 ? s.substring(0, 64) + "..." : s;
+        return s.replaceAll("[^A-Za-z0-9._:@-]", "?");
     }
 
     /** The report's refused network versions as JSON ({@code [{"networkId":..,"version":..,"reason":..}]}), in the report's order. */

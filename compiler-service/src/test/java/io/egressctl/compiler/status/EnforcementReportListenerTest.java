@@ -135,6 +135,12 @@ class EnforcementReportListenerTest {
     }
 
     @Test
+    void aForgedReportsHostIdIsLoggedWithoutLineBreaks() {
+        assertThat(EnforcementReportListener.printable("host-1\n2026-01-01 INFO all fine")).isEqualTo("host-1?2026-01-01?INFO?all?fine");
+        assertThat(EnforcementReportListener.printable("h".repeat(100))).hasSize(67).endsWith("...");
+    }
+
+    @Test
     void withoutKeysEveryReportIsFoldedAsBefore() {
         fold(report(EnforcementStatus.ACK, "h1", Map.of("net-a", 3L)));
         fold(AGENT.sign(report(EnforcementStatus.ACK, "h2", Map.of("net-a", 4L))));
