@@ -341,8 +341,8 @@ public final class Infrastructure {
     /** Ports handed out in this JVM: a server may not have bound its port yet when the next one is picked. */
     private static final java.util.Set<Integer> HANDED_OUT = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
-    /** A free port not handed out before in this JVM (the system may give a port just closed again). */
-    static int freePort() {
+    /** A free port of 127.0.0.1 not handed out before in this JVM (the system may give a port just closed again). */
+    public static int freePort() {
         for (int attempt = 0; attempt < 100; attempt++) {
             try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
                 if (HANDED_OUT.add(s.getLocalPort())) {

@@ -52,7 +52,7 @@ public final class IntegrityBench {
         for (int rules : new int[]{1, 25, 1000}) {
             FragmentUpdate u = update(rules, 20);
             HostUpdate signed = mac.sign(EventMapper.toAvro(u, Instant.parse("2026-01-01T00:00:00Z")));
-            byte[] bytes = encode(signed);
+            byte[] bytes = encode(signed::toByteBuffer);
             int batch = rules >= 1000 ? 20 : 500;
             for (int w = 0; w < 40; w++) { // warm up
                 measure(mac, u, bytes, batch);
@@ -84,7 +84,7 @@ public final class IntegrityBench {
         out.println("report networks  bytes   sign_us(med/p99)  verify_us(med/p99)  decode_us(med/p99)  verify/decode");
         for (int networks : new int[]{1, 20, 200}) {
             EnforcementReport report = report(networks);
-            byte[] bytes = encode(mac.sign(report(networks)));
+            byte[] bytes = encode(mac.sign(report(networks))::toByteBuffer);
             int batch = 500;
             for (int w = 0; w < 40; w++) {
                 measure(mac, networks, bytes, batch);
@@ -146,17 +146,6 @@ public final class IntegrityBench {
                 .setReportedAt(Instant.parse("2026-01-01T00:00:00Z")).setUnenforced(List.of()).setRefused(List.of()).build();
     }
 
-    private static byte[] encode(EnforcementReport r) {
-        try {
-            ByteBuffer b = r.toByteBuffer();
-            byte[] out = new byte[b.remaining()];
-            b.get(out);
-            return out;
-        } catch (java.io.IOException e) {
-            throw new IllegalStateException(e);
-        }
-    }
-
     private static EnforcementReport decodeReport(byte[] bytes) {
         try {
             return EnforcementReport.fromByteBuffer(ByteBuffer.wrap(bytes));
@@ -212,9 +201,14 @@ public final class IntegrityBench {
         return new FragmentUpdate("host-bench", "net-bench", 7, f, f.hash(), List.of("change-1"));
     }
 
-    private static byte[] encode(HostUpdate h) {
+    /** A record's single-object encoding ({@code toByteBuffer} of a generated Avro class). */
+    private interface SingleObject {
+        ByteBuffer encode() throws java.io.IOException;
+    }
+
+    private static byte[] encode(SingleObject record) {
         try {
-            ByteBuffer b = h.toByteBuffer();
+            ByteBuffer b = record.encode();
             byte[] out = new byte[b.remaining()];
             b.get(out);
             return out;

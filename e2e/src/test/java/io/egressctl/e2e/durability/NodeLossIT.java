@@ -21,8 +21,6 @@ import redis.clients.jedis.HostAndPort;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -91,9 +89,8 @@ class NodeLossIT {
                 "EGRESS_KAFKA_CONTROLLER_PORT_2", "EGRESS_KAFKA_PORT_3", "EGRESS_KAFKA_CONTROLLER_PORT_3", "EGRESS_REGISTRY_PORT",
                 "EGRESS_REGISTRY_MGMT_PORT", "EGRESS_REDIS_PORT", "EGRESS_REDIS_PORT_2", "EGRESS_REDIS_PORT_3", "EGRESS_SENTINEL_PORT_1",
                 "EGRESS_SENTINEL_PORT_2", "EGRESS_SENTINEL_PORT_3");
-        List<Integer> ports = freePorts(portKeys.size());
-        for (int i = 0; i < portKeys.size(); i++) {
-            stackEnv.put(portKeys.get(i), String.valueOf(ports.get(i)));
+        for (String key : portKeys) {
+            stackEnv.put(key, String.valueOf(Infrastructure.freePort())); // never the same port twice in this JVM
         }
         long t0 = System.nanoTime();
         stack(240, "up");
@@ -392,23 +389,5 @@ class NodeLossIT {
             throw new IllegalStateException(String.join(" ", cmd) + " exited with " + p.exitValue() + ":\n" + out);
         }
         return out;
-    }
-
-    /**
-     * {@code n} distinct free ports: every socket is held open until all are chosen (ports picked one
-     * by one, each socket closed at once, can come back twice, and the stack refuses a port used twice).
-     */
-    private static List<Integer> freePorts(int n) throws IOException {
-        List<ServerSocket> held = new java.util.ArrayList<>(n);
-        try {
-            for (int i = 0; i < n; i++) {
-                held.add(new ServerSocket(0, 1, InetAddress.getLoopbackAddress()));
-            }
-            return held.stream().map(ServerSocket::getLocalPort).toList();
-        } finally {
-            for (ServerSocket s : held) {
-                s.close();
-            }
-        }
     }
 }

@@ -98,7 +98,7 @@ class DeltaUpdatesIT {
 
                 // 2. A signed delta against a version the agent does not hold: it reads its snapshot again.
                 // The stack's update keys reach the services through the environment (none: updates unsigned).
-                UpdateMac mac = new UpdateMac(UpdateKeys.parse(System.getenv("EGRESS_UPDATE_KEYS"), System.getenv("EGRESS_UPDATE_SIGNING_KEY_ID")));
+                UpdateMac mac = new UpdateMac(UpdateKeys.fromEnvironment());
                 Fragment held = EventMapper.fromAvro(stored).fragment();
                 Fragment next = new Fragment(net, held.defaultPolicy(), held.vms(), held.rules().subList(1, held.rules().size()),
                         held.keepEstablished());

@@ -110,12 +110,7 @@ class ForgedUpdatesIT {
         ApiClient api = cp.api();
         String host = cp.unique("forged-ack-h"); // no agent: the change waits for this host's report
         String net = cp.unique("forged-ack");
-        ApiClient.Response created = api.post("/api/v1/networks?wait=compiled&timeout=30s", cp.tenantKey(),
-                Map.of("networkId", net, "guestCidr", "10.55.0.0/24"));
-        assertThat(created.status()).as("%s", created.body()).isEqualTo(201);
-        ApiClient.Response placed = api.put("/api/v1/networks/" + net + "/placements/vm-a?wait=compiled&timeout=30s", cp.operatorKey(),
-                ControlPlane.placement(host, "tap-a1", "10.55.0.11"));
-        assertThat(placed.status()).as("%s", placed.body()).isEqualTo(200);
+        ApiClient.Response placed = cp.networkWithVm(net, "10.55.0.0/24", "vm-a", host, "tap-a1", "10.55.0.11", "compiled");
         String changeId = placed.text("changeId");
         long version = placed.body().get("status").get("version").asLong();
 

@@ -11,7 +11,6 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.StringSerializer;
 
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -196,16 +195,23 @@ public final class ControlPlane {
      * placement is applied (the host's agent must be running).
      */
     public void networkWithVm(String networkId, String guestCidr, String vmId, String hostId, String interfaceName, String ipv4) {
+        networkWithVm(networkId, guestCidr, vmId, hostId, interfaceName, ipv4, "applied");
+    }
+
+    /** {@link #networkWithVm}, the placement waited for until {@code wait} ({@code compiled}: no agent needed); its answer. */
+    public ApiClient.Response networkWithVm(String networkId, String guestCidr, String vmId, String hostId, String interfaceName,
+                                            String ipv4, String wait) {
         ApiClient.Response created = api().post("/api/v1/networks?wait=compiled&timeout=30s", tenantKey,
                 Map.of("networkId", networkId, "guestCidr", guestCidr));
         if (created.status() != 201) {
             throw new IllegalStateException("network " + networkId + " not created: " + created.status() + " " + created.body());
         }
-        ApiClient.Response placed = api().put("/api/v1/networks/" + networkId + "/placements/" + vmId + "?wait=applied&timeout=30s",
+        ApiClient.Response placed = api().put("/api/v1/networks/" + networkId + "/placements/" + vmId + "?wait=" + wait + "&timeout=30s",
                 operatorKey, placement(hostId, interfaceName, ipv4));
         if (placed.status() != 200) {
             throw new IllegalStateException("vm " + vmId + " not placed: " + placed.status() + " " + placed.body());
         }
+        return placed;
     }
 
     /**
@@ -522,21 +528,9 @@ public final class ControlPlane {
         return Path.of(System.getProperty("java.home"), "bin", "java").toString();
     }
 
-    /** Ports this fixture handed out: a process may not have bound its port yet when the next one is picked. */
-    private static final java.util.Set<Integer> HANDED_OUT = java.util.concurrent.ConcurrentHashMap.newKeySet();
-
-    /** A free port not handed out before by this fixture (the system may give a port just closed again). */
+    /** A free port never handed out before in this JVM (test-infra's, shared with the stack it starts). */
     private static int freePort() {
-        for (int attempt = 0; attempt < 100; attempt++) {
-            try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-                if (HANDED_OUT.add(s.getLocalPort())) {
-                    return s.getLocalPort();
-                }
-            } catch (IOException e) {
-                throw new IllegalStateException(e);
-            }
-        }
-        throw new IllegalStateException("no free port not handed out already in 100 attempts");
+        return Infrastructure.freePort();
     }
 
     private static String random() {

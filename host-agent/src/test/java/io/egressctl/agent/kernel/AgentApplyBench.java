@@ -641,7 +641,7 @@ public final class AgentApplyBench {
                          new io.egressctl.schemas.serde.AvroSerializer<>(
                                  new io.egressctl.schemas.registry.HttpSchemaRegistryClient(stack.get("SCHEMA_REGISTRY_URL"))))) {
                 p.send(new org.apache.kafka.clients.producer.ProducerRecord<>(io.egressctl.schemas.serde.Topics.ENFORCEMENT_REPORTS,
-                        hostId, new io.egressctl.schemas.integrity.ReportMac(io.egressctl.schemas.integrity.UpdateKeys.fromEnvironment()).sign(r)))
+                        hostId, new io.egressctl.schemas.integrity.ReportMac(MAC.keys()).sign(r)))
                         .get(10, java.util.concurrent.TimeUnit.SECONDS);
                 Thread.sleep(1_500); // the compiler folds it; the keys are deleted after
             } catch (Exception e) {
@@ -651,7 +651,7 @@ public final class AgentApplyBench {
 
         /** The stack's host-update keys ({@code EGRESS_UPDATE_KEYS}): the snapshot is signed as the compiler would. */
         private static final io.egressctl.schemas.integrity.UpdateMac MAC = new io.egressctl.schemas.integrity.UpdateMac(
-                io.egressctl.schemas.integrity.UpdateKeys.parse(System.getenv("EGRESS_UPDATE_KEYS"), System.getenv("EGRESS_UPDATE_SIGNING_KEY_ID")));
+                io.egressctl.schemas.integrity.UpdateKeys.fromEnvironment());
 
         private static void writeSnapshot(UnifiedJedis redis, String hostId, SortedMap<String, Fragment> snapshot) throws IOException {
             byte[] fragmentsKey = RedisKeys.hostFragments(hostId).getBytes(StandardCharsets.UTF_8);

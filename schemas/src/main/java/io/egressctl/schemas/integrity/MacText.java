@@ -20,9 +20,13 @@ final class MacText {
     private MacText() {
     }
 
-    /** The text of {@code mac} made with key {@code keyId}. */
-    static String format(String keyId, byte[] mac) {
-        return PREFIX + keyId + ":" + Base64.getUrlEncoder().withoutPadding().encodeToString(mac);
+    /** The MAC text {@code macOf} gives with {@code keys}' signing key, or null when there are no keys. */
+    static String sign(UpdateKeys keys, Function<byte[], byte[]> macOf) {
+        if (!keys.enabled()) {
+            return null;
+        }
+        String id = keys.signingKeyId();
+        return PREFIX + id + ":" + Base64.getUrlEncoder().withoutPadding().encodeToString(macOf.apply(keys.keys().get(id)));
     }
 
     /** An HMAC-SHA256 ready for {@code secret}. */
@@ -39,9 +43,11 @@ final class MacText {
     /**
      * Why {@code text} is not a MAC that {@code keys} vouch for, or null when it is: {@code macOf}
      * computes the expected MAC with the secret the text names. {@code holder} names who holds the keys
-     * (for the reason) and {@code unsigned} is the reason given when there is no MAC at all.
+     * (for the reason), {@code unsigned} is the reason given when there is no MAC at all and
+     * {@code mismatch} what a MAC that does not match means.
      */
-    static String refusal(String text, UpdateKeys keys, Function<byte[], byte[]> macOf, String holder, String unsigned) {
+    static String refusal(String text, UpdateKeys keys, Function<byte[], byte[]> macOf, String holder, String unsigned,
+                          String mismatch) {
         if (text == null || text.isEmpty()) {
             return unsigned;
         }
@@ -63,7 +69,7 @@ final class MacText {
         } catch (IllegalArgumentException e) {
             return "malformed MAC (not base64url)";
         }
-        return MessageDigest.isEqual(given, macOf.apply(secret)) ? null : "MAC does not match (key " + id + ")";
+        return MessageDigest.isEqual(given, macOf.apply(secret)) ? null : "MAC does not match (key " + id + "): " + mismatch;
     }
 
     private static String printable(String s) {

@@ -48,8 +48,7 @@ public final class ReportMac {
         if (!keys.enabled()) {
             return report;
         }
-        String id = keys.signingKeyId();
-        report.setMac(MacText.format(id, mac(keys.keys().get(id), report)));
+        report.setMac(MacText.sign(keys, secret -> mac(secret, report)));
         return report;
     }
 
@@ -70,10 +69,10 @@ public final class ReportMac {
             return;
         }
         String refusal = MacText.refusal(report.getMac(), keys, secret -> mac(secret, report), "this compiler",
-                "not signed (the compiler holds update keys: only reports signed by an agent holding them count)");
+                "not signed (the compiler holds update keys: only reports signed by an agent holding them count)",
+                "written by something other than an agent holding the keys, or changed");
         if (refusal != null) {
-            throw new RefusedReportException(refusal.startsWith("MAC does not match")
-                    ? refusal + ": written by something other than an agent holding the keys, or changed" : refusal);
+            throw new RefusedReportException(refusal);
         }
     }
 

@@ -44,8 +44,7 @@ public final class UpdateMac {
         if (!keys.enabled()) {
             return update;
         }
-        String id = keys.signingKeyId();
-        update.setMac(MacText.format(id, mac(keys.keys().get(id), update)));
+        update.setMac(MacText.sign(keys, secret -> mac(secret, update)));
         return update;
     }
 
@@ -86,10 +85,10 @@ public final class UpdateMac {
             return;
         }
         String refusal = MacText.refusal(update.getMac(), keys, secret -> mac(secret, update), "this agent",
-                "not signed (agents hold update keys: only the compiler's signed updates are applied)");
+                "not signed (agents hold update keys: only the compiler's signed updates are applied)",
+                "written by something other than the compiler, or changed");
         if (refusal != null) {
-            throw new RefusedUpdateException(refusal.startsWith("MAC does not match")
-                    ? refusal + ": written by something other than the compiler, or changed" : refusal);
+            throw new RefusedUpdateException(refusal);
         }
     }
 
